@@ -1,0 +1,44 @@
+"""``create_app(settings)``: the whole service, built from one settings object.
+
+Each VO protocol module contributes its routes; nothing here holds state at
+module level, so tests can build as many independent apps as they like.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import BaseRoute, Route
+
+from service import __version__
+from service.settings import Settings
+from service.vo import vosi
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    routes: list[BaseRoute] = [Route("/", _landing_page(settings), methods=["GET"])]
+    routes += vosi.routes(settings)
+    app = Starlette(routes=routes)
+    app.state.settings = settings
+    return app
+
+
+def _landing_page(settings: Settings):  # type: ignore[no-untyped-def]
+    async def landing(request: Request) -> HTMLResponse:
+        base = settings.public_url
+        return HTMLResponse(
+            f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>alvo {__version__}</title></head>
+<body>
+<h1>alvo {__version__}</h1>
+<p>Active deep learning for rare objects in spectral archives, as an IVOA VO service.</p>
+<ul>
+<li><a href="{base}/availability">VOSI availability</a></li>
+<li><a href="{base}/capabilities">VOSI capabilities</a></li>
+</ul>
+</body></html>"""
+        )
+
+    return landing

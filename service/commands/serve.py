@@ -1,0 +1,51 @@
+"""``alvo serve``: run the VO service (starlette + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the VO service",
+        description=(
+            "Run the alvo VO service. Without options it serves the embedded demo "
+            "archive with SQLite and a local process pool on http://127.0.0.1:8000/. "
+            "Each option defaults to the ALVO_<NAME> environment variable."
+        ),
+    )
+    parser.add_argument("--host", help="interface to bind (ALVO_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (ALVO_PORT, default 8000)")
+    parser.add_argument("--home", type=Path, help="data directory (ALVO_HOME, default ./var)")
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/alvo "
+        "(ALVO_DATABASE_URL; default SQLite under --home)",
+    )
+    parser.add_argument(
+        "--executor", choices=["local", "dask"], help="job executor (ALVO_EXECUTOR, default local)"
+    )
+    parser.add_argument(
+        "--dask-scheduler", help="tcp://host:8786 for --executor dask (ALVO_DASK_SCHEDULER)"
+    )
+    parser.add_argument("--base-url", help="public URL when behind a proxy (ALVO_BASE_URL)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    names = {f.name for f in dataclasses.fields(Settings)}
+    overrides = {k: v for k, v in vars(args).items() if k in names}
+    settings = Settings.from_env(**overrides)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    print(f"alvo serving on {settings.public_url}/  (data in {settings.home.resolve()})")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0

@@ -1,0 +1,61 @@
+"""Every way an input can be bad, with a name a user can look up.
+
+Modelled on astropy.io.votable's numbered warnings: each reason has a stable
+code (used in UWS error summaries, the per-spectrum failure table of an ingest
+and in tests) and a sentence that tells the user what went wrong and what to do.
+Add new reasons here, never ad hoc strings elsewhere.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Reason(enum.Enum):
+    """A named, documented reason why a spectrum, upload or query was refused."""
+
+    # --- files -------------------------------------------------------------
+    CORRUPT_FITS = "The file is not readable FITS (truncated, or not FITS at all)."
+    UNKNOWN_FORMAT = (
+        "The file is valid FITS/VOTable but matches none of the known spectrum "
+        "layouts (LAMOST DR1/DR2, Ondrejov CCD700 image or BINTABLE, IVOA Spectrum DM)."
+    )
+    WRONG_HDU_LAYOUT = "The HDU holding the spectrum has an unexpected shape or columns."
+    MISSING_KEYWORD = "A header keyword needed to build the wavelength axis is missing."
+    BAD_WAVELENGTH = "The wavelength axis is not finite and strictly increasing."
+    BAD_FLUX = "The flux has no finite, non-zero values where they are needed."
+    NO_HALPHA_COVERAGE = (
+        "The spectrum does not cover the H-alpha window 6519-6732 A used by the classifier."
+    )
+    TOO_MANY_MASKED = "Too many pixels in the H-alpha window are masked or not finite."
+    CORRUPT_VOTABLE = "The VOTable is not well-formed or not valid VOTable."
+    # --- network -----------------------------------------------------------
+    SSA_TIMEOUT = "The SSA or DataLink service did not answer within the time limit."
+    SSA_ERROR = "The SSA service answered with an error document."
+    HTTP_ERROR = "Fetching the spectrum failed with an HTTP error status."
+    DATALINK_NO_THIS = "The DataLink document has no #this link for the dataset."
+    # --- requests ----------------------------------------------------------
+    UPLOAD_TOO_LARGE = "The uploaded file exceeds the service's size limit."
+    BAD_PARAMETER = "A request parameter is missing or has an invalid value."
+    BAD_QUERY = "The ADQL query could not be parsed or refers to unknown tables/columns."
+
+    @property
+    def code(self) -> str:
+        return self.name
+
+    @property
+    def explanation(self) -> str:
+        return str(self.value)
+
+
+class AlvoError(Exception):
+    """An error with a :class:`Reason`; ``str()`` is ``"CODE: detail"``."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail or reason.explanation
+        super().__init__(f"{reason.code}: {self.detail}")
+
+
+class SpectrumError(AlvoError):
+    """A spectrum could not be read or used; the reason names why."""

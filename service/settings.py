@@ -1,0 +1,58 @@
+"""One Settings object, read from ALVO_* environment variables.
+
+The names match the ``alvo serve`` options (``--port`` <-> ``ALVO_PORT``), so a
+deployment can be configured either way. Defaults give the embedded service:
+127.0.0.1:8000, SQLite and the demo archive under ``./var``, local executor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+PREFIX = "ALVO_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    home: Path = Path("var")
+    database_url: str = ""  # empty: SQLite under home
+    executor: str = "local"  # local | dask
+    dask_scheduler: str = ""  # tcp://host:8786; empty with executor=dask: LocalCluster
+    workers: int = 2
+    base_url: str = ""  # public URL of the service; empty: http://host:port
+    demo_archive_size: int = 2000  # spectra per collection generated on first start
+    max_upload_bytes: int = 100 * 1024 * 1024
+
+    @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'alvo.sqlite').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Build settings from ``ALVO_*`` variables; explicit overrides win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _convert(field.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _convert(annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    if "int" in kind:
+        return int(raw)
+    if "Path" in kind:
+        return Path(raw)
+    return raw
