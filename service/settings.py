@@ -37,7 +37,7 @@ class Settings:
         return self.database_url or f"sqlite:///{(self.home / 'alvo.sqlite').resolve()}"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``ALVO_*`` variables; explicit overrides win."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}

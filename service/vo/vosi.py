@@ -16,10 +16,11 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML_MEDIA_TYPE = "text/xml; charset=utf-8"
 
 
-def availability_document(available: bool = True, note: str = "service is accepting queries") -> bytes:
-    root = etree.Element(f"{{{VOSI_AVAILABILITY}}}availability", nsmap={"vosi": VOSI_AVAILABILITY})
-    etree.SubElement(root, f"{{{VOSI_AVAILABILITY}}}available").text = "true" if available else "false"
-    etree.SubElement(root, f"{{{VOSI_AVAILABILITY}}}note").text = note
+def availability_document(available: bool = True, note: str = "accepting requests") -> bytes:
+    ns = VOSI_AVAILABILITY
+    root = etree.Element(f"{{{ns}}}availability", nsmap={"vosi": ns})
+    etree.SubElement(root, f"{{{ns}}}available").text = "true" if available else "false"
+    etree.SubElement(root, f"{{{ns}}}note").text = note
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 

@@ -39,7 +39,9 @@ def votlint(votable: str | Path | bytes, version: str = "1.4") -> list[str]:
         target = str(votable)
     run = subprocess.run(
         [stilts, "votlint", f"votable={target}", f"version={version}"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return _problems(run.stdout + run.stderr)
 
@@ -48,7 +50,9 @@ def datalinklint(url_or_path: str | Path) -> list[str]:
     stilts = require_stilts()
     run = subprocess.run(
         [stilts, "datalinklint", f"votable={url_or_path}"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return _problems(run.stdout + run.stderr)
 
@@ -60,8 +64,17 @@ def taplint(tapurl: str, stages: str = "-EXA -OBS -LOC", extra: list[str] | None
     """
     stilts = require_stilts()
     run = subprocess.run(
-        [stilts, "taplint", f"tapurl={tapurl}", f"stages={stages}", "format=json",
-         "report=EWF", *(extra or [])],
-        capture_output=True, text=True, timeout=600,
+        [
+            stilts,
+            "taplint",
+            f"tapurl={tapurl}",
+            f"stages={stages}",
+            "format=json",
+            "report=EWF",
+            *(extra or []),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     return json.loads(run.stdout)
