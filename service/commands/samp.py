@@ -1,0 +1,89 @@
+"""``alvo samp send|listen``: hand results to VO desktop tools and take labels back."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "samp",
+        help="send results to TOPCAT/Aladin/SPLAT-VO, or receive labels from them",
+        description=(
+            "Talk to desktop VO tools over SAMP. A hub must be running (TOPCAT and Aladin "
+            "start one; or run `jsamp hub`)."
+        ),
+    )
+    actions = parser.add_subparsers(dest="samp_action", metavar="ACTION", required=True)
+
+    send = actions.add_parser(
+        "send",
+        help="send a job's VOTable results (or a VOTable URL) as table.load.votable",
+        description=(
+            "Send the VOTable results of a UWS job (candidates, query batch...) to SAMP "
+            "clients. URL is a job URL such as http://127.0.0.1:8000/iterate/42, or the "
+            "URL of a VOTable."
+        ),
+    )
+    send.add_argument("url", metavar="URL", help="UWS job URL or VOTable URL")
+    send.add_argument("--result", action="append", help="only these result ids (repeatable)")
+    send.add_argument("--to", metavar="CLIENT", help="samp.name of one client, e.g. topcat")
+    send.set_defaults(func=send_command)
+
+    listen = actions.add_parser(
+        "listen",
+        help="turn tables sent from TOPCAT with a 'label' column into oracle labels",
+        description=(
+            "Register as 'alvo' on the hub and wait. In TOPCAT, add a 'label' column "
+            "(single-peak, double-peak, absorption, not-sure, bad) to a candidate table and "
+            "send it to alvo: the labels are posted to the campaign on the service."
+        ),
+    )
+    listen.add_argument("--service", default="http://127.0.0.1:8000", help="alvo service URL")
+    listen.add_argument("--campaign", required=True, help="campaign the labels belong to")
+    listen.set_defaults(func=listen_command)
+
+
+def send_command(args: argparse.Namespace) -> int:
+    from service import samp
+    from service.uws_client import votable_results
+
+    try:
+        tables = votable_results(args.url, only=args.result)
+    except (OSError, ValueError) as error:
+        print(f"alvo samp send: {error}", file=sys.stderr)
+        return 1
+    if not tables:
+        print(f"alvo samp send: {args.url} has no VOTable results to send", file=sys.stderr)
+        return 1
+    with samp.connect() as client:
+        messenger = samp.SampMessenger(client)
+        for result_id, url in tables.items():
+            replies = messenger.send(samp.table_load_message(url, url, result_id), args.to)
+            print(f"sent {result_id}: {url}" + (f" -> {replies}" if replies else ""))
+    return 0
+
+
+def listen_command(args: argparse.Namespace) -> int:
+    import threading
+
+    import httpx
+
+    from service import samp
+
+    endpoint = f"{args.service.rstrip('/')}/campaigns/{args.campaign}/labels"
+
+    def post(labels: list[samp.OracleLabel]) -> None:
+        payload = {
+            "source": "samp",
+            "labels": [{"spectrum": x.spectrum, "label": x.label} for x in labels],
+        }
+        httpx.post(endpoint, json=payload, timeout=30).raise_for_status()
+        print(f"{len(labels)} labels posted to {endpoint}")
+
+    with samp.connect(name="alvo") as client:
+        samp.LabelListener(client, post).register()
+        print("listening for tables from TOPCAT (Ctrl-C to stop)")
+        threading.Event().wait()
+    return 0

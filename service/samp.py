@@ -1,0 +1,217 @@
+"""SAMP: hand candidates and spectra to TOPCAT, SPLAT-VO and Aladin, and take labels back.
+
+The message builders are pure functions (what goes over the wire is testable
+without a hub); :class:`SampMessenger` sends them through a ``pyvo.samp``
+client; :class:`LabelListener` turns a table sent back from TOPCAT with a
+``label`` column into oracle labels, so the oracle can label in TOPCAT.
+
+astropy.samp is deprecated in astropy 8: everything goes through pyvo.samp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+#: The label verdicts an oracle may give (the classes plus not-sure and bad).
+VERDICTS = ("single-peak", "double-peak", "absorption", "not-sure", "bad")
+#: Columns that identify a spectrum in a table sent back to us, most specific first.
+ID_COLUMNS = ("pubdid", "ssa_pubdid", "obs_publisher_did", "obsid", "spectrum_id")
+
+Message = dict[str, Any]
+
+
+def table_load_message(url: str, table_id: str, name: str) -> Message:
+    """``table.load.votable``: TOPCAT and Aladin load the VOTable at ``url``."""
+    return {
+        "samp.mtype": "table.load.votable",
+        "samp.params": {"url": url, "table-id": table_id, "name": name},
+    }
+
+
+def spectrum_load_message(url: str, meta: dict[str, str], spectrum_id: str, name: str) -> Message:
+    """``spectrum.load.ssa-generic``: SPLAT-VO loads one spectrum.
+
+    ``meta`` carries SSA metadata keyed by utype or UCD (``ssa:Access.Format``,
+    ``ssa:Target.Name``…) so the receiver knows the format without sniffing.
+    """
+    return {
+        "samp.mtype": "spectrum.load.ssa-generic",
+        "samp.params": {
+            "url": url,
+            "meta": {k: str(v) for k, v in meta.items()},
+            "spectrum-id": spectrum_id,
+            "name": name,
+        },
+    }
+
+
+def point_at_message(ra: float, dec: float) -> Message:
+    """``coord.pointAt.sky``: Aladin centres on (ra, dec), degrees ICRS."""
+    return {
+        "samp.mtype": "coord.pointAt.sky",
+        "samp.params": {"ra": f"{ra:.7f}", "dec": f"{dec:.7f}"},
+    }
+
+
+def highlight_row_message(table_id: str, url: str, row: int) -> Message:
+    """``table.highlight.row``: ``row`` is 0-based, as SAMP defines it."""
+    return {
+        "samp.mtype": "table.highlight.row",
+        "samp.params": {"table-id": table_id, "url": url, "row": str(int(row))},
+    }
+
+
+def select_rows_message(table_id: str, url: str, rows: Sequence[int]) -> Message:
+    """``table.select.rowList``: select ``rows`` (0-based) in a loaded table."""
+    return {
+        "samp.mtype": "table.select.rowList",
+        "samp.params": {"table-id": table_id, "url": url, "row-list": [str(int(r)) for r in rows]},
+    }
+
+
+class SampMessenger:
+    """Sends alvo's messages through a connected pyvo ``SAMPIntegratedClient``.
+
+    With ``recipient=None`` a message is broadcast to every subscribed client;
+    with a ``samp.name`` (e.g. ``"topcat"``) it goes to that client only, and
+    ``send`` waits for its reply so errors surface to the user.
+    """
+
+    def __init__(self, client: Any, timeout_s: int = 10) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+
+    def recipients(self, mtype: str) -> dict[str, str]:
+        """``{client id: samp.name}`` of the clients subscribed to ``mtype``."""
+        subscribed = self.client.get_subscribed_clients(mtype)
+        return {cid: self.client.get_metadata(cid).get("samp.name", cid) for cid in subscribed}
+
+    def send(self, message: Message, recipient: str | None = None) -> dict[str, Any]:
+        """Send ``message``; return ``{client name: reply}`` (empty for a broadcast)."""
+        if recipient is None:
+            self.client.notify_all(message)
+            return {}
+        targets = {
+            cid: name
+            for cid, name in self.recipients(message["samp.mtype"]).items()
+            if name.lower() == recipient.lower()
+        }
+        if not targets:
+            raise LookupError(
+                f"no SAMP client named {recipient!r} is subscribed to {message['samp.mtype']}; "
+                "start it and connect it to the hub"
+            )
+        return {
+            name: self.client.call_and_wait(cid, message, str(self.timeout_s))
+            for cid, name in targets.items()
+        }
+
+
+@contextlib.contextmanager
+def connect(name: str = "alvo", description: str = "alvo active-learning service") -> Iterator[Any]:
+    """A registered pyvo SAMP client for the block; says what to do when no hub runs."""
+    from pyvo.samp import SAMPHubError, SAMPIntegratedClient
+
+    client = SAMPIntegratedClient(name=name, description=description, addr="127.0.0.1")
+    try:
+        client.connect()
+    except SAMPHubError as error:
+        raise ConnectionError(
+            "no SAMP hub is running: start TOPCAT or Aladin (they run one), "
+            f"or `jsamp hub`, then try again ({error})"
+        ) from error
+    try:
+        yield client
+    finally:
+        client.disconnect()
+
+
+@dataclasses.dataclass(frozen=True)
+class OracleLabel:
+    """One verdict from a table sent back over SAMP."""
+
+    spectrum: str  # the identifier found in the table (pubdid, obsid...)
+    label: str
+
+
+def labels_from_votable(data: bytes) -> list[OracleLabel]:
+    """Labels from a VOTable with a ``label`` column and an identifier column.
+
+    Rows whose label is empty are skipped (not yet labelled); unknown verdicts
+    raise ``ValueError`` naming the row, so a typo in TOPCAT is not silently
+    taken as a class.
+    """
+    from astropy.io.votable import parse_single_table
+
+    table = parse_single_table(io.BytesIO(data)).to_table()
+    columns = {c.lower(): c for c in table.colnames}
+    if "label" not in columns:
+        raise ValueError("the table has no 'label' column: add one in TOPCAT with the verdicts")
+    id_column = next((columns[c] for c in ID_COLUMNS if c in columns), None)
+    if id_column is None:
+        raise ValueError(f"the table has no identifier column (one of {', '.join(ID_COLUMNS)})")
+    labels = []
+    for row_number, row in enumerate(table):
+        label = _text(row[columns["label"]]).lower()
+        if not label:
+            continue
+        if label not in VERDICTS:
+            raise ValueError(
+                f"row {row_number}: label {label!r} is not one of {', '.join(VERDICTS)}"
+            )
+        labels.append(OracleLabel(spectrum=_text(row[id_column]), label=label))
+    return labels
+
+
+def _text(value: Any) -> str:
+    if value is None or (hasattr(value, "mask") and bool(getattr(value, "mask", False))):
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode()
+    return str(value).strip()
+
+
+class LabelListener:
+    """Receives ``table.load.votable`` and passes the labels in it to ``sink``.
+
+    Register it on a connected client; TOPCAT's "Send table to alvo" then
+    delivers the oracle's verdicts. A table without labels gets a SAMP error
+    reply saying why, which TOPCAT shows to the user.
+    """
+
+    mtype = "table.load.votable"
+
+    def __init__(self, client: Any, sink: Callable[[list[OracleLabel]], None]) -> None:
+        self.client = client
+        self.sink = sink
+
+    def register(self) -> None:
+        self.client.bind_receive_call(self.mtype, self._receive_call)
+        self.client.bind_receive_notification(self.mtype, self._receive_notification)
+
+    def _labels(self, params: dict[str, Any]) -> list[OracleLabel]:
+        with urllib.request.urlopen(params["url"], timeout=30) as response:
+            labels = labels_from_votable(response.read())
+        self.sink(labels)
+        return labels
+
+    def _receive_notification(self, private_key, sender_id, mtype, params, extra):  # type: ignore[no-untyped-def]
+        with contextlib.suppress(Exception):
+            self._labels(params)
+
+    def _receive_call(self, private_key, sender_id, msg_id, mtype, params, extra):  # type: ignore[no-untyped-def]
+        try:
+            labels = self._labels(params)
+        except Exception as error:  # the reply carries the reason to the sender's GUI
+            self.client.reply(
+                msg_id, {"samp.status": "samp.error", "samp.error": {"samp.errortxt": str(error)}}
+            )
+            return
+        self.client.reply(
+            msg_id, {"samp.status": "samp.ok", "samp.result": {"labels": str(len(labels))}}
+        )

@@ -1,0 +1,145 @@
+"""SAMP messages and the label listener, through a real pyvo hub on loopback."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+from astropy.table import Table
+
+from service import samp
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    from pyvo.samp import SAMPHubServer
+
+    lockfile = tmp_path / "samp.lock"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{lockfile.as_uri()}")
+    server = SAMPHubServer(web_profile=False, addr="127.0.0.1", lockfile=str(lockfile))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver(hub):
+    """A client that records every alvo mtype it is sent and replies samp.ok."""
+    from pyvo.samp import SAMPIntegratedClient
+
+    client = SAMPIntegratedClient(name="recorder", addr="127.0.0.1")
+    client.connect()
+    client.received = []
+
+    def on_call(private_key, sender_id, msg_id, mtype, params, extra):
+        client.received.append((mtype, params))
+        client.reply(msg_id, {"samp.status": "samp.ok", "samp.result": {}})
+
+    for mtype in (
+        "table.load.votable",
+        "spectrum.load.ssa-generic",
+        "coord.pointAt.sky",
+        "table.highlight.row",
+        "table.select.rowList",
+    ):
+        client.bind_receive_call(mtype, on_call)
+    yield client
+    client.disconnect()
+
+
+def test_messenger_delivers_each_message_intact(receiver):
+    messages = [
+        samp.table_load_message("http://x/c.vot", "c1", "candidates"),
+        samp.spectrum_load_message(
+            "http://x/s.fits", {"ssa:Access.Format": "application/fits"}, "ivo://a?1", "s"
+        ),
+        samp.point_at_message(83.633, 22.0145),
+        samp.highlight_row_message("c1", "http://x/c.vot", 3),
+        samp.select_rows_message("c1", "http://x/c.vot", [0, 4]),
+    ]
+    with samp.connect(name="alvo-test") as client:
+        messenger = samp.SampMessenger(client)
+        for message in messages:
+            reply = messenger.send(message, "recorder")
+            assert reply["recorder"]["samp.status"] == "samp.ok"
+    assert receiver.received == [(m["samp.mtype"], m["samp.params"]) for m in messages]
+    assert receiver.received[2][1] == {"ra": "83.6330000", "dec": "22.0145000"}
+
+
+def test_unknown_recipient_says_what_to_do(receiver):
+    with samp.connect(name="alvo-test") as client, pytest.raises(LookupError, match="start it"):
+        samp.SampMessenger(client).send(samp.point_at_message(0, 0), "aladin")
+
+
+def test_no_hub_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{(tmp_path / 'none').as_uri()}")
+    with pytest.raises(ConnectionError, match="no SAMP hub"), samp.connect():
+        pass
+
+
+def _votable(labels, ids=None) -> bytes:
+    table = Table({"pubdid": ids or [f"ivo://a?{i}" for i in range(len(labels))], "label": labels})
+    out = io.BytesIO()
+    table.write(out, format="votable")
+    return out.getvalue()
+
+
+def test_labels_from_votable_skips_unlabelled_rows():
+    labels = samp.labels_from_votable(_votable(["single-peak", "", "Bad"]))
+    assert labels == [
+        samp.OracleLabel("ivo://a?0", "single-peak"),
+        samp.OracleLabel("ivo://a?2", "bad"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (Table({"pubdid": ["a"]}), "no 'label' column"),
+        (Table({"ra": [1.0], "label": ["bad"]}), "no identifier column"),
+        (Table({"pubdid": ["a"], "label": ["emission!"]}), "row 0"),
+    ],
+)
+def test_bad_label_tables_are_refused_with_reason(table, message):
+    out = io.BytesIO()
+    table.write(out, format="votable")
+    with pytest.raises(ValueError, match=message):
+        samp.labels_from_votable(out.getvalue())
+
+
+def test_topcat_style_send_becomes_labels(hub, tmp_path):
+    """A table sent to alvo (as TOPCAT's 'send table' does) arrives at the sink."""
+    from pyvo.samp import SAMPIntegratedClient
+
+    path = tmp_path / "labelled.vot"
+    path.write_bytes(_votable(["double-peak", "absorption"]))
+    bad = tmp_path / "unlabelled.vot"
+    bad.write_bytes(_votable(["nonsense"]))
+    got: list[list[samp.OracleLabel]] = []
+    arrived = threading.Event()
+
+    def sink(labels):
+        got.append(labels)
+        arrived.set()
+
+    with samp.connect(name="alvo") as alvo:
+        samp.LabelListener(alvo, sink).register()
+        sender = SAMPIntegratedClient(name="topcat-like", addr="127.0.0.1")
+        sender.connect()
+        try:
+            alvo_id = alvo.get_public_id()
+            ok = sender.call_and_wait(
+                alvo_id, samp.table_load_message(path.as_uri(), "t", "t"), "10"
+            )
+            refused = sender.call_and_wait(
+                alvo_id, samp.table_load_message(bad.as_uri(), "u", "u"), "10"
+            )
+        finally:
+            sender.disconnect()
+    assert arrived.is_set()
+    assert ok["samp.status"] == "samp.ok" and ok["samp.result"]["labels"] == "2"
+    assert [x.label for x in got[0]] == ["double-peak", "absorption"]
+    assert refused["samp.status"] == "samp.error"
+    assert "nonsense" in refused["samp.error"]["samp.errortxt"]
