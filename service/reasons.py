@@ -32,7 +32,8 @@ class Reason(enum.Enum):
     # --- network -----------------------------------------------------------
     SSA_TIMEOUT = "The SSA or DataLink service did not answer within the time limit."
     SSA_ERROR = "The SSA service answered with an error document."
-    HTTP_ERROR = "Fetching the spectrum failed with an HTTP error status."
+    HTTP_ERROR = "Fetching the spectrum failed with an HTTP error status or a broken connection."
+    RESPONSE_TOO_LARGE = "A remote spectrum or document exceeds the size the service accepts."
     DATALINK_NO_THIS = "The DataLink document has no #this link for the dataset."
     # --- requests ----------------------------------------------------------
     UPLOAD_TOO_LARGE = "The uploaded file exceeds the service's size limit."
