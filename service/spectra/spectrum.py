@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class SpectrumMeta:
     pipeline_class: str = ""
     collection: str = ""  # "lamost", "ondrejov", or the SSA service's collection
     instrument: str = ""
-    extra: dict[str, object] = dataclasses.field(default_factory=dict)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
