@@ -13,13 +13,14 @@ from starlette.routing import BaseRoute, Route
 
 from service import __version__
 from service.settings import Settings
-from service.vo import vosi
+from service.vo import datalink, ssa, vosi
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     routes: list[BaseRoute] = [Route("/", _landing_page(settings), methods=["GET"])]
     routes += vosi.routes(settings)
+    routes += ssa.routes(settings) + datalink.routes(settings)
     app = Starlette(routes=routes)
     app.state.settings = settings
     return app

@@ -1,0 +1,441 @@
+"""DataLink 1.1 for the embedded archive: ``/datalink/{collection}?ID=...``.
+
+For each ID (publisher DID; several IDs per request allowed) the links
+response has
+
+- ``#this``: the archive's native FITS file, served from
+  ``/datalink/{collection}/files/{path}`` (only catalogued files are served);
+- ``#preview``: a PNG plot of the spectrum around H-alpha,
+  ``/datalink/{collection}/preview?ID=...``, drawn once and cached under
+  ``$ALVO_HOME/cache/datalink-preview/``;
+- ``#proc``: a SODA-style synchronous cutout, ``/datalink/{collection}/proc``
+  with ``ID``, ``BAND`` (DALI interval ``"lo hi"`` in metres, in the
+  spectrum's own medium) and ``RESPONSEFORMAT`` (``application/fits`` or
+  ``application/x-votable+xml;content=spectrum``; ``FORMAT`` is accepted as an
+  alias), described by the service descriptor of ``votable_templates/datalink.xml``.
+
+An unknown ID gives a row whose ``error_message`` starts with ``NotFoundFault``.
+Errors of the whole request are DALI error documents; errors of the cutout
+service are SODA ``text/plain`` messages (``UsageError: ...``).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+from astropy.io import fits
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from service.reasons import AlvoError, Reason
+from service.settings import Settings
+from service.spectra import Spectrum
+from service.vo import dali, templates, vosi
+from service.vo.holdings import Catalogue, Holdings
+from service.vo.ssa import FITS_MEDIA_TYPE, SDM_MEDIA_TYPE, data_url
+
+LOG = logging.getLogger(__name__)
+LINKS_MEDIA_TYPE = "application/x-votable+xml;content=datalink"
+DATALINK_STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
+MAX_IDS = 1000
+#: The preview's wavelength window (Angstrom, in the spectrum's own medium).
+PREVIEW_WINDOW = (6500.0, 6780.0)
+HALPHA = {"air": 6562.80, "vacuum": 6564.61}
+PROC_FORMATS = {
+    "application/fits": FITS_MEDIA_TYPE,
+    "fits": FITS_MEDIA_TYPE,
+    SDM_MEDIA_TYPE: SDM_MEDIA_TYPE,
+    "application/x-votable+xml": SDM_MEDIA_TYPE,
+    "votable": SDM_MEDIA_TYPE,
+}
+
+
+# --- the links document --------------------------------------------------------
+def links_document(
+    catalogue: Catalogue, ids: Sequence[str], base_url: str, serialization: str = "tabledata"
+) -> bytes:
+    """The {links} VOTable for these IDs, in the order given (unknown IDs as error rows)."""
+    collection = catalogue.info.name
+    rows: list[dict[str, object]] = []
+    for identifier in ids:
+        index = catalogue.index_of(identifier)
+        if index is None:
+            rows.append(
+                {
+                    "dl_ID": identifier,
+                    "dl_error_message": "NotFoundFault: "
+                    + not_found_detail(identifier, collection),
+                    "dl_semantics": "#this",
+                }
+            )
+            continue
+        quoted = quote(identifier, safe="")
+        common = {"dl_ID": identifier, "dl_link_auth": "false", "dl_link_authorized": True}
+        rows += [
+            {
+                **common,
+                "dl_access_url": data_url(base_url, collection, str(catalogue["file"][index])),
+                "dl_description": f"The spectrum as FITS file ({catalogue.info.instrument})",
+                "dl_semantics": "#this",
+                "dl_content_type": str(catalogue["format"][index]),
+                "dl_content_length": int(catalogue["size"][index]),
+                "dl_content_qualifier": "#spectrum",
+            },
+            {
+                **common,
+                "dl_access_url": f"{base_url}/datalink/{collection}/preview?ID={quoted}",
+                "dl_description": "Plot of the spectrum around H-alpha (PNG)",
+                "dl_semantics": "#preview",
+                "dl_content_type": "image/png",
+            },
+            {
+                **common,
+                "dl_service_def": "proc",
+                "dl_description": "Wavelength cutout as FITS or as Spectrum DM VOTable",
+                "dl_semantics": "#proc",
+                "dl_content_qualifier": "#spectrum",
+            },
+        ]
+    doc = templates.load("datalink.xml")
+    doc.set_param("proc_accessURL", f"{base_url}/datalink/{collection}/proc")
+    doc.fill("links", _columns(rows), serialization)
+    return doc.to_bytes()
+
+
+def _columns(rows: list[dict[str, object]]) -> dict[str, object]:
+    """Rows of optional values -> one (masked where absent) array per FIELD ID."""
+    keys = [
+        "dl_ID", "dl_access_url", "dl_service_def", "dl_error_message", "dl_description",
+        "dl_semantics", "dl_content_type", "dl_content_qualifier", "dl_local_semantics",
+        "dl_link_auth",
+    ]  # fmt: skip
+    columns: dict[str, object] = {
+        key: np.array([row.get(key) for row in rows], dtype=object) for key in keys
+    }
+    for key, dtype in (("dl_content_length", np.int64), ("dl_link_authorized", bool)):
+        values = [row.get(key) for row in rows]
+        columns[key] = np.ma.masked_array(
+            [0 if x is None else x for x in values], mask=[x is None for x in values], dtype=dtype
+        )
+    return columns
+
+
+def not_found_detail(identifier: str, collection: str) -> str:
+    prefix = f"ivo://alvo.demo/{collection}?"
+    if identifier.startswith("ivo://alvo.demo/") and not identifier.startswith(prefix):
+        other = identifier.removeprefix("ivo://alvo.demo/").split("?", 1)[0]
+        return f"{identifier} is not in collection {collection!r}; ask /datalink/{other}"
+    return f"no dataset {identifier!r} in collection {collection!r}"
+
+
+# --- reading spectra ---------------------------------------------------------------
+def read_catalogued_spectrum(catalogue: Catalogue, index: int) -> Spectrum:
+    """The spectrum of catalogue row ``index``, read by the project's readers."""
+    try:
+        from service.spectra import read_spectrum  # type: ignore[attr-defined]
+    except ImportError:  # readers not merged yet: a minimal reader of the two archive formats
+        read_spectrum = _read_archive_fits
+    return read_spectrum(catalogue.path_of(index))
+
+
+def _read_archive_fits(path: Path) -> Spectrum:
+    """Ondrejov BINTABLE (``spectral``, ``flux``; air) or LAMOST 5-row image (vacuum)."""
+    with fits.open(path) as hdus:
+        if len(hdus) > 1 and hdus[1].data is not None and "spectral" in hdus[1].columns.names:
+            data = hdus[1].data
+            return Spectrum(data["spectral"], data["flux"], "air", 13000.0)
+        header, data = hdus[0].header, hdus[0].data
+        if data is not None and data.ndim == 2 and "COEFF0" in header:
+            wavelength = 10 ** (header["COEFF0"] + header["COEFF1"] * np.arange(data.shape[1]))
+            return Spectrum(wavelength, data[0], "vacuum", 1800.0, ivar=data[1])
+        wavelength = header["CRVAL1"] + header["CDELT1"] * (
+            np.arange(data.shape[-1]) + 1 - header.get("CRPIX1", 1)
+        )
+        return Spectrum(wavelength, data, "air", 13000.0)
+
+
+# --- preview ---------------------------------------------------------------------
+def preview_png(spectrum: Spectrum, title: str) -> bytes:
+    """A 640x320 PNG of the flux around H-alpha (matplotlib Agg, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    lo, hi = PREVIEW_WINDOW
+    window = (spectrum.wavelength >= lo) & (spectrum.wavelength <= hi) & spectrum.good
+    if window.sum() < 2:  # spectrum outside the window: show all of it
+        window = spectrum.good
+    figure = Figure(figsize=(6.4, 3.2), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot(spectrum.wavelength[window], spectrum.flux[window], lw=0.8, color="k")
+    axes.axvline(HALPHA[spectrum.medium], color="tab:red", ls=":", lw=0.8, label="H-alpha")
+    axes.set_xlabel(f"wavelength [Angstrom, {spectrum.medium}]")
+    axes.set_ylabel("flux")
+    axes.set_title(title, fontsize=9)
+    axes.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+def cached_preview(cache_dir: Path, catalogue: Catalogue, index: int) -> Path:
+    """The preview PNG of a row, drawn on first use and redrawn if the FITS file changed."""
+    obsid = re.sub(r"[^A-Za-z0-9._-]", "_", str(catalogue["obsid"][index]))
+    target = cache_dir / catalogue.info.name / f"{obsid}.png"
+    source = catalogue.path_of(index)
+    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
+        return target
+    spectrum = read_catalogued_spectrum(catalogue, index)
+    title = f"{catalogue['object'][index]}  ({catalogue.info.name} {catalogue['obsid'][index]})"
+    png = preview_png(spectrum, title)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as handle:
+        handle.write(png)
+    os.replace(handle.name, target)  # atomic: concurrent readers never see half a PNG
+    return target
+
+
+# --- cutout (#proc) -------------------------------------------------------------------
+def cutout(spectrum: Spectrum, band: tuple[float, float] | None) -> Spectrum:
+    """The part of ``spectrum`` inside ``band`` (metres, in the spectrum's medium)."""
+    if band is None:
+        return spectrum
+    metres = spectrum.wavelength * 1e-10
+    keep = (metres >= band[0]) & (metres <= band[1])
+    if not keep.any():
+        raise AlvoError(
+            Reason.BAD_PARAMETER,
+            f"BAND {band[0]:g} {band[1]:g} m does not overlap the spectrum "
+            f"({metres[0]:.6g} to {metres[-1]:.6g} m, {spectrum.medium})",
+        )
+    assert spectrum.ivar is not None and spectrum.mask is not None
+    return Spectrum(
+        spectrum.wavelength[keep],
+        spectrum.flux[keep],
+        spectrum.medium,
+        spectrum.resolving_power,
+        ivar=spectrum.ivar[keep],
+        mask=spectrum.mask[keep],
+        meta=spectrum.meta,
+    )
+
+
+def _flux_error(spectrum: Spectrum) -> np.ndarray:
+    ivar = np.asarray(spectrum.ivar, dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), np.nan)
+
+
+def cutout_fits(spectrum: Spectrum, catalogue: Catalogue, index: int) -> bytes:
+    """FITS: empty primary HDU + BINTABLE ``SPECTRUM`` (spectral [Angstrom], flux, flux_error).
+
+    Header keywords follow the Ondrejov DataLink files (``DS_IDPUB``,
+    ``OBJECT``, ``RA``, ``DEC``) plus ``AIRORVAC`` (``air``/``vac``, as SDSS)
+    and ``RESPOWER`` so readers need not guess the wavelength medium.
+    """
+    air = spectrum.medium == "air"
+    columns = [
+        fits.Column(name="spectral", format="D", unit="Angstrom", array=spectrum.wavelength),
+        fits.Column(name="flux", format="D", array=spectrum.flux),
+        fits.Column(name="flux_error", format="D", array=_flux_error(spectrum)),
+    ]
+    table = fits.BinTableHDU.from_columns(columns, name="SPECTRUM")
+    header = table.header
+    header["TUTYP1"] = "spec:Spectrum.Data.SpectralAxis.Value"
+    header["TUCD1"] = "em.wl;obs.atmos" if air else "em.wl"
+    header["TUTYP2"] = "spec:Spectrum.Data.FluxAxis.Value"
+    header["TUCD2"] = "phot.flux.density;em.wl"
+    header["TUTYP3"] = "spec:Spectrum.Data.FluxAxis.Accuracy.StatError"
+    header["VOCLASS"] = ("Spectrum-1.0", "IVOA Spectrum data model")
+    header["DS_IDPUB"] = str(catalogue["pubdid"][index])
+    header["OBJECT"] = str(catalogue["object"][index])
+    header["RA"] = (float(catalogue["ra"][index]), "[deg] ICRS")
+    header["DEC"] = (float(catalogue["dec"][index]), "[deg] ICRS")
+    header["MJD"] = (float(catalogue["mjd"][index]), "[d] mid-exposure")
+    header["AIRORVAC"] = ("air" if air else "vac", "medium of the wavelengths")
+    header["RESPOWER"] = (float(spectrum.resolving_power), "lambda / delta-lambda")
+    header["COLLECTN"] = catalogue.info.name
+    out = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(out)
+    return out.getvalue()
+
+
+def cutout_votable(spectrum: Spectrum, catalogue: Catalogue, index: int) -> bytes:
+    """The IVOA Spectrum DM VOTable of ``votable_templates/sdm-spectrum.xml``."""
+    doc = templates.load("sdm-spectrum.xml")
+    info = catalogue.info
+    doc.set_params(
+        {
+            "sdm_pubdid": catalogue["pubdid"][index],
+            "sdm_title": f"{catalogue['object'][index]} ({info.name} {catalogue['obsid'][index]})",
+            "sdm_collection": info.name,
+            "sdm_instrument": info.instrument,
+            "sdm_target": catalogue["object"][index],
+            "sdm_ra": float(catalogue["ra"][index]),
+            "sdm_dec": float(catalogue["dec"][index]),
+            "sdm_mjd": float(catalogue["mjd"][index]),
+            "sdm_respower": float(spectrum.resolving_power),
+            "sdm_medium": spectrum.medium,
+        }
+    )
+    if spectrum.medium == "air":
+        doc.by_id("spectral").set("ucd", "em.wl;obs.atmos")
+    error = _flux_error(spectrum)
+    doc.fill(
+        "spectrum",
+        {
+            "spectral": spectrum.wavelength,
+            "flux": spectrum.flux,
+            "flux_error": np.ma.masked_invalid(error),
+        },
+        serialization="binary2",
+    )
+    return doc.to_bytes()
+
+
+def soda_endpoint(handler: dali.Handler) -> dali.Handler:
+    """Wrap the cutout handler: SODA errors are ``text/plain`` with an error-type prefix."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except AlvoError as error:
+            status = getattr(error, "status", 400)
+            kind = "NotFoundError" if status == 404 else "UsageError"
+            return PlainTextResponse(f"{kind}: {error}", status_code=status)
+        except Exception:
+            LOG.exception("cutout failed for %s", request.url)
+            return PlainTextResponse("Error: the service failed; the error is logged", 500)
+
+    return wrapped
+
+
+def _single(params: dali.DaliParams, name: str) -> str | None:
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise dali.bad_parameter(name, "MultiValuedParamNotSupported: give one value")
+    return values[0] if values else None
+
+
+def _find(catalogue: Catalogue, identifier: str | None) -> int:
+    if identifier is None:
+        raise dali.bad_parameter("ID", "missing; give the publisher DID of a spectrum")
+    index = catalogue.index_of(identifier)
+    if index is None:
+        raise dali.DaliError(
+            Reason.UNKNOWN_DATASET, not_found_detail(identifier, catalogue.info.name), 404
+        )
+    return index
+
+
+# --- routes ------------------------------------------------------------------------
+def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRoute]:
+    """``/datalink/{collection}`` and its files, preview, proc and VOSI endpoints."""
+    holdings = holdings or Holdings(settings.home, settings.demo_archive_size)
+    base_url = settings.public_url
+    cache_dir = settings.home / "cache" / "datalink-preview"
+
+    async def catalogue_of(request: Request) -> Catalogue:
+        collection = request.path_params["collection"]
+        holdings.info(collection)
+        return await run_in_threadpool(holdings.catalogue, collection)
+
+    @dali.endpoint
+    async def links(request: Request) -> Response:
+        params = await dali.DaliParams.from_request(request)
+        ids = params.getlist("ID")
+        if not ids:
+            raise dali.bad_parameter("ID", "missing; give one or more publisher DIDs")
+        if len(ids) > MAX_IDS:
+            raise dali.bad_parameter("ID", f"{len(ids)} IDs; at most {MAX_IDS} per request")
+        fmt = dali.response_format(params)
+        catalogue = await catalogue_of(request)
+        body = await run_in_threadpool(links_document, catalogue, ids, base_url, fmt.serialization)
+        media = LINKS_MEDIA_TYPE if fmt.media_type == dali.VOTABLE_MEDIA_TYPE else fmt.media_type
+        return Response(body, media_type=media)
+
+    @dali.endpoint
+    async def files(request: Request) -> Response:
+        catalogue = await catalogue_of(request)
+        index = catalogue.index_of_file(request.path_params["path"])
+        if index is None:
+            raise dali.DaliError(
+                Reason.UNKNOWN_DATASET,
+                f"no file {request.path_params['path']!r} in collection {catalogue.info.name!r}",
+                404,
+            )
+        return FileResponse(catalogue.path_of(index), media_type=str(catalogue["format"][index]))
+
+    @dali.endpoint
+    async def preview(request: Request) -> Response:
+        params = await dali.DaliParams.from_request(request)
+        catalogue = await catalogue_of(request)
+        index = _find(catalogue, _single(params, "ID"))
+        path = await run_in_threadpool(cached_preview, cache_dir, catalogue, index)
+        return FileResponse(path, media_type="image/png")
+
+    @soda_endpoint
+    async def proc(request: Request) -> Response:
+        params = await dali.DaliParams.from_request(request)
+        catalogue = await catalogue_of(request)
+        index = _find(catalogue, _single(params, "ID"))
+        band_text = _single(params, "BAND")
+        band = dali.parse_interval(band_text, "BAND") if band_text else None
+        requested = _single(params, "RESPONSEFORMAT") or _single(params, "FORMAT")
+        media = PROC_FORMATS.get((requested or FITS_MEDIA_TYPE).replace(" ", "").lower())
+        if media is None:
+            raise dali.bad_parameter(
+                "RESPONSEFORMAT",
+                f"{requested!r} is not offered; use {FITS_MEDIA_TYPE} or {SDM_MEDIA_TYPE}",
+            )
+
+        def make() -> bytes:
+            spectrum = cutout(read_catalogued_spectrum(catalogue, index), band)
+            if media == FITS_MEDIA_TYPE:
+                return cutout_fits(spectrum, catalogue, index)
+            return cutout_votable(spectrum, catalogue, index)
+
+        return Response(await run_in_threadpool(make), media_type=media)
+
+    @dali.endpoint
+    async def availability(request: Request) -> Response:
+        holdings.info(request.path_params["collection"])
+        return Response(vosi.availability_document(), media_type=vosi.XML_MEDIA_TYPE)
+
+    @dali.endpoint
+    async def capabilities(request: Request) -> Response:
+        collection = request.path_params["collection"]
+        holdings.info(collection)
+        base = f"datalink/{collection}"
+        document = vosi.capabilities_document(
+            base_url,
+            [
+                (DATALINK_STANDARD_ID, base, None),
+                ("ivo://ivoa.net/std/SODA#sync-1.0", f"{base}/proc", None),
+                ("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability", None),
+                ("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities", None),
+            ],
+        )
+        return Response(document, media_type=vosi.XML_MEDIA_TYPE)
+
+    return [
+        Route("/datalink/{collection}", links, methods=["GET", "POST"]),
+        Route("/datalink/{collection}/files/{path:path}", files, methods=["GET", "HEAD"]),
+        Route("/datalink/{collection}/preview", preview, methods=["GET"]),
+        Route("/datalink/{collection}/proc", proc, methods=["GET", "POST"]),
+        Route("/datalink/{collection}/availability", availability, methods=["GET"]),
+        Route("/datalink/{collection}/capabilities", capabilities, methods=["GET"]),
+    ]

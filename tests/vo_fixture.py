@@ -1,0 +1,150 @@
+"""A tiny two-collection archive for the SSA/DataLink tests.
+
+Same layout and catalogue columns as ``service.archive`` writes
+(``home/archive/{collection}/catalogue.fits`` plus FITS files), in the real
+formats: Ondrejov CCD700 DataLink BINTABLE (air Angstrom) and LAMOST DR2
+5-row primary image (vacuum, log10 grid). Spectra are a continuum with an
+H-alpha line (emission or absorption) so plots and cutouts have something to show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+HALPHA_AIR = 6562.8
+HALPHA_VAC = 6564.6
+
+
+def _line(wavelength: np.ndarray, centre: float, depth: float, sigma: float) -> np.ndarray:
+    return 1.0 + depth * np.exp(-0.5 * ((wavelength - centre) / sigma) ** 2)
+
+
+def write_ondrejov(path: Path, pubdid: str, name: str, ra: float, dec: float, depth: float) -> int:
+    wavelength = 6250.0 + 0.2567 * np.arange(2000)
+    flux = _line(wavelength, HALPHA_AIR, depth, 1.5)
+    columns = [
+        fits.Column(name="spectral", format="D", unit="Angstrom", array=wavelength),
+        fits.Column(name="flux", format="D", array=flux),
+    ]
+    table = fits.BinTableHDU.from_columns(columns)
+    header = table.header
+    header["TUTYP1"] = "spec:spectrum.data.spectralaxis.value"
+    header["TUTYP2"] = "spec:spectrum.data.fluxaxis.value"
+    header["DS_IDPUB"] = pubdid
+    header["OBJECT"] = name
+    header["RA"] = ra
+    header["DEC"] = dec
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path, overwrite=True)
+    return wavelength.size
+
+
+def write_lamost(path: Path, desig: str, ra: float, dec: float, depth: float) -> int:
+    coeff0, coeff1, n = 3.5682, 1e-4, 3909
+    wavelength = 10 ** (coeff0 + coeff1 * np.arange(n))
+    flux = 100.0 * _line(wavelength, HALPHA_VAC, depth, 4.0)
+    data = np.vstack([flux, np.full(n, 0.01), wavelength, np.zeros(n), np.zeros(n)])
+    hdu = fits.PrimaryHDU(data.astype(np.float32))
+    hdu.header.update(
+        {
+            "COEFF0": coeff0,
+            "COEFF1": coeff1,
+            "DESIG": desig,
+            "RA": ra,
+            "DEC": dec,
+            "CLASS": "STAR",
+            "SUBCLASS": "B9",
+            "OBSID": 1,
+            "MJD": 56000,
+        }
+    )
+    hdu.writeto(path, overwrite=True)
+    return n
+
+
+def make_archive(home: Path, n: int = 6) -> dict[str, Table]:
+    """Write ``n`` spectra per collection under ``home/archive``; return the catalogues."""
+    catalogues = {}
+    for collection in ("ondrejov", "lamost"):
+        root = home / "archive" / collection
+        (root / "spectra").mkdir(parents=True, exist_ok=True)
+        rows = []
+        for i in range(n):
+            ra, dec = 10.0 + 0.01 * i, 60.0 - 0.01 * i
+            depth = 2.0 if i % 2 == 0 else -0.5  # even rows: emission
+            obsid = f"{collection[:2]}{i:06d}"
+            pubdid = f"ivo://alvo.demo/{collection}?{obsid}"
+            name = f"HD {1000 + i}"
+            relative = f"spectra/{obsid}.fits"
+            if collection == "ondrejov":
+                length = write_ondrejov(root / relative, pubdid, name, ra, dec, depth)
+                start, end = 6250e-10, (6250.0 + 0.2567 * (length - 1)) * 1e-10
+            else:
+                length = write_lamost(root / relative, f"J{i:04d}", ra, dec, depth)
+                start, end = 10**3.5682 * 1e-10, 10 ** (3.5682 + 1e-4 * (length - 1)) * 1e-10
+            rows.append(
+                dict(
+                    pubdid=pubdid,
+                    obsid=obsid,
+                    designation=f"J{i:04d}",
+                    object=name,
+                    ra=ra,
+                    dec=dec,
+                    mjd=56000.0 + 10 * i,
+                    snr=20.0 + i,
+                    pipeline_class="STAR" if collection == "lamost" else "",
+                    label="emission" if depth > 0 else "absorption",
+                    spec_start=start,
+                    spec_end=end,
+                    file=relative,
+                    format="application/fits",
+                    size=(root / relative).stat().st_size,
+                    magnitude=8.0 + 0.5 * i,
+                )
+            )
+        table = Table(rows=rows)
+        table.write(root / "catalogue.fits", overwrite=True)
+        catalogues[collection] = table
+    return catalogues
+
+
+@contextlib.contextmanager
+def live_server(app: Any, port: int) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn on 127.0.0.1:``port``; yield its base URL.
+
+    For clients that speak HTTP themselves (pyvo, STILTS): the TestClient is
+    not reachable from them. Build the app with ``Settings(port=port)`` so
+    the URLs in its documents point here (:func:`free_port`).
+    """
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
