@@ -1,0 +1,166 @@
+"""Dask executor: each job is one task on a ``dask.distributed`` cluster.
+
+The task reports "started" and progress through a distributed ``Queue`` that a
+client-side thread reads (blocking ``get``, not polling), and returns its
+outcome as the future's result. A Dask thread cannot be killed, so abort is
+cooperative: :meth:`DaskExecutor.abort` cancels the future (enough for a job
+still queued) and sets a distributed ``Event`` that the job's ``progress()``
+checks, raising :class:`uws.runner.JobAbortedError` in the runner at its next
+report. A worker that dies makes the future fail (``KilledWorker``), which is
+reported as a lost job.
+
+Inside a runner, ``distributed.worker_client()`` gives a client to fan the work
+out into more Dask tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import uuid
+from typing import Any
+
+from uws.executors import ExecutionSink, Executor
+from uws.runner import JobAbortedError, WorkOrder, execute
+
+log = logging.getLogger(__name__)
+
+
+def _abort_event_name(job_id: str) -> str:
+    return f"uws-abort-{job_id}"
+
+
+class DaskExecutor(Executor):
+    """Run jobs on a Dask cluster: a scheduler ``address``, a ready ``client``, or (neither)
+    an in-process ``LocalCluster`` with ``workers`` threads."""
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, client: Any = None, workers: int = 2) -> None:
+        self.address = address
+        self.workers = max(1, workers)
+        self._client = client
+        self._own_client = client is None
+        self._cluster: Any = None
+        self._futures: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._queue_name = f"uws-events-{uuid.uuid4().hex}"
+        self._queue: Any = None
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sink: ExecutionSink | None = None
+
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    def start(self, sink: ExecutionSink) -> None:
+        from distributed import Client, LocalCluster, Queue
+
+        self._sink = sink
+        if self._client is None:
+            if self.address:
+                self._client = Client(self.address)
+            else:
+                self._cluster = LocalCluster(
+                    n_workers=1,
+                    threads_per_worker=self.workers,
+                    processes=False,
+                    dashboard_address=None,
+                )
+                self._client = Client(self._cluster)
+        self._queue = Queue(self._queue_name, client=self._client)
+        self._thread = threading.Thread(target=self._listen, name="uws-dask-events", daemon=True)
+        self._thread.start()
+
+    def submit(self, order: WorkOrder) -> None:
+        future = self._client.submit(
+            _dask_task, order, self._queue_name, key=f"uws-{order.job_id}", pure=False, retries=0
+        )
+        with self._lock:
+            self._futures[order.job_id] = future
+        future.add_done_callback(functools.partial(self._done, order.job_id))
+
+    def abort(self, job_id: str) -> None:
+        from distributed import Event
+
+        with contextlib.suppress(Exception):
+            Event(_abort_event_name(job_id), client=self._client).set()
+        with self._lock:
+            future = self._futures.pop(job_id, None)
+        if future is not None:
+            with contextlib.suppress(Exception):
+                future.cancel()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            job_ids = list(self._futures)
+        for job_id in job_ids:
+            self.abort(job_id)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._own_client and self._client is not None:
+            self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        while not self._closed.is_set():
+            try:
+                message = self._queue.get(timeout=0.5)
+            except TimeoutError:
+                continue
+            except Exception:
+                if self._closed.is_set():
+                    return
+                log.exception("UWS Dask event queue failed")
+                continue
+            self._dispatch(message)
+
+    def _dispatch(self, message: tuple[Any, ...]) -> None:
+        assert self._sink is not None
+        kind, job_id = message[0], message[1]
+        if kind == "started":
+            if not self._sink.on_started(job_id, f"dask:{message[2]}"):
+                self.abort(job_id)
+        elif kind == "progress":
+            self._sink.on_progress(job_id, message[2], message[3])
+
+    def _done(self, job_id: str, future: Any) -> None:
+        assert self._sink is not None
+        with self._lock:
+            self._futures.pop(job_id, None)
+        if self._closed.is_set():
+            return
+        status = future.status
+        if status == "cancelled":
+            self._sink.on_outcome(job_id, ("aborted",))
+        elif status == "error":
+            error = future.exception()
+            self._sink.on_lost(job_id, f"the Dask task running the job failed: {error!r}")
+        else:
+            self._sink.on_outcome(job_id, future.result())
+
+
+def _dask_task(order: WorkOrder, queue_name: str) -> tuple[Any, ...]:
+    """Runs on a Dask worker: report start and progress, honour the abort flag."""
+    from distributed import Event, Queue, get_worker
+
+    events = Queue(queue_name)
+    aborted = Event(_abort_event_name(order.job_id))
+    if aborted.is_set():
+        return ("aborted",)
+    events.put(("started", order.job_id, get_worker().address))
+
+    def progress(fraction: float | None, message: str = "") -> None:
+        if aborted.is_set():
+            raise JobAbortedError(order.job_id)
+        value = None if fraction is None else min(1.0, max(0.0, float(fraction)))
+        events.put(("progress", order.job_id, value, str(message)))
+
+    return execute(order, progress)

@@ -1,0 +1,230 @@
+"""Local executor: one fresh process per job, at most ``workers`` at a time.
+
+Why a process per job rather than a long-lived pool: abort and the
+executionDuration limit must stop the work for real, and the only reliable way
+to stop arbitrary Python (a TensorFlow fit, a C extension in a loop) is to kill
+its process. With a process per job, killing one never takes another job down,
+and a job that dies (``kill -9``, the OOM killer) is seen at once through the
+process sentinel and reported as lost. Processes come from ``forkserver`` (or
+``spawn``): a clean parent that never imported TensorFlow, so nothing unsafe is
+inherited across fork.
+
+One monitor thread waits (``multiprocessing.connection.wait``) on every job's
+pipe and process sentinel plus a wake-up pipe: no polling.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ctypes
+import dataclasses
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import threading
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from uws.executors import ExecutionSink, Executor
+from uws.runner import WorkOrder, execute
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclasses.dataclass
+class _Slot:
+    order: WorkOrder
+    process: Any  # multiprocessing process (BaseProcess lacks sentinel in stubs)
+    conn: Connection
+    aborted: bool = False
+    reported: bool = False
+
+
+class LocalExecutor(Executor):
+    """Run each job in its own process, ``workers`` at a time.
+
+    ``start_method`` is ``"forkserver"`` (fast, default) or ``"spawn"``;
+    ``preload`` lists modules the fork server imports once (only fork-safe ones:
+    never TensorFlow).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        workers: int = 2,
+        start_method: str = "forkserver",
+        preload: Sequence[str] = ("uws.runner",),
+    ) -> None:
+        if start_method not in ("forkserver", "spawn"):
+            raise ValueError("start_method must be 'forkserver' or 'spawn' (fork is not safe)")
+        self.workers = max(1, workers)
+        self._context: Any = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            self._context.set_forkserver_preload(list(preload))
+        self._pending: collections.deque[WorkOrder] = collections.deque()
+        self._running: dict[str, _Slot] = {}
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sink: ExecutionSink | None = None
+        self._host = socket.gethostname()
+
+    # -- interface -------------------------------------------------------------------------
+
+    def start(self, sink: ExecutionSink) -> None:
+        self._sink = sink
+        self._thread = threading.Thread(
+            target=self._monitor, name="uws-local-executor", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, order: WorkOrder) -> None:
+        with self._lock:
+            self._pending.append(order)
+        self._wake()
+
+    def abort(self, job_id: str) -> None:
+        with self._lock:
+            for order in list(self._pending):
+                if order.job_id == job_id:
+                    self._pending.remove(order)
+            slot = self._running.get(job_id)
+            if slot is not None:
+                slot.aborted = True
+                _kill(slot.process)
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            self._pending.clear()
+            for slot in self._running.values():
+                slot.aborted = True
+                _kill(slot.process)
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            for slot in self._running.values():
+                slot.process.join(timeout=5)
+            self._running.clear()
+
+    def running(self) -> list[str]:
+        """Ids of the jobs whose processes are alive now."""
+        with self._lock:
+            return list(self._running)
+
+    # -- monitor thread --------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send_bytes(b"!")
+
+    def _monitor(self) -> None:
+        while not self._closed.is_set():
+            try:
+                self._launch()
+                with self._lock:
+                    conns = {slot.conn: slot for slot in self._running.values()}
+                    sentinels = {slot.process.sentinel: slot for slot in self._running.values()}
+                ready = multiprocessing.connection.wait([self._wake_r, *conns, *sentinels])
+                for handle in ready:
+                    if handle is self._wake_r:
+                        while self._wake_r.poll():
+                            self._wake_r.recv_bytes()
+                    elif handle in conns:
+                        self._receive(conns[handle])
+                    elif handle in sentinels:
+                        self._reap(sentinels[handle])
+            except Exception:  # the monitor must survive anything one job does
+                log.exception("UWS local executor monitor error")
+
+    def _launch(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed.is_set() or not self._pending or len(self._running) >= self.workers:
+                    return
+                order = self._pending.popleft()
+                parent_end, child_end = self._context.Pipe(duplex=False)
+                process = self._context.Process(
+                    target=_child_main, args=(order, child_end), name=f"uws-job-{order.job_id}"
+                )
+                process.start()
+                child_end.close()
+                self._running[order.job_id] = _Slot(order, process, parent_end)
+            assert self._sink is not None
+            if not self._sink.on_started(order.job_id, f"local:{self._host}:{process.pid}"):
+                self.abort(order.job_id)
+
+    def _receive(self, slot: _Slot) -> None:
+        try:
+            message = slot.conn.recv()
+        except (EOFError, OSError):
+            return  # the process is gone; its sentinel will say so
+        self._dispatch(slot, message)
+
+    def _dispatch(self, slot: _Slot, message: tuple[Any, ...]) -> None:
+        assert self._sink is not None
+        job_id = slot.order.job_id
+        if message[0] == "progress":
+            self._sink.on_progress(job_id, message[1], message[2])
+        elif message[0] == "outcome":
+            slot.reported = True
+            if not slot.aborted:
+                self._sink.on_outcome(job_id, message[1])
+
+    def _reap(self, slot: _Slot) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while slot.conn.poll():
+                self._dispatch(slot, slot.conn.recv())
+        slot.process.join(timeout=5)
+        slot.conn.close()
+        with self._lock:
+            self._running.pop(slot.order.job_id, None)
+        if not slot.reported and not slot.aborted:
+            assert self._sink is not None
+            self._sink.on_lost(slot.order.job_id, _death(slot.process.exitcode))
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"the worker process running the job was killed ({name})"
+    return f"the worker process running the job exited unexpectedly (exit status {exitcode})"
+
+
+def _kill(process: Any) -> None:
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        if process.is_alive():
+            process.kill()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies: no orphaned jobs."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _child_main(order: WorkOrder, conn: Connection) -> None:
+    _die_with_parent()
+    os.environ.setdefault("UWS_JOB_ID", order.job_id)
+
+    def progress(fraction: float | None, message: str = "") -> None:
+        value = None if fraction is None else min(1.0, max(0.0, float(fraction)))
+        conn.send(("progress", value, str(message)))
+
+    outcome = execute(order, progress)
+    conn.send(("outcome", outcome))
+    conn.close()

@@ -1,0 +1,358 @@
+"""HTTP binding of UWS 1.1 (Starlette): translate requests to :class:`uws.service.UWSService` calls.
+
+Handlers stay thin: read parameters (names case-insensitive), call the service,
+answer with a document or a 303. Every :class:`uws.models.UWSError` becomes a
+``text/plain`` answer with its status. Uploads follow DALI: ``UPLOAD=name,param:part``
+names a multipart part that is stored in the job's ``uploads/`` folder, and
+``UPLOAD=name,https://...`` is passed to the runner as a URL. A file part that
+no UPLOAD mentions is stored as if ``UPLOAD=part,param:part`` had been given.
+The request body is capped at the list's ``max_upload_bytes`` (HTTP 413).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from uws import models, xml
+from uws.joblist import JobList
+from uws.models import (
+    BadRequestError,
+    JobFilter,
+    JobParameters,
+    NotFoundError,
+    PayloadTooLargeError,
+    UWSError,
+)
+
+XML_TYPE = "text/xml"
+VOTABLE_TYPE = "application/x-votable+xml"
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+#: Request parameters that steer UWS instead of being job parameters.
+_CONTROL = {"phase", "runid", "action", "executionduration", "destruction"}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def job_list_routes(service: Any, job_list: JobList) -> list[BaseRoute]:
+    """All UWS 1.1 resources of one job list, under ``job_list.mount_path``."""
+    h = _Handlers(service, job_list)
+    base = job_list.mount_path
+    return [
+        Route(base, h.jobs, methods=["GET", "POST"]),
+        Route(base + "/{job_id}", h.job, methods=["GET", "POST", "DELETE"]),
+        Route(base + "/{job_id}/phase", h.phase, methods=["GET", "POST"]),
+        Route(base + "/{job_id}/executionduration", h.execution_duration, methods=["GET", "POST"]),
+        Route(base + "/{job_id}/destruction", h.destruction, methods=["GET", "POST"]),
+        Route(base + "/{job_id}/quote", h.quote, methods=["GET"]),
+        Route(base + "/{job_id}/owner", h.owner_id, methods=["GET"]),
+        Route(base + "/{job_id}/parameters", h.parameters, methods=["GET", "POST"]),
+        Route(base + "/{job_id}/results", h.results, methods=["GET"]),
+        Route(base + "/{job_id}/results/{result_id}", h.result, methods=["GET"]),
+        Route(base + "/{job_id}/error", h.error, methods=["GET"]),
+    ]
+
+
+def _uws(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """Turn refusals into plain-text answers with their HTTP status."""
+
+    @functools.wraps(handler)
+    async def wrapped(self: _Handlers, request: Request) -> Response:
+        try:
+            return await handler(self, request)
+        except UWSError as error:
+            return PlainTextResponse(error.message + "\n", status_code=error.status)
+
+    return wrapped
+
+
+def _params(items: Any) -> list[tuple[str, Any]]:
+    return [(str(k).lower(), v) for k, v in items]
+
+
+def _last(items: list[tuple[str, Any]], name: str) -> str | None:
+    values = [v for k, v in items if k == name and isinstance(v, str)]
+    return values[-1] if values else None
+
+
+def _all(items: list[tuple[str, Any]], name: str) -> list[str]:
+    return [v for k, v in items if k == name and isinstance(v, str)]
+
+
+class _Handlers:
+    def __init__(self, service: Any, job_list: JobList) -> None:
+        self.service = service
+        self.job_list = job_list
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def owner(self, request: Request) -> str | None:
+        return self.service.authenticator(request)
+
+    def list_url(self, request: Request) -> str:
+        base = self.service.base_url or str(request.base_url).rstrip("/")
+        return base + self.job_list.mount_path
+
+    def job_url(self, request: Request, job_id: str) -> str:
+        return f"{self.list_url(request)}/{job_id}"
+
+    def see_job(self, request: Request, job_id: str) -> Response:
+        return RedirectResponse(self.job_url(request, job_id), status_code=303)
+
+    async def form(self, request: Request) -> list[tuple[str, Any]]:
+        """Query and body parameters (names lower-cased), the body capped in size."""
+        items = _params(request.query_params.multi_items())
+        if request.method != "POST":
+            return items
+        limit = self.job_list.max_upload_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLargeError(f"request body larger than the limit of {limit} bytes")
+        received = 0
+
+        async def receive() -> Any:
+            nonlocal received
+            message = await request.receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise PayloadTooLargeError(f"request body larger than the limit of {limit} bytes")
+            return message
+
+        limited = Request(request.scope, receive)
+        try:
+            form = await limited.form(max_files=1000, max_fields=10000, max_part_size=limit)
+        except PayloadTooLargeError:
+            raise
+        except Exception as error:  # malformed multipart and the like
+            raise BadRequestError(f"unreadable request body: {error}") from error
+        return items + _params(form.multi_items())
+
+    async def save_uploads(
+        self, job_id: str, items: list[tuple[str, Any]]
+    ) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        """Split parameters from files; store DALI uploads; return (parameters, uploads)."""
+        files = {k: v for k, v in items if isinstance(v, UploadFile)}
+        pairs = [(k, v) for k, v in items if isinstance(v, str) and k not in _CONTROL]
+        referenced = set()
+        uploads: dict[str, str] = {}
+        for _, value in [(k, v) for k, v in pairs if k == "upload"]:
+            for spec in filter(None, (s.strip() for s in value.split(";"))):
+                name, _, uri = spec.partition(",")
+                name, uri = name.strip(), uri.strip()
+                if not _NAME.match(name) or not uri:
+                    raise BadRequestError(f"UPLOAD must be 'name,URI' (DALI), not {spec!r}")
+                if uri.startswith("param:"):
+                    part = uri[len("param:") :].lower()
+                    if part not in files:
+                        raise BadRequestError(
+                            f"UPLOAD {name}: no multipart file part named {part!r}"
+                        )
+                    uploads[name] = await self.store_file(job_id, name, files[part])
+                    referenced.add(part)
+                elif uri.startswith(("http://", "https://")):
+                    uploads[name] = uri
+                else:
+                    raise BadRequestError(f"UPLOAD {name}: URI must be param:part or http(s)://")
+        for part, upload in files.items():
+            if part not in referenced:
+                if not _NAME.match(part):
+                    raise BadRequestError(f"upload part name {part!r} is not a simple name")
+                uploads[part] = await self.store_file(job_id, part, upload)
+                pairs.append(("upload", f"{part},param:{part}"))
+        return pairs, uploads
+
+    async def store_file(self, job_id: str, name: str, upload: UploadFile) -> str:
+        relative = f"uploads/{name}"
+        target = self.service.job_dir(job_id) / relative
+
+        def copy() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            upload.file.seek(0)
+            with target.open("wb") as out:
+                shutil.copyfileobj(upload.file, out, 1 << 20)
+
+        await anyio.to_thread.run_sync(copy)
+        return relative
+
+    async def job_record(self, request: Request) -> models.JobRecord:
+        return await self.service.get(
+            self.job_list, self.owner(request), request.path_params["job_id"]
+        )
+
+    def text(self, value: str) -> Response:
+        return PlainTextResponse(value)
+
+    # -- resources ----------------------------------------------------------------------------
+
+    @_uws
+    async def jobs(self, request: Request) -> Response:
+        owner = self.owner(request)
+        if request.method == "GET":
+            items = _params(request.query_params.multi_items())
+            where = JobFilter.from_query(
+                _all(items, "phase"), _all(items, "after"), _all(items, "last")
+            )
+            refs = await self.service.list_jobs(self.job_list, owner, where)
+            return Response(
+                xml.job_list_document(refs, self.list_url(request)), media_type=XML_TYPE
+            )
+        items = await self.form(request)
+        phase = _last(items, "phase")
+        if phase is not None and phase.upper() != "RUN":
+            raise BadRequestError(f"PHASE on job creation can only be RUN, not {phase!r}")
+        job_id = self.service.new_job_id()
+        try:
+            pairs, uploads = await self.save_uploads(job_id, items)
+            await self.service.create(
+                self.job_list,
+                owner,
+                JobParameters(pairs),
+                job_id=job_id,
+                uploads=uploads,
+                run_id=_last(items, "runid"),
+                execution_duration=_last(items, "executionduration"),
+                destruction=_last(items, "destruction"),
+                run=phase is not None,
+            )
+        except UWSError:
+            shutil.rmtree(self.service.job_dir(job_id), ignore_errors=True)
+            raise
+        return self.see_job(request, job_id)
+
+    @_uws
+    async def job(self, request: Request) -> Response:
+        owner = self.owner(request)
+        job_id = request.path_params["job_id"]
+        if request.method == "DELETE":
+            await self.service.delete(self.job_list, owner, job_id)
+            return RedirectResponse(self.list_url(request), status_code=303)
+        if request.method == "POST":
+            items = await self.form(request)
+            action = _last(items, "action")
+            if action is not None:
+                if action.upper() != "DELETE":
+                    raise BadRequestError(f"ACTION can only be DELETE, not {action!r}")
+                await self.service.delete(self.job_list, owner, job_id)
+                return RedirectResponse(self.list_url(request), status_code=303)
+            phase = _last(items, "phase")
+            if phase is None:
+                raise BadRequestError("POST to a job takes ACTION=DELETE or PHASE=RUN|ABORT")
+            await self.change_phase(owner, job_id, phase)
+            return self.see_job(request, job_id)
+        items = _params(request.query_params.multi_items())
+        wait = _last(items, "wait")
+        if wait is None:
+            job = await self.service.get(self.job_list, owner, job_id)
+        else:
+            seconds = models.wait_seconds(wait, self.job_list.max_wait)
+            phase = _last(items, "phase")
+            wanted = models.parse_phase(phase) if phase else None
+            job = await self.service.wait(self.job_list, owner, job_id, seconds, wanted)
+        return Response(xml.job_document(job, self.job_url(request, job_id)), media_type=XML_TYPE)
+
+    async def change_phase(self, owner: str | None, job_id: str, phase: str) -> None:
+        verb = phase.strip().upper()
+        if verb == "RUN":
+            await self.service.run(self.job_list, owner, job_id)
+        elif verb == "ABORT":
+            await self.service.abort(self.job_list, owner, job_id)
+        else:
+            raise BadRequestError(f"PHASE must be RUN or ABORT, not {phase!r}")
+
+    @_uws
+    async def phase(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if request.method == "POST":
+            phase = _last(await self.form(request), "phase")
+            if phase is None:
+                raise BadRequestError("POST to /phase needs PHASE=RUN or PHASE=ABORT")
+            await self.change_phase(self.owner(request), job_id, phase)
+            return self.see_job(request, job_id)
+        return self.text((await self.job_record(request)).phase.value)
+
+    @_uws
+    async def execution_duration(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if request.method == "POST":
+            value = _last(await self.form(request), "executionduration")
+            if value is None:
+                raise BadRequestError("POST to /executionduration needs EXECUTIONDURATION=seconds")
+            await self.service.set_execution_duration(
+                self.job_list, self.owner(request), job_id, value
+            )
+            return self.see_job(request, job_id)
+        return self.text(str((await self.job_record(request)).execution_duration))
+
+    @_uws
+    async def destruction(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if request.method == "POST":
+            value = _last(await self.form(request), "destruction")
+            if value is None:
+                raise BadRequestError("POST to /destruction needs DESTRUCTION=ISO 8601 time")
+            await self.service.set_destruction(self.job_list, self.owner(request), job_id, value)
+            return self.see_job(request, job_id)
+        return self.text(models.format_time((await self.job_record(request)).destruction))
+
+    @_uws
+    async def quote(self, request: Request) -> Response:
+        return self.text(models.format_time((await self.job_record(request)).quote))
+
+    @_uws
+    async def owner_id(self, request: Request) -> Response:
+        return self.text((await self.job_record(request)).owner or "")
+
+    @_uws
+    async def parameters(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        if request.method == "POST":
+            owner = self.owner(request)
+            job = await self.service.get(self.job_list, owner, job_id)
+            models.check_parameters_editable(job.phase)
+            pairs, uploads = await self.save_uploads(job_id, await self.form(request))
+            await self.service.update_parameters(
+                self.job_list, owner, job_id, JobParameters(pairs), uploads
+            )
+            return self.see_job(request, job_id)
+        job = await self.job_record(request)
+        return Response(xml.parameters_document(job), media_type=XML_TYPE)
+
+    @_uws
+    async def results(self, request: Request) -> Response:
+        job = await self.job_record(request)
+        document = xml.results_document(job, self.job_url(request, job.id))
+        return Response(document, media_type=XML_TYPE)
+
+    @_uws
+    async def result(self, request: Request) -> Response:
+        job = await self.job_record(request)
+        wanted = request.path_params["result_id"]
+        for result in job.results:
+            if result.id != wanted:
+                continue
+            if result.is_url:
+                return RedirectResponse(result.location, status_code=303)
+            path = Path(self.service.job_dir(job.id)) / result.location
+            if not path.is_file():
+                raise NotFoundError(f"result {wanted!r} of job {job.id} is no longer available")
+            return FileResponse(path, media_type=result.mime_type, filename=path.name)
+        raise NotFoundError(f"job {job.id} has no result {wanted!r}")
+
+    @_uws
+    async def error(self, request: Request) -> Response:
+        job = await self.job_record(request)
+        if job.error is None:
+            raise NotFoundError(f"job {job.id} has no error (it is {job.phase.value})")
+        return Response(
+            xml.error_votable(job.error.message, job.error.detail), media_type=VOTABLE_TYPE
+        )

@@ -1,0 +1,344 @@
+"""The job store: SQLAlchemy 2 Core over SQLite (WAL) or PostgreSQL.
+
+The database is the truth about a job's phase. Every phase change is a
+compare-and-set (``UPDATE ... WHERE phase IN (allowed)``): whoever loses a race
+(a worker finishing a job that a user has just aborted, two clients posting
+RUN and ABORT at once) sees ``False`` and does nothing, so a job can never be
+pulled back out of a final phase. All methods are synchronous and thread-safe;
+the async service calls them from worker threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from uws import schema
+from uws.models import (
+    ErrorInfo,
+    ErrorType,
+    JobFilter,
+    JobParameters,
+    JobRecord,
+    Phase,
+    ResultRecord,
+)
+
+__all__ = ["JobRef", "JobStore"]
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRef:
+    """The short description of a job, for job lists."""
+
+    id: str
+    phase: Phase
+    run_id: str | None
+    owner: str | None
+    creation_time: dt.datetime
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+class JobStore:
+    """Persistent UWS jobs. ``url`` is any SQLAlchemy URL (``sqlite:///path``,
+    ``postgresql+psycopg://user@host/db``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision bundled in ``uws/migrations``."""
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(schema.job).where(schema.job.c.id == job_id)).first()
+            if row is None:
+                return None
+            params = conn.execute(
+                sa.select(schema.parameter.c.name, schema.parameter.c.value)
+                .where(schema.parameter.c.job_id == job_id)
+                .order_by(schema.parameter.c.position)
+            ).all()
+            uploads = conn.execute(
+                sa.select(schema.upload.c.name, schema.upload.c.location).where(
+                    schema.upload.c.job_id == job_id
+                )
+            ).all()
+            results = conn.execute(
+                sa.select(schema.result)
+                .where(schema.result.c.job_id == job_id)
+                .order_by(schema.result.c.position)
+            ).all()
+        return _record(row, params, uploads, results)
+
+    def list_jobs(self, job_list: str, owner: str | None, where: JobFilter) -> list[JobRef]:
+        """Jobs of ``owner`` in ``job_list`` matching the UWS filters, newest first."""
+        j = schema.job
+        query = sa.select(j.c.id, j.c.phase, j.c.run_id, j.c.owner, j.c.creation_time).where(
+            j.c.job_list == job_list, _owner_is(owner)
+        )
+        if where.phases:
+            query = query.where(j.c.phase.in_([p.value for p in where.phases]))
+        else:
+            query = query.where(j.c.phase != Phase.ARCHIVED.value)
+        if where.after is not None:
+            query = query.where(j.c.creation_time > where.after)
+        query = query.order_by(j.c.creation_time.desc(), j.c.id.desc())
+        if where.last is not None:
+            query = query.limit(where.last)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [JobRef(r.id, Phase(r.phase), r.run_id, r.owner, r.creation_time) for r in rows]
+
+    def ids_in(self, phases: Collection[Phase]) -> list[str]:
+        """Ids of all jobs in ``phases``, oldest first (for recovery after a restart)."""
+        j = schema.job
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(j.c.id)
+                .where(j.c.phase.in_([p.value for p in phases]))
+                .order_by(j.c.creation_time)
+            ).all()
+        return [r.id for r in rows]
+
+    def expired(self, now: dt.datetime) -> list[str]:
+        """Jobs past their destruction time and not yet ARCHIVED."""
+        j = schema.job
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(j.c.id).where(j.c.destruction <= now, j.c.phase != Phase.ARCHIVED.value)
+            ).all()
+        return [r.id for r in rows]
+
+    def overdue(self, now: dt.datetime) -> list[tuple[str, int]]:
+        """EXECUTING jobs past start + executionDuration, with their duration (s)."""
+        j = schema.job
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(j.c.id, j.c.execution_duration).where(
+                    j.c.deadline <= now, j.c.phase == Phase.EXECUTING.value
+                )
+            ).all()
+        return [(r.id, r.execution_duration) for r in rows]
+
+    def next_alarm(self) -> dt.datetime | None:
+        """The earliest destruction or execution deadline still to be enforced."""
+        j = schema.job
+        with self.engine.connect() as conn:
+            destruction = conn.execute(
+                sa.select(sa.func.min(j.c.destruction)).where(j.c.phase != Phase.ARCHIVED.value)
+            ).scalar()
+            deadline = conn.execute(
+                sa.select(sa.func.min(j.c.deadline)).where(j.c.phase == Phase.EXECUTING.value)
+            ).scalar()
+        times = [t for t in (destruction, deadline) if t is not None]
+        return min(times) if times else None
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def create(self, record: JobRecord) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.job.insert().values(
+                    id=record.id,
+                    job_list=record.job_list,
+                    owner=record.owner,
+                    phase=record.phase.value,
+                    run_id=record.run_id,
+                    creation_time=record.creation_time,
+                    execution_duration=record.execution_duration,
+                    destruction=record.destruction,
+                )
+            )
+            _insert_parameters(conn, record.id, record.parameters.pairs())
+            _insert_uploads(conn, record.id, record.uploads.items())
+
+    def transition(self, job_id: str, to: Phase, allowed: Collection[Phase], **fields: Any) -> bool:
+        """Move the job to phase ``to`` if it is in one of ``allowed``; True if it moved."""
+        return self.update(job_id, allowed, phase=to.value, **fields)
+
+    def update(self, job_id: str, allowed: Collection[Phase] | None, **fields: Any) -> bool:
+        """Set columns, if the job exists (and is in ``allowed``, when given)."""
+        query = schema.job.update().where(schema.job.c.id == job_id).values(**fields)
+        if allowed is not None:
+            query = query.where(schema.job.c.phase.in_([p.value for p in allowed]))
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
+    def set_error(
+        self, job_id: str, allowed: Collection[Phase], error: ErrorInfo, **fields: Any
+    ) -> bool:
+        return self.transition(
+            job_id,
+            Phase.ERROR,
+            allowed,
+            error_message=error.message,
+            error_detail=error.detail,
+            error_type=error.type.value,
+            deadline=None,
+            **fields,
+        )
+
+    def complete(
+        self,
+        job_id: str,
+        allowed: Collection[Phase],
+        results: Sequence[ResultRecord],
+        **fields: Any,
+    ) -> bool:
+        """Move to COMPLETED with its results, atomically, if in ``allowed``."""
+        j = schema.job
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                j.update()
+                .where(j.c.id == job_id, j.c.phase.in_([p.value for p in allowed]))
+                .values(phase=Phase.COMPLETED.value, deadline=None, **fields)
+            ).rowcount
+            if moved != 1:
+                return False
+            if results:
+                conn.execute(
+                    schema.result.insert(),
+                    [
+                        {
+                            "job_id": job_id,
+                            "position": i,
+                            "result_id": r.id,
+                            "location": r.location,
+                            "mime_type": r.mime_type,
+                            "size": r.size,
+                        }
+                        for i, r in enumerate(results)
+                    ],
+                )
+        return True
+
+    def replace_parameters(
+        self, job_id: str, parameters: JobParameters, uploads: dict[str, str]
+    ) -> bool:
+        """Replace the job's parameters (and add uploads), only while it is PENDING."""
+        with self.engine.begin() as conn:
+            # a no-op UPDATE first: it takes the row's write lock and checks the phase at once
+            locked = conn.execute(
+                schema.job.update()
+                .where(schema.job.c.id == job_id, schema.job.c.phase == Phase.PENDING.value)
+                .values(phase=Phase.PENDING.value)
+            ).rowcount
+            if locked != 1:
+                return False
+            conn.execute(schema.parameter.delete().where(schema.parameter.c.job_id == job_id))
+            _insert_parameters(conn, job_id, parameters.pairs())
+            conn.execute(
+                schema.upload.delete().where(
+                    schema.upload.c.job_id == job_id, schema.upload.c.name.in_(list(uploads))
+                )
+            )
+            _insert_uploads(conn, job_id, uploads.items())
+        return True
+
+    def archive(self, job_id: str, now: dt.datetime) -> bool:
+        """Destruction time reached: ARCHIVED, results forgotten, the record kept."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                schema.job.update()
+                .where(schema.job.c.id == job_id, schema.job.c.phase != Phase.ARCHIVED.value)
+                .values(
+                    phase=Phase.ARCHIVED.value,
+                    deadline=None,
+                    end_time=sa.func.coalesce(schema.job.c.end_time, now),
+                )
+            ).rowcount
+            if moved == 1:
+                conn.execute(schema.result.delete().where(schema.result.c.job_id == job_id))
+        return moved == 1
+
+    def delete(self, job_id: str) -> bool:
+        with self.engine.begin() as conn:
+            for table in (schema.result, schema.upload, schema.parameter):
+                conn.execute(table.delete().where(table.c.job_id == job_id))
+            return conn.execute(schema.job.delete().where(schema.job.c.id == job_id)).rowcount == 1
+
+
+def _owner_is(owner: str | None) -> sa.ColumnElement[bool]:
+    column = schema.job.c.owner
+    return column.is_(None) if owner is None else column == owner
+
+
+def _insert_parameters(conn: sa.Connection, job_id: str, pairs: Iterable[tuple[str, str]]) -> None:
+    rows = [
+        {"job_id": job_id, "position": i, "name": name, "value": value}
+        for i, (name, value) in enumerate(pairs)
+    ]
+    if rows:
+        conn.execute(schema.parameter.insert(), rows)
+
+
+def _insert_uploads(conn: sa.Connection, job_id: str, items: Iterable[tuple[str, str]]) -> None:
+    rows = [{"job_id": job_id, "name": name, "location": where} for name, where in items]
+    if rows:
+        conn.execute(schema.upload.insert(), rows)
+
+
+def _record(row: Any, params: Any, uploads: Any, results: Any) -> JobRecord:
+    error = None
+    if row.error_message is not None:
+        error = ErrorInfo(
+            message=row.error_message,
+            detail=row.error_detail,
+            type=ErrorType(row.error_type or ErrorType.FATAL.value),
+        )
+    return JobRecord(
+        id=row.id,
+        job_list=row.job_list,
+        owner=row.owner,
+        phase=Phase(row.phase),
+        creation_time=row.creation_time,
+        run_id=row.run_id,
+        quote=row.quote,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        execution_duration=row.execution_duration,
+        destruction=row.destruction,
+        parameters=JobParameters((p.name, p.value) for p in params),
+        uploads={u.name: u.location for u in uploads},
+        results=tuple(ResultRecord(r.result_id, r.location, r.mime_type, r.size) for r in results),
+        error=error,
+        progress=row.progress,
+        progress_message=row.progress_message,
+        worker=row.worker,
+    )

@@ -1,0 +1,140 @@
+"""UWS 1.1 documents through ``vo-models`` (never ``skip_empty``), and the DALI error VOTable.
+
+Nillable elements (ownerId, quote, startTime, endTime, destruction) are always
+written, with ``xsi:nil="true"`` when empty, as the UWS schema asks. The
+job's progress goes into ``jobInfo`` as ``<progress fraction="0.42">text</progress>``
+in the :data:`JOBINFO_NS` namespace. :data:`UWS_XSD` is the bundled UWS 1.1
+schema (offline validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+from lxml import etree
+from pydantic_xml import BaseXmlModel, attr, element
+from vo_models.uws import (
+    ErrorSummary,
+    Jobs,
+    JobSummary,
+    Parameter,
+    Parameters,
+    ResultReference,
+    Results,
+    ShortJobDescription,
+)
+from vo_models.uws.models import NSMAP
+
+from uws.models import JobRecord, ResultRecord
+from uws.store import JobRef
+
+UWS_XSD = Path(__file__).with_name("schemas") / "UWS-1.1.xsd"
+JOBINFO_NS = "urn:x-uws:jobinfo"
+VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+
+# Optional[...] rather than X | None: pydantic-xml reads these annotations at runtime.
+# ruff: noqa: UP045
+
+
+class AnyParameters(Parameters, tag="parameters"):
+    """``uws:parameters`` with any parameter names (vo-models wants one field per name)."""
+
+    parameter: list[Parameter] = element(tag="parameter", default_factory=list)
+
+    def __init__(self, **data: object) -> None:
+        BaseXmlModel.__init__(self, **data)  # skip Parameters' regrouping by field name
+
+
+class ProgressInfo(BaseXmlModel, tag="progress", ns="p", nsmap={"p": JOBINFO_NS}):
+    fraction: Optional[float] = attr(default=None)
+    message: str = ""
+
+
+class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap=NSMAP):
+    progress: Optional[ProgressInfo] = element(default=None)
+
+
+class JobDocument(JobSummary[AnyParameters], tag="job"):
+    job_info: Optional[JobInfo] = element(tag="jobInfo", default=None)  # type: ignore[assignment]
+
+
+def _parameters(job: JobRecord) -> AnyParameters:
+    return AnyParameters(parameter=[Parameter(id=k, value=v) for k, v in job.parameters.pairs()])
+
+
+def _results(job: JobRecord, job_url: str) -> Results:
+    return Results(results=[_reference(r, job_url) for r in job.results])
+
+
+def _reference(result: ResultRecord, job_url: str) -> ResultReference:
+    href = result.location if result.is_url else f"{job_url}/results/{result.id}"
+    return ResultReference(id=result.id, href=href, mime_type=result.mime_type, size=result.size)
+
+
+def _declared(model: BaseXmlModel) -> bytes:
+    return model.to_xml(encoding="UTF-8", xml_declaration=True)  # type: ignore[return-value]
+
+
+def job_document(job: JobRecord, job_url: str) -> bytes:
+    error = None
+    if job.error is not None:
+        error = ErrorSummary(message=job.error.message, type=job.error.type, has_detail=True)
+    info = None
+    if job.progress is not None or job.progress_message:
+        info = JobInfo(
+            progress=ProgressInfo(fraction=job.progress, message=job.progress_message or "")
+        )
+    document = JobDocument(
+        job_id=job.id,
+        run_id=job.run_id,
+        owner_id=job.owner,
+        phase=job.phase,
+        quote=job.quote,
+        creation_time=job.creation_time,
+        start_time=job.start_time,
+        end_time=job.end_time,
+        execution_duration=job.execution_duration,
+        destruction=job.destruction,
+        parameters=_parameters(job),
+        results=_results(job, job_url),
+        error_summary=error,
+        job_info=info,
+    )
+    return _declared(document)
+
+
+def job_list_document(jobs: Sequence[JobRef], list_url: str) -> bytes:
+    refs = [
+        ShortJobDescription(
+            job_id=j.id,
+            href=f"{list_url}/{j.id}",
+            phase=j.phase,
+            run_id=j.run_id,
+            owner_id=j.owner,
+            creation_time=j.creation_time,
+        )
+        for j in jobs
+    ]
+    return _declared(Jobs(jobref=refs))
+
+
+def results_document(job: JobRecord, job_url: str) -> bytes:
+    return _declared(_results(job, job_url))
+
+
+def parameters_document(job: JobRecord) -> bytes:
+    return _declared(_parameters(job))
+
+
+def error_votable(message: str, detail: str | None = None) -> bytes:
+    """A DALI error document: QUERY_STATUS=ERROR with the message (and the detail)."""
+    root = etree.Element(f"{{{VOTABLE_NS}}}VOTABLE", nsmap={None: VOTABLE_NS}, version="1.4")
+    resource = etree.SubElement(root, f"{{{VOTABLE_NS}}}RESOURCE", type="results")
+    status = etree.SubElement(resource, f"{{{VOTABLE_NS}}}INFO", name="QUERY_STATUS", value="ERROR")
+    status.text = message
+    if detail:
+        more = etree.SubElement(resource, f"{{{VOTABLE_NS}}}INFO", name="DETAIL", value="detail")
+        more.text = detail
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
