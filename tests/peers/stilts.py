@@ -25,7 +25,12 @@ def require_stilts() -> str:
 
 
 def _problems(output: str) -> list[str]:
-    return [line for line in output.splitlines() if "ERROR" in line or "WARNING" in line]
+    """votlint prints ``ERROR (l.1, c.2): ...``; datalinklint/taplint print ``E-CODE-1 ...``."""
+    return [
+        line
+        for line in output.splitlines()
+        if "ERROR" in line or "WARNING" in line or line.startswith(("E-", "W-", "F-"))
+    ]
 
 
 def votlint(votable: str | Path | bytes, version: str = "1.4") -> list[str]:
