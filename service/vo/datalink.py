@@ -43,7 +43,7 @@ from service.settings import Settings
 from service.spectra import Spectrum
 from service.vo import dali, templates, vosi
 from service.vo.holdings import Catalogue, Holdings
-from service.vo.ssa import FITS_MEDIA_TYPE, SDM_MEDIA_TYPE, data_url
+from service.vo.ssa import FITS_MEDIA_TYPE, SDM_MEDIA_TYPE, check_wavelength, data_url
 
 LOG = logging.getLogger(__name__)
 LINKS_MEDIA_TYPE = "application/x-votable+xml;content=datalink"
@@ -394,6 +394,8 @@ def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRou
         index = _find(catalogue, _single(params, "ID"))
         band_text = _single(params, "BAND")
         band = dali.parse_interval(band_text, "BAND") if band_text else None
+        if band is not None:
+            band = (check_wavelength(band[0]), check_wavelength(band[1]))
         requested = _single(params, "RESPONSEFORMAT") or _single(params, "FORMAT")
         media = PROC_FORMATS.get((requested or FITS_MEDIA_TYPE).replace(" ", "").lower())
         if media is None:

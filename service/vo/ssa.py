@@ -139,14 +139,19 @@ def _wavelength(text: str, name: str) -> float:
         raise dali.bad_parameter(
             name, f"{text!r} is not a number; BAND takes wavelengths in metres, e.g. 6.5e-7/6.6e-7"
         ) from None
+    return check_wavelength(value, name)
+
+
+def check_wavelength(value: float, name: str = "BAND") -> float:
+    """Refuse wavelengths that cannot be metres of an optical spectrum (Angstrom, nm given)."""
     if math.isnan(value):
         raise dali.bad_parameter(name, "NaN is not a wavelength")
     if value < 0:
-        raise dali.bad_parameter(name, f"{value} m is negative; wavelengths are positive")
+        raise dali.bad_parameter(name, f"{value:g} m is negative; wavelengths are positive")
     if math.isfinite(value) and value > MAX_WAVELENGTH_M:
         raise dali.bad_parameter(
             name,
-            f"{text} m is not an optical wavelength: BAND is in metres "
+            f"{value:g} m is not an optical wavelength: BAND is in metres "
             f"(6563 Angstrom is 6.563e-07 m; you may have meant {value * 1e-10:.4g} m)",
         )
     return value

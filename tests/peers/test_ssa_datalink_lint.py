@@ -1,0 +1,66 @@
+"""Every SSA and DataLink document passes STILTS votlint and datalinklint cleanly.
+
+A real uvicorn serves the fixture archive: datalinklint fetches the links
+document and then follows its access URLs and service descriptors.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from service.app import create_app
+from service.settings import Settings
+from tests.peers.stilts import datalinklint, require_stilts, votlint
+from tests.vo_fixture import free_port, live_server, make_archive
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    require_stilts()
+    home = tmp_path_factory.mktemp("lint-home")
+    catalogues = make_archive(home, n=4)
+    port = free_port()
+    with live_server(create_app(Settings(home=home, port=port, demo_archive_size=0)), port) as url:
+        yield url, catalogues
+
+
+SSA_REQUESTS = {
+    "cone": {"POS": "10.01,59.99", "SIZE": "0.1"},
+    "overflow": {"MAXREC": "1"},
+    "metadata": {"FORMAT": "METADATA"},
+    "sdm-access": {"FORMAT": "votable", "BAND": "6.5e-7/6.6e-7"},
+    "binary2": {"RESPONSEFORMAT": "application/x-votable+xml;serialization=BINARY2"},
+    "empty": {"BAND": "1e-6/"},
+    "error-bad-pos": {"POS": "ten,sixty"},
+    "error-maxrec": {"MAXREC": "-1"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(SSA_REQUESTS))
+def test_ssa_documents_pass_votlint(served, case):
+    url, _ = served
+    query = urlencode({"REQUEST": "queryData", **SSA_REQUESTS[case]})
+    assert votlint(f"{url}/ssa/ondrejov?{query}") == []
+
+
+def test_error_for_unknown_collection_passes_votlint(served):
+    url, _ = served
+    assert votlint(f"{url}/ssa/sdss?REQUEST=queryData") == []
+
+
+@pytest.mark.parametrize("collection", ["ondrejov", "lamost"])
+def test_links_pass_datalinklint_and_votlint(served, collection):
+    url, catalogues = served
+    ids = [*catalogues[collection]["pubdid"][:2], "ivo://alvo.demo/nothing?here"]
+    links = f"{url}/datalink/{collection}?" + "&".join(f"ID={quote(i, safe='')}" for i in ids)
+    assert datalinklint(links) == []
+    assert votlint(links) == []
+
+
+def test_spectrum_dm_cutout_passes_votlint(served):
+    url, catalogues = served
+    pubdid = quote(catalogues["lamost"]["pubdid"][0], safe="")
+    cutout = f"{url}/datalink/lamost/proc?ID={pubdid}&BAND=6.5e-7%206.6e-7&RESPONSEFORMAT=votable"
+    assert votlint(cutout) == []
