@@ -8,6 +8,7 @@ deployment can be configured either way. Defaults give the embedded service:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,31 @@ class Settings:
                 values[field.name] = _convert(field.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+    # A job runs in a worker process (spawned, or on a Dask worker) that did not see
+    # the command line: the service leaves its settings in its home, and a runner
+    # finds them from its job directory, which always lives under that home.
+    SNAPSHOT = "settings.json"
+
+    def save_snapshot(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["home"] = str(self.home.resolve())
+        path = self.home / self.SNAPSHOT
+        path.write_text(json.dumps(values, indent=1))
+        return path
+
+    @classmethod
+    def for_job(cls, workdir: Path) -> Settings:
+        """The settings of the service that owns the job directory ``workdir``."""
+        for folder in Path(workdir).resolve().parents:
+            snapshot = folder / cls.SNAPSHOT
+            if snapshot.exists():
+                values = json.loads(snapshot.read_text())
+                values["home"] = Path(values["home"])
+                return cls(**values)
+        raise FileNotFoundError(f"no {cls.SNAPSHOT} above {workdir}: not a job of an alvo home")
 
 
 def _convert(annotation: Any, raw: str) -> Any:

@@ -1,0 +1,90 @@
+"""Typed access to a job's parameters, with the errors UWS clients should see.
+
+Job parameters follow DALI conventions (case-insensitive names, empty value =
+not given), so they are read through :class:`service.vo.dali.DaliParams` and
+its parsers; the same checks run when a job is created (a 400 from the
+validator) and when it runs (a clean UWS error), never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from service.vo.dali import DaliError, DaliParams, bad_parameter
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class JobParams(DaliParams):
+    """Parameters of one alvo job."""
+
+    def required(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise bad_parameter(name.upper(), "is required")
+        return value
+
+    def identifier(self, name: str, default: str | None = None) -> str:
+        """A dataset/campaign/model name: letters, digits, ``_ . -``; at most 64."""
+        value = self.get(name, default) if default is not None else self.required(name)
+        assert value is not None
+        if not NAME.match(value):
+            raise bad_parameter(
+                name.upper(), f"{value!r}: use letters, digits, '_', '.', '-' (at most 64)"
+            )
+        return value
+
+    def number(
+        self, name: str, default: float, lo: float = float("-inf"), hi: float = float("inf")
+    ) -> float:
+        text = self.get(name)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise bad_parameter(name.upper(), f"{text!r} is not a number") from None
+        if not lo <= value <= hi:
+            raise bad_parameter(name.upper(), f"{value} is outside [{lo}, {hi}]")
+        return value
+
+    def integer(self, name: str, default: int, lo: int = 0, hi: int = 2**31 - 1) -> int:
+        text = self.get(name)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise bad_parameter(name.upper(), f"{text!r} is not an integer") from None
+        if not lo <= value <= hi:
+            raise bad_parameter(name.upper(), f"{value} is outside [{lo}, {hi}]")
+        return value
+
+    def choice(self, name: str, choices: Iterable[str], default: str) -> str:
+        options = list(choices)
+        value = (self.get(name) or default).lower()
+        if value not in options:
+            raise bad_parameter(name.upper(), f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        return self.choice(
+            name, ["true", "false", "yes", "no", "1", "0"], str(default).lower()
+        ) in (
+            "true",
+            "yes",
+            "1",
+        )
+
+
+def validator(check: Callable[[JobParams], object]) -> Callable[[object], None]:
+    """A UWS job-list validator running ``check`` on the parameters (ValueError -> 400)."""
+
+    def validate(parameters: object) -> None:
+        try:
+            check(JobParams(parameters.pairs()))  # type: ignore[attr-defined]
+        except DaliError as error:
+            raise ValueError(error.detail) from error
+
+    return validate
