@@ -9,25 +9,27 @@ import pytest
 from astropy import units as u
 from astropy.io import fits
 from astropy.io.votable import parse
-from starlette.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
-from tests.vo_fixture import free_port, live_server, make_archive
+from tests.vo_fixture import served_archive
 
 SDM = "application/x-votable+xml;content=spectrum"
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    home = tmp_path_factory.mktemp("datalink-home")
-    return home, make_archive(home, n=4)
+def served(tmp_path_factory):
+    return served_archive(tmp_path_factory, n=4)
 
 
 @pytest.fixture(scope="module")
-def client(archive):
-    home, _ = archive
-    return TestClient(create_app(Settings(home=home, demo_archive_size=0)))
+def archive(served):
+    """(home, catalogues) of the served fixture archive."""
+    return served.home, served.catalogues
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    """A starlette TestClient of the app serving it."""
+    return served.client
 
 
 def links(client, *ids, collection="ondrejov"):
@@ -143,13 +145,11 @@ def test_cutout_errors_are_soda_text(client, archive, params, status, starts):
     assert response.text.startswith(starts)
 
 
-def test_pyvo_follows_ssa_to_datalink_this_and_proc(archive):
+def test_pyvo_follows_ssa_to_datalink_this_and_proc(served):
     import pyvo
 
-    home, cats = archive
-    port = free_port()
-    app = create_app(Settings(home=home, port=port, demo_archive_size=0))
-    with live_server(app, port) as url:
+    cats = served.catalogues
+    with served.live() as url:
         results = pyvo.dal.SSAService(f"{url}/ssa/ondrejov").search(pos=(10.0, 60.0), diameter=0.02)
         record = results[0]
         assert record["ssa_pubDID"] == cats["ondrejov"]["pubdid"][0]
@@ -167,3 +167,11 @@ def test_pyvo_follows_ssa_to_datalink_this_and_proc(archive):
             f"{url}/datalink/ondrejov?ID={record['ssa_pubDID'].replace('?', '%3F')}"
         )
         assert [r.semantics for r in direct] == ["#this", "#preview", "#proc"]
+
+
+def test_vosi_capabilities_name_datalink_and_soda(client):
+    response = client.get("/datalink/ondrejov/capabilities")
+    assert response.status_code == 200
+    assert b'standardID="ivo://ivoa.net/std/DataLink#links-1.1"' in response.content
+    assert b"/datalink/ondrejov/proc</accessURL>" in response.content
+    assert client.get("/datalink/nowhere/capabilities").status_code == 404

@@ -16,12 +16,9 @@ from astropy.coordinates import SkyCoord
 from astropy.io.votable import parse
 from astropy.time import Time
 from lxml import etree
-from starlette.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
 from service.vo import dali
-from tests.vo_fixture import free_port, live_server, make_archive
+from tests.vo_fixture import served_archive
 
 VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
 STANDARD_UTYPES = {
@@ -43,15 +40,13 @@ STANDARD_UTYPES = {
 
 
 @pytest.fixture(scope="module")
-def catalogues(tmp_path_factory):
-    home = tmp_path_factory.mktemp("ssa-home")
-    return home, make_archive(home, n=6)
+def archive(tmp_path_factory):
+    return served_archive(tmp_path_factory, n=6)
 
 
 @pytest.fixture(scope="module")
-def client(catalogues):
-    home, _ = catalogues
-    return TestClient(create_app(Settings(home=home, demo_archive_size=0)))
+def client(archive):
+    return archive.client
 
 
 def ssa(client, collection="ondrejov", method="get", **params):
@@ -77,8 +72,8 @@ def error_text(response, status=400):
     return info.text
 
 
-def test_cone_search_matches_astropy_separations_nearest_first(client, catalogues):
-    _, cats = catalogues
+def test_cone_search_matches_astropy_separations_nearest_first(client, archive):
+    cats = archive.catalogues
     cat = cats["ondrejov"]
     centre = SkyCoord(10.021 * u.deg, 59.979 * u.deg)
     separation = centre.separation(SkyCoord(cat["ra"] * u.deg, cat["dec"] * u.deg)).deg
@@ -89,8 +84,8 @@ def test_cone_search_matches_astropy_separations_nearest_first(client, catalogue
     assert list(table["ssa_pubDID"]) == expected
 
 
-def test_band_overlap_with_open_ranges_in_metres(client, catalogues):
-    _, cats = catalogues
+def test_band_overlap_with_open_ranges_in_metres(client, archive):
+    cats = archive.catalogues
     n = len(cats["ondrejov"])
     assert len(rows(ssa(client, BAND="6.5e-7/6.6e-7"))) == n
     assert len(rows(ssa(client, BAND="/6.3e-7"))) == n
@@ -105,8 +100,8 @@ def test_band_in_angstrom_is_refused_with_the_conversion(client):
     assert "metres" in message and "6.5e-07" in message
 
 
-def test_time_ranges_as_mjd_and_iso(client, catalogues):
-    _, cats = catalogues
+def test_time_ranges_as_mjd_and_iso(client, archive):
+    cats = archive.catalogues
     mjd = np.asarray(cats["ondrejov"]["mjd"])
     lo, hi = 56015.0, 56035.0
     expected = set(cats["ondrejov"]["pubdid"][(mjd >= lo) & (mjd <= hi)])
@@ -117,8 +112,8 @@ def test_time_ranges_as_mjd_and_iso(client, catalogues):
     assert error_text(ssa(client, TIME="yesterday/today")).startswith("BAD_PARAMETER: TIME")
 
 
-def test_pubdid_and_targetname_select_one_spectrum(client, catalogues):
-    _, cats = catalogues
+def test_pubdid_and_targetname_select_one_spectrum(client, archive):
+    cats = archive.catalogues
     pubdid = cats["ondrejov"]["pubdid"][3]
     assert list(rows(ssa(client, PUBDID=pubdid))["ssa_pubDID"]) == [pubdid]
     name = cats["ondrejov"]["object"][4]
@@ -217,16 +212,13 @@ def test_vosi_capabilities_name_ssa(client):
     assert client.get("/ssa/lamost/availability").status_code == 200
 
 
-def test_pyvo_ssaservice_queries_the_live_service(catalogues):
+def test_pyvo_ssaservice_queries_the_live_service(archive):
     import pyvo
 
-    home, cats = catalogues
-    port = free_port()
-    app = create_app(Settings(home=home, port=port, demo_archive_size=0))
-    with live_server(app, port) as url:
+    with archive.live() as url:
         service = pyvo.dal.SSAService(f"{url}/ssa/lamost")
         results = service.search(pos=SkyCoord(10.0 * u.deg, 60.0 * u.deg), diameter=0.2 * u.deg)
-        assert len(results) == len(cats["lamost"])
+        assert len(results) == len(archive.catalogues["lamost"])
         record = results[0]
         assert record.ra == pytest.approx(10.0) and record.dec == pytest.approx(60.0)
         assert record.format == "application/fits"

@@ -10,6 +10,8 @@ H-alpha line (emission or absorption) so plots and cutouts have something to sho
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import socket
 import threading
 import time
@@ -148,3 +150,35 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@dataclasses.dataclass
+class ServedArchive:
+    """A fixture archive under ``home`` and the ways tests talk to its service."""
+
+    home: Path
+    catalogues: dict[str, Table]
+
+    def app(self, port: int = 8000) -> Any:
+        from service.app import create_app
+        from service.settings import Settings
+
+        return create_app(Settings(home=self.home, port=port, demo_archive_size=0))
+
+    @functools.cached_property
+    def client(self) -> Any:
+        from starlette.testclient import TestClient
+
+        return TestClient(self.app())
+
+    @contextlib.contextmanager
+    def live(self) -> Iterator[str]:
+        """A real HTTP server for this archive (for pyvo, STILTS); yields its base URL."""
+        port = free_port()
+        with live_server(self.app(port), port) as url:
+            yield url
+
+
+def served_archive(tmp_path_factory: Any, n: int = 6) -> ServedArchive:
+    home = tmp_path_factory.mktemp("archive-home")
+    return ServedArchive(home, make_archive(home, n=n))

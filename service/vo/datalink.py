@@ -41,8 +41,8 @@ from starlette.routing import BaseRoute, Route
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.spectra import Spectrum
-from service.vo import dali, templates, vosi
-from service.vo.holdings import Catalogue, Holdings
+from service.vo import dali, templates
+from service.vo.holdings import Catalogue, Holdings, collection_vosi_routes
 from service.vo.ssa import FITS_MEDIA_TYPE, SDM_MEDIA_TYPE, check_wavelength, data_url
 
 LOG = logging.getLogger(__name__)
@@ -412,32 +412,15 @@ def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRou
 
         return Response(await run_in_threadpool(make), media_type=media)
 
-    @dali.endpoint
-    async def availability(request: Request) -> Response:
-        holdings.info(request.path_params["collection"])
-        return Response(vosi.availability_document(), media_type=vosi.XML_MEDIA_TYPE)
-
-    @dali.endpoint
-    async def capabilities(request: Request) -> Response:
-        collection = request.path_params["collection"]
-        holdings.info(collection)
-        base = f"datalink/{collection}"
-        document = vosi.capabilities_document(
-            base_url,
-            [
-                (DATALINK_STANDARD_ID, base, None),
-                ("ivo://ivoa.net/std/SODA#sync-1.0", f"{base}/proc", None),
-                ("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability", None),
-                ("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities", None),
-            ],
-        )
-        return Response(document, media_type=vosi.XML_MEDIA_TYPE)
-
     return [
         Route("/datalink/{collection}", links, methods=["GET", "POST"]),
         Route("/datalink/{collection}/files/{path:path}", files, methods=["GET", "HEAD"]),
         Route("/datalink/{collection}/preview", preview, methods=["GET"]),
         Route("/datalink/{collection}/proc", proc, methods=["GET", "POST"]),
-        Route("/datalink/{collection}/availability", availability, methods=["GET"]),
-        Route("/datalink/{collection}/capabilities", capabilities, methods=["GET"]),
+        *collection_vosi_routes(
+            "datalink",
+            holdings,
+            base_url,
+            [(DATALINK_STANDARD_ID, ""), ("ivo://ivoa.net/std/SODA#sync-1.0", "proc")],
+        ),
     ]

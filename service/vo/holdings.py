@@ -23,8 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from service.reasons import Reason
+from service.vo import dali, vosi
 from service.vo.dali import DaliError
 
 LOG = logging.getLogger(__name__)
@@ -187,3 +191,36 @@ def read_columns(home: Path, collection: str) -> dict[str, np.ndarray]:
             values = values.astype(str)
         columns[name] = values
     return columns
+
+
+def collection_vosi_routes(
+    protocol: str, holdings: Holdings, base_url: str, services: list[tuple[str, str]]
+) -> list[BaseRoute]:
+    """VOSI availability and capabilities below ``/{protocol}/{collection}``.
+
+    ``services``: (standardID, path below ``/{protocol}/{collection}``, "" for
+    the base itself) of the protocol's own capabilities.
+    """
+
+    @dali.endpoint
+    async def availability(request: Request) -> Response:
+        holdings.info(request.path_params["collection"])
+        return Response(vosi.availability_document(), media_type=vosi.XML_MEDIA_TYPE)
+
+    @dali.endpoint
+    async def capabilities(request: Request) -> Response:
+        collection = request.path_params["collection"]
+        holdings.info(collection)
+        base = f"{protocol}/{collection}"
+        listed = [(sid, f"{base}/{path}".rstrip("/"), None) for sid, path in services]
+        listed += [
+            ("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability", None),
+            ("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities", None),
+        ]
+        document = vosi.capabilities_document(base_url, listed)
+        return Response(document, media_type=vosi.XML_MEDIA_TYPE)
+
+    return [
+        Route(f"/{protocol}/{{collection}}/availability", availability, methods=["GET"]),
+        Route(f"/{protocol}/{{collection}}/capabilities", capabilities, methods=["GET"]),
+    ]

@@ -27,8 +27,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service.settings import Settings
-from service.vo import dali, templates, vosi
-from service.vo.holdings import Catalogue, Holdings, unit_vectors
+from service.vo import dali, templates
+from service.vo.holdings import Catalogue, Holdings, collection_vosi_routes, unit_vectors
 
 DEFAULT_MAXREC = 1000
 MAX_MAXREC = 10000
@@ -293,18 +293,6 @@ def result_columns(
     return columns
 
 
-def capabilities(settings: Settings, collection: str) -> bytes:
-    base = f"ssa/{collection}"
-    return vosi.capabilities_document(
-        settings.public_url,
-        [
-            (SSA_STANDARD_ID, base, None),
-            ("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability", None),
-            ("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities", None),
-        ],
-    )
-
-
 def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRoute]:
     """``/ssa/{collection}`` (GET and POST) and its VOSI availability/capabilities."""
     holdings = holdings or Holdings(settings.home, settings.demo_archive_size)
@@ -332,19 +320,7 @@ def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRou
 
         return dali.votable_response(await run_in_threadpool(answer), fmt)
 
-    @dali.endpoint
-    async def availability(request: Request) -> Response:
-        holdings.info(request.path_params["collection"])
-        return Response(vosi.availability_document(), media_type=vosi.XML_MEDIA_TYPE)
-
-    @dali.endpoint
-    async def capability_document(request: Request) -> Response:
-        collection = request.path_params["collection"]
-        holdings.info(collection)
-        return Response(capabilities(settings, collection), media_type=vosi.XML_MEDIA_TYPE)
-
     return [
         Route("/ssa/{collection}", query_data, methods=["GET", "POST"]),
-        Route("/ssa/{collection}/availability", availability, methods=["GET"]),
-        Route("/ssa/{collection}/capabilities", capability_document, methods=["GET"]),
+        *collection_vosi_routes("ssa", holdings, settings.public_url, [(SSA_STANDARD_ID, "")]),
     ]

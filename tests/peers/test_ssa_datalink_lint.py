@@ -10,20 +10,16 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from service.app import create_app
-from service.settings import Settings
 from tests.peers.stilts import datalinklint, require_stilts, votlint
-from tests.vo_fixture import free_port, live_server, make_archive
+from tests.vo_fixture import served_archive
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     require_stilts()
-    home = tmp_path_factory.mktemp("lint-home")
-    catalogues = make_archive(home, n=4)
-    port = free_port()
-    with live_server(create_app(Settings(home=home, port=port, demo_archive_size=0)), port) as url:
-        yield url, catalogues
+    archive = served_archive(tmp_path_factory, n=4)
+    with archive.live() as url:
+        yield url, archive.catalogues
 
 
 SSA_REQUESTS = {
