@@ -48,6 +48,7 @@ def demo(job: RunnerJob, workdir: Path, progress: Progress) -> Any:
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             progress(1 - left / seconds, f"pid={os.getpid()}")
+            (workdir / "heartbeat").write_text(repr(time.monotonic()))
             time.sleep(min(0.05, left))
         return {"slept": _write(workdir / "slept.txt", f"{seconds}\n")}
     if task == "fail":

@@ -145,6 +145,12 @@ class UWSService:
         finally:
             await self.stop()
 
+    def release_waits(self) -> None:
+        """Answer every blocked WAIT now (call when the server begins to shut down:
+        uvicorn waits for open requests before it runs the lifespan's shutdown)."""
+        if self._notifier is not None:
+            self._notifier.close()
+
     def waiting(self) -> int:
         """How many WAIT requests are blocked right now."""
         return self._notifier.waiting() if self._notifier else 0
