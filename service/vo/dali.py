@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.reasons import AlvoError, Reason
-from service.vo.templates import VOTABLE_NS, parse_xml, v
+from service.vo.templates import SERIALIZATIONS, VOTABLE_NS, parse_xml, v
 
 VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
 LOG = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class VotableFormat:
     """How to write the VOTable a client asked for."""
 
     media_type: str = VOTABLE_MEDIA_TYPE
-    serialization: str = "tabledata"  # tabledata | binary | binary2
+    serialization: str = "tabledata"  # tabledata | binary2
 
 
 def response_format(params: DaliParams, name: str = "RESPONSEFORMAT") -> VotableFormat:
@@ -143,8 +143,10 @@ def response_format(params: DaliParams, name: str = "RESPONSEFORMAT") -> Votable
         key, _, value = extra.partition("=")
         if key.strip().lower() == "serialization":
             serialization = value.strip().strip('"').lower()
-            if serialization not in ("tabledata", "binary", "binary2"):
-                raise bad_parameter(name, "serialization must be TABLEDATA, BINARY or BINARY2")
+            if serialization not in SERIALIZATIONS:
+                raise bad_parameter(
+                    name, "serialization must be TABLEDATA or BINARY2 (BINARY cannot hold nulls)"
+                )
     media = "text/xml" if base.lower() in ("text/xml", "application/xml") else VOTABLE_MEDIA_TYPE
     return VotableFormat(media, serialization)
 

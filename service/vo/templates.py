@@ -11,7 +11,7 @@ Why not astropy's VOTable tree for the whole document: it invents ``ID``
 attributes from names (so a PARAM ``ID`` and a FIELD ``ID`` collide), escapes
 PARAM values twice and writes ``"0 0"`` for an empty interval. So the document
 is kept as an lxml tree, exactly as written in the template, and astropy only
-encodes the DATA of each TABLE (TABLEDATA, BINARY or BINARY2, with its null
+encodes the DATA of each TABLE (TABLEDATA or BINARY2, with its null
 handling), which is what it does well.
 
 Usage::
@@ -37,7 +37,8 @@ from lxml import etree
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "votable_templates"
 VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 NS = {"v": VOTABLE_NS}
-SERIALIZATIONS = ("tabledata", "binary", "binary2")
+#: BINARY (1) is left out: it cannot mark a null integer without a VALUES null.
+SERIALIZATIONS = ("tabledata", "binary2")
 
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, remove_blank_text=True, huge_tree=True
@@ -213,7 +214,9 @@ def _encode_data(
             mask = nulls if mask is None else (mask | nulls)
         array[name] = raw
         if mask is not None and mask.any():
-            array.mask[name] = mask.reshape(array.mask[name].shape) if mask.ndim == 1 else mask
+            target = array.mask[name].shape  # (n,) or (n, k) for fixed-size array FIELDs
+            mask = mask.reshape(mask.shape + (1,) * (len(target) - mask.ndim))
+            array.mask[name] = np.broadcast_to(mask, target)
     out = io.BytesIO()
     parsed.to_xml(out, tabledata_format=serialization)
     written = parse_xml(out.getvalue())
