@@ -142,7 +142,7 @@ class Holdings:
         path = self.archive / collection / CATALOGUE_FILE
         with self._lock:
             if not path.exists() and self.demo_size > 0:
-                self._ensure_demo_archive()
+                self._ensure_demo_archive(path)
             if not path.exists():
                 raise DaliError(
                     Reason.UNKNOWN_COLLECTION,
@@ -157,7 +157,7 @@ class Holdings:
                 self._cache[collection] = cached
             return cached[1]
 
-    def _ensure_demo_archive(self) -> None:
+    def _ensure_demo_archive(self, catalogue_path: Path) -> None:
         try:
             module = importlib.import_module("service.archive.catalogue")
         except ImportError:
@@ -166,6 +166,8 @@ class Holdings:
         if ensure is None:
             return
         with _GENERATION_LOCK:
+            if catalogue_path.exists():  # made while this thread waited
+                return
             LOG.info("generating the demo archive (%d spectra per collection)", self.demo_size)
             ensure(self.home, self.demo_size)
 
