@@ -10,7 +10,7 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.io.votable import parse
 
-from tests.vo_fixture import served_archive
+from tests.vo_fixture import ServedArchive, catalogue_real_files, served_archive
 
 SDM = "application/x-votable+xml;content=spectrum"
 
@@ -175,3 +175,38 @@ def test_vosi_capabilities_name_datalink_and_soda(client):
     assert b'standardID="ivo://ivoa.net/std/DataLink#links-1.1"' in response.content
     assert b"/datalink/ondrejov/proc</accessURL>" in response.content
     assert client.get("/datalink/nowhere/capabilities").status_code == 404
+
+
+def test_real_spectra_are_served_previewed_and_cut(real_data, tmp_path):
+    lamost = sorted((real_data / "lamost-dr2").glob("*.fits"))[0]
+    files = {
+        "ondrejov": [
+            real_data / "ondrejov" / n for n in ("gamma-cas-emission.fits", "oe270005.fits")
+        ],
+        "lamost": [lamost],
+    }
+    catalogues = catalogue_real_files(tmp_path, files)
+    client = ServedArchive(tmp_path, catalogues).client
+    found = client.get(
+        "/ssa/ondrejov", params={"REQUEST": "queryData", "POS": "14.1772,60.7167", "SIZE": "0.01"}
+    )
+    (row,) = parse(io.BytesIO(found.content)).get_first_table().to_table()
+    assert row["ssa_targname"] == "gamma Cas"
+    this = client.get(row["accref"])
+    assert this.content == files["ondrejov"][0].read_bytes()
+    # gamma Cas is a Be star: its H-alpha emission peak stands far above the continuum
+    cut = client.get(
+        "/datalink/ondrejov/proc", params={"ID": row["ssa_pubDID"], "BAND": "6.54e-7 6.59e-7"}
+    )
+    with fits.open(io.BytesIO(cut.content)) as hdus:
+        spectral, flux = hdus[1].data["spectral"], hdus[1].data["flux"]
+    assert 6555 < spectral[np.argmax(flux)] < 6570 and flux.max() > 2 * np.median(flux)
+    raw = catalogues["ondrejov"]["pubdid"][1]  # the raw 1-D image form
+    png = client.get("/datalink/ondrejov/preview", params={"ID": raw})
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    pubdid = catalogues["lamost"]["pubdid"][0]
+    cut = client.get("/datalink/lamost/proc", params={"ID": pubdid, "BAND": "6.5e-7 6.6e-7"})
+    with fits.open(io.BytesIO(cut.content)) as hdus, fits.open(lamost) as original:
+        in_band = (original[0].data[2] >= 6500) & (original[0].data[2] <= 6600)
+        np.testing.assert_allclose(hdus[1].data["flux"], original[0].data[0][in_band])
+        assert hdus[1].header["AIRORVAC"] == "vac"

@@ -182,3 +182,53 @@ class ServedArchive:
 def served_archive(tmp_path_factory: Any, n: int = 6) -> ServedArchive:
     home = tmp_path_factory.mktemp("archive-home")
     return ServedArchive(home, make_archive(home, n=n))
+
+
+def catalogue_real_files(home: Path, files: dict[str, list[Path]]) -> dict[str, Table]:
+    """Copy real spectra under ``home/archive`` and catalogue them from their headers.
+
+    Handles the three layouts of ``../shared/data/real``: Ondrejov DataLink
+    BINTABLE, Ondrejov raw 1-D image (sexagesimal RA/DEC) and LAMOST DR2.
+    """
+    from astropy.coordinates import Angle
+
+    catalogues = {}
+    for collection, paths in files.items():
+        root = home / "archive" / collection
+        (root / "spectra").mkdir(parents=True, exist_ok=True)
+        rows = []
+        for path in paths:
+            target = root / "spectra" / path.name
+            target.write_bytes(path.read_bytes())
+            with fits.open(target) as hdus:
+                if len(hdus) > 1:  # Ondrejov DataLink BINTABLE
+                    header, spectral = hdus[1].header, hdus[1].data["spectral"]
+                    ra, dec, mjd = header["RA"], header["DEC"], header["TMID"]
+                elif "COEFF0" in hdus[0].header:  # LAMOST
+                    header = hdus[0].header
+                    n = header["NAXIS1"]
+                    spectral = 10 ** (header["COEFF0"] + header["COEFF1"] * np.arange(n))
+                    ra, dec, mjd = header["RA"], header["DEC"], header["MJD"]
+                else:  # Ondrejov raw image
+                    header = hdus[0].header
+                    spectral = header["CRVAL1"] + header["CDELT1"] * np.arange(header["NAXIS1"])
+                    ra = Angle(header["RA"], unit="hourangle").deg
+                    dec = Angle(header["DEC"], unit="deg").deg
+                    mjd = 53517.0  # DATE-OBS 2005-05-27
+            obsid = path.stem
+            rows.append(
+                dict(
+                    pubdid=f"ivo://alvo.demo/{collection}?{obsid}", obsid=obsid,
+                    designation=str(header.get("DESIG", "")), object=str(header.get("OBJECT", "")),
+                    ra=float(ra), dec=float(dec), mjd=float(mjd), snr=float(header.get("SN_R", 0)),
+                    pipeline_class=str(header.get("CLASS", "")), label="",
+                    spec_start=float(np.min(spectral)) * 1e-10,
+                    spec_end=float(np.max(spectral)) * 1e-10,
+                    file=f"spectra/{path.name}", format="application/fits",
+                    size=target.stat().st_size, magnitude=np.nan,
+                )
+            )  # fmt: skip
+        table = Table(rows=rows)
+        table.write(root / "catalogue.fits", overwrite=True)
+        catalogues[collection] = table
+    return catalogues

@@ -214,7 +214,9 @@ def collection_vosi_routes(
         collection = request.path_params["collection"]
         holdings.info(collection)
         base = f"{protocol}/{collection}"
-        listed = [(sid, f"{base}/{path}".rstrip("/"), None) for sid, path in services]
+        listed: list[tuple[str, str, str | None]] = [
+            (sid, f"{base}/{path}".rstrip("/"), None) for sid, path in services
+        ]
         listed += [
             ("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability", None),
             ("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities", None),

@@ -201,7 +201,7 @@ def _encode_data(
     array = vot_table.array
     for index, key in enumerate(keys):
         name = f"c{index}"
-        if key not in columns:
+        if key is None or key not in columns:
             array.mask[name] = True
             continue
         values = columns[key]
