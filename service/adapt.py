@@ -1,0 +1,574 @@
+"""Domain adaptation: make spectra of any archive look like LAMOST around H-alpha.
+
+The classifier is trained on Ondrejov CCD700 spectra (air wavelengths, R ~ 13 000,
+linear grid) and applied to LAMOST (vacuum, R ~ 1800, log-linear grid), so every
+spectrum is brought into one feature space before it meets the network:
+
+1. air -> vacuum wavelengths (:func:`to_vacuum`, IAU formula inverted by Piskunov);
+2. Gaussian blur to the target resolving power (:func:`degrade_resolution`), or
+   the original fixed sigma of 7 CCD700 pixels (:func:`blur_fixed_pixels`);
+3. rebin onto 140 points 6519-6732 A, vacuum (:func:`rebin`: linear interpolation as
+   in the original, or flux-conserving as SpectRes does it);
+4. per-spectrum scaling (:func:`scale`: z-score, or min-max to [-1, 1] as the original).
+
+Everything works on ``(n_spectra, n_pixels)`` arrays that share one wavelength grid
+(archives deliver spectra on few distinct grids): blur and rebin are linear, so for
+one grid they are one ``(n_pixels, 140)`` matrix built once and applied to the whole
+batch with a single matrix product. :func:`adapt` groups a list of
+:class:`~service.spectra.Spectrum` by grid and calls :func:`adapt_array` per group.
+The :class:`AdaptConfig` used travels with the features (``AdaptedBatch.config``,
+``AdaptConfig.fingerprint``) so a model records exactly how its inputs were made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse
+
+from service.reasons import AlvoError, Reason, SpectrumError
+from service.spectra.spectrum import Medium, Spectrum
+
+#: FWHM of a Gaussian in units of its sigma, 2 sqrt(2 ln 2).
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+#: Bump when the numbers adapt() produces for a given config change.
+ALGORITHM_VERSION = 1
+
+BlurMode = Literal["resolving-power", "fixed-pixels", "none"]
+RebinMethod = Literal["linear", "flux-conserving"]
+Scaling = Literal["zscore", "minmax"]
+BLUR_MODES: tuple[str, ...] = ("resolving-power", "fixed-pixels", "none")
+REBIN_METHODS: tuple[str, ...] = ("linear", "flux-conserving")
+SCALINGS: tuple[str, ...] = ("zscore", "minmax")
+
+
+# --------------------------------------------------------------------------- media
+
+
+def _piskunov_index(wavelength_air: np.ndarray) -> np.ndarray:
+    """Refractive index of standard air as a function of the *air* wavelength (Å)."""
+    s2 = (1e4 / wavelength_air) ** 2
+    return (
+        1.0
+        + 8.336624212083e-5
+        + 0.02408926869968 / (130.1065924522 - s2)
+        + 1.599740894897e-4 / (38.92568793293 - s2)
+    )
+
+
+def to_vacuum(wavelength_air: np.ndarray | float) -> np.ndarray:
+    """Air -> vacuum wavelengths, any shape, Å.
+
+    IAU standard (Morton 2000 / Birch & Downs 1994) as inverted by N. Piskunov for
+    VALD, the formula the original work used: 6562.801 Å (air) -> 6564.614 Å.
+    """
+    lam = np.asarray(wavelength_air, dtype=np.float64)
+    return lam * _piskunov_index(lam)
+
+
+def to_air(wavelength_vacuum: np.ndarray | float) -> np.ndarray:
+    """Vacuum -> air wavelengths, any shape, Å: the exact inverse of :func:`to_vacuum`.
+
+    Solved by fixed-point iteration λ_air = λ_vac / n(λ_air); n varies so slowly
+    with λ that each step gains ~8 digits, so three steps reach machine precision.
+    """
+    lam_vac = np.asarray(wavelength_vacuum, dtype=np.float64)
+    lam_air = lam_vac / _piskunov_index(lam_vac)
+    for _ in range(3):
+        lam_air = lam_vac / _piskunov_index(lam_air)
+    return lam_air
+
+
+# ---------------------------------------------------------------------- blurring
+
+
+def _pixel_widths(x: np.ndarray) -> np.ndarray:
+    """Width of each pixel of an increasing axis (midpoint edges, ends mirrored)."""
+    edges = _pixel_edges(x)
+    return np.diff(edges)
+
+
+def _pixel_edges(x: np.ndarray) -> np.ndarray:
+    """Bin edges (n+1,) around pixel centres x (n,): midpoints, outer edges mirrored.
+
+    The same convention as SpectRes, so flux-conserving rebins agree with it.
+    """
+    mid = 0.5 * (x[1:] + x[:-1])
+    return np.concatenate(([x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]))
+
+
+def _gaussian_operator(x: np.ndarray, sigma: np.ndarray, truncate: float = 4.0):
+    """Sparse (n, n) blur matrix: row i holds the Gaussian weights of output pixel i.
+
+    x : (n,) increasing coordinate (Å, or pixel index); sigma : (n,) kernel sigma at
+    each output pixel in the units of x (0 = leave that pixel alone). Weights are
+    exp(-½((x_j - x_i)/σ_i)²) · width_j, cut at ``truncate`` σ and normalised per row,
+    so the kernel follows σ(λ) on any monotonic grid (linear, log-linear, irregular)
+    and edges are handled by renormalising what is left of the kernel.
+    Built with one vectorised pass over the band's diagonals, not per pixel.
+    """
+    n = x.shape[0]
+    steps = np.diff(x)
+    half = int(np.ceil(truncate * float(np.max(sigma)) / float(np.min(steps)))) if n > 1 else 0
+    offsets = np.arange(-half, half + 1)
+    rows = np.broadcast_to(np.arange(n)[:, None], (n, offsets.size))
+    cols = rows + offsets[None, :]
+    inside = (cols >= 0) & (cols < n)
+    cols_c = np.clip(cols, 0, n - 1)
+    dx = x[cols_c] - x[:, None]
+    sig = sigma[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(sig > 0, dx / sig, np.where(dx == 0, 0.0, np.inf))
+    weights = np.where(inside & (np.abs(u) <= truncate), np.exp(-0.5 * u * u), 0.0)
+    weights = weights * _pixel_widths(x)[cols_c]
+    weights /= weights.sum(axis=1, keepdims=True)
+    keep = weights > 0
+    return scipy.sparse.csr_matrix((weights[keep], (rows[keep], cols_c[keep])), shape=(n, n))
+
+
+def kernel_sigma(wavelength: np.ndarray, r_source: float, r_target: float) -> np.ndarray:
+    """σ (Å) of the Gaussian that takes resolving power r_source to r_target at λ.
+
+    σ_kernel = √(σ_target² − σ_source²) with σ = λ / (2.3548 R); zero where the
+    source is already at or below the target resolution (LAMOST into LAMOST).
+    """
+    lam = np.asarray(wavelength, dtype=np.float64)
+    if not np.isfinite(r_source) or r_source <= 0 or r_source <= r_target:
+        return np.zeros_like(lam)
+    width = np.sqrt(1.0 / r_target**2 - 1.0 / r_source**2) / FWHM_PER_SIGMA
+    return lam * width
+
+
+def _apply_rows(operator, flux: np.ndarray) -> np.ndarray:
+    """flux (n, p) times a (q, p) operator's transpose -> (n, q), NaN-aware.
+
+    Non-finite pixels are left out and the weights renormalised (a normalised
+    convolution), so a bad pixel never spreads NaN over its neighbours.
+    """
+    good = np.isfinite(flux)
+    if good.all():
+        return np.asarray(operator @ flux.T).T
+    num = np.asarray(operator @ np.where(good, flux, 0.0).T).T
+    den = np.asarray(operator @ good.T.astype(np.float64)).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0.5, num / den, np.nan)
+
+
+def _as_rows(flux: np.ndarray) -> tuple[np.ndarray, bool]:
+    arr = np.asarray(flux, dtype=np.float64)
+    return (arr[None, :], True) if arr.ndim == 1 else (arr, False)
+
+
+def degrade_resolution(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    r_source: float | np.ndarray,
+    r_target: float,
+    truncate: float = 4.0,
+) -> np.ndarray:
+    """Blur spectra from resolving power r_source down to r_target.
+
+    wavelength : (p,) Å, increasing, shared by all rows (linear, log-linear or other)
+    flux : (p,) or (n, p); NaN pixels are skipped (normalised convolution)
+    r_source : scalar or (n,) λ/Δλ(FWHM) of each spectrum; rows with
+        r_source <= r_target are returned unchanged
+    Returns flux's shape. The kernel is a Gaussian of σ(λ) = λ·√(1/R_t² − 1/R_s²)/2.3548:
+    constant in pixels on a log-linear grid, growing with λ on a linear one.
+    """
+    lam = np.asarray(wavelength, dtype=np.float64)
+    rows, single = _as_rows(flux)
+    rs = np.broadcast_to(np.asarray(r_source, dtype=np.float64), (rows.shape[0],))
+    out = rows.copy()
+    for r in np.unique(rs):  # a handful of instruments, never per pixel
+        sigma = kernel_sigma(lam, float(r), r_target)
+        if not sigma.any():
+            continue
+        sel = rs == r
+        out[sel] = _apply_rows(_gaussian_operator(lam, sigma, truncate), rows[sel])
+    return out[0] if single else out
+
+
+def blur_fixed_pixels(flux: np.ndarray, sigma_px: float = 7.0, truncate: float = 4.0) -> np.ndarray:
+    """The original blur: a Gaussian of fixed σ in *pixels* (7 CCD700 px ≈ 1.8 Å).
+
+    flux : (p,) or (n, p), blurred along the last axis; NaN pixels are skipped.
+    """
+    rows, single = _as_rows(flux)
+    p = rows.shape[1]
+    operator = _gaussian_operator(np.arange(p, dtype=np.float64), np.full(p, sigma_px), truncate)
+    out = _apply_rows(operator, rows)
+    return out[0] if single else out
+
+
+# ---------------------------------------------------------------------- rebinning
+
+
+def _linear_matrix(x: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Dense (p, m) matrix of linear interpolation from axis x onto grid (inside x)."""
+    p = x.shape[0]
+    idx = np.clip(np.searchsorted(x, grid, side="right") - 1, 0, p - 2)
+    t = (grid - x[idx]) / (x[idx + 1] - x[idx])
+    matrix = np.zeros((p, grid.shape[0]))
+    cols = np.arange(grid.shape[0])
+    matrix[idx, cols] = 1.0 - t
+    matrix[idx + 1, cols] += t
+    return matrix
+
+
+def _flux_conserving_matrix(x: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Dense (p, m) matrix: mean flux density of x's pixels over each grid bin.
+
+    Weight = overlap length of source pixel j with target bin k / width of bin k,
+    with SpectRes's edge convention, so flux per Å is conserved.
+    """
+    src = _pixel_edges(x)
+    dst = _pixel_edges(grid)
+    lo = np.maximum(src[:-1, None], dst[None, :-1])
+    hi = np.minimum(src[1:, None], dst[None, 1:])
+    return np.clip(hi - lo, 0.0, None) / np.diff(dst)[None, :]
+
+
+def _rebin_matrix(x: np.ndarray, grid: np.ndarray, method: str) -> np.ndarray:
+    if method == "linear":
+        return _linear_matrix(x, grid)
+    if method == "flux-conserving":
+        return _flux_conserving_matrix(x, grid)
+    raise AlvoError(Reason.BAD_PARAMETER, f"rebin method {method!r} not in {REBIN_METHODS}")
+
+
+def required_span(grid: np.ndarray, method: str) -> tuple[float, float]:
+    """Wavelength range (Å) a spectrum must cover to be rebinned onto grid."""
+    if method == "flux-conserving":
+        edges = _pixel_edges(grid)
+        return float(edges[0]), float(edges[-1])
+    return float(grid[0]), float(grid[-1])
+
+
+def rebin(
+    wavelength: np.ndarray, flux: np.ndarray, grid: np.ndarray, method: str = "linear"
+) -> np.ndarray:
+    """Resample spectra onto grid.
+
+    wavelength : (p,) Å increasing, shared; flux : (p,) or (n, p); grid : (m,) Å that
+    must lie inside the wavelength range (see :func:`required_span`).
+    method : "linear" interpolation (the original) or "flux-conserving" (mean flux
+    density over each grid bin, as SpectRes). NaN pixels are left out and weights
+    renormalised; a bin with less than half its weight on good pixels is NaN.
+    Returns (m,) or (n, m).
+    """
+    lam = np.asarray(wavelength, dtype=np.float64)
+    grid = np.asarray(grid, dtype=np.float64)
+    lo, hi = required_span(grid, method)
+    if lam[0] > lo + 1e-9 or lam[-1] < hi - 1e-9:
+        raise SpectrumError(
+            Reason.NO_HALPHA_COVERAGE,
+            f"{lam[0]:.2f}-{lam[-1]:.2f} Å does not span {lo:.2f}-{hi:.2f} Å",
+        )
+    rows, single = _as_rows(flux)
+    out = _apply_rows(_rebin_matrix(lam, grid, method).T, rows)
+    return out[0] if single else out
+
+
+# ------------------------------------------------------------------------ scaling
+
+
+def scale(features: np.ndarray, method: str = "zscore") -> np.ndarray:
+    """Per-spectrum scaling of (n, m) features: "zscore" (zero mean, unit variance)
+    or "minmax" (to [-1, 1], the original). Flat or non-finite rows become NaN."""
+    x = np.asarray(features, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if method == "zscore":
+            spread = x.std(axis=1, keepdims=True)
+            out = (x - x.mean(axis=1, keepdims=True)) / spread
+        elif method == "minmax":
+            low = x.min(axis=1, keepdims=True)
+            spread = x.max(axis=1, keepdims=True) - low
+            out = 2.0 * (x - low) / spread - 1.0
+        else:
+            raise AlvoError(Reason.BAD_PARAMETER, f"scaling {method!r} not in {SCALINGS}")
+    bad = ~(np.isfinite(spread[:, 0]) & (spread[:, 0] > 0))
+    out[bad] = np.nan
+    return out
+
+
+# ------------------------------------------------------------------ masked pixels
+
+
+def fill_masked(wavelength: np.ndarray, flux: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Replace bad pixels by linear interpolation between the nearest good ones.
+
+    wavelength : (p,) Å; flux, good : (n, p). Pixels before the first / after the
+    last good pixel take that pixel's value; rows without a good pixel stay NaN.
+    Vectorised with running max/min of good-pixel indices, no loop over pixels.
+    """
+    n, p = flux.shape
+    idx = np.arange(p)
+    prev = np.maximum.accumulate(np.where(good, idx, -1), axis=1)
+    nxt = np.minimum.accumulate(np.where(good, idx, p)[:, ::-1], axis=1)[:, ::-1]
+    prev_c = np.where(prev < 0, nxt, prev).clip(0, p - 1)
+    nxt_c = np.where(nxt >= p, prev, nxt).clip(0, p - 1)
+    rows = np.arange(n)[:, None]
+    f0, f1 = flux[rows, prev_c], flux[rows, nxt_c]
+    l0, l1 = wavelength[prev_c], wavelength[nxt_c]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(l1 > l0, (wavelength[None, :] - l0) / (l1 - l0), 0.0)
+    filled = np.where(good, flux, f0 + t * (f1 - f0))
+    filled[~good.any(axis=1)] = np.nan
+    return filled
+
+
+def _widest_gap(wavelength: np.ndarray, good: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """(n,) widest run of bad pixels touching the window, in Å between good neighbours."""
+    p = good.shape[1]
+    idx = np.arange(p)
+    prev = np.maximum.accumulate(np.where(good, idx, -1), axis=1).clip(0, p - 1)
+    nxt = np.minimum.accumulate(np.where(good, idx, p)[:, ::-1], axis=1)[:, ::-1].clip(0, p - 1)
+    gap = np.where(~good & inside[None, :], wavelength[nxt] - wavelength[prev], 0.0)
+    return gap.max(axis=1)
+
+
+# ------------------------------------------------------------------ configuration
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptConfig:
+    """How spectra become feature vectors; stored with every model and feature store.
+
+    start, stop, n : the vacuum grid ``np.linspace(start, stop, n)`` in Å
+    blur : "resolving-power" (Gaussian from the resolving powers, default),
+        "fixed-pixels" (σ = sigma_px source pixels, the original) or "none";
+        spectra with resolving power <= target_resolving_power are never blurred
+    rebin : "flux-conserving" (default) or "linear" (the original)
+    scaling : "zscore" (default) or "minmax" (to [-1, 1], the original)
+    max_masked_fraction : largest share of bad pixels in the window we interpolate over
+    max_gap_angstrom : widest run of bad pixels (Å between good neighbours) we bridge
+    """
+
+    start: float = 6519.0
+    stop: float = 6732.0
+    n: int = 140
+    blur: BlurMode = "resolving-power"
+    target_resolving_power: float = 1800.0
+    sigma_px: float = 7.0
+    rebin: RebinMethod = "flux-conserving"
+    scaling: Scaling = "zscore"
+    max_masked_fraction: float = 0.1
+    max_gap_angstrom: float = 6.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (self.start < self.stop and self.n >= 2):
+            problems.append("need start < stop and n >= 2")
+        if self.blur not in BLUR_MODES:
+            problems.append(f"blur {self.blur!r} not in {BLUR_MODES}")
+        if self.rebin not in REBIN_METHODS:
+            problems.append(f"rebin {self.rebin!r} not in {REBIN_METHODS}")
+        if self.scaling not in SCALINGS:
+            problems.append(f"scaling {self.scaling!r} not in {SCALINGS}")
+        if not (self.target_resolving_power > 0 and self.sigma_px > 0):
+            problems.append("target_resolving_power and sigma_px must be > 0")
+        if problems:
+            raise AlvoError(Reason.BAD_PARAMETER, "; ".join(problems))
+
+    @classmethod
+    def original(cls) -> AdaptConfig:
+        """The configuration of Škoda, Podsztavek & Tvrdík (2020)."""
+        return cls(blur="fixed-pixels", rebin="linear", scaling="minmax")
+
+    def grid(self) -> np.ndarray:
+        """(n,) vacuum wavelengths of the feature vector, Å."""
+        return np.linspace(self.start, self.stop, self.n)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict, with the algorithm version, for model files."""
+        return {"algorithm_version": ALGORITHM_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AdaptConfig:
+        """Inverse of :meth:`to_dict`; refuses unknown keys and other algorithm versions."""
+        data = dict(data)
+        version = data.pop("algorithm_version", ALGORITHM_VERSION)
+        if version != ALGORITHM_VERSION:
+            raise AlvoError(
+                Reason.BAD_PARAMETER,
+                f"features made by adaptation algorithm v{version}, this is v{ALGORITHM_VERSION}",
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise AlvoError(Reason.BAD_PARAMETER, f"unknown adaptation settings {sorted(unknown)}")
+        return cls(**data)
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits that change whenever the features would change."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class AdaptedBatch:
+    """Feature vectors of a batch; row i belongs to input spectrum i.
+
+    features : (n, config.n) float32, a NaN row where spectrum i failed
+    failures : {row: SpectrumError} naming why each failed row failed
+    coverage : (n,) share of good (unmasked, finite) source pixels inside the window
+    """
+
+    features: np.ndarray
+    failures: dict[int, SpectrumError]
+    config: AdaptConfig
+    coverage: np.ndarray
+
+
+# ------------------------------------------------------------------------- batches
+
+
+def _operator(
+    lam: np.ndarray, r_source: float, config: AdaptConfig, grid: np.ndarray
+) -> np.ndarray:
+    """(p, m) matrix doing blur then rebin for one grid and one resolving power."""
+    rebin_matrix = _rebin_matrix(lam, grid, config.rebin)
+    if not np.isfinite(r_source) or r_source <= config.target_resolving_power:
+        return rebin_matrix
+    if config.blur == "resolving-power":
+        sigma = kernel_sigma(lam, r_source, config.target_resolving_power)
+        blur = _gaussian_operator(lam, sigma)
+    elif config.blur == "fixed-pixels":
+        p = lam.shape[0]
+        blur = _gaussian_operator(np.arange(p, dtype=np.float64), np.full(p, config.sigma_px))
+    else:
+        return rebin_matrix
+    # features = blurred @ R = (flux @ B.T) @ R = flux @ (B.T @ R)
+    return np.asarray(blur.T @ rebin_matrix)
+
+
+def _margin(lam: np.ndarray, config: AdaptConfig, r_max: float) -> float:
+    """Å of spectrum beyond the required span that the blur kernel reaches."""
+    step = float(np.max(np.diff(lam)))
+    if config.blur == "resolving-power":
+        reach = 4.0 * float(
+            kernel_sigma(np.array([config.stop]), r_max, config.target_resolving_power)[0]
+        )
+    elif config.blur == "fixed-pixels":
+        reach = 4.0 * config.sigma_px * step
+    else:
+        reach = 0.0
+    return reach + 2.0 * step
+
+
+def adapt_array(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    mask: np.ndarray | None = None,
+    medium: Medium = "vacuum",
+    resolving_power: float | np.ndarray = 1800.0,
+    config: AdaptConfig = AdaptConfig(),
+) -> AdaptedBatch:
+    """Adapt spectra that share one wavelength grid: the fast path of bulk ingest.
+
+    wavelength : (p,) Å in ``medium``, strictly increasing
+    flux : (n, p), NaN where a row has no data (e.g. padding of shorter spectra)
+    mask : (n, p) bool, True = bad pixel (pipeline mask); None = only NaN are bad
+    resolving_power : scalar or (n,) λ/Δλ of each row (non-finite = unknown, no blur)
+    Returns an :class:`AdaptedBatch`; a row failing for a named reason is NaN.
+    """
+    flux = np.atleast_2d(np.asarray(flux, dtype=np.float64))
+    n, p = flux.shape
+    lam = np.asarray(wavelength, dtype=np.float64)
+    r_all = np.broadcast_to(np.asarray(resolving_power, dtype=np.float64), (n,))
+    if lam.shape != (p,) or p < 2 or not (np.all(np.isfinite(lam)) and np.all(np.diff(lam) > 0)):
+        raise SpectrumError(Reason.BAD_WAVELENGTH, "wavelengths must be finite, increasing, (p,)")
+    if medium == "air":
+        lam = to_vacuum(lam)
+    good = np.isfinite(flux)
+    if mask is not None:
+        good &= ~np.asarray(mask, dtype=bool).reshape(n, p)
+    grid = config.grid()
+    lo, hi = required_span(grid, config.rebin)
+    failures: dict[int, SpectrumError] = {}
+
+    # Coverage: the stretch of finite flux must span the grid.
+    finite = np.isfinite(flux)
+    first = np.argmax(finite, axis=1)
+    last = p - 1 - np.argmax(finite[:, ::-1], axis=1)
+    uncovered = ~finite.any(axis=1) | (lam[first] > lo + 1e-9) | (lam[last] < hi - 1e-9)
+    for i in np.flatnonzero(uncovered):
+        failures[int(i)] = SpectrumError(
+            Reason.NO_HALPHA_COVERAGE,
+            f"data span {lam[first[i]]:.1f}-{lam[last[i]]:.1f} Å (vacuum), "
+            f"need {lo:.1f}-{hi:.1f} Å",
+        )
+
+    # Work only on the window plus what the blur reaches.
+    r_max = float(np.nanmax(r_all)) if np.isfinite(r_all).any() else 0.0
+    margin = _margin(lam, config, r_max)
+    i0 = max(int(np.searchsorted(lam, lo - margin)) - 1, 0)
+    i1 = min(int(np.searchsorted(lam, hi + margin)) + 1, p)
+    lam_c, flux_c, good_c = lam[i0:i1], flux[:, i0:i1], good[:, i0:i1]
+
+    inside = (lam_c >= lo) & (lam_c <= hi)
+    coverage = good_c[:, inside].mean(axis=1) if inside.any() else np.zeros(n)
+    gap = _widest_gap(lam_c, good_c, inside)
+    too_masked = (1.0 - coverage > config.max_masked_fraction) | (gap > config.max_gap_angstrom)
+    for i in np.flatnonzero(too_masked & ~uncovered):
+        failures[int(i)] = SpectrumError(
+            Reason.TOO_MANY_MASKED,
+            f"{100 * (1 - coverage[i]):.0f}% of window pixels bad, widest gap {gap[i]:.1f} Å "
+            f"(limits {100 * config.max_masked_fraction:.0f}%, {config.max_gap_angstrom} Å)",
+        )
+    filled = fill_masked(lam_c, flux_c, good_c)
+
+    features = np.full((n, grid.shape[0]), np.nan)
+    ok = np.ones(n, dtype=bool)
+    ok[list(failures)] = False
+    r_key = np.where(np.isfinite(r_all), r_all, -1.0)
+    for r in np.unique(r_key[ok]):  # one operator per instrument, not per spectrum
+        sel = ok & (r_key == r)
+        features[sel] = filled[sel] @ _operator(lam_c, float(r), config, grid)
+    scaled = scale(features, config.scaling)
+    for i in np.flatnonzero(ok & ~np.isfinite(scaled).all(axis=1)):
+        failures[int(i)] = SpectrumError(
+            Reason.BAD_FLUX, "flux is flat or not finite in the window"
+        )
+        scaled[i] = np.nan
+    return AdaptedBatch(scaled.astype(np.float32), failures, config, coverage)
+
+
+def _grid_key(spectrum: Spectrum) -> tuple[str, int, str]:
+    lam = np.ascontiguousarray(spectrum.wavelength, dtype=np.float64)
+    return spectrum.medium, lam.shape[0], hashlib.blake2b(lam.tobytes(), digest_size=16).hexdigest()
+
+
+def adapt(spectra: Sequence[Spectrum], config: AdaptConfig = AdaptConfig()) -> AdaptedBatch:
+    """Adapt any list of spectra; row i of the result belongs to spectra[i].
+
+    Spectra on identical wavelength grids (the rule within one archive and
+    instrument set-up) are stacked and adapted as one array by :func:`adapt_array`.
+    """
+    n = len(spectra)
+    features = np.full((n, config.n), np.nan, dtype=np.float32)
+    coverage = np.zeros(n)
+    failures: dict[int, SpectrumError] = {}
+    groups: dict[tuple[str, int, str], list[int]] = {}
+    for i, spectrum in enumerate(spectra):
+        groups.setdefault(_grid_key(spectrum), []).append(i)
+    for members in groups.values():
+        first = spectra[members[0]]
+        flux = np.stack([spectra[i].flux for i in members])
+        mask = np.stack([np.asarray(spectra[i].mask, dtype=bool) for i in members])
+        power = np.array([spectra[i].resolving_power for i in members], dtype=np.float64)
+        try:
+            batch = adapt_array(first.wavelength, flux, mask, first.medium, power, config)
+        except SpectrumError as error:
+            failures.update({i: error for i in members})
+            continue
+        features[members] = batch.features
+        coverage[members] = batch.coverage
+        failures.update({members[k]: err for k, err in batch.failures.items()})
+    return AdaptedBatch(features, dict(sorted(failures.items())), config, coverage)
