@@ -388,14 +388,16 @@ class UWSService:
         now = models.utcnow()
         kind = outcome[0]
         if kind == "completed":
-            moved = self.store.complete(job_id, _RUNNING, outcome[1], end_time=now, progress=1.0)
+            moved = self.store.complete(
+                job_id, _RUNNING, outcome[1], end_time=now, progress=1.0, ran_until=now
+            )
         elif kind == "failed":
             error = ErrorInfo(
                 message=outcome[1],
                 detail=outcome[2],
                 type=models.ErrorType.FATAL if outcome[3] else models.ErrorType.TRANSIENT,
             )
-            moved = self.store.set_error(job_id, _RUNNING, error, end_time=now)
+            moved = self.store.set_error(job_id, _RUNNING, error, end_time=now, ran_until=now)
         else:
             moved = self.store.transition(
                 job_id, Phase.ABORTED, _RUNNING, end_time=now, deadline=None
@@ -405,7 +407,8 @@ class UWSService:
 
     def on_lost(self, job_id: str, reason: str) -> None:
         error = ErrorInfo(message=reason, type=models.ErrorType.TRANSIENT)
-        if self.store.set_error(job_id, _RUNNING, error, end_time=models.utcnow()):
+        now = models.utcnow()
+        if self.store.set_error(job_id, _RUNNING, error, end_time=now, ran_until=now):
             log.warning("UWS job %s lost: %s", job_id, reason)
             self._changed(job_id)
 

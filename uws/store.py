@@ -203,6 +203,9 @@ class JobStore:
     def set_error(
         self, job_id: str, allowed: Collection[Phase], error: ErrorInfo, **fields: Any
     ) -> bool:
+        """Move to ERROR with ``error``. ``ran_until=t`` also fills a missing startTime
+        with ``t`` (a worker's report can overtake its own "started" message)."""
+        _fill_start(fields)
         return self.transition(
             job_id,
             Phase.ERROR,
@@ -222,6 +225,7 @@ class JobStore:
         **fields: Any,
     ) -> bool:
         """Move to COMPLETED with its results, atomically, if in ``allowed``."""
+        _fill_start(fields)
         j = schema.job
         with self.engine.begin() as conn:
             moved = conn.execute(
@@ -280,7 +284,7 @@ class JobStore:
                 .values(
                     phase=Phase.ARCHIVED.value,
                     deadline=None,
-                    end_time=sa.func.coalesce(schema.job.c.end_time, now),
+                    end_time=sa.func.coalesce(schema.job.c.end_time, _instant(now)),
                 )
             ).rowcount
             if moved == 1:
@@ -292,6 +296,17 @@ class JobStore:
             for table in (schema.result, schema.upload, schema.parameter):
                 conn.execute(table.delete().where(table.c.job_id == job_id))
             return conn.execute(schema.job.delete().where(schema.job.c.id == job_id)).rowcount == 1
+
+
+def _instant(when: dt.datetime) -> sa.BindParameter[dt.datetime]:
+    """A bound UTC instant (typed, so PostgreSQL never shifts it by the session zone)."""
+    return sa.literal(when, schema.UTCDateTime())
+
+
+def _fill_start(fields: dict[str, Any]) -> None:
+    ran_until = fields.pop("ran_until", None)
+    if ran_until is not None:
+        fields["start_time"] = sa.func.coalesce(schema.job.c.start_time, _instant(ran_until))
 
 
 def _owner_is(owner: str | None) -> sa.ColumnElement[bool]:

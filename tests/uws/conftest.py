@@ -112,7 +112,9 @@ def _validating_hook(schema: xmlschema.XMLSchema) -> Callable[[httpx.Response], 
 
 
 @contextlib.contextmanager
-def client(server: LiveServer, schema: xmlschema.XMLSchema, user: str | None = None) -> Iterator[httpx.Client]:
+def client(
+    server: LiveServer, schema: xmlschema.XMLSchema, user: str | None = None
+) -> Iterator[httpx.Client]:
     headers = {"X-Forwarded-User": user} if user else {}
     with httpx.Client(
         base_url=server.url,
@@ -157,7 +159,9 @@ def server_factory(
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """One server per backend for a whole conformance module."""
     store, executor = request.param.split("-")
     pg = request.getfixturevalue("postgres") if store == "postgres" else None

@@ -12,7 +12,9 @@ from tests.uws.conftest import UWS_NS, parse
 FINAL = {"COMPLETED", "ERROR", "ABORTED", "ARCHIVED"}
 
 
-def create(http: httpx.Client, path: str = "/demo", files: dict | None = None, **params: object) -> str:
+def create(
+    http: httpx.Client, path: str = "/demo", files: dict | None = None, **params: object
+) -> str:
     """POST a new job; return its URL (after checking the 303 and the id in it)."""
     data = {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in params.items()}
     response = http.post(path, data=data, files=files)
@@ -44,11 +46,11 @@ def phase(http: httpx.Client, url: str) -> str:
 def wait_final(http: httpx.Client, url: str, timeout: float = 30.0) -> etree._Element:
     """Follow the job with WAIT=-1 until it reaches a final phase."""
     deadline = time.monotonic() + timeout
-    while True:
-        document = job(http, url, WAIT=-1)
-        if text(document, "phase") in FINAL:
-            return document
+    document = job(http, url)
+    while text(document, "phase") not in FINAL:
         assert time.monotonic() < deadline, f"{url} still {text(document, 'phase')}"
+        document = job(http, url, WAIT=-1, PHASE=text(document, "phase"))
+    return document
 
 
 def wait_phase(http: httpx.Client, url: str, wanted: str, timeout: float = 30.0) -> etree._Element:
@@ -61,14 +63,11 @@ def wait_phase(http: httpx.Client, url: str, wanted: str, timeout: float = 30.0)
             return document
         assert current not in FINAL, f"{url} ended {current}, expected {wanted}"
         assert time.monotonic() < deadline, f"{url} still {current}"
-        document = job(http, url, WAIT=-1)
+        document = job(http, url, WAIT=-1, PHASE=current)  # block only while still there
 
 
 def parameters(document: etree._Element) -> list[tuple[str, str]]:
-    return [
-        (p.get("id"), p.text or "")
-        for p in document.iter(UWS_NS + "parameter")
-    ]
+    return [(p.get("id"), p.text or "") for p in document.iter(UWS_NS + "parameter")]
 
 
 def results(document: etree._Element) -> dict[str, str]:

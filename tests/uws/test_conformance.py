@@ -12,7 +12,6 @@ import os
 import time
 
 import httpx
-import pytest
 
 from tests.uws.conftest import UWS_NS, XSI_NIL, client, parse, wait_until
 from tests.uws.helpers import (
@@ -47,7 +46,10 @@ def test_new_job_is_pending_with_a_complete_document(http: httpx.Client) -> None
     for nillable in ("ownerId", "quote", "startTime", "endTime"):
         element = document.find(UWS_NS + nillable)
         assert element is not None and element.get(XSI_NIL) == "true", nillable
-    assert text(document, "destruction", ).endswith("Z")  # type: ignore[union-attr]
+    assert text(
+        document,
+        "destruction",
+    ).endswith("Z")  # type: ignore[union-attr]
     # names are case-insensitive (kept lower-case); repeated names are multi-valued
     assert parameters(document) == [("task", "echo"), ("foo", "a"), ("foo", "b"), ("bar", "c")]
     assert results(document) == {}
@@ -111,9 +113,7 @@ def test_job_list_filters_phase_after_last(http: httpx.Client) -> None:
 
 
 def _pairs(query: dict[str, object]) -> list[tuple[str, str]]:
-    return [
-        (k, str(x)) for k, v in query.items() for x in (v if isinstance(v, list) else [v])
-    ]
+    return [(k, str(x)) for k, v in query.items() for x in (v if isinstance(v, list) else [v])]
 
 
 def test_phase_resource_run_abort_and_refusals(http: httpx.Client) -> None:
@@ -176,7 +176,9 @@ def test_execution_duration_resource(http: httpx.Client) -> None:
     url = create(http, TASK="echo")
     assert http.get(url + "/executionduration").text == "600"
     assert text(job(http, url), "executionDuration") == "600"
-    assert http.post(url + "/executionduration", data={"EXECUTIONDURATION": "30"}).status_code == 303
+    assert (
+        http.post(url + "/executionduration", data={"EXECUTIONDURATION": "30"}).status_code == 303
+    )
     assert http.get(url + "/executionduration").text == "30"
     assert text(job(http, url), "executionDuration") == "30"
     # above the maximum (or 0 = unlimited) the server grants its maximum
@@ -414,7 +416,11 @@ def test_concurrent_phase_changes_leave_consistent_jobs(http: httpx.Client) -> N
     urls = [create(http, TASK="sleep", SECONDS=0.3) for _ in range(6)]
     requests = [(u, verb) for u in urls for verb in ("RUN", "ABORT", "RUN", "ABORT")]
     with ThreadPoolExecutor(8) as pool:
-        codes = list(pool.map(lambda r: http.post(r[0] + "/phase", data={"PHASE": r[1]}).status_code, requests))
+        codes = list(
+            pool.map(
+                lambda r: http.post(r[0] + "/phase", data={"PHASE": r[1]}).status_code, requests
+            )
+        )
     assert set(codes) <= {303, 409}, codes  # never a 5xx
     for url in urls:
         document = wait_final(http, url)
