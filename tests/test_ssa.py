@@ -227,3 +227,9 @@ def test_pyvo_ssaservice_queries_the_live_service(archive):
             warnings.simplefilter("always")
             service.search(pos=(10.0, 60.0), diameter=1.0, maxrec=2)
         assert any(issubclass(w.category, pyvo.dal.DALOverflowWarning) for w in caught)
+
+
+def test_maxrec_zero_returns_metadata_and_overflow_only(client):
+    response = ssa(client, MAXREC="0")
+    assert len(rows(response)) == 0
+    assert b'value="OVERFLOW"' in response.content

@@ -16,6 +16,7 @@ to the collection folder), format (MIME), size (bytes), magnitude.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import logging
 import threading
@@ -91,6 +92,12 @@ class Catalogue:
         self._by_pubdid = {str(p): i for i, p in enumerate(columns["pubdid"])}
         self._by_file = {str(f): i for i, f in enumerate(columns["file"])}
 
+    @functools.cached_property
+    def normalised_objects(self) -> np.ndarray:
+        """Target names without spaces, lower case: what TARGETNAME is compared with."""
+        names = np.char.lower(self.columns["object"].astype(str))
+        return np.char.replace(names, " ", "")
+
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]
 
@@ -103,6 +110,10 @@ class Catalogue:
     def path_of(self, index: int) -> Path:
         """The absolute path of a catalogued file (only catalogued files are ever served)."""
         return self.root / str(self.columns["file"][index])
+
+
+def normalise_name(name: str) -> str:
+    return "".join(name.split()).lower()
 
 
 def unit_vectors(ra_deg: Any, dec_deg: Any) -> np.ndarray:

@@ -28,7 +28,13 @@ from starlette.routing import BaseRoute, Route
 
 from service.settings import Settings
 from service.vo import dali, templates
-from service.vo.holdings import Catalogue, Holdings, collection_vosi_routes, unit_vectors
+from service.vo.holdings import (
+    Catalogue,
+    Holdings,
+    collection_vosi_routes,
+    normalise_name,
+    unit_vectors,
+)
 
 DEFAULT_MAXREC = 1000
 MAX_MAXREC = 10000
@@ -165,7 +171,7 @@ def select(catalogue: Catalogue, query: SsaQuery) -> np.ndarray:
     if query.pubdids:
         keep &= np.isin(catalogue["pubdid"], np.array(query.pubdids))
     if query.targetname:
-        keep &= normalised_names(catalogue) == _normalise(query.targetname)
+        keep &= catalogue.normalised_objects == normalise_name(query.targetname)
     if query.bands:
         start, end = catalogue["spec_start"], catalogue["spec_end"]
         in_band = np.zeros_like(keep)
@@ -185,19 +191,6 @@ def select(catalogue: Catalogue, query: SsaQuery) -> np.ndarray:
         indices = np.flatnonzero(keep)
         return indices[np.argsort(-cosine[indices], kind="stable")]
     return np.flatnonzero(keep)
-
-
-def _normalise(name: str) -> str:
-    return "".join(name.split()).lower()
-
-
-def normalised_names(catalogue: Catalogue) -> np.ndarray:
-    names = catalogue.columns.get("_normalised_object")
-    if names is None:
-        raw = catalogue["object"].astype(str)
-        names = np.char.lower(np.char.replace(raw, " ", ""))
-        catalogue.columns["_normalised_object"] = names
-    return names
 
 
 def data_url(base_url: str, collection: str, relative_path: str) -> str:
