@@ -245,9 +245,15 @@ class _Handlers:
                 await self.service.delete(self.job_list, owner, job_id)
                 return RedirectResponse(self.list_url(request), status_code=303)
             phase = _last(items, "phase")
-            if phase is None:
-                raise BadRequestError("POST to a job takes ACTION=DELETE or PHASE=RUN|ABORT")
-            await self.change_phase(owner, job_id, phase)
+            if any(k not in _CONTROL for k, _ in items):
+                # parameters posted to the job itself (UWS 1.0 clients such as uws-client)
+                await self.update_parameters(owner, job_id, items)
+            elif phase is None:
+                raise BadRequestError(
+                    "POST to a job takes ACTION=DELETE, PHASE=RUN|ABORT or parameters"
+                )
+            if phase is not None:
+                await self.change_phase(owner, job_id, phase)
             return self.see_job(request, job_id)
         items = _params(request.query_params.multi_items())
         wait = _last(items, "wait")
@@ -259,6 +265,16 @@ class _Handlers:
             wanted = models.parse_phase(phase) if phase else None
             job = await self.service.wait(self.job_list, owner, job_id, seconds, wanted)
         return Response(xml.job_document(job, self.job_url(request, job_id)), media_type=XML_TYPE)
+
+    async def update_parameters(
+        self, owner: str | None, job_id: str, items: list[tuple[str, Any]]
+    ) -> None:
+        job = await self.service.get(self.job_list, owner, job_id)
+        models.check_parameters_editable(job.phase)  # before storing any upload
+        pairs, uploads = await self.save_uploads(job_id, items)
+        await self.service.update_parameters(
+            self.job_list, owner, job_id, JobParameters(pairs), uploads
+        )
 
     async def change_phase(self, owner: str | None, job_id: str, phase: str) -> None:
         verb = phase.strip().upper()
@@ -316,13 +332,7 @@ class _Handlers:
     async def parameters(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
         if request.method == "POST":
-            owner = self.owner(request)
-            job = await self.service.get(self.job_list, owner, job_id)
-            models.check_parameters_editable(job.phase)
-            pairs, uploads = await self.save_uploads(job_id, await self.form(request))
-            await self.service.update_parameters(
-                self.job_list, owner, job_id, JobParameters(pairs), uploads
-            )
+            await self.update_parameters(self.owner(request), job_id, await self.form(request))
             return self.see_job(request, job_id)
         job = await self.job_record(request)
         return Response(xml.parameters_document(job), media_type=XML_TYPE)
