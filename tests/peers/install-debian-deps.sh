@@ -5,11 +5,11 @@
 # a missing tool skip with that reason. It never fails the build by itself:
 # a package that cannot be installed shows up as a named skip in pytest.
 set -u
+here=$(cd "$(dirname "$0")" && pwd)
 packages=(stilts jsamp topcat aladin xvfb imagemagick chromium postgresql-15 postgresql-15-pgsphere)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+for p in "${packages[@]}" gavodachs2-server; do installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "debian test deps: all present"
   exit 0
@@ -18,9 +18,22 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "debian test deps: NOT installing ${missing[*]} (need root and apt-get); tests using them will skip"
   exit 0
 fi
-echo "debian test deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null 2>&1 || echo "apt-get update failed"
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/alvo-apt.log 2>&1 \
-  || { echo "debian test deps: install failed, see /tmp/alvo-apt.log (tests will skip)"; tail -5 /tmp/alvo-apt.log; }
+log=/tmp/alvo-apt.log
+echo "debian test deps: installing ${missing[*]} (log: $log)"
+apt-get update -qq >>"$log" 2>&1 || echo "apt-get update failed"
+todo=()
+for p in "${packages[@]}"; do installed "$p" || todo+=("$p"); done
+if [ ${#todo[@]} -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${todo[@]}" >>"$log" 2>&1 \
+    || { echo "debian test deps: install failed (tests will skip)"; tail -5 "$log"; }
+fi
+# Debian's pgSphere script does not load on PostgreSQL >= 15.20 (see the patch's docstring).
+python3 "$here/patch-pgsphere.py"
+if ! installed gavodachs2-server; then
+  # DaCHS's post-install talks to PostgreSQL: the cluster must run first (no systemd here).
+  pg_ctlcluster 15 main start >>"$log" 2>&1 || true
+  apt-get install -y -qq gavodachs2-server >>"$log" 2>&1 || dpkg --configure -a >>"$log" 2>&1 \
+    || { echo "debian test deps: gavodachs2-server failed (DaCHS tests will skip)"; tail -5 "$log"; }
+fi
 exit 0

@@ -1,0 +1,253 @@
+"""From VO references to downloadable spectra: SSA queries, DataLink IDs, uploaded tables.
+
+Any SSA 1.1 service (a GAVO DaCHS archive such as Ondrejov's, or alvo's own
+embedded archive) and any DataLink 1.x service go through the same code: the
+HTTP request is ours (time-outs and named errors), the parsing is pyvo's
+(records by utype, DataLink semantics), so the references a user sees are what
+TOPCAT would see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+from collections.abc import Iterable, Sequence
+
+import httpx
+
+from service.reasons import AlvoError, Reason
+
+VOTABLE_SNIFF = b"<VOTABLE"
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectrumReference:
+    """Where one spectrum can be downloaded, and what the archive said about it."""
+
+    access_url: str
+    pubdid: str = ""
+    title: str = ""
+    format: str = ""
+    ra: float = math.nan
+    dec: float = math.nan
+    datalink: str = ""  # URL of the DataLink {links} document, if the archive has one
+    label: str = ""  # oracle label carried by an uploaded table (a labelled source set)
+
+
+@dataclasses.dataclass(frozen=True)
+class SSAQuery:
+    """SSA 1.1 query constraints; BAND in metres, SIZE in degrees, TIME in MJD."""
+
+    pos: tuple[float, float] | None = None
+    size: float | None = None
+    band: tuple[float | None, float | None] | None = None
+    time: tuple[float | None, float | None] | None = None
+    maxrec: int | None = None
+    format: str = "all"
+
+    def parameters(self) -> dict[str, str]:
+        params = {"REQUEST": "queryData", "FORMAT": self.format}
+        if self.pos is not None:
+            params["POS"] = f"{self.pos[0]!r},{self.pos[1]!r}"
+        if self.size is not None:
+            params["SIZE"] = repr(self.size)
+        if self.band is not None:
+            params["BAND"] = _range(self.band)
+        if self.time is not None:
+            params["TIME"] = _range(self.time)
+        if self.maxrec is not None:
+            params["MAXREC"] = str(self.maxrec)
+        return params
+
+
+def _range(bounds: tuple[float | None, float | None]) -> str:
+    return "/".join("" if value is None else repr(value) for value in bounds)
+
+
+def _get(url: str, params: dict[str, str] | None, timeout_s: float, what: str) -> bytes:
+    try:
+        response = httpx.get(url, params=params, timeout=timeout_s, follow_redirects=True)
+    except httpx.TimeoutException as error:
+        raise AlvoError(Reason.SSA_TIMEOUT, f"{what} {url}: no answer in {timeout_s} s") from error
+    except httpx.TransportError as error:
+        raise AlvoError(Reason.HTTP_ERROR, f"{what} {url}: {error.__class__.__name__}") from error
+    if response.status_code >= 400 and VOTABLE_SNIFF not in response.content[:4000].upper():
+        raise AlvoError(Reason.HTTP_ERROR, f"{what} {url}: HTTP {response.status_code}")
+    return response.content
+
+
+def _votable(data: bytes, what: str):  # type: ignore[no-untyped-def]
+    """Parse a VOTable; DALI error documents become SSA_ERROR with the server's text."""
+    from astropy.io.votable import parse
+
+    try:
+        votable = parse(io.BytesIO(data), verify="ignore")
+    except Exception as error:
+        raise AlvoError(Reason.CORRUPT_VOTABLE, f"{what}: {error}") from error
+    for resource in votable.resources:
+        for info in resource.infos:
+            if info.name == "QUERY_STATUS" and info.value == "ERROR":
+                raise AlvoError(Reason.SSA_ERROR, f"{what}: {info.content or 'error'}")
+    return votable
+
+
+def ssa_references(
+    service_url: str, query: SSAQuery, timeout_s: float = 60.0
+) -> list[SpectrumReference]:
+    """Run an SSA query; one reference per record (its DataLink too, when offered)."""
+    from pyvo.dal.ssa import SSAResults
+
+    votable = _votable(_get(service_url, query.parameters(), timeout_s, "SSA"), "SSA response")
+    results = SSAResults(votable, url=service_url)
+    datalink_base = _datalink_base(results)
+    references = []
+    for record in results:
+        pubdid = _text(record.getdataset_id() if hasattr(record, "getdataset_id") else "")
+        pubdid = pubdid or _text(record.get("ssa_pubDID", default=""))
+        ra, dec = _position(record)
+        references.append(
+            SpectrumReference(
+                access_url=_text(record.acref),
+                pubdid=pubdid,
+                title=_text(record.title),
+                format=_text(record.format),
+                ra=ra,
+                dec=dec,
+                datalink=f"{datalink_base}?ID={pubdid}" if datalink_base and pubdid else "",
+            )
+        )
+    return references
+
+
+def _datalink_base(results) -> str:  # type: ignore[no-untyped-def]
+    """The accessURL of a DataLink service descriptor in an SSA response, if any."""
+    for resource in results.votable.resources:
+        if resource.type == "meta" and resource.utype == "adhoc:service":
+            params = {p.name: p.value for p in resource.params}
+            if "links" in _text(params.get("standardID", "")).lower():
+                return _text(params.get("accessURL", ""))
+    return ""
+
+
+def _position(record) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    try:
+        pos = record.pos
+        return float(pos.ra.deg), float(pos.dec.deg)
+    except Exception:
+        return math.nan, math.nan
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode()
+    text = str(value).strip()
+    return "" if text == "--" else text
+
+
+def datalink_references(
+    datalink_url: str, ids: Sequence[str], timeout_s: float = 60.0, batch: int = 50
+) -> list[SpectrumReference | AlvoError]:
+    """Resolve publisher DIDs through a DataLink service to their ``#this`` links.
+
+    One request per ``batch`` IDs (DataLink accepts many); each ID ends as a
+    reference or as the named error the service gave for it, in input order.
+    """
+    resolved: dict[str, SpectrumReference | AlvoError] = {}
+    for start in range(0, len(ids), batch):
+        chunk = list(ids[start : start + batch])
+        try:
+            data = _links(datalink_url, chunk, timeout_s)
+            resolved.update(_this_links(data, chunk, datalink_url))
+        except AlvoError as error:
+            resolved.update({pubdid: error for pubdid in chunk})
+    return [resolved[pubdid] for pubdid in ids]
+
+
+def _links(datalink_url: str, ids: Iterable[str], timeout_s: float) -> bytes:
+    params = httpx.QueryParams([("ID", pubdid) for pubdid in ids])
+    try:
+        response = httpx.get(datalink_url, params=params, timeout=timeout_s, follow_redirects=True)
+    except httpx.TimeoutException as error:
+        raise AlvoError(Reason.SSA_TIMEOUT, f"DataLink {datalink_url}: no answer") from error
+    except httpx.TransportError as error:
+        raise AlvoError(Reason.HTTP_ERROR, f"DataLink {datalink_url}: {error}") from error
+    if response.status_code >= 400:
+        raise AlvoError(Reason.HTTP_ERROR, f"DataLink {datalink_url}: HTTP {response.status_code}")
+    return response.content
+
+
+def _this_links(
+    data: bytes, ids: Sequence[str], datalink_url: str
+) -> dict[str, SpectrumReference | AlvoError]:
+    from pyvo.dal.adhoc import DatalinkResults
+
+    links = DatalinkResults(_votable(data, "DataLink response"), url=datalink_url)
+    found: dict[str, SpectrumReference | AlvoError] = {}
+    for row in links:
+        pubdid = _text(row.get("ID"))
+        semantics = _text(row.get("semantics"))
+        error = _text(row.get("error_message"))
+        if semantics != "#this" or (pubdid in found and not isinstance(found[pubdid], AlvoError)):
+            continue
+        if error:
+            found[pubdid] = AlvoError(Reason.HTTP_ERROR, f"{pubdid}: {error}")
+        else:
+            found[pubdid] = SpectrumReference(
+                access_url=_text(row.get("access_url")),
+                pubdid=pubdid,
+                format=_text(row.get("content_type")),
+                datalink=f"{datalink_url}?ID={pubdid}",
+            )
+    for pubdid in ids:
+        found.setdefault(pubdid, AlvoError(Reason.DATALINK_NO_THIS, f"{pubdid}: no #this link"))
+    return found
+
+
+#: Column names an uploaded table may use, most specific first (case-insensitive).
+URL_COLUMNS = ("access_url", "accref", "access_reference", "url")
+ID_COLUMNS = ("pubdid", "ssa_pubdid", "obs_publisher_did", "id", "datalink_id")
+
+
+def references_from_votable(
+    data: bytes,
+) -> tuple[list[SpectrumReference], list[tuple[str, str]]]:
+    """An uploaded table: ``(direct references, [(DataLink ID, label)] to resolve)``.
+
+    A row with an access URL (a column named like ``access_url`` or with utype
+    ``ssa:Access.Reference``) is a direct reference; a row with only a
+    publisher DID must be resolved through DataLink. A ``label`` column, when
+    present, makes the upload a labelled set.
+    """
+    votable = _votable(data, "uploaded table")
+    try:
+        table = votable.get_first_table()
+    except Exception as error:
+        raise AlvoError(Reason.CORRUPT_VOTABLE, "the upload holds no table") from error
+    names = {field.name.lower(): field.name for field in table.fields}
+    by_utype = {(field.utype or "").lower(): field.name for field in table.fields}
+    url_column = by_utype.get("ssa:access.reference") or next(
+        (names[c] for c in URL_COLUMNS if c in names), None
+    )
+    id_column = by_utype.get("ssa:curation.publisherdid") or next(
+        (names[c] for c in ID_COLUMNS if c in names), None
+    )
+    if url_column is None and id_column is None:
+        raise AlvoError(
+            Reason.BAD_PARAMETER,
+            f"the uploaded table needs an access URL column ({', '.join(URL_COLUMNS)}) "
+            f"or a publisher DID column ({', '.join(ID_COLUMNS)})",
+        )
+    label_column = names.get("label")
+    direct, to_resolve = [], []
+    for row in table.array:
+        url = _text(row[url_column]) if url_column else ""
+        pubdid = _text(row[id_column]) if id_column else ""
+        label = _text(row[label_column]) if label_column else ""
+        if url:
+            direct.append(SpectrumReference(access_url=url, pubdid=pubdid, label=label))
+        elif pubdid:
+            to_resolve.append((pubdid, label))
+    return direct, to_resolve
