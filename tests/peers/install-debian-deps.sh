@@ -29,7 +29,7 @@ if [ ${#todo[@]} -gt 0 ]; then
     || { echo "debian test deps: install failed (tests will skip)"; tail -5 "$log"; }
 fi
 # Debian's pgSphere script does not load on PostgreSQL >= 15.20 (see the patch's docstring).
-python3 "$here/patch-pgsphere.py"
+python3 "$here/patch_pgsphere.py"
 if ! installed gavodachs2-server; then
   # DaCHS's post-install talks to PostgreSQL: the cluster must run first (no systemd here).
   pg_ctlcluster 15 main start >>"$log" 2>&1 || true
