@@ -109,8 +109,10 @@ def create_app(
     workdir: str | Path = "var/uws",
     **options: Any,
 ) -> Starlette:
+    """The example application; ``extra_routes`` are mounted beside the job lists."""
+    extra = options.pop("extra_routes", [])
     service = UWSService(store_url, executor, workdir, job_lists=job_lists(), **options)
-    app = Starlette(routes=service.routes(), lifespan=service.lifespan)
+    app = Starlette(routes=[*service.routes(), *extra], lifespan=service.lifespan)
     app.state.uws = service
     return app
 

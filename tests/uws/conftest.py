@@ -183,7 +183,7 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
-        if value:
+        if value is not None and value is not False:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")

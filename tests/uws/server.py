@@ -15,6 +15,9 @@ import logging
 from typing import Any
 
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from uws.auth import HeaderAuthenticator
 from uws.example import create_app
@@ -40,12 +43,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+
+    async def waiting(request: Request) -> PlainTextResponse:  # test instrumentation
+        return PlainTextResponse(str(request.app.state.uws.waiting()))
+
     app = create_app(
         args.store,
         args.executor,
         args.workdir,
         authenticator=HeaderAuthenticator(),
         workers=args.workers,
+        extra_routes=[Route("/_uws/waiting", waiting)],
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
     _Server(config, app.state.uws).run()
