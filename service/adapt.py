@@ -307,9 +307,7 @@ def fill_masked(wavelength: np.ndarray, flux: np.ndarray, good: np.ndarray) -> n
     Vectorised with running max/min of good-pixel indices, no loop over pixels.
     """
     n, p = flux.shape
-    idx = np.arange(p)
-    prev = np.maximum.accumulate(np.where(good, idx, -1), axis=1)
-    nxt = np.minimum.accumulate(np.where(good, idx, p)[:, ::-1], axis=1)[:, ::-1]
+    prev, nxt = _good_neighbours(good)
     prev_c = np.where(prev < 0, nxt, prev).clip(0, p - 1)
     nxt_c = np.where(nxt >= p, prev, nxt).clip(0, p - 1)
     rows = np.arange(n)[:, None]
@@ -322,14 +320,27 @@ def fill_masked(wavelength: np.ndarray, flux: np.ndarray, good: np.ndarray) -> n
     return filled
 
 
-def _widest_gap(wavelength: np.ndarray, good: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """(n,) widest run of bad pixels touching the window, in Å between good neighbours."""
+def _widest_gap(wavelength: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """(n,) widest run of bad pixels, in Å between the good pixels around it.
+
+    wavelength : (p,) Å; good : (n, p). A run at either end is measured to the end
+    of the axis; a row without good pixels gets the whole axis span.
+    """
+    p = good.shape[1]
+    prev, nxt = _good_neighbours(good)
+    gap = wavelength[nxt.clip(0, p - 1)] - wavelength[prev.clip(0, p - 1)]
+    gap = np.where(good, 0.0, gap)
+    gap[~good.any(axis=1)] = wavelength[-1] - wavelength[0]
+    return gap.max(axis=1)
+
+
+def _good_neighbours(good: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest good pixel at or before (-1: none) and at or after (p: none)."""
     p = good.shape[1]
     idx = np.arange(p)
-    prev = np.maximum.accumulate(np.where(good, idx, -1), axis=1).clip(0, p - 1)
-    nxt = np.minimum.accumulate(np.where(good, idx, p)[:, ::-1], axis=1)[:, ::-1].clip(0, p - 1)
-    gap = np.where(~good & inside[None, :], wavelength[nxt] - wavelength[prev], 0.0)
-    return gap.max(axis=1)
+    prev = np.maximum.accumulate(np.where(good, idx, -1), axis=1)
+    nxt = np.minimum.accumulate(np.where(good, idx, p)[:, ::-1], axis=1)[:, ::-1]
+    return prev, nxt
 
 
 # ------------------------------------------------------------------ configuration
@@ -430,10 +441,9 @@ class AdaptedBatch:
 
 
 def _operator(
-    lam: np.ndarray, r_source: float, config: AdaptConfig, grid: np.ndarray
+    lam: np.ndarray, r_source: float, config: AdaptConfig, rebin_matrix: np.ndarray
 ) -> np.ndarray:
-    """(p, m) matrix doing blur then rebin for one grid and one resolving power."""
-    rebin_matrix = _rebin_matrix(lam, grid, config.rebin)
+    """(p, m) matrix doing blur then rebin_matrix for one grid and one resolving power."""
     if not np.isfinite(r_source) or r_source <= config.target_resolving_power:
         return rebin_matrix
     if config.blur == "resolving-power":
@@ -474,7 +484,9 @@ def adapt_array(
 
     wavelength : (p,) Å in ``medium``, strictly increasing
     flux : (n, p), NaN where a row has no data (e.g. padding of shorter spectra)
-    mask : (n, p) bool, True = bad pixel (pipeline mask); None = only NaN are bad
+    mask : (n, p) bool, True = bad pixel (pipeline mask); None = only NaN and exact
+        zeros are bad. Inverse variance is deliberately not used: LAMOST sets ivar = 0
+        on strong H-alpha emission cores, the very pixels we look for.
     resolving_power : scalar or (n,) λ/Δλ of each row (non-finite = unknown, no blur)
     Returns an :class:`AdaptedBatch`; a row failing for a named reason is NaN.
     """
@@ -486,7 +498,8 @@ def adapt_array(
         raise SpectrumError(Reason.BAD_WAVELENGTH, "wavelengths must be finite, increasing, (p,)")
     if medium == "air":
         lam = to_vacuum(lam)
-    good = np.isfinite(flux)
+    # Exact zeros are archive drop-outs (LAMOST writes flux 0, ivar 0 past its good range).
+    good = np.isfinite(flux) & (flux != 0.0)
     if mask is not None:
         good &= ~np.asarray(mask, dtype=bool).reshape(n, p)
     grid = config.grid()
@@ -512,9 +525,11 @@ def adapt_array(
     i1 = min(int(np.searchsorted(lam, hi + margin)) + 1, p)
     lam_c, flux_c, good_c = lam[i0:i1], flux[:, i0:i1], good[:, i0:i1]
 
-    inside = (lam_c >= lo) & (lam_c <= hi)
-    coverage = good_c[:, inside].mean(axis=1) if inside.any() else np.zeros(n)
-    gap = _widest_gap(lam_c, good_c, inside)
+    # The pixels the rebin reads (incl. the neighbours bracketing the window's ends).
+    rebin_matrix = _rebin_matrix(lam_c, grid, config.rebin)
+    inside = rebin_matrix.any(axis=1)
+    coverage = good_c[:, inside].mean(axis=1)
+    gap = _widest_gap(lam_c[inside], good_c[:, inside])
     too_masked = (1.0 - coverage > config.max_masked_fraction) | (gap > config.max_gap_angstrom)
     for i in np.flatnonzero(too_masked & ~uncovered):
         failures[int(i)] = SpectrumError(
@@ -530,7 +545,7 @@ def adapt_array(
     r_key = np.where(np.isfinite(r_all), r_all, -1.0)
     for r in np.unique(r_key[ok]):  # one operator per instrument, not per spectrum
         sel = ok & (r_key == r)
-        features[sel] = filled[sel] @ _operator(lam_c, float(r), config, grid)
+        features[sel] = filled[sel] @ _operator(lam_c, float(r), config, rebin_matrix)
     scaled = scale(features, config.scaling)
     for i in np.flatnonzero(ok & ~np.isfinite(scaled).all(axis=1)):
         failures[int(i)] = SpectrumError(

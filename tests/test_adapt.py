@@ -357,3 +357,43 @@ def test_real_emission_star_peaks_at_halpha(real_data):
     assert batch.failures == {}
     for row in batch.features:
         assert abs(GRID[np.argmax(row)] - 6564.6) < 3.0
+
+
+def test_zero_flux_dropouts_at_the_window_edge_are_bridged():
+    clean = lamost_like()
+    dropped = lamost_like()
+    dropped.flux[LAMOST_GRID > 6732.5] = 0.0  # LAMOST writes 0 past its good range
+    batch = adapt([clean, dropped])
+    assert batch.failures == {} and batch.coverage[1] < 1.0
+    np.testing.assert_allclose(batch.features[1], batch.features[0], atol=0.02)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_plot_spectrum_command_writes_a_png(real_data, artifacts, tmp_path):
+    from service.cli import main
+
+    out = artifacts / "adapt-plot-spectrum.png"
+    files = [
+        real_data / "ondrejov/gamma-cas-emission.fits",
+        real_data / "lamost-dr1/bt-cmi-lamost.fits",
+    ]
+    assert main(["plot", "spectrum", *map(str, files), "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+
+
+def test_adapt_pairs_command_prints_the_table(real_data, tmp_path, capsys):
+    from service.cli import main
+
+    (tmp_path / "pairs.csv").write_text(
+        "ondrejov_file,lamost_file,ondrejov_label\n"
+        f"{real_data / 'ondrejov/ub240016.fits'},"
+        f"{real_data / 'lamost-dr1/spec-56284-GAC122S02V2_sp14-183.fits'},emission\n"
+    )
+    table = tmp_path / "table.csv"
+    assert main(["adapt", "pairs", "--data", str(tmp_path), "--csv", str(table)]) == 0
+    printed = capsys.readouterr().out
+    assert "| ub240016 |" in printed and "mean of 1" in printed
+    rows = list(csv.DictReader(table.open()))
+    assert len(rows) == 1 and float(rows[0]["r_resolving"]) > 0.98
