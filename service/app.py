@@ -12,8 +12,10 @@ from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
 from service import __version__
+from service.jobs import uws_service
 from service.settings import Settings
 from service.vo import datalink, ssa, vosi
+from service.vo import tap as tap_routes
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -21,8 +23,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [Route("/", _landing_page(settings), methods=["GET"])]
     routes += vosi.routes(settings)
     routes += ssa.routes(settings) + datalink.routes(settings)
-    app = Starlette(routes=routes)
+    routes += tap_routes.routes(settings)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.save_snapshot()  # job runners in other processes read it (Settings.for_job)
+    jobs = uws_service(settings)
+    routes += jobs.routes()
+    app = Starlette(routes=routes, lifespan=jobs.lifespan)
     app.state.settings = settings
+    app.state.uws = jobs
     return app
 
 
@@ -38,6 +46,7 @@ def _landing_page(settings: Settings):  # type: ignore[no-untyped-def]
 <ul>
 <li><a href="{base}/availability">VOSI availability</a></li>
 <li><a href="{base}/capabilities">VOSI capabilities</a></li>
+<li><a href="{base}/ingest">UWS job list: ingest</a></li>
 </ul>
 </body></html>"""
         )

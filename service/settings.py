@@ -28,6 +28,7 @@ class Settings:
     base_url: str = ""  # public URL of the service; empty: http://host:port
     demo_archive_size: int = 2000  # spectra per collection generated on first start
     max_upload_bytes: int = 100 * 1024 * 1024
+    auth: str = "anonymous"  # anonymous | header (X-Forwarded-User from a trusted proxy)
 
     @property
     def public_url(self) -> str:
@@ -48,7 +49,6 @@ class Settings:
                 values[field.name] = _convert(field.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
 
     # A job runs in a worker process (spawned, or on a Dask worker) that did not see
     # the command line: the service leaves its settings in its home, and a runner

@@ -32,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dask-scheduler", help="tcp://host:8786 for --executor dask (ALVO_DASK_SCHEDULER)"
     )
     parser.add_argument("--base-url", help="public URL when behind a proxy (ALVO_BASE_URL)")
+    parser.add_argument(
+        "--auth",
+        choices=["anonymous", "header"],
+        help="who owns jobs and labels: everyone anonymous (default), or the user an "
+        "authenticating reverse proxy names in X-Forwarded-User (ALVO_AUTH)",
+    )
+    parser.add_argument("--workers", type=int, help="jobs run at once (ALVO_WORKERS, default 2)")
     parser.set_defaults(func=run)
 
 

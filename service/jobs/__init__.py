@@ -1,0 +1,47 @@
+"""The UWS job types of alvo: glue between :mod:`uws` and the numerical core.
+
+Each module (``ingest``, ``train``, ``classify``, ``iterate``) has the same
+shape: a request dataclass built from the job's parameters (the validator runs
+the same parsing when the job is created, so bad parameters are a 400, not a
+failed job), and ``run(job, workdir, progress) -> results``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from service.settings import Settings
+from uws.auth import HeaderAuthenticator, anonymous
+from uws.executors import make_executor
+from uws.joblist import JobList
+from uws.service import UWSService
+
+
+def job_lists(settings: Settings) -> list[JobList]:
+    from service.jobs import ingest
+
+    return [
+        JobList(
+            "ingest",
+            "service.jobs.ingest:run",
+            validator=ingest.check,
+            max_execution_duration=24 * 3600,
+            max_upload_bytes=settings.max_upload_bytes,
+            description="Fill a named dataset from SSA, DataLink, access URLs or an upload.",
+        ),
+    ]
+
+
+def uws_service(settings: Settings, extra: Iterable[JobList] = ()) -> UWSService:
+    """The job service of an app: every job list, on the settings' database and executor."""
+    executor = make_executor(settings.executor, settings.workers, settings.dask_scheduler)
+    authenticator = HeaderAuthenticator() if settings.auth == "header" else anonymous
+    return UWSService(
+        settings.sqlalchemy_url,
+        executor,
+        settings.home / "jobs",
+        authenticator=authenticator,
+        job_lists=[*job_lists(settings), *extra],
+        base_url=settings.base_url or None,
+        workers=settings.workers,
+    )

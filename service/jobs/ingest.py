@@ -1,0 +1,365 @@
+"""The ``ingest`` job: fill a named dataset from SSA, DataLink, access URLs or an upload.
+
+Parameters (case-insensitive; UWS ``/ingest``):
+
+``DATASET``
+    Name of the dataset to create or extend (required).
+``DOMAIN``
+    ``source`` (a labelled instrument), ``target`` (a pool to search) or
+    ``auto`` (default: by resolving power, R >= 5000 is the source).
+``SSA`` + ``POS``, ``SIZE``, ``BAND``, ``TIME``, ``MAXREC``
+    Query any SSA 1.1 service (BAND in metres, SIZE in degrees, as SSA says).
+``DATALINK`` + ``ID`` (repeatable)
+    Resolve publisher DIDs through a DataLink service to their ``#this`` files.
+``URL`` (repeatable)
+    Direct access URLs of spectrum files.
+``UPLOAD=refs,param:refs``
+    A VOTable of references (access URL and/or publisher DID columns, as an
+    SSA response or TOPCAT table has them); a ``label`` column makes it a
+    labelled set. DIDs without URLs need ``DATALINK``.
+``LABELS``
+    URL of a CSV or VOTable with ``pubdid`` and ``label`` columns (like the
+    Ondrejov labels), or ``LABELS=labels`` with ``UPLOAD=labels,param:labels``.
+
+Spectra are fetched concurrently (per-host limit, retries, disk cache), read
+by content, adapted and appended in chunks; under the Dask executor the chunks
+are Dask tasks. A spectrum that fails is listed with its named reason in the
+``failures`` result and the others go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.jobs.params import JobParams, validator
+from service.reasons import AlvoError, Reason
+from service.settings import Settings
+from service.spectra.access import (
+    SpectrumReference,
+    SSAQuery,
+    datalink_references,
+    references_from_votable,
+    ssa_references,
+)
+from service.vo import dali
+
+DOMAINS = ("auto", "source", "target")
+#: Resolving power above which an instrument counts as the (high-resolution) source.
+SOURCE_MIN_R = 5000.0
+VERDICTS = ("single-peak", "double-peak", "absorption", "not-sure", "bad")
+#: How the Ondrejov label file names its classes (0 emission, 1 absorption, 2 unknown, 3 double).
+ONDREJOV_CODES = {"0": "single-peak", "1": "absorption", "2": "not-sure", "3": "double-peak"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    reference: str
+    pubdid: str
+    error: AlvoError
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestRequest:
+    dataset: str
+    domain: str
+    ssa_url: str | None
+    ssa_query: SSAQuery
+    datalink_url: str | None
+    ids: tuple[str, ...]
+    urls: tuple[str, ...]
+    references_upload: str | None
+    labels: str | None
+    chunk: int
+
+    @classmethod
+    def from_params(cls, params: JobParams, uploads: Mapping[str, str]) -> IngestRequest:
+        pos = None
+        if params.get("POS"):
+            parts = (params.get("POS") or "").split(";")[0].split(",")
+            if len(parts) != 2:
+                raise dali.bad_parameter("POS", "give 'ra,dec' in degrees")
+            pos = (_float(parts[0], "POS"), _float(parts[1], "POS"))
+        band = _one_range(params.get("BAND"), "BAND")
+        time = _one_range(params.get("TIME"), "TIME", dali.parse_time)
+        query = SSAQuery(
+            pos=pos,
+            size=params.number("SIZE", 0.1, 0.0, 180.0) if params.get("SIZE") or pos else None,
+            band=band,
+            time=time,
+            maxrec=params.integer("MAXREC", 10000, 0, 10_000_000),
+        )
+        request = cls(
+            dataset=params.identifier("DATASET"),
+            domain=params.choice("DOMAIN", DOMAINS, "auto"),
+            ssa_url=params.get("SSA"),
+            ssa_query=query,
+            datalink_url=params.get("DATALINK"),
+            ids=tuple(params.getlist("ID")),
+            urls=tuple(params.getlist("URL")),
+            references_upload=uploads.get("refs") or uploads.get("references"),
+            labels=uploads.get("labels") or params.get("LABELS"),
+            chunk=params.integer("CHUNK", 500, 1, 100_000),
+        )
+        if not (request.ssa_url or request.ids or request.urls or "refs" in params or
+                "references" in params or request.references_upload):  # fmt: skip
+            raise dali.bad_parameter(
+                "SSA",
+                "say where the spectra are: SSA=<service URL>, ID=<DataLink ID> with "
+                "DATALINK=<service URL>, URL=<file URL>, or UPLOAD=refs,param:refs (a VOTable)",
+            )
+        if request.ids and not request.datalink_url:
+            raise dali.bad_parameter("DATALINK", "ID needs DATALINK=<DataLink service URL>")
+        return request
+
+
+def _float(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise dali.bad_parameter(name, f"{text!r} is not a number") from None
+
+
+def _one_range(
+    text: str | None, name: str, convert: Any = None
+) -> tuple[float | None, float | None] | None:
+    if not text:
+        return None
+    ranges = dali.parse_ranges(text, name, convert) if convert else dali.parse_ranges(text, name)
+    if len(ranges) != 1:
+        raise dali.bad_parameter(name, "give one range")
+    lo, hi = ranges[0]
+    return (None if math.isinf(lo) else lo, None if math.isinf(hi) else hi)
+
+
+check = validator(lambda params: IngestRequest.from_params(params, {}))
+
+
+# --- references ---------------------------------------------------------------------------------
+def gather_references(request: IngestRequest) -> tuple[list[SpectrumReference], list[Failure]]:
+    """Every reference the request names; IDs that do not resolve become failures."""
+    references: list[SpectrumReference] = []
+    failures: list[Failure] = []
+    if request.ssa_url:
+        references += ssa_references(request.ssa_url, request.ssa_query)
+    references += [SpectrumReference(access_url=url) for url in request.urls]
+    to_resolve: list[tuple[str, str]] = [(pubdid, "") for pubdid in request.ids]
+    if request.references_upload:
+        direct, pending = references_from_votable(_read(request.references_upload))
+        references += direct
+        to_resolve += pending
+    if to_resolve:
+        if not request.datalink_url:
+            raise AlvoError(
+                Reason.BAD_PARAMETER,
+                f"{len(to_resolve)} references have only a publisher DID: give DATALINK=<url>",
+            )
+        resolved = datalink_references(request.datalink_url, [pubdid for pubdid, _ in to_resolve])
+        for (pubdid, label), found in zip(to_resolve, resolved, strict=True):
+            if isinstance(found, AlvoError):
+                failures.append(Failure(pubdid, pubdid, found))
+            else:
+                references.append(dataclasses.replace(found, label=label or found.label))
+    return references, failures
+
+
+def _read(location: str) -> bytes:
+    if "://" in location:
+        from service.uws_client import fetch
+
+        return fetch(location)[0]
+    return Path(location).read_bytes()
+
+
+def read_labels(location: str) -> dict[str, str]:
+    """``{pubdid: verdict}`` from a CSV or VOTable with pubdid and label columns."""
+    data = _read(location)
+    if b"<VOTABLE" in data[:4000].upper():
+        from service.samp import labels_from_votable
+
+        return {x.spectrum: x.label for x in labels_from_votable(data)}
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    if not rows:
+        return {}
+    names = {name.lower().strip(): name for name in rows[0]}
+    id_name = next(
+        (names[n] for n in ("pubdid", "pub_did", "publisher_did", "id") if n in names), None
+    )
+    label_name = next((names[n] for n in ("label", "class", "verdict") if n in names), None)
+    if id_name is None or label_name is None:
+        raise AlvoError(Reason.BAD_PARAMETER, "LABELS needs 'pubdid' and 'label' columns")
+    labels = {}
+    for row in rows:
+        verdict = row[label_name].strip().lower()
+        verdict = ONDREJOV_CODES.get(verdict, verdict)
+        if verdict not in VERDICTS:
+            raise AlvoError(Reason.BAD_PARAMETER, f"LABELS: unknown label {row[label_name]!r}")
+        labels[row[id_name].strip()] = verdict
+    return labels
+
+
+# --- one chunk ----------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ChunkResult:
+    """What one chunk adds: features and ``spectrum`` columns of the good ones, failures."""
+
+    features: np.ndarray
+    rows: dict[str, list[Any]]
+    labels: list[str]
+    resolving_powers: list[float]
+    failures: list[Failure]
+
+
+def process_chunk(
+    references: Sequence[SpectrumReference], cache_dir: str, labels: Mapping[str, str]
+) -> ChunkResult:
+    """Fetch, read and adapt a chunk of references (pure apart from the disk cache)."""
+    from service.adapt import AdaptConfig, adapt
+    from service.fetch import Fetcher
+    from service.spectra import read_spectrum
+
+    fetched = Fetcher(Path(cache_dir)).fetch_all([r.access_url for r in references])
+    spectra, kept, failures = [], [], []
+    for reference, result in zip(references, fetched, strict=True):
+        if result.error is not None:
+            failures.append(Failure(reference.access_url, reference.pubdid, result.error))
+            continue
+        assert result.path is not None
+        try:
+            spectrum = read_spectrum(result.path)
+        except AlvoError as error:
+            failures.append(Failure(reference.access_url, reference.pubdid, error))
+            continue
+        spectra.append(spectrum)
+        kept.append(reference)
+    batch = adapt(spectra, AdaptConfig())
+    good = [i for i in range(len(spectra)) if i not in batch.failures]
+    for i, adapt_error in batch.failures.items():
+        failures.append(Failure(kept[i].access_url, kept[i].pubdid, adapt_error))
+    rows: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
+    chosen_labels = []
+    for i in good:
+        meta, reference = spectra[i].meta, kept[i]
+        pubdid = meta.pubdid or reference.pubdid
+        values = {
+            "pubdid": pubdid,
+            "obsid": meta.obsid,
+            "designation": meta.designation,
+            "object": meta.object,
+            "ra": meta.ra if math.isfinite(meta.ra) else reference.ra,
+            "dec": meta.dec if math.isfinite(meta.dec) else reference.dec,
+            "mjd": meta.mjd,
+            "snr": meta.snr,
+            "pipeline_class": meta.pipeline_class,
+            "access_url": reference.access_url,
+            "datalink_id": pubdid if reference.datalink else "",
+            "datalink_url": reference.datalink,
+            "collection": meta.collection,
+            "magnitude": meta.extra.get("magnitude", float("nan")),
+        }
+        for name in ROW_COLUMNS:
+            value = values[name]
+            rows[name].append(
+                None if isinstance(value, float) and not math.isfinite(value) else value
+            )
+        chosen_labels.append(reference.label or labels.get(pubdid, ""))
+    return ChunkResult(
+        features=batch.features[good] if good else np.zeros((0, batch.features.shape[1]), "f4"),
+        rows=rows,
+        labels=chosen_labels,
+        resolving_powers=[spectra[i].resolving_power for i in good],
+        failures=failures,
+    )
+
+
+ROW_COLUMNS = (
+    "pubdid", "obsid", "designation", "object", "ra", "dec", "mjd", "snr", "pipeline_class",
+    "access_url", "datalink_id", "datalink_url", "collection", "magnitude",
+)  # fmt: skip
+
+
+# --- the runner ---------------------------------------------------------------------------------
+def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
+    from service.datasets import Datasets
+    from service.jobs.fanout import map_chunks
+    from uws.runner import UWSJobError
+
+    settings = Settings.for_job(workdir)
+    try:
+        request = IngestRequest.from_params(JobParams(job.parameters.pairs()), job.uploads)
+        progress(0.0, "finding spectra")
+        references, failures = gather_references(request)
+        labels = read_labels(request.labels) if request.labels else {}
+    except AlvoError as error:
+        raise UWSJobError(str(error)) from error
+    if not references and not failures:
+        raise UWSJobError(f"{Reason.BAD_PARAMETER.code}: the query found no spectra")
+    datasets = Datasets(settings)
+    chunks = [references[i : i + request.chunk] for i in range(0, len(references), request.chunk)]
+    cache = str(settings.home / "cache" / "spectra")
+    dataset = None
+    added = 0
+    for done, result in enumerate(map_chunks(process_chunk, chunks, cache, labels), start=1):
+        if dataset is None:
+            domain = request.domain
+            if domain == "auto":
+                median_r = (
+                    float(np.median(result.resolving_powers)) if result.resolving_powers else 0
+                )
+                domain = "source" if median_r >= SOURCE_MIN_R else "target"
+            try:
+                dataset = datasets.open_or_create(request.dataset, domain)
+            except ValueError as error:
+                raise UWSJobError(f"{Reason.BAD_PARAMETER.code}: {error}") from error
+        added += len(
+            datasets.append(dataset, result.features, result.rows, result.labels, job.owner or "")
+        )
+        failures += result.failures
+        progress(done / len(chunks), f"{added} spectra added, {len(failures)} failed")
+    if dataset is not None:
+        datasets.count_failures(dataset, len(failures))
+    summary = {
+        "dataset": request.dataset,
+        "domain": dataset.domain if dataset else None,
+        "added": added,
+        "failed": len(failures),
+        "reasons": _reason_counts(failures),
+    }
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
+    (workdir / "failures.vot").write_bytes(failures_votable(request.dataset, failures))
+    return {
+        "summary": (workdir / "summary.json", "application/json"),
+        "failures": (workdir / "failures.vot", "application/x-votable+xml"),
+    }
+
+
+def _reason_counts(failures: Sequence[Failure]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for failure in failures:
+        counts[failure.error.reason.code] = counts.get(failure.error.reason.code, 0) + 1
+    return counts
+
+
+def failures_votable(dataset: str, failures: Sequence[Failure]) -> bytes:
+    from service.vo import templates
+
+    document = templates.load("failures.xml")
+    document.by_id("info_dataset").set("value", dataset)
+    document.fill(
+        "failures",
+        {
+            "reference": np.array([f.reference for f in failures], dtype=object),
+            "pubdid": np.array([f.pubdid for f in failures], dtype=object),
+            "reason": np.array([f.error.reason.code for f in failures], dtype=object),
+            "detail": np.array([f.error.detail for f in failures], dtype=object),
+        },
+    )
+    return document.to_bytes()
