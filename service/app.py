@@ -16,6 +16,7 @@ from service.jobs import uws_service
 from service.settings import Settings
 from service.vo import datalink, ssa, vosi
 from service.vo import tap as tap_routes
+from service.vo import tap as tap_routes
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [Route("/", _landing_page(settings), methods=["GET"])]
     routes += vosi.routes(settings)
     routes += ssa.routes(settings) + datalink.routes(settings)
+    routes += tap_routes.routes(settings)
     routes += tap_routes.routes(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.save_snapshot()  # job runners in other processes read it (Settings.for_job)

@@ -39,6 +39,8 @@ class Reason(enum.Enum):
     UPLOAD_TOO_LARGE = "The uploaded file exceeds the service's size limit."
     BAD_PARAMETER = "A request parameter is missing or has an invalid value."
     BAD_QUERY = "The ADQL query could not be parsed or refers to unknown tables/columns."
+    QUERY_TIMEOUT = "The query ran longer than the service's time limit; narrow it (TOP, WHERE)."
+    BAD_UPLOAD = "An UPLOAD table is missing, not a readable VOTable, or has unusable columns."
     UNKNOWN_COLLECTION = "The archive has no collection of this name (SSA/DataLink path)."
     UNKNOWN_DATASET = "No dataset with this publisher DID (DataLink ID, SSA PUBDID) exists."
 

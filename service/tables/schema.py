@@ -1,0 +1,467 @@
+"""The result tables of alvo (SQLAlchemy 2 Core), shaped for ADQL querying over TAP.
+
+One :data:`metadata` holds every table; each column carries its VO metadata in
+``Column.info`` -- ``description``, ``ucd``, ``unit`` (VOUnit), optionally
+``utype``, ``xtype`` and ``principal`` -- so TAP_SCHEMA, ``/tap/tables`` and the
+VOTables written from these tables all read the same words from this one place
+(:func:`column_meta`).
+
+The same tables work on the embedded SQLite default and on PostgreSQL (with
+pgSphere for ADQL geometry, whose spatial index :func:`create_all` adds).
+Positions are ICRS degrees; times are MJD (UTC days) where they describe an
+observation and UTC timestamps where they describe our own bookkeeping.
+
+Who writes what (the ingest/train/iterate jobs of ``service/jobs``)::
+
+    from service.tables import schema
+    engine = sqlalchemy.create_engine(settings.sqlalchemy_url)
+    schema.create_all(engine)                        # idempotent, at start
+    with engine.begin() as conn:
+        ds = conn.execute(schema.dataset.insert().values(name="lamost-dr2", ...)
+                          ).inserted_primary_key[0]
+        conn.execute(schema.spectrum.insert(), [{"dataset_id": ds, "row_index": i, ...}, ...])
+
+``prediction`` has one row per spectrum, campaign and iteration; ``label`` one
+row per oracle verdict (the latest per spectrum and campaign wins);
+``iteration`` one row per active-learning step with its metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+#: The ADQL schema the result tables are published under (``alvo.prediction``).
+SCHEMA = "alvo"
+
+#: Target classes of the classifier, in the order of the probability columns.
+CLASSES = ("single-peak", "double-peak", "absorption")
+#: Every verdict an oracle may give: the classes plus the oracle-only ones.
+VERDICTS = (*CLASSES, "not-sure", "bad")
+LABEL_SOURCES = ("page", "votable", "samp", "api")
+ROLES = ("query", "precision-sample", "candidate")
+DOMAINS = ("source", "target")
+
+metadata = sa.MetaData()
+
+
+def col(
+    name: str,
+    type_: Any,
+    description: str,
+    ucd: str | None = None,
+    unit: str | None = None,
+    *args: Any,
+    utype: str | None = None,
+    principal: bool = False,
+    xtype: str | None = None,
+    **kwargs: Any,
+) -> sa.Column:
+    """A column with its VO metadata (description, UCD, VOUnit unit...) in ``info``."""
+    info = {"description": description, "ucd": ucd, "unit": unit, "utype": utype}
+    info.update({"principal": principal, "xtype": xtype})
+    return sa.Column(name, type_, *args, info=info, comment=description, **kwargs)
+
+
+def _id(name: str, what: str) -> sa.Column:
+    return col(
+        name,
+        sa.Integer,
+        f"Identifier of the {what}",
+        "meta.id;meta.main",
+        None,
+        primary_key=True,
+        autoincrement=True,
+        principal=True,
+    )
+
+
+def _ref(name: str, target: str, what: str, nullable: bool = False) -> sa.Column:
+    return col(
+        name,
+        sa.Integer,
+        f"Identifier of the {what} (see {SCHEMA}.{target.split('.')[0]})",
+        "meta.id",
+        None,
+        sa.ForeignKey(target),
+        nullable=nullable,
+        principal=True,
+    )
+
+
+_POS_RA = ("pos.eq.ra;meta.main", "deg")
+_POS_DEC = ("pos.eq.dec;meta.main", "deg")
+_PROB = "stat.probability"
+
+campaign = sa.Table(
+    "campaign",
+    metadata,
+    _id("campaign_id", "active-learning campaign"),
+    col(
+        "name",
+        sa.String(128),
+        "Name of the campaign",
+        "meta.id",
+        None,
+        unique=True,
+        nullable=False,
+        principal=True,
+    ),
+    col("description", sa.Text, "What the campaign looks for, in words", "meta.note"),
+    col(
+        "source_dataset_id",
+        sa.Integer,
+        "Labelled source-domain dataset the CNN starts from",
+        "meta.id",
+    ),
+    col("target_dataset_id", sa.Integer, "Target-domain pool the oracle labels from", "meta.id"),
+    col("batch_size", sa.Integer, "Spectra put to the oracle per iteration", "meta.number"),
+    col(
+        "created",
+        sa.DateTime,
+        "When the campaign was created (UTC)",
+        "time.creation",
+        xtype="timestamp",
+    ),
+    comment="Active-learning campaigns: one source set, one target pool, one oracle.",
+)
+
+dataset = sa.Table(
+    "dataset",
+    metadata,
+    _id("dataset_id", "dataset"),
+    col(
+        "name",
+        sa.String(128),
+        "Name of the dataset",
+        "meta.id",
+        None,
+        unique=True,
+        nullable=False,
+        principal=True,
+    ),
+    col("collection", sa.String(128), "Archive collection the spectra came from", "meta.id"),
+    col(
+        "domain",
+        sa.String(16),
+        "source (labelled instrument) or target (pool to search)",
+        "meta.code.class",
+        principal=True,
+    ),
+    col(
+        "feature_path",
+        sa.Text,
+        "Path of the float32 feature store (.npy, row i = spectrum i)",
+        "meta.ref",
+    ),
+    col("n_spectra", sa.Integer, "Number of spectra ingested", "meta.number", principal=True),
+    col(
+        "n_failed", sa.Integer, "Number of spectra that could not be read or adapted", "meta.number"
+    ),
+    col(
+        "created",
+        sa.DateTime,
+        "When the dataset was ingested (UTC)",
+        "time.creation",
+        xtype="timestamp",
+    ),
+    comment="Named sets of ingested spectra, each with a feature store next to the tables.",
+)
+
+spectrum = sa.Table(
+    "spectrum",
+    metadata,
+    _id("spectrum_id", "spectrum"),
+    _ref("dataset_id", "dataset.dataset_id", "dataset holding the spectrum"),
+    col(
+        "row_index",
+        sa.Integer,
+        "Row of the spectrum in its dataset's feature store",
+        "meta.number",
+        nullable=False,
+    ),
+    col(
+        "pubdid",
+        sa.String(256),
+        "Publisher dataset identifier (SSA PUBDID, DataLink ID)",
+        "meta.ref.ivoid",
+        principal=True,
+    ),
+    col("obsid", sa.String(128), "Observation identifier of the archive", "meta.id"),
+    col(
+        "designation",
+        sa.String(64),
+        "Archive designation (e.g. LAMOST Jhhmmss.ss+ddmmss.s)",
+        "meta.id",
+        principal=True,
+    ),
+    col("object", sa.String(128), "Target name given by the observer", "meta.id"),
+    col("ra", sa.Float, "Right ascension (ICRS)", *_POS_RA, principal=True),
+    col("dec", sa.Float, "Declination (ICRS)", *_POS_DEC, principal=True),
+    col("mjd", sa.Float, "Mid-exposure time, MJD (UTC)", "time.epoch;obs", "d"),
+    col("snr", sa.Float, "Signal-to-noise ratio near H-alpha", "stat.snr", principal=True),
+    col("pipeline_class", sa.String(32), "Class given by the archive's pipeline", "src.class"),
+    col("access_url", sa.Text, "URL of the spectrum file", "meta.ref.url"),
+    col("datalink_id", sa.String(256), "ID to pass to the DataLink service", "meta.id"),
+    col("datalink_url", sa.Text, "DataLink {links} URL of the spectrum", "meta.ref.url"),
+    col(
+        "domain", sa.String(16), "source (labelled instrument) or target (pool)", "meta.code.class"
+    ),
+    col("collection", sa.String(128), "Archive collection", "meta.id"),
+    col("magnitude", sa.Float, "Brightness of the object (r band where known)", "phot.mag", "mag"),
+    col(
+        "simbad_id",
+        sa.String(128),
+        "SIMBAD main identifier from a cross-match (if any)",
+        "meta.id.cross",
+    ),
+    sa.UniqueConstraint("dataset_id", "row_index"),
+    sa.Index("ix_spectrum_dec", "dec"),
+    sa.Index("ix_spectrum_pubdid", "pubdid"),
+    comment="One row per ingested spectrum: identifiers, position, quality and access.",
+)
+
+label = sa.Table(
+    "label",
+    metadata,
+    _id("label_id", "label"),
+    _ref("spectrum_id", "spectrum.spectrum_id", "spectrum labelled"),
+    _ref("campaign_id", "campaign.campaign_id", "campaign", nullable=True),
+    col(
+        "label",
+        sa.String(16),
+        "Oracle verdict: " + " | ".join(VERDICTS),
+        "meta.code.class",
+        nullable=False,
+        principal=True,
+    ),
+    col("oracle_user", sa.String(128), "Who gave the verdict", "meta.id;meta.curation"),
+    col(
+        "labelled",
+        sa.DateTime,
+        "When the verdict was given (UTC)",
+        "time.processing",
+        xtype="timestamp",
+    ),
+    col("iteration", sa.Integer, "Iteration whose query batch asked for it", "meta.number"),
+    col("source", sa.String(16), "How the verdict came: " + " | ".join(LABEL_SOURCES), "meta.code"),
+    sa.Index("ix_label_spectrum", "campaign_id", "spectrum_id"),
+    comment="Oracle verdicts on spectra, one row per verdict given.",
+)
+
+model = sa.Table(
+    "model",
+    metadata,
+    _id("model_id", "trained model"),
+    _ref("campaign_id", "campaign.campaign_id", "campaign", nullable=True),
+    col(
+        "iteration", sa.Integer, "Iteration the model was trained in", "meta.number", principal=True
+    ),
+    col("path", sa.Text, "Path of the Keras model file", "meta.ref"),
+    col(
+        "adaptation", sa.String(64), "Fingerprint of the domain-adaptation configuration", "meta.id"
+    ),
+    col(
+        "classes",
+        sa.String(256),
+        "Output classes, comma-separated in output order",
+        "meta.code.class",
+    ),
+    col("metrics", sa.Text, "Training metrics (JSON: loss, accuracy per epoch...)", "meta.note"),
+    col("created", sa.DateTime, "When training finished (UTC)", "time.creation", xtype="timestamp"),
+    comment="Trained CNN models, one per campaign iteration (or per train job).",
+)
+
+prediction = sa.Table(
+    "prediction",
+    metadata,
+    _id("prediction_id", "prediction"),
+    _ref("spectrum_id", "spectrum.spectrum_id", "spectrum classified"),
+    _ref("campaign_id", "campaign.campaign_id", "campaign", nullable=True),
+    col(
+        "iteration",
+        sa.Integer,
+        "Iteration whose model made the prediction",
+        "meta.number",
+        nullable=False,
+        principal=True,
+    ),
+    col(
+        "predicted_class",
+        sa.String(16),
+        "Most probable class: " + " | ".join(CLASSES),
+        "src.class;meta.main",
+        principal=True,
+    ),
+    col("p_single_peak", sa.Float, "Probability of single-peak emission", _PROB, principal=True),
+    col("p_double_peak", sa.Float, "Probability of double-peak emission", _PROB, principal=True),
+    col(
+        "p_absorption", sa.Float, "Probability of absorption (uninteresting)", _PROB, principal=True
+    ),
+    col(
+        "entropy",
+        sa.Float,
+        "Shannon entropy of the class probabilities (natural log)",
+        "stat.uncertainty",
+        "",
+        principal=True,
+    ),
+    col("hou_verdict", sa.String(16), "Verdict of the Hou et al. (2016) H-alpha rule", "src.class"),
+    col(
+        "role",
+        sa.String(24),
+        "Selected as: " + " | ".join(ROLES) + " (null: not selected)",
+        "meta.code",
+    ),
+    sa.Index("ix_prediction_entropy", "campaign_id", "iteration", "entropy"),
+    sa.Index("ix_prediction_spectrum", "spectrum_id"),
+    comment="Class probabilities per spectrum, campaign and iteration.",
+)
+
+iteration = sa.Table(
+    "iteration",
+    metadata,
+    _id("iteration_id", "iteration"),
+    _ref("campaign_id", "campaign.campaign_id", "campaign"),
+    col(
+        "number",
+        sa.Integer,
+        "Iteration number within the campaign (0 = before any label)",
+        "meta.number",
+        nullable=False,
+        principal=True,
+    ),
+    col(
+        "error",
+        sa.Float,
+        "Fraction of the query batch the model got wrong",
+        "stat.error",
+        "",
+        principal=True,
+    ),
+    *(
+        column
+        for name in ("single_peak", "double_peak", "absorption")
+        for column in (
+            col(
+                f"precision_{name}",
+                sa.Float,
+                f"Precision for {name.replace('_', '-')}",
+                "stat.fit.goodness",
+                "",
+            ),
+            col(
+                f"precision_{name}_lower",
+                sa.Float,
+                f"Lower 95% bound of the precision for {name.replace('_', '-')}",
+                "stat.fit.goodness;stat.min",
+                "",
+            ),
+        )
+    ),
+    col("n_labels", sa.Integer, "Oracle labels in the training set", "meta.number", principal=True),
+    col(
+        "started", sa.DateTime, "When the iteration started (UTC)", "time.start", xtype="timestamp"
+    ),
+    col(
+        "finished", sa.DateTime, "When the iteration finished (UTC)", "time.end", xtype="timestamp"
+    ),
+    sa.UniqueConstraint("campaign_id", "number"),
+    comment="Metrics of each active-learning iteration.",
+)
+
+#: The tables published over TAP, in the order TAP_SCHEMA lists them.
+PUBLISHED = (campaign, dataset, spectrum, label, model, prediction, iteration)
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnMeta:
+    """VO metadata of one column: what TAP_SCHEMA.columns and VOTable FIELDs need."""
+
+    name: str
+    datatype: str  # VOTable datatype
+    arraysize: str | None
+    description: str
+    ucd: str | None
+    unit: str | None
+    utype: str | None
+    xtype: str | None
+    principal: bool
+    indexed: bool
+
+
+def column_meta(column: sa.Column) -> ColumnMeta:
+    """The VO metadata of a column of :data:`metadata` (one source of truth)."""
+    info = column.info
+    datatype, arraysize = votable_type(column.type)
+    indexed = column.primary_key or any(
+        column.name == index.columns.keys()[0] for index in column.table.indexes
+    )
+    return ColumnMeta(
+        name=column.name,
+        datatype=datatype,
+        arraysize=arraysize,
+        description=info.get("description") or "",
+        ucd=info.get("ucd"),
+        unit=info.get("unit") or None,
+        utype=info.get("utype"),
+        xtype=info.get("xtype"),
+        principal=bool(info.get("principal")),
+        indexed=bool(indexed),
+    )
+
+
+def votable_type(type_: sa.types.TypeEngine) -> tuple[str, str | None]:
+    """VOTable ``datatype`` and ``arraysize`` of a SQLAlchemy column type."""
+    if isinstance(type_, sa.Boolean):
+        return "boolean", None
+    if isinstance(type_, sa.BigInteger):
+        return "long", None
+    if isinstance(type_, sa.Integer):
+        return "int", None
+    if isinstance(type_, sa.Float):
+        return "double", None
+    return "char", "*"
+
+
+def create_all(engine: sa.Engine) -> None:
+    """Create the result tables if missing (idempotent), plus the spatial index on PostgreSQL.
+
+    On PostgreSQL with pgSphere, ``spectrum`` gets a GiST index on
+    ``spoint(radians(ra), radians(dec))`` -- exactly the expression the ADQL
+    translation writes for ``POINT(ra, dec)``, so cone searches use it.
+    """
+    metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            has_sphere = conn.execute(
+                sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_sphere'")
+            ).first()
+            if has_sphere:
+                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_sphere"))
+                conn.execute(
+                    sa.text(
+                        "CREATE INDEX IF NOT EXISTS ix_spectrum_spoint ON spectrum "
+                        "USING gist (spoint(radians(ra), radians(dec)))"
+                    )
+                )
+
+
+def row_dicts(table: sa.Table, rows: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Columns (name -> sequence) to a list of row dicts for ``conn.execute(insert, rows)``."""
+    names = [name for name in rows if name in table.c]
+    length = len(rows[names[0]]) if names else 0
+    return [{name: _plain(rows[name][i]) for name in names} for i in range(length)]
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python ones (psycopg does not adapt numpy types)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,232 @@
+"""TAP_SCHEMA (TAP 1.1 §4): the published tables described in the database itself.
+
+The rows are derived from :data:`service.tables.schema.metadata` -- the same
+``Column.info`` that VOTables use -- plus the five TAP_SCHEMA tables, which
+describe themselves. :func:`ensure_tap_schema` (re)writes them at service
+start, so they never drift from the code.
+
+Where they live: on PostgreSQL in the schema ``tap_schema`` (``tap_schema.tables``);
+on SQLite, which has no schemas in one file, as ``tap_schema_tables`` and so on.
+:func:`published_tables` maps ADQL names to those SQL names for the translator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from service.tables import schema
+from service.tables.schema import col
+
+TAP_SCHEMA = "TAP_SCHEMA"
+SCHEMA_DESCRIPTIONS = {
+    TAP_SCHEMA: "Metadata of the tables and columns this TAP service publishes (TAP 1.1).",
+    schema.SCHEMA: "alvo results: datasets, spectra, oracle labels, models, predictions and "
+    "the metrics of each active-learning iteration.",
+}
+
+
+def _tap_schema_metadata(dialect: str) -> dict[str, sa.Table]:
+    """The five TAP_SCHEMA tables as SQLAlchemy tables named for ``dialect``."""
+    md = sa.MetaData()
+    pg = dialect == "postgresql"
+
+    def table(name: str, description: str, *columns: sa.Column) -> sa.Table:
+        return sa.Table(
+            name if pg else f"tap_schema_{name}",
+            md,
+            *columns,
+            schema="tap_schema" if pg else None,
+            comment=description,
+        )
+
+    text, integer = sa.String(512), sa.Integer
+    names = {
+        "schemas": table(
+            "schemas",
+            "Schemas published by this service",
+            col("schema_name", text, "Schema name, as used in queries", "meta.id", principal=True),
+            col("utype", text, "Utype of the schema", "meta.ucd"),
+            col("description", text, "Description of the schema", "meta.note", principal=True),
+            col("schema_index", integer, "Order in which schemas are shown", "meta.number"),
+        ),
+        "tables": table(
+            "tables",
+            "Tables published by this service",
+            col("schema_name", text, "Schema the table belongs to", "meta.id", principal=True),
+            col(
+                "table_name",
+                text,
+                "Fully qualified table name",
+                "meta.id;meta.table",
+                principal=True,
+            ),
+            col("table_type", text, "table or view", "meta.code", principal=True),
+            col("utype", text, "Utype of the table", "meta.ucd"),
+            col("description", text, "Description of the table", "meta.note", principal=True),
+            col("table_index", integer, "Order in which tables are shown", "meta.number"),
+        ),
+        "columns": table(
+            "columns",
+            "Columns of the published tables",
+            col(
+                "table_name",
+                text,
+                "Fully qualified table name",
+                "meta.id;meta.table",
+                principal=True,
+            ),
+            col("column_name", text, "Column name", "meta.id", principal=True),
+            col("utype", text, "Utype of the column", "meta.ucd"),
+            col("ucd", text, "UCD of the column", "meta.ucd", principal=True),
+            col("unit", text, "Unit (VOUnit)", "meta.unit", principal=True),
+            col("description", text, "Description of the column", "meta.note", principal=True),
+            col("datatype", text, "VOTable datatype", "meta.code", principal=True),
+            col("arraysize", text, "VOTable arraysize", "meta.code"),
+            col("xtype", text, "VOTable xtype", "meta.code"),
+            col(
+                "size",
+                integer,
+                "Length of variable-length columns (deprecated; use arraysize)",
+                "meta.number",
+            ),
+            col("principal", integer, "1 if the column is of principal interest", "meta.code"),
+            col("indexed", integer, "1 if the column is indexed", "meta.code"),
+            col("std", integer, "1 if the column is defined by a standard", "meta.code"),
+            col("column_index", integer, "Order in which columns are shown", "meta.number"),
+        ),
+        "keys": table(
+            "keys",
+            "Foreign keys between the published tables",
+            col("key_id", text, "Key identifier", "meta.id", principal=True),
+            col(
+                "from_table",
+                text,
+                "Table holding the foreign key",
+                "meta.id;meta.table",
+                principal=True,
+            ),
+            col(
+                "target_table",
+                text,
+                "Table the key points to",
+                "meta.id;meta.table",
+                principal=True,
+            ),
+            col("utype", text, "Utype of the key", "meta.ucd"),
+            col("description", text, "Description of the key", "meta.note"),
+        ),
+        "key_columns": table(
+            "key_columns",
+            "Columns making up the foreign keys",
+            col("key_id", text, "Key identifier", "meta.id", principal=True),
+            col("from_column", text, "Column in the from_table", "meta.id", principal=True),
+            col("target_column", text, "Column in the target_table", "meta.id", principal=True),
+        ),
+    }
+    return {f"{TAP_SCHEMA}.{name}": table_ for name, table_ in names.items()}
+
+
+def published(dialect: str) -> dict[str, sa.Table]:
+    """Every published table by its ADQL name (``alvo.spectrum``, ``TAP_SCHEMA.columns``)."""
+    tables = {f"{schema.SCHEMA}.{t.name}": t for t in schema.PUBLISHED}
+    tables.update(_tap_schema_metadata(dialect))
+    return tables
+
+
+def published_tables(dialect: str) -> dict[str, str]:
+    """ADQL table name (lower case, qualified or not for alvo's) -> SQL name."""
+    mapping = {}
+    for adql_name, table in published(dialect).items():
+        sql_name = f"{table.schema}.{table.name}" if table.schema else table.name
+        mapping[adql_name.lower()] = sql_name
+        if adql_name.startswith(schema.SCHEMA + "."):
+            mapping[table.name] = sql_name
+    return mapping
+
+
+def rows(dialect: str) -> dict[str, list[dict[str, object]]]:
+    """The rows of each TAP_SCHEMA table (by short name: schemas, tables...)."""
+    tables = published(dialect)
+    out: dict[str, list[dict[str, object]]] = {
+        "schemas": [
+            {"schema_name": name, "description": text, "schema_index": i}
+            for i, (name, text) in enumerate(SCHEMA_DESCRIPTIONS.items())
+        ],
+        "tables": [],
+        "columns": [],
+        "keys": [],
+        "key_columns": [],
+    }
+    for index, (adql_name, table) in enumerate(tables.items()):
+        schema_name = adql_name.split(".")[0]
+        out["tables"].append(
+            {
+                "schema_name": schema_name,
+                "table_name": adql_name,
+                "table_type": "table",
+                "description": table.comment,
+                "table_index": index,
+            }
+        )
+        for position, column in enumerate(table.columns):
+            meta = schema.column_meta(column)
+            out["columns"].append(
+                {
+                    "table_name": adql_name,
+                    "column_name": meta.name,
+                    "utype": meta.utype,
+                    "ucd": meta.ucd,
+                    "unit": meta.unit,
+                    "description": meta.description,
+                    "datatype": meta.datatype,
+                    "arraysize": meta.arraysize,
+                    "xtype": meta.xtype,
+                    "size": None,
+                    "principal": int(meta.principal),
+                    "indexed": int(meta.indexed),
+                    "std": int(schema_name == TAP_SCHEMA),
+                    "column_index": position,
+                }
+            )
+        for key in _foreign_keys(table, tables):
+            out["keys"].append(key[0])
+            out["key_columns"].append(key[1])
+    return out
+
+
+def _foreign_keys(table: sa.Table, tables: dict[str, sa.Table]) -> Iterable[tuple[dict, dict]]:
+    by_table = {t: name for name, t in tables.items()}
+    for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
+        target = fk.column.table
+        if target not in by_table:
+            continue
+        key_id = f"{table.name}_{fk.parent.name}"
+        yield (
+            {
+                "key_id": key_id,
+                "from_table": by_table[table],
+                "target_table": by_table[target],
+                "description": f"{fk.parent.name} refers to {by_table[target]}",
+            },
+            {"key_id": key_id, "from_column": fk.parent.name, "target_column": fk.column.name},
+        )
+
+
+def ensure_tap_schema(engine: sa.Engine) -> None:
+    """Create the result tables and (re)write TAP_SCHEMA from the code's metadata."""
+    schema.create_all(engine)
+    dialect = engine.dialect.name
+    tap_tables = _tap_schema_metadata(dialect)
+    with engine.begin() as conn:
+        if dialect == "postgresql":
+            conn.execute(sa.text("CREATE SCHEMA IF NOT EXISTS tap_schema"))
+        for table in tap_tables.values():
+            table.create(conn, checkfirst=True)
+        content = rows(dialect)
+        for adql_name, table in tap_tables.items():
+            conn.execute(table.delete())
+            records = content[adql_name.split(".", 1)[1]]
+            if records:
+                conn.execute(table.insert(), records)

@@ -1,0 +1,141 @@
+"""DALI UPLOAD of user tables: ``UPLOAD=name,param:part`` with a VOTable in that form part.
+
+Each uploaded table becomes a temporary table of the query's connection,
+queryable as ``TAP_UPLOAD.name`` (TAP 1.1 §3.3.5). Only inline uploads
+(``param:``) are accepted: fetching a URL given by a client would let it make
+the service reach any host (a URL upload is refused with a clear message).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import sqlalchemy as sa
+from astropy.io import votable as astropy_votable
+
+from service.reasons import AlvoError, Reason
+from service.tables.schema import ColumnMeta
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+MAX_UPLOAD_ROWS = 100_000
+UPLOAD_PREFIX = "tap_upload_"
+
+
+def upload_error(detail: str) -> AlvoError:
+    return AlvoError(Reason.BAD_UPLOAD, detail)
+
+
+@dataclasses.dataclass
+class UploadTable:
+    """An uploaded table: its ADQL name, columns (name -> values) and their metadata."""
+
+    name: str
+    columns: dict[str, list[object]]
+    meta: dict[str, ColumnMeta]
+
+    @property
+    def adql_name(self) -> str:
+        return f"TAP_UPLOAD.{self.name}"
+
+    @property
+    def sql_name(self) -> str:
+        return UPLOAD_PREFIX + self.name.lower()
+
+
+def parse_upload_param(values: list[str]) -> list[tuple[str, str]]:
+    """``UPLOAD`` values ``name,param:part`` (or ``;``-separated pairs) -> (name, part)."""
+    pairs = []
+    for value in values:
+        for item in value.split(";"):
+            name, sep, where = item.strip().partition(",")
+            if not sep or not name or not where:
+                raise upload_error(f"UPLOAD {item!r} is not 'name,param:part'")
+            if not _NAME.match(name):
+                raise upload_error(f"UPLOAD table name {name!r} is not an ADQL identifier")
+            if not where.startswith("param:"):
+                raise upload_error(
+                    f"UPLOAD {name}: only inline uploads (param:part) are accepted, not {where!r}"
+                )
+            pairs.append((name, where[len("param:") :]))
+    return pairs
+
+
+def read_upload(name: str, data: bytes) -> UploadTable:
+    """Read the first table of an uploaded VOTable; refuse what cannot be queried."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            document = astropy_votable.parse(io.BytesIO(data), verify="ignore")
+            table = document.get_first_table()
+    except Exception as error:
+        raise upload_error(f"UPLOAD {name}: not a readable VOTable ({error})") from None
+    if len(table.array) > MAX_UPLOAD_ROWS:
+        raise upload_error(f"UPLOAD {name}: {len(table.array)} rows; at most {MAX_UPLOAD_ROWS}")
+    columns: dict[str, list[object]] = {}
+    meta: dict[str, ColumnMeta] = {}
+    for field in table.fields:
+        column = field.name
+        if not _NAME.match(column) or column.lower() in columns:
+            raise upload_error(f"UPLOAD {name}: column name {column!r} is not a unique identifier")
+        values = table.array[field.ID or field.name]
+        datatype, python = _kind(field.datatype, field.arraysize)
+        mask = np.ma.getmaskarray(values)
+        raw = np.ma.getdata(values)
+        columns[column.lower()] = [
+            None if m else python(v)
+            for v, m in zip(raw, mask.reshape(len(raw), -1).any(axis=1), strict=True)
+        ]
+        meta[column.lower()] = ColumnMeta(
+            name=column.lower(),
+            datatype=datatype,
+            arraysize="*" if datatype == "char" else None,
+            description=(field.description or "").strip(),
+            ucd=field.ucd,
+            unit=str(field.unit) if field.unit else None,
+            utype=field.utype,
+            xtype=None,
+            principal=False,
+            indexed=False,
+        )
+    if not columns:
+        raise upload_error(f"UPLOAD {name}: the table has no columns")
+    return UploadTable(name, columns, meta)
+
+
+def _kind(datatype: str, arraysize: str | None):  # type: ignore[no-untyped-def]
+    if arraysize and datatype not in ("char", "unicodeChar"):
+        return "char", lambda v: " ".join(str(x) for x in np.ravel(v))
+    if datatype in ("short", "int", "long", "unsignedByte"):
+        return "long", int
+    if datatype in ("float", "double"):
+        return "double", float
+    if datatype == "boolean":
+        return "boolean", bool
+    return "char", lambda v: v.decode() if isinstance(v, bytes) else str(v)
+
+
+_SQL_TYPES = {"long": sa.BigInteger, "double": sa.Float, "boolean": sa.Boolean, "char": sa.Text}
+
+
+def create_temporary(conn: sa.Connection, uploads: Mapping[str, UploadTable]) -> None:
+    """Create and fill a temporary table per upload on this connection."""
+    for upload in uploads.values():
+        md = sa.MetaData()
+        table = sa.Table(
+            upload.sql_name,
+            md,
+            *(sa.Column(c, _SQL_TYPES[upload.meta[c].datatype]()) for c in upload.columns),
+            prefixes=["TEMPORARY"],
+        )
+        table.create(conn)
+        n = len(next(iter(upload.columns.values())))
+        if n:
+            conn.execute(
+                table.insert(),
+                [{c: values[i] for c, values in upload.columns.items()} for i in range(n)],
+            )

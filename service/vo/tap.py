@@ -1,0 +1,113 @@
+"""TAP 1.1 over the result tables: ``/tap/sync``, VOSI, examples; ``/tap/async`` via uws.
+
+Routes (under ``{base}/tap``):
+
+``/sync`` (GET, POST)
+    a ``doQuery`` answered at once (:func:`service.tables.tap.execute`);
+    multipart POSTs carry ``UPLOAD=name,param:part`` tables.
+``/availability``, ``/capabilities``, ``/tables``, ``/tables/{name}``
+    VOSI 1.1 (capabilities with the TAPRegExt record of the service).
+``/examples``
+    DALI examples (XHTML + RDFa).
+``/async``
+    a UWS 1.1 job list -- not here: the application's one
+    :class:`uws.UWSService` mounts it from :func:`async_job_list`.
+
+Handlers are thin: parameters in, a call into :mod:`service.tables`, a document out.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from service.reasons import Reason
+from service.settings import Settings
+from service.tables import tap, upload, vosi
+from service.tables.query import TapDatabase
+from service.vo import dali
+from service.vo.vosi import availability_document
+
+XML = "text/xml; charset=utf-8"
+ASYNC_PATH = "/tap/async"
+
+
+def async_job_list(limits: tap.TapLimits | None = None):  # type: ignore[no-untyped-def]
+    """The ``/tap/async`` UWS job list, for the application's :class:`uws.UWSService`."""
+    from uws import JobList
+
+    limits = limits or tap.TapLimits()
+    return JobList(
+        "tap",
+        "service.tables.tap:run_async",
+        validator=tap.check_job,
+        path=ASYNC_PATH,
+        max_execution_duration=limits.execution_s,
+        max_upload_bytes=limits.max_upload_bytes,
+        description="TAP 1.1 asynchronous queries (ADQL over the alvo result tables)",
+    )
+
+
+async def _params_and_uploads(request: Request) -> tuple[dali.DaliParams, dict[str, bytes]]:
+    """DALI parameters plus the bytes of each UPLOAD table, from a GET or a (multipart) POST."""
+    items = list(request.query_params.multi_items())
+    files: dict[str, UploadFile] = {}
+    if request.method == "POST":
+        form = await request.form()
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                items.append((key, value))
+            else:
+                files[key] = value
+    params = dali.DaliParams(items)
+    uploads = {}
+    for name, part in upload.parse_upload_param(params.getlist("UPLOAD")):
+        if part not in files:
+            raise dali.DaliError(Reason.BAD_UPLOAD, f"UPLOAD {name}: no multipart part {part!r}")
+        uploads[name] = await files[part].read()
+    return params, uploads
+
+
+def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[BaseRoute]:
+    limits = limits or tap.TapLimits(max_upload_bytes=settings.max_upload_bytes)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = TapDatabase(settings.sqlalchemy_url, timeout_s=limits.timeout_s)
+    base = f"{settings.public_url}/tap"
+
+    @dali.endpoint
+    async def sync(request: Request) -> Response:
+        params, uploads = await _params_and_uploads(request)
+        await run_in_threadpool(db.ensure_ready)
+        document = await run_in_threadpool(tap.execute, db, params, uploads, limits)
+        return Response(document.body, media_type=document.media_type)
+
+    async def availability(request: Request) -> Response:
+        return Response(availability_document(), media_type=XML)
+
+    async def capabilities(request: Request) -> Response:
+        return Response(vosi.capabilities(base, limits.as_dict()), media_type=XML)
+
+    async def tables(request: Request) -> Response:
+        detail = request.query_params.get("detail", "max").lower() != "min"
+        return Response(vosi.tableset(db.dialect, detail), media_type=XML)
+
+    async def one_table(request: Request) -> Response:
+        body = vosi.single_table(db.dialect, request.path_params["name"])
+        if body is None:
+            return Response("no such table\n", status_code=404, media_type="text/plain")
+        return Response(body, media_type=XML)
+
+    async def examples(request: Request) -> Response:
+        return Response(vosi.examples_document(), media_type="application/xhtml+xml")
+
+    return [
+        Route("/tap/sync", sync, methods=["GET", "POST"]),
+        Route("/tap/availability", availability, methods=["GET"]),
+        Route("/tap/capabilities", capabilities, methods=["GET"]),
+        Route("/tap/tables", tables, methods=["GET"]),
+        Route("/tap/tables/{name}", one_table, methods=["GET"]),
+        Route("/tap/examples", examples, methods=["GET"]),
+    ]
