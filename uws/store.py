@@ -10,9 +10,11 @@ the async service calls them from worker threads.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+import threading
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,14 @@ class JobStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # SQLite allows one writer at a time; queueing writers on a lock here is far
+        # faster than letting them collide and back off in SQLite's busy handler
+        self._write_lock = threading.Lock() if url.startswith("sqlite") else None
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sa.Connection]:
+        with self._write_lock or contextlib.nullcontext(), self.engine.begin() as conn:
+            yield conn
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision bundled in ``uws/migrations``."""
@@ -172,7 +182,7 @@ class JobStore:
     # -- writing -------------------------------------------------------------------------------
 
     def create(self, record: JobRecord) -> None:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 schema.job.insert().values(
                     id=record.id,
@@ -197,7 +207,7 @@ class JobStore:
         query = schema.job.update().where(schema.job.c.id == job_id).values(**fields)
         if allowed is not None:
             query = query.where(schema.job.c.phase.in_([p.value for p in allowed]))
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             return conn.execute(query).rowcount == 1
 
     def set_error(
@@ -227,7 +237,7 @@ class JobStore:
         """Move to COMPLETED with its results, atomically, if in ``allowed``."""
         _fill_start(fields)
         j = schema.job
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             moved = conn.execute(
                 j.update()
                 .where(j.c.id == job_id, j.c.phase.in_([p.value for p in allowed]))
@@ -256,7 +266,7 @@ class JobStore:
         self, job_id: str, parameters: JobParameters, uploads: dict[str, str]
     ) -> bool:
         """Replace the job's parameters (and add uploads), only while it is PENDING."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             # a no-op UPDATE first: it takes the row's write lock and checks the phase at once
             locked = conn.execute(
                 schema.job.update()
@@ -277,7 +287,7 @@ class JobStore:
 
     def archive(self, job_id: str, now: dt.datetime) -> bool:
         """Destruction time reached: ARCHIVED, results forgotten, the record kept."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             moved = conn.execute(
                 schema.job.update()
                 .where(schema.job.c.id == job_id, schema.job.c.phase != Phase.ARCHIVED.value)
@@ -292,7 +302,7 @@ class JobStore:
         return moved == 1
 
     def delete(self, job_id: str) -> bool:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             for table in (schema.result, schema.upload, schema.parameter):
                 conn.execute(table.delete().where(table.c.job_id == job_id))
             return conn.execute(schema.job.delete().where(schema.job.c.id == job_id)).rowcount == 1
