@@ -1,0 +1,90 @@
+"""Datasets and campaigns over the result tables: labels, conflicts, training sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.campaigns import Campaigns, Verdict
+from service.datasets import Datasets
+from service.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(home=tmp_path)
+
+
+def _fill(datasets, name, domain, n, labels=()):
+    dataset = datasets.open_or_create(name, domain)
+    features = np.arange(n * 140, dtype=np.float32).reshape(n, 140)
+    rows = {"pubdid": [f"ivo://t/{name}?{i}" for i in range(n)], "ra": [float(i) for i in range(n)]}
+    datasets.append(dataset, features, rows, labels=list(labels) or [""] * n)
+    return dataset
+
+
+def test_dataset_rows_and_features_stay_aligned(settings):
+    datasets = Datasets(settings)
+    dataset = _fill(datasets, "pool", "target", 4)
+    _fill(datasets, "pool", "target", 2)  # a second ingest appends
+    columns = datasets.spectra(datasets.require("pool"), ["row_index", "pubdid"])
+    assert list(columns["row_index"]) == list(range(6))
+    assert dataset.features.array().shape == (6, 140)
+    assert datasets.require("pool").name == "pool"
+    with pytest.raises(ValueError, match="target dataset"):
+        datasets.open_or_create("pool", "source")
+    with pytest.raises(LookupError, match="ingest it first"):
+        datasets.require("nope")
+
+
+def test_training_set_joins_source_labels_and_oracle_classes(settings):
+    datasets = Datasets(settings)
+    _fill(datasets, "src", "source", 3, ["single-peak", "absorption", "not-sure"])
+    _fill(datasets, "pool", "target", 5)
+    campaigns = Campaigns(settings)
+    campaign = campaigns.create("c1", "src", "pool", batch_size=2)
+    outcome = campaigns.add_labels(
+        campaign,
+        [
+            Verdict("double-peak", pubdid="ivo://t/pool?3", user="ana"),
+            Verdict("bad", pubdid="ivo://t/pool?1", user="ana"),
+            Verdict("absorption", pubdid="ivo://t/elsewhere?1", user="ana"),
+        ],
+    )
+    assert outcome.stored == 2 and outcome.unknown == ["ivo://t/elsewhere?1"]
+    features, y, target_rows = campaigns.training_set(campaign)
+    # source: single-peak (row 0) and absorption (row 1); not-sure is not trained on
+    # pool: double-peak at row 3; 'bad' at row 1 is kept but not trained on
+    assert list(y) == [0, 2, 1] and list(target_rows) == [3]
+    np.testing.assert_array_equal(features[2], campaign.target.features.array()[3])
+    assert campaigns.pool_verdicts(campaign) == {1: "bad", 3: "double-peak"}
+
+
+def test_disagreeing_users_are_a_conflict_not_an_overwrite(settings):
+    datasets = Datasets(settings)
+    _fill(datasets, "src", "source", 1, ["absorption"])
+    _fill(datasets, "pool", "target", 3)
+    campaigns = Campaigns(settings)
+    campaign = campaigns.create("c2", "src", "pool")
+    campaigns.add_labels(campaign, [Verdict("single-peak", pubdid="ivo://t/pool?0", user="ana")])
+    outcome = campaigns.add_labels(
+        campaign, [Verdict("absorption", pubdid="ivo://t/pool?0", user="ben")]
+    )
+    assert outcome.conflicts and outcome.conflicts[0]["verdicts"] == {
+        "ana": "single-peak",
+        "ben": "absorption",
+    }
+    assert campaigns.pool_verdicts(campaign) == {}  # not trained on while disputed
+    campaigns.add_labels(campaign, [Verdict("absorption", pubdid="ivo://t/pool?0", user="ana")])
+    assert campaigns.conflicts(campaign) == []  # ana changed her mind: agreement
+    assert campaigns.pool_verdicts(campaign) == {0: "absorption"}
+
+
+def test_unknown_verdict_is_refused(settings):
+    datasets = Datasets(settings)
+    _fill(datasets, "src", "source", 1, ["absorption"])
+    _fill(datasets, "pool", "target", 1)
+    campaigns = Campaigns(settings)
+    campaign = campaigns.create("c3", "src", "pool")
+    with pytest.raises(ValueError, match="not one of"):
+        campaigns.add_labels(campaign, [Verdict("emission", pubdid="ivo://t/pool?0")])
