@@ -53,6 +53,7 @@ job = sa.Table(
     sa.Column("progress_message", sa.Text, nullable=True),
     sa.Column("worker", sa.String(255), nullable=True),
     sa.Index("ix_uws_job_list_owner_creation", "job_list", "owner", "creation_time"),
+    sa.Index("ix_uws_job_list_owner_phase_creation", "job_list", "owner", "phase", "creation_time"),
     sa.Index("ix_uws_job_phase", "phase"),
     sa.Index("ix_uws_job_destruction", "destruction"),
     sa.Index("ix_uws_job_deadline", "deadline"),

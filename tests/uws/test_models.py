@@ -165,3 +165,17 @@ def test_store_lists_by_owner_and_filters(store: JobStore) -> None:
     assert [r.id for r in store.list_jobs("demo", "alice", recent)] == ["a4"]
     assert store.next_alarm() == NOW + dt.timedelta(days=1)
     assert set(store.expired(NOW + dt.timedelta(days=2))) == {"a1", "a2", "a3", "a4", "b0", "anon"}
+
+
+def test_migrations_build_exactly_the_declared_schema(store: JobStore) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from uws.schema import metadata
+
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"version_table": "uws_alembic_version"}
+        )
+        differences = compare_metadata(context, metadata)
+    assert differences == []
