@@ -16,7 +16,7 @@ from service.jobs import uws_service
 from service.settings import Settings
 from service.vo import datalink, ssa, vosi
 from service.vo import tap as tap_routes
-from service.vo import tap as tap_routes
+from service.web.api import CampaignAPI
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -25,11 +25,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += vosi.routes(settings)
     routes += ssa.routes(settings) + datalink.routes(settings)
     routes += tap_routes.routes(settings)
-    routes += tap_routes.routes(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.save_snapshot()  # job runners in other processes read it (Settings.for_job)
     jobs = uws_service(settings)
     routes += jobs.routes()
+    routes += CampaignAPI(settings, owner=jobs.authenticator).routes()
     app = Starlette(routes=routes, lifespan=jobs.lifespan)
     app.state.settings = settings
     app.state.uws = jobs

@@ -89,7 +89,7 @@ class Datasets:
             conn.execute(
                 schema.dataset.insert().values(
                     name=name,
-                    domain=domain,
+                    learning_domain=domain,
                     collection=collection,
                     feature_path=str(path),
                     n_spectra=0,
@@ -118,7 +118,7 @@ class Datasets:
         columns = dict(rows)
         columns["row_index"] = list(indices)
         columns["dataset_id"] = [dataset.dataset_id] * len(indices)
-        columns.setdefault("domain", [dataset.domain] * len(indices))
+        columns.setdefault("learning_domain", [dataset.domain] * len(indices))
         records = schema.row_dicts(schema.spectrum, columns)
         with self.engine.begin() as conn:
             conn.execute(schema.spectrum.insert(), records)
@@ -188,7 +188,7 @@ def _dataset(row: Any) -> Dataset:
     return Dataset(
         dataset_id=int(row.dataset_id),
         name=str(row.name),
-        domain=str(row.domain),
+        domain=str(row.learning_domain),
         collection=str(row.collection or ""),
         feature_path=Path(row.feature_path),
     )

@@ -11,16 +11,11 @@ astropy.samp is deprecated in astropy 8: everything goes through pyvo.samp.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import io
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-#: The label verdicts an oracle may give (the classes plus not-sure and bad).
-VERDICTS = ("single-peak", "double-peak", "absorption", "not-sure", "bad")
-#: Columns that identify a spectrum in a table sent back to us, most specific first.
-ID_COLUMNS = ("pubdid", "ssa_pubdid", "obs_publisher_did", "obsid", "spectrum_id")
+from service.labelfiles import OracleLabel, parse_labels
 
 Message = dict[str, Any]
 
@@ -131,51 +126,6 @@ def connect(name: str = "alvo", description: str = "alvo active-learning service
         client.disconnect()
 
 
-@dataclasses.dataclass(frozen=True)
-class OracleLabel:
-    """One verdict from a table sent back over SAMP."""
-
-    spectrum: str  # the identifier found in the table (pubdid, obsid...)
-    label: str
-
-
-def labels_from_votable(data: bytes) -> list[OracleLabel]:
-    """Labels from a VOTable with a ``label`` column and an identifier column.
-
-    Rows whose label is empty are skipped (not yet labelled); unknown verdicts
-    raise ``ValueError`` naming the row, so a typo in TOPCAT is not silently
-    taken as a class.
-    """
-    from astropy.io.votable import parse_single_table
-
-    table = parse_single_table(io.BytesIO(data)).to_table()
-    columns = {c.lower(): c for c in table.colnames}
-    if "label" not in columns:
-        raise ValueError("the table has no 'label' column: add one in TOPCAT with the verdicts")
-    id_column = next((columns[c] for c in ID_COLUMNS if c in columns), None)
-    if id_column is None:
-        raise ValueError(f"the table has no identifier column (one of {', '.join(ID_COLUMNS)})")
-    labels = []
-    for row_number, row in enumerate(table):
-        label = _text(row[columns["label"]]).lower()
-        if not label:
-            continue
-        if label not in VERDICTS:
-            raise ValueError(
-                f"row {row_number}: label {label!r} is not one of {', '.join(VERDICTS)}"
-            )
-        labels.append(OracleLabel(spectrum=_text(row[id_column]), label=label))
-    return labels
-
-
-def _text(value: Any) -> str:
-    if value is None or (hasattr(value, "mask") and bool(getattr(value, "mask", False))):
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode()
-    return str(value).strip()
-
-
 class LabelListener:
     """Receives ``table.load.votable`` and passes the labels in it to ``sink``.
 
@@ -196,7 +146,7 @@ class LabelListener:
 
     def _labels(self, params: dict[str, Any]) -> list[OracleLabel]:
         with urllib.request.urlopen(params["url"], timeout=30) as response:
-            labels = labels_from_votable(response.read())
+            labels = parse_labels(response.read())
         self.sink(labels)
         return labels
 

@@ -9,6 +9,7 @@ import pytest
 from astropy.table import Table
 
 from service import samp
+from service.labelfiles import OracleLabel, parse_labels
 
 
 @pytest.fixture
@@ -87,10 +88,10 @@ def _votable(labels, ids=None) -> bytes:
 
 
 def test_labels_from_votable_skips_unlabelled_rows():
-    labels = samp.labels_from_votable(_votable(["single-peak", "", "Bad"]))
+    labels = parse_labels(_votable(["single-peak", "", "Bad"]))
     assert labels == [
-        samp.OracleLabel("ivo://a?0", "single-peak"),
-        samp.OracleLabel("ivo://a?2", "bad"),
+        OracleLabel("ivo://a?0", "single-peak"),
+        OracleLabel("ivo://a?2", "bad"),
     ]
 
 
@@ -106,7 +107,7 @@ def test_bad_label_tables_are_refused_with_reason(table, message):
     out = io.BytesIO()
     table.write(out, format="votable")
     with pytest.raises(ValueError, match=message):
-        samp.labels_from_votable(out.getvalue())
+        parse_labels(out.getvalue())
 
 
 def test_topcat_style_send_becomes_labels(hub, tmp_path):
@@ -117,7 +118,7 @@ def test_topcat_style_send_becomes_labels(hub, tmp_path):
     path.write_bytes(_votable(["double-peak", "absorption"]))
     bad = tmp_path / "unlabelled.vot"
     bad.write_bytes(_votable(["nonsense"]))
-    got: list[list[samp.OracleLabel]] = []
+    got: list[list[OracleLabel]] = []
     arrived = threading.Event()
 
     def sink(labels):

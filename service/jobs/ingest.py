@@ -29,9 +29,7 @@ are Dask tasks. A spectrum that fails is listed with its named reason in the
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -41,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from service.jobs.params import JobParams, validator
+from service.labelfiles import parse_labels
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.spectra.access import (
@@ -55,9 +54,6 @@ from service.vo import dali
 DOMAINS = ("auto", "source", "target")
 #: Resolving power above which an instrument counts as the (high-resolution) source.
 SOURCE_MIN_R = 5000.0
-VERDICTS = ("single-peak", "double-peak", "absorption", "not-sure", "bad")
-#: How the Ondrejov label file names its classes (0 emission, 1 absorption, 2 unknown, 3 double).
-ONDREJOV_CODES = {"0": "single-peak", "1": "absorption", "2": "not-sure", "3": "double-peak"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,30 +176,11 @@ def _read(location: str) -> bytes:
 
 
 def read_labels(location: str) -> dict[str, str]:
-    """``{pubdid: verdict}`` from a CSV or VOTable with pubdid and label columns."""
-    data = _read(location)
-    if b"<VOTABLE" in data[:4000].upper():
-        from service.samp import labels_from_votable
-
-        return {x.spectrum: x.label for x in labels_from_votable(data)}
-    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
-    if not rows:
-        return {}
-    names = {name.lower().strip(): name for name in rows[0]}
-    id_name = next(
-        (names[n] for n in ("pubdid", "pub_did", "publisher_did", "id") if n in names), None
-    )
-    label_name = next((names[n] for n in ("label", "class", "verdict") if n in names), None)
-    if id_name is None or label_name is None:
-        raise AlvoError(Reason.BAD_PARAMETER, "LABELS needs 'pubdid' and 'label' columns")
-    labels = {}
-    for row in rows:
-        verdict = row[label_name].strip().lower()
-        verdict = ONDREJOV_CODES.get(verdict, verdict)
-        if verdict not in VERDICTS:
-            raise AlvoError(Reason.BAD_PARAMETER, f"LABELS: unknown label {row[label_name]!r}")
-        labels[row[id_name].strip()] = verdict
-    return labels
+    """``{pubdid: verdict}`` from a CSV or VOTable (URL or uploaded file)."""
+    try:
+        return {x.spectrum: x.label for x in parse_labels(_read(location))}
+    except ValueError as error:
+        raise AlvoError(Reason.BAD_PARAMETER, f"LABELS: {error}") from error
 
 
 # --- one chunk ----------------------------------------------------------------------------------

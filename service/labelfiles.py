@@ -1,0 +1,67 @@
+"""Oracle labels in files: VOTables (from TOPCAT, SAMP, our exports) and CSV.
+
+One parser for every way labels arrive (the ``LABELS`` of an ingest, an upload
+to a campaign, a table sent back over SAMP), so the same names and the same
+errors apply everywhere: a row needs an identifier column and a ``label``
+column; unknown verdicts are refused naming the row.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from typing import Any
+
+#: The verdicts an oracle may give (the classes plus not-sure and bad).
+VERDICTS = ("single-peak", "double-peak", "absorption", "not-sure", "bad")
+#: Columns that identify a spectrum, most specific first (case-insensitive).
+ID_COLUMNS = ("pubdid", "ssa_pubdid", "obs_publisher_did", "pub_did", "obsid", "spectrum_id", "id")
+LABEL_COLUMNS = ("label", "verdict", "class")
+#: The class codes of the Ondrejov label file (0 emission, 1 absorption, 2 unknown, 3 double).
+ONDREJOV_CODES = {"0": "single-peak", "1": "absorption", "2": "not-sure", "3": "double-peak"}
+
+
+@dataclasses.dataclass(frozen=True)
+class OracleLabel:
+    spectrum: str  # the identifier found in the table (pubdid, obsid...)
+    label: str
+
+
+def parse_labels(data: bytes) -> list[OracleLabel]:
+    """Labels from a VOTable or a CSV file; rows with an empty label are skipped."""
+    if b"<VOTABLE" in data[:4000].upper():
+        from astropy.io.votable import parse_single_table
+
+        table = parse_single_table(io.BytesIO(data)).to_table()
+        names = list(table.colnames)
+        rows: list[dict[str, Any]] = [dict(zip(names, row, strict=True)) for row in table]
+    else:
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+        names = list(reader.fieldnames or [])
+        rows = list(reader)
+    columns = {name.lower().strip(): name for name in names}
+    label_column = next((columns[c] for c in LABEL_COLUMNS if c in columns), None)
+    if label_column is None:
+        raise ValueError("the table has no 'label' column: add one with the verdicts")
+    id_column = next((columns[c] for c in ID_COLUMNS if c in columns), None)
+    if id_column is None:
+        raise ValueError(f"the table has no identifier column (one of {', '.join(ID_COLUMNS)})")
+    labels = []
+    for number, row in enumerate(rows):
+        label = _text(row[label_column]).lower()
+        label = ONDREJOV_CODES.get(label, label)
+        if not label:
+            continue
+        if label not in VERDICTS:
+            raise ValueError(f"row {number}: label {label!r} is not one of {', '.join(VERDICTS)}")
+        labels.append(OracleLabel(spectrum=_text(row[id_column]), label=label))
+    return labels
+
+
+def _text(value: Any) -> str:
+    if value is None or bool(getattr(value, "mask", False)):
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode()
+    return str(value).strip()
