@@ -51,10 +51,12 @@ class AdqlError(AlvoError):
 
 @dataclasses.dataclass(frozen=True)
 class Translation:
-    """A translated query: ``sql`` and the published ADQL tables it reads (lower case)."""
+    """A translated query: ``sql``, the published ADQL tables it reads (lower case) and
+    ``aliases``: output name -> table column name, for plain columns renamed with AS."""
 
     sql: str
     tables: frozenset[str]
+    aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def translate(adql: str, tables: Mapping[str, str], dialect: str = "sqlite") -> Translation:
@@ -68,6 +70,7 @@ def translate(adql: str, tables: Mapping[str, str], dialect: str = "sqlite") -> 
     if not adql or not adql.strip():
         raise AdqlError("QUERY is empty")
     translator = _parse(adql)
+    aliases = _column_aliases(translator.tree)
     used = _map_tables(translator.tree, tables)
     _check_functions(translator.tree)
     if dialect == "postgresql":
@@ -88,7 +91,7 @@ def translate(adql: str, tables: Mapping[str, str], dialect: str = "sqlite") -> 
         raise AdqlError(str(error)) from None
     except (ValueError, IndexError, AttributeError, TypeError) as error:
         raise AdqlError(f"unsupported construct in the query ({error})") from None
-    return Translation(sql.rstrip(";").strip(), frozenset(used))
+    return Translation(sql.rstrip(";").strip(), frozenset(used), aliases)
 
 
 # --- parsing and checks -----------------------------------------------------------------
@@ -115,6 +118,23 @@ def _walk(node: antlr4.ParserRuleContext):  # type: ignore[no-untyped-def]
         current = stack.pop()
         yield current
         stack.extend(reversed(getattr(current, "children", None) or []))
+
+
+def _column_aliases(tree: antlr4.ParserRuleContext) -> dict[str, str]:
+    """``SELECT t.ra AS x``: {"x": "ra"} for the outer select list (lower case)."""
+    select_list = next((n for n in _walk(tree) if isinstance(n, P.Select_listContext)), None)
+    aliases: dict[str, str] = {}
+    for node in (select_list.children or []) if select_list is not None else []:
+        derived = _find(node, P.Derived_columnContext)
+        if derived is None or len(derived.children) < 2:
+            continue
+        value, alias = derived.children[0], derived.children[-1]
+        reference = _find(value, P.Column_referenceContext)
+        if reference is None or reference.getText() != value.getText():
+            continue
+        name = reference.children[-1].getText().strip('"').lower()
+        aliases[alias.children[-1].getText().strip('"').lower()] = name
+    return aliases
 
 
 def _map_tables(tree: antlr4.ParserRuleContext, tables: Mapping[str, str]) -> set[str]:

@@ -177,7 +177,7 @@ class TapDatabase:
                 raise _query_error(error, self.timeout_s) from None
         overflow = len(rows) > maxrec
         rows = rows[:maxrec]
-        metas = self._metas(description, translation.tables, uploads)
+        metas = self._metas(description, translation, uploads)
         names_out = _unique([m.name for m in metas])
         columns = [[row[i] for row in rows] for i in range(len(description))]
         metas = [dataclasses.replace(m, name=n) for m, n in zip(metas, names_out, strict=True)]
@@ -256,9 +256,13 @@ class TapDatabase:
         return rows, description
 
     def _metas(
-        self, description: Sequence[Any], tables: frozenset[str], uploads: Mapping[str, UploadTable]
+        self,
+        description: Sequence[Any],
+        translation: adql.Translation,
+        uploads: Mapping[str, UploadTable],
     ) -> list[ColumnMeta]:
         """Metadata of each result column: from the table column of that name if unambiguous."""
+        tables, aliases = translation.tables, translation.aliases
         known: dict[str, list[ColumnMeta]] = {}
         for name in tables:
             table = self._table(name)
@@ -270,9 +274,9 @@ class TapDatabase:
         metas = []
         for entry in description:
             name = str(entry[0])
-            candidates = known.get(name.lower(), [])
-            if candidates and all(c == candidates[0] for c in candidates):
-                metas.append(candidates[0])
+            candidates = known.get(aliases.get(name.lower(), name.lower()), [])
+            if candidates and all(c.datatype == candidates[0].datatype for c in candidates):
+                metas.append(dataclasses.replace(candidates[0], name=name))
             else:
                 metas.append(ColumnMeta(name, "", None, "", None, None, None, None, False, False))
         return metas

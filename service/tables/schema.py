@@ -146,7 +146,7 @@ dataset = sa.Table(
     ),
     col("collection", sa.String(128), "Archive collection the spectra came from", "meta.id"),
     col(
-        "domain",
+        "learning_domain",
         sa.String(16),
         "source (labelled instrument) or target (pool to search)",
         "meta.code.class",
@@ -209,7 +209,10 @@ spectrum = sa.Table(
     col("datalink_id", sa.String(256), "ID to pass to the DataLink service", "meta.id"),
     col("datalink_url", sa.Text, "DataLink {links} URL of the spectrum", "meta.ref.url"),
     col(
-        "domain", sa.String(16), "source (labelled instrument) or target (pool)", "meta.code.class"
+        "learning_domain",
+        sa.String(16),
+        "source (labelled instrument) or target (pool)",
+        "meta.code.class",
     ),
     col("collection", sa.String(128), "Archive collection", "meta.id"),
     col("magnitude", sa.Float, "Brightness of the object (r band where known)", "phot.mag", "mag"),
@@ -394,6 +397,15 @@ class ColumnMeta:
     indexed: bool
 
 
+#: Column names that are ADQL reserved words: published delimited (``"size"``).
+ADQL_RESERVED = frozenset({"size", "domain", "user", "value", "first", "last", "section"})
+
+
+def adql_name(name: str) -> str:
+    """The column name as ADQL must write it: delimited if it is a reserved word."""
+    return f'"{name}"' if name.lower() in ADQL_RESERVED else name
+
+
 def column_meta(column: sa.Column) -> ColumnMeta:
     """The VO metadata of a column of :data:`metadata` (one source of truth)."""
     info = column.info
@@ -402,7 +414,7 @@ def column_meta(column: sa.Column) -> ColumnMeta:
         column.name == index.columns.keys()[0] for index in column.table.indexes
     )
     return ColumnMeta(
-        name=column.name,
+        name=adql_name(column.name),
         datatype=datatype,
         arraysize=arraysize,
         description=info.get("description") or "",

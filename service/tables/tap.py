@@ -15,6 +15,7 @@ environment.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
@@ -91,7 +92,7 @@ def execute(
     maxrec = dali.maxrec(params, limits.default_maxrec, limits.max_maxrec)
     tables = {}
     for name, _ in upload.parse_upload_param(params.getlist("UPLOAD")):
-        if name not in uploads:
+        if name not in uploads:  # the caller resolves parts and URLs to bytes
             raise upload.upload_error(f"UPLOAD {name}: the request has no part for it")
         data = uploads[name]
         if len(data) > limits.max_upload_bytes:
@@ -107,16 +108,6 @@ def execute(
 
 
 # --- async (UWS runner) -----------------------------------------------------------------------
-def check_job(parameters: Any) -> None:
-    """UWS validator of /tap/async: the same checks as sync, on creation of a job."""
-    try:
-        params = dali.DaliParams(parameters.pairs())
-        if params.get("QUERY"):  # a job may be created empty and filled later
-            check_parameters(params)
-    except AlvoError as error:
-        raise ValueError(str(error)) from None
-
-
 def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     """UWS runner of /tap/async: run the query, write the document as result ``result``."""
     from service.settings import Settings
@@ -128,15 +119,19 @@ def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         settings = Settings.from_env()
     params = dali.DaliParams(job.parameters.pairs())
     uploads = {}
-    for name, where in job.uploads.items():
-        if "://" in where:
-            raise UWSJobError(f"UPLOAD {name}: only inline uploads (param:part) are accepted")
-        path = Path(where) if Path(where).is_absolute() else workdir / where
-        uploads[name] = path.read_bytes()
     db = TapDatabase(settings.sqlalchemy_url)
+    limits = TapLimits(max_upload_bytes=settings.max_upload_bytes)
     try:
+        for name, where in job.uploads.items():
+            if upload.is_url(where):
+                uploads[name] = asyncio.run(
+                    upload.fetch_upload(name, where, limits.max_upload_bytes)
+                )
+            else:
+                path = Path(where) if Path(where).is_absolute() else workdir / where
+                uploads[name] = path.read_bytes()
         progress(0.1, "querying")
-        document = execute(db, params, uploads, TapLimits())
+        document = execute(db, params, uploads, limits)
     except AlvoError as error:
         raise UWSJobError(str(error)) from None
     finally:

@@ -12,7 +12,7 @@ on SQLite, which has no schemas in one file, as ``tap_schema_tables`` and so on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
 
 import sqlalchemy as sa
 
@@ -190,28 +190,71 @@ def rows(dialect: str) -> dict[str, list[dict[str, object]]]:
                     "column_index": position,
                 }
             )
-        for key in _foreign_keys(table, tables):
-            out["keys"].append(key[0])
-            out["key_columns"].append(key[1])
+    for key in foreign_keys(dialect):
+        out["keys"].append(
+            {
+                "key_id": key.key_id,
+                "from_table": key.from_table,
+                "target_table": key.target_table,
+                "description": key.description,
+            }
+        )
+        out["key_columns"].append(
+            {
+                "key_id": key.key_id,
+                "from_column": key.from_column,
+                "target_column": key.target_column,
+            }
+        )
     return out
 
 
-def _foreign_keys(table: sa.Table, tables: dict[str, sa.Table]) -> Iterable[tuple[dict, dict]]:
+@dataclasses.dataclass(frozen=True)
+class ForeignKey:
+    """A single-column foreign key between published tables (ADQL names)."""
+
+    key_id: str
+    from_table: str
+    from_column: str
+    target_table: str
+    target_column: str
+
+    @property
+    def description(self) -> str:
+        return f"{self.from_column} refers to {self.target_table}.{self.target_column}"
+
+
+#: TAP 1.1 §4: how the TAP_SCHEMA tables refer to each other.
+_TAP_SCHEMA_KEYS = (
+    ("tables", "schema_name", "schemas", "schema_name"),
+    ("columns", "table_name", "tables", "table_name"),
+    ("keys", "from_table", "tables", "table_name"),
+    ("keys", "target_table", "tables", "table_name"),
+    ("key_columns", "key_id", "keys", "key_id"),
+)
+
+
+def foreign_keys(dialect: str) -> list[ForeignKey]:
+    """Every foreign key: those of the result tables (SQLAlchemy) and TAP_SCHEMA's own."""
+    tables = published(dialect)
     by_table = {t: name for name, t in tables.items()}
-    for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
-        target = fk.column.table
-        if target not in by_table:
-            continue
-        key_id = f"{table.name}_{fk.parent.name}"
-        yield (
-            {
-                "key_id": key_id,
-                "from_table": by_table[table],
-                "target_table": by_table[target],
-                "description": f"{fk.parent.name} refers to {by_table[target]}",
-            },
-            {"key_id": key_id, "from_column": fk.parent.name, "target_column": fk.column.name},
+    keys = [
+        ForeignKey(
+            f"{table.name}_{fk.parent.name}",
+            adql_name,
+            fk.parent.name,
+            by_table[fk.column.table],
+            fk.column.name,
         )
+        for adql_name, table in tables.items()
+        for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name)
+        if fk.column.table in by_table
+    ]
+    keys += [
+        ForeignKey(f"tap_schema_{a}_{b}", f"{TAP_SCHEMA}.{a}", b, f"{TAP_SCHEMA}.{c}", d)
+        for a, b, c, d in _TAP_SCHEMA_KEYS
+    ]
+    return keys
 
 
 def ensure_tap_schema(engine: sa.Engine) -> None:

@@ -1,9 +1,12 @@
 """DALI UPLOAD of user tables: ``UPLOAD=name,param:part`` with a VOTable in that form part.
 
 Each uploaded table becomes a temporary table of the query's connection,
-queryable as ``TAP_UPLOAD.name`` (TAP 1.1 §3.3.5). Only inline uploads
-(``param:``) are accepted: fetching a URL given by a client would let it make
-the service reach any host (a URL upload is refused with a clear message).
+queryable as ``TAP_UPLOAD.name`` (TAP 1.1 §3.3.5). Inline uploads
+(``param:part``) and ``http(s)://`` URLs (TAPRegExt's mandatory upload-http)
+are accepted; a URL is fetched once, with the time and size limits of
+:class:`service.fetch.FetchPolicy`. Note for deployments: a URL upload makes
+the service fetch from wherever the client says (as every TAP service does);
+put it where that can reach nothing private.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import tempfile
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
@@ -48,7 +53,8 @@ class UploadTable:
 
 
 def parse_upload_param(values: list[str]) -> list[tuple[str, str]]:
-    """``UPLOAD`` values ``name,param:part`` (or ``;``-separated pairs) -> (name, part)."""
+    """``UPLOAD`` values ``name,param:part`` or ``name,URL`` (``;`` separates several)
+    -> (name, part or URL)."""
     pairs = []
     for value in values:
         for item in value.split(";"):
@@ -57,12 +63,31 @@ def parse_upload_param(values: list[str]) -> list[tuple[str, str]]:
                 raise upload_error(f"UPLOAD {item!r} is not 'name,param:part'")
             if not _NAME.match(name):
                 raise upload_error(f"UPLOAD table name {name!r} is not an ADQL identifier")
-            if not where.startswith("param:"):
+            if where.startswith("param:"):
+                pairs.append((name, where[len("param:") :]))
+            elif is_url(where):
+                pairs.append((name, where))
+            else:
                 raise upload_error(
-                    f"UPLOAD {name}: only inline uploads (param:part) are accepted, not {where!r}"
+                    f"UPLOAD {name}: {where!r} is neither param:part nor http(s) URL"
                 )
-            pairs.append((name, where[len("param:") :]))
     return pairs
+
+
+def is_url(where: str) -> bool:
+    return where.startswith(("http://", "https://"))
+
+
+async def fetch_upload(name: str, url: str, max_bytes: int) -> bytes:
+    """Download an UPLOAD given by URL (one retry, size-capped) into memory."""
+    from service.fetch import Fetcher, FetchPolicy
+
+    with tempfile.TemporaryDirectory(prefix="alvo-upload-") as folder:
+        policy = FetchPolicy(timeout_s=30.0, retries=1, max_bytes=max_bytes)
+        (fetched,) = await Fetcher(Path(folder), policy).fetch_many([url])
+        if fetched.error is not None or fetched.path is None:
+            raise upload_error(f"UPLOAD {name}: {fetched.error}")
+        return fetched.path.read_bytes()
 
 
 def read_upload(name: str, data: bytes) -> UploadTable:
@@ -84,6 +109,7 @@ def read_upload(name: str, data: bytes) -> UploadTable:
             raise upload_error(f"UPLOAD {name}: column name {column!r} is not a unique identifier")
         values = table.array[field.ID or field.name]
         datatype, python = _kind(field.datatype, field.arraysize)
+        declared = field.datatype if datatype != "char" and not field.arraysize else datatype
         mask = np.ma.getmaskarray(values)
         raw = np.ma.getdata(values)
         columns[column.lower()] = [
@@ -92,13 +118,13 @@ def read_upload(name: str, data: bytes) -> UploadTable:
         ]
         meta[column.lower()] = ColumnMeta(
             name=column.lower(),
-            datatype=datatype,
+            datatype=declared,
             arraysize="*" if datatype == "char" else None,
             description=(field.description or "").strip(),
             ucd=field.ucd,
             unit=str(field.unit) if field.unit else None,
             utype=field.utype,
-            xtype=None,
+            xtype=field.xtype,
             principal=False,
             indexed=False,
         )
@@ -119,6 +145,15 @@ def _kind(datatype: str, arraysize: str | None):  # type: ignore[no-untyped-def]
     return "char", lambda v: v.decode() if isinstance(v, bytes) else str(v)
 
 
+_KINDS = {
+    "short": "long",
+    "int": "long",
+    "long": "long",
+    "unsignedByte": "long",
+    "float": "double",
+    "double": "double",
+    "boolean": "boolean",
+}
 _SQL_TYPES = {"long": sa.BigInteger, "double": sa.Float, "boolean": sa.Boolean, "char": sa.Text}
 
 
@@ -129,7 +164,10 @@ def create_temporary(conn: sa.Connection, uploads: Mapping[str, UploadTable]) ->
         table = sa.Table(
             upload.sql_name,
             md,
-            *(sa.Column(c, _SQL_TYPES[upload.meta[c].datatype]()) for c in upload.columns),
+            *(
+                sa.Column(c, _SQL_TYPES[_KINDS.get(upload.meta[c].datatype, "char")]())
+                for c in upload.columns
+            ),
             prefixes=["TEMPORARY"],
         )
         table.create(conn)

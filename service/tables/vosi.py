@@ -43,9 +43,9 @@ def _to_bytes(root: etree._Element) -> bytes:
 
 # --- VOSI tables ----------------------------------------------------------------------------
 def table_element(
-    adql_name: str, table: sa.Table, names: dict[sa.Table, str], detail: bool = True
+    adql_name: str, table: sa.Table, keys: list[tap_schema.ForeignKey], detail: bool = True
 ) -> etree._Element:
-    """A VODataService ``table``; ``names`` gives the ADQL name of each published table."""
+    """A VODataService ``table`` with its columns and the foreign keys leaving it."""
     element = etree.Element("table", type="table")
     etree.SubElement(element, "name").text = adql_name
     if table.comment:
@@ -77,13 +77,15 @@ def table_element(
             etree.SubElement(node, "flag").text = "primary"
         if meta.principal:
             etree.SubElement(node, "flag").text = "principal"
-    for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
-        target = names.get(fk.column.table, fk.column.table.name)
+    for fk in keys:
+        if fk.from_table != adql_name:
+            continue
         key = etree.SubElement(element, "foreignKey")
-        etree.SubElement(key, "targetTable").text = target
+        etree.SubElement(key, "targetTable").text = fk.target_table
         pair = etree.SubElement(key, "fkColumn")
-        etree.SubElement(pair, "fromColumn").text = fk.parent.name
-        etree.SubElement(pair, "targetColumn").text = fk.column.name
+        etree.SubElement(pair, "fromColumn").text = fk.from_column
+        etree.SubElement(pair, "targetColumn").text = fk.target_column
+        etree.SubElement(key, "description").text = fk.description
     return element
 
 
@@ -94,7 +96,7 @@ def tableset(dialect: str, detail: bool = True) -> bytes:
     )
     by_schema: dict[str, list[tuple[str, sa.Table]]] = {}
     published = tap_schema.published(dialect)
-    names = {t: n for n, t in published.items()}
+    keys = tap_schema.foreign_keys(dialect)
     for adql_name, table in published.items():
         by_schema.setdefault(adql_name.split(".")[0], []).append((adql_name, table))
     for schema_name, description in tap_schema.SCHEMA_DESCRIPTIONS.items():
@@ -102,17 +104,17 @@ def tableset(dialect: str, detail: bool = True) -> bytes:
         etree.SubElement(node, "name").text = schema_name
         etree.SubElement(node, "description").text = description
         for adql_name, table in by_schema.get(schema_name, []):
-            node.append(table_element(adql_name, table, names, detail))
+            node.append(table_element(adql_name, table, keys, detail))
     return _to_bytes(root)
 
 
 def single_table(dialect: str, name: str) -> bytes | None:
     """``/tables/{name}``: one ``vosi:table``; None if no table has that name."""
     published = tap_schema.published(dialect)
-    names = {t: n for n, t in published.items()}
+    keys = tap_schema.foreign_keys(dialect)
     for adql_name, table in published.items():
         if adql_name.lower() == name.lower():
-            element = table_element(adql_name, table, names)
+            element = table_element(adql_name, table, keys)
             root = etree.Element(
                 f"{{{VOSI_TABLES}}}table",
                 nsmap={"vosi": VOSI_TABLES, "vs": VS, "xsi": XSI},
@@ -139,7 +141,8 @@ def capabilities(base: str, limits: dict[str, int]) -> bytes:
     _interface(tap, base, version="1.1")
     language = etree.SubElement(tap, "language")
     etree.SubElement(language, "name").text = "ADQL"
-    version = etree.SubElement(language, "version", ivoId="ivo://ivoa.net/std/ADQL#v2.0")
+    version = etree.SubElement(language, "version")
+    version.set("ivo-id", "ivo://ivoa.net/std/ADQL#v2.0")
     version.text = "2.0"
     etree.SubElement(
         language, "description"
@@ -153,7 +156,9 @@ def capabilities(base: str, limits: dict[str, int]) -> bytes:
         output = etree.SubElement(tap, "outputFormat")
         etree.SubElement(output, "mime").text = media
         etree.SubElement(output, "alias").text = alias
-    etree.SubElement(tap, "uploadMethod", ivoId="ivo://ivoa.net/std/TAPRegExt#upload-inline")
+    for method in ("upload-inline", "upload-http", "upload-https"):
+        upload = etree.SubElement(tap, "uploadMethod")
+        upload.set("ivo-id", f"ivo://ivoa.net/std/TAPRegExt#{method}")
     for element, value, unit in (
         ("retentionPeriod", limits["retention_s"], None),
         ("executionDuration", limits["execution_s"], None),
@@ -199,9 +204,12 @@ EXAMPLES = (
         "those whose class probabilities have the highest entropy.",
         "SELECT TOP 100 s.designation, s.ra, s.dec, p.predicted_class, p.p_single_peak,\n"
         "       p.p_double_peak, p.p_absorption, p.entropy, s.access_url\n"
-        "FROM alvo.prediction AS p JOIN alvo.spectrum AS s ON s.spectrum_id = p.spectrum_id\n"
-        "WHERE p.iteration = (SELECT MAX(iteration) FROM alvo.prediction)\n"
-        "ORDER BY p.entropy DESC",
+        "FROM alvo.prediction AS p\n"
+        "JOIN alvo.spectrum AS s ON s.spectrum_id = p.spectrum_id\n"
+        "JOIN (SELECT campaign_id, MAX(number) AS latest FROM alvo.iteration\n"
+        "      GROUP BY campaign_id) AS l\n"
+        "  ON l.campaign_id = p.campaign_id AND l.latest = p.iteration\n"
+        "ORDER BY entropy DESC",
         ("alvo.prediction", "alvo.spectrum"),
     ),
     (
@@ -221,10 +229,10 @@ EXAMPLES = (
         "learning-curve",
         "The learning curve of each campaign",
         "Error and precision per iteration: how the classifier improved as the oracle labelled.",
-        "SELECT c.name, i.number, i.n_labels, i.error, i.precision_single_peak,\n"
-        "       i.precision_double_peak\n"
+        "SELECT c.name AS campaign, i.number AS iteration, i.n_labels, i.error,\n"
+        "       i.precision_single_peak, i.precision_double_peak\n"
         "FROM alvo.iteration AS i JOIN alvo.campaign AS c ON c.campaign_id = i.campaign_id\n"
-        "ORDER BY c.name, i.number",
+        "ORDER BY campaign, iteration",
         ("alvo.iteration", "alvo.campaign"),
     ),
     (

@@ -43,7 +43,6 @@ def async_job_list(limits: tap.TapLimits | None = None):  # type: ignore[no-unty
     return JobList(
         "tap",
         "service.tables.tap:run_async",
-        validator=tap.check_job,
         path=ASYNC_PATH,
         max_execution_duration=limits.execution_s,
         max_upload_bytes=limits.max_upload_bytes,
@@ -51,7 +50,9 @@ def async_job_list(limits: tap.TapLimits | None = None):  # type: ignore[no-unty
     )
 
 
-async def _params_and_uploads(request: Request) -> tuple[dali.DaliParams, dict[str, bytes]]:
+async def _params_and_uploads(
+    request: Request, max_bytes: int
+) -> tuple[dali.DaliParams, dict[str, bytes]]:
     """DALI parameters plus the bytes of each UPLOAD table, from a GET or a (multipart) POST."""
     items = list(request.query_params.multi_items())
     files: dict[str, UploadFile] = {}
@@ -65,6 +66,9 @@ async def _params_and_uploads(request: Request) -> tuple[dali.DaliParams, dict[s
     params = dali.DaliParams(items)
     uploads = {}
     for name, part in upload.parse_upload_param(params.getlist("UPLOAD")):
+        if upload.is_url(part):
+            uploads[name] = await upload.fetch_upload(name, part, max_bytes)
+            continue
         if part not in files:
             raise dali.DaliError(Reason.BAD_UPLOAD, f"UPLOAD {name}: no multipart part {part!r}")
         uploads[name] = await files[part].read()
@@ -79,7 +83,7 @@ def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[Base
 
     @dali.endpoint
     async def sync(request: Request) -> Response:
-        params, uploads = await _params_and_uploads(request)
+        params, uploads = await _params_and_uploads(request, limits.max_upload_bytes)
         await run_in_threadpool(db.ensure_ready)
         document = await run_in_threadpool(tap.execute, db, params, uploads, limits)
         return Response(document.body, media_type=document.media_type)
@@ -111,3 +115,30 @@ def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[Base
         Route("/tap/tables/{name}", one_table, methods=["GET"]),
         Route("/tap/examples", examples, methods=["GET"]),
     ]
+
+
+def standalone_app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    """TAP alone -- sync, VOSI, examples and ``/tap/async`` on its own UWS service.
+
+    For serving just the result tables, and for tests that run a real server:
+    ``uvicorn --factory service.vo.tap:standalone_app`` (settings from ``ALVO_*``).
+    """
+    from starlette.applications import Starlette
+
+    from uws import UWSService
+
+    settings = settings or Settings.from_env()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if hasattr(settings, "save_snapshot"):
+        settings.save_snapshot()  # the async runner reads it (Settings.for_job)
+    jobs = UWSService(
+        settings.sqlalchemy_url,
+        "local",
+        settings.home / "jobs",
+        job_lists=[async_job_list()],
+        base_url=settings.public_url,
+        workers=1,
+    )
+    app = Starlette(routes=routes(settings) + jobs.routes(), lifespan=jobs.lifespan)
+    app.state.settings = settings
+    return app
