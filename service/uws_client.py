@@ -6,7 +6,9 @@ from a URL the user typed and must not make us fetch anything else.
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.request
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -47,3 +49,67 @@ def votable_results(url: str, only: list[str] | None = None) -> dict[str, str]:
         for result_id, (href, mime_type) in job_results(body).items()
         if is_votable(href, mime_type) and (not only or result_id in only)
     }
+
+
+JOBINFO_NS = "urn:x-uws:jobinfo"
+
+
+@dataclasses.dataclass(frozen=True)
+class JobStatus:
+    """What a client needs of a job document to follow it."""
+
+    url: str
+    phase: str
+    fraction: float | None
+    message: str
+    error: str
+    results: dict[str, tuple[str, str]]
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in ("COMPLETED", "ERROR", "ABORTED", "ARCHIVED")
+
+
+def job_status(url: str, document: bytes) -> JobStatus:
+    root = etree.fromstring(document, SAFE_PARSER)
+    progress = root.find(f".//{{{JOBINFO_NS}}}progress")
+    fraction = progress.get("fraction") if progress is not None else None
+    return JobStatus(
+        url=url,
+        phase=root.findtext(f"{{{UWS_NS}}}phase", default="UNKNOWN"),
+        fraction=float(fraction) if fraction not in (None, "") else None,
+        message=(progress.text or "") if progress is not None else "",
+        error=root.findtext(f".//{{{UWS_NS}}}errorSummary/{{{UWS_NS}}}message", default=""),
+        results=job_results(document),
+    )
+
+
+def submit(list_url: str, parameters: list[tuple[str, str]], timeout_s: float = 60) -> str:
+    """Create and start a job (``PHASE=RUN``); return its URL."""
+    import httpx
+
+    response = httpx.post(
+        list_url, data=[*parameters, ("PHASE", "RUN")], timeout=timeout_s, follow_redirects=False
+    )
+    if response.status_code != 303:
+        raise ValueError(f"{list_url} refused the job: HTTP {response.status_code} {response.text}")
+    return str(httpx.URL(list_url).join(response.headers["Location"]))
+
+
+def follow(job_url: str, on_change: Callable[[JobStatus], None], wait_s: int = 30) -> JobStatus:
+    """Block until the job ends, calling ``on_change`` on each phase or progress change.
+
+    Uses UWS 1.1 WAIT, so the server answers the moment the phase changes;
+    progress between phase changes is seen at most ``wait_s`` late.
+    """
+    import httpx
+
+    status = job_status(job_url, httpx.get(job_url, timeout=60).content)
+    on_change(status)
+    while not status.finished:
+        response = httpx.get(
+            job_url, params={"WAIT": str(wait_s), "PHASE": status.phase}, timeout=wait_s + 60
+        )
+        status = job_status(job_url, response.content)
+        on_change(status)
+    return status
