@@ -116,8 +116,7 @@ def _gaussian_operator(x: np.ndarray, sigma: np.ndarray, truncate: float = 4.0):
     steps = np.diff(x)
     half = int(np.ceil(truncate * float(np.max(sigma)) / float(np.min(steps)))) if n > 1 else 0
     offsets = np.arange(-half, half + 1)
-    rows = np.broadcast_to(np.arange(n)[:, None], (n, offsets.size))
-    cols = rows + offsets[None, :]
+    cols = np.arange(n)[:, None] + offsets[None, :]
     inside = (cols >= 0) & (cols < n)
     cols_c = np.clip(cols, 0, n - 1)
     dx = x[cols_c] - x[:, None]
@@ -127,8 +126,9 @@ def _gaussian_operator(x: np.ndarray, sigma: np.ndarray, truncate: float = 4.0):
     weights = np.where(inside & (np.abs(u) <= truncate), np.exp(-0.5 * u * u), 0.0)
     weights = weights * _pixel_widths(x)[cols_c]
     weights /= weights.sum(axis=1, keepdims=True)
-    keep = weights > 0
-    return scipy.sparse.csr_matrix((weights[keep], (rows[keep], cols_c[keep])), shape=(n, n))
+    # Every row holds the same number of (possibly zero) entries: build CSR directly.
+    indptr = np.arange(0, n * offsets.size + 1, offsets.size)
+    return scipy.sparse.csr_matrix((weights.ravel(), cols_c.ravel(), indptr), shape=(n, n))
 
 
 def kernel_sigma(wavelength: np.ndarray, r_source: float, r_target: float) -> np.ndarray:
@@ -440,22 +440,33 @@ class AdaptedBatch:
 # ------------------------------------------------------------------------- batches
 
 
-def _operator(
-    lam: np.ndarray, r_source: float, config: AdaptConfig, rebin_matrix: np.ndarray
+def _blur_and_rebin(
+    lam: np.ndarray,
+    flux: np.ndarray,
+    r_source: float,
+    config: AdaptConfig,
+    rebin_matrix: np.ndarray,
 ) -> np.ndarray:
-    """(p, m) matrix doing blur then rebin_matrix for one grid and one resolving power."""
-    if not np.isfinite(r_source) or r_source <= config.target_resolving_power:
-        return rebin_matrix
-    if config.blur == "resolving-power":
-        sigma = kernel_sigma(lam, r_source, config.target_resolving_power)
-        blur = _gaussian_operator(lam, sigma)
-    elif config.blur == "fixed-pixels":
-        p = lam.shape[0]
-        blur = _gaussian_operator(np.arange(p, dtype=np.float64), np.full(p, config.sigma_px))
-    else:
-        return rebin_matrix
-    # features = blurred @ R = (flux @ B.T) @ R = flux @ (B.T @ R)
-    return np.asarray(blur.T @ rebin_matrix)
+    """(k, p) finite flux on one grid, one resolving power -> (k, m) rebinned features.
+
+    Blur B and rebin R are linear, so features = flux · Bᵀ · R. For a large batch
+    Bᵀ·R is formed once and applied with one BLAS product; for a few spectra it is
+    cheaper to blur them and then rebin.
+    """
+    blur = None
+    if np.isfinite(r_source) and r_source > config.target_resolving_power:
+        if config.blur == "resolving-power":
+            sigma = kernel_sigma(lam, r_source, config.target_resolving_power)
+            blur = _gaussian_operator(lam, sigma)
+        elif config.blur == "fixed-pixels":
+            p = lam.shape[0]
+            pixels = np.arange(p, dtype=np.float64)
+            blur = _gaussian_operator(pixels, np.full(p, config.sigma_px))
+    if blur is None:
+        return flux @ rebin_matrix
+    if flux.shape[0] < rebin_matrix.shape[1]:
+        return np.asarray(blur @ flux.T).T @ rebin_matrix
+    return flux @ np.asarray(blur.T @ rebin_matrix)
 
 
 def _margin(lam: np.ndarray, config: AdaptConfig, r_max: float) -> float:
@@ -529,7 +540,9 @@ def adapt_array(
     rebin_matrix = _rebin_matrix(lam_c, grid, config.rebin)
     inside = rebin_matrix.any(axis=1)
     coverage = good_c[:, inside].mean(axis=1)
-    gap = _widest_gap(lam_c[inside], good_c[:, inside])
+    gap = np.zeros(n)
+    holey = coverage < 1.0  # the gap search and filling only where there are holes
+    gap[holey] = _widest_gap(lam_c[inside], good_c[holey][:, inside])
     too_masked = (1.0 - coverage > config.max_masked_fraction) | (gap > config.max_gap_angstrom)
     for i in np.flatnonzero(too_masked & ~uncovered):
         failures[int(i)] = SpectrumError(
@@ -537,7 +550,8 @@ def adapt_array(
             f"{100 * (1 - coverage[i]):.0f}% of window pixels bad, widest gap {gap[i]:.1f} Å "
             f"(limits {100 * config.max_masked_fraction:.0f}%, {config.max_gap_angstrom} Å)",
         )
-    filled = fill_masked(lam_c, flux_c, good_c)
+    filled = flux_c.copy()
+    filled[holey] = fill_masked(lam_c, flux_c[holey], good_c[holey])
 
     features = np.full((n, grid.shape[0]), np.nan)
     ok = np.ones(n, dtype=bool)
@@ -545,7 +559,7 @@ def adapt_array(
     r_key = np.where(np.isfinite(r_all), r_all, -1.0)
     for r in np.unique(r_key[ok]):  # one operator per instrument, not per spectrum
         sel = ok & (r_key == r)
-        features[sel] = filled[sel] @ _operator(lam_c, float(r), config, rebin_matrix)
+        features[sel] = _blur_and_rebin(lam_c, filled[sel], float(r), config, rebin_matrix)
     scaled = scale(features, config.scaling)
     for i in np.flatnonzero(ok & ~np.isfinite(scaled).all(axis=1)):
         failures[int(i)] = SpectrumError(
@@ -555,35 +569,74 @@ def adapt_array(
     return AdaptedBatch(scaled.astype(np.float32), failures, config, coverage)
 
 
-def _grid_key(spectrum: Spectrum) -> tuple[str, int, str]:
-    lam = np.ascontiguousarray(spectrum.wavelength, dtype=np.float64)
-    return spectrum.medium, lam.shape[0], hashlib.blake2b(lam.tobytes(), digest_size=16).hexdigest()
+#: Å of slack around the window when grouping spectra by grid: covers the blur's
+#: reach (4 σ of a Gaussian to R = 1800, or 7 CCD700 px) and the air/vacuum offset.
+GROUPING_SLACK = 16.0
+
+
+def _window_slice(spectrum: Spectrum, config: AdaptConfig) -> slice:
+    """The part of a spectrum adaptation can read: the window plus generous slack.
+
+    Grouping by this part instead of the whole axis puts LAMOST spectra whose axes
+    only differ in length (3899, 3906, 3909 px, ...) into one group.
+    """
+    lam = spectrum.wavelength
+    slack = GROUPING_SLACK + 4.0 * config.sigma_px * float(np.max(np.diff(lam[:2]), initial=0))
+    i0 = max(int(np.searchsorted(lam, config.start - slack)) - 1, 0)
+    i1 = min(int(np.searchsorted(lam, config.stop + slack)) + 1, lam.shape[0])
+    return slice(i0, i1)
+
+
+def _check(spectrum: Spectrum) -> SpectrumError | None:
+    """A reason why a spectrum cannot be adapted at all, or None."""
+    lam = spectrum.wavelength
+    assert spectrum.mask is not None
+    if lam.ndim != 1 or spectrum.flux.shape != lam.shape or spectrum.mask.shape != lam.shape:
+        return SpectrumError(Reason.BAD_FLUX, "flux, mask and wavelength differ in shape")
+    if lam.shape[0] < 2 or not (np.isfinite(lam).all() and (np.diff(lam) > 0).all()):
+        return SpectrumError(Reason.BAD_WAVELENGTH, "wavelengths not finite and increasing")
+    return None
 
 
 def adapt(spectra: Sequence[Spectrum], config: AdaptConfig = AdaptConfig()) -> AdaptedBatch:
     """Adapt any list of spectra; row i of the result belongs to spectra[i].
 
-    Spectra on identical wavelength grids (the rule within one archive and
-    instrument set-up) are stacked and adapted as one array by :func:`adapt_array`.
+    Spectra whose wavelength axes agree around the window (the rule within one
+    archive and instrument set-up) are stacked and adapted as one array by
+    :func:`adapt_array`; a spectrum on a grid of its own costs ~1.5 ms.
     """
     n = len(spectra)
     features = np.full((n, config.n), np.nan, dtype=np.float32)
     coverage = np.zeros(n)
     failures: dict[int, SpectrumError] = {}
-    groups: dict[tuple[str, int, str], list[int]] = {}
+    groups: dict[tuple[str, str], list[tuple[int, slice]]] = {}
     for i, spectrum in enumerate(spectra):
-        groups.setdefault(_grid_key(spectrum), []).append(i)
-    for members in groups.values():
-        first = spectra[members[0]]
-        flux = np.stack([spectra[i].flux for i in members])
-        mask = np.stack([np.asarray(spectra[i].mask, dtype=bool) for i in members])
-        power = np.array([spectra[i].resolving_power for i in members], dtype=np.float64)
-        try:
-            batch = adapt_array(first.wavelength, flux, mask, first.medium, power, config)
-        except SpectrumError as error:
-            failures.update({i: error for i in members})
+        problem = _check(spectrum)
+        if problem is not None:
+            failures[i] = problem
             continue
-        features[members] = batch.features
-        coverage[members] = batch.coverage
-        failures.update({members[k]: err for k, err in batch.failures.items()})
+        part = _window_slice(spectrum, config)
+        lam = np.ascontiguousarray(spectrum.wavelength[part])
+        if lam.shape[0] < 2:
+            failures[i] = SpectrumError(
+                Reason.NO_HALPHA_COVERAGE,
+                f"spectrum spans {spectrum.wavelength[0]:.1f}-{spectrum.wavelength[-1]:.1f} Å",
+            )
+            continue
+        key = (spectrum.medium, hashlib.blake2b(lam.tobytes(), digest_size=16).hexdigest())
+        groups.setdefault(key, []).append((i, part))
+    for members in groups.values():
+        index = [i for i, _ in members]
+        first, part = spectra[index[0]], members[0][1]
+        flux = np.stack([spectra[i].flux[cut] for i, cut in members])
+        mask = np.stack([np.asarray(spectra[i].mask)[cut] for i, cut in members])
+        power = np.array([spectra[i].resolving_power for i in index], dtype=np.float64)
+        try:
+            batch = adapt_array(first.wavelength[part], flux, mask, first.medium, power, config)
+        except SpectrumError as error:
+            failures.update({i: error for i in index})
+            continue
+        features[index] = batch.features
+        coverage[index] = batch.coverage
+        failures.update({index[k]: err for k, err in batch.failures.items()})
     return AdaptedBatch(features, dict(sorted(failures.items())), config, coverage)

@@ -274,6 +274,37 @@ def test_adapt_keeps_order_and_groups_by_grid():
     assert batch.features[2].max() > 3  # the emission line stands out
 
 
+def test_big_and_small_batches_give_the_same_features():
+    """Large batches use one combined blur-rebin matrix, small ones blur then rebin."""
+    spectrum = ondrejov_like(emission=True)
+    flux = np.repeat(spectrum.flux[None], 150, axis=0)
+    big = adapt_array(spectrum.wavelength, flux, None, "air", 13000.0).features
+    small = adapt_array(spectrum.wavelength, flux[:1], None, "air", 13000.0).features
+    np.testing.assert_allclose(big, np.repeat(small, 150, axis=0), atol=1e-5)
+
+
+def test_lamost_axes_of_different_length_share_one_group():
+    long, short = lamost_like(), lamost_like()
+    short.wavelength, short.flux, short.mask = (
+        short.wavelength[:3890],
+        short.flux[:3890],
+        short.mask[:3890],
+    )
+    batch = adapt([long, short])
+    np.testing.assert_array_equal(batch.features[0], batch.features[1])
+
+
+def test_broken_axes_are_named():
+    backwards = lamost_like()
+    backwards.wavelength = backwards.wavelength[::-1].copy()
+    ragged = lamost_like()
+    ragged.flux = ragged.flux[:-5]
+    batch = adapt([backwards, ragged, lamost_like()])
+    assert batch.failures[0].reason is Reason.BAD_WAVELENGTH
+    assert batch.failures[1].reason is Reason.BAD_FLUX
+    assert 2 not in batch.failures
+
+
 def test_failures_are_named_and_rows_are_nan():
     short = Spectrum(CCD700_GRID[:1000], np.ones(1000), "air", 13000.0)
     flat = Spectrum(LAMOST_GRID, np.ones(LAMOST_GRID.size), "vacuum", 1800.0)
