@@ -41,10 +41,10 @@ ALGORITHM_VERSION = 1
 
 BlurMode = Literal["resolving-power", "fixed-pixels", "none"]
 RebinMethod = Literal["linear", "flux-conserving"]
-Scaling = Literal["zscore", "minmax"]
+Scaling = Literal["zscore", "minmax", "none"]
 BLUR_MODES: tuple[str, ...] = ("resolving-power", "fixed-pixels", "none")
 REBIN_METHODS: tuple[str, ...] = ("linear", "flux-conserving")
-SCALINGS: tuple[str, ...] = ("zscore", "minmax")
+SCALINGS: tuple[str, ...] = ("zscore", "minmax", "none")
 
 
 # --------------------------------------------------------------------------- media
@@ -278,8 +278,9 @@ def rebin(
 
 
 def scale(features: np.ndarray, method: str = "zscore") -> np.ndarray:
-    """Per-spectrum scaling of (n, m) features: "zscore" (zero mean, unit variance)
-    or "minmax" (to [-1, 1], the original). Flat or non-finite rows become NaN."""
+    """Per-spectrum scaling of (n, m) features: "zscore" (zero mean, unit variance),
+    "minmax" (to [-1, 1], the original) or "none" (rebinned flux as it is, for
+    diagnostics). Flat or non-finite rows become NaN."""
     x = np.asarray(features, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         if method == "zscore":
@@ -289,6 +290,9 @@ def scale(features: np.ndarray, method: str = "zscore") -> np.ndarray:
             low = x.min(axis=1, keepdims=True)
             spread = x.max(axis=1, keepdims=True) - low
             out = 2.0 * (x - low) / spread - 1.0
+        elif method == "none":
+            out = x.copy()
+            spread = np.ptp(x, axis=1, keepdims=True)
         else:
             raise AlvoError(Reason.BAD_PARAMETER, f"scaling {method!r} not in {SCALINGS}")
     bad = ~(np.isfinite(spread[:, 0]) & (spread[:, 0] > 0))
@@ -355,7 +359,7 @@ class AdaptConfig:
         "fixed-pixels" (σ = sigma_px source pixels, the original) or "none";
         spectra with resolving power <= target_resolving_power are never blurred
     rebin : "flux-conserving" (default) or "linear" (the original)
-    scaling : "zscore" (default) or "minmax" (to [-1, 1], the original)
+    scaling : "zscore" (default), "minmax" (to [-1, 1], the original) or "none"
     max_masked_fraction : largest share of bad pixels in the window we interpolate over
     max_gap_angstrom : widest run of bad pixels (Å between good neighbours) we bridge
     """
