@@ -128,47 +128,65 @@ def bench_listing(base: str, db: Path, since: dt.datetime) -> bool:
     return ok
 
 
-async def bench_waits(base: str, urls: list[str], pid: int) -> None:
-    limits = httpx.Limits(max_connections=len(urls) + 10, max_keepalive_connections=len(urls) + 10)
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as http:
-        plain = []
-        for url in urls[:50]:
-            start = time.perf_counter()
-            await http.get(url)
-            plain.append((time.perf_counter() - start) * 1000)
-        before = rss_mib(pid)
-        answered: dict[str, float] = {}
-        aborted: dict[str, float] = {}
+async def raw_request(port: int, method: str, path: str, body: str = "") -> tuple[int, bytes]:
+    """One HTTP/1.1 request on its own connection, with bare asyncio streams.
 
-        async def wait(url: str) -> None:
-            response = await http.get(url, params={"WAIT": "60", "PHASE": "PENDING"})
-            assert response.status_code == 200
-            answered[url] = time.perf_counter()
+    (httpx's async pool slows down quadratically with hundreds of open
+    connections, which would measure the client rather than the server.)
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    if body:
+        head += (
+            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+        )
+    writer.write((head + "\r\n" + body).encode())
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    return int(response.split(b" ", 2)[1]), response
 
-        async def abort(url: str) -> None:
-            response = await http.post(url + "/phase", data={"PHASE": "ABORT"})
-            assert response.status_code == 303
-            aborted[url] = time.perf_counter()
 
-        tasks = [asyncio.create_task(wait(u)) for u in urls]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the server holds them all
-            held = int((await http.get("/_bench/waiting")).text)
-            if held >= len(urls):
-                break
-            await asyncio.sleep(0.1)
-        holding = rss_mib(pid)
+async def bench_waits(port: int, urls: list[str], pid: int) -> None:
+    paths = ["/" + u.split("/", 3)[3] for u in urls]
+    plain = []
+    for path in paths[:50]:
         start = time.perf_counter()
-        await asyncio.gather(*(abort(u) for u in urls))  # every job leaves PENDING
-        await asyncio.gather(*tasks)
-        total = (max(answered.values()) - start) * 1000
-        # how long after its ABORT was acknowledged each WAIT was answered (< 0: before)
-        latency = sorted((answered[u] - aborted[u]) * 1000 for u in urls)
-    print(f"\n{len(urls)} concurrent WAITs held: server RSS {before:.0f} MiB -> {holding:.0f} MiB "
-          f"({(holding - before) * 1024 / len(urls):.1f} KiB per WAIT)")  # fmt: skip
+        await raw_request(port, "GET", path)
+        plain.append((time.perf_counter() - start) * 1000)
+    before = rss_mib(pid)
+    answered: dict[str, float] = {}
+    aborted: dict[str, float] = {}
+
+    async def wait(path: str) -> None:
+        status, _ = await raw_request(port, "GET", path + "?WAIT=60&PHASE=PENDING")
+        assert status == 200
+        answered[path] = time.perf_counter()
+
+    async def abort(path: str) -> None:
+        status, _ = await raw_request(port, "POST", path + "/phase", "PHASE=ABORT")
+        assert status == 303
+        aborted[path] = time.perf_counter()
+
+    tasks = [asyncio.create_task(wait(p)) for p in paths]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the server holds them all
+        held = int((await raw_request(port, "GET", "/_bench/waiting"))[1].rsplit(b"\n", 1)[-1])
+        if held >= len(paths):
+            break
+        await asyncio.sleep(0.1)
+    holding = rss_mib(pid)
+    start = time.perf_counter()
+    await asyncio.gather(*(abort(p) for p in paths))  # every job leaves PENDING
+    await asyncio.gather(*tasks)
+    total = (max(answered.values()) - start) * 1000
+    # how long after its ABORT was acknowledged each WAIT was answered (< 0: before)
+    latency = sorted((answered[p] - aborted[p]) * 1000 for p in paths)
+    print(f"\n{len(paths)} concurrent WAITs held: server RSS {before:.0f} MiB -> {holding:.0f} MiB "
+          f"({(holding - before) * 1024 / len(paths):.1f} KiB per WAIT)")  # fmt: skip
     print(f"WAIT answered after its job's ABORT was acknowledged: "
           f"p50 {latency[len(latency) // 2]:.1f} ms, max {latency[-1]:.1f} ms; "
-          f"all {len(urls)} ABORTs + answers took {total:.0f} ms")  # fmt: skip
+          f"all {len(paths)} ABORTs + answers took {total:.0f} ms")  # fmt: skip
     print(
         f"reference: plain GET of a job p50 {statistics.median(plain):.1f} ms; "
         f"slowest WAIT answer after its ABORT / plain GET = "
@@ -196,7 +214,7 @@ def main() -> None:
                 for url in urls[:20]:
                     http.post(url + "/phase", data={"PHASE": "RUN"})
             ok = bench_listing(base, db, since)
-            asyncio.run(bench_waits(base, urls[-w:], server.pid))
+            asyncio.run(bench_waits(port, urls[-w:], server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)

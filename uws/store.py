@@ -48,15 +48,21 @@ class JobRef:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An engine for ``url``; SQLite connections get a busy timeout and foreign keys
+    (WAL mode is set on the file by :meth:`JobStore.migrate`)."""
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    # as many pooled connections as request threads: reopening one costs far more than a query
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=40,
+        max_overflow=20,
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -85,6 +91,9 @@ class JobStore:
         """Bring the schema to the newest Alembic revision bundled in ``uws/migrations``."""
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        if self.engine.dialect.name == "sqlite":  # WAL is a property of the file: set it once
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
