@@ -192,6 +192,10 @@ class _SafeGeometry(qp.ADQLGeometryTranslationVisitor):
     def _convert_values(self, ctx, cidx):  # type: ignore[no-untyped-def]
         return _values(ctx, cidx)
 
+    def visitCircle(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+        _check_radius(_circle_args(ctx)[2])
+        return super().visitCircle(ctx)
+
     def visitBox(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
         s = 4 if len(ctx.children) > 8 else 2
         if any(isinstance(v, str) for j in (s, s + 2, s + 4) for v in _values(ctx, j)):
@@ -199,7 +203,49 @@ class _SafeGeometry(qp.ADQLGeometryTranslationVisitor):
         return super().visitBox(ctx)
 
 
-class _PgFunctions(qp.ADQLFunctionsTranslationVisitor):
+class _Predicates(qp.ADQLFunctionsTranslationVisitor):
+    """``1 = CONTAINS(a, b)`` / ``INTERSECTS(...) = 0``: the function's SQL, negated for 0."""
+
+    def _predicate(self, ctx, name: str, visit) -> None:  # type: ignore[no-untyped-def]
+        left, right = ctx.children[0].getText(), ctx.children[2].getText()
+        if left in ("0", "1"):
+            flag, inner, reverse = left, ctx.children[2], False
+        elif right in ("0", "1"):
+            flag, inner, reverse = right, ctx.children[0], True
+        else:
+            raise QueryError(f"The function {name} allows comparison to 1 or 0 only.")
+        visit(inner)
+        text = self.contexts[inner]
+        if flag == "0":
+            text = f"NOT ({text})"
+        qp._remove_children(ctx, reverse=reverse)
+        self.contexts[ctx] = text
+
+    def visitContains_predicate(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+        self._predicate(ctx, "CONTAINS", self.visitContains)
+
+    def visitIntersects_predicate(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+        self._predicate(ctx, "INTERSECTS", self.visitIntersects)
+
+
+class _PgFunctions(_Predicates):
+    def visitComparison_predicate(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+        """``DISTANCE(...) < r`` stays a comparison: pgSphere 1.1 has no ``spoint_dwithin``."""
+        return self.visitChildren(ctx)
+
+    def visitIntersects(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+        """pgSphere has no ``spoint && shape``: a point intersects what contains it."""
+        first, second = ctx.children[2], ctx.children[4]
+        for point, other in ((first, second), (second, first)):
+            found = _find(point, P.PointContext)
+            if found is not None and _is_simple(point, found):
+                a = self.contexts.get(point.children[0], point.getText())
+                b = self.contexts.get(other.children[0], other.getText())
+                qp._remove_children(ctx)
+                self.contexts[ctx] = f"{a} @ {b}"
+                return
+        super().visitIntersects(ctx)
+
     def visitDistance(self, ctx, dwithin_radius=None):  # type: ignore[no-untyped-def]  # noqa: N802
         if not isinstance(ctx.children[2], P.Coord_valueContext):  # DISTANCE(ra, dec, ra, dec)
             a, b, c, d = (ctx.children[i].getText() for i in (2, 4, 6, 8))
@@ -243,6 +289,7 @@ class _SqliteGeometry(_SafeGeometry):
 
     def visitCircle(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
         ra, dec, radius = _circle_args(ctx)
+        _check_radius(radius)
         self.shapes[ctx] = (ra, dec, radius)
         qp._remove_children(ctx)
         self.contexts[ctx] = f"adql_circle({_num(ra)}, {_num(dec)}, {_num(radius)})"
@@ -261,6 +308,12 @@ class _SqliteGeometry(_SafeGeometry):
                 args.extend(values)
         qp._remove_children(ctx)
         self.contexts[ctx] = "adql_polygon(" + ", ".join(_num(a) for a in args) + ")"
+
+
+def _check_radius(radius: float | str) -> None:
+    """pgSphere's limit, applied on both databases so they answer alike."""
+    if isinstance(radius, float) and not 0.0 <= radius <= 90.0:
+        raise AdqlError(f"CIRCLE radius {radius:g} is outside 0-90 degrees")
 
 
 def _point_coords(ctx: antlr4.ParserRuleContext) -> list[float | str]:
@@ -295,7 +348,7 @@ def _find(ctx: antlr4.ParserRuleContext, kind: type) -> antlr4.ParserRuleContext
     return None
 
 
-class _SqliteFunctions(qp.ADQLFunctionsTranslationVisitor):
+class _SqliteFunctions(_Predicates):
     """Predicates and DISTANCE as SQLite function calls (see :mod:`service.tables.sphere`)."""
 
     def __init__(self, contexts, output_sql, shapes=None):  # type: ignore[no-untyped-def]
@@ -304,27 +357,6 @@ class _SqliteFunctions(qp.ADQLFunctionsTranslationVisitor):
 
     def _geometry(self, ctx, index):  # type: ignore[no-untyped-def]
         return self._get_geometry_value(ctx, index)
-
-    def _predicate(self, ctx, name: str, visit) -> None:  # type: ignore[no-untyped-def]
-        left, right = ctx.children[0].getText(), ctx.children[2].getText()
-        if left in ("0", "1"):
-            flag, inner, reverse = left, ctx.children[2], False
-        elif right in ("0", "1"):
-            flag, inner, reverse = right, ctx.children[0], True
-        else:
-            raise QueryError(f"The function {name} allows comparison to 1 or 0 only.")
-        visit(inner)
-        text = self.contexts[inner]
-        if flag == "0":
-            text = f"NOT ({text})"
-        qp._remove_children(ctx, reverse=reverse)
-        self.contexts[ctx] = text
-
-    def visitContains_predicate(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
-        self._predicate(ctx, "CONTAINS", self.visitContains)
-
-    def visitIntersects_predicate(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
-        self._predicate(ctx, "INTERSECTS", self.visitIntersects)
 
     def visitContains(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
         point = _find(ctx.children[2], P.PointContext)

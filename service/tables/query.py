@@ -145,6 +145,9 @@ class TapDatabase:
         try:
             tap_schema.ensure_tap_schema(writer)
             if self.dialect == "postgresql":
+                with writer.begin() as conn:
+                    for statement in _PG_FUNCTIONS:
+                        conn.execute(sa.text(statement))
                 self._role = _ensure_role(writer, self.tables.values())
                 self._role_checked = True
         finally:
@@ -249,8 +252,8 @@ class TapDatabase:
             result = conn.execution_options(stream_results=True).exec_driver_sql(
                 translation.sql.replace("%", "%%")
             )
+            description = result.cursor.description  # before fetching: the end closes it
             rows = result.fetchmany(maxrec + 1)
-            description = result.cursor.description
             result.close()
             conn.rollback()
         return rows, description
@@ -289,6 +292,15 @@ class TapDatabase:
 
     def dispose(self) -> None:
         self._engine.dispose()
+
+
+#: ADQL's ROUND(x, n) and TRUNCATE(x, n) on doubles, which PostgreSQL only has for numeric.
+_PG_FUNCTIONS = tuple(
+    f"CREATE OR REPLACE FUNCTION public.{name}(double precision, integer) "
+    f"RETURNS double precision AS 'SELECT {name}($1::numeric, $2)::double precision' "
+    "LANGUAGE sql IMMUTABLE STRICT"
+    for name in ("round", "trunc")
+)
 
 
 def _ensure_role(engine: sa.Engine, tables: Any) -> str | None:
