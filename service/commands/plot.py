@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     spectrum.add_argument(
         "-o", "--output", type=Path, default=Path("spectrum.png"), help="PNG to write"
     )
+    spectrum.add_argument("--dpi", type=int, default=110, help="resolution of the PNG")
     spectrum.add_argument(
         "--original",
         action="store_true",
@@ -53,7 +54,7 @@ def spectrum_command(args: argparse.Namespace) -> int:
         return 1
     config = AdaptConfig.original() if args.original else AdaptConfig()
     batch = adapt(spectra, config)
-    save_png(spectrum_figure(spectra, batch, names), args.output)
+    save_png(spectrum_figure(spectra, batch, names), args.output, dpi=args.dpi)
     for i, error in batch.failures.items():
         print(f"{names[i]}: {error}", file=sys.stderr)
     print(f"wrote {args.output}")
