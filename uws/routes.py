@@ -184,6 +184,13 @@ class _Handlers:
         await anyio.to_thread.run_sync(copy)
         return relative
 
+    async def posted(self, request: Request, name: str, hint: str) -> str:
+        """The one value a POST to a job property must carry (400 without it)."""
+        value = _last(await self.form(request), name)
+        if value is None:
+            raise BadRequestError(f"this POST needs {name.upper()}={hint}")
+        return value
+
     async def job_record(self, request: Request) -> models.JobRecord:
         return await self.service.get(
             self.job_list, self.owner(request), request.path_params["job_id"]
@@ -289,9 +296,7 @@ class _Handlers:
     async def phase(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
         if request.method == "POST":
-            phase = _last(await self.form(request), "phase")
-            if phase is None:
-                raise BadRequestError("POST to /phase needs PHASE=RUN or PHASE=ABORT")
+            phase = await self.posted(request, "phase", "RUN or ABORT")
             await self.change_phase(self.owner(request), job_id, phase)
             return self.see_job(request, job_id)
         return self.text((await self.job_record(request)).phase.value)
@@ -300,9 +305,7 @@ class _Handlers:
     async def execution_duration(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
         if request.method == "POST":
-            value = _last(await self.form(request), "executionduration")
-            if value is None:
-                raise BadRequestError("POST to /executionduration needs EXECUTIONDURATION=seconds")
+            value = await self.posted(request, "executionduration", "seconds")
             await self.service.set_execution_duration(
                 self.job_list, self.owner(request), job_id, value
             )
@@ -313,9 +316,7 @@ class _Handlers:
     async def destruction(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
         if request.method == "POST":
-            value = _last(await self.form(request), "destruction")
-            if value is None:
-                raise BadRequestError("POST to /destruction needs DESTRUCTION=ISO 8601 time")
+            value = await self.posted(request, "destruction", "an ISO 8601 time")
             await self.service.set_destruction(self.job_list, self.owner(request), job_id, value)
             return self.see_job(request, job_id)
         return self.text(models.format_time((await self.job_record(request)).destruction))

@@ -30,6 +30,13 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC)
 
 
+def _job_id() -> sa.Column[str]:
+    """The owning job of a parameter / upload / result row (deleted with the job)."""
+    return sa.Column(
+        "job_id", sa.String(32), sa.ForeignKey("uws_job.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 job = sa.Table(
     "uws_job",
     metadata,
@@ -62,9 +69,7 @@ job = sa.Table(
 parameter = sa.Table(
     "uws_parameter",
     metadata,
-    sa.Column(
-        "job_id", sa.String(32), sa.ForeignKey("uws_job.id", ondelete="CASCADE"), primary_key=True
-    ),
+    _job_id(),
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("value", sa.Text, nullable=False),
@@ -73,9 +78,7 @@ parameter = sa.Table(
 upload = sa.Table(
     "uws_upload",
     metadata,
-    sa.Column(
-        "job_id", sa.String(32), sa.ForeignKey("uws_job.id", ondelete="CASCADE"), primary_key=True
-    ),
+    _job_id(),
     sa.Column("name", sa.String(255), primary_key=True),
     sa.Column("location", sa.Text, nullable=False),
 )
@@ -83,9 +86,7 @@ upload = sa.Table(
 result = sa.Table(
     "uws_result",
     metadata,
-    sa.Column(
-        "job_id", sa.String(32), sa.ForeignKey("uws_job.id", ondelete="CASCADE"), primary_key=True
-    ),
+    _job_id(),
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("result_id", sa.String(255), nullable=False),
     sa.Column("location", sa.Text, nullable=False),

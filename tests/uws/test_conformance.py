@@ -430,3 +430,13 @@ def test_concurrent_phase_changes_leave_consistent_jobs(http: httpx.Client) -> N
             assert results(document) == {}
     time.sleep(0.5)  # a late worker report must not resurrect an aborted job
     assert all(phase(http, u) in {"ABORTED", "COMPLETED"} for u in urls)
+
+
+def test_parameters_posted_to_the_job_resource_while_pending(http: httpx.Client) -> None:
+    """UWS 1.0 clients (uws-client) post new parameter values to the job itself."""
+    url = create(http, TASK="echo", alpha="1")
+    assert http.post(url, data={"alpha": "2", "PHASE": "RUN"}).status_code == 303
+    document = wait_final(http, url)
+    assert ("alpha", "2") in parameters(document) and text(document, "phase") == "COMPLETED"
+    assert http.post(url, data={"alpha": "3"}).status_code == 409
+    assert http.post(url, data={}).status_code == 400
