@@ -331,7 +331,7 @@ def _query_error(error: sa.exc.DBAPIError, timeout_s: float) -> AlvoError:
     text = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
     if "interrupted" in text or "statement timeout" in text:
         return AlvoError(Reason.QUERY_TIMEOUT, f"the query ran longer than {timeout_s:g} s")
-    if "not authorized" in text or "permission denied" in text:
+    if any(word in text for word in ("not authorized", "prohibited", "permission denied")):
         return adql.AdqlError(f"not allowed: {text}")
     return adql.AdqlError(f"the database refused the query: {text}")
 
