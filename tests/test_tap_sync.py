@@ -78,8 +78,6 @@ def test_get_and_post_give_the_same_rows(client):
 
 
 def test_result_fields_carry_the_schema_metadata(client):
-    table = table_of(query(client, "SELECT TOP 1 ra, dec AS declination FROM alvo.spectrum"))
-    assert (table["ra"].unit == u.deg and table["ra"].meta.get("ucd", "")) or True
     response = query(client, "SELECT TOP 1 ra, dec AS declination FROM alvo.spectrum")
     fields = etree.fromstring(response.content).findall(f".//{V}FIELD")
     assert [(f.get("name"), f.get("ucd"), f.get("unit")) for f in fields] == [
