@@ -306,6 +306,20 @@ def test_broken_axes_are_named():
     assert 2 not in batch.failures
 
 
+def test_bulk_arrays_are_adapted_in_chunks(monkeypatch):
+    import service.adapt
+
+    flux = np.stack([lines(LAMOST_GRID, width=w) for w in np.linspace(1.5, 4.0, 7)])
+    flux[4, :] = np.nan  # a failure in the second chunk keeps its row number
+    whole = adapt_array(LAMOST_GRID, flux)
+    monkeypatch.setattr(service.adapt, "CHUNK_ROWS", 3)
+    chunked = adapt_array(LAMOST_GRID, flux)
+    np.testing.assert_array_equal(chunked.features, whole.features)
+    assert list(chunked.failures) == list(whole.failures) == [4]
+    assert adapt_array(LAMOST_GRID, flux[:0]).features.shape == (0, 140)
+    assert adapt([]).features.shape == (0, 140)
+
+
 def test_failures_are_named_and_rows_are_nan():
     short = Spectrum(CCD700_GRID[:1000], np.ones(1000), "air", 13000.0)
     flat = Spectrum(LAMOST_GRID, np.ones(LAMOST_GRID.size), "vacuum", 1800.0)
