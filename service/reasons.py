@@ -43,6 +43,11 @@ class Reason(enum.Enum):
     BAD_UPLOAD = "An UPLOAD table is missing, not a readable VOTable, or has unusable columns."
     UNKNOWN_COLLECTION = "The archive has no collection of this name (SSA/DataLink path)."
     UNKNOWN_DATASET = "No dataset with this publisher DID (DataLink ID, SSA PUBDID) exists."
+    BAD_MODEL_FILE = "The model file or its metadata sidecar (.keras.json) is missing or unreadable."
+    MODEL_ADAPTATION_MISMATCH = (
+        "The model was trained on features made with another adaptation configuration; "
+        "re-adapt the spectra with the model's configuration or train a new model."
+    )
 
     @property
     def code(self) -> str:
