@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import scipy.sparse
@@ -44,9 +44,9 @@ CHUNK_ROWS = 8192
 BlurMode = Literal["resolving-power", "fixed-pixels", "none"]
 RebinMethod = Literal["linear", "flux-conserving"]
 Scaling = Literal["zscore", "minmax", "none"]
-BLUR_MODES: tuple[str, ...] = ("resolving-power", "fixed-pixels", "none")
-REBIN_METHODS: tuple[str, ...] = ("linear", "flux-conserving")
-SCALINGS: tuple[str, ...] = ("zscore", "minmax", "none")
+BLUR_MODES: tuple[str, ...] = get_args(BlurMode)
+REBIN_METHODS: tuple[str, ...] = get_args(RebinMethod)
+SCALINGS: tuple[str, ...] = get_args(Scaling)
 
 
 # --------------------------------------------------------------------------- media
@@ -645,7 +645,7 @@ def adapt(spectra: Sequence[Spectrum], config: AdaptConfig = AdaptConfig()) -> A
 
     Spectra whose wavelength axes agree around the window (the rule within one
     archive and instrument set-up) are stacked and adapted as one array by
-    :func:`adapt_array`; a spectrum on a grid of its own costs ~1.5 ms.
+    :func:`adapt_array`; a spectrum on a grid of its own costs ~1 ms.
     """
     n = len(spectra)
     features = np.full((n, config.n), np.nan, dtype=np.float32)
