@@ -29,6 +29,11 @@ class Reason(enum.Enum):
     )
     TOO_MANY_MASKED = "Too many pixels in the H-alpha window are masked or not finite."
     CORRUPT_VOTABLE = "The VOTable is not well-formed or not valid VOTable."
+    UNREADABLE_FILE = "The spectrum file could not be opened (missing, a folder, or no permission)."
+    SPECTRUM_TOO_LARGE = (
+        "The spectrum file is larger than any spectrum the readers accept "
+        "(256 MiB, VOTable 64 MiB, gzip expanding past 256 MiB)."
+    )
     # --- network -----------------------------------------------------------
     SSA_TIMEOUT = "The SSA or DataLink service did not answer within the time limit."
     SSA_ERROR = "The SSA service answered with an error document."
@@ -43,7 +48,9 @@ class Reason(enum.Enum):
     BAD_UPLOAD = "An UPLOAD table is missing, not a readable VOTable, or has unusable columns."
     UNKNOWN_COLLECTION = "The archive has no collection of this name (SSA/DataLink path)."
     UNKNOWN_DATASET = "No dataset with this publisher DID (DataLink ID, SSA PUBDID) exists."
-    BAD_MODEL_FILE = "The model file or its metadata sidecar (.keras.json) is missing or unreadable."
+    BAD_MODEL_FILE = (
+        "The model file or its metadata sidecar (.keras.json) is missing or unreadable."
+    )
     MODEL_ADAPTATION_MISMATCH = (
         "The model was trained on features made with another adaptation configuration; "
         "re-adapt the spectra with the model's configuration or train a new model."
