@@ -563,13 +563,16 @@ def _adapt_rows(
     finite = np.isfinite(flux)
     first = np.argmax(finite, axis=1)
     last = p - 1 - np.argmax(finite[:, ::-1], axis=1)
-    uncovered = ~finite.any(axis=1) | (lam[first] > lo + 1e-9) | (lam[last] < hi - 1e-9)
-    for i in np.flatnonzero(uncovered):
+    empty = ~finite.any(axis=1)
+    uncovered = empty | (lam[first] > lo + 1e-9) | (lam[last] < hi - 1e-9)
+    for i in np.flatnonzero(uncovered & ~empty):
         failures[int(i)] = SpectrumError(
             Reason.NO_HALPHA_COVERAGE,
             f"data span {lam[first[i]]:.1f}-{lam[last[i]]:.1f} Å (vacuum), "
             f"need {lo:.1f}-{hi:.1f} Å",
         )
+    for i in np.flatnonzero(empty):
+        failures[int(i)] = SpectrumError(Reason.BAD_FLUX, "no finite flux near H-alpha")
 
     # Work only on the window plus what the blur reaches.
     r_max = float(np.nanmax(r_all)) if np.isfinite(r_all).any() else 0.0

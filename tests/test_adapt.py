@@ -325,13 +325,15 @@ def test_failures_are_named_and_rows_are_nan():
     flat = Spectrum(LAMOST_GRID, np.ones(LAMOST_GRID.size), "vacuum", 1800.0)
     holey = lamost_like()
     holey.mask[(LAMOST_GRID > 6550) & (LAMOST_GRID < 6600)] = True
-    batch = adapt([short, lamost_like(), flat, holey])
+    empty = Spectrum(LAMOST_GRID, np.full(LAMOST_GRID.size, np.nan), "vacuum", 1800.0)
+    batch = adapt([short, lamost_like(), flat, holey, empty])
     assert {i: e.reason for i, e in batch.failures.items()} == {
         0: Reason.NO_HALPHA_COVERAGE,
         2: Reason.BAD_FLUX,
         3: Reason.TOO_MANY_MASKED,
+        4: Reason.BAD_FLUX,
     }
-    assert np.isnan(batch.features[[0, 2, 3]]).all() and np.isfinite(batch.features[1]).all()
+    assert np.isnan(batch.features[[0, 2, 3, 4]]).all() and np.isfinite(batch.features[1]).all()
 
 
 def test_small_masked_gaps_are_bridged_and_counted():
