@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from vo_models.uws.types import ErrorType
@@ -232,8 +233,20 @@ def format_time(when: dt.datetime | None) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+_clock_lock = threading.Lock()
+_last_now = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """The current UTC time, never earlier than a previous answer in this process.
+
+    A virtual machine's wall clock can step back a few milliseconds while it is
+    being slewed; creationTime <= startTime <= endTime must hold regardless.
+    """
+    global _last_now
+    with _clock_lock:
+        _last_now = max(_last_now, dt.datetime.now(dt.UTC))
+        return _last_now
 
 
 # -- transition rules -------------------------------------------------------------------------

@@ -362,6 +362,9 @@ class UWSService:
 
     def on_started(self, job_id: str, worker: str) -> bool:
         job = self.store.get(job_id)
+        if job is not None and job.phase == Phase.EXECUTING:
+            # started again elsewhere (Dask re-runs a task whose worker died): keep it
+            return self.store.update(job_id, {Phase.EXECUTING}, worker=worker)
         if job is None or job.phase != Phase.QUEUED:
             return False
         now = models.utcnow()
