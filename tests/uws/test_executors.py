@@ -1,0 +1,142 @@
+"""The executors alone, with a recording sink: outcomes, abort, lost workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from uws.executors import Executor
+from uws.executors.local import LocalExecutor
+from uws.runner import WorkOrder, execute
+
+
+class RecordingSink:
+    """Records every report; ``started`` answers True (the job is wanted)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.changed = threading.Condition()
+
+    def _add(self, *event: Any) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def on_started(self, job_id: str, worker: str) -> bool:
+        self._add("started", job_id, worker)
+        return True
+
+    def on_progress(self, job_id: str, fraction: float | None, message: str) -> None:
+        self._add("progress", job_id, fraction, message)
+
+    def on_outcome(self, job_id: str, outcome: tuple[Any, ...]) -> None:
+        self._add("outcome", job_id, outcome)
+
+    def on_lost(self, job_id: str, reason: str) -> None:
+        self._add("lost", job_id, reason)
+
+    def wait_for(self, kind: str, job_id: str, timeout: float = 30) -> tuple[Any, ...]:
+        def found() -> tuple[Any, ...] | None:
+            return next((e for e in self.events if e[0] == kind and e[1] == job_id), None)
+
+        with self.changed:
+            assert self.changed.wait_for(found, timeout=timeout), (kind, job_id, self.events)
+            event = found()
+        assert event is not None
+        return event
+
+
+def order(tmp_path: Path, job_id: str, **params: str) -> WorkOrder:
+    return WorkOrder(
+        job_id=job_id,
+        job_list="demo",
+        runner="uws.example:demo",
+        owner=None,
+        parameters=tuple(params.items()),
+        uploads=(),
+        workdir=str(tmp_path / job_id),
+    )
+
+
+@pytest.fixture(params=["local-spawn", "dask"])
+def executor(request: pytest.FixtureRequest) -> Iterator[tuple[Executor, RecordingSink]]:
+    if request.param == "dask":
+        from uws.executors.dask import DaskExecutor
+
+        running: Executor = DaskExecutor(workers=2)
+    else:
+        running = LocalExecutor(workers=2, start_method="spawn")
+    sink = RecordingSink()
+    running.start(sink)
+    yield running, sink
+    running.close()
+
+
+def test_a_job_runs_and_reports(executor, tmp_path: Path) -> None:
+    running, sink = executor
+    running.submit(order(tmp_path, "echo1", task="echo", colour="red"))
+    outcome = sink.wait_for("outcome", "echo1")[2]
+    assert outcome[0] == "completed"
+    assert [r.id for r in outcome[1]] == ["parameters"]
+    assert (tmp_path / "echo1" / "params.txt").read_text() == "task=echo\ncolour=red"
+    assert sink.wait_for("progress", "echo1")[2:] == (0.5, "echoing")
+    assert sink.wait_for("started", "echo1")
+
+
+def test_abort_stops_a_running_job(executor, tmp_path: Path) -> None:
+    running, sink = executor
+    running.submit(order(tmp_path, "long", task="sleep", seconds="60"))
+    sink.wait_for("progress", "long")
+    running.abort("long")
+    heartbeat = tmp_path / "long" / "heartbeat"
+    if isinstance(running, LocalExecutor):
+        wait = threading.Event()
+        for _ in range(200):  # the process is gone within a few seconds
+            if "long" not in running.running():
+                break
+            wait.wait(0.05)
+        assert "long" not in running.running()
+        assert not any(e[0] in ("outcome", "lost") for e in sink.events)  # abort is silent
+    else:
+        assert sink.wait_for("outcome", "long")[2] == ("aborted",)
+    before = heartbeat.read_text()
+    threading.Event().wait(0.3)  # six heartbeats' time: it must have stopped
+    assert heartbeat.read_text() == before
+
+
+def test_a_killed_local_worker_is_reported_lost(tmp_path: Path) -> None:
+    running = LocalExecutor(workers=1)
+    sink = RecordingSink()
+    running.start(sink)
+    try:
+        running.submit(order(tmp_path, "victim", task="sleep", seconds="60"))
+        message = sink.wait_for("progress", "victim")[3]
+        os.kill(int(message.removeprefix("pid=")), signal.SIGKILL)
+        reason = sink.wait_for("lost", "victim", timeout=5)[2]
+        assert reason == "the worker process running the job was killed (SIGKILL)"
+        running.submit(order(tmp_path, "next", task="echo"))  # the slot is free again
+        assert sink.wait_for("outcome", "next")[2][0] == "completed"
+    finally:
+        running.close()
+
+
+def test_execute_turns_every_failure_into_an_outcome(tmp_path: Path) -> None:
+    def silent(fraction: float | None, message: str = "") -> None:
+        return None
+
+    missing = WorkOrder("x", "demo", "no.such.module:run", None, (), (), str(tmp_path / "x"))
+    outcome = execute(missing, silent)
+    assert outcome[0] == "failed" and "No module named 'no'" in outcome[1]
+    not_callable = WorkOrder("y", "demo", "uws.example:TASKS", None, (), (), str(tmp_path / "y"))
+    assert execute(not_callable, silent)[:2] == (
+        "failed",
+        "job runner 'uws.example:TASKS' is not a function",
+    )
+    clean = order(tmp_path, "z", task="fail")
+    assert execute(clean, silent)[:2] == ("failed", "the demo job failed as asked")
