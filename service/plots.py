@@ -72,7 +72,8 @@ def spectrum_figure(
         native.set_ylabel("flux")
         name = names[i] if i < len(names) else f"spectrum {i}"
         native.set_title(
-            f"{_title(spectrum, name)} — native, R≈{spectrum.resolving_power:.0f}", fontsize=10
+            f"{_title(spectrum, name)}, native, R≈{spectrum.resolving_power:.0f}\n{name}",
+            fontsize=10,
         )
 
         if i in batch.failures:

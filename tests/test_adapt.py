@@ -30,9 +30,8 @@ from service.adapt import (
     to_air,
     to_vacuum,
 )
-from service.commands.adapt import load_spectrum
 from service.reasons import AlvoError, Reason
-from service.spectra import Spectrum
+from service.spectra import Spectrum, read_spectrum
 
 RANGE = np.linspace(3500.0, 9500.0, 6001)
 LAMOST_GRID = 10 ** (3.5682 + 1e-4 * np.arange(3909))  # log-linear, vacuum
@@ -383,15 +382,15 @@ def test_real_pairs_adapt_and_emission_twins_match(real_data):
     with open(real_data / "pairs.csv", newline="") as handle:
         pairs = list(csv.DictReader(handle))
     spectra = [
-        load_spectrum(real_data / p[key]) for p in pairs for key in ("ondrejov_file", "lamost_file")
+        read_spectrum(real_data / p[key]) for p in pairs for key in ("ondrejov_file", "lamost_file")
     ]
     batch = adapt(spectra)
     assert batch.failures == {}
     assert np.isfinite(batch.features).all()
     for pair in pairs:
         if pair["ondrejov_label"] == "emission":
-            source = load_spectrum(real_data / pair["ondrejov_file"])
-            target = load_spectrum(real_data / pair["lamost_file"])
+            source = read_spectrum(real_data / pair["ondrejov_file"])
+            target = read_spectrum(real_data / pair["lamost_file"])
             numbers = compare_pair(source, target, AdaptConfig())
             rms_fixed, r_fixed, rms_r, r_r, _, rms_best, _, _, r_continuum = numbers
             assert r_fixed > 0.98 and r_r > 0.98 and r_continuum > 0.98
@@ -400,7 +399,7 @@ def test_real_pairs_adapt_and_emission_twins_match(real_data):
 
 def test_real_emission_star_peaks_at_halpha(real_data):
     files = ["ondrejov/gamma-cas-emission.fits", "ondrejov/bt-cmi-ondrejov.fits"]
-    batch = adapt([load_spectrum(real_data / f) for f in files])
+    batch = adapt([read_spectrum(real_data / f) for f in files])
     assert batch.failures == {}
     for row in batch.features:
         assert abs(GRID[np.argmax(row)] - 6564.6) < 3.0

@@ -59,37 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pairs.set_defaults(func=pairs_command)
 
 
-def load_spectrum(path: Path) -> Spectrum:
-    """Read one spectrum file with the project's reader (content-sniffing)."""
-    try:
-        from service.spectra import read_spectrum  # type: ignore[attr-defined]
-    except ImportError:  # TEMPORARY until the readers land in service/spectra
-        return _throwaway_read(path)
-    return read_spectrum(path)
-
-
-def _throwaway_read(path: Path) -> Spectrum:
-    """Minimal LAMOST / Ondrejov FITS reading; replaced by service.spectra.read_spectrum."""
-    import numpy as np
-    from astropy.io import fits
-
-    from service.spectra import Spectrum
-
-    with fits.open(path) as hdul:
-        header = hdul[0].header
-        if "COEFF0" in header:
-            data = np.asarray(hdul[0].data, dtype=np.float64)
-            lam = 10 ** (header["COEFF0"] + header["COEFF1"] * np.arange(data.shape[1]))
-            return Spectrum(lam, data[0], "vacuum", 1800.0, data[1], data[3] != 0)
-        if len(hdul) > 1:
-            table = hdul[1].data
-            return Spectrum(table["spectral"], table["flux"], "air", 13000.0)
-        n = header["NAXIS1"]
-        pix = np.arange(n) + 1 - header.get("CRPIX1", 1)
-        lam = header["CRVAL1"] + header["CDELT1"] * pix
-        return Spectrum(lam, hdul[0].data, "air", 13000.0)
-
-
 @dataclasses.dataclass
 class PairRow:
     """One pair's agreement after adaptation, for the three blur choices."""
@@ -164,12 +133,14 @@ def measure_pairs(data: Path, base: AdaptConfig) -> list[PairRow]:
     """Adapt and compare every pair listed in data/pairs.csv."""
     from tqdm import tqdm
 
+    from service.spectra import read_spectrum
+
     with open(data / "pairs.csv", newline="") as handle:
         entries = list(csv.DictReader(handle))
     rows = []
     for entry in tqdm(entries, desc="pairs", unit="pair", disable=not sys.stderr.isatty()):
-        source = load_spectrum(data / entry["ondrejov_file"])
-        target = load_spectrum(data / entry["lamost_file"])
+        source = read_spectrum(data / entry["ondrejov_file"])
+        target = read_spectrum(data / entry["lamost_file"])
         numbers = compare_pair(source, target, base)
         rows.append(
             PairRow(

@@ -39,14 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def spectrum_command(args: argparse.Namespace) -> int:
     from service.adapt import AdaptConfig, adapt
-    from service.commands.adapt import load_spectrum
     from service.plots import save_png, spectrum_figure
     from service.reasons import AlvoError
+    from service.spectra import read_spectrum
 
     spectra, names = [], []
     for path in args.files:
         try:
-            spectra.append(load_spectrum(path))
+            spectra.append(read_spectrum(path))
             names.append(path.name)
         except (AlvoError, OSError) as error:
             print(f"{path}: {error}", file=sys.stderr)
