@@ -18,9 +18,17 @@ from service.reasons import Reason, SpectrumError
 MJD_ZERO = datetime.datetime(1858, 11, 17)
 
 
+def get(header: Mapping[str, Any], key: str) -> Any:
+    """A keyword's value; None when absent or unparsable (astropy raises VerifyError)."""
+    try:
+        return header.get(key)
+    except Exception:  # astropy.io.fits.verify.VerifyError on a malformed card
+        return None
+
+
 def text(header: Mapping[str, Any], key: str, default: str = "") -> str:
     """A keyword as a stripped string ("" when absent or empty)."""
-    value = header.get(key)
+    value = get(header, key)
     if value is None or isinstance(value, bool):
         return default
     return str(value).strip() or default
@@ -28,7 +36,7 @@ def text(header: Mapping[str, Any], key: str, default: str = "") -> str:
 
 def number(header: Mapping[str, Any], key: str) -> float:
     """A keyword as a float, NaN when absent or not a number."""
-    value = header.get(key)
+    value = get(header, key)
     if isinstance(value, bool) or value is None:
         return math.nan
     try:

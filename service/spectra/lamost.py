@@ -46,7 +46,7 @@ PUBDID_PREFIX = "ivo://lamost.org/spectrum?"
 def is_lamost(header: Mapping[str, Any]) -> bool:
     """A primary header written by the LAMOST pipeline (2-D image with log grid)."""
     telescope = kw.text(header, "TELESCOP").upper()
-    return header.get("NAXIS") == 2 and (
+    return kw.get(header, "NAXIS") == 2 and (
         telescope.startswith("LAMOST")
         or "COEFF0" in header
         or kw.text(header, "EXTEN0").startswith("Flux")
@@ -78,7 +78,7 @@ def pixel_mask(flux: np.ndarray, ivar: np.ndarray, andmask: np.ndarray) -> np.nd
 
 def medium(header: Mapping[str, Any]) -> str:
     """``VACUUM = T`` (all releases so far) or F; vacuum when absent."""
-    return "air" if header.get("VACUUM") is False else "vacuum"
+    return "air" if kw.get(header, "VACUUM") is False else "vacuum"
 
 
 def meta(header: Mapping[str, Any]) -> SpectrumMeta:
@@ -87,7 +87,7 @@ def meta(header: Mapping[str, Any]) -> SpectrumMeta:
     classes = (kw.text(header, "CLASS"), kw.text(header, "SUBCLASS"))
     mjd = kw.mjd_from_iso(kw.text(header, "DATE-OBS"))  # median UTC of the exposures
     extra = {
-        key.lower(): header[key]
+        key.lower(): kw.get(header, key)
         for key in ("LMJD", "MJD", "PLANID", "SPID", "FIBERID", "VERSPIPE", "Z", "Z_ERR")
         if key in header
     }
@@ -97,8 +97,8 @@ def meta(header: Mapping[str, Any]) -> SpectrumMeta:
         obsid=obsid,
         designation=kw.text(header, "DESIG"),
         object=kw.text(header, "OBJNAME"),
-        ra=kw.angle(header.get("RA"), hours=False),
-        dec=kw.angle(header.get("DEC"), hours=False),
+        ra=kw.angle(kw.get(header, "RA"), hours=False),
+        dec=kw.angle(kw.get(header, "DEC"), hours=False),
         mjd=mjd if np.isfinite(mjd) else kw.number(header, "MJD"),
         snr=kw.number(header, "SN_R"),  # r band: the one that holds H-alpha
         pipeline_class=" ".join(c for c in classes if c),

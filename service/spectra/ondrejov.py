@@ -35,7 +35,7 @@ INSTRUMENT_KEYWORDS = ("COUDE700", "CCD700")
 
 def is_raw_ccd700(header: Mapping[str, Any]) -> bool:
     """A 1-D image from the Ondrejov coude spectrograph (or any linear 1-D spectrum)."""
-    return header.get("NAXIS") == 1 and (
+    return kw.get(header, "NAXIS") == 1 and (
         kw.text(header, "OBSERVAT").upper().startswith("ONDREJOV")
         or kw.text(header, "INSTRUME").upper() in INSTRUMENT_KEYWORDS
         or "CRVAL1" in header
@@ -102,8 +102,8 @@ def read_raw(header: Mapping[str, Any], data: Any) -> Spectrum:
     flux = np.asarray(data, dtype=np.float64)
     wavelength = linear_grid(header, flux.shape[0])
     ra, dec = icrs(
-        kw.angle(header.get("RA"), hours=True),
-        kw.angle(header.get("DEC"), hours=False),
+        kw.angle(kw.get(header, "RA"), hours=True),
+        kw.angle(kw.get(header, "DEC"), hours=False),
         kw.number(header, "EQUINOX"),
     )
     name = kw.text(header, "FILENAME").rsplit(".", 1)[0]

@@ -52,8 +52,10 @@ def load_bytes(source: Source) -> bytes:
     else:
         try:
             data = source.read(MAX_SPECTRUM_BYTES + 1)
-        except (OSError, ValueError) as error:
-            raise SpectrumError(Reason.UNREADABLE_FILE, str(error)) from None
+        except (OSError, ValueError, AttributeError) as error:
+            raise SpectrumError(
+                Reason.UNREADABLE_FILE, f"not a path, bytes or binary file: {error}"
+            ) from None
         if not isinstance(data, bytes):
             raise SpectrumError(Reason.UNREADABLE_FILE, "file object is not opened in binary mode")
     if len(data) > MAX_SPECTRUM_BYTES:
@@ -108,7 +110,7 @@ def read_fits_bytes(data: bytes) -> Spectrum:
                 return _dispatch(hdus, len(layout))
         except SpectrumError:
             raise
-        except (OSError, ValueError, TypeError, KeyError, IndexError) as error:
+        except Exception as error:  # astropy: OSError, ValueError, VerifyError, ...
             raise SpectrumError(Reason.CORRUPT_FITS, f"{type(error).__name__}: {error}") from None
 
 

@@ -226,7 +226,7 @@ def fits_table(hdus: Any) -> tuple[int, list[int | None]] | None:
         header = hdu.header
         if kw.text(header, "XTENSION") != "BINTABLE":
             continue
-        n = int(header.get("TFIELDS", 0) or 0)
+        n = int(kw.number(header, "TFIELDS")) if kw.number(header, "TFIELDS") > 0 else 0
         names = [kw.text(header, f"TTYPE{i}") for i in range(1, n + 1)]
         utypes = [
             kw.text(header, f"TUTYP{i}") or kw.text(header, f"TUTYPE{i}") for i in range(1, n + 1)
@@ -262,19 +262,27 @@ def read_sdm_fits(hdus: Any) -> Spectrum:
     for key, names in FITS_KEYWORDS.items():
         for name in names:
             for source in (header, hdus[0].header):
-                if key not in values and source.get(name) not in (None, ""):
-                    values[key] = source.get(name)
+                if key not in values and kw.get(source, name) not in (None, ""):
+                    values[key] = kw.get(source, name)
     if "char.spectralaxis.resolution" in values:
         values["char.spectralaxis.resolution.unit"] = _comment_unit(header, "SPEC_RES")
-    explicit = next((str(header[k]) for k in MEDIUM_KEYWORDS if k in header), "")
-    description = f"{header.comments[f'TTYPE{col}']} {kw.text(header, f'TCOMM{col}')}"
+    explicit = next((str(kw.get(header, k)) for k in MEDIUM_KEYWORDS if k in header), "")
+    description = f"{_comment(header, f'TTYPE{col}')} {kw.text(header, f'TCOMM{col}')}"
     hint = medium(explicit, kw.text(header, f"TUCD{col}"), description)
     spectrum = build(lam, flux, err, values, hint)
     spectrum.meta.extra["flux_calibration"] = kw.text(header, "FLUX_CAL")
     return spectrum
 
 
+def _comment(header: Any, key: str) -> str:
+    """A keyword's comment ("" when absent)."""
+    try:
+        return str(header.comments[key])
+    except (KeyError, IndexError):
+        return ""
+
+
 def _comment_unit(header: Any, key: str) -> str:
     """The ``[unit]`` DaCHS puts at the start of a keyword's comment."""
-    found = re.match(r"\s*\[([^\]]*)\]", str(header.comments[key]))
+    found = re.match(r"\s*\[([^\]]*)\]", _comment(header, key))
     return found.group(1) if found else ""
