@@ -55,7 +55,7 @@ def spectrum_command(args: argparse.Namespace) -> int:
     config = AdaptConfig.original() if args.original else AdaptConfig()
     batch = adapt(spectra, config)
     save_png(spectrum_figure(spectra, batch, names), args.output, dpi=args.dpi)
-    for i, error in batch.failures.items():
-        print(f"{names[i]}: {error}", file=sys.stderr)
+    for i, failure in batch.failures.items():
+        print(f"{names[i]}: {failure}", file=sys.stderr)
     print(f"wrote {args.output}")
     return 0
