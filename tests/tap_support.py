@@ -94,6 +94,8 @@ CROSS_DATABASE_QUERIES = (
     "WHERE CONTAINS(POINT('ICRS', ra, dec), BOX('ICRS', 200, 30, 20, 10)) = 1 ORDER BY spectrum_id",
     "SELECT spectrum_id FROM alvo.spectrum WHERE 1 = CONTAINS(POINT(ra, dec), "
     "POLYGON(10, 10, 40, 12, 35, 45, 8, 30)) ORDER BY spectrum_id",
+    "SELECT spectrum_id FROM alvo.spectrum WHERE 1 = CONTAINS(POINT(ra, dec), "
+    "POLYGON(0, 60, 120, 60, 240, 60)) ORDER BY spectrum_id",
     "SELECT spectrum_id FROM alvo.spectrum WHERE 1 = INTERSECTS(POINT(ra, dec), "
     "CIRCLE(300, -60, 9)) ORDER BY spectrum_id",
     "SELECT spectrum_id FROM alvo.spectrum WHERE 0 = CONTAINS(POINT(ra, dec), "
