@@ -440,3 +440,12 @@ def test_parameters_posted_to_the_job_resource_while_pending(http: httpx.Client)
     assert ("alpha", "2") in parameters(document) and text(document, "phase") == "COMPLETED"
     assert http.post(url, data={"alpha": "3"}).status_code == 409
     assert http.post(url, data={}).status_code == 400
+
+
+def test_phase_abort_posted_to_the_job_url_is_not_a_parameter(http: httpx.Client) -> None:
+    """Vollt #112: PHASE=ABORT sent to the job itself must abort, not become a parameter."""
+    url = create(http, TASK="sleep", SECONDS=30, PHASE="RUN")
+    assert http.post(url, data={"PHASE": "ABORT"}).status_code == 303
+    document = job(http, url)
+    assert text(document, "phase") == "ABORTED"
+    assert ("phase", "ABORT") not in parameters(document)

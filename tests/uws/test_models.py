@@ -179,3 +179,20 @@ def test_migrations_build_exactly_the_declared_schema(store: JobStore) -> None:
         )
         differences = compare_metadata(context, metadata)
     assert differences == []
+
+
+def test_header_authenticator() -> None:
+    from types import SimpleNamespace
+
+    from uws.auth import HeaderAuthenticator, anonymous
+    from uws.models import UnauthorizedError
+
+    def request(**headers: str) -> SimpleNamespace:
+        return SimpleNamespace(headers={k.replace("_", "-"): v for k, v in headers.items()})
+
+    header = HeaderAuthenticator()
+    assert header(request(**{"X-Forwarded-User": "alice"})) == "alice"
+    assert header(request(**{"Remote-User": " bob "})) == "bob"
+    assert header(request()) is None and anonymous(request(X_Forwarded_User="x")) is None
+    with pytest.raises(UnauthorizedError):
+        HeaderAuthenticator(required=True)(request())
