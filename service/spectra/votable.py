@@ -9,7 +9,6 @@ tolerates astropy's W-warnings (many services emit them) but never lets them out
 from __future__ import annotations
 
 import io
-import re
 import warnings
 from typing import Any
 
@@ -21,12 +20,11 @@ from service.spectra.spectrum import Spectrum
 
 #: Bytes: SDM VOTables of optical spectra are ~1 MB; refuse what is not a spectrum.
 MAX_VOTABLE_BYTES = 64 * 1024 * 1024
-SNIFF = re.compile(rb"^\s*(<\?xml[^>]*\?>\s*)?(<!--.*?-->\s*)*<VOTABLE\b", re.S)
 
 
 def looks_like_votable(head: bytes) -> bool:
-    """True if the document's root element is VOTABLE (after XML declaration/comments)."""
-    return bool(SNIFF.match(head.lstrip(b"\xef\xbb\xbf")))
+    """True if the document is XML and names a VOTABLE element near its start."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and b"<VOTABLE" in head
 
 
 def _parse(data: bytes) -> Any:
@@ -97,6 +95,8 @@ def read_sdm_votable(data: bytes) -> Spectrum:
         assert columns[0] is not None and columns[1] is not None
         wavelength = sdm.to_angstrom(columns[0], str(spectral.unit or ""))
         values, explicit = _param_values(document)
-        hint = sdm.medium(explicit, spectral.ucd or "", spectral.description or "")
+        # DaCHS declares the medium in Char.SpectralAxis.Ucd (em.wl;obs.atmos = air).
+        ucd = f"{spectral.ucd or ''} {values.get('char.spectralaxis.ucd') or ''}"
+        hint = sdm.medium(explicit, ucd, spectral.description or "")
         return sdm.build(wavelength, columns[1], columns[2], values, hint)
     raise SpectrumError(Reason.WRONG_HDU_LAYOUT, "no VOTable TABLE with spectral and flux FIELDs")
