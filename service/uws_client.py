@@ -88,9 +88,10 @@ def submit(list_url: str, parameters: list[tuple[str, str]], timeout_s: float = 
     """Create and start a job (``PHASE=RUN``); return its URL."""
     import httpx
 
-    response = httpx.post(
-        list_url, data=[*parameters, ("PHASE", "RUN")], timeout=timeout_s, follow_redirects=False
-    )
+    form: dict[str, list[str]] = {}
+    for name, value in [*parameters, ("PHASE", "RUN")]:
+        form.setdefault(name, []).append(value)
+    response = httpx.post(list_url, data=form, timeout=timeout_s, follow_redirects=False)
     if response.status_code != 303:
         raise ValueError(f"{list_url} refused the job: HTTP {response.status_code} {response.text}")
     return str(httpx.URL(list_url).join(response.headers["Location"]))

@@ -120,17 +120,18 @@ def make_archive(home: Path, n: int = 6) -> dict[str, Table]:
 
 
 @contextlib.contextmanager
-def live_server(app: Any, port: int) -> Iterator[str]:
+def live_server(app: Any, port: int, lifespan: str = "off") -> Iterator[str]:
     """Serve ``app`` with a real uvicorn on 127.0.0.1:``port``; yield its base URL.
 
     For clients that speak HTTP themselves (pyvo, STILTS): the TestClient is
     not reachable from them. Build the app with ``Settings(port=port)`` so
-    the URLs in its documents point here (:func:`free_port`).
+    the URLs in its documents point here (:func:`free_port`). ``lifespan="on"``
+    also starts the app's job service (UWS executor and sweeper).
     """
     import uvicorn
 
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

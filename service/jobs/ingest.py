@@ -225,7 +225,9 @@ def process_chunk(
     chosen_labels = []
     for i in good:
         meta, reference = spectra[i].meta, kept[i]
-        pubdid = meta.pubdid or reference.pubdid
+        # The archive's DID (SSA/DataLink) names the spectrum for DataLink; the file's
+        # own (e.g. Ondrejov DS_IDPUB) is the fallback, and labels may use either.
+        pubdid = reference.pubdid or meta.pubdid
         values = {
             "pubdid": pubdid,
             "obsid": meta.obsid,
@@ -247,7 +249,7 @@ def process_chunk(
             rows[name].append(
                 None if isinstance(value, float) and not math.isfinite(value) else value
             )
-        chosen_labels.append(reference.label or labels.get(pubdid, ""))
+        chosen_labels.append(reference.label or labels.get(pubdid) or labels.get(meta.pubdid) or "")
     return ChunkResult(
         features=batch.features[good] if good else np.zeros((0, batch.features.shape[1]), "f4"),
         rows=rows,

@@ -1,0 +1,115 @@
+"""The ingest job end to end: a live service ingests real spectra from its own SSA.
+
+The archive holds the real LAMOST DR2 and Ondrejov files of ../shared/data/real
+(copied into a temporary home, never into the repository) plus one corrupt
+file, so the job must add the good spectra and name the bad one's reason.
+"""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import numpy as np
+import pytest
+from astropy.io.votable import parse_single_table
+
+from service.datasets import Datasets
+from service.settings import Settings
+from service.uws_client import follow, submit
+from tests.peers.stilts import votlint
+from tests.vo_fixture import catalogue_real_files, free_port, live_server
+
+
+@pytest.fixture(scope="module")
+def service(real_data, tmp_path_factory):
+    home = tmp_path_factory.mktemp("ingest-home")
+    lamost = sorted((real_data / "lamost-dr2").glob("*.fits"))[:6]
+    ondrejov = sorted((real_data / "ondrejov").glob("*.fits"))
+    catalogue_real_files(home, {"lamost": lamost, "ondrejov": ondrejov})
+    # one spectrum in the catalogue is a truncated file: it must fail, the rest go on
+    broken = home / "archive" / "lamost" / "spectra" / lamost[0].name
+    broken.write_bytes(broken.read_bytes()[:5000])
+    port = free_port()
+    settings = Settings(home=home, port=port, demo_archive_size=0)
+    from service.app import create_app
+
+    with live_server(create_app(settings), port, lifespan="on") as url:
+        yield url, settings
+
+
+def run_job(base: str, parameters: list[tuple[str, str]]):
+    return follow(submit(f"{base}/ingest", parameters), lambda status: None)
+
+
+def test_ssa_ingest_adds_good_spectra_and_names_the_bad_one(service):
+    base, settings = service
+    status = run_job(base, [("DATASET", "pool"), ("SSA", f"{base}/ssa/lamost"), ("MAXREC", "100")])
+    assert status.phase == "COMPLETED", status.error
+    summary = httpx.get(status.results["summary"][0]).json()
+    assert summary == {
+        "dataset": "pool",
+        "domain": "target",
+        "added": 5,
+        "failed": 1,
+        "reasons": {"CORRUPT_FITS": 1},
+    }
+    failures = httpx.get(status.results["failures"][0]).content
+    assert votlint(failures) == []
+    table = parse_single_table(io.BytesIO(failures)).to_table()
+    assert list(table["reason"]) == ["CORRUPT_FITS"]
+    datasets = Datasets(settings)
+    dataset = datasets.require("pool")
+    features = dataset.features.array()
+    assert features.shape == (5, 140) and np.isfinite(features).all()
+    rows = datasets.spectra(dataset, ["pubdid", "designation", "ra", "access_url", "datalink_url"])
+    assert all(str(p).startswith("ivo://") for p in rows["pubdid"])
+    assert all(d for d in rows["designation"])  # LAMOST DESIG read from the files
+    assert all(str(u).startswith(f"{base}/") for u in rows["access_url"])
+    assert all(str(u).startswith(f"{base}/datalink/lamost?ID=") for u in rows["datalink_url"])
+
+
+def test_ondrejov_with_labels_is_a_labelled_source_set(service, tmp_path):
+    base, settings = service
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "pubdid,label\nivo://alvo.demo/ondrejov?gamma-cas-emission,0\n"
+        "ivo://alvo.demo/ondrejov?alpha-lyr-absorption,1\n"
+    )
+    status = run_job(
+        base,
+        [
+            ("DATASET", "source"),
+            ("SSA", f"{base}/ssa/ondrejov"),
+            ("LABELS", labels.as_uri()),
+        ],
+    )
+    assert status.phase == "COMPLETED", status.error
+    summary = httpx.get(status.results["summary"][0]).json()
+    assert summary["domain"] == "source"  # R = 13000: detected as the labelled instrument
+    datasets = Datasets(settings)
+    dataset = datasets.require("source")
+    labelled = datasets.source_labels(dataset)
+    pubdids = datasets.spectra(dataset, ["pubdid"])["pubdid"]
+    assert {pubdids[row]: verdict for row, verdict in labelled.items()} == {
+        "ivo://alvo.demo/ondrejov?gamma-cas-emission": "single-peak",
+        "ivo://alvo.demo/ondrejov?alpha-lyr-absorption": "absorption",
+    }
+
+
+def test_unreachable_url_is_a_named_failure(service):
+    base, _ = service
+    port = free_port()  # nothing listens there
+    status = run_job(base, [("DATASET", "urls"), ("URL", f"http://127.0.0.1:{port}/nothing.fits")])
+    assert status.phase == "COMPLETED", status.error
+    assert httpx.get(status.results["summary"][0]).json()["reasons"] == {"HTTP_ERROR": 1}
+
+
+def test_bad_parameters_are_refused_when_the_job_is_created(service):
+    base, _ = service
+    response = httpx.post(f"{base}/ingest", data={"DATASET": "x"})
+    assert response.status_code == 400 and "say where the spectra are" in response.text
+    response = httpx.post(f"{base}/ingest", data={"DATASET": "../etc", "URL": "http://x/"})
+    assert response.status_code == 400
+    response = httpx.post(f"{base}/ingest", data={"DATASET": "x", "ID": "ivo://a?1"})
+    assert response.status_code == 400 and "DATALINK" in response.text
