@@ -7,15 +7,19 @@ CCD700 raw image or DataLink BINTABLE, IVOA Spectrum DM FITS or VOTable);
 See docs/readers.md.
 """
 
+from service.spectra.bulk import HalphaWindows, WindowGroup, read_halpha_windows
 from service.spectra.checks import HALPHA_WINDOW, check_halpha_coverage
 from service.spectra.read import read_spectrum
 from service.spectra.spectrum import Medium, Spectrum, SpectrumMeta
 
 __all__ = [
     "HALPHA_WINDOW",
+    "HalphaWindows",
     "Medium",
     "Spectrum",
     "SpectrumMeta",
+    "WindowGroup",
     "check_halpha_coverage",
+    "read_halpha_windows",
     "read_spectrum",
 ]

@@ -11,7 +11,8 @@ astropy would pad them silently. FITS 4.0 (Pence et al. 2010), section 3-4.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from service.reasons import Reason, SpectrumError
@@ -24,6 +25,7 @@ FITS_MAGIC = b"SIMPLE  ="
 BITPIX_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 #: Bytes per element of the binary-table TFORM codes this module can address.
 TFORM_DTYPES = {"L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+END_CARD = re.compile(r"END {77}")
 #: Headers longer than this are not spectra we know (LAMOST: 2 blocks, Ondrejov: 3).
 MAX_HEADER_BLOCKS = 64
 
@@ -58,25 +60,52 @@ def parse_value(text: str) -> Any:
         return value
 
 
-def parse_cards(raw: bytes) -> tuple[dict[str, Any], int]:
+class Cards(Mapping[str, Any]):
+    """The keywords of one header; values are parsed on first access.
+
+    A bulk read looks at ~15 of a LAMOST header's ~120 cards, so parsing them all
+    would dominate its cost. The first card of a repeated keyword wins, as astropy
+    does for ``header[key]``; commentary cards (COMMENT, HISTORY, blank) are skipped.
+    """
+
+    def __init__(self, raw: dict[str, str]) -> None:
+        self._raw = raw
+        self._parsed: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._parsed:
+            self._parsed[key] = parse_value(self._raw[key])
+        return self._parsed[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def parse_cards(raw: bytes) -> tuple[Cards, int]:
     """Keywords of the header at the start of ``raw`` and the header's length in bytes.
 
     Raises ``SpectrumError(CORRUPT_FITS)`` if no END card is found in ``raw``.
-    Commentary cards (COMMENT, HISTORY, blank) are skipped; the first value of a
-    repeated keyword wins, as astropy does for ``header[key]``.
     """
-    cards: dict[str, Any] = {}
-    for start in range(0, len(raw) - CARD + 1, CARD):
-        card = raw[start : start + CARD].decode("ascii", "replace")
-        key = card[:8].rstrip()
-        if key == "END":
-            return cards, (start // BLOCK + 1) * BLOCK
-        if card[8:10] == "= " and key not in cards:
-            cards[key] = parse_value(card[10:])
-    raise SpectrumError(Reason.CORRUPT_FITS, "no END card: the FITS header is truncated")
+    text = raw.decode("latin-1")
+    end = -1
+    for found in END_CARD.finditer(text):
+        if found.start() % CARD == 0:
+            end = found.start()
+            break
+    if end < 0:
+        raise SpectrumError(Reason.CORRUPT_FITS, "no END card: the FITS header is truncated")
+    cards = [text[i : i + CARD] for i in range(end - CARD, -1, -CARD)]  # last first
+    values = {card[:8].rstrip(): card[10:] for card in cards if card[8:10] == "= "}
+    return Cards(values), (end // BLOCK + 1) * BLOCK
 
 
-def data_size(cards: dict[str, Any]) -> int:
+def data_size(cards: Mapping[str, Any]) -> int:
     """Bytes of an HDU's data without padding (FITS 4.0 eq. 1 and 2)."""
     naxis = cards.get("NAXIS", 0)
     bitpix = cards.get("BITPIX")
@@ -98,7 +127,7 @@ def data_size(cards: dict[str, Any]) -> int:
 class HDUInfo:
     """Where one HDU sits in the file: its keywords and the byte offset of its data."""
 
-    cards: dict[str, Any]
+    cards: Cards
     header_offset: int
     data_offset: int
     data_bytes: int
@@ -141,7 +170,7 @@ def walk(buffer: bytes, size: int | None = None) -> Iterator[HDUInfo]:
         offset = info.end
 
 
-def columns(cards: dict[str, Any]) -> list[tuple[str, str, int, int]]:
+def columns(cards: Mapping[str, Any]) -> list[tuple[str, str, int, int]]:
     """(name, numpy dtype, repeat, byte offset in the row) of a BINTABLE's columns.
 
     Raises ``SpectrumError(WRONG_HDU_LAYOUT)`` for column types the fast path

@@ -34,7 +34,7 @@ import numpy as np
 
 from service.reasons import Reason, SpectrumError
 from service.spectra import keywords as kw
-from service.spectra.spectrum import Spectrum, SpectrumMeta
+from service.spectra.spectrum import Medium, Spectrum, SpectrumMeta
 
 RESOLVING_POWER = 1800.0
 N_ROWS = 5
@@ -76,7 +76,7 @@ def pixel_mask(flux: np.ndarray, ivar: np.ndarray, andmask: np.ndarray) -> np.nd
     return (andmask != 0) | ~np.isfinite(flux) | ((flux == 0) & (ivar == 0))
 
 
-def medium(header: Mapping[str, Any]) -> str:
+def medium(header: Mapping[str, Any]) -> Medium:
     """``VACUUM = T`` (all releases so far) or F; vacuum when absent."""
     return "air" if kw.get(header, "VACUUM") is False else "vacuum"
 
@@ -125,7 +125,7 @@ def read_lamost(header: Mapping[str, Any], data: Any) -> Spectrum:
     return Spectrum(
         wavelength,
         flux,
-        "air" if medium(header) == "air" else "vacuum",
+        medium(header),
         RESOLVING_POWER,
         ivar=np.where(np.isfinite(ivar), ivar, 0.0),
         mask=pixel_mask(flux, ivar, rows[ROW_ANDMASK]),
