@@ -27,9 +27,12 @@ import math
 from collections.abc import Mapping
 
 import antlr4
+from antlr4.atn.PredictionMode import PredictionMode
 from queryparser.adql import adqltranslator as qp
+from queryparser.adql.ADQLLexer import ADQLLexer
+from queryparser.adql.ADQLParser import ADQLParser
 from queryparser.adql.ADQLParser import ADQLParser as P
-from queryparser.exceptions import QueryError, QuerySyntaxError
+from queryparser.exceptions import QueryError
 
 from service.reasons import AlvoError, Reason
 
@@ -96,13 +99,30 @@ def translate(adql: str, tables: Mapping[str, str], dialect: str = "sqlite") -> 
 
 # --- parsing and checks -----------------------------------------------------------------
 def _parse(adql: str) -> qp.ADQLQueryTranslator:
-    try:
-        translator = qp.ADQLQueryTranslator(adql)
-    except QuerySyntaxError as error:
-        line, column, token = error.args[0][0] if error.args and error.args[0] else (0, 0, "")
-        raise AdqlError(
-            f"syntax error at line {line}, column {column + 1}, near {token!r}"
-        ) from None
+    """Parse with queryparser's grammar, SLL first (fast), full LL only if SLL fails.
+
+    ANTLR's two-stage strategy: an SLL parse without errors is the correct
+    parse, and costs ~3 ms against ~150 ms for queryparser's default LL mode;
+    only a query SLL cannot parse is parsed again in LL (which then reports
+    any real syntax error).
+    """
+    translator = qp.ADQLQueryTranslator()
+    translator._query = adql.lstrip("\n").rstrip().rstrip(";") + ";"
+    for mode in (PredictionMode.SLL, PredictionMode.LL):
+        stream = antlr4.CommonTokenStream(ADQLLexer(antlr4.InputStream(translator._query)))
+        parser = ADQLParser(stream)
+        parser._interp.predictionMode = mode
+        listener = qp.SyntaxErrorListener()
+        parser._listeners = [listener]
+        tree = parser.query()
+        if not listener.syntax_errors:
+            break
+    if listener.syntax_errors:
+        line, column, token = listener.syntax_errors[0]
+        raise AdqlError(f"syntax error at line {line}, column {column + 1}, near {token!r}")
+    translator.stream, translator.parser, translator.tree = stream, parser, tree
+    translator.syntax_error_listener = listener
+    translator.walker = antlr4.ParseTreeWalker()
     tokens = translator.stream.tokens
     last = translator.tree.stop.tokenIndex if translator.tree.stop is not None else -1
     trailing = [t for t in tokens[last + 1 :] if t.type != antlr4.Token.EOF and t.text.strip()]

@@ -136,7 +136,8 @@ class TapDatabase:
             engine = sa.create_engine(url, poolclass=NullPool)
             sa.event.listen(engine, "connect", lambda dbapi, _: sphere.register(dbapi))
             return engine
-        return sa.create_engine(self.url, poolclass=NullPool)
+        # pooled: everything a query does (uploads, SET LOCAL, grants) is rolled back after it
+        return sa.create_engine(self.url, pool_pre_ping=True)
 
     # --- set-up -------------------------------------------------------------------------------
     def setup(self) -> None:
