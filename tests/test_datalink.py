@@ -10,6 +10,7 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.io.votable import parse
 
+from service.spectra import read_spectrum
 from tests.vo_fixture import ServedArchive, catalogue_real_files, served_archive
 
 SDM = "application/x-votable+xml;content=spectrum"
@@ -155,9 +156,9 @@ def test_pyvo_follows_ssa_to_datalink_this_and_proc(served):
         assert record["ssa_pubDID"] == cats["ondrejov"]["pubdid"][0]
         datalink = record.getdatalink()
         this = next(datalink.bysemantics("#this", include_narrower=False))
-        with fits.open(io.BytesIO(this.getdataset().read())) as hdus:
-            assert hdus[1].header["DS_IDPUB"] == record["ssa_pubDID"]
-            assert hdus[1].data["spectral"].size == 2000
+        spectrum = read_spectrum(this.getdataset())
+        assert spectrum.meta.pubdid == record["ssa_pubDID"] and spectrum.medium == "air"
+        assert spectrum.wavelength.size == 2000
         proc = next(datalink.bysemantics("#proc", include_narrower=False))
         cutout = proc.processed(band=(6550 * u.AA, 6575 * u.AA)).read()
         with fits.open(io.BytesIO(cutout)) as hdus:
@@ -210,3 +211,24 @@ def test_real_spectra_are_served_previewed_and_cut(real_data, tmp_path):
         in_band = (original[0].data[2] >= 6500) & (original[0].data[2] <= 6600)
         np.testing.assert_allclose(hdus[1].data["flux"], original[0].data[0][in_band])
         assert hdus[1].header["AIRORVAC"] == "vac"
+
+
+@pytest.mark.parametrize("collection", ["ondrejov", "lamost"])
+@pytest.mark.parametrize("media", ["application/fits", SDM])
+def test_cutouts_read_back_with_the_project_readers(client, archive, collection, media):
+    home, cats = archive
+    whole = read_spectrum(home / "archive" / collection / cats[collection]["file"][0])
+    response = client.get(
+        f"/datalink/{collection}/proc",
+        params={
+            "ID": cats[collection]["pubdid"][0],
+            "BAND": "6.5e-7 6.6e-7",
+            "RESPONSEFORMAT": media,
+        },
+    )
+    cut = read_spectrum(response.content)
+    keep = (whole.wavelength >= 6500) & (whole.wavelength <= 6600)
+    assert cut.medium == whole.medium
+    np.testing.assert_allclose(cut.wavelength, whole.wavelength[keep])
+    np.testing.assert_allclose(cut.flux, whole.flux[keep], rtol=1e-6)
+    assert cut.resolving_power == pytest.approx(whole.resolving_power)

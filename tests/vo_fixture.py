@@ -42,7 +42,9 @@ def write_ondrejov(path: Path, pubdid: str, name: str, ra: float, dec: float, de
     header = table.header
     header["TUTYP1"] = "spec:spectrum.data.spectralaxis.value"
     header["TUTYP2"] = "spec:spectrum.data.fluxaxis.value"
+    header["TITLE"] = f"ccd700/data/{path.stem}.fit"  # as the Ondrejov DataLink files
     header["DS_IDPUB"] = pubdid
+    header["TMID"] = 56000.0
     header["OBJECT"] = name
     header["RA"] = ra
     header["DEC"] = dec

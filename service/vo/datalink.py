@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.spectra import Spectrum
+from service.spectra import Spectrum, read_spectrum
 from service.vo import dali, templates
 from service.vo.holdings import Catalogue, Holdings, collection_vosi_routes
 from service.vo.ssa import FITS_MEDIA_TYPE, SDM_MEDIA_TYPE, check_wavelength, data_url
@@ -141,28 +141,12 @@ def not_found_detail(identifier: str, collection: str) -> str:
 
 # --- reading spectra ---------------------------------------------------------------
 def read_catalogued_spectrum(catalogue: Catalogue, index: int) -> Spectrum:
-    """The spectrum of catalogue row ``index``, read by the project's readers."""
-    try:
-        from service.spectra import read_spectrum  # type: ignore[attr-defined]
-    except ImportError:  # readers not merged yet: a minimal reader of the two archive formats
-        read_spectrum = _read_archive_fits
+    """The spectrum of catalogue row ``index``, read by the project's readers.
+
+    A file the readers refuse raises :class:`~service.reasons.SpectrumError`
+    (an :class:`AlvoError`), which the endpoints answer with its reason.
+    """
     return read_spectrum(catalogue.path_of(index))
-
-
-def _read_archive_fits(path: Path) -> Spectrum:
-    """Ondrejov BINTABLE (``spectral``, ``flux``; air) or LAMOST 5-row image (vacuum)."""
-    with fits.open(path) as hdus:
-        if len(hdus) > 1 and hdus[1].data is not None and "spectral" in hdus[1].columns.names:
-            data = hdus[1].data
-            return Spectrum(data["spectral"], data["flux"], "air", 13000.0)
-        header, data = hdus[0].header, hdus[0].data
-        if data is not None and data.ndim == 2 and "COEFF0" in header:
-            wavelength = 10 ** (header["COEFF0"] + header["COEFF1"] * np.arange(data.shape[1]))
-            return Spectrum(wavelength, data[0], "vacuum", 1800.0, ivar=data[1])
-        wavelength = header["CRVAL1"] + header["CDELT1"] * (
-            np.arange(data.shape[-1]) + 1 - header.get("CRPIX1", 1)
-        )
-        return Spectrum(wavelength, data, "air", 13000.0)
 
 
 # --- preview ---------------------------------------------------------------------
