@@ -79,12 +79,9 @@ def fill_demo(
         for start in range(0, count, chunk):
             rows = spectra_rows(rng, dataset_id, start, min(chunk, count - start), domain)
             with engine.begin() as conn:
-                result = conn.execute(
-                    schema.spectrum.insert(), schema.row_dicts(schema.spectrum, rows)
-                )
+                schema.bulk_insert(conn, schema.spectrum, rows)
             if progress:
                 progress(len(rows["row_index"]))
-            del result
     with engine.begin() as conn:
         first_target = conn.execute(
             sa.select(sa.func.min(schema.spectrum.c.spectrum_id)).where(
@@ -96,7 +93,7 @@ def fill_demo(
             size = min(chunk, n_spectra - start)
             rows = prediction_rows(rng, first_target + start, size, campaign_id, number)
             with engine.begin() as conn:
-                conn.execute(schema.prediction.insert(), schema.row_dicts(schema.prediction, rows))
+                schema.bulk_insert(conn, schema.prediction, rows)
             if progress:
                 progress(size)
         _label_and_measure(engine, rng, campaign_id, number, now)

