@@ -47,8 +47,8 @@ def demo(job: RunnerJob, workdir: Path, progress: Progress) -> Any:
         seconds = float(job.parameters.get("seconds", "1"))
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
+            _write(workdir / "heartbeat.tmp", repr(time.monotonic())).replace(workdir / "heartbeat")
             progress(1 - left / seconds, f"pid={os.getpid()}")
-            (workdir / "heartbeat").write_text(repr(time.monotonic()))
             time.sleep(min(0.05, left))
         return {"slept": _write(workdir / "slept.txt", f"{seconds}\n")}
     if task == "fail":

@@ -346,7 +346,8 @@ class UWSService:
     def _recover(self) -> None:
         """After a (re)start: resolve EXECUTING jobs, resubmit QUEUED ones."""
         for job_id in self.store.ids_in({Phase.EXECUTING}):
-            if not self.executor.adopt(job_id):
+            job = self.store.get(job_id)
+            if job is not None and not self.executor.still_running(job_id, job.worker):
                 self.store.set_error(
                     job_id, {Phase.EXECUTING}, ErrorInfo(_RESTART_MESSAGE), end_time=models.utcnow()
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 from lxml import etree
@@ -84,3 +85,15 @@ def progress_pid(document: etree._Element) -> int | None:
         if message.startswith("pid="):
             return int(message[4:])
     return None
+
+
+def heartbeat_stops(heartbeat: Path, timeout: float = 10.0) -> None:
+    """Assert the demo runner's heartbeat file (rewritten every 0.05 s while it runs)
+    stops changing within ``timeout``: the work has really stopped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = heartbeat.read_text()
+        time.sleep(0.3)  # six heartbeats' time
+        if heartbeat.read_text() == before:
+            return
+        assert time.monotonic() < deadline, f"{heartbeat} still beating after {timeout} s"

@@ -16,6 +16,7 @@ import httpx
 from tests.uws.conftest import UWS_NS, XSI_NIL, client, parse, wait_until
 from tests.uws.helpers import (
     create,
+    heartbeat_stops,
     job,
     parameters,
     phase,
@@ -148,14 +149,8 @@ def test_abort_stops_the_work(http: httpx.Client, live) -> None:
         wait_until(lambda: not _alive(pid), timeout=10, what=f"worker {pid} to be gone")
     # the runner writes a heartbeat every 0.05 s while it runs: it must have stopped
     heartbeat = live.workdir / url.rsplit("/", 1)[1] / "heartbeat"
-    wait_until(lambda: _still(heartbeat), timeout=10, what="the runner to stop")
+    heartbeat_stops(heartbeat)
     assert results(job(http, url)) == {}
-
-
-def _still(heartbeat) -> bool:  # type: ignore[no-untyped-def]
-    before = heartbeat.read_text()
-    time.sleep(0.3)  # six heartbeats' time
-    return heartbeat.read_text() == before
 
 
 def _with_progress(http: httpx.Client, url: str):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.uws.helpers import heartbeat_stops
 from uws.executors import Executor
 from uws.executors.local import LocalExecutor
 from uws.runner import WorkOrder, execute
@@ -97,7 +98,7 @@ def test_abort_stops_a_running_job(executor, tmp_path: Path) -> None:
     heartbeat = tmp_path / "long" / "heartbeat"
     if isinstance(running, LocalExecutor):
         wait = threading.Event()
-        for _ in range(200):  # the process is gone within a few seconds
+        for _ in range(400):  # the process is gone within a few seconds
             if "long" not in running.running():
                 break
             wait.wait(0.05)
@@ -105,9 +106,7 @@ def test_abort_stops_a_running_job(executor, tmp_path: Path) -> None:
         assert not any(e[0] in ("outcome", "lost") for e in sink.events)  # abort is silent
     else:
         assert sink.wait_for("outcome", "long")[2] == ("aborted",)
-    before = heartbeat.read_text()
-    threading.Event().wait(0.3)  # six heartbeats' time: it must have stopped
-    assert heartbeat.read_text() == before
+    heartbeat_stops(heartbeat)
 
 
 def test_a_killed_local_worker_is_reported_lost(tmp_path: Path) -> None:
@@ -140,3 +139,27 @@ def test_execute_turns_every_failure_into_an_outcome(tmp_path: Path) -> None:
     )
     clean = order(tmp_path, "z", task="fail")
     assert execute(clean, silent)[:2] == ("failed", "the demo job failed as asked")
+
+
+def test_still_running_recognises_live_job_processes_only(tmp_path: Path) -> None:
+    running = LocalExecutor(workers=1)
+    sink = RecordingSink()
+    running.start(sink)
+    try:
+        running.submit(order(tmp_path, "alive", task="sleep", seconds="60"))
+        worker = sink.wait_for("started", "alive")[2]
+        sink.wait_for("progress", "alive")
+        assert running.still_running("alive", worker)  # e.g. run by a sibling service process
+        running.abort("alive")
+        pid = int(worker.rsplit(":", 1)[1])
+        for _ in range(200):
+            if not running.still_running("alive", worker):
+                break
+            threading.Event().wait(0.05)
+        assert not running.still_running("alive", worker), pid
+        assert not running.still_running("x", f"local:{os.uname().nodename}:1")  # init: no job
+        assert not running.still_running("x", "local:elsewhere:123")
+        assert not running.still_running("x", "dask:tcp://10.0.0.1:8786")
+        assert not running.still_running("x", None)
+    finally:
+        running.close()

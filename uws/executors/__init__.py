@@ -61,8 +61,11 @@ class Executor(abc.ABC):
     def abort(self, job_id: str) -> None:
         """Stop the job for real, queued or running; no-op if unknown."""
 
-    def adopt(self, job_id: str) -> bool:
-        """After a service restart: re-attach to a job still running elsewhere, if possible."""
+    def still_running(self, job_id: str, worker: str | None) -> bool:
+        """After a (re)start: is the job's recorded ``worker`` still alive somewhere?
+
+        False (the default) lets the service put the job in ERROR.
+        """
         return False
 
     @abc.abstractmethod

@@ -28,6 +28,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from uws.executors import ExecutionSink, Executor
@@ -116,6 +117,19 @@ class LocalExecutor(Executor):
             for slot in self._running.values():
                 slot.process.join(timeout=5)
             self._running.clear()
+
+    def still_running(self, job_id: str, worker: str | None) -> bool:
+        """True if ``worker`` is a live job process on this host (a sibling service
+        process runs it); a crashed service's workers die with it (PDEATHSIG)."""
+        host, _, pid = (worker or "").removeprefix("local:").rpartition(":")
+        if host != self._host or not pid.isdigit():
+            return False
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return b"multiprocessing" in command and state not in ("Z", "X")
 
     def running(self) -> list[str]:
         """Ids of the jobs whose processes are alive now."""
