@@ -39,11 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service.tables import demo
 from service.tables.query import TapDatabase
 
-CONE = ("SELECT s.spectrum_id, s.ra, s.dec, p.entropy FROM alvo.spectrum AS s "
-        "JOIN alvo.prediction AS p ON p.spectrum_id = s.spectrum_id "
-        "WHERE 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', 83.8, -5.4, 1))")  # fmt: skip
-TOP = ("SELECT TOP 100 prediction_id, spectrum_id, entropy FROM alvo.prediction "
-       "WHERE campaign_id = 1 AND iteration = 1 ORDER BY entropy DESC")  # fmt: skip
+CONE = (
+    "SELECT s.spectrum_id, s.ra, s.dec, p.entropy FROM alvo.spectrum AS s "
+    "JOIN alvo.prediction AS p ON p.spectrum_id = s.spectrum_id "
+    "WHERE 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', 83.8, -5.4, 1))"
+)
+TOP = (
+    "SELECT TOP 100 prediction_id, spectrum_id, entropy FROM alvo.prediction "
+    "WHERE campaign_id = 1 AND iteration = 1 ORDER BY entropy DESC"
+)
 REFERENCE_SQL = {
     "sqlite": {
         "cone": "SELECT s.spectrum_id, s.ra, s.dec, p.entropy FROM spectrum AS s NOT INDEXED "
@@ -145,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = []
     with tempfile.TemporaryDirectory(prefix="alvo-bench-tap-") as folder:
-        report += bench(f"sqlite:///{Path(folder) / 'bench.sqlite'}", "sqlite", args.rows,
-                        args.repeat)  # fmt: skip
+        report += bench(
+            f"sqlite:///{Path(folder) / 'bench.sqlite'}", "sqlite", args.rows, args.repeat
+        )
     with postgres_url(not args.no_postgres) as url:
         if url:
             report += bench(url, "postgresql", args.rows, args.repeat)
