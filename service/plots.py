@@ -101,3 +101,47 @@ def spectrum_figure(
 def save_png(fig: Figure, target: str | Path | io.BytesIO, dpi: int = 110) -> None:
     """Write a figure as PNG to a path or a binary buffer."""
     fig.savefig(target, format="png", dpi=dpi)
+
+
+def learning_curve_figure(
+    x: Sequence[float],
+    series: dict[str, Sequence[float]],
+    xlabel: str = "oracle labels",
+    ylabel: str = "error",
+    title: str = "",
+) -> Figure:
+    """Lines of ``series`` (name -> values aligned with ``x``); NaN values leave gaps."""
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, values in series.items():
+        ax.plot(x, np.asarray(values, dtype=float), marker="o", markersize=3, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def confusion_figure(matrix: np.ndarray, classes: Sequence[str], title: str = "") -> Figure:
+    """A confusion matrix (rows: true class, columns: predicted), counts and row shares."""
+    matrix = np.asarray(matrix)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig = Figure(figsize=(4.8, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ticks = np.arange(len(classes))
+    ax.set_xticks(ticks, classes, rotation=30, ha="right")
+    ax.set_yticks(ticks, classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), count in np.ndenumerate(matrix):
+        colour = "white" if shares[i, j] > 0.6 else "black"
+        ax.text(j, i, f"{count}\n{shares[i, j]:.0%}", ha="center", va="center", color=colour)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig

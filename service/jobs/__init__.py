@@ -18,7 +18,7 @@ from uws.service import UWSService
 
 
 def job_lists(settings: Settings) -> list[JobList]:
-    from service.jobs import ingest
+    from service.jobs import ingest, iterate
 
     return [
         JobList(
@@ -28,6 +28,13 @@ def job_lists(settings: Settings) -> list[JobList]:
             max_execution_duration=24 * 3600,
             max_upload_bytes=settings.max_upload_bytes,
             description="Fill a named dataset from SSA, DataLink, access URLs or an upload.",
+        ),
+        JobList(
+            "iterate",
+            "service.jobs.iterate:run",
+            validator=iterate.check,
+            max_execution_duration=24 * 3600,
+            description="One active-learning step: train, classify the pool, pick the query batch.",
         ),
     ]
 

@@ -1,0 +1,341 @@
+"""The ``iterate`` job: one active-learning step of a campaign.
+
+Train on every label so far (the adapted source set plus the oracle's class
+verdicts) -> classify the whole pool -> pick the next query batch among the
+spectra predicted as emission (highest entropy by default) and a random
+precision sample of predicted positives -> record it all.
+
+Parameters (case-insensitive; UWS ``/iterate``):
+
+``CAMPAIGN``      the campaign (required); created when ``SOURCE`` and ``TARGET``
+                  datasets are given and it does not exist yet
+``STRATEGY``      entropy (default), margin, least-confidence, random, diverse-entropy
+``BATCH``         spectra for the oracle (default: the campaign's, 100)
+``PRECISION_SAMPLE``  random predicted positives to label for precision (default 30)
+``MODEL``         network variant (default ``reference``, the published one)
+``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
+
+Before training it scores the *previous* iteration against the labels the
+oracle has since given: the error of its query batch and the precision (with
+its Clopper-Pearson lower bound) of its precision sample, as the original did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from service.jobs.params import JobParams, validator
+from service.learn import BALANCING, STRATEGIES, VARIANTS
+from service.settings import Settings
+from service.tables import schema
+
+#: Rows per INSERT batch when writing a pool's predictions.
+INSERT_CHUNK = 20_000
+
+
+@dataclasses.dataclass(frozen=True)
+class IterateRequest:
+    campaign: str
+    source: str | None
+    target: str | None
+    strategy: str
+    batch: int | None
+    precision_sample: int
+    variant: str
+    epochs: int
+    patience: int
+    balancing: str
+    seed: int
+
+    @classmethod
+    def from_params(cls, params: JobParams) -> IterateRequest:
+        return cls(
+            campaign=params.identifier("CAMPAIGN"),
+            source=params.identifier("SOURCE", "") if params.get("SOURCE") else None,
+            target=params.identifier("TARGET", "") if params.get("TARGET") else None,
+            strategy=params.choice("STRATEGY", STRATEGIES, "entropy"),
+            batch=params.integer("BATCH", 0, 1, 100_000) or None,
+            precision_sample=params.integer("PRECISION_SAMPLE", 30, 0, 100_000),
+            variant=params.choice("MODEL", VARIANTS, "reference"),
+            epochs=params.integer("EPOCHS", 100, 1, 10_000),
+            patience=params.integer("PATIENCE", 10, 1, 1_000),
+            balancing=params.choice("BALANCE", BALANCING, "smote"),
+            seed=params.integer("SEED", 0, 0, 2**31 - 1),
+        )
+
+
+check = validator(IterateRequest.from_params)
+
+
+def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
+    from service.campaigns import Campaigns
+    from service.reasons import AlvoError
+    from uws.runner import UWSJobError
+
+    settings = Settings.for_job(workdir)
+    request = IterateRequest.from_params(JobParams(job.parameters.pairs()))
+    campaigns = Campaigns(settings)
+    try:
+        campaign = campaigns.get(request.campaign)
+        if campaign is None:
+            if not (request.source and request.target):
+                raise LookupError(
+                    f"no campaign named {request.campaign!r}: give SOURCE and TARGET datasets "
+                    "to create it"
+                )
+            campaign = campaigns.create(
+                request.campaign, request.source, request.target, request.batch or 100
+            )
+        return Iteration(settings, campaigns, campaign, request, workdir, progress).run()
+    except (LookupError, ValueError, AlvoError) as error:
+        raise UWSJobError(str(error)) from error
+
+
+class Iteration:
+    """The steps of one iteration, in the order they run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        campaigns: Any,
+        campaign: Any,
+        request: IterateRequest,
+        workdir: Path,
+        progress: Any,
+    ) -> None:
+        self.settings = settings
+        self.campaigns = campaigns
+        self.campaign = campaign
+        self.request = request
+        self.workdir = workdir
+        self.progress = progress
+        self.engine = campaigns.engine
+        last = campaigns.last_iteration(campaign)
+        self.number = 0 if last is None else last + 1
+        self.timings: dict[str, float] = {}
+
+    def run(self) -> dict[str, Any]:
+        from service.learn import configure_threads
+
+        configure_threads()
+        started = schema.utcnow()
+        self.progress(0.02, "scoring the previous iteration against new labels")
+        self.score_previous()
+        self.progress(0.05, "training on all labels")
+        classifier, n_labels = self.train()
+        self.progress(0.6, "classifying the pool")
+        probabilities, hou = self.classify(classifier)
+        self.progress(0.85, "selecting the query batch")
+        roles = self.select(probabilities)
+        self.progress(0.9, "recording predictions")
+        self.record(probabilities, hou, roles, n_labels, started)
+        self.progress(0.97, "writing results")
+        return self.results(probabilities, roles)
+
+    # --- steps ----------------------------------------------------------------------------------
+    def score_previous(self) -> None:
+        """Error and precision of the last iteration, from the labels given since."""
+        from service.learn import clopper_pearson_lower
+
+        if self.number == 0:
+            return
+        previous = self.number - 1
+        verdicts = self.campaigns.labels(self.campaign)
+        prediction = schema.prediction
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(prediction.c.spectrum_id, prediction.c.predicted_class, prediction.c.role)
+                .where(prediction.c.campaign_id == self.campaign.campaign_id)
+                .where(prediction.c.iteration == previous)
+                .where(prediction.c.role.in_(["query", "precision-sample"]))
+            ).all()
+        query = [
+            (p, verdicts[s]) for s, p, r in rows if r == "query" and verdicts.get(s) in CLASSES
+        ]
+        values: dict[str, Any] = {}
+        if query:
+            values["error"] = float(np.mean([p != v for p, v in query]))
+        sample = [(p, verdicts.get(s)) for s, p, r in rows if r == "precision-sample"]
+        for name in CLASSES:
+            judged = [v for p, v in sample if p == name and v is not None]
+            if judged:
+                hits = sum(v == name for v in judged)
+                key = name.replace("-", "_")
+                values[f"precision_{key}"] = hits / len(judged)
+                values[f"precision_{key}_lower"] = clopper_pearson_lower(hits, len(judged))
+        if values:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    schema.iteration.update()
+                    .where(schema.iteration.c.campaign_id == self.campaign.campaign_id)
+                    .where(schema.iteration.c.number == previous)
+                    .values(**values)
+                )
+
+    def train(self) -> tuple[Any, int]:
+        from service.adapt import AdaptConfig
+        from service.learn import SpectrumClassifier, TrainConfig
+
+        features, y, target_rows = self.campaigns.training_set(self.campaign, CLASSES)
+        config = TrainConfig(
+            variant=self.request.variant,
+            epochs=self.request.epochs,
+            patience=self.request.patience,
+            balancing=self.request.balancing,
+            seed=self.request.seed,
+        )
+        adaptation = AdaptConfig()
+        started = time.perf_counter()
+        classifier = SpectrumClassifier.train(
+            features,
+            y,
+            config,
+            classes=CLASSES,
+            adapt_config=adaptation.to_dict(),
+            adapt_fingerprint=adaptation.fingerprint,
+            extra_provenance={"campaign": self.campaign.name, "iteration": self.number},
+        )
+        self.timings["train"] = time.perf_counter() - started
+        folder = self.settings.home / "models" / self.campaign.name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = classifier.save(folder / f"iteration-{self.number}.keras")
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.model.insert().values(
+                    campaign_id=self.campaign.campaign_id,
+                    iteration=self.number,
+                    path=str(path),
+                    adaptation=adaptation.fingerprint,
+                    classes=",".join(CLASSES),
+                    metrics=json.dumps(classifier.provenance, default=str),
+                    created=schema.utcnow(),
+                )
+            )
+        return classifier, len(target_rows)
+
+    def classify(self, classifier: Any) -> tuple[np.ndarray, np.ndarray]:
+        from service.adapt import AdaptConfig
+        from service.learn import hou_rule
+
+        pool = self.campaign.target.features.array()
+        started = time.perf_counter()
+        probabilities = classifier.predict_proba(pool)
+        self.timings["classify"] = time.perf_counter() - started
+        hou = hou_rule(np.asarray(pool), AdaptConfig().grid())
+        return probabilities, hou
+
+    def select(self, probabilities: np.ndarray) -> np.ndarray:
+        """Role per pool row: '' (none), 'query' or 'precision-sample'."""
+        from service.learn import TARGET_CLASSES, precision_sample, select_query
+
+        rng = np.random.default_rng(self.request.seed + self.number)
+        labelled = np.array(sorted(self.campaigns.pool_verdicts(self.campaign)), dtype=np.int64)
+        usable = np.isfinite(probabilities).all(axis=1)
+        usable[labelled] = False
+        open_rows = np.flatnonzero(usable)
+        among = [CLASSES.index(c) for c in TARGET_CLASSES]
+        batch = self.request.batch or self.campaign.batch_size
+        query = open_rows[
+            select_query(probabilities[open_rows], batch, rng, self.request.strategy, among)
+        ]
+        sample = open_rows[
+            precision_sample(
+                probabilities[open_rows],
+                self.request.precision_sample,
+                rng,
+                among,
+                exclude=np.searchsorted(open_rows, query),
+            )
+        ]
+        roles = np.full(len(probabilities), "", dtype=object)
+        predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
+        roles[np.isin(predicted, among) & np.isfinite(probabilities).all(axis=1)] = "candidate"
+        roles[sample] = "precision-sample"
+        roles[query] = "query"
+        return roles
+
+    def record(
+        self,
+        probabilities: np.ndarray,
+        hou: np.ndarray,
+        roles: np.ndarray,
+        n_labels: int,
+        started: Any,
+    ) -> None:
+        from service.learn import entropy
+
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+        finite = np.isfinite(probabilities).all(axis=1) & (ids >= 0)
+        entropies = entropy(np.nan_to_num(probabilities, nan=1 / 3))
+        predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
+        rows = np.flatnonzero(finite)
+        with self.engine.begin() as conn:
+            for start in range(0, len(rows), INSERT_CHUNK):
+                chunk = rows[start : start + INSERT_CHUNK]
+                conn.execute(
+                    schema.prediction.insert(),
+                    [
+                        {
+                            "spectrum_id": int(ids[i]),
+                            "campaign_id": self.campaign.campaign_id,
+                            "iteration": self.number,
+                            "predicted_class": CLASSES[predicted[i]],
+                            "p_single_peak": float(probabilities[i, 0]),
+                            "p_double_peak": float(probabilities[i, 1]),
+                            "p_absorption": float(probabilities[i, 2]),
+                            "entropy": float(entropies[i]),
+                            "hou_verdict": "emission" if hou[i] else "none",
+                            "role": roles[i] or None,
+                        }
+                        for i in chunk
+                    ],
+                )
+            conn.execute(
+                schema.iteration.insert().values(
+                    campaign_id=self.campaign.campaign_id,
+                    number=self.number,
+                    n_labels=n_labels,
+                    started=started,
+                    finished=schema.utcnow(),
+                )
+            )
+
+    def results(self, probabilities: np.ndarray, roles: np.ndarray) -> dict[str, Any]:
+        from service.jobs.results import candidates_votable, learning_curve_png, metrics_votable
+
+        workdir, campaign, number = self.workdir, self.campaign, self.number
+        base = self.settings.public_url
+        outputs: dict[str, Any] = {}
+        for name, kinds in (("query", ("query", "precision-sample")), ("candidates", None)):
+            path = workdir / f"{name}.vot"
+            path.write_bytes(candidates_votable(self.settings, campaign, number, kinds, name))
+            outputs[name] = (path, "application/x-votable+xml")
+        iterations = self.campaigns.iterations(campaign)
+        (workdir / "metrics.vot").write_bytes(metrics_votable(campaign, iterations, self.timings))
+        outputs["metrics"] = (workdir / "metrics.vot", "application/x-votable+xml")
+        (workdir / "learning-curve.png").write_bytes(learning_curve_png(campaign, iterations))
+        outputs["learning-curve"] = (workdir / "learning-curve.png", "image/png")
+        summary = {
+            "campaign": campaign.name,
+            "iteration": number,
+            "query": int(np.sum(roles == "query")),
+            "precision_sample": int(np.sum(roles == "precision-sample")),
+            "candidates": int(np.sum(roles != "")),
+            "pool": len(probabilities),
+            "seconds": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+        (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
+        outputs["summary"] = (workdir / "summary.json", "application/json")
+        outputs["page"] = (f"{base}/oracle/{campaign.name}", "text/html")
+        return outputs
+
+
+CLASSES: Sequence[str] = schema.CLASSES

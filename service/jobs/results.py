@@ -1,0 +1,203 @@
+"""Result documents of the learning jobs: candidate VOTables, metrics, plots.
+
+The metadata (names, UCDs, utypes, units, descriptions, the DataLink service
+descriptor) lives in ``votable_templates/``; this module only gathers rows
+from the result tables and lets :mod:`service.vo.templates` encode them.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from service.settings import Settings
+from service.tables import schema
+
+LABEL_PRIORITY = {"query": 0, "precision-sample": 1, "candidate": 2}
+
+
+def candidate_rows(
+    engine: sa.Engine, campaign: Any, iteration: int, roles: Sequence[str] | None
+) -> list[dict[str, Any]]:
+    """Predictions of one iteration joined with their spectra (and oracle labels)."""
+    prediction, spectrum, label = schema.prediction, schema.spectrum, schema.label
+    query = (
+        sa.select(
+            spectrum.c.spectrum_id,
+            spectrum.c.pubdid,
+            spectrum.c.obsid,
+            spectrum.c.designation,
+            spectrum.c.ra,
+            spectrum.c.dec,
+            spectrum.c.snr,
+            spectrum.c.access_url,
+            spectrum.c.datalink_url,
+            spectrum.c.simbad_id,
+            prediction.c.predicted_class,
+            prediction.c.p_single_peak,
+            prediction.c.p_double_peak,
+            prediction.c.p_absorption,
+            prediction.c.entropy,
+            prediction.c.hou_verdict,
+            prediction.c.role,
+            prediction.c.iteration,
+        )
+        .join(spectrum, spectrum.c.spectrum_id == prediction.c.spectrum_id)
+        .where(prediction.c.campaign_id == campaign.campaign_id)
+        .where(prediction.c.iteration == iteration)
+    )
+    query = query.where(prediction.c.role.in_(roles) if roles else prediction.c.role.is_not(None))
+    with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+        latest: dict[int, str] = {}
+        for sid, verdict in conn.execute(
+            sa.select(label.c.spectrum_id, label.c.label)
+            .where(label.c.campaign_id == campaign.campaign_id)
+            .order_by(label.c.label_id)
+        ):
+            latest[int(sid)] = str(verdict)
+    for row in rows:
+        row["label"] = latest.get(int(row["spectrum_id"]))
+    rows.sort(key=lambda r: (LABEL_PRIORITY.get(r["role"], 9), -(r["entropy"] or 0)))
+    return rows
+
+
+def candidates_votable(
+    settings: Settings,
+    campaign: Any,
+    iteration: int,
+    roles: Sequence[str] | None,
+    kind: str,
+    serialization: str = "tabledata",
+) -> bytes:
+    """The candidates (or query batch) of an iteration as a VOTable for TOPCAT and Aladin."""
+    from service.datasets import engine_for
+    from service.vo import templates
+
+    rows = candidate_rows(engine_for(settings.sqlalchemy_url), campaign, iteration, roles)
+    document = templates.load("candidates.xml")
+    for info, value in (("campaign", campaign.name), ("iteration", iteration), ("kind", kind)):
+        document.by_id(f"info_{info}").set("value", str(value))
+    document.remove("//v:INFO[@ID='info_model']")
+
+    def column(name: str, dtype: Any = object) -> np.ndarray:
+        values = [row.get(name) for row in rows]
+        if dtype is object:
+            return np.array(values, dtype=object)
+        return np.array([np.nan if v is None else v for v in values], dtype=dtype)
+
+    hou = [row["hou_verdict"] for row in rows]
+    document.fill(
+        "candidates",
+        {
+            **{
+                name: column(name)
+                for name in (
+                    "pubdid",
+                    "obsid",
+                    "designation",
+                    "predicted_class",
+                    "role",
+                    "label",
+                    "simbad_id",
+                    "access_url",
+                )
+            },
+            "ra": column("ra", float),
+            "dec": column("dec", float),
+            "snr": column("snr", np.float32),
+            "entropy": column("entropy", np.float32),
+            "p_single_peak": column("p_single_peak", np.float32),
+            "p_double_peak": column("p_double_peak", np.float32),
+            "p_absorption": column("p_absorption", np.float32),
+            "hou_emission": np.ma.masked_array(
+                [v == "emission" for v in hou], mask=[v is None for v in hou], dtype=bool
+            ),
+            "iteration": np.array([row["iteration"] for row in rows], dtype=np.int32),
+            "access_format": np.array(["application/fits"] * len(rows), dtype=object),
+            "datalink": column("datalink_url"),
+        },
+        serialization,
+    )
+    base = _datalink_base([row["datalink_url"] for row in rows])
+    if base:
+        document.set_param("dl_accessURL", base)
+    else:  # spectra from archives without one DataLink service: no descriptor to offer
+        document.remove("//v:RESOURCE[@ID='datalink_service']")
+    return document.to_bytes()
+
+
+def _datalink_base(urls: Sequence[str | None]) -> str:
+    """The one DataLink endpoint all rows use (``…/datalink/x`` of ``…?ID=``), if any."""
+    bases = {str(url).split("?", 1)[0] for url in urls if url}
+    return bases.pop() if len(bases) == 1 and all(urls) else ""
+
+
+def metrics_votable(
+    campaign: Any, iterations: list[dict[str, Any]], timings: dict[str, float]
+) -> bytes:
+    from service.vo import templates
+
+    document = templates.load("metrics.xml")
+    document.by_id("info_campaign").set("value", campaign.name)
+
+    def values(key: str, dtype: Any) -> np.ndarray:
+        data = [it.get(key) for it in iterations]
+        return np.ma.masked_array(
+            [0 if v is None else v for v in data], mask=[v is None for v in data], dtype=dtype
+        )
+
+    precision = [_overall_precision(it) for it in iterations]
+    n = len(iterations)
+    document.fill(
+        "metrics",
+        {
+            "iteration": values("number", np.int32),
+            "n_labels": values("n_labels", np.int32),
+            "error": values("error", np.float32),
+            "precision": np.ma.masked_invalid(np.array([p[0] for p in precision], np.float32)),
+            "precision_lower": np.ma.masked_invalid(
+                np.array([p[1] for p in precision], np.float32)
+            ),
+            "train_seconds": np.ma.masked_array(
+                [timings.get("train", 0.0)] * n,
+                mask=[i < n - 1 for i in range(n)],
+                dtype=np.float32,
+            ),
+            "classify_seconds": np.ma.masked_array(
+                [timings.get("classify", 0.0)] * n,
+                mask=[i < n - 1 for i in range(n)],
+                dtype=np.float32,
+            ),
+        },
+    )
+    return document.to_bytes()
+
+
+def _overall_precision(iteration: dict[str, Any]) -> tuple[float, float]:
+    """Single-peak precision and its bound (the class the sample mostly holds)."""
+    value = iteration.get("precision_single_peak")
+    lower = iteration.get("precision_single_peak_lower")
+    return (np.nan if value is None else value, np.nan if lower is None else lower)
+
+
+def learning_curve_png(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:
+    from service.plots import learning_curve_figure, save_png
+
+    labels = [it.get("n_labels") or 0 for it in iterations]
+    error = [np.nan if it.get("error") is None else it["error"] for it in iterations]
+    precision = [_overall_precision(it)[0] for it in iterations]
+    figure = learning_curve_figure(
+        labels,
+        {"error on the query batch": error, "precision (single-peak)": precision},
+        xlabel="oracle labels in the training set",
+        ylabel="fraction",
+        title=f"campaign {campaign.name}",
+    )
+    out = io.BytesIO()
+    save_png(figure, out)
+    return out.getvalue()

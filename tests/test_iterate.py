@@ -1,0 +1,128 @@
+"""Two active-learning iterations through the live service's UWS /iterate job list.
+
+The datasets are filled directly (features made from simple H-alpha profiles),
+so this tests the job: training on the source set plus the oracle's labels,
+classifying the pool, choosing the query batch and precision sample, recording
+predictions and metrics, and writing lint-clean VOTables.
+"""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from astropy.io.votable import parse_single_table
+
+from service.adapt import AdaptConfig
+from service.datasets import Datasets, engine_for
+from service.settings import Settings
+from service.tables import schema
+from service.uws_client import follow, submit
+from tests.peers.stilts import votlint
+from tests.vo_fixture import free_port, live_server
+
+CLASSES = ("single-peak", "double-peak", "absorption")
+
+
+def profiles(kinds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """z-scored 140-pixel H-alpha profiles of the given class indices."""
+    grid = AdaptConfig().grid()
+    x = (grid - 6564.6)[None, :]
+    strength = rng.uniform(0.5, 2.0, (len(kinds), 1))
+    single = 1 + strength * np.exp(-0.5 * (x / 3.0) ** 2)
+    double = 1 + strength * (
+        np.exp(-0.5 * ((x - 4) / 2.0) ** 2) + np.exp(-0.5 * ((x + 4) / 2.0) ** 2)
+    )
+    absorption = 1 - 0.4 * strength / 2 * np.exp(-0.5 * (x / 6.0) ** 2)
+    flux = np.choose(kinds[:, None], [single, double, absorption])
+    flux = flux + rng.normal(0, 0.05, flux.shape)
+    return ((flux - flux.mean(1, keepdims=True)) / flux.std(1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    home = tmp_path_factory.mktemp("iterate-home")
+    port = free_port()
+    settings = Settings(home=home, port=port, demo_archive_size=0)
+    rng = np.random.default_rng(3)
+    datasets = Datasets(settings)
+    source_kinds = rng.choice(3, 240, p=[0.4, 0.15, 0.45])
+    pool_kinds = rng.choice(3, 400, p=[0.05, 0.03, 0.92])
+    for name, domain, kinds, labels in (
+        ("src", "source", source_kinds, [CLASSES[k] for k in source_kinds]),
+        ("pool", "target", pool_kinds, [""] * len(pool_kinds)),
+    ):
+        dataset = datasets.open_or_create(name, domain)
+        rows = {
+            "pubdid": [f"ivo://t/{name}?{i}" for i in range(len(kinds))],
+            "ra": rng.uniform(0, 360, len(kinds)).tolist(),
+            "dec": rng.uniform(-10, 60, len(kinds)).tolist(),
+            "datalink_url": [f"http://127.0.0.1:{port}/datalink/x?ID=ivo://t/{name}?{i}"
+                             for i in range(len(kinds))],
+        }  # fmt: skip
+        datasets.append(dataset, profiles(kinds, rng), rows, labels)
+    from service.app import create_app
+
+    with live_server(create_app(settings), port, lifespan="on") as url:
+        yield url, settings, pool_kinds
+
+
+def iterate(base: str, **parameters: str):
+    params = [("CAMPAIGN", "be"), ("MODEL", "small"), ("EPOCHS", "4"), ("BATCH", "20")]
+    params += [(k.upper(), v) for k, v in parameters.items()]
+    status = follow(submit(f"{base}/iterate", params), lambda s: None)
+    assert status.phase == "COMPLETED", status.error
+    return status
+
+
+def table(url: str):
+    body = httpx.get(url).content
+    assert votlint(body) == []
+    return parse_single_table(io.BytesIO(body)).to_table()
+
+
+def test_two_iterations_with_oracle_labels_in_between(service):
+    base, settings, pool_kinds = service
+    first = iterate(base, SOURCE="src", TARGET="pool", PRECISION_SAMPLE="10")
+    query = table(first.results["query"][0])
+    roles = list(query["role"])
+    assert roles.count("query") == 20 and 0 < roles.count("precision-sample") <= 10
+    assert set(query["predicted_class"]) <= set(CLASSES)
+    assert np.all(np.diff(query["entropy"][: roles.count("query")]) <= 1e-6)  # most uncertain first
+    candidates = table(first.results["candidates"][0])
+    assert len(candidates) >= 20
+
+    engine = engine_for(settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        n_predictions = conn.scalar(sa.select(sa.func.count()).select_from(schema.prediction))
+    assert n_predictions == len(pool_kinds)
+
+    # the oracle labels the query batch and the precision sample with the truth
+    labels = [
+        {"pubdid": pubdid, "label": CLASSES[pool_kinds[int(pubdid.split("?")[1])]], "iteration": 0}
+        for pubdid in query["pubdid"]
+    ]
+    stored = httpx.post(f"{base}/campaigns/be/labels", json={"labels": labels}).json()
+    assert stored["stored"] == len(labels)
+
+    second = iterate(base)
+    summary = httpx.get(second.results["summary"][0]).json()
+    assert summary["iteration"] == 1
+    again = table(second.results["query"][0])
+    assert not set(again["pubdid"]) & set(query["pubdid"])  # labelled spectra left the pool
+    metrics = table(second.results["metrics"][0])
+    assert list(metrics["iteration"]) == [0, 1]
+    assert list(metrics["n_labels"]) == [0, len(labels)]
+    assert 0.0 <= float(metrics["error"][0]) <= 1.0  # iteration 0 scored by the new labels
+    assert httpx.get(second.results["learning-curve"][0]).content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_campaign_is_a_clear_error(service):
+    base, _, _ = service
+    status = follow(submit(f"{base}/iterate", [("CAMPAIGN", "nope")]), lambda s: None)
+    assert status.phase == "ERROR" and "give SOURCE and TARGET" in status.error
+    response = httpx.post(f"{base}/iterate", data={"CAMPAIGN": "be", "STRATEGY": "psychic"})
+    assert response.status_code == 400 and "entropy" in response.text
