@@ -220,7 +220,9 @@ def _label_and_measure(
 
 
 def _insert_one(conn: sa.Connection, table: sa.Table, **values: Any) -> int:
-    return int(conn.execute(table.insert().values(**values)).inserted_primary_key[0])
+    key = conn.execute(table.insert().values(**values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _designation(ra: float, dec: float) -> str:

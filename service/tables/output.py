@@ -71,7 +71,7 @@ def _array(values: list[Any], meta: ColumnMeta) -> Any:
     if dtype is None:
         return np.array([None if v is None else str(v) for v in values], dtype=object)
     mask = np.array([v is None for v in values], dtype=bool)
-    filled = np.array([0 if v is None else v for v in values], dtype=dtype)
+    filled: np.ndarray = np.array([0 if v is None else v for v in values], dtype=dtype)
     return np.ma.array(filled, mask=mask) if mask.any() else filled
 
 

@@ -257,7 +257,7 @@ class TapDatabase:
             rows = result.fetchmany(maxrec + 1)
             result.close()
             conn.rollback()
-        return rows, description
+        return list(rows), description
 
     def _metas(
         self,

@@ -62,7 +62,7 @@ def col(
     **kwargs: Any,
 ) -> sa.Column:
     """A column with its VO metadata (description, UCD, VOUnit unit...) in ``info``."""
-    info = {"description": description, "ucd": ucd, "unit": unit, "utype": utype}
+    info: dict[str, Any] = {"description": description, "ucd": ucd, "unit": unit, "utype": utype}
     info.update({"principal": principal, "xtype": xtype})
     return sa.Column(name, type_, *args, info=info, comment=description, **kwargs)
 

@@ -110,11 +110,11 @@ def read_upload(name: str, data: bytes) -> UploadTable:
         values = table.array[field.ID or field.name]
         datatype, python = _kind(field.datatype, field.arraysize)
         declared = field.datatype if datatype != "char" and not field.arraysize else datatype
-        mask = np.ma.getmaskarray(values)
         raw = np.ma.getdata(values)
+        mask = np.asarray(np.ma.getmaskarray(values), dtype=bool).reshape(len(raw), -1)
+        nulls = [bool(row.any()) for row in mask]
         columns[column.lower()] = [
-            None if m else python(v)
-            for v, m in zip(raw, mask.reshape(len(raw), -1).any(axis=1), strict=True)
+            None if null else python(v) for v, null in zip(raw, nulls, strict=True)
         ]
         meta[column.lower()] = ColumnMeta(
             name=column.lower(),
