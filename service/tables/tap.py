@@ -130,6 +130,7 @@ def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
             else:
                 path = Path(where) if Path(where).is_absolute() else workdir / where
                 uploads[name] = path.read_bytes()
+        db.ensure_ready()  # the first TAP request may be an async one
         progress(0.1, "querying")
         document = execute(db, params, uploads, limits)
     except AlvoError as error:
