@@ -1,0 +1,52 @@
+"""The learning core: CNN, balancing, query strategies, Hou et al. baseline, simulation.
+
+Plain functions and small classes on numpy arrays (no web, database or file
+formats besides the model file), so the same code runs in a test, a local worker
+and on a Dask cluster. TensorFlow is imported only inside the functions that
+need it, so importing this package is cheap.
+"""
+
+from service.learn.balance import BALANCING, balance
+from service.learn.hou import hou_rule
+from service.learn.labels import CLASSES, TARGET_CLASSES, VERDICTS, training_targets
+from service.learn.loop import (
+    ActiveLearningConfig,
+    IterationResult,
+    Problem,
+    SimulatedOracle,
+    run_active_learning,
+)
+from service.learn.model import (
+    VARIANTS,
+    SpectrumClassifier,
+    TrainConfig,
+    build_network,
+    configure_threads,
+)
+from service.learn.precision import clopper_pearson_lower, precision_sample
+from service.learn.query import STRATEGIES, entropy, select_query
+
+__all__ = [
+    "BALANCING",
+    "CLASSES",
+    "STRATEGIES",
+    "TARGET_CLASSES",
+    "VARIANTS",
+    "VERDICTS",
+    "ActiveLearningConfig",
+    "IterationResult",
+    "Problem",
+    "SimulatedOracle",
+    "SpectrumClassifier",
+    "TrainConfig",
+    "balance",
+    "build_network",
+    "clopper_pearson_lower",
+    "configure_threads",
+    "entropy",
+    "hou_rule",
+    "precision_sample",
+    "run_active_learning",
+    "select_query",
+    "training_targets",
+]

@@ -1,0 +1,378 @@
+"""The 1-D CNN of Škoda, Podsztavek & Tvrdík (2020) and its variants, in Keras 3.
+
+``reference`` is the published network ("VGG for 1-D", 12 layers):
+
+    Input (140, 1) -> Conv1D 64 k3 -> Conv1D 64 k3 -> MaxPool 2
+    -> Conv1D 128 k3 x2 -> MaxPool 2 -> Conv1D 256 k3 x2 -> MaxPool 2
+    -> Flatten (14 x 256 = 3584) -> Dense 512 -> Dropout 0.5 -> Dense 512 -> Dropout 0.5
+    -> Dense 3 softmax
+
+ReLU everywhere, 'valid' padding, 2 481 731 parameters, ~34 MFLOP per spectrum;
+Adam (lr 1e-3), categorical cross-entropy, batch 64, early stopping (patience 10).
+Variants by name: ``same`` ('same' padding, Flatten 4352), ``batchnorm`` (batch
+normalisation after each convolution) and ``small`` (a ~30 k-parameter net for tests
+and quick simulations). The second Dense layer is named ``embedding``: its output
+is the representation the diversity-aware query strategy clusters.
+
+:class:`SpectrumClassifier` wraps a trained network with what a model file must
+carry: class names, the adaptation configuration (an opaque dict and its
+fingerprint, from ``service.adapt.AdaptConfig``) and training provenance. Loading a
+model for features made with another adaptation is refused, because the network
+would silently see inputs unlike those it was trained on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.learn.balance import balance
+from service.learn.labels import CLASSES
+from service.reasons import AlvoError, Reason
+
+#: Bump when the meaning of a model file's metadata changes.
+MODEL_FORMAT = 1
+#: Rows per inference step: large enough to amortise dispatch, small enough that
+#: the reference net's activations stay around 0.5 GB.
+INFERENCE_BATCH = 4096
+
+
+def configure_threads(intra: int = 2, inter: int = 2) -> None:
+    """Limit TensorFlow's CPU thread pools (must run before TF executes anything).
+
+    On a shared machine TF would otherwise start one thread per core in each pool.
+    Called again after TF has started, it changes nothing and raises nothing.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:
+        pass
+
+
+def _conv_blocks(x: Any, widths: Sequence[int], padding: str, batchnorm: bool) -> Any:
+    from keras import layers
+
+    for width in widths:
+        for _ in range(2):
+            if batchnorm:
+                x = layers.Conv1D(width, 3, padding=padding, use_bias=False)(x)
+                x = layers.BatchNormalization()(x)
+                x = layers.Activation("relu")(x)
+            else:
+                x = layers.Conv1D(width, 3, padding=padding, activation="relu")(x)
+        x = layers.MaxPooling1D(2)(x)
+    return x
+
+
+def _network(
+    n_pixels: int,
+    n_classes: int,
+    widths: Sequence[int] = (64, 128, 256),
+    dense: int = 512,
+    padding: str = "valid",
+    batchnorm: bool = False,
+    name: str = "reference",
+) -> Any:
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((n_pixels, 1), name="features")
+    x = _conv_blocks(inputs, widths, padding, batchnorm)
+    x = layers.Flatten()(x)
+    x = layers.Dense(dense, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    x = layers.Dense(dense, activation="relu", name="embedding")(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+VARIANTS: dict[str, Callable[[int, int], Any]] = {
+    "reference": lambda n, k: _network(n, k),
+    "same": lambda n, k: _network(n, k, padding="same", name="same"),
+    "batchnorm": lambda n, k: _network(n, k, batchnorm=True, name="batchnorm"),
+    "small": lambda n, k: _network(n, k, widths=(16, 32), dense=64, name="small"),
+}
+
+
+def build_network(variant: str = "reference", n_pixels: int = 140, n_classes: int = 3) -> Any:
+    """A compiled Keras model (Adam 1e-3, categorical cross-entropy) of the named variant."""
+    import keras
+
+    if variant not in VARIANTS:
+        raise AlvoError(Reason.BAD_PARAMETER, f"network {variant!r} not one of {sorted(VARIANTS)}")
+    network = VARIANTS[variant](n_pixels, n_classes)
+    network.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return network
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train: the original's values are the defaults.
+
+    epochs : upper limit; early stopping on a held-out ``validation_fraction`` of
+        the (unbalanced) training set ends training after ``patience`` epochs
+        without a lower validation loss, keeping the best weights
+    balancing : "smote" (original), "class-weight" or "none"
+    """
+
+    variant: str = "reference"
+    epochs: int = 100
+    batch_size: int = 64
+    patience: int = 10
+    validation_fraction: float = 0.1
+    balancing: str = "smote"
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _validation_split(
+    y: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (train, validation) row indices; classes with < 5 rows stay in training."""
+    validation = []
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        if rows.size >= 5:
+            validation.append(rows[: max(1, round(fraction * rows.size))])
+    val = np.sort(np.concatenate(validation)) if validation else np.empty(0, dtype=np.int64)
+    train = np.setdiff1d(np.arange(y.size), val, assume_unique=True)
+    return train, val
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    from service import __version__
+
+    return {
+        "alvo": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"GPU x{len(gpus)}" if gpus else "CPU"
+
+
+class SpectrumClassifier:
+    """A trained network plus what it needs to be used safely later.
+
+    classes : names of the output columns, in order
+    adapt_config : the adaptation settings the features were made with (opaque dict)
+    adapt_fingerprint : short string identifying ``adapt_config``
+    provenance : seed, epochs, per-class counts, versions, time, device, ...
+    """
+
+    def __init__(
+        self,
+        network: Any,
+        classes: Sequence[str],
+        adapt_config: Mapping[str, Any],
+        adapt_fingerprint: str,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.network = network
+        self.classes = tuple(classes)
+        self.adapt_config = dict(adapt_config)
+        self.adapt_fingerprint = adapt_fingerprint
+        self.provenance = dict(provenance or {})
+        self._infer: Any = None
+        self._embed: Any = None
+
+    # ------------------------------------------------------------------ training
+    @classmethod
+    def train(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        config: TrainConfig = TrainConfig(),
+        *,
+        classes: Sequence[str] = CLASSES,
+        adapt_config: Mapping[str, Any],
+        adapt_fingerprint: str,
+        extra_provenance: Mapping[str, Any] | None = None,
+    ) -> SpectrumClassifier:
+        """Train a fresh network (from scratch, as the original did each iteration).
+
+        x : (n, m) float32 adapted features; y : (n,) int class index into ``classes``
+        Reproducible for a given ``config.seed`` (Python, numpy and TF seeds set,
+        TF deterministic ops on).
+        """
+        import keras
+        import tensorflow as tf
+
+        y = np.asarray(y, dtype=np.int64)
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or len(x) != len(y) or not np.isfinite(x).all():
+            raise AlvoError(Reason.BAD_PARAMETER, "training needs finite (n, m) features, n labels")
+        if np.unique(y).size < 2 or y.min() < 0 or y.max() >= len(classes):
+            raise AlvoError(Reason.BAD_PARAMETER, f"training needs >= 2 of the classes {classes}")
+        keras.utils.set_random_seed(config.seed)
+        tf.config.experimental.enable_op_determinism()
+        rng = np.random.default_rng(config.seed)
+        train_rows, val_rows = _validation_split(y, config.validation_fraction, rng)
+        x_fit, y_fit, class_weight = balance(
+            x[train_rows], y[train_rows], config.balancing, config.seed
+        )
+        network = build_network(config.variant, x.shape[1], len(classes))
+        callbacks = []
+        validation = None
+        if val_rows.size:
+            validation = (
+                x[val_rows, :, None],
+                keras.utils.to_categorical(y[val_rows], len(classes)),
+            )
+            callbacks.append(
+                keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True)
+            )
+        started = time.perf_counter()
+        history = network.fit(
+            x_fit[:, :, None],
+            keras.utils.to_categorical(y_fit, len(classes)),
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_data=validation,
+            class_weight=class_weight,
+            callbacks=callbacks,
+            shuffle=True,
+            verbose=0,
+        )
+        seconds = time.perf_counter() - started
+        counts = np.bincount(y, minlength=len(classes))
+        provenance = {
+            "train": config.to_dict(),
+            "epochs_run": len(history.history["loss"]),
+            "seconds": round(seconds, 3),
+            "n_per_class": {c: int(n) for c, n in zip(classes, counts, strict=True)},
+            "n_validation": int(val_rows.size),
+            "best_val_loss": float(min(history.history.get("val_loss", [np.nan]))),
+            "versions": _versions(),
+            "device": _device(),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **dict(extra_provenance or {}),
+        }
+        return cls(network, classes, adapt_config, adapt_fingerprint, provenance)
+
+    # ----------------------------------------------------------------- inference
+    def _functions(self) -> tuple[Any, Any]:
+        """Compiled forward passes (one trace for any batch size), built on first use."""
+        import keras
+        import tensorflow as tf
+
+        if self._infer is None:
+            signature = [tf.TensorSpec((None, self.network.input_shape[1], 1), tf.float32)]
+            embedder = keras.Model(self.network.inputs, self.network.get_layer("embedding").output)
+            self._infer = tf.function(
+                lambda x: self.network(x, training=False), input_signature=signature
+            )
+            self._embed = tf.function(
+                lambda x: embedder(x, training=False), input_signature=signature
+            )
+        return self._infer, self._embed
+
+    def _stream(self, x: np.ndarray, which: int, width: int, batch_size: int) -> np.ndarray:
+        function = self._functions()[which]
+        out = np.empty((len(x), width), dtype=np.float32)
+        for start in range(0, len(x), batch_size):
+            chunk = np.array(x[start : start + batch_size], dtype=np.float32)  # reads the memmap
+            bad = ~np.isfinite(chunk).all(axis=1)
+            chunk[bad] = 0.0
+            result = function(chunk[:, :, None]).numpy()
+            result[bad] = np.nan
+            out[start : start + len(chunk)] = result
+        return out
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+        """(n, k) float32 class probabilities for (n, m) features, NaN rows for NaN inputs.
+
+        ``x`` may be a read-only memory map (``np.load(path, mmap_mode="r")``): it is
+        read ``batch_size`` rows at a time, so memory stays bounded by one batch's
+        activations plus the (n, k) result, whatever n is.
+        """
+        return self._stream(x, 0, len(self.classes), batch_size)
+
+    def embed(self, x: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+        """(n, d) penultimate-layer activations (the ``embedding`` layer), streamed likewise."""
+        width = int(self.network.get_layer("embedding").units)
+        return self._stream(x, 1, width, batch_size)
+
+    # ------------------------------------------------------------------- files
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "model_format": MODEL_FORMAT,
+            "classes": list(self.classes),
+            "adapt_config": self.adapt_config,
+            "adapt_fingerprint": self.adapt_fingerprint,
+            "provenance": self.provenance,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (.keras) and its metadata sidecar ``path + '.json'``."""
+        path = Path(path)
+        if path.suffix != ".keras":
+            raise AlvoError(Reason.BAD_PARAMETER, "model files end in .keras")
+        self.network.save(path)
+        sidecar(path).write_text(json.dumps(self.metadata(), indent=2, sort_keys=True))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, adapt_fingerprint: str | None = None) -> SpectrumClassifier:
+        """Read a model saved by :meth:`save`.
+
+        adapt_fingerprint : the fingerprint of the adaptation the caller's features
+            were made with; a model trained on another adaptation is refused
+            (MODEL_ADAPTATION_MISMATCH) rather than silently misapplied.
+        """
+        import keras
+
+        path = Path(path)
+        try:
+            meta = json.loads(sidecar(path).read_text())
+            if meta.get("model_format") != MODEL_FORMAT:
+                raise ValueError(f"model format {meta.get('model_format')!r}")
+            network = keras.models.load_model(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise AlvoError(Reason.BAD_MODEL_FILE, f"{path}: {exc}") from exc
+        if adapt_fingerprint is not None and adapt_fingerprint != meta["adapt_fingerprint"]:
+            raise AlvoError(
+                Reason.MODEL_ADAPTATION_MISMATCH,
+                f"{path.name} was trained on features of adaptation {meta['adapt_fingerprint']} "
+                f"({meta['adapt_config']}); these features were made with {adapt_fingerprint}",
+            )
+        return cls(
+            network,
+            meta["classes"],
+            meta["adapt_config"],
+            meta["adapt_fingerprint"],
+            meta["provenance"],
+        )
+
+
+def sidecar(path: Path) -> Path:
+    """The metadata file beside a model file: ``model.keras`` -> ``model.keras.json``."""
+    return path.with_name(path.name + ".json")

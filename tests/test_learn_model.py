@@ -1,0 +1,118 @@
+"""The CNN: the published architecture, reproducible training, streaming inference, model files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from service.learn import configure_threads
+from service.learn.balance import balance
+from service.learn.model import SpectrumClassifier, TrainConfig, build_network, sidecar
+from service.reasons import AlvoError
+
+configure_threads(2, 1)
+FINGERPRINT = "0123456789abcdef"
+ADAPT = {"algorithm_version": 1, "scaling": "zscore"}
+
+
+def _data(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three separable classes: a bump, a dip, a two-horned bump at pixel 30."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    pix = np.arange(140)
+    bump = np.exp(-0.5 * ((pix - 30) / 2.0) ** 2)
+    horns = np.exp(-0.5 * ((pix - 27) / 1.5) ** 2) + np.exp(-0.5 * ((pix - 33) / 1.5) ** 2)
+    shapes = np.stack([bump, horns, -bump])
+    x = shapes[y] * rng.uniform(0.5, 2, (n, 1)) + rng.normal(0, 0.2, (n, 140))
+    return x.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def trained() -> SpectrumClassifier:
+    x, y = _data()
+    config = TrainConfig(variant="small", epochs=6, seed=7)
+    return SpectrumClassifier.train(x, y, config, adapt_config=ADAPT, adapt_fingerprint=FINGERPRINT)
+
+
+def test_reference_network_is_the_published_one() -> None:
+    net = build_network("reference")
+    shapes = {layer.name: layer.output.shape for layer in net.layers}
+    flatten = [s for name, s in shapes.items() if name.startswith("flatten")]
+    assert flatten == [(None, 3584)]
+    convs = [layer for layer in net.layers if layer.name.startswith("conv1d")]
+    assert [c.filters for c in convs] == [64, 64, 128, 128, 256, 256]
+    assert all(c.kernel_size == (3,) and c.padding == "valid" for c in convs)
+    assert net.count_params() == 2_481_731  # "~2.5 M parameters"
+    assert net.output.shape == (None, 3)
+    same = build_network("same")
+    assert any(layer.output.shape == (None, 4352) for layer in same.layers)
+
+
+def test_unknown_variant_is_a_named_error() -> None:
+    with pytest.raises(AlvoError, match="network 'vgg19'"):
+        build_network("vgg19")
+
+
+def test_training_learns_and_records_provenance(trained: SpectrumClassifier) -> None:
+    x, y = _data(300, seed=1)
+    accuracy = (trained.predict_proba(x).argmax(axis=1) == y).mean()
+    assert accuracy > 0.9
+    prov = trained.provenance
+    assert prov["train"]["seed"] == 7 and prov["epochs_run"] <= 6
+    assert sum(prov["n_per_class"].values()) == 600 and "tensorflow" in prov["versions"]
+
+
+def test_training_is_reproducible_with_a_seed(trained: SpectrumClassifier) -> None:
+    x, y = _data()
+    again = SpectrumClassifier.train(
+        x, y, TrainConfig(variant="small", epochs=6, seed=7),
+        adapt_config=ADAPT, adapt_fingerprint=FINGERPRINT,
+    )  # fmt: skip
+    probe = _data(50, seed=2)[0]
+    np.testing.assert_allclose(again.predict_proba(probe), trained.predict_proba(probe), atol=1e-6)
+
+
+def test_inference_streams_over_a_memmap(trained: SpectrumClassifier, tmp_path) -> None:
+    x = _data(1000, seed=3)[0]
+    x[17] = np.nan  # a spectrum adaptation could not use
+    np.save(tmp_path / "features.npy", x)
+    mapped = np.load(tmp_path / "features.npy", mmap_mode="r")
+    streamed = trained.predict_proba(mapped, batch_size=96)  # many uneven chunks
+    whole = trained.predict_proba(np.nan_to_num(x), batch_size=4096)
+    assert np.isnan(streamed[17]).all()
+    keep = np.arange(1000) != 17
+    np.testing.assert_allclose(streamed[keep], whole[keep], atol=1e-5)
+    np.testing.assert_allclose(streamed[keep].sum(axis=1), 1.0, atol=1e-5)
+    assert trained.embed(mapped[:10]).shape == (10, 64)
+
+
+def test_model_file_round_trip_and_refusal(trained: SpectrumClassifier, tmp_path) -> None:
+    path = trained.save(tmp_path / "m.keras")
+    meta = json.loads(sidecar(path).read_text())
+    assert meta["classes"] == ["single-peak", "double-peak", "absorption"]
+    assert meta["adapt_config"] == ADAPT and meta["provenance"]["train"]["seed"] == 7
+    loaded = SpectrumClassifier.load(path, adapt_fingerprint=FINGERPRINT)
+    probe = _data(20, seed=4)[0]
+    np.testing.assert_allclose(loaded.predict_proba(probe), trained.predict_proba(probe), atol=1e-6)
+    with pytest.raises(AlvoError, match="MODEL_ADAPTATION_MISMATCH"):
+        SpectrumClassifier.load(path, adapt_fingerprint="fedcba9876543210")
+    sidecar(path).unlink()
+    with pytest.raises(AlvoError, match="BAD_MODEL_FILE"):
+        SpectrumClassifier.load(path)
+
+
+def test_balancing() -> None:
+    x, y = _data(400)
+    y = np.where(np.arange(400) < 30, 1, np.where(y == 1, 0, y))  # class 1: 30 rows
+    xs, ys, weights = balance(x, y, "smote", seed=0)
+    assert weights is None and np.unique(np.bincount(ys)).size == 1 and xs.dtype == np.float32
+    _, _, weights = balance(x, y, "class-weight")
+    assert weights is not None and weights[1] > weights[0]
+    tiny = y.copy()
+    tiny[tiny == 1] = 0
+    tiny[0] = 1  # a single member: duplicated, not SMOTE'd
+    assert np.unique(np.bincount(balance(x, tiny, "smote")[1])).size == 1
+    with pytest.raises(AlvoError, match="balancing"):
+        balance(x, y, "undersample")
