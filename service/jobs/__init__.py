@@ -18,7 +18,7 @@ from uws.service import UWSService
 
 
 def job_lists(settings: Settings) -> list[JobList]:
-    from service.jobs import ingest, iterate
+    from service.jobs import classify, ingest, iterate, train
 
     return [
         JobList(
@@ -28,6 +28,20 @@ def job_lists(settings: Settings) -> list[JobList]:
             max_execution_duration=24 * 3600,
             max_upload_bytes=settings.max_upload_bytes,
             description="Fill a named dataset from SSA, DataLink, access URLs or an upload.",
+        ),
+        JobList(
+            "train",
+            "service.jobs.train:run",
+            validator=train.check,
+            max_execution_duration=24 * 3600,
+            description="Train a CNN on a labelled dataset; confusion matrix on a held-out part.",
+        ),
+        JobList(
+            "classify",
+            "service.jobs.classify:run",
+            validator=classify.check,
+            max_execution_duration=24 * 3600,
+            description="Classify a dataset with a trained model; candidate list as VOTable.",
         ),
         JobList(
             "iterate",

@@ -33,12 +33,10 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.jobs.params import JobParams, validator
+from service.jobs.predictions import Predictions, classify, write_predictions
 from service.learn import BALANCING, STRATEGIES, VARIANTS
 from service.settings import Settings
 from service.tables import schema
-
-#: Rows per INSERT batch when writing a pool's predictions.
-INSERT_CHUNK = 20_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,13 +130,13 @@ class Iteration:
         self.progress(0.05, "training on all labels")
         classifier, n_labels = self.train()
         self.progress(0.6, "classifying the pool")
-        probabilities, hou = self.classify(classifier)
+        predictions = self.classify(classifier)
         self.progress(0.85, "selecting the query batch")
-        roles = self.select(probabilities)
+        roles = self.select(predictions)
         self.progress(0.9, "recording predictions")
-        self.record(probabilities, hou, roles, n_labels, started)
+        self.record(predictions, roles, n_labels, started)
         self.progress(0.97, "writing results")
-        return self.results(probabilities, roles)
+        return self.results(predictions.probabilities, roles)
 
     # --- steps ----------------------------------------------------------------------------------
     def score_previous(self) -> None:
@@ -221,21 +219,16 @@ class Iteration:
             )
         return classifier, len(target_rows)
 
-    def classify(self, classifier: Any) -> tuple[np.ndarray, np.ndarray]:
-        from service.adapt import AdaptConfig
-        from service.learn import hou_rule
+    def classify(self, classifier: Any) -> Predictions:
+        predictions = classify(classifier, self.campaign.target.features.array())
+        self.timings["classify"] = predictions.seconds
+        return predictions
 
-        pool = self.campaign.target.features.array()
-        started = time.perf_counter()
-        probabilities = classifier.predict_proba(pool)
-        self.timings["classify"] = time.perf_counter() - started
-        hou = hou_rule(np.asarray(pool), AdaptConfig().grid())
-        return probabilities, hou
-
-    def select(self, probabilities: np.ndarray) -> np.ndarray:
-        """Role per pool row: '' (none), 'query' or 'precision-sample'."""
+    def select(self, predictions: Predictions) -> np.ndarray:
+        """Role per pool row: '' (none), 'candidate', 'query' or 'precision-sample'."""
         from service.learn import TARGET_CLASSES, precision_sample, select_query
 
+        probabilities = predictions.probabilities
         rng = np.random.default_rng(self.request.seed + self.number)
         labelled = np.array(sorted(self.campaigns.pool_verdicts(self.campaign)), dtype=np.int64)
         usable = np.isfinite(probabilities).all(axis=1)
@@ -256,48 +249,19 @@ class Iteration:
             )
         ]
         roles = np.full(len(probabilities), "", dtype=object)
-        predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
-        roles[np.isin(predicted, among) & np.isfinite(probabilities).all(axis=1)] = "candidate"
+        roles[predictions.candidates()] = "candidate"
         roles[sample] = "precision-sample"
         roles[query] = "query"
         return roles
 
     def record(
-        self,
-        probabilities: np.ndarray,
-        hou: np.ndarray,
-        roles: np.ndarray,
-        n_labels: int,
-        started: Any,
+        self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
     ) -> None:
-        from service.learn import entropy
-
         ids = self.campaigns.spectrum_ids(self.campaign.target)
-        finite = np.isfinite(probabilities).all(axis=1) & (ids >= 0)
-        entropies = entropy(np.nan_to_num(probabilities, nan=1 / 3))
-        predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
-        rows = np.flatnonzero(finite)
+        write_predictions(
+            self.engine, ids, predictions, roles, self.campaign.campaign_id, self.number
+        )
         with self.engine.begin() as conn:
-            for start in range(0, len(rows), INSERT_CHUNK):
-                chunk = rows[start : start + INSERT_CHUNK]
-                conn.execute(
-                    schema.prediction.insert(),
-                    [
-                        {
-                            "spectrum_id": int(ids[i]),
-                            "campaign_id": self.campaign.campaign_id,
-                            "iteration": self.number,
-                            "predicted_class": CLASSES[predicted[i]],
-                            "p_single_peak": float(probabilities[i, 0]),
-                            "p_double_peak": float(probabilities[i, 1]),
-                            "p_absorption": float(probabilities[i, 2]),
-                            "entropy": float(entropies[i]),
-                            "hou_verdict": "emission" if hou[i] else "none",
-                            "role": roles[i] or None,
-                        }
-                        for i in chunk
-                    ],
-                )
             conn.execute(
                 schema.iteration.insert().values(
                     campaign_id=self.campaign.campaign_id,

@@ -76,13 +76,24 @@ def candidates_votable(
 ) -> bytes:
     """The candidates (or query batch) of an iteration as a VOTable for TOPCAT and Aladin."""
     from service.datasets import engine_for
-    from service.vo import templates
 
     rows = candidate_rows(engine_for(settings.sqlalchemy_url), campaign, iteration, roles)
+    info = {"campaign": campaign.name, "iteration": str(iteration), "kind": kind}
+    return rows_votable(rows, info, serialization)
+
+
+def rows_votable(
+    rows: Sequence[dict[str, Any]], info: dict[str, str], serialization: str = "tabledata"
+) -> bytes:
+    """Fill ``votable_templates/candidates.xml`` with prediction rows (see candidate_rows)."""
+    from service.vo import templates
+
     document = templates.load("candidates.xml")
-    for info, value in (("campaign", campaign.name), ("iteration", iteration), ("kind", kind)):
-        document.by_id(f"info_{info}").set("value", str(value))
-    document.remove("//v:INFO[@ID='info_model']")
+    for name in ("campaign", "iteration", "kind", "model"):
+        if name in info:
+            document.by_id(f"info_{name}").set("value", info[name])
+        else:
+            document.remove(f"//v:INFO[@ID='info_{name}']")
 
     def column(name: str, dtype: Any = object) -> np.ndarray:
         values = [row.get(name) for row in rows]
@@ -90,23 +101,12 @@ def candidates_votable(
             return np.array(values, dtype=object)
         return np.array([np.nan if v is None else v for v in values], dtype=dtype)
 
-    hou = [row["hou_verdict"] for row in rows]
+    hou = [row.get("hou_verdict") for row in rows]
+    text = ("pubdid", "obsid", "designation", "predicted_class", "role", "label", "simbad_id")
     document.fill(
         "candidates",
         {
-            **{
-                name: column(name)
-                for name in (
-                    "pubdid",
-                    "obsid",
-                    "designation",
-                    "predicted_class",
-                    "role",
-                    "label",
-                    "simbad_id",
-                    "access_url",
-                )
-            },
+            **{name: column(name) for name in (*text, "access_url")},
             "ra": column("ra", float),
             "dec": column("dec", float),
             "snr": column("snr", np.float32),
@@ -117,13 +117,17 @@ def candidates_votable(
             "hou_emission": np.ma.masked_array(
                 [v == "emission" for v in hou], mask=[v is None for v in hou], dtype=bool
             ),
-            "iteration": np.array([row["iteration"] for row in rows], dtype=np.int32),
+            "iteration": np.ma.masked_array(
+                [row.get("iteration") or 0 for row in rows],
+                mask=[row.get("iteration") is None for row in rows],
+                dtype=np.int32,
+            ),
             "access_format": np.array(["application/fits"] * len(rows), dtype=object),
             "datalink": column("datalink_url"),
         },
         serialization,
     )
-    base = _datalink_base([row["datalink_url"] for row in rows])
+    base = _datalink_base([row.get("datalink_url") for row in rows])
     if base:
         document.set_param("dl_accessURL", base)
     else:  # spectra from archives without one DataLink service: no descriptor to offer

@@ -1,4 +1,4 @@
-"""Two active-learning iterations through the live service's UWS /iterate job list.
+"""The learning jobs (iterate, train, classify) through the live service's UWS job lists.
 
 The datasets are filled directly (features made from simple H-alpha profiles),
 so this tests the job: training on the source set plus the oracle's labels,
@@ -126,3 +126,38 @@ def test_unknown_campaign_is_a_clear_error(service):
     assert status.phase == "ERROR" and "give SOURCE and TARGET" in status.error
     response = httpx.post(f"{base}/iterate", data={"CAMPAIGN": "be", "STRATEGY": "psychic"})
     assert response.status_code == 400 and "entropy" in response.text
+
+
+def test_train_then_classify(service):
+    base, _, pool_kinds = service
+    params = [("DATASET", "src"), ("MODEL", "small"), ("EPOCHS", "6"), ("TEST_FRACTION", "0.25")]
+    trained = follow(submit(f"{base}/train", params), lambda s: None)
+    assert trained.phase == "COMPLETED", trained.error
+    summary = httpx.get(trained.results["summary"][0]).json()
+    assert summary["n_test"] == 60 and summary["n_train"] == 180
+    confusion = table(trained.results["confusion"][0])
+    assert int(np.sum(confusion["count"])) == 60
+    assert httpx.get(trained.results["confusion-plot"][0]).content[:4] == b"\x89PNG"
+
+    classified = follow(
+        submit(f"{base}/classify", [("MODEL_ID", str(summary["model_id"])), ("DATASET", "pool")]),
+        lambda s: None,
+    )
+    assert classified.phase == "COMPLETED", classified.error
+    result = httpx.get(classified.results["summary"][0]).json()
+    assert result["classified"] == len(pool_kinds)
+    candidates = table(classified.results["candidates"][0])
+    assert len(candidates) == result["candidates"]
+    assert set(candidates["predicted_class"]) <= {"single-peak", "double-peak"}
+    # the profiles are easy: most true emitters of the pool are among the candidates
+    found = {int(p.split("?")[1]) for p in candidates["pubdid"]}
+    emitters = set(np.flatnonzero(pool_kinds < 2))
+    assert len(found & emitters) >= 0.6 * len(emitters)
+
+
+def test_classify_with_unknown_model_fails_cleanly(service):
+    base, _, _ = service
+    status = follow(
+        submit(f"{base}/classify", [("MODEL_ID", "999"), ("DATASET", "pool")]), lambda s: None
+    )
+    assert status.phase == "ERROR" and "no model with MODEL_ID=999" in status.error

@@ -1,0 +1,103 @@
+"""The ``classify`` job: a trained model x a dataset -> predictions and a candidate list.
+
+Parameters: ``MODEL_ID`` (a model from a ``train`` or ``iterate`` job; the
+``model`` table over TAP lists them) and ``DATASET``. A model trained on
+features of another adaptation is refused. Results: the candidates VOTable
+(spectra predicted as single- or double-peak emission, most uncertain first,
+with the Hou et al. rule's verdict beside the CNN's) and a JSON summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from service.jobs.params import JobParams, validator
+from service.settings import Settings
+from service.tables import schema
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifyRequest:
+    model_id: int
+    dataset: str
+
+    @classmethod
+    def from_params(cls, params: JobParams) -> ClassifyRequest:
+        params.required("MODEL_ID")
+        return cls(
+            model_id=params.integer("MODEL_ID", 0, 1, 2**31 - 1),
+            dataset=params.identifier("DATASET"),
+        )
+
+
+check = validator(ClassifyRequest.from_params)
+
+
+def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
+    from service.adapt import AdaptConfig
+    from service.campaigns import Campaigns
+    from service.jobs.predictions import classify, write_predictions
+    from service.jobs.results import rows_votable
+    from service.learn import SpectrumClassifier, configure_threads
+    from service.reasons import AlvoError
+    from uws.runner import UWSJobError
+
+    configure_threads()
+    settings = Settings.for_job(workdir)
+    request = ClassifyRequest.from_params(JobParams(job.parameters.pairs()))
+    campaigns = Campaigns(settings)
+    try:
+        dataset = campaigns.datasets.require(request.dataset)
+        with campaigns.engine.connect() as conn:
+            path = conn.scalar(
+                sa.select(schema.model.c.path).where(schema.model.c.model_id == request.model_id)
+            )
+        if path is None:
+            raise LookupError(f"no model with MODEL_ID={request.model_id}")
+        classifier = SpectrumClassifier.load(path, AdaptConfig().fingerprint)
+    except (LookupError, AlvoError) as error:
+        raise UWSJobError(str(error)) from error
+    progress(0.1, f"classifying {len(dataset.features)} spectra")
+    predictions = classify(classifier, dataset.features.array())
+    roles = np.where(predictions.candidates(), "candidate", "").astype(object)
+    ids = campaigns.spectrum_ids(dataset)
+    progress(0.8, "recording predictions")
+    write_predictions(campaigns.engine, ids, predictions, roles, None, 0)
+    spectra = campaigns.datasets.spectra(dataset)
+    chosen = np.flatnonzero(predictions.candidates())
+    chosen = chosen[np.argsort(-predictions.entropy[chosen], kind="stable")]
+    rows = [
+        {
+            **{name: spectra[name][i] for name in spectra},
+            "predicted_class": schema.CLASSES[predictions.predicted[i]],
+            "p_single_peak": float(predictions.probabilities[i, 0]),
+            "p_double_peak": float(predictions.probabilities[i, 1]),
+            "p_absorption": float(predictions.probabilities[i, 2]),
+            "entropy": float(predictions.entropy[i]),
+            "hou_verdict": "emission" if predictions.hou[i] else "none",
+            "role": "candidate",
+            "iteration": None,
+        }
+        for i in chosen
+    ]
+    info = {"kind": "candidates", "model": str(request.model_id)}
+    (workdir / "candidates.vot").write_bytes(rows_votable(rows, info))
+    summary = {
+        "dataset": dataset.name,
+        "model_id": request.model_id,
+        "classified": int(predictions.finite.sum()),
+        "candidates": len(chosen),
+        "hou_emission": int(predictions.hou.sum()),
+        "seconds": round(predictions.seconds, 3),
+    }
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return {
+        "candidates": (workdir / "candidates.vot", "application/x-votable+xml"),
+        "summary": (workdir / "summary.json", "application/json"),
+    }

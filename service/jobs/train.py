@@ -1,0 +1,170 @@
+"""The ``train`` job: a CNN on a labelled dataset, with a held-out test and its confusion matrix.
+
+Parameters: ``DATASET`` (a labelled dataset, e.g. the adapted Ondrejov set),
+``MODEL`` (network variant, default ``reference``), ``EPOCHS``, ``PATIENCE``,
+``BALANCE`` (smote | class-weight | none), ``SEED``, ``TEST_FRACTION`` (0.2).
+Results: the model file (``.keras`` + metadata sidecar, usable by ``classify``
+as ``MODEL_ID``), the test confusion matrix as VOTable and PNG, the training
+curve as PNG, and a JSON summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.jobs.params import JobParams, validator
+from service.learn import BALANCING, VARIANTS
+from service.settings import Settings
+from service.tables import schema
+
+CLASSES = schema.CLASSES
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRequest:
+    dataset: str
+    variant: str
+    epochs: int
+    patience: int
+    balancing: str
+    seed: int
+    test_fraction: float
+
+    @classmethod
+    def from_params(cls, params: JobParams) -> TrainRequest:
+        return cls(
+            dataset=params.identifier("DATASET"),
+            variant=params.choice("MODEL", VARIANTS, "reference"),
+            epochs=params.integer("EPOCHS", 100, 1, 10_000),
+            patience=params.integer("PATIENCE", 10, 1, 1_000),
+            balancing=params.choice("BALANCE", BALANCING, "smote"),
+            seed=params.integer("SEED", 0, 0, 2**31 - 1),
+            test_fraction=params.number("TEST_FRACTION", 0.2, 0.0, 0.9),
+        )
+
+
+check = validator(TrainRequest.from_params)
+
+
+def stratified_test(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask of a held-out test set with ``fraction`` of each class."""
+    test = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        test[rows[: round(fraction * len(rows))]] = True
+    return test
+
+
+def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
+    from service.adapt import AdaptConfig
+    from service.datasets import Datasets
+    from service.learn import SpectrumClassifier, TrainConfig, configure_threads
+    from service.learn.metrics import confusion_matrix
+    from service.reasons import AlvoError
+    from uws.runner import UWSJobError
+
+    configure_threads()
+    settings = Settings.for_job(workdir)
+    request = TrainRequest.from_params(JobParams(job.parameters.pairs()))
+    datasets = Datasets(settings)
+    try:
+        dataset = datasets.require(request.dataset)
+    except LookupError as error:
+        raise UWSJobError(str(error)) from error
+    labels = {row: v for row, v in datasets.source_labels(dataset).items() if v in CLASSES}
+    if not labels:
+        raise UWSJobError(f"dataset {request.dataset!r} has no class labels to train on")
+    rows = np.array(sorted(labels), dtype=np.int64)
+    y = np.array([CLASSES.index(labels[r]) for r in rows], dtype=np.int64)
+    x = np.asarray(dataset.features.array()[rows])
+    test = stratified_test(y, request.test_fraction, np.random.default_rng(request.seed))
+    progress(0.05, f"training on {int((~test).sum())} spectra")
+    adaptation = AdaptConfig()
+    try:
+        classifier = SpectrumClassifier.train(
+            x[~test],
+            y[~test],
+            TrainConfig(
+                variant=request.variant,
+                epochs=request.epochs,
+                patience=request.patience,
+                balancing=request.balancing,
+                seed=request.seed,
+            ),
+            classes=CLASSES,
+            adapt_config=adaptation.to_dict(),
+            adapt_fingerprint=adaptation.fingerprint,
+            extra_provenance={"dataset": dataset.name, "job": job.id},
+        )
+    except AlvoError as error:
+        raise UWSJobError(str(error)) from error
+    progress(0.9, "testing")
+    predicted = np.argmax(classifier.predict_proba(x[test]), axis=1) if test.any() else y[:0]
+    confusion = confusion_matrix(y[test], predicted, len(CLASSES))
+    model_path = classifier.save(workdir / "model.keras")
+    model_id = _record_model(datasets, model_path, adaptation.fingerprint, classifier.provenance)
+    (workdir / "confusion.png").write_bytes(_confusion_png(confusion, dataset.name))
+    (workdir / "confusion.vot").write_bytes(confusion_votable(confusion))
+    summary = {
+        "model_id": model_id,
+        "dataset": dataset.name,
+        "n_train": int((~test).sum()),
+        "n_test": int(test.sum()),
+        "test_error": float(1 - np.trace(confusion) / max(confusion.sum(), 1))
+        if test.any()
+        else None,
+        "epochs_run": classifier.provenance.get("epochs_run"),
+        "seconds": classifier.provenance.get("seconds"),
+    }
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return {
+        "summary": (workdir / "summary.json", "application/json"),
+        "model": (model_path, "application/octet-stream"),
+        "model-metadata": (workdir / "model.keras.json", "application/json"),
+        "confusion": (workdir / "confusion.vot", "application/x-votable+xml"),
+        "confusion-plot": (workdir / "confusion.png", "image/png"),
+    }
+
+
+def _record_model(datasets: Any, path: Path, fingerprint: str, provenance: dict) -> int:
+    with datasets.engine.begin() as conn:
+        result = conn.execute(
+            schema.model.insert().values(
+                path=str(path),
+                adaptation=fingerprint,
+                classes=",".join(CLASSES),
+                metrics=json.dumps(provenance, default=str),
+                created=schema.utcnow(),
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def _confusion_png(confusion: np.ndarray, name: str) -> bytes:
+    from service.plots import confusion_figure, save_png
+
+    out = io.BytesIO()
+    save_png(confusion_figure(confusion, CLASSES, title=f"held-out part of {name}"), out)
+    return out.getvalue()
+
+
+def confusion_votable(confusion: np.ndarray) -> bytes:
+    """The confusion matrix as a VOTable: one row per (true, predicted) pair."""
+    from astropy.table import Table
+
+    pairs = [
+        (t, p, int(confusion[i, j])) for i, t in enumerate(CLASSES) for j, p in enumerate(CLASSES)
+    ]
+    table = Table(rows=pairs, names=("true_class", "predicted_class", "count"))
+    table["true_class"].description = "Class the test spectrum has (its label)"
+    table["predicted_class"].description = "Class the model predicted"
+    table["count"].description = "Number of test spectra"
+    out = io.BytesIO()
+    table.write(out, format="votable")
+    return out.getvalue()
