@@ -325,7 +325,11 @@ def _instant(when: dt.datetime) -> sa.BindParameter[dt.datetime]:
 def _fill_start(fields: dict[str, Any]) -> None:
     ran_until = fields.pop("ran_until", None)
     if ran_until is not None:
-        fields["start_time"] = sa.func.coalesce(schema.job.c.start_time, _instant(ran_until))
+        start = schema.job.c.start_time
+        fields["start_time"] = sa.func.coalesce(start, _instant(ran_until))
+        if "end_time" in fields:  # the outcome's clock reading may predate "started"
+            end = _instant(fields["end_time"])
+            fields["end_time"] = sa.case((start > end, start), else_=end)
 
 
 def _owner_is(owner: str | None) -> sa.ColumnElement[bool]:
