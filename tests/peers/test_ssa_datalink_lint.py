@@ -60,3 +60,10 @@ def test_spectrum_dm_cutout_passes_votlint(served):
     pubdid = quote(catalogues["lamost"]["pubdid"][0], safe="")
     cutout = f"{url}/datalink/lamost/proc?ID={pubdid}&BAND=6.5e-7%206.6e-7&RESPONSEFORMAT=votable"
     assert votlint(cutout) == []
+
+
+@pytest.mark.parametrize("serialization", ["tabledata", "binary2"])
+def test_every_encoded_datatype_passes_votlint(serialization):
+    from tests.test_votable_encoding import document
+
+    assert votlint(document(serialization)) == []
