@@ -161,3 +161,20 @@ def test_classify_with_unknown_model_fails_cleanly(service):
         submit(f"{base}/classify", [("MODEL_ID", "999"), ("DATASET", "pool")]), lambda s: None
     )
     assert status.phase == "ERROR" and "no model with MODEL_ID=999" in status.error
+
+
+def test_candidates_endpoint_serves_pyvo_and_binary2(service):
+    from pyvo.dal import DALResults
+
+    base, _, _ = service
+    url = f"{base}/campaigns/be/candidates"
+    tabledata = httpx.get(url, params={"ROLE": "query", "ITERATION": "0"})
+    assert tabledata.status_code == 200 and b"<TABLEDATA>" in tabledata.content
+    binary2 = httpx.get(
+        url, params={"RESPONSEFORMAT": "application/x-votable+xml;serialization=BINARY2"}
+    )
+    assert b"<BINARY2>" in binary2.content and votlint(binary2.content) == []
+    results = DALResults.from_result_url(url)  # pyvo as a VO client would read it
+    assert len(results) > 0 and "entropy" in results.fieldnames
+    missing = httpx.get(url, params={"ITERATION": "99"})
+    assert missing.status_code == 404 and "no iteration 99" in missing.json()["error"]

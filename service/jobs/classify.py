@@ -1,7 +1,8 @@
 """The ``classify`` job: a trained model x a dataset -> predictions and a candidate list.
 
 Parameters: ``MODEL_ID`` (a model from a ``train`` or ``iterate`` job; the
-``model`` table over TAP lists them) and ``DATASET``. A model trained on
+``model`` table over TAP lists them), ``DATASET`` and ``RESPONSEFORMAT``
+(``application/x-votable+xml;serialization=BINARY2`` for BINARY2). A model trained on
 features of another adaptation is refused. Results: the candidates VOTable
 (spectra predicted as single- or double-peak emission, most uncertain first,
 with the Hou et al. rule's verdict beside the CNN's) and a JSON summary.
@@ -20,12 +21,14 @@ import sqlalchemy as sa
 from service.jobs.params import JobParams, validator
 from service.settings import Settings
 from service.tables import schema
+from service.vo import dali
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassifyRequest:
     model_id: int
     dataset: str
+    serialization: str
 
     @classmethod
     def from_params(cls, params: JobParams) -> ClassifyRequest:
@@ -33,6 +36,7 @@ class ClassifyRequest:
         return cls(
             model_id=params.integer("MODEL_ID", 0, 1, 2**31 - 1),
             dataset=params.identifier("DATASET"),
+            serialization=dali.response_format(params).serialization,
         )
 
 
@@ -87,7 +91,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         for i in chosen
     ]
     info = {"kind": "candidates", "model": str(request.model_id)}
-    (workdir / "candidates.vot").write_bytes(rows_votable(rows, info))
+    (workdir / "candidates.vot").write_bytes(rows_votable(rows, info, request.serialization))
     summary = {
         "dataset": dataset.name,
         "model_id": request.model_id,

@@ -13,6 +13,7 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``BATCH``         spectra for the oracle (default: the campaign's, 100)
 ``PRECISION_SAMPLE``  random predicted positives to label for precision (default 30)
 ``MODEL``         network variant (default ``reference``, the published one)
+``RESPONSEFORMAT``  VOTable serialization of the tables: TABLEDATA (default) or BINARY2
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
 
 Before training it scores the *previous* iteration against the labels the
@@ -37,6 +38,7 @@ from service.jobs.predictions import Predictions, classify, write_predictions
 from service.learn import BALANCING, STRATEGIES, VARIANTS
 from service.settings import Settings
 from service.tables import schema
+from service.vo import dali
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +54,7 @@ class IterateRequest:
     patience: int
     balancing: str
     seed: int
+    serialization: str
 
     @classmethod
     def from_params(cls, params: JobParams) -> IterateRequest:
@@ -67,6 +70,7 @@ class IterateRequest:
             patience=params.integer("PATIENCE", 10, 1, 1_000),
             balancing=params.choice("BALANCE", BALANCING, "smote"),
             seed=params.integer("SEED", 0, 0, 2**31 - 1),
+            serialization=dali.response_format(params).serialization,
         )
 
 
@@ -280,7 +284,11 @@ class Iteration:
         outputs: dict[str, Any] = {}
         for name, kinds in (("query", ("query", "precision-sample")), ("candidates", None)):
             path = workdir / f"{name}.vot"
-            path.write_bytes(candidates_votable(self.settings, campaign, number, kinds, name))
+            path.write_bytes(
+                candidates_votable(
+                    self.settings, campaign, number, kinds, name, self.request.serialization
+                )
+            )
             outputs[name] = (path, "application/x-votable+xml")
         iterations = self.campaigns.iterations(campaign)
         (workdir / "metrics.vot").write_bytes(metrics_votable(campaign, iterations, self.timings))

@@ -2,6 +2,7 @@
 
 ``/campaigns``                       GET list, POST create (name, source, target, batch)
 ``/campaigns/{name}``                GET summary: datasets, iterations, label counts, conflicts
+``/campaigns/{name}/candidates``     GET an iteration's candidates or query batch (VOTable)
 ``/campaigns/{name}/labels``         GET export (``FORMAT=votable|csv|json``), POST verdicts
                                       (JSON ``{"labels": [{"pubdid"|"spectrum_id", "label"}]}``,
                                       or a VOTable/CSV body or ``file`` upload with ``label``)
@@ -67,6 +68,7 @@ class CampaignAPI:
             Route("/campaigns", _guarded(self.list_or_create), methods=["GET", "POST"]),
             Route("/campaigns/{name}", _guarded(self.summary), methods=["GET"]),
             Route("/campaigns/{name}/labels", _guarded(self.labels), methods=["GET", "POST"]),
+            Route("/campaigns/{name}/candidates", _guarded(self.candidates), methods=["GET"]),
         ]
 
     async def list_or_create(self, request: Request) -> Response:
@@ -112,6 +114,37 @@ class CampaignAPI:
                 for it in campaigns.iterations(campaign)
             ],
         }
+
+    async def candidates(self, request: Request) -> Response:
+        """An iteration's candidates or query batch as VOTable (latest iteration by default).
+
+        ``ITERATION`` (number), ``ROLE`` (candidates | query), ``RESPONSEFORMAT``.
+        """
+        from service.jobs.params import JobParams
+        from service.jobs.results import candidates_votable
+        from service.vo import dali
+
+        params = JobParams(request.query_params.multi_items())
+        try:
+            fmt = dali.response_format(params)
+            role = params.choice("ROLE", ["candidates", "query"], "candidates")
+            number = params.integer("ITERATION", -1, 0) if params.get("ITERATION") else None
+        except dali.DaliError as error:
+            return dali.error_response(error)
+        name = request.path_params["name"]
+
+        def build() -> bytes:
+            campaign = self.campaigns.require(name)
+            last = self.campaigns.last_iteration(campaign)
+            iteration = last if number is None else number
+            if iteration is None or (last is not None and iteration > last):
+                raise LookupError(f"campaign {name!r} has no iteration {iteration}: run /iterate")
+            roles = ("query", "precision-sample") if role == "query" else None
+            return candidates_votable(
+                self.settings, campaign, iteration, roles, role, fmt.serialization
+            )
+
+        return Response(await anyio.to_thread.run_sync(build), media_type=fmt.media_type)
 
     async def labels(self, request: Request) -> Response:
         name = request.path_params["name"]
