@@ -1,0 +1,269 @@
+"""``alvo benchmark active-learning``: the paper's protocol with a simulated oracle.
+
+Adapted source set -> train -> classify the target pool -> the oracle (ground
+truth) labels the 100 most useful spectra per iteration (+ a 30-spectrum
+precision sample) -> repeat. For each query strategy and seed it records, per
+iteration, the error and per-class precision/recall on a held-out target test
+set, the labels used and the time, beside the Hou et al. (2016) rule on the same
+test spectra; writes ``active_learning.csv``, ``learning_curve.png`` and
+``confusion.png`` and prints how the goals were met.
+
+The data come from a *problem function* ``f(n_source, n_target, seed) -> Problem``
+(:class:`service.learn.loop.Problem`); ``--problem archive`` uses the embedded
+archive's simulator, ``--problem module:function`` any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from service.learn.loop import IterationResult, Problem
+
+GOAL_ERROR = 0.03
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="measure the learning protocol with a simulated oracle",
+        description="Benchmarks of the learning core that need a whole protocol run.",
+    )
+    actions = parser.add_subparsers(dest="benchmark_action", metavar="WHAT", required=True)
+    al = actions.add_parser(
+        "active-learning",
+        help="active learning with a simulated oracle: strategies vs random vs the Hou rule",
+        description=__doc__.split("\n\n")[1],
+    )
+    al.add_argument("--problem", default="archive", help="'archive' or module:function")
+    al.add_argument("--strategies", default="entropy,random,diverse-entropy")
+    al.add_argument("--iterations", type=int, default=10)
+    al.add_argument("--batch", type=int, default=100, help="queries per iteration")
+    al.add_argument("--sample", type=int, default=30, help="precision sample per iteration")
+    al.add_argument("--seeds", type=int, default=1, help="repeat with seeds 0..N-1")
+    al.add_argument("--variant", default="reference", help="network variant")
+    al.add_argument("--epochs", type=int, default=100)
+    al.add_argument("--patience", type=int, default=10)
+    al.add_argument("--balancing", default="smote", choices=["smote", "class-weight", "none"])
+    al.add_argument("--n-source", type=int, default=13000, help="source spectra")
+    al.add_argument("--n-target", type=int, default=50000, help="target pool + test spectra")
+    al.add_argument("--test-size", type=int, default=2000, help="held-out target test spectra")
+    al.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
+    al.add_argument("-o", "--out", type=Path, default=Path("benchmark-active-learning"))
+    al.set_defaults(func=active_learning_command)
+
+
+def archive_problem(n_source: int, n_target: int, seed: int) -> Problem:
+    """The embedded archive's simulator: Ondrejov-like source, LAMOST-like target, adapted."""
+    from service.reasons import AlvoError, Reason
+
+    try:
+        archive = importlib.import_module("service.archive")
+        simulate = archive.simulate_batch
+    except (ImportError, AttributeError):
+        raise AlvoError(
+            Reason.BAD_PARAMETER,
+            "the embedded archive has no simulator (service.archive.simulate_batch) yet; "
+            "pass --problem module:function",
+        ) from None
+    import numpy as np
+
+    from service.adapt import AdaptConfig, adapt
+    from service.learn.labels import CLASSES, verdict_codes
+    from service.learn.loop import Problem
+
+    config = AdaptConfig()
+    parts = []
+    for collection, n, offset in (("ondrejov", n_source, 0), ("lamost", n_target, 1)):
+        spectra, labels = simulate(collection, n, seed=2 * seed + offset)
+        batch = adapt(spectra, config)
+        good = np.isfinite(batch.features).all(axis=1)
+        parts.append((batch.features[good], verdict_codes([str(v) for v in labels])[good]))
+    (source_x, source_v), (target_x, target_v) = parts
+    trainable = source_v < len(CLASSES)
+    return Problem(
+        source_x[trainable], source_v[trainable].astype(np.int64), target_x, target_v,
+        config.grid(), config.to_dict(), config.fingerprint,
+    )  # fmt: skip
+
+
+def load_problem_function(spec: str) -> Callable[[int, int, int], Problem]:
+    """``archive`` or ``module:function``."""
+    if spec == "archive":
+        return archive_problem
+    from service.reasons import AlvoError, Reason
+
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise AlvoError(Reason.BAD_PARAMETER, f"--problem {spec!r}: {exc}") from None
+
+
+def active_learning_command(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from service.learn import ActiveLearningConfig, TrainConfig, configure_threads
+    from service.learn.loop import run_active_learning
+    from service.reasons import AlvoError
+
+    configure_threads(args.threads, 2)
+    strategies = [s for s in args.strategies.split(",") if s]
+    train = TrainConfig(
+        variant=args.variant, epochs=args.epochs, patience=args.patience, balancing=args.balancing
+    )
+    try:
+        make_problem = load_problem_function(args.problem)
+        results: list[IterationResult] = []
+        classes: Sequence[str] = ()
+        with tqdm(total=len(strategies) * args.seeds * (args.iterations + 1), unit="it") as bar:
+            for seed in range(args.seeds):
+                problem = make_problem(args.n_source, args.n_target, seed)
+                classes = problem.classes
+                for strategy in strategies:
+                    config = ActiveLearningConfig(
+                        strategy=strategy, iterations=args.iterations, batch=args.batch,
+                        precision_sample=args.sample, test_size=args.test_size, train=train,
+                        seed=seed,
+                    )  # fmt: skip
+
+                    def advance(r: IterationResult) -> None:
+                        bar.set_postfix_str(f"{r.strategy} s{r.seed} error {r.error:.3f}")
+                        bar.update()
+
+                    results += run_active_learning(problem, config, advance)
+    except AlvoError as exc:
+        print(f"alvo benchmark: {exc}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(results, classes, args.out / "active_learning.csv")
+    learning_curve_png(results, args.out / "learning_curve.png")
+    confusion_png(results, classes, args.out / "confusion.png")
+    print(summary(results))
+    print(f"wrote {args.out}/active_learning.csv, learning_curve.png, confusion.png")
+    return 0
+
+
+def write_csv(results: Sequence[IterationResult], classes: Sequence[str], path: Path) -> None:
+    rows = [r.row(classes) for r in results]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _curves(results: Sequence[IterationResult]) -> dict[str, dict[str, np.ndarray]]:
+    """Per strategy: labels used and error etc. averaged over seeds (min, max kept)."""
+    import numpy as np
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for strategy in dict.fromkeys(r.strategy for r in results):
+        mine = [r for r in results if r.strategy == strategy]
+        iterations = sorted({r.iteration for r in mine})
+        table: dict[str, list[Any]] = {"labels": [], "error": [], "lo": [], "hi": [], "p_hou": []}
+        for it in iterations:
+            at = [r for r in mine if r.iteration == it]
+            errors = [r.error for r in at]
+            table["labels"].append(np.mean([r.labels_used for r in at]))
+            table["error"].append(np.mean(errors))
+            table["lo"].append(min(errors))
+            table["hi"].append(max(errors))
+            table["p_hou"].append(np.nanmean([r.precision_at_hou_recall for r in at]))
+        out[strategy] = {k: np.asarray(v, dtype=float) for k, v in table.items()}
+    return out
+
+
+def labels_to_reach(curve: dict[str, np.ndarray], error: float) -> float:
+    """Fewest (mean) labels at which the mean error is <= ``error``; NaN if never."""
+    import numpy as np
+
+    hits = np.flatnonzero(curve["error"] <= error + 1e-12)
+    return float(curve["labels"][hits[0]]) if hits.size else float("nan")
+
+
+def summary(results: Sequence[IterationResult]) -> str:
+    """The goals, in words: 3 % error within 1000 labels, entropy vs random, CNN vs Hou."""
+    import numpy as np
+
+    curves = _curves(results)
+    lines = ["strategy         labels->3%   final error   labels   CNN prec @ Hou recall"]
+    for strategy, c in curves.items():
+        lines.append(
+            f"{strategy:16s} {labels_to_reach(c, GOAL_ERROR):10.0f}   {c['error'][-1]:11.4f}"
+            f"   {c['labels'][-1]:6.0f}   {c['p_hou'][-1]:.3f}"
+        )
+    hou = results[0]
+    lines.append(
+        f"Hou et al. 2016 rule: precision {hou.hou_precision:.3f}, recall {hou.hou_recall:.3f}"
+    )
+    if "random" in curves:
+        target = curves["random"]["error"][-1]
+        base = labels_to_reach(curves["random"], target)
+        for strategy, c in curves.items():
+            if strategy != "random":
+                ratio = labels_to_reach(c, target) / base if base else np.nan
+                lines.append(
+                    f"{strategy} reaches random's final error {target:.4f} with "
+                    f"{ratio:.2f} x random's labels (goal <= 0.5)"
+                )
+    return "\n".join(lines)
+
+
+def learning_curve_png(results: Sequence[IterationResult], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    curves = _curves(results)
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    FigureCanvasAgg(figure)
+    left, right = figure.subplots(1, 2)
+    for strategy, c in curves.items():
+        (line,) = left.plot(c["labels"], 100 * c["error"], marker="o", label=strategy)
+        left.fill_between(
+            c["labels"], 100 * c["lo"], 100 * c["hi"], alpha=0.2, color=line.get_color()
+        )
+        right.plot(c["labels"], c["p_hou"], marker="o", label=f"CNN ({strategy})")
+    left.axhline(100 * GOAL_ERROR, color="grey", ls="--", label="goal 3 %")
+    left.set(xlabel="oracle labels used", ylabel="error on target test set (%)", ylim=(0, None))
+    left.set_title("Learning curve (mean over seeds, band = min..max)")
+    left.legend()
+    hou = results[0]
+    right.axhline(hou.hou_precision, color="k", ls="--", label="Hou et al. 2016 rule")
+    right.set(xlabel="oracle labels used", ylabel="emission precision")
+    right.set_title(f"Precision at the Hou rule's recall ({hou.hou_recall:.2f})")
+    right.legend()
+    figure.savefig(path, dpi=110)
+
+
+def confusion_png(results: Sequence[IterationResult], classes: Sequence[str], path: Path) -> None:
+    """Final-iteration confusion matrix (seed 0) per strategy, rows = truth, in %."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    finals = {}
+    for r in results:
+        if r.seed == 0 and r.iteration >= finals.get(r.strategy, r).iteration:
+            finals[r.strategy] = r
+    figure = Figure(figsize=(4.2 * len(finals), 4), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(finals), squeeze=False)[0]
+    for ax, (strategy, r) in zip(axes, finals.items(), strict=True):
+        share = 100 * r.confusion / r.confusion.sum(axis=1, keepdims=True).clip(min=1)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=100)
+        for (i, j), value in np.ndenumerate(share):
+            ax.text(j, i, f"{value:.1f}%\n({r.confusion[i, j]})", ha="center", va="center",
+                    color="white" if value > 60 else "black", fontsize=8)  # fmt: skip
+        ax.set_xticks(range(len(classes)), classes, rotation=20)
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set(xlabel="predicted", ylabel="true")
+        ax.set_title(f"{strategy}: {r.labels_used} labels, error {100 * r.error:.2f} %", fontsize=9)
+    figure.savefig(path, dpi=110)
