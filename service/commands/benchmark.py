@@ -249,7 +249,7 @@ def confusion_png(results: Sequence[IterationResult], classes: Sequence[str], pa
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    finals = {}
+    finals: dict[str, IterationResult] = {}
     for r in results:
         if r.seed == 0 and r.iteration >= finals.get(r.strategy, r).iteration:
             finals[r.strategy] = r
