@@ -1,7 +1,8 @@
 """Dask executor: each job is one task on a ``dask.distributed`` cluster.
 
 The task reports "started" and progress through a distributed ``Queue`` that a
-client-side thread reads (blocking ``get``, not polling), and returns its
+client-side thread reads (a blocking ``get``, woken by a "stop" message at
+close; no timeouts, no polling), and returns its
 outcome as the future's result. A Dask thread cannot be killed, so abort is
 cooperative: :meth:`DaskExecutor.abort` cancels the future (enough for a job
 still queued) and sets a distributed ``Event`` that the job's ``progress()``
@@ -100,6 +101,9 @@ class DaskExecutor(Executor):
             job_ids = list(self._futures)
         for job_id in job_ids:
             self.abort(job_id)
+        if self._queue is not None:
+            with contextlib.suppress(Exception):
+                self._queue.put(("stop",))  # wake the listener
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._own_client and self._client is not None:
@@ -112,9 +116,7 @@ class DaskExecutor(Executor):
     def _listen(self) -> None:
         while not self._closed.is_set():
             try:
-                message = self._queue.get(timeout=0.5)
-            except TimeoutError:
-                continue
+                message = self._queue.get()  # blocks; close() sends ("stop",)
             except Exception:
                 if self._closed.is_set():
                     return
@@ -124,6 +126,8 @@ class DaskExecutor(Executor):
 
     def _dispatch(self, message: tuple[Any, ...]) -> None:
         assert self._sink is not None
+        if message[0] == "stop":
+            return
         kind, job_id = message[0], message[1]
         if kind == "started":
             if not self._sink.on_started(job_id, f"dask:{message[2]}"):
