@@ -96,6 +96,10 @@ CROSS_DATABASE_QUERIES = (
     "POLYGON(10, 10, 40, 12, 35, 45, 8, 30)) ORDER BY spectrum_id",
     "SELECT spectrum_id FROM alvo.spectrum WHERE 1 = CONTAINS(POINT(ra, dec), "
     "POLYGON(0, 60, 120, 60, 240, 60)) ORDER BY spectrum_id",
+    "SELECT spectrum_id FROM alvo.spectrum WHERE 1 = CONTAINS(POINT(ra, dec), "
+    "CIRCLE(358, 40, 9)) ORDER BY spectrum_id",
+    "SELECT spectrum_id FROM alvo.spectrum WHERE 1 = CONTAINS(POINT(ra, dec), "
+    "CIRCLE(10, -84, 5)) ORDER BY spectrum_id",
     "SELECT spectrum_id FROM alvo.spectrum WHERE 1 = INTERSECTS(POINT(ra, dec), "
     "CIRCLE(300, -60, 9)) ORDER BY spectrum_id",
     "SELECT spectrum_id FROM alvo.spectrum WHERE 0 = CONTAINS(POINT(ra, dec), "

@@ -15,28 +15,45 @@ TABLES = tap_schema.published_tables("sqlite")
 @pytest.mark.parametrize("dialect", adql.DIALECTS)
 def test_published_names_map_to_sql_names(dialect):
     names = tap_schema.published_tables(dialect)
-    sql = adql.translate("SELECT TOP 3 t.table_name FROM TAP_SCHEMA.tables AS t "
-                         "JOIN alvo.spectrum AS s ON 1 = 1", names, dialect).sql  # fmt: skip
+    sql = adql.translate(
+        "SELECT TOP 3 t.table_name FROM TAP_SCHEMA.tables AS t JOIN alvo.spectrum AS s ON 1 = 1",
+        names,
+        dialect,
+    ).sql
     assert names["tap_schema.tables"] in sql and "LIMIT 3" in sql
     assert "TAP_SCHEMA.tables" not in sql
 
 
 def test_postgresql_uses_pgsphere_operators():
-    sql = adql.translate("SELECT ra FROM alvo.spectrum WHERE 1 = CONTAINS(POINT('ICRS', ra, dec),"
-                         " CIRCLE('ICRS', 10, 20, 0.5))", TABLES, "postgresql").sql  # fmt: skip
+    sql = adql.translate(
+        "SELECT ra FROM alvo.spectrum WHERE 1 = CONTAINS(POINT('ICRS', ra, dec),"
+        " CIRCLE('ICRS', 10, 20, 0.5))",
+        TABLES,
+        "postgresql",
+    ).sql
     assert "spoint(RADIANS(ra), RADIANS(dec)) @ scircle(" in sql
 
 
 def test_sqlite_cone_gets_a_declination_band_for_the_index():
-    sql = adql.translate("SELECT ra FROM alvo.spectrum WHERE 1 = CONTAINS(POINT(ra, dec), "
-                         "CIRCLE(10, 20, 0.5))", TABLES, "sqlite").sql  # fmt: skip
-    assert "dec BETWEEN 19.5 AND 20.5 AND adql_in_circle" in sql
+    sql = adql.translate(
+        "SELECT ra FROM alvo.spectrum WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(10, 20, 0.5))",
+        TABLES,
+        "sqlite",
+    ).sql
+    assert "dec BETWEEN 19.5 AND 20.5 AND ra BETWEEN" in sql and "adql_in_circle" in sql
+    wrapped = adql.translate(
+        "SELECT ra FROM alvo.spectrum WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(359.8, 0, 0.5))",
+        TABLES,
+        "sqlite",
+    ).sql
+    assert "(ra >= 359.2" in wrapped and "OR ra <= 0.3" in wrapped
     assert "adql_in_circle" in sql
 
 
 def test_aliases_of_plain_columns_are_known():
-    translation = adql.translate("SELECT ra AS r, s.dec AS d, snr * 2 AS twice "
-                                 "FROM alvo.spectrum AS s", TABLES)  # fmt: skip
+    translation = adql.translate(
+        "SELECT ra AS r, s.dec AS d, snr * 2 AS twice FROM alvo.spectrum AS s", TABLES
+    )
     assert translation.aliases == {"r": "ra", "d": "dec"}
 
 

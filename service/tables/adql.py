@@ -419,12 +419,27 @@ def _is_simple(value: antlr4.ParserRuleContext, point: antlr4.ParserRuleContext)
 
 
 def _cone(point: tuple[float | str, ...], circle: tuple[float | str, ...]) -> str:
-    """Point-in-circle, with a declination band first when the circle is constant (index)."""
+    """Point-in-circle, behind cheap SQL filters when the circle is constant.
+
+    A declination band (``dec BETWEEN d-r AND d+r``: the ``(dec, ra)`` index
+    serves it) and, away from the poles, an RA window of half-width
+    ``r / cos(|d| + r)`` (split where it wraps through 0/360), so the exact
+    Python test only runs on the few rows in the circle's bounding box.
+    """
     x, y = point[:2]
     ra, dec, radius = circle
     test = f"adql_in_circle({_num(x)}, {_num(y)}, {_num(ra)}, {_num(dec)}, {_num(radius)}) = 1"
-    if isinstance(dec, float) and isinstance(radius, float) and isinstance(y, str):
-        lo, hi = max(-90.0, dec - radius), min(90.0, dec + radius)
-        if math.isfinite(lo) and math.isfinite(hi):
-            return f"({y} BETWEEN {lo!r} AND {hi!r} AND {test})"
-    return f"({test})"
+    if not (isinstance(dec, float) and isinstance(radius, float) and isinstance(y, str)):
+        return f"({test})"
+    lo, hi = max(-90.0, dec - radius), min(90.0, dec + radius)
+    filters = [f"{y} BETWEEN {lo!r} AND {hi!r}"]
+    if isinstance(ra, float) and isinstance(x, str) and abs(dec) + radius < 89.0:
+        half = radius / math.cos(math.radians(abs(dec) + radius))
+        start, end = (ra - half) % 360.0, (ra + half) % 360.0
+        if half >= 180.0:
+            pass
+        elif start <= end:
+            filters.append(f"{x} BETWEEN {start!r} AND {end!r}")
+        else:
+            filters.append(f"({x} >= {start!r} OR {x} <= {end!r})")
+    return "(" + " AND ".join([*filters, test]) + ")"

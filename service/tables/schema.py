@@ -223,7 +223,7 @@ spectrum = sa.Table(
         "meta.id.cross",
     ),
     sa.UniqueConstraint("dataset_id", "row_index"),
-    sa.Index("ix_spectrum_dec", "dec"),
+    sa.Index("ix_spectrum_dec_ra", "dec", "ra"),
     sa.Index("ix_spectrum_pubdid", "pubdid"),
     comment="One row per ingested spectrum: identifiers, position, quality and access.",
 )
