@@ -233,3 +233,15 @@ def test_maxrec_zero_returns_metadata_and_overflow_only(client):
     response = ssa(client, MAXREC="0")
     assert len(rows(response)) == 0
     assert b'value="OVERFLOW"' in response.content
+
+
+def test_create_app_serves_ssa_and_datalink(archive):
+    from starlette.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    client = TestClient(create_app(Settings(home=archive.home, demo_archive_size=0)))
+    assert len(rows(ssa(client, MAXREC="2"))) == 2
+    pubdid = archive.catalogues["lamost"]["pubdid"][0]
+    assert client.get("/datalink/lamost", params={"ID": pubdid}).status_code == 200

@@ -163,10 +163,14 @@ class ServedArchive:
     catalogues: dict[str, Table]
 
     def app(self, port: int = 8000) -> Any:
-        from service.app import create_app
-        from service.settings import Settings
+        """Only the SSA and DataLink routes (create_app's wiring is tested in test_ssa)."""
+        from starlette.applications import Starlette
 
-        return create_app(Settings(home=self.home, port=port, demo_archive_size=0))
+        from service.settings import Settings
+        from service.vo import datalink, ssa
+
+        settings = Settings(home=self.home, port=port, demo_archive_size=0)
+        return Starlette(routes=ssa.routes(settings) + datalink.routes(settings))
 
     @functools.cached_property
     def client(self) -> Any:

@@ -121,7 +121,7 @@ class VotableFormat:
     """How to write the VOTable a client asked for."""
 
     media_type: str = VOTABLE_MEDIA_TYPE
-    serialization: str = "tabledata"  # tabledata | binary2
+    serialization: str = "tabledata"  # tabledata | binary2 | binary
 
 
 def response_format(params: DaliParams, name: str = "RESPONSEFORMAT") -> VotableFormat:
@@ -144,9 +144,7 @@ def response_format(params: DaliParams, name: str = "RESPONSEFORMAT") -> Votable
         if key.strip().lower() == "serialization":
             serialization = value.strip().strip('"').lower()
             if serialization not in SERIALIZATIONS:
-                raise bad_parameter(
-                    name, "serialization must be TABLEDATA or BINARY2 (BINARY cannot hold nulls)"
-                )
+                raise bad_parameter(name, "serialization must be TABLEDATA, BINARY2 or BINARY")
     media = "text/xml" if base.lower() in ("text/xml", "application/xml") else VOTABLE_MEDIA_TYPE
     return VotableFormat(media, serialization)
 

@@ -11,7 +11,7 @@ Why not astropy's VOTable tree for the whole document: it invents ``ID``
 attributes from names (so a PARAM ``ID`` and a FIELD ``ID`` collide), escapes
 PARAM values twice and writes ``"0 0"`` for an empty interval; and its writer
 takes about 30 µs a cell. So the document is kept as an lxml tree, exactly as
-written in the template, and the DATA of each TABLE (TABLEDATA or BINARY2) is
+written in the template, and the DATA of each TABLE (TABLEDATA, BINARY2 or BINARY) is
 encoded a column at a time by :mod:`service.vo.votable_encoding` and spliced in
 when the document is written. Templates use the VOTable namespace as their
 default namespace (no prefix), as the encoded DATA does.
@@ -40,8 +40,8 @@ from service.vo.votable_encoding import FieldType, encode
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "votable_templates"
 VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 NS = {"v": VOTABLE_NS}
-#: BINARY (1) is left out: it cannot mark a null integer without a VALUES null.
-SERIALIZATIONS = ("tabledata", "binary2")
+#: BINARY (1) has no null flags: a null integer is written as 0 there.
+SERIALIZATIONS = ("tabledata", "binary2", "binary")
 
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, remove_blank_text=True, huge_tree=True

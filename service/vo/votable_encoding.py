@@ -1,4 +1,4 @@
-"""Encode table rows as VOTable DATA: TABLEDATA or BINARY2, a column at a time.
+"""Encode table rows as VOTable DATA: TABLEDATA, BINARY2 or BINARY, a column at a time.
 
 astropy's writer formats every cell through Python converters and checks its
 mask one cell at a time (about 30 µs a cell: 7 s for 10 000 SSA rows); here
@@ -9,7 +9,8 @@ fixed-size arrays) and ``char``/``unicodeChar`` strings (``*``, ``n*`` or ``n``)
 
 Nulls: an element of a masked array, ``None`` in an object array, or a column
 that is absent. In TABLEDATA a null is an empty ``<TD/>`` (VOTable 1.3+); in
-BINARY2 its bit in the row's null flags is set (VOTable 1.3 §5.5).
+BINARY2 its bit in the row's null flags is set (VOTable 1.3 §5.5); BINARY has
+no flags (see :func:`_binary`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ STRINGS = ("char", "unicodeChar")
 EMPTY = {
     "tabledata": "<DATA><TABLEDATA></TABLEDATA></DATA>",
     "binary2": '<DATA><BINARY2><STREAM encoding="base64"></STREAM></BINARY2></DATA>',
+    "binary": '<DATA><BINARY><STREAM encoding="base64"></STREAM></BINARY></DATA>',
 }
 
 
@@ -67,8 +69,8 @@ def encode(
     prepared = [_prepare(t, c, nrows) for t, c in zip(types, columns, strict=True)]
     if serialization == "tabledata":
         return _tabledata(types, prepared, nrows)
-    if serialization == "binary2":
-        return _binary2(types, prepared, nrows)
+    if serialization in ("binary2", "binary"):
+        return _binary(types, prepared, nrows, flagged=serialization == "binary2")
     raise ValueError(f"unknown serialization {serialization!r}")
 
 
@@ -151,10 +153,20 @@ def _tabledata(types: Sequence[FieldType], prepared: list[tuple[Any, np.ndarray]
     return "<DATA><TABLEDATA>" + "\n".join(rows) + "</TABLEDATA></DATA>"
 
 
-# --- BINARY2 --------------------------------------------------------------------
-def _binary2(types: Sequence[FieldType], prepared: list[tuple[Any, np.ndarray]], n: int) -> str:
-    null_matrix = np.stack([nulls for _, nulls in prepared], axis=1) if prepared else None
-    flags = np.packbits(null_matrix, axis=1) if null_matrix is not None else np.zeros((n, 0))
+# --- BINARY2 and BINARY --------------------------------------------------------------
+def _binary(
+    types: Sequence[FieldType], prepared: list[tuple[Any, np.ndarray]], n: int, flagged: bool
+) -> str:
+    """BINARY2 (``flagged``: each row starts with its null flags) or BINARY.
+
+    BINARY has no null flags: null floats are NaN, null strings empty, null
+    booleans '?', and a null integer is written as 0 (BINARY cannot mark it
+    without a VALUES null; use BINARY2 or TABLEDATA when that matters).
+    """
+    if flagged and prepared:
+        flags = np.packbits(np.stack([nulls for _, nulls in prepared], axis=1), axis=1)
+    else:
+        flags = np.zeros((n, 0), dtype=np.uint8)
     segments: list[np.ndarray | list[bytes]] = [flags.astype(np.uint8)]
     for ftype, (values, nulls) in zip(types, prepared, strict=True):
         block = _binary_column(ftype, values, nulls, n)
@@ -169,7 +181,8 @@ def _binary2(types: Sequence[FieldType], prepared: list[tuple[Any, np.ndarray]],
         stream = b"".join(b"".join(row) for row in zip(*parts, strict=True))
     encoded = base64.b64encode(stream).decode("ascii")
     lines = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
-    return f'<DATA><BINARY2><STREAM encoding="base64">{lines}</STREAM></BINARY2></DATA>'
+    tag = "BINARY2" if flagged else "BINARY"
+    return f'<DATA><{tag}><STREAM encoding="base64">{lines}</STREAM></{tag}></DATA>'
 
 
 def _row_bytes(segment: np.ndarray | list[bytes]) -> list[bytes]:
@@ -202,6 +215,6 @@ def _binary_column(
         return array
     dtype = NUMERIC[ftype.datatype]
     array = np.asarray(values).reshape(n, -1)
-    if np.issubdtype(np.dtype(dtype), np.integer):
-        array = np.where(nulls[:, None], 0, array)
+    null_value = 0 if np.issubdtype(np.dtype(dtype), np.integer) else np.nan
+    array = np.where(nulls[:, None], null_value, array)
     return np.ascontiguousarray(array.astype(dtype)).view(np.uint8).reshape(n, -1)

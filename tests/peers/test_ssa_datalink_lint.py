@@ -62,7 +62,7 @@ def test_spectrum_dm_cutout_passes_votlint(served):
     assert votlint(cutout) == []
 
 
-@pytest.mark.parametrize("serialization", ["tabledata", "binary2"])
+@pytest.mark.parametrize("serialization", ["tabledata", "binary2", "binary"])
 def test_every_encoded_datatype_passes_votlint(serialization):
     from tests.test_votable_encoding import document
 
