@@ -219,6 +219,8 @@ def test_bad_parameters(client, params, message):
         ("ATTACH DATABASE '/tmp/x' AS x", "syntax error"),
         ("SELECT nope FROM alvo.spectrum", "no such column"),
         ("SELECT AREA(CIRCLE(1, 2, 3)) FROM alvo.spectrum", "AREA"),
+        ("SELECT TOP 1 ra FROM alvo.spectrum WHERE 1 = CONTAINS(POLYGON(1, 2, 3, 4, 5, 6), "
+         "CIRCLE(1, 2, 3))", "CONTAINS(polygon, circle) is not supported"),
         ("SELECT TOP 1 * FROM alvo.spectrum WHERE 1 = CONTAINS(POINT(ra, dec), "
          "CIRCLE(1, 2, 120))", "0-90"),
     ],

@@ -219,6 +219,8 @@ class TapDatabase:
             description = cursor.description
             cursor.close()
         except sqlite3.Error as error:
+            if "user-defined function raised exception" in str(error):
+                raise adql.AdqlError(sphere.last_error()) from None
             raise sa.exc.DBAPIError(translation.sql, None, error) from None
         finally:
             raw.set_authorizer(None)

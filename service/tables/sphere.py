@@ -19,11 +19,32 @@ round trip: they are what a cone search on millions of rows calls.
 
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 Shape = tuple[str, tuple[float, ...]]
+_LAST = threading.local()
+
+
+def last_error() -> str:
+    """Why the last geometry function failed in this thread (SQLite only says that one did)."""
+    return str(getattr(_LAST, "message", "") or "a geometry function failed")
+
+
+def _reporting(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def wrapped(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except Exception as error:
+            _LAST.message = str(error)
+            raise
+
+    return wrapped
 
 
 def register(connection: sqlite3.Connection) -> None:
@@ -35,9 +56,9 @@ def register(connection: sqlite3.Connection) -> None:
     connection.create_function("adql_polygon", -1, _maker("polygon"), **deterministic)
     connection.create_function("adql_in_circle", 5, in_circle, **deterministic)
     connection.create_function("adql_sep", 4, separation, **deterministic)
-    connection.create_function("adql_distance", 2, _distance, **deterministic)
-    connection.create_function("adql_contains", 2, _contains, **deterministic)
-    connection.create_function("adql_intersects", 2, _intersects, **deterministic)
+    connection.create_function("adql_distance", 2, _reporting(_distance), **deterministic)
+    connection.create_function("adql_contains", 2, _reporting(_contains), **deterministic)
+    connection.create_function("adql_intersects", 2, _reporting(_intersects), **deterministic)
     connection.create_function("cot", 1, lambda x: None if x is None else 1.0 / math.tan(x))
 
 
