@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +84,21 @@ class HalphaWindows:
 
 @dataclasses.dataclass
 class _Window:
-    """One file's window before stacking."""
+    """One file's window before stacking; LAMOST rows stay raw until stacked.
+
+    ``andmask`` set: LAMOST rows (flux, ivar, andmask in the file's dtype), the mask
+    is made per group. ``mask`` set: a spectrum cut by the full reader. Neither:
+    a plain image/table window, bad = non-finite flux.
+    """
 
     wavelength: np.ndarray
     flux: np.ndarray
-    ivar: np.ndarray
-    mask: np.ndarray
     medium: Medium
     resolving_power: float
+    grid: Hashable
+    ivar: np.ndarray | None = None
+    andmask: np.ndarray | None = None
+    mask: np.ndarray | None = None
 
 
 class _UseFullReaderError(Exception):
@@ -107,48 +114,69 @@ def read_halpha_windows(
     Returns :class:`HalphaWindows`: groups of stacked arrays (row ``j`` of group
     ``g`` came from ``paths[g.index[j]]``) and ``failures[i]``, the named reason
     why ``paths[i]`` gave nothing (NO_HALPHA_COVERAGE when the window is outside
-    the spectrum, and all the reasons of :func:`read_spectrum`).
+    the spectrum, BAD_FLUX when it holds no usable flux, and all the reasons of
+    :func:`read_spectrum`).
     """
-    groups: dict[tuple[str, int, int], list[tuple[int, _Window]]] = {}
+    members: dict[tuple[str, Hashable], list[tuple[int, _Window]]] = {}
     failures: dict[int, SpectrumError] = {}
+    grids: dict[Hashable, Any] = {}  # LAMOST DR1 grids, computed once per run
     n = 0
     for i, path in enumerate(paths):
         n += 1
         try:
             try:
-                part = _read_fast(Path(path), window)
+                part = _read_fast(Path(path), window, grids)
             except _UseFullReaderError:
                 part = _read_slow(Path(path), window)
         except SpectrumError as error:
             failures[i] = error
             continue
-        lam = part.wavelength
-        key = (part.medium, lam.shape[0], hash(lam.tobytes()))
-        groups.setdefault(key, []).append((i, part))
-    return HalphaWindows([_stack(members) for members in groups.values()], failures, n)
+        if part.wavelength.shape[0] < 2:
+            failures[i] = SpectrumError(
+                Reason.NO_HALPHA_COVERAGE, "the window lies outside the spectrum"
+            )
+            continue
+        members.setdefault((part.medium, part.grid), []).append((i, part))
+    groups = [_stack(group, failures) for group in members.values()]
+    return HalphaWindows([g for g in groups if g.index.shape[0]], failures, n)
 
 
-def _stack(members: Sequence[tuple[int, _Window]]) -> WindowGroup:
+def _stack(
+    members: Sequence[tuple[int, _Window]], failures: dict[int, SpectrumError]
+) -> WindowGroup:
+    """Stack one grid's windows, make their masks, and drop rows with no usable flux."""
     first = members[0][1]
     parts = [part for _, part in members]
+    flux = np.array([p.flux for p in parts], dtype=np.float64)
+    mask = ~np.isfinite(flux)  # plain windows: that is all
+    ivar = np.zeros_like(flux)
+    rows = [j for j, p in enumerate(parts) if p.andmask is not None]
+    if rows:  # LAMOST: one vectorised mask for all rows of the group
+        raw_ivar = np.array([parts[j].ivar for j in rows], dtype=np.float64)
+        andmask = np.array([parts[j].andmask for j in rows], dtype=np.float64)
+        mask[rows] = lamost.pixel_mask(flux[rows], raw_ivar, andmask)
+        ivar[rows] = np.where(np.isfinite(raw_ivar), raw_ivar, 0.0)
+    rows = [j for j, p in enumerate(parts) if p.mask is not None]
+    if rows:  # cut by the full reader: its mask and ivar
+        mask[rows] = np.array([parts[j].mask for j in rows], dtype=bool)
+        ivar[rows] = np.array([parts[j].ivar for j in rows], dtype=np.float64)
+    index = np.array([i for i, _ in members], dtype=np.int64)
+    usable = (~mask & np.isfinite(flux) & (flux != 0)).any(axis=1)
+    for i in index[~usable]:
+        failures[int(i)] = SpectrumError(Reason.BAD_FLUX, "no finite, non-zero flux in the window")
     return WindowGroup(
         wavelength=first.wavelength,
-        flux=np.stack([p.flux for p in parts]),
-        ivar=np.stack([p.ivar for p in parts]),
-        mask=np.stack([p.mask for p in parts]),
+        flux=flux[usable],
+        ivar=ivar[usable],
+        mask=mask[usable],
         medium=first.medium,
-        resolving_power=np.array([p.resolving_power for p in parts]),
-        index=np.array([i for i, _ in members], dtype=np.int64),
+        resolving_power=np.array([p.resolving_power for p in parts])[usable],
+        index=index[usable],
     )
 
 
-def _finish(part: _Window) -> _Window:
-    if part.wavelength.shape[0] < 2:
-        raise SpectrumError(Reason.NO_HALPHA_COVERAGE, "the window lies outside the spectrum")
-    usable = ~part.mask & np.isfinite(part.flux) & (part.flux != 0)
-    if not usable.any():
-        raise SpectrumError(Reason.BAD_FLUX, "no finite, non-zero flux in the window")
-    return part
+def _grid_key(wavelength: np.ndarray) -> Hashable:
+    return (wavelength.shape[0], hash(wavelength.tobytes()))
 
 
 def _read_slow(path: Path, window: tuple[float, float]) -> _Window:
@@ -156,15 +184,15 @@ def _read_slow(path: Path, window: tuple[float, float]) -> _Window:
     lo, hi = window_in_medium(window, spectrum.medium)
     cut = _index_range(spectrum.wavelength, lo, hi)
     assert spectrum.ivar is not None and spectrum.mask is not None
-    return _finish(
-        _Window(
-            spectrum.wavelength[cut],
-            spectrum.flux[cut],
-            spectrum.ivar[cut],
-            spectrum.mask[cut],
-            spectrum.medium,
-            spectrum.resolving_power,
-        )
+    lam = spectrum.wavelength[cut]
+    return _Window(
+        lam,
+        spectrum.flux[cut],
+        spectrum.medium,
+        spectrum.resolving_power,
+        _grid_key(lam),
+        ivar=spectrum.ivar[cut],
+        mask=spectrum.mask[cut],
     )
 
 
@@ -175,7 +203,7 @@ def _index_range(grid: np.ndarray, lo: float, hi: float) -> slice:
     return slice(i0, max(i0, i1))
 
 
-def _read_fast(path: Path, window: tuple[float, float]) -> _Window:
+def _read_fast(path: Path, window: tuple[float, float], grids: dict[Hashable, Any]) -> _Window:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as error:
@@ -185,16 +213,22 @@ def _read_fast(path: Path, window: tuple[float, float]) -> _Window:
         head = os.pread(fd, HEAD_BYTES, 0)
         if not head.startswith(fitsheader.FITS_MAGIC):
             raise _UseFullReaderError
+        try:
+            cards, length = fitsheader.parse_cards(head)
+        except SpectrumError:
+            if len(head) < size:
+                raise _UseFullReaderError from None  # a header longer than HEAD_BYTES
+            raise
+        primary = fitsheader.HDUInfo(cards, 0, length, fitsheader.data_size(cards))
+        if primary.data_offset + primary.data_bytes > size:
+            raise SpectrumError(Reason.CORRUPT_FITS, f"data runs past the file's {size} bytes")
+        if lamost.is_lamost(cards):
+            return _lamost(fd, primary, window, grids)
+        if ondrejov.is_raw_ccd700(cards):
+            return _raw_ccd700(fd, primary, window)
         hdus = list(fitsheader.walk(head, size))
-        if not hdus:
-            raise _UseFullReaderError
-        primary = hdus[0]
-        if lamost.is_lamost(primary.cards):
-            return _finish(_lamost(fd, primary, window))
-        if ondrejov.is_raw_ccd700(primary.cards):
-            return _finish(_raw_ccd700(fd, primary, window))
         if len(hdus) > 1 and ondrejov.is_datalink_table(hdus[1].cards):
-            return _finish(_datalink_table(fd, hdus[1], window))
+            return _datalink_table(fd, hdus[1], window)
         raise _UseFullReaderError
     finally:
         os.close(fd)
@@ -213,10 +247,12 @@ def _pread_array(fd: int, offset: int, count: int, dtype: np.dtype[Any]) -> np.n
     raw = os.pread(fd, count * dtype.itemsize, offset)
     if len(raw) != count * dtype.itemsize:
         raise SpectrumError(Reason.CORRUPT_FITS, "file shorter than its header says")
-    return np.frombuffer(raw, dtype=dtype).astype(np.float64)
+    return np.frombuffer(raw, dtype=dtype)
 
 
-def _lamost(fd: int, hdu: fitsheader.HDUInfo, window: tuple[float, float]) -> _Window:
+def _lamost(
+    fd: int, hdu: fitsheader.HDUInfo, window: tuple[float, float], grids: dict[Hashable, Any]
+) -> _Window:
     cards = hdu.cards
     if cards.get("NAXIS2") != lamost.N_ROWS:
         raise SpectrumError(
@@ -229,14 +265,12 @@ def _lamost(fd: int, hdu: fitsheader.HDUInfo, window: tuple[float, float]) -> _W
         dr2 = False
     else:
         raise _UseFullReaderError  # layout told by the data: let read_spectrum decide
-    if "COEFF0" not in cards or "COEFF1" not in cards:
+    c0, c1 = kw.number(cards, "COEFF0"), kw.number(cards, "COEFF1")
+    if not (math.isfinite(c0) and math.isfinite(c1) and c1 > 0):
         raise _UseFullReaderError
     n = int(cards["NAXIS1"])
     medium = lamost.medium(cards)
     lo, hi = window_in_medium(window, medium)
-    c0, c1 = kw.number(cards, "COEFF0"), kw.number(cards, "COEFF1")
-    if not (math.isfinite(c0) and math.isfinite(c1) and c1 > 0):
-        raise _UseFullReaderError
     i0 = min(max(math.floor((math.log10(lo) - c0) / c1), 0), n)
     i1 = min(max(math.ceil((math.log10(hi) - c0) / c1) + 1, i0), n)
     dtype = _image_dtype(cards)
@@ -245,18 +279,23 @@ def _lamost(fd: int, hdu: fitsheader.HDUInfo, window: tuple[float, float]) -> _W
     def row(r: int) -> np.ndarray:
         return _pread_array(fd, hdu.data_offset + (r * n + i0) * dtype.itemsize, width, dtype)
 
-    flux, ivar, andmask = row(lamost.ROW_FLUX), row(lamost.ROW_IVAR), row(lamost.ROW_ANDMASK)
     if dr2:
-        wavelength = row(lamost.ROW_WAVELENGTH)
+        wavelength = row(lamost.ROW_WAVELENGTH).astype(np.float64)
+        grid = _grid_key(wavelength)
     else:
-        wavelength = np.power(10.0, c0 + c1 * np.arange(n)[i0:i1])
+        known = (c0, c1, i0, i1)
+        if known not in grids:  # the same np.power read_spectrum does, over the window
+            lam = np.power(10.0, c0 + c1 * np.arange(n)[i0:i1])
+            grids[known] = (lam, _grid_key(lam))
+        wavelength, grid = grids[known]
     return _Window(
         wavelength,
-        flux,
-        np.where(np.isfinite(ivar), ivar, 0.0),
-        lamost.pixel_mask(flux, ivar, andmask),
+        row(lamost.ROW_FLUX),
         medium,
         lamost.RESOLVING_POWER,
+        grid,
+        ivar=row(lamost.ROW_IVAR),
+        andmask=row(lamost.ROW_ANDMASK),
     )
 
 
@@ -271,14 +310,8 @@ def _raw_ccd700(fd: int, hdu: fitsheader.HDUInfo, window: tuple[float, float]) -
     dtype = _image_dtype(cards)
     width = cut.stop - cut.start
     flux = _pread_array(fd, hdu.data_offset + cut.start * dtype.itemsize, width, dtype)
-    return _Window(
-        grid[cut],
-        flux,
-        np.zeros(width),
-        ~np.isfinite(flux),
-        "air",
-        ondrejov.RESOLVING_POWER,
-    )
+    lam = grid[cut]
+    return _Window(lam, flux, "air", ondrejov.RESOLVING_POWER, _grid_key(lam))
 
 
 def _datalink_table(fd: int, hdu: fitsheader.HDUInfo, window: tuple[float, float]) -> _Window:
@@ -313,11 +346,4 @@ def _datalink_table(fd: int, hdu: fitsheader.HDUInfo, window: tuple[float, float
     flux = column(i_flux)
     lo, hi = window_in_medium(window, "air")
     cut = _index_range(lam, lo, hi)
-    return _Window(
-        lam[cut],
-        flux[cut],
-        np.zeros(cut.stop - cut.start),
-        ~np.isfinite(flux[cut]),
-        "air",
-        ondrejov.RESOLVING_POWER,
-    )
+    return _Window(lam[cut], flux[cut], "air", ondrejov.RESOLVING_POWER, _grid_key(lam[cut]))
