@@ -1,0 +1,322 @@
+"""What the oracle's page shows, gathered from the result tables, the feature store and the cache.
+
+No HTTP here: :func:`batch` builds the one compact document the labelling page
+loads (every row of a query batch with its metadata, the classifier's view, the
+labels so far, the native spectrum around H-alpha and the adapted 140-pixel
+vector), :func:`performance` the per-iteration metrics and confusion matrices
+of the overview, and :func:`undo_label` takes back a user's latest verdict.
+
+Arrays travel as base64 of little-endian float32 (``Float32Array`` in the
+browser reads them without parsing): a LAMOST window is ~100 pixels, an
+Ondrejov one ~1000, so a 130-row batch is a few hundred kB at most.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from service.campaigns import Campaign, Campaigns
+from service.fetch import Fetcher
+from service.settings import Settings
+from service.tables import schema
+
+#: Å, vacuum: the native spectrum sent per row. Wide enough for the whole adapted
+#: vector (6519-6732 Å); the page opens on 6500-6640 Å, the H-alpha region.
+WINDOW = (6500.0, 6740.0)
+#: Roles shown for labelling, in the order of the batch VOTable (service.jobs.results).
+BATCH_ROLES = ("query", "precision-sample")
+#: Most candidate rows one request returns (the page asks for them on demand).
+MAX_CANDIDATES = 500
+#: The key that gives each verdict on the page.
+KEYS = {"1": "single-peak", "2": "double-peak", "3": "absorption", "4": "not-sure", "5": "bad"}
+
+
+def encode(values: np.ndarray) -> str:
+    """base64 of little-endian float32 (NaN kept: the page leaves a gap there)."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype="<f4").tobytes()).decode("ascii")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchRequest:
+    campaign: str
+    iteration: int | None = None  # None: the latest iteration with predictions
+    roles: Sequence[str] = BATCH_ROLES
+    limit: int | None = None
+    user: str = ""
+
+
+def latest_predicted_iteration(campaigns: Campaigns, campaign: Campaign) -> int | None:
+    prediction = schema.prediction
+    with campaigns.engine.connect() as conn:
+        return conn.scalar(
+            sa.select(sa.func.max(prediction.c.iteration)).where(
+                prediction.c.campaign_id == campaign.campaign_id
+            )
+        )
+
+
+def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
+    """The labelling page's document for one iteration's batch (or its candidates)."""
+    from service.jobs.results import candidate_rows
+
+    campaigns = Campaigns(settings)
+    campaign = campaigns.require(request.campaign)
+    number = request.iteration
+    if number is None:
+        number = latest_predicted_iteration(campaigns, campaign)
+    document: dict[str, Any] = {
+        "campaign": campaign.name,
+        "description": campaign.description,
+        "user": request.user,
+        "iteration": number,
+        "iterations": [it["number"] for it in campaigns.iterations(campaign)],
+        "roles": list(request.roles),
+        "keys": KEYS,
+        "classes": list(schema.CLASSES),
+        "window": list(WINDOW),
+        "grid": [6519.0, 6732.0, 140],
+        "exemplars": exemplars(campaigns, campaign),
+        "rows": [],
+    }
+    if number is None:
+        return document
+    rows = candidate_rows(campaigns.engine, campaign, number, list(request.roles))
+    if request.limit is not None:
+        rows = rows[: request.limit]
+    if not rows:
+        return document
+    ids = [int(row["spectrum_id"]) for row in rows]
+    extra = _spectrum_extra(campaigns.engine, ids)
+    votes = _votes(campaigns, campaign, ids)
+    history = _history(campaigns.engine, campaign, ids)
+    features = campaign.target.features.array()
+    cache = Fetcher(settings.home / "cache" / "spectra")
+    spectra = native_windows([cache.cache_path(row["access_url"] or "") for row in rows])
+    for i, row in enumerate(rows):
+        sid = ids[i]
+        more = extra[sid]
+        by_user = votes.get(sid, {})
+        document["rows"].append(
+            {
+                "id": sid,
+                "pubdid": row["pubdid"],
+                "designation": row["designation"],
+                "object": more["object"],
+                "ra": row["ra"],
+                "dec": row["dec"],
+                "mag": _finite(more["magnitude"]),
+                "snr": _finite(row["snr"]),
+                "mjd": _finite(more["mjd"]),
+                "pipeline_class": more["pipeline_class"],
+                "simbad": row["simbad_id"],
+                "collection": more["collection"],
+                "access_url": row["access_url"],
+                "datalink_url": row["datalink_url"],
+                "role": row["role"],
+                "predicted": row["predicted_class"],
+                "p": [row["p_single_peak"], row["p_double_peak"], row["p_absorption"]],
+                "entropy": row["entropy"],
+                "hou": row["hou_verdict"],
+                "mine": by_user.get(request.user),
+                "labels": by_user,
+                "history": history.get(sid, []),
+                "adapted": encode(features[more["row_index"]]),
+                "spectrum": spectra[i],
+            }
+        )
+    return document
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _spectrum_extra(engine: sa.Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
+    spectrum = schema.spectrum
+    columns = ("row_index", "object", "magnitude", "mjd", "pipeline_class", "collection")
+    query = sa.select(spectrum.c.spectrum_id, *(spectrum.c[name] for name in columns)).where(
+        spectrum.c.spectrum_id.in_(ids)
+    )
+    with engine.connect() as conn:
+        return {int(r[0]): dict(zip(columns, r[1:], strict=True)) for r in conn.execute(query)}
+
+
+def _votes(campaigns: Campaigns, campaign: Campaign, ids: list[int]) -> dict[int, dict[str, str]]:
+    """``{spectrum_id: {user: latest verdict}}`` in this campaign."""
+    wanted = set(ids)
+    votes: dict[int, dict[str, str]] = {}
+    for sid, user, verdict in campaigns._latest_per_user(campaign):
+        if sid in wanted:
+            votes.setdefault(sid, {})[user] = verdict
+    return votes
+
+
+def _history(
+    engine: sa.Engine, campaign: Campaign, ids: list[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """Earlier verdicts on the same object: other spectra of the same designation or
+    object name, and this spectrum in other campaigns (or as a source-set label)."""
+    spectrum, label, camp = schema.spectrum, schema.label, schema.campaign
+    with engine.connect() as conn:
+        own = conn.execute(
+            sa.select(spectrum.c.spectrum_id, spectrum.c.designation, spectrum.c.object).where(
+                spectrum.c.spectrum_id.in_(ids)
+            )
+        ).all()
+        names = {str(n) for _, d, o in own for n in (d, o) if n}
+        if not names:
+            names = {"\x00"}
+        other = spectrum.alias("other")
+        query = (
+            sa.select(
+                other.c.spectrum_id,
+                other.c.designation,
+                other.c.object,
+                other.c.collection,
+                label.c.label,
+                label.c.oracle_user,
+                label.c.iteration,
+                label.c.campaign_id,
+                camp.c.name,
+            )
+            .join(label, label.c.spectrum_id == other.c.spectrum_id)
+            .outerjoin(camp, camp.c.campaign_id == label.c.campaign_id)
+            .where(
+                sa.or_(
+                    other.c.spectrum_id.in_(ids),
+                    other.c.designation.in_(names),
+                    other.c.object.in_(names),
+                )
+            )
+            .order_by(label.c.label_id)
+        )
+        found = conn.execute(query).all()
+    history: dict[int, list[dict[str, Any]]] = {}
+    for sid, designation, name in own:
+        keys = {k for k in (designation, name) if k}
+        for hit in found:
+            same = int(hit.spectrum_id) == sid
+            if same and hit.campaign_id == campaign.campaign_id:
+                continue  # shown as this campaign's votes
+            if same or keys & {hit.designation, hit.object}:
+                history.setdefault(int(sid), []).append(
+                    {
+                        "label": hit.label,
+                        "user": hit.oracle_user or "",
+                        "campaign": hit.name or "source set",
+                        "iteration": hit.iteration,
+                        "same_spectrum": same,
+                        "collection": hit.collection or "",
+                    }
+                )
+    return history
+
+
+def native_windows(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The native pixels of :data:`WINDOW` per file, wavelengths in vacuum Å, or the reason.
+
+    Uses the bulk reader (reads only the window's bytes); air wavelengths are
+    moved to vacuum with the refractive index at H-alpha so every plot shares
+    the adapted grid's axis.
+    """
+    from service.spectra import read_halpha_windows
+    from service.spectra.checks import AIR_INDEX_HALPHA
+
+    out: list[dict[str, Any]] = [{"error": "not in the fetch cache"} for _ in paths]
+    present = [i for i, path in enumerate(paths) if path.is_file()]
+    windows = read_halpha_windows([paths[i] for i in present], WINDOW)
+    for j, error in windows.failures.items():
+        out[present[j]] = {"error": f"{error.reason.name}: {error}"}
+    for group in windows.groups:
+        lam = group.wavelength * (AIR_INDEX_HALPHA if group.medium == "air" else 1.0)
+        lam_b64 = encode(lam)
+        for k, j in enumerate(group.index):
+            flux = np.where(group.mask[k], np.nan, group.flux[k])
+            out[present[int(j)]] = {
+                "medium": group.medium,
+                "resolving_power": _finite(group.resolving_power[k]),
+                "wavelength": lam_b64,
+                "flux": encode(flux),
+            }
+    return out
+
+
+def exemplars(campaigns: Campaigns, campaign: Campaign) -> dict[str, Any]:
+    """Mean and spread of the adapted vectors of every class in the training set.
+
+    What "single-peak" looks like to the network, to compare a query spectrum with.
+    """
+    features, y, _ = campaigns.training_set(campaign, schema.CLASSES)
+    out: dict[str, Any] = {}
+    for index, name in enumerate(schema.CLASSES):
+        members = features[y == index]
+        members = members[np.isfinite(members).all(axis=1)]
+        if len(members):
+            out[name] = {
+                "n": len(members),
+                "mean": encode(members.mean(axis=0)),
+                "std": encode(members.std(axis=0)),
+            }
+    return out
+
+
+def performance(campaigns: Campaigns, campaign: Campaign) -> dict[str, Any]:
+    """Per iteration, the confusion of predicted class x oracle verdict (the metrics
+    themselves are in the campaign summary of the API).
+
+    The confusion counts the iteration's query and precision-sample spectra that
+    carry a (consensus) verdict now.
+    """
+    verdicts = campaigns.labels(campaign)
+    prediction = schema.prediction
+    with campaigns.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                prediction.c.iteration, prediction.c.spectrum_id, prediction.c.predicted_class
+            )
+            .where(prediction.c.campaign_id == campaign.campaign_id)
+            .where(prediction.c.role.in_(BATCH_ROLES))
+        ).all()
+    confusion: dict[int, dict[str, dict[str, int]]] = {}
+    for number, sid, predicted in rows:
+        verdict = verdicts.get(int(sid))
+        if verdict is None:
+            continue
+        cell = confusion.setdefault(int(number), {}).setdefault(str(predicted), {})
+        cell[verdict] = cell.get(verdict, 0) + 1
+    return {
+        "campaign": campaign.name,
+        "classes": list(schema.CLASSES),
+        "verdicts": list(schema.VERDICTS),
+        "confusion": {str(k): v for k, v in sorted(confusion.items())},
+    }
+
+
+def undo_label(campaigns: Campaigns, campaign: Campaign, spectrum_id: int, user: str) -> str | None:
+    """Delete ``user``'s latest verdict on a spectrum; return the one now in effect (or None).
+
+    Verdicts are append-only otherwise; undo removes exactly the row the
+    user's last key press added, so an earlier verdict of theirs comes back.
+    """
+    label = schema.label
+    mine = (
+        sa.select(label.c.label_id, label.c.label)
+        .where(label.c.campaign_id == campaign.campaign_id)
+        .where(label.c.spectrum_id == spectrum_id)
+        .where(label.c.oracle_user == user)
+        .order_by(label.c.label_id.desc())
+        .limit(2)
+    )
+    with campaigns.engine.begin() as conn:
+        latest = conn.execute(mine).all()
+        if not latest:
+            return None
+        conn.execute(label.delete().where(label.c.label_id == latest[0].label_id))
+    return str(latest[1].label) if len(latest) > 1 else None

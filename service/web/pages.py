@@ -1,0 +1,147 @@
+"""The oracle's pages: campaigns overview and the labelling page, plus their compact JSON.
+
+``/oracle``                               campaigns, metrics, learning curve, confusion
+``/oracle/{name}``                        the labelling page (``?iteration=N``); the
+                                          ``iterate`` job links here
+``/oracle/static/...``                    hand-written JS/CSS (no build step, no CDN)
+``/campaigns/{name}/batch``               one JSON document with every row of a batch
+                                          (``ITERATION``, ``ROLE=query,precision-sample``
+                                          or ``candidate``, ``LIMIT``)
+``/campaigns/{name}/performance``         confusion matrices per iteration
+``/campaigns/{name}/labels/undo``         POST ``{"spectrum_id"}``: take back the
+                                          caller's latest verdict on it
+
+The batch as a VOTable for SAMP (same rows, same order) is the API's
+``/campaigns/{name}/candidates?ROLE=query&ITERATION=N``.
+
+The pages are static HTML shells; everything is drawn in the browser from the
+JSON (canvas plots, SVG charts), so a 100-spectrum batch is one request.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from service.campaigns import Campaigns
+from service.settings import Settings
+from service.tables import schema
+from service.web import oracle
+from service.web.api import _guarded
+
+STATIC = Path(__file__).with_name("static")
+Owner = Callable[[Request], str | None]
+
+
+def routes(settings: Settings, owner: Owner | None = None) -> list[BaseRoute]:
+    """The oracle's routes; ``owner`` is the UWS authenticator (labels are attributed by it)."""
+    pages = OraclePages(settings, owner or (lambda request: None))
+    return [
+        Route("/oracle", pages.overview, methods=["GET"]),
+        Route("/oracle/{name}", pages.labelling, methods=["GET"]),
+        Mount("/oracle-static", app=StaticFiles(directory=STATIC), name="oracle-static"),
+        Route("/campaigns/{name}/batch", _guarded(pages.batch), methods=["GET"]),
+        Route("/campaigns/{name}/performance", _guarded(pages.performance), methods=["GET"]),
+        Route("/campaigns/{name}/labels/undo", _guarded(pages.undo), methods=["POST"]),
+    ]
+
+
+def _shell(title: str, script: str, root: str, data: dict[str, str]) -> HTMLResponse:
+    """The HTML a page starts as; ``data`` goes into ``data-*`` attributes of ``<body>``.
+
+    ``root`` is the relative way back to the service root, so the pages also
+    work behind a proxy that serves the service under a path prefix.
+    """
+    data = {"root": root, **data}
+    attributes = " ".join(f'data-{k}="{html.escape(v)}"' for k, v in data.items())
+    return HTMLResponse(
+        f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<link rel="stylesheet" href="{root}oracle-static/oracle.css">
+</head>
+<body {attributes}>
+<noscript>This page draws the spectra in your browser: please enable JavaScript.</noscript>
+<script src="{root}oracle-static/plot.js"></script>
+<script src="{root}oracle-static/samp.js"></script>
+<script src="{root}oracle-static/{script}"></script>
+</body></html>""",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+class OraclePages:
+    def __init__(self, settings: Settings, owner: Owner) -> None:
+        self.settings = settings
+        self.owner = owner
+
+    async def overview(self, request: Request) -> Response:
+        return _shell("alvo: campaigns", "overview.js", "", {})
+
+    async def labelling(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        return _shell(f"alvo: label {name}", "label.js", "../", {"campaign": name})
+
+    async def batch(self, request: Request) -> Response:
+        query = _upper(request)
+        roles = tuple(r for r in query.get("ROLE", ",".join(oracle.BATCH_ROLES)).split(",") if r)
+        if any(role not in schema.ROLES for role in roles):
+            raise ValueError(f"ROLE: a comma-separated list of {', '.join(schema.ROLES)}")
+        limit = int(query["LIMIT"]) if query.get("LIMIT") else None
+        if "candidate" in roles:
+            limit = min(limit or oracle.MAX_CANDIDATES, oracle.MAX_CANDIDATES)
+        wanted = oracle.BatchRequest(
+            campaign=request.path_params["name"],
+            iteration=_iteration(query),
+            roles=roles,
+            limit=limit,
+            user=self.owner(request) or "",
+        )
+        document = await anyio.to_thread.run_sync(oracle.batch, self.settings, wanted)
+        return JSONResponse(document, headers={"Cache-Control": "no-store"})
+
+    async def performance(self, request: Request) -> Response:
+        name = request.path_params["name"]
+
+        def build() -> dict[str, Any]:
+            campaigns = Campaigns(self.settings)
+            return oracle.performance(campaigns, campaigns.require(name))
+
+        return JSONResponse(await anyio.to_thread.run_sync(build))
+
+    async def undo(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        data = await request.json()
+        if not isinstance(data, dict) or "spectrum_id" not in data:
+            raise ValueError('send {"spectrum_id": <id>}')
+        spectrum_id, user = int(data["spectrum_id"]), self.owner(request) or ""
+
+        def undo() -> str | None:
+            campaigns = Campaigns(self.settings)
+            return oracle.undo_label(campaigns, campaigns.require(name), spectrum_id, user)
+
+        now = await anyio.to_thread.run_sync(undo)
+        return JSONResponse({"spectrum_id": spectrum_id, "label": now})
+
+
+def _upper(request: Request) -> dict[str, str]:
+    """Query parameters with upper-case names (VO habit: names are case-insensitive)."""
+    return {key.upper(): value for key, value in request.query_params.items()}
+
+
+def _iteration(query: dict[str, str]) -> int | None:
+    raw = query.get("ITERATION", "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValueError("ITERATION must be a non-negative integer")
+    return int(raw)

@@ -1,0 +1,135 @@
+"""The oracle pages' server side: the batch document, its VOTable twin, undo, performance."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from astropy.io.votable import parse_single_table
+from starlette.testclient import TestClient
+
+from service.app import create_app
+from service.datasets import Datasets
+from service.spectra import read_spectrum
+from service.web.oracle import WINDOW
+from tests.peers.stilts import votlint
+from tests.web_world import build_world
+
+
+def floats(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return build_world(tmp_path_factory.mktemp("oracle-home"), port=8000)
+
+
+@pytest.fixture
+def client(world):
+    settings = world.settings.__class__(**{**world.settings.__dict__, "auth": "header"})
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_batch_document_holds_every_query_row_with_its_data(client, world):
+    document = client.get("/campaigns/be/batch", headers={"X-Forwarded-User": "ana"}).json()
+    assert document["iteration"] == 0 and document["user"] == "ana"
+    rows = document["rows"]
+    assert [r["id"] for r in rows[:100]] == world.query_ids
+    assert {r["role"] for r in rows[100:]} == {"precision-sample"}
+    assert len(rows) == 100 + len(world.sample_ids)
+    features = Datasets(world.settings).require("pool").features.array()
+    row = rows[5]
+    np.testing.assert_array_equal(floats(row["adapted"]), features[row["id"] - 241])
+    # native pixels are those of the file in the fetch cache, cut to the window
+    from service.fetch import Fetcher
+
+    path = Fetcher(world.settings.home / "cache" / "spectra").cache_path(row["access_url"])
+    spectrum = read_spectrum(path)
+    lam, flux = floats(row["spectrum"]["wavelength"]), floats(row["spectrum"]["flux"])
+    inside = (spectrum.wavelength >= lam[0]) & (spectrum.wavelength <= lam[-1])
+    np.testing.assert_allclose(flux, spectrum.flux[inside], rtol=1e-6)
+    assert WINDOW[0] - 2 < lam[0] < WINDOW[0] + 2 and WINDOW[1] - 2 < lam[-1] < WINDOW[1] + 2
+    assert abs(sum(row["p"]) - 1) < 1e-6 and row["predicted"] in document["classes"]
+    assert set(document["exemplars"]) == {"single-peak", "double-peak", "absorption"}
+    assert len(floats(document["exemplars"]["absorption"]["mean"])) == 140
+    ben = [r for r in rows if r["labels"]]
+    assert len(ben) == 2 and all(set(r["labels"]) == {"ben"} for r in ben)
+
+
+def test_same_star_history_and_missing_files(client, world):
+    rows = {r["id"]: r for r in client.get("/campaigns/be/batch").json()["rows"]}
+    first, second = rows[world.query_ids[0]], rows[world.query_ids[1]]
+    assert first["designation"] == second["designation"]
+    # ben judged both observations: each shows the other's verdict as the same star's history
+    assert [h["label"] for h in first["history"]] == [second["labels"]["ben"]]
+    assert first["history"][0]["same_spectrum"] is False
+    assert rows[world.query_ids[2]]["simbad"] == "* gam Cas"
+    assert rows[world.missing_file]["spectrum"] == {"error": "not in the fetch cache"}
+    assert sum("flux" in r["spectrum"] for r in rows.values()) == len(rows) - 1
+
+
+def test_batch_votable_rows_match_the_page_order(client, world):
+    body = client.get("/campaigns/be/candidates?ROLE=query&ITERATION=0").content
+    assert votlint(body) == []
+    table = parse_single_table(io.BytesIO(body)).to_table()
+    page = client.get("/campaigns/be/batch").json()["rows"]
+    assert list(table["pubdid"]) == [r["pubdid"] for r in page]
+
+
+def test_undo_restores_the_users_earlier_verdict(client):
+    ana = {"X-Forwarded-User": "ana"}
+    rows = client.get("/campaigns/be/batch", headers=ana).json()["rows"]
+    sid = rows[10]["id"]
+    for label in ("absorption", "bad"):
+        body = {"source": "page", "labels": [{"spectrum_id": sid, "label": label, "iteration": 0}]}
+        assert client.post("/campaigns/be/labels", json=body, headers=ana).json()["stored"] == 1
+    assert (
+        client.post("/campaigns/be/labels/undo", json={"spectrum_id": sid}, headers=ana).json()[
+            "label"
+        ]
+        == "absorption"
+    )
+    assert (
+        client.post("/campaigns/be/labels/undo", json={"spectrum_id": sid}, headers=ana).json()[
+            "label"
+        ]
+        is None
+    )
+    again = client.post("/campaigns/be/labels/undo", json={"spectrum_id": sid}, headers=ana)
+    assert again.status_code == 200 and again.json()["label"] is None
+    mine = client.get("/campaigns/be/batch", headers=ana).json()["rows"][10]
+    assert mine["mine"] is None
+
+
+def test_conflicts_and_confusion(client, world):
+    rows = client.get("/campaigns/be/batch").json()["rows"]
+    judged = next(r for r in rows if r["labels"])
+    other = next(v for v in ("single-peak", "double-peak", "absorption")
+                 if v != judged["labels"]["ben"])  # fmt: skip
+    body = {"source": "page", "labels": [{"spectrum_id": judged["id"], "label": other}]}
+    reply = client.post("/campaigns/be/labels", json=body, headers={"X-Forwarded-User": "cy"})
+    assert reply.json()["conflicts"][0]["verdicts"] == {"ben": judged["labels"]["ben"], "cy": other}
+    performance = client.get("/campaigns/be/performance").json()
+    counted = sum(sum(c.values()) for c in performance["confusion"]["0"].values())
+    assert counted == 1  # ben's other verdict; the disputed one has no consensus
+    client.post("/campaigns/be/labels/undo", json={"spectrum_id": judged["id"]},
+                headers={"X-Forwarded-User": "cy"})  # fmt: skip
+
+
+def test_bad_parameters_are_named(client):
+    assert client.get("/campaigns/be/batch?ROLE=everything").status_code == 400
+    assert client.get("/campaigns/be/batch?ITERATION=x").status_code == 400
+    assert client.get("/campaigns/nope/batch").status_code == 404
+    assert client.post("/campaigns/be/labels/undo", json={}).status_code == 400
+
+
+def test_pages_and_static_files_are_served(client):
+    page = client.get("/oracle/be")
+    assert page.status_code == 200 and 'data-campaign="be"' in page.text
+    assert client.get("/oracle").status_code == 200
+    for name in ("label.js", "overview.js", "plot.js", "samp.js", "oracle.css"):
+        assert client.get(f"/oracle-static/{name}").status_code == 200, name

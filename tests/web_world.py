@@ -1,0 +1,165 @@
+"""A small campaign world for the oracle page tests: datasets, spectrum files, iteration 0.
+
+The pool's spectra are LAMOST DR2-shaped FITS files (log-linear vacuum grid)
+with single-peak, double-peak or absorption H-alpha profiles, written into the
+fetch cache exactly where an ingest would have left them, and adapted by
+``service.adapt.adapt_array`` as an ingest would. Iteration 0's predictions
+are written directly: BATCH query rows, a precision sample and candidates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from service.adapt import adapt_array
+from service.campaigns import Campaigns, Verdict
+from service.datasets import Datasets
+from service.fetch import Fetcher
+from service.settings import Settings
+from service.tables import schema
+
+CLASSES = schema.CLASSES
+COEFF0, COEFF1, NPIX = 3.5682, 1e-4, 3909
+HALPHA = 6564.61
+
+
+@dataclasses.dataclass
+class World:
+    settings: Settings
+    campaign: str
+    kinds: np.ndarray  # true class index of each pool row
+    query_ids: list[int]  # spectrum ids of the query batch, as the page orders them
+    sample_ids: list[int]
+    missing_file: int  # spectrum id whose file is not in the fetch cache
+
+
+def lamost_profiles(kinds: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(wavelength (p,), flux (n, p)) of H-alpha profiles of the given class indices."""
+    wavelength = 10 ** (COEFF0 + COEFF1 * np.arange(NPIX))
+    x = (wavelength - HALPHA)[None, :]
+    n = len(kinds)
+    strength = rng.uniform(0.4, 2.5, (n, 1))
+    width = rng.uniform(2.0, 4.5, (n, 1))
+    split = rng.uniform(3.0, 6.0, (n, 1))
+    single = strength * np.exp(-0.5 * (x / width) ** 2)
+    double = strength * (
+        np.exp(-0.5 * ((x - split) / (0.6 * width)) ** 2)
+        + np.exp(-0.5 * ((x + split) / (0.6 * width)) ** 2)
+    )
+    absorption = -0.45 * np.exp(-0.5 * (x / (2.5 * width)) ** 2)
+    line = np.choose(kinds[:, None], [single, double, absorption])
+    continuum = 100.0 * (1 + 2e-4 * (wavelength[None, :] - 6000))
+    snr = rng.uniform(15, 80, (n, 1))
+    flux = continuum * (1 + line) * (1 + rng.normal(0, 1, (n, NPIX)) / snr)
+    return wavelength, flux
+
+
+def write_lamost(path: Path, flux: np.ndarray, designation: str, ra: float, dec: float) -> None:
+    wavelength = 10 ** (COEFF0 + COEFF1 * np.arange(NPIX))
+    ivar = np.full(NPIX, 0.01)
+    data = np.vstack([flux, ivar, wavelength, np.zeros(NPIX), np.zeros(NPIX)]).astype(np.float32)
+    hdu = fits.PrimaryHDU(data)
+    hdu.header.update(
+        {"COEFF0": COEFF0, "COEFF1": COEFF1, "DESIG": designation, "RA": ra, "DEC": dec,
+         "CLASS": "STAR", "SUBCLASS": "B9", "OBSID": 1, "MJD": 56000}
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdu.writeto(path, overwrite=True)
+
+
+def build_world(
+    home: Path, port: int, n_pool: int = 170, batch: int = 100, sample: int = 30, seed: int = 7
+) -> World:
+    settings = Settings(home=home, port=port, demo_archive_size=0)
+    rng = np.random.default_rng(seed)
+    datasets = Datasets(settings)
+    source_kinds = rng.choice(3, 240, p=[0.4, 0.15, 0.45])
+    source = datasets.open_or_create("src", "source")
+    wavelength, flux = lamost_profiles(source_kinds, rng)
+    datasets.append(
+        source,
+        adapt_array(wavelength, flux, medium="vacuum", resolving_power=1800.0).features,
+        {"pubdid": [f"ivo://t/src?{i}" for i in range(len(source_kinds))]},
+        [CLASSES[k] for k in source_kinds],
+    )
+    kinds = rng.choice(3, n_pool, p=[0.45, 0.25, 0.30])
+    wavelength, flux = lamost_profiles(kinds, rng)
+    features = adapt_array(wavelength, flux, medium="vacuum", resolving_power=1800.0).features
+    # iteration 0's predictions: noisy probabilities that mostly point at the truth
+    logits = rng.normal(0, 1.0, (n_pool, 3)) + 1.5 * np.eye(3)[kinds]
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    entropy = -(p * np.log(p)).sum(1)
+    predicted = p.argmax(1)
+    emission = np.flatnonzero(predicted < 2)
+    order = emission[np.argsort(-entropy[emission])]
+    query, rest = order[:batch], order[batch:]
+    precision = rng.choice(rest, min(sample, len(rest)), replace=False)
+    roles = np.full(n_pool, None, dtype=object)
+    roles[emission] = "candidate"
+    roles[precision] = "precision-sample"
+    roles[query] = "query"
+    ra, dec = rng.uniform(0, 360, n_pool), rng.uniform(-5, 60, n_pool)
+    designations = [f"J{r:08.4f}{d:+08.4f}" for r, d in zip(ra / 15, dec, strict=True)]
+    designations[query[1]] = designations[query[0]]  # a second observation of one star
+    urls = [f"http://archive.example/lamost/spec{i:05d}.fits" for i in range(n_pool)]
+    cache = Fetcher(home / "cache" / "spectra")
+    missing = int(precision[-1])  # never fetched: the page says so
+    for i in range(n_pool):
+        if i == missing:
+            continue
+        write_lamost(cache.cache_path(urls[i]), flux[i], designations[i], ra[i], dec[i])
+    pool = datasets.open_or_create("pool", "target", "lamost-dr2")
+    ids = datasets.append(
+        pool,
+        features,
+        {
+            "pubdid": [f"ivo://t/pool?{i}" for i in range(n_pool)],
+            "designation": designations,
+            "ra": ra.tolist(),
+            "dec": dec.tolist(),
+            "snr": rng.uniform(15, 80, n_pool).tolist(),
+            "magnitude": rng.uniform(11, 16, n_pool).tolist(),
+            "pipeline_class": ["STAR"] * n_pool,
+            "access_url": urls,
+            "collection": ["lamost-dr2"] * n_pool,
+            "simbad_id": ["* gam Cas" if i == query[2] else None for i in range(n_pool)],
+        },
+    )
+    campaigns = Campaigns(settings)
+    campaign = campaigns.create("be", "src", "pool", batch, "Be stars in LAMOST DR2")
+    with campaigns.engine.begin() as conn:
+        schema.bulk_insert(
+            conn,
+            schema.prediction,
+            {
+                "spectrum_id": np.array(ids),
+                "campaign_id": np.full(n_pool, campaign.campaign_id),
+                "iteration": np.zeros(n_pool, int),
+                "predicted_class": np.array(CLASSES)[predicted],
+                "p_single_peak": p[:, 0],
+                "p_double_peak": p[:, 1],
+                "p_absorption": p[:, 2],
+                "entropy": entropy,
+                "hou_verdict": np.where(kinds < 2, "emission", "none"),
+                "role": roles,
+            },
+        )
+        conn.execute(
+            schema.iteration.insert().values(
+                campaign_id=campaign.campaign_id, number=0, n_labels=0,
+                started=schema.utcnow(), finished=schema.utcnow(),
+            )
+        )  # fmt: skip
+    # another oracle already judged two query spectra; the source set knew star 0's twin
+    campaigns.add_labels(
+        campaign,
+        [Verdict(label=CLASSES[kinds[i]], spectrum_id=ids[i], user="ben", source="page",
+                 iteration=0) for i in query[:2]],
+    )  # fmt: skip
+    query_ids = [ids[i] for i in sorted(query, key=lambda i: -entropy[i])]
+    sample_ids = [ids[i] for i in precision]
+    return World(settings, "be", kinds, query_ids, sample_ids, ids[missing])
