@@ -81,6 +81,8 @@ def test_this_serves_exactly_the_catalogued_file(client, archive):
     response = client.get(f"/datalink/lamost/files/{relative}")
     assert response.status_code == 200
     assert response.content == (home / "archive" / "lamost" / relative).read_bytes()
+    head = client.head(f"/datalink/lamost/files/{relative}")
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(response.content)
     assert client.get("/datalink/lamost/files/catalogue.fits").status_code == 404
     assert client.get("/datalink/lamost/files/../ondrejov/catalogue.fits").status_code == 404
 
