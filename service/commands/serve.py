@@ -38,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="who owns jobs and labels: everyone anonymous (default), or the user an "
         "authenticating reverse proxy names in X-Forwarded-User (ALVO_AUTH)",
     )
+    parser.add_argument(
+        "--simbad",
+        choices=["on", "off"],
+        help="identify candidates in SIMBAD (ALVO_SIMBAD, default on; skipped offline)",
+    )
     parser.add_argument("--workers", type=int, help="jobs run at once (ALVO_WORKERS, default 2)")
     parser.set_defaults(func=run)
 

@@ -123,6 +123,7 @@ class Iteration:
         last = campaigns.last_iteration(campaign)
         self.number = 0 if last is None else last + 1
         self.timings: dict[str, float] = {}
+        self.simbad = "not attempted"
 
     def run(self) -> dict[str, Any]:
         from service.learn import configure_threads
@@ -139,6 +140,8 @@ class Iteration:
         roles = self.select(predictions)
         self.progress(0.9, "recording predictions")
         self.record(predictions, roles, n_labels, started)
+        self.progress(0.93, "identifying candidates in SIMBAD")
+        self.crossmatch(roles)
         self.progress(0.97, "writing results")
         return self.results(predictions.probabilities, roles)
 
@@ -276,6 +279,39 @@ class Iteration:
                 )
             )
 
+    def crossmatch(self, roles: np.ndarray) -> None:
+        """SIMBAD ids for the spectra the oracle will see first; skipped (and said) offline."""
+        from service.crossmatch import BATCH, simbad_identify
+
+        if self.settings.simbad != "on":
+            self.simbad = "skipped: switched off (ALVO_SIMBAD=off)"
+            return
+        order = [*np.flatnonzero(roles == "query"), *np.flatnonzero(roles == "precision-sample")]
+        order += list(np.flatnonzero(roles == "candidate"))
+        spectra = self.campaigns.datasets.spectra(
+            self.campaign.target, ["spectrum_id", "ra", "dec", "simbad_id"]
+        )
+        rows = [r for r in order if not spectra["simbad_id"][r]][:BATCH]
+        if not rows:
+            self.simbad = "nothing new to identify"
+            return
+        match = simbad_identify(
+            [spectra["ra"][r] or np.nan for r in rows], [spectra["dec"][r] or np.nan for r in rows]
+        )
+        if match.skipped:
+            self.simbad = f"skipped: {match.skipped}"
+            return
+        pairs = zip(rows, match.identifiers, strict=True)
+        found = [(spectra["spectrum_id"][r], name) for r, name in pairs if name]
+        with self.engine.begin() as conn:
+            for spectrum_id, identifier in found:
+                conn.execute(
+                    schema.spectrum.update()
+                    .where(schema.spectrum.c.spectrum_id == int(spectrum_id))
+                    .values(simbad_id=identifier)
+                )
+        self.simbad = f"{len(found)} of {len(rows)} identified"
+
     def results(self, probabilities: np.ndarray, roles: np.ndarray) -> dict[str, Any]:
         from service.jobs.results import candidates_votable, learning_curve_png, metrics_votable
 
@@ -303,6 +339,7 @@ class Iteration:
             "candidates": int(np.sum(roles != "")),
             "pool": len(probabilities),
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
+            "simbad": self.simbad,
         }
         (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
         outputs["summary"] = (workdir / "summary.json", "application/json")
