@@ -165,3 +165,20 @@ class LabelListener:
         self.client.reply(
             msg_id, {"samp.status": "samp.ok", "samp.result": {"labels": str(len(labels))}}
         )
+
+
+def broadcast_tables(tables: dict[str, str], client_name: str = "alvo") -> str:
+    """Broadcast ``{name: url}`` VOTables to every SAMP client; returns what happened.
+
+    For jobs run with ``BROADCAST=true`` by a service on the astronomer's own
+    desktop: the candidates appear in TOPCAT/Aladin when the job ends. A missing
+    hub is reported in the returned text, never raised: the job has done its work.
+    """
+    try:
+        with connect(name=client_name) as client:
+            messenger = SampMessenger(client)
+            for name, url in tables.items():
+                messenger.send(table_load_message(url, url, name))
+    except (ConnectionError, OSError) as error:
+        return f"not broadcast: {error}"
+    return f"broadcast {', '.join(tables)} to the SAMP hub"

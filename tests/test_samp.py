@@ -144,3 +144,30 @@ def test_topcat_style_send_becomes_labels(hub, tmp_path):
     assert [x.label for x in got[0]] == ["double-peak", "absorption"]
     assert refused["samp.status"] == "samp.error"
     assert "nonsense" in refused["samp.error"]["samp.errortxt"]
+
+
+def test_broadcast_tables_reaches_subscribers(hub):
+    from pyvo.samp import SAMPIntegratedClient
+
+    listener = SAMPIntegratedClient(name="listener", addr="127.0.0.1")
+    listener.connect()
+    got = []
+    arrived = threading.Event()
+
+    def on_notification(private_key, sender_id, mtype, params, extra):
+        got.append(params)
+        arrived.set()
+
+    listener.bind_receive_notification("table.load.votable", on_notification)
+    try:
+        status = samp.broadcast_tables({"candidates": "file:///tmp/c.vot"})
+        assert arrived.wait(10)
+    finally:
+        listener.disconnect()
+    assert status.startswith("broadcast candidates")
+    assert got[0]["url"] == "file:///tmp/c.vot" and got[0]["name"] == "candidates"
+
+
+def test_broadcast_without_hub_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{(tmp_path / 'none').as_uri()}")
+    assert samp.broadcast_tables({"x": "file:///x"}).startswith("not broadcast: no SAMP hub")

@@ -2,7 +2,8 @@
 
 Parameters: ``MODEL_ID`` (a model from a ``train`` or ``iterate`` job; the
 ``model`` table over TAP lists them), ``DATASET`` and ``RESPONSEFORMAT``
-(``application/x-votable+xml;serialization=BINARY2`` for BINARY2). A model trained on
+(``application/x-votable+xml;serialization=BINARY2`` for BINARY2) and
+``BROADCAST=true`` (send the candidates to SAMP clients when done). A model trained on
 features of another adaptation is refused. Results: the candidates VOTable
 (spectra predicted as single- or double-peak emission, most uncertain first,
 with the Hou et al. rule's verdict beside the CNN's) and a JSON summary.
@@ -29,6 +30,7 @@ class ClassifyRequest:
     model_id: int
     dataset: str
     serialization: str
+    broadcast: bool
 
     @classmethod
     def from_params(cls, params: JobParams) -> ClassifyRequest:
@@ -37,6 +39,7 @@ class ClassifyRequest:
             model_id=params.integer("MODEL_ID", 0, 1, 2**31 - 1),
             dataset=params.identifier("DATASET"),
             serialization=dali.response_format(params).serialization,
+            broadcast=params.flag("BROADCAST"),
         )
 
 
@@ -100,6 +103,10 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "hou_emission": int(predictions.hou.sum()),
         "seconds": round(predictions.seconds, 3),
     }
+    if request.broadcast:
+        from service.samp import broadcast_tables
+
+        summary["samp"] = broadcast_tables({"candidates": (workdir / "candidates.vot").as_uri()})
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
     return {
         "candidates": (workdir / "candidates.vot", "application/x-votable+xml"),

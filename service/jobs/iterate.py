@@ -14,6 +14,8 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``PRECISION_SAMPLE``  random predicted positives to label for precision (default 30)
 ``MODEL``         network variant (default ``reference``, the published one)
 ``RESPONSEFORMAT``  VOTable serialization of the tables: TABLEDATA (default) or BINARY2
+``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
+                  Aladin) when done -- for a service on the astronomer's own desktop
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
 
 Before training it scores the *previous* iteration against the labels the
@@ -55,6 +57,7 @@ class IterateRequest:
     balancing: str
     seed: int
     serialization: str
+    broadcast: bool
 
     @classmethod
     def from_params(cls, params: JobParams) -> IterateRequest:
@@ -71,6 +74,7 @@ class IterateRequest:
             balancing=params.choice("BALANCE", BALANCING, "smote"),
             seed=params.integer("SEED", 0, 0, 2**31 - 1),
             serialization=dali.response_format(params).serialization,
+            broadcast=params.flag("BROADCAST"),
         )
 
 
@@ -341,6 +345,13 @@ class Iteration:
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
             "simbad": self.simbad,
         }
+        if self.request.broadcast:
+            from service.samp import broadcast_tables
+
+            tables = {
+                name: Path(outputs[name][0]).resolve().as_uri() for name in ("query", "candidates")
+            }
+            summary["samp"] = broadcast_tables(tables)
         (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
         outputs["summary"] = (workdir / "summary.json", "application/json")
         outputs["page"] = (f"{base}/oracle/{campaign.name}", "text/html")
