@@ -12,6 +12,9 @@ import pytest
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
 
+from service.jobs.results import rows_votable
+from tests.peers.stilts import votlint
+
 SCENARIO = Path(__file__).with_name("samp_desktop_scenario.py")
 TOOLS = ("Xvfb", "jsamp", "topcat", "aladin", "unshare", "ip")
 
@@ -29,17 +32,28 @@ def desktop_run(tmp_path_factory, artifacts):
     if not _private_network_available():
         pytest.skip("cannot create a private network namespace (unshare -n needs root)")
     work = tmp_path_factory.mktemp("samp")
-    table = Table(
+    # a real alvo candidate table: template metadata + DataLink service descriptor
+    rows = [
         {
-            "pubdid": [f"ivo://alvo.demo/lamost?{i}" for i in range(5)],
-            "ra": [10.0 + i for i in range(5)],
-            "dec": [41.0 + i for i in range(5)],
-            "predicted_class": ["single-peak"] * 5,
-            "entropy": [0.5, 0.4, 0.3, 0.2, 0.1],
+            "pubdid": f"ivo://alvo.demo/lamost?{i}",
+            "ra": 10.0 + i,
+            "dec": 41.0 + i,
+            "predicted_class": "single-peak",
+            "p_single_peak": 0.9,
+            "p_double_peak": 0.05,
+            "p_absorption": 0.05,
+            "entropy": 0.5 - 0.1 * i,
+            "hou_verdict": "emission",
+            "role": "query",
+            "iteration": 0,
+            "datalink_url": f"http://127.0.0.1:8000/datalink/lamost?ID=ivo://alvo.demo/lamost?{i}",
         }
-    )
+        for i in range(5)
+    ]
     votable = work / "candidates.vot"
-    table.write(votable, format="votable")
+    votable.write_bytes(rows_votable(rows, {"campaign": "demo", "iteration": "0", "kind": "query"}))
+    assert votlint(votable) == []
+    table = Table({"pubdid": [row["pubdid"] for row in rows]})
     home = work / "home"
     home.mkdir()
     out = artifacts / "samp-desktop"
