@@ -16,6 +16,7 @@ from service.jobs import uws_service
 from service.settings import Settings
 from service.vo import datalink, ssa, vosi
 from service.vo import tap as tap_routes
+from service.web import pages as oracle_pages
 from service.web.api import CampaignAPI
 
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     jobs = uws_service(settings)
     routes += jobs.routes()
     routes += CampaignAPI(settings, owner=jobs.authenticator).routes()
+    routes += oracle_pages.routes(settings, owner=jobs.authenticator)
     app = Starlette(routes=routes, lifespan=jobs.lifespan)
     app.state.settings = settings
     app.state.uws = jobs

@@ -43,13 +43,16 @@ def test_batch_document_holds_every_query_row_with_its_data(client, world):
     assert len(rows) == 100 + len(world.sample_ids)
     features = Datasets(world.settings).require("pool").features.array()
     row = rows[5]
-    np.testing.assert_array_equal(floats(row["adapted"]), features[row["id"] - 241])
+    pool_row = int(row["pubdid"].rsplit("?", 1)[1])
+    np.testing.assert_array_equal(floats(row["adapted"]), features[pool_row])
+    assert len(document["wavelengths"]) == 1  # all LAMOST files share one grid: sent once
     # native pixels are those of the file in the fetch cache, cut to the window
     from service.fetch import Fetcher
 
     path = Fetcher(world.settings.home / "cache" / "spectra").cache_path(row["access_url"])
     spectrum = read_spectrum(path)
-    lam, flux = floats(row["spectrum"]["wavelength"]), floats(row["spectrum"]["flux"])
+    lam = floats(document["wavelengths"][row["spectrum"]["grid"]])
+    flux = floats(row["spectrum"]["flux"])
     inside = (spectrum.wavelength >= lam[0]) & (spectrum.wavelength <= lam[-1])
     np.testing.assert_allclose(flux, spectrum.flux[inside], rtol=1e-6)
     assert WINDOW[0] - 2 < lam[0] < WINDOW[0] + 2 and WINDOW[1] - 2 < lam[-1] < WINDOW[1] + 2

@@ -65,14 +65,15 @@ def write_lamost(path: Path, flux: np.ndarray, designation: str, ra: float, dec:
     hdu = fits.PrimaryHDU(data)
     hdu.header.update(
         {"COEFF0": COEFF0, "COEFF1": COEFF1, "DESIG": designation, "RA": ra, "DEC": dec,
-         "CLASS": "STAR", "SUBCLASS": "B9", "OBSID": 1, "MJD": 56000}
+         "CLASS": "STAR", "SUBCLASS": "B9", "OBSID": 1, "MJD": 56000, "VACUUM": True,
+         "EXTEN0": "Flux Inverse Wavelength Andmask Ormask"}
     )  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     hdu.writeto(path, overwrite=True)
 
 
 def build_world(
-    home: Path, port: int, n_pool: int = 170, batch: int = 100, sample: int = 30, seed: int = 7
+    home: Path, port: int, n_pool: int = 240, batch: int = 100, sample: int = 30, seed: int = 7
 ) -> World:
     settings = Settings(home=home, port=port, demo_archive_size=0)
     rng = np.random.default_rng(seed)
@@ -154,11 +155,13 @@ def build_world(
                 started=schema.utcnow(), finished=schema.utcnow(),
             )
         )  # fmt: skip
-    # another oracle already judged two query spectra; the source set knew star 0's twin
+    # another oracle already judged two query spectra (the second one wrongly: a conflict
+    # waits for whoever labels it right); the two are observations of one star
+    ben = [CLASSES[kinds[query[0]]], CLASSES[(kinds[query[1]] + 1) % 3]]
     campaigns.add_labels(
         campaign,
-        [Verdict(label=CLASSES[kinds[i]], spectrum_id=ids[i], user="ben", source="page",
-                 iteration=0) for i in query[:2]],
+        [Verdict(label=verdict, spectrum_id=ids[i], user="ben", source="page", iteration=0)
+         for i, verdict in zip(query[:2], ben, strict=True)],
     )  # fmt: skip
     query_ids = [ids[i] for i in sorted(query, key=lambda i: -entropy[i])]
     sample_ids = [ids[i] for i in precision]

@@ -98,7 +98,9 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     history = _history(campaigns.engine, campaign, ids)
     features = campaign.target.features.array()
     cache = Fetcher(settings.home / "cache" / "spectra")
-    spectra = native_windows([cache.cache_path(row["access_url"] or "") for row in rows])
+    spectra, document["wavelengths"] = native_windows(
+        [cache.cache_path(row["access_url"] or "") for row in rows]
+    )
     for i, row in enumerate(rows):
         sid = ids[i]
         more = extra[sid]
@@ -219,12 +221,14 @@ def _history(
     return history
 
 
-def native_windows(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """The native pixels of :data:`WINDOW` per file, wavelengths in vacuum Å, or the reason.
+def native_windows(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The native pixels of :data:`WINDOW` per file, or the reason; and the wavelength grids.
 
-    Uses the bulk reader (reads only the window's bytes); air wavelengths are
-    moved to vacuum with the refractive index at H-alpha so every plot shares
-    the adapted grid's axis.
+    Each file's entry is ``{"grid": g, "flux": ...}`` with ``g`` an index into
+    the returned list of wavelength arrays (vacuum Å): files of one archive
+    share a grid, so it is sent once. Uses the bulk reader (reads only the
+    window's bytes); air wavelengths are moved to vacuum with the refractive
+    index at H-alpha so every plot shares the adapted grid's axis.
     """
     from service.spectra import read_halpha_windows
     from service.spectra.checks import AIR_INDEX_HALPHA
@@ -234,18 +238,19 @@ def native_windows(paths: Sequence[Path]) -> list[dict[str, Any]]:
     windows = read_halpha_windows([paths[i] for i in present], WINDOW)
     for j, error in windows.failures.items():
         out[present[j]] = {"error": f"{error.reason.name}: {error}"}
+    grids: list[str] = []
     for group in windows.groups:
         lam = group.wavelength * (AIR_INDEX_HALPHA if group.medium == "air" else 1.0)
-        lam_b64 = encode(lam)
+        grids.append(encode(lam))
         for k, j in enumerate(group.index):
             flux = np.where(group.mask[k], np.nan, group.flux[k])
             out[present[int(j)]] = {
                 "medium": group.medium,
                 "resolving_power": _finite(group.resolving_power[k]),
-                "wavelength": lam_b64,
+                "grid": len(grids) - 1,
                 "flux": encode(flux),
             }
-    return out
+    return out, grids
 
 
 def exemplars(campaigns: Campaigns, campaign: Campaign) -> dict[str, Any]:

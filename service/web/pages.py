@@ -67,6 +67,7 @@ def _shell(title: str, script: str, root: str, data: dict[str, str]) -> HTMLResp
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="{root}oracle-static/oracle.css">
 </head>
 <body {attributes}>

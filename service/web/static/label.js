@@ -1,0 +1,711 @@
+/* alvo oracle: the labelling page of one campaign's query batch.
+ *
+ * One request loads the whole batch (../campaigns/{name}/batch); every plot is
+ * drawn here. Labels are keyed (1-5), saved as they are made through a queue
+ * kept in localStorage until the service acknowledges them, so closing the tab
+ * loses nothing; undo takes back the latest verdict on the server too.
+ */
+"use strict";
+
+(() => {
+  const body = document.body;
+  const root = body.dataset.root || "../";
+  const campaign = body.dataset.campaign;
+  const api = `${root}campaigns/${encodeURIComponent(campaign)}`;
+  const query = new URLSearchParams(location.search);
+  const storeKey = `alvo-oracle:${campaign}`;
+  const started = performance.now();
+  const NARROW = { lo: 6500, hi: 6640 };
+  const WIDE = { lo: 6500, hi: 6740 };
+  const ROLE_NAMES = { query: "query", "precision-sample": "precision sample", candidate: "candidate" };
+
+  const state = {
+    doc: null,
+    rows: [],
+    byId: new Map(),
+    view: [], // indices into rows after the filter
+    cursor: 0, // index into view
+    filter: query.get("filter") || "all",
+    undo: [],
+    wide: false,
+    exemplars: false,
+    queue: loadQueue(),
+    sending: false,
+    lastError: "",
+    samp: null,
+    job: JSON.parse(localStorage.getItem(`${storeKey}:job`) || "null"),
+  };
+  window.alvo = state; // for people poking at the page (and the tests)
+
+  // --- layout ------------------------------------------------------------------------------------
+  const $ = (sel, node = document) => node.querySelector(sel);
+  const h = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v);
+    }
+    for (const child of children.flat()) {
+      if (child !== null && child !== undefined) node.append(child);
+    }
+    return node;
+  };
+
+  body.classList.add("labelling");
+  body.append(
+    h("header", { class: "bar" },
+      h("div", { class: "line" },
+        h("a", { href: `${root}oracle`, class: "home" }, "alvo"),
+        h("span", { class: "crumb" }, " › "),
+        h("strong", {}, campaign),
+        h("label", { class: "iter" }, " iteration ", h("select", { id: "iteration", "aria-label": "iteration" })),
+        h("span", { id: "count", class: "count", "aria-live": "polite" }),
+        h("span", { id: "sync", class: "sync", "aria-live": "polite" }),
+        h("span", { class: "spacer" }),
+        h("label", {}, "show ",
+          h("select", { id: "filter", "aria-label": "filter" },
+            ...[["all", "all rows"], ["todo", "not labelled yet"], ["done", "labelled"],
+              ["query", "query rows"], ["precision-sample", "precision sample"],
+              ["conflicts", "conflicts"], ["pred-single-peak", "predicted single-peak"],
+              ["pred-double-peak", "predicted double-peak"], ["candidates", "candidates (top 500)"]]
+              .map(([v, t]) => h("option", { value: v }, t)))),
+        h("input", { id: "search", type: "search", placeholder: "designation / SIMBAD", "aria-label": "search" })),
+      h("div", { class: "line keys", id: "keys" },
+        h("span", {}, h("kbd", {}, "1"), " single-peak"),
+        h("span", {}, h("kbd", {}, "2"), " double-peak"),
+        h("span", {}, h("kbd", {}, "3"), " absorption"),
+        h("span", {}, h("kbd", {}, "4"), " not sure"),
+        h("span", {}, h("kbd", {}, "5"), " bad"),
+        h("span", {}, h("kbd", {}, "u"), "/", h("kbd", {}, "Ctrl-Z"), " undo"),
+        h("span", {}, h("kbd", {}, "j"), h("kbd", {}, "k"), " next / previous"),
+        h("span", {}, h("kbd", {}, "z"), " zoom"),
+        h("span", {}, h("kbd", {}, "e"), " exemplars"),
+        h("span", {}, h("kbd", {}, "w"), " wide window"),
+        h("span", { class: "legend" },
+          h("i", { class: "sw native" }), " native flux ",
+          h("i", { class: "sw adapted" }), " adapted 140 px ",
+          h("i", { class: "sw query" }), " query ",
+          h("i", { class: "sw sample" }), " precision sample")),
+      h("div", { class: "line tools" },
+        h("button", { id: "samp-connect", type: "button" }, "Connect SAMP"),
+        h("button", { id: "samp-table", type: "button", disabled: true,
+          title: "send the batch as a VOTable (TOPCAT, Aladin)" }, "Batch → TOPCAT"),
+        h("span", { id: "samp-status", class: "muted" }),
+        h("span", { class: "spacer" }),
+        h("span", { class: "muted" }, "labels: "),
+        h("a", { id: "export-votable", href: `${api}/labels?FORMAT=votable`, download: `${campaign}-labels.vot` }, "VOTable"),
+        h("a", { id: "export-csv", href: `${api}/labels?FORMAT=csv`, download: `${campaign}-labels.csv` }, "CSV"),
+        h("form", { id: "import", class: "import" },
+          h("label", {}, "import ", h("input", { type: "file", name: "file", accept: ".vot,.xml,.csv", "aria-label": "labels file" })),
+          h("button", { type: "submit" }, "Upload")),
+        h("details", { class: "advanced" },
+          h("summary", {}, "options"),
+          h("label", {}, "model ", h("select", { name: "MODEL" }, h("option", { value: "" }, "default"),
+            h("option", { value: "reference" }, "reference"), h("option", { value: "small" }, "small"))),
+          h("label", {}, "epochs ", h("input", { name: "EPOCHS", type: "number", min: 1, size: 4 })),
+          h("label", {}, "strategy ", h("select", { name: "STRATEGY" }, h("option", { value: "" }, "entropy"),
+            ...["margin", "least-confidence", "random", "diverse-entropy"].map((s) => h("option", { value: s }, s))))),
+        h("button", { id: "iterate", type: "button", class: "primary" }, "Start next iteration"),
+        h("span", { id: "job", class: "job", "aria-live": "polite" },
+          h("progress", { id: "job-progress", max: 1, value: 0, hidden: true }),
+          h("span", { id: "job-state" })))),
+    h("div", { id: "notice", class: "notice", role: "status", hidden: true }),
+    h("main", { id: "rows", class: "rows" }),
+    h("dialog", { id: "zoom", "aria-label": "zoomed spectrum" },
+      h("div", { class: "zoomhead" }, h("strong", { id: "zoom-title" }),
+        h("span", { class: "muted" }, " wheel: zoom · drag: pan · r: reset · e: exemplars · Esc: close"),
+        h("button", { type: "button", id: "zoom-close" }, "Close")),
+      h("canvas", { id: "zoom-canvas", class: "zoomplot" }),
+      h("div", { id: "zoom-legend", class: "legend" }))
+  );
+
+  // --- data ------------------------------------------------------------------------------------------
+  async function load(iteration) {
+    const params = new URLSearchParams();
+    if (iteration !== null && iteration !== undefined && iteration !== "") params.set("ITERATION", iteration);
+    if (state.filter === "candidates") params.set("ROLE", "candidate");
+    const response = await fetch(`${api}/batch?${params}`);
+    if (!response.ok) {
+      showNotice(`Could not load the batch: ${(await response.json().catch(() => ({}))).error || response.status}`, true);
+      return;
+    }
+    const doc = await response.json();
+    state.doc = doc;
+    state.grid = AlvoPlot.grid(doc.grid);
+    state.exemplarData = Object.fromEntries(
+      Object.entries(doc.exemplars).map(([k, v]) => [k, AlvoPlot.floats(v.mean)]));
+    const grids = (doc.wavelengths || []).map(AlvoPlot.floats);
+    state.rows = doc.rows.map((row, index) => ({
+      ...row,
+      index,
+      adaptedData: AlvoPlot.floats(row.adapted),
+      wavelengthData: grids[row.spectrum.grid] || new Float32Array(0),
+      fluxData: AlvoPlot.floats(row.spectrum.flux),
+    }));
+    state.byId = new Map(state.rows.map((row) => [row.id, row]));
+    applyQueue();
+    const select = $("#iteration");
+    select.replaceChildren(...(doc.iterations.length ? doc.iterations : [doc.iteration ?? "–"])
+      .map((n) => h("option", { value: n, selected: n === doc.iteration ? "" : null }, String(n))));
+    render();
+  }
+
+  function loadQueue() {
+    try {
+      return JSON.parse(localStorage.getItem(storeKey) || "[]");
+    } catch {
+      return [];
+    }
+  }
+
+  function saveQueue() {
+    localStorage.setItem(storeKey, JSON.stringify(state.queue));
+  }
+
+  /** Show verdicts not yet acknowledged by the service (left by a closed tab). */
+  function applyQueue() {
+    for (const op of state.queue) {
+      const row = state.byId.get(op.spectrum_id);
+      if (row) row.mine = op.kind === "label" ? op.label : op.previous;
+    }
+  }
+
+  // --- rendering ------------------------------------------------------------------------------------
+  function filtered() {
+    const text = ($("#search").value || "").trim().toLowerCase();
+    return state.rows.filter((row) => {
+      if (text && !`${row.designation || ""} ${row.simbad || ""} ${row.object || ""} ${row.pubdid}`
+        .toLowerCase().includes(text)) return false;
+      switch (state.filter) {
+        case "todo": return !row.mine;
+        case "done": return !!row.mine;
+        case "query": return row.role === "query";
+        case "precision-sample": return row.role === "precision-sample";
+        case "conflicts": return conflict(row);
+        case "pred-single-peak": return row.predicted === "single-peak";
+        case "pred-double-peak": return row.predicted === "double-peak";
+        default: return true;
+      }
+    }).map((row) => row.index);
+  }
+
+  function conflict(row) {
+    const verdicts = new Set(Object.entries(row.labels || {})
+      .filter(([user]) => user !== state.doc.user).map(([, v]) => v));
+    if (row.mine) verdicts.add(row.mine);
+    return verdicts.size > 1;
+  }
+
+  function render() {
+    const main = $("#rows");
+    state.view = filtered();
+    state.cursor = Math.min(state.cursor, Math.max(0, state.view.length - 1));
+    const cards = state.view.map((i) => card(state.rows[i]));
+    main.replaceChildren(...cards);
+    if (!cards.length) main.append(h("p", { class: "empty" }, state.rows.length
+      ? "No row matches the filter." : "No query batch yet: start an iteration."));
+    drawAll();
+    select(state.cursor, false);
+    updateCount();
+  }
+
+  const fmt = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
+
+  function card(row) {
+    const probs = state.doc.classes.map((name, i) => h("span", { class: `prob ${name}`,
+      title: `p(${name}) = ${fmt(row.p[i], 3)}` },
+    h("span", { class: "pname" }, short(name)),
+    h("span", { class: "pbar" }, h("i", { style: `width:${Math.round(row.p[i] * 100)}%` })),
+    h("span", { class: "pval" }, fmt(row.p[i]))));
+    const others = Object.entries(row.labels || {}).filter(([user]) => user !== state.doc.user);
+    const node = h("article", {
+      class: `row role-${row.role}`, id: `row-${row.id}`, "data-id": row.id, tabindex: -1,
+      "aria-label": `${row.designation || row.pubdid}, predicted ${row.predicted}`,
+      onclick: () => select(state.view.indexOf(row.index)),
+    },
+    h("div", { class: "num" }, String(row.index + 1)),
+    h("canvas", { class: "plot", ondblclick: () => zoom(row) }),
+    h("div", { class: "info" },
+      h("div", { class: "head" },
+        h("span", { class: "desig", title: row.pubdid }, row.designation || row.object || row.pubdid),
+        h("span", { class: `badge ${row.role}` }, ROLE_NAMES[row.role] || row.role),
+        h("span", { class: `verdict ${row.mine || "none"}` }, row.mine ? row.mine : "not labelled")),
+      h("div", { class: "pred" }, h("span", { class: `pclass ${row.predicted}` }, row.predicted),
+        h("span", { class: "entropy", title: "entropy of the class probabilities (nat)" }, ` H ${fmt(row.entropy)}`),
+        row.hou ? h("span", { class: "muted", title: "Hou et al. (2016) rule" }, ` · Hou: ${row.hou}`) : null),
+      h("div", { class: "probs" }, ...probs),
+      h("div", { class: "meta" },
+        `${fmt(row.ra, 5)} ${row.dec >= 0 ? "+" : ""}${fmt(row.dec, 5)}`,
+        row.mag !== null ? ` · ${fmt(row.mag, 1)} mag` : "",
+        row.snr !== null ? ` · S/N ${fmt(row.snr, 0)}` : "",
+        row.pipeline_class ? ` · pipeline ${row.pipeline_class}` : "",
+        row.simbad ? h("span", { class: "simbad" }, ` · SIMBAD ${row.simbad}`) : ""),
+      others.length ? h("div", { class: `others${conflict(row) ? " conflict" : ""}` },
+        conflict(row) ? "⚠ conflict: " : "also: ",
+        others.map(([user, v]) => `${user || "anonymous"} ${v}`).join(", ")) : null,
+      row.history.length ? h("div", { class: "history" }, "same star: ",
+        row.history.map((x) => `${x.label} (${x.user || "anonymous"}, ${x.campaign}${x.iteration !== null ? ` #${x.iteration}` : ""})`).join("; ")) : null,
+      h("div", { class: "actions" },
+        ...Object.entries(state.doc.keys).map(([key, verdict]) => h("button", {
+          type: "button", class: `vbtn ${verdict}`, title: `${verdict} (key ${key})`,
+          onclick: (event) => { event.stopPropagation(); select(state.view.indexOf(row.index)); label(verdict); },
+        }, key)),
+        h("button", { type: "button", class: "samp", title: "send the spectrum (SPLAT-VO)", disabled: !sampOn(),
+          onclick: (event) => { event.stopPropagation(); sendSpectrum(row); } }, "spectrum →"),
+        h("button", { type: "button", class: "samp", title: "point at the position (Aladin)", disabled: !sampOn(),
+          onclick: (event) => { event.stopPropagation(); sendPosition(row); } }, "position →"),
+        h("button", { type: "button", title: "zoom (z)", onclick: (event) => { event.stopPropagation(); zoom(row); } }, "zoom"))));
+    return node;
+  }
+
+  function short(name) {
+    return { "single-peak": "SP", "double-peak": "DP", absorption: "AB" }[name] || name;
+  }
+
+  function plotData(row, exemplars) {
+    return {
+      wavelength: row.wavelengthData,
+      flux: row.fluxData,
+      adapted: row.adaptedData,
+      grid: state.grid,
+      error: row.spectrum.error,
+      exemplars: exemplars ? state.exemplarData : null,
+    };
+  }
+
+  function drawAll() {
+    const view = state.wide ? WIDE : NARROW;
+    for (const node of $("#rows").querySelectorAll("article.row")) {
+      const row = state.byId.get(Number(node.dataset.id));
+      AlvoPlot.spectrum($(".plot", node), plotData(row, state.exemplars), view);
+    }
+  }
+
+  function updateCount() {
+    const batch = state.rows.filter((r) => r.role !== "candidate");
+    const done = batch.filter((r) => r.mine).length;
+    $("#count").textContent = state.rows.length
+      ? `${done} / ${batch.length} labelled${done === batch.length && batch.length ? " ✓" : ""}` : "";
+    const pending = state.queue.length;
+    const sync = $("#sync");
+    sync.textContent = pending ? `${pending} not saved yet${state.lastError ? ` (${state.lastError})` : ""}` : "all saved";
+    sync.className = `sync ${pending ? "pending" : "saved"}`;
+  }
+
+  function rowAt(position) {
+    return state.rows[state.view[position]];
+  }
+
+  function select(position, scroll = true) {
+    if (position < 0 || position >= state.view.length) return;
+    const old = $("#rows article.current");
+    if (old) old.classList.remove("current");
+    state.cursor = position;
+    const node = document.getElementById(`row-${rowAt(position).id}`);
+    if (node) {
+      node.classList.add("current");
+      if (scroll) node.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function refreshCard(row) {
+    const node = document.getElementById(`row-${row.id}`);
+    if (!node) return;
+    const fresh = card(row);
+    if (node.classList.contains("current")) fresh.classList.add("current");
+    node.replaceWith(fresh);
+    AlvoPlot.spectrum($(".plot", fresh), plotData(row, state.exemplars), state.wide ? WIDE : NARROW);
+  }
+
+  // --- labelling ------------------------------------------------------------------------------------
+  function label(verdict) {
+    const row = rowAt(state.cursor);
+    if (!row) return;
+    state.undo.push({ id: row.id, previous: row.mine || null, position: state.cursor });
+    row.mine = verdict;
+    enqueue({ kind: "label", spectrum_id: row.id, label: verdict, iteration: state.doc.iteration,
+      previous: state.undo[state.undo.length - 1].previous });
+    refreshCard(row);
+    advance();
+    updateCount();
+  }
+
+  function advance() {
+    const n = state.view.length;
+    for (let step = 1; step <= n; step++) {
+      const position = (state.cursor + step) % n;
+      if (!rowAt(position).mine) {
+        select(position);
+        return;
+      }
+    }
+    showNotice("Every row of this view is labelled. Start the next iteration when you are ready.");
+  }
+
+  function undo() {
+    const last = state.undo.pop();
+    if (!last) return;
+    const row = state.byId.get(last.id);
+    row.mine = last.previous;
+    const tail = state.queue[state.queue.length - 1];
+    if (tail && tail.kind === "label" && tail.spectrum_id === last.id && !tail.sent) {
+      state.queue.pop(); // never reached the service: just forget it
+      saveQueue();
+    } else {
+      enqueue({ kind: "undo", spectrum_id: last.id, previous: last.previous });
+    }
+    refreshCard(row);
+    const position = state.view.indexOf(row.index);
+    if (position >= 0) select(position);
+    updateCount();
+  }
+
+  function enqueue(op) {
+    state.queue.push(op);
+    saveQueue();
+    flush();
+  }
+
+  /** Send queued operations in order; keep them (in localStorage) until acknowledged. */
+  async function flush() {
+    if (state.sending) return;
+    state.sending = true;
+    try {
+      while (state.queue.length) {
+        const head = state.queue[0];
+        let count = 1;
+        if (head.kind === "label") {
+          while (count < state.queue.length && count < 200 && state.queue[count].kind === "label") count++;
+        }
+        const ops = state.queue.slice(0, count);
+        ops.forEach((op) => { op.sent = true; });
+        saveQueue();
+        const reply = head.kind === "label"
+          ? await post(`${api}/labels`, { source: "page", labels: ops.map((op) => ({
+            spectrum_id: op.spectrum_id, label: op.label, iteration: op.iteration })) })
+          : await post(`${api}/labels/undo`, { spectrum_id: head.spectrum_id });
+        state.queue.splice(0, count);
+        saveQueue();
+        state.lastError = "";
+        for (const c of reply.conflicts || []) {
+          const row = state.byId.get(c.spectrum_id);
+          if (!row) continue;
+          row.labels = c.verdicts;
+          refreshCard(row);
+          showNotice(`Conflict on ${row.designation || row.pubdid}: ${Object.entries(c.verdicts)
+            .map(([u, v]) => `${u || "anonymous"} says ${v}`).join(", ")}`, true);
+        }
+      }
+    } catch (error) {
+      state.lastError = String(error.message || error);
+      setTimeout(flush, 3000);
+    } finally {
+      state.sending = false;
+      updateCount();
+    }
+  }
+
+  async function post(url, payload) {
+    const response = await fetch(url, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
+    });
+    const reply = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      if (response.status >= 400 && response.status < 500) {
+        // the service refused it for good (unknown spectrum, bad verdict): drop, say why
+        showNotice(`Not saved: ${reply.error || response.status}`, true);
+        return reply;
+      }
+      throw new Error(`HTTP ${response.status}`);
+    }
+    return reply;
+  }
+
+  let noticeTimer = null;
+  function showNotice(text, warn = false) {
+    const node = $("#notice");
+    node.textContent = text;
+    node.className = `notice${warn ? " warn" : ""}`;
+    node.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => { node.hidden = true; }, 6000);
+  }
+
+  // --- zoom ------------------------------------------------------------------------------------------
+  const zoomState = { row: null, view: { ...NARROW }, exemplars: true, drag: null };
+
+  function zoom(row) {
+    zoomState.row = row;
+    zoomState.view = { ...(state.wide ? WIDE : NARROW) };
+    $("#zoom-title").textContent = `${row.designation || row.pubdid} · predicted ${row.predicted}` +
+      ` · ${row.mine ? `labelled ${row.mine}` : "not labelled"}`;
+    const legend = $("#zoom-legend");
+    legend.replaceChildren(h("i", { class: "sw native" }), " native flux ",
+      h("i", { class: "sw adapted" }), " adapted vector (what the network saw) ",
+      ...Object.entries(state.doc.exemplars).flatMap(([name, ex]) => [
+        h("i", { class: "sw dashed", style: `border-color:${AlvoPlot.COLORS[name]}` }),
+        ` mean ${name} (n=${ex.n}) `]));
+    const dialog = $("#zoom");
+    if (!dialog.open) dialog.showModal();
+    drawZoom();
+  }
+
+  function drawZoom() {
+    if (!zoomState.row) return;
+    AlvoPlot.spectrum($("#zoom-canvas"), plotData(zoomState.row, zoomState.exemplars), zoomState.view, { big: true });
+  }
+
+  const zoomCanvas = $("#zoom-canvas");
+  zoomCanvas.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    const rect = zoomCanvas.getBoundingClientRect();
+    const f = (event.clientX - rect.left) / rect.width;
+    const v = zoomState.view;
+    const at = v.lo + f * (v.hi - v.lo);
+    const scale = event.deltaY > 0 ? 1.25 : 0.8;
+    const width = Math.min(400, Math.max(5, (v.hi - v.lo) * scale));
+    zoomState.view = { lo: at - f * width, hi: at + (1 - f) * width };
+    drawZoom();
+  }, { passive: false });
+  zoomCanvas.addEventListener("pointerdown", (event) => {
+    zoomState.drag = { x: event.clientX, view: { ...zoomState.view } };
+    zoomCanvas.setPointerCapture(event.pointerId);
+  });
+  zoomCanvas.addEventListener("pointermove", (event) => {
+    if (!zoomState.drag) return;
+    const width = zoomState.drag.view.hi - zoomState.drag.view.lo;
+    const shift = -((event.clientX - zoomState.drag.x) / zoomCanvas.clientWidth) * width;
+    zoomState.view = { lo: zoomState.drag.view.lo + shift, hi: zoomState.drag.view.hi + shift };
+    drawZoom();
+  });
+  zoomCanvas.addEventListener("pointerup", () => { zoomState.drag = null; });
+  $("#zoom-close").addEventListener("click", () => $("#zoom").close());
+
+  // --- keyboard ----------------------------------------------------------------------------------
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (target.closest && target.closest("input, select, textarea") && event.key !== "Escape") return;
+    const dialog = $("#zoom");
+    if (dialog.open) {
+      if (event.key === "r") { zoomState.view = { ...NARROW }; drawZoom(); }
+      if (event.key === "e") { zoomState.exemplars = !zoomState.exemplars; drawZoom(); }
+      if (event.key === "z") dialog.close();
+      if (state.doc.keys[event.key]) { dialog.close(); label(state.doc.keys[event.key]); }
+      return;
+    }
+    if (event.altKey || event.metaKey) return;
+    if (event.ctrlKey) {
+      if (event.key === "z") { event.preventDefault(); undo(); }
+      return;
+    }
+    const verdict = state.doc && state.doc.keys[event.key];
+    if (verdict) {
+      event.preventDefault();
+      label(verdict);
+      return;
+    }
+    switch (event.key) {
+      case "u": undo(); break;
+      case "j": case "ArrowDown": select(state.cursor + 1); break;
+      case "k": case "ArrowUp": select(state.cursor - 1); break;
+      case "z": case "Enter": if (rowAt(state.cursor)) zoom(rowAt(state.cursor)); break;
+      case "e": state.exemplars = !state.exemplars; drawAll(); break;
+      case "w": state.wide = !state.wide; drawAll(); break;
+      default: return;
+    }
+    event.preventDefault();
+  });
+
+  // --- controls ---------------------------------------------------------------------------------
+  $("#filter").value = state.filter;
+  $("#filter").addEventListener("change", async (event) => {
+    const before = state.filter;
+    state.filter = event.target.value;
+    state.cursor = 0;
+    if ((before === "candidates") !== (state.filter === "candidates")) await load($("#iteration").value);
+    else render();
+    event.target.blur();
+  });
+  $("#search").addEventListener("input", () => { state.cursor = 0; render(); });
+  $("#iteration").addEventListener("change", (event) => {
+    const url = new URL(location.href);
+    url.searchParams.set("iteration", event.target.value);
+    history.replaceState(null, "", url);
+    state.undo = [];
+    load(event.target.value);
+    event.target.blur();
+  });
+  $("#import").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    const response = await fetch(`${api}/labels`, { method: "POST", body: form });
+    const reply = await response.json().catch(() => ({}));
+    if (!response.ok) { showNotice(`Import failed: ${reply.error || response.status}`, true); return; }
+    showNotice(`Imported ${reply.stored} labels${reply.unknown.length ? `, ${reply.unknown.length} unknown spectra` : ""}` +
+      `${reply.conflicts.length ? `, ${reply.conflicts.length} conflicts` : ""}.`);
+    await load($("#iteration").value);
+  });
+
+  // --- next iteration (UWS /iterate) --------------------------------------------------------------
+  $("#iterate").addEventListener("click", async () => {
+    if (state.queue.length) {
+      showNotice("Some labels are not saved yet; they are sent first.", true);
+      await flush();
+      if (state.queue.length) return;
+    }
+    const form = new URLSearchParams({ CAMPAIGN: campaign, PHASE: "RUN" });
+    for (const field of document.querySelectorAll(".advanced [name]")) {
+      if (field.value) form.set(field.name, field.value);
+    }
+    const response = await fetch(`${root}iterate`, { method: "POST", body: form });
+    if (!response.ok) {
+      showNotice(`The iteration could not start: ${(await response.text()).slice(0, 300)}`, true);
+      return;
+    }
+    state.job = { url: response.url.split("?")[0] };
+    localStorage.setItem(`${storeKey}:job`, JSON.stringify(state.job));
+    follow(state.job.url);
+  });
+
+  const UWS = "http://www.ivoa.net/xml/UWS/v1.0";
+  const JOBINFO = "urn:x-uws:jobinfo";
+
+  /** Follow a UWS job with blocking GETs (WAIT), showing jobInfo progress until it ends. */
+  async function follow(url) {
+    const bar = $("#job-progress");
+    const text = $("#job-state");
+    $("#iterate").disabled = true;
+    bar.hidden = false;
+    let phase = "";
+    for (;;) {
+      let doc;
+      try {
+        const wait = phase ? `?WAIT=3&PHASE=${phase}` : "";
+        const response = await fetch(`${url}${wait}`, { cache: "no-store" });
+        if (response.status === 404) break;
+        doc = new DOMParser().parseFromString(await response.text(), "text/xml");
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        continue;
+      }
+      phase = doc.getElementsByTagNameNS(UWS, "phase")[0]?.textContent || "";
+      const progress = doc.getElementsByTagNameNS(JOBINFO, "progress")[0];
+      const fraction = progress ? Number(progress.getAttribute("fraction")) : 0;
+      bar.value = Number.isFinite(fraction) ? fraction : 0;
+      text.textContent = `${phase.toLowerCase()}${progress && progress.textContent ? `: ${progress.textContent}` : ""}`;
+      text.dataset.phase = phase;
+      if (["COMPLETED", "ERROR", "ABORTED"].includes(phase)) {
+        if (phase === "ERROR") {
+          const message = doc.getElementsByTagNameNS(UWS, "message")[0]?.textContent || "";
+          text.textContent = `error: ${message}`;
+        }
+        break;
+      }
+    }
+    localStorage.removeItem(`${storeKey}:job`);
+    state.job = null;
+    bar.hidden = phase !== "COMPLETED";
+    $("#iterate").disabled = false;
+    if (phase === "COMPLETED") {
+      text.textContent = "completed: the next batch is loaded";
+      state.undo = [];
+      const url = new URL(location.href);
+      url.searchParams.delete("iteration");
+      history.replaceState(null, "", url);
+      await load(null);
+      showNotice(`Iteration ${state.doc.iteration} is ready: ${state.rows.length} spectra to label.`);
+    }
+  }
+
+  // --- SAMP ----------------------------------------------------------------------------------------
+  const sampUrl = query.get("samp") || "http://localhost:21012/";
+
+  function sampOn() {
+    return !!(state.samp && state.samp.connected);
+  }
+
+  function batchTableUrl() {
+    const url = new URL(`${api}/candidates`, location.href);
+    url.searchParams.set("ROLE", "query");
+    url.searchParams.set("ITERATION", String(state.doc.iteration));
+    return url.href;
+  }
+
+  function sampChanged() {
+    const on = sampOn();
+    $("#samp-connect").textContent = on ? "Disconnect SAMP" : "Connect SAMP";
+    $("#samp-table").disabled = !on;
+    for (const button of document.querySelectorAll("button.samp")) button.disabled = !on;
+    $("#samp-status").textContent = on ? "connected to the SAMP hub" : "";
+  }
+
+  $("#samp-connect").addEventListener("click", async () => {
+    if (sampOn()) { await state.samp.unregister(); return; }
+    const client = new AlvoSamp.Client(sampUrl);
+    client.onchange = sampChanged;
+    state.samp = client;
+    $("#samp-status").textContent = "asking the hub (accept alvo in its dialog)…";
+    try {
+      await client.register("alvo-oracle", {
+        "samp.description.text": `alvo labelling page of campaign ${campaign}`,
+        "samp.documentation.url": new URL(`${root}oracle`, location.href).href,
+      }, {
+        "table.highlight.row": (params) => highlight(params),
+      });
+    } catch (error) {
+      state.samp = null;
+      $("#samp-status").textContent = `no SAMP hub (${error.message || error}): start TOPCAT or Aladin`;
+    }
+  });
+
+  $("#samp-table").addEventListener("click", () => sampSend("table.load.votable", {
+    url: batchTableUrl(), "table-id": batchTableUrl(),
+    name: `${campaign} iteration ${state.doc.iteration} query batch`,
+  }));
+
+  function sendSpectrum(row) {
+    sampSend("spectrum.load.ssa-generic", {
+      url: row.access_url,
+      meta: { "ssa:Access.Reference": row.access_url, "ssa:Access.Format": "application/fits",
+        "ssa:DataID.Title": row.designation || row.pubdid, "ssa:Curation.PublisherDID": row.pubdid },
+      "spectrum-id": row.pubdid,
+      name: row.designation || row.pubdid,
+    });
+  }
+
+  function sendPosition(row) {
+    sampSend("coord.pointAt.sky", { ra: String(row.ra), dec: String(row.dec) });
+  }
+
+  async function sampSend(mtype, params) {
+    try {
+      await state.samp.notifyAll(mtype, params);
+      $("#samp-status").textContent = `sent ${mtype}`;
+    } catch (error) {
+      $("#samp-status").textContent = `SAMP: ${error.message || error}`;
+    }
+  }
+
+  /** table.highlight.row from TOPCAT: rows of the batch VOTable are the page's rows, in order. */
+  function highlight(params) {
+    const ours = batchTableUrl();
+    if (params["table-id"] !== ours && params.url !== ours) return;
+    const row = state.rows[Number(params.row)];
+    if (!row) return;
+    if (!state.view.includes(row.index)) { state.filter = "all"; $("#filter").value = "all"; render(); }
+    select(state.view.indexOf(row.index));
+    const node = document.getElementById(`row-${row.id}`);
+    node.classList.add("flash");
+    setTimeout(() => node.classList.remove("flash"), 1500);
+  }
+
+  // --- start -------------------------------------------------------------------------------------
+  window.addEventListener("resize", () => { drawAll(); drawZoom(); });
+  load(query.get("iteration")).then(() => {
+    flush();
+    if (state.job) follow(state.job.url);
+    window.alvoReady = { interactiveMs: performance.now() - started, sinceNavigationMs: performance.now() };
+    body.dataset.ready = "1";
+  });
+})();
