@@ -38,8 +38,9 @@ def parse_value(text: str) -> Any:
     text = text.strip()
     if text.startswith("'"):
         quoted = STRING_VALUE.match(text)
-        body = quoted.group(1) if quoted else text[1:]
-        return body.replace("''", "'").rstrip()
+        if quoted is None:
+            return None  # unterminated string: unparsable, as astropy says, so absent
+        return quoted.group(1).replace("''", "'").rstrip()
     value = text.split("/", 1)[0].strip()
     if value in ("T", "F"):
         return value == "T"
@@ -178,6 +179,29 @@ def walk(buffer: bytes, size: int | None = None) -> Iterator[HDUInfo]:
             )
         yield info
         offset = info.end
+
+
+def image(buffer: bytes, hdu: HDUInfo) -> np.ndarray:
+    """The data of an image HDU as float64, shape (NAXISn, ..., NAXIS1), physical values.
+
+    BSCALE/BZERO are applied and integer BLANK pixels become NaN (FITS 4.0, 5.3).
+    """
+    cards = hdu.cards
+    shape = tuple(int(cards[f"NAXIS{i}"]) for i in range(int(cards["NAXIS"]), 0, -1))
+    raw = np.frombuffer(
+        buffer,
+        dtype=BITPIX_DTYPES[int(cards["BITPIX"])],
+        count=int(np.prod(shape)),
+        offset=hdu.data_offset,
+    )
+    data = raw.astype(np.float64).reshape(shape)
+    blank = cards.get("BLANK")
+    if isinstance(blank, int) and raw.dtype.kind in "iu":
+        data[(raw == blank).reshape(shape)] = np.nan
+    scale, zero = cards.get("BSCALE", 1.0), cards.get("BZERO", 0.0)
+    if isinstance(scale, int | float) and isinstance(zero, int | float) and (scale, zero) != (1, 0):
+        data = data * scale + zero
+    return data
 
 
 def columns(cards: Mapping[str, Any]) -> list[tuple[str, str, int, int]]:

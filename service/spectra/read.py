@@ -97,8 +97,17 @@ def read_spectrum(source: Source) -> Spectrum:
 
 
 def read_fits_bytes(data: bytes) -> Spectrum:
-    """Pick the FITS reader by the HDUs' content (structure checked before astropy)."""
+    """Pick the FITS reader by the HDUs' content (structure checked before astropy).
+
+    Images (LAMOST, raw CCD700) are read with :mod:`.fitsheader` and numpy alone,
+    ~10x faster than through astropy's header objects; tables go through astropy.
+    """
     layout = list(fitsheader.walk(data))  # truncation / garbage -> CORRUPT_FITS
+    primary = layout[0]
+    if primary.data_bytes and lamost.is_lamost(primary.cards):
+        return lamost.read_lamost(primary.cards, fitsheader.image(data, primary))
+    if primary.data_bytes and ondrejov.is_raw_ccd700(primary.cards):
+        return ondrejov.read_raw(primary.cards, fitsheader.image(data, primary))
     from astropy.io import fits
     from astropy.utils.exceptions import AstropyWarning
 
