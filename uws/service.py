@@ -12,8 +12,10 @@
 * on start, migrates the database and recovers: QUEUED jobs are submitted
   again, EXECUTING jobs whose worker is gone go to ERROR with that reason.
 
-One service process owns a job store at a time (WAIT notifications are
-in-process); run several replicas only with a dedicated scheduler (future work).
+Several service processes may share a PostgreSQL store: phase changes are
+also announced with LISTEN/NOTIFY (:mod:`uws.broadcast`), so a WAIT held by one
+replica wakes when another changes the job, and a restarting replica leaves
+alone the jobs whose worker processes are alive. With SQLite, run one process.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 
 from uws import models
+from uws.broadcast import Broadcast
 from uws.events import PhaseNotifier
 from uws.executors import Executor, make_executor
 from uws.joblist import JobList
@@ -100,6 +103,7 @@ class UWSService:
         self._notifier: PhaseNotifier | None = None
         self._alarm: asyncio.Event | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._broadcast = Broadcast(self.store.engine)
 
     def add(self, job_list: JobList) -> JobList:
         """Register a job list (before :meth:`routes` is called)."""
@@ -122,6 +126,7 @@ class UWSService:
         self._alarm = asyncio.Event()
         self.workdir.mkdir(parents=True, exist_ok=True)
         await self._io(self.store.migrate)
+        await self._io(self._broadcast.listen, self._notifier.notify)
         self.executor.start(self)
         await self._io(self._recover)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="uws-sweeper")
@@ -134,6 +139,7 @@ class UWSService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self._io(self.executor.close)
+        await self._io(self._broadcast.close)
         self.store.close()
 
     @contextlib.asynccontextmanager
@@ -452,8 +458,10 @@ class UWSService:
     # -- helpers ------------------------------------------------------------------------------
 
     def _changed(self, job_id: str) -> None:
+        """A phase changed: wake this process's WAITs, and other processes' (PostgreSQL)."""
         if self._notifier is not None:
             self._notifier.notify(job_id)
+        self._broadcast.publish(job_id)
 
     def _poke(self) -> None:
         """Wake the sweeper: a destruction time or deadline may now be earlier."""

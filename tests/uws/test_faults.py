@@ -123,3 +123,42 @@ def _waiting(server) -> bool:  # type: ignore[no-untyped-def]
     """Whether the server holds a WAIT now (the test server's counter endpoint)."""
     response = httpx.get(server.url + "/_uws/waiting", timeout=5)
     return response.status_code == 200 and int(response.text) > 0
+
+
+def test_replicas_on_one_postgres_store_wake_each_others_waits(
+    request, workroot, uws_schema
+) -> None:
+    """Two service processes, one PostgreSQL store: a WAIT held by one replica is answered
+    when the other changes the job (LISTEN/NOTIFY), not at the end of the WAIT."""
+    from pathlib import Path
+
+    from tests.uws.conftest import LiveServer
+
+    pg = request.getfixturevalue("postgres")
+    store = pg.create_database("uws_replicas")
+    shared = Path(workroot) / "replicas"
+    first = LiveServer(store, "local", shared).start()
+    second = LiveServer(store, "local", shared).start()
+    try:
+        with client(first, uws_schema) as one, client(second, uws_schema) as two:
+            url = create(one, TASK="echo")
+            answer: dict[str, float] = {}
+
+            def wait_on_first() -> None:
+                document = job(one, url, WAIT=-1)  # PENDING: blocks up to 30 s
+                answer["phase"] = text(document, "phase")  # type: ignore[assignment]
+                answer["at"] = time.monotonic()
+
+            waiter = threading.Thread(target=wait_on_first)
+            waiter.start()
+            wait_until(lambda: _waiting(first), timeout=10, what="the WAIT to be held")
+            other_url = url.replace(first.url, second.url)
+            changed = time.monotonic()
+            assert two.post(other_url + "/phase", data={"PHASE": "RUN"}).status_code == 303
+            waiter.join(timeout=40)
+            assert answer["phase"] != "PENDING"
+            assert answer["at"] - changed < 2  # woken by the other replica's change
+            assert text(wait_final(one, url), "phase") == "COMPLETED"
+    finally:
+        first.stop()
+        second.stop()
