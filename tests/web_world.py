@@ -9,8 +9,11 @@ are written directly: BATCH query rows, a precision sample and candidates.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -166,3 +169,38 @@ def build_world(
     query_ids = [ids[i] for i in sorted(query, key=lambda i: -entropy[i])]
     sample_ids = [ids[i] for i in precision]
     return World(settings, "be", kinds, query_ids, sample_ids, ids[missing])
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser); skips without it."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium not installed (tests/peers/install-debian-deps.sh)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def served_world(home: Path, **world: Any) -> Iterator[tuple[str, World]]:
+    """A world behind a real uvicorn with its job service running; yields (base URL, world)."""
+    from service.app import create_app
+    from tests.vo_fixture import free_port, live_server
+
+    port = free_port()
+    built = build_world(home, port, **world)
+    with live_server(create_app(built.settings), port, lifespan="on") as url:
+        yield url, built
