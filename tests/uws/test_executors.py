@@ -109,20 +109,25 @@ def test_abort_stops_a_running_job(executor, tmp_path: Path) -> None:
     heartbeat_stops(heartbeat)
 
 
-def test_a_killed_local_worker_is_reported_lost(tmp_path: Path) -> None:
+@pytest.fixture
+def one_slot() -> Iterator[tuple[LocalExecutor, RecordingSink]]:
+    """A local executor with a single worker slot (forkserver, the default)."""
     running = LocalExecutor(workers=1)
     sink = RecordingSink()
     running.start(sink)
-    try:
-        running.submit(order(tmp_path, "victim", task="sleep", seconds="60"))
-        message = sink.wait_for("progress", "victim")[3]
-        os.kill(int(message.removeprefix("pid=")), signal.SIGKILL)
-        reason = sink.wait_for("lost", "victim", timeout=5)[2]
-        assert reason == "the worker process running the job was killed (SIGKILL)"
-        running.submit(order(tmp_path, "next", task="echo"))  # the slot is free again
-        assert sink.wait_for("outcome", "next")[2][0] == "completed"
-    finally:
-        running.close()
+    yield running, sink
+    running.close()
+
+
+def test_a_killed_local_worker_is_reported_lost(one_slot, tmp_path: Path) -> None:
+    running, sink = one_slot
+    running.submit(order(tmp_path, "victim", task="sleep", seconds="60"))
+    message = sink.wait_for("progress", "victim")[3]
+    os.kill(int(message.removeprefix("pid=")), signal.SIGKILL)
+    reason = sink.wait_for("lost", "victim", timeout=5)[2]
+    assert reason == "the worker process running the job was killed (SIGKILL)"
+    running.submit(order(tmp_path, "next", task="echo"))  # the slot is free again
+    assert sink.wait_for("outcome", "next")[2][0] == "completed"
 
 
 def test_execute_turns_every_failure_into_an_outcome(tmp_path: Path) -> None:
@@ -141,25 +146,20 @@ def test_execute_turns_every_failure_into_an_outcome(tmp_path: Path) -> None:
     assert execute(clean, silent)[:2] == ("failed", "the demo job failed as asked")
 
 
-def test_still_running_recognises_live_job_processes_only(tmp_path: Path) -> None:
-    running = LocalExecutor(workers=1)
-    sink = RecordingSink()
-    running.start(sink)
-    try:
-        running.submit(order(tmp_path, "alive", task="sleep", seconds="60"))
-        worker = sink.wait_for("started", "alive")[2]
-        sink.wait_for("progress", "alive")
-        assert running.still_running("alive", worker)  # e.g. run by a sibling service process
-        running.abort("alive")
-        pid = int(worker.rsplit(":", 1)[1])
-        for _ in range(200):
-            if not running.still_running("alive", worker):
-                break
-            threading.Event().wait(0.05)
-        assert not running.still_running("alive", worker), pid
-        assert not running.still_running("x", f"local:{os.uname().nodename}:1")  # init: no job
-        assert not running.still_running("x", "local:elsewhere:123")
-        assert not running.still_running("x", "dask:tcp://10.0.0.1:8786")
-        assert not running.still_running("x", None)
-    finally:
-        running.close()
+def test_still_running_recognises_live_job_processes_only(one_slot, tmp_path: Path) -> None:
+    running, sink = one_slot
+    running.submit(order(tmp_path, "alive", task="sleep", seconds="60"))
+    worker = sink.wait_for("started", "alive")[2]
+    sink.wait_for("progress", "alive")
+    assert running.still_running("alive", worker)  # e.g. run by a sibling service process
+    running.abort("alive")
+    pid = int(worker.rsplit(":", 1)[1])
+    for _ in range(200):
+        if not running.still_running("alive", worker):
+            break
+        threading.Event().wait(0.05)
+    assert not running.still_running("alive", worker), pid
+    assert not running.still_running("x", f"local:{os.uname().nodename}:1")  # init: no job
+    assert not running.still_running("x", "local:elsewhere:123")
+    assert not running.still_running("x", "dask:tcp://10.0.0.1:8786")
+    assert not running.still_running("x", None)
