@@ -109,6 +109,7 @@ def bench(url: str, dialect: str, rows: int, repeat: int) -> list[str]:
     db = TapDatabase(url, timeout_s=600)
     db.setup()
     lines = [f"{dialect}: {rows:,} spectra + {rows:,} predictions generated in {seconds:.0f} s"]
+    print(lines[0], flush=True)
     for name, adql_text in (("cone", CONE), ("top100", TOP)):
         tap_s, result = median_seconds(lambda q=adql_text: db.run(q, 1_000_000), repeat)
         ref_s, n_ref = median_seconds(reference(url, dialect, name), max(1, repeat // 2))
@@ -118,6 +119,7 @@ def bench(url: str, dialect: str, rows: int, repeat: int) -> list[str]:
             f"  {name:7s} {n:6d} rows  TAP {tap_s * 1e3:8.1f} ms   no-index reference "
             f"{ref_s * 1e3:9.1f} ms   ratio {ref_s / tap_s:7.1f}x"
         )
+        print(lines[-1], flush=True)
     db.dispose()
     return lines
 
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             report += bench(url, "postgresql", args.rows, args.repeat)
         else:
             report.append("postgresql: skipped (not installed or --no-postgres)")
-    print("\n".join(report))
+    print("\nsummary:\n" + "\n".join(report))
     return 0
 
 
