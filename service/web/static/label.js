@@ -689,6 +689,7 @@
 
   /** table.highlight.row from TOPCAT: rows of the batch VOTable are the page's rows, in order. */
   function highlight(params) {
+    state.sampSeen = (state.sampSeen || 0) + 1;
     const ours = batchTableUrl();
     if (params["table-id"] !== ours && params.url !== ours) return;
     const row = state.rows[Number(params.row)];
