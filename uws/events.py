@@ -48,6 +48,11 @@ class PhaseNotifier:
             for event in waiters:
                 event.set()
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` released the WAITs (the service is shutting down)."""
+        return self._closed
+
     def waiting(self) -> int:
         return sum(len(w) for w in self._waiters.values())
 

@@ -232,15 +232,28 @@ class UWSService:
         seconds: float,
         phase: Phase | None = None,
     ) -> JobRecord:
-        """UWS 1.1 blocking GET: return when the phase changes or ``seconds`` pass."""
-        assert self._notifier is not None
-        with self._notifier.subscribe(job_id) as changed:
+        """UWS 1.1 blocking GET: return when the phase changes or ``seconds`` pass.
+
+        A wake-up whose re-read shows the same phase (a late or echoed
+        notification) goes back to waiting for the time that is left.
+        """
+        notifier = self._notifier
+        assert notifier is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        with notifier.subscribe(job_id) as changed:
             job = await self.get(job_list, owner, job_id)
             if not models.should_wait(job.phase, phase) or seconds <= 0:
                 return job
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=seconds)
-        return await self.get(job_list, owner, job_id)
+            first = job.phase
+            while job.phase == first and not notifier.closed:
+                try:
+                    await asyncio.wait_for(changed.wait(), timeout=deadline - loop.time())
+                except TimeoutError:
+                    break
+                changed.clear()  # before the read: a change after it sets the event again
+                job = await self.get(job_list, owner, job_id)
+        return await self.get(job_list, owner, job_id) if job.phase == first else job
 
     async def run(self, job_list: JobList, owner: str | None, job_id: str) -> None:
         await self.get(job_list, owner, job_id)
