@@ -42,89 +42,64 @@ def _tap_schema_metadata(dialect: str) -> dict[str, sa.Table]:
         )
 
     text, integer = sa.String(512), sa.Integer
+
+    def ident(name: str, what: str, ucd: str = "meta.id") -> sa.Column:
+        return col(name, text, what, ucd, principal=True)
+
+    def about(thing: str) -> tuple[sa.Column, sa.Column]:
+        return (col("utype", text, f"Utype of the {thing}", "meta.ucd"),
+                col("description", text, f"Description of the {thing}", "meta.note",
+                    principal=True))  # fmt: skip
+
+    def flag(name: str, what: str) -> sa.Column:
+        return col(name, integer, what, "meta.code")
+
+    def order(name: str, what: str) -> sa.Column:
+        return col(name, integer, f"Order in which {what} are shown", "meta.number")
+
+    table_name = "meta.id;meta.table"
     names = {
         "schemas": table(
-            "schemas",
-            "Schemas published by this service",
-            col("schema_name", text, "Schema name, as used in queries", "meta.id", principal=True),
-            col("utype", text, "Utype of the schema", "meta.ucd"),
-            col("description", text, "Description of the schema", "meta.note", principal=True),
-            col("schema_index", integer, "Order in which schemas are shown", "meta.number"),
+            "schemas", "Schemas published by this service",
+            ident("schema_name", "Schema name, as used in queries"), *about("schema"),
+            order("schema_index", "schemas"),
         ),
         "tables": table(
-            "tables",
-            "Tables published by this service",
-            col("schema_name", text, "Schema the table belongs to", "meta.id", principal=True),
-            col(
-                "table_name",
-                text,
-                "Fully qualified table name",
-                "meta.id;meta.table",
-                principal=True,
-            ),
-            col("table_type", text, "table or view", "meta.code", principal=True),
-            col("utype", text, "Utype of the table", "meta.ucd"),
-            col("description", text, "Description of the table", "meta.note", principal=True),
-            col("table_index", integer, "Order in which tables are shown", "meta.number"),
+            "tables", "Tables published by this service",
+            ident("schema_name", "Schema the table belongs to"),
+            ident("table_name", "Fully qualified table name", table_name),
+            ident("table_type", "table or view", "meta.code"), *about("table"),
+            order("table_index", "tables"),
         ),
         "columns": table(
-            "columns",
-            "Columns of the published tables",
-            col(
-                "table_name",
-                text,
-                "Fully qualified table name",
-                "meta.id;meta.table",
-                principal=True,
-            ),
-            col("column_name", text, "Column name", "meta.id", principal=True),
-            col("utype", text, "Utype of the column", "meta.ucd"),
-            col("ucd", text, "UCD of the column", "meta.ucd", principal=True),
-            col("unit", text, "Unit (VOUnit)", "meta.unit", principal=True),
-            col("description", text, "Description of the column", "meta.note", principal=True),
-            col("datatype", text, "VOTable datatype", "meta.code", principal=True),
+            "columns", "Columns of the published tables",
+            ident("table_name", "Fully qualified table name", table_name),
+            ident("column_name", "Column name"), *about("column"),
+            ident("ucd", "UCD of the column", "meta.ucd"),
+            ident("unit", "Unit (VOUnit)", "meta.unit"),
+            ident("datatype", "VOTable datatype", "meta.code"),
             col("arraysize", text, "VOTable arraysize", "meta.code"),
             col("xtype", text, "VOTable xtype", "meta.code"),
-            col(
-                "size",
-                integer,
-                "Length of variable-length columns (deprecated; use arraysize)",
-                "meta.number",
-            ),
-            col("principal", integer, "1 if the column is of principal interest", "meta.code"),
-            col("indexed", integer, "1 if the column is indexed", "meta.code"),
-            col("std", integer, "1 if the column is defined by a standard", "meta.code"),
-            col("column_index", integer, "Order in which columns are shown", "meta.number"),
+            col("size", integer, "Length of variable-length columns (deprecated; use arraysize)",
+                "meta.number"),
+            flag("principal", "1 if the column is of principal interest"),
+            flag("indexed", "1 if the column is indexed"),
+            flag("std", "1 if the column is defined by a standard"),
+            order("column_index", "columns"),
         ),
         "keys": table(
-            "keys",
-            "Foreign keys between the published tables",
-            col("key_id", text, "Key identifier", "meta.id", principal=True),
-            col(
-                "from_table",
-                text,
-                "Table holding the foreign key",
-                "meta.id;meta.table",
-                principal=True,
-            ),
-            col(
-                "target_table",
-                text,
-                "Table the key points to",
-                "meta.id;meta.table",
-                principal=True,
-            ),
-            col("utype", text, "Utype of the key", "meta.ucd"),
-            col("description", text, "Description of the key", "meta.note"),
+            "keys", "Foreign keys between the published tables",
+            ident("key_id", "Key identifier"),
+            ident("from_table", "Table holding the foreign key", table_name),
+            ident("target_table", "Table the key points to", table_name), *about("key"),
         ),
         "key_columns": table(
-            "key_columns",
-            "Columns making up the foreign keys",
-            col("key_id", text, "Key identifier", "meta.id", principal=True),
-            col("from_column", text, "Column in the from_table", "meta.id", principal=True),
-            col("target_column", text, "Column in the target_table", "meta.id", principal=True),
+            "key_columns", "Columns making up the foreign keys",
+            ident("key_id", "Key identifier"),
+            ident("from_column", "Column in the from_table"),
+            ident("target_column", "Column in the target_table"),
         ),
-    }
+    }  # fmt: skip
     return {f"{TAP_SCHEMA}.{name}": table_ for name, table_ in names.items()}
 
 
