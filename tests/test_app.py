@@ -29,3 +29,17 @@ def test_settings_from_environment():
     settings = Settings.from_env({"ALVO_PORT": "9123", "ALVO_EXECUTOR": "dask"})
     assert settings.port == 9123 and settings.executor == "dask"
     assert settings.public_url == "http://127.0.0.1:9123"
+
+
+def test_deploy_recipes_name_only_real_settings():
+    """Every ALVO_* variable in deploy/ and the README is a Settings field (no stale names)."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    fields = {f"ALVO_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+    texts = [p.read_text() for p in (root / "deploy").rglob("*") if p.is_file()]
+    texts.append((root / "README.md").read_text())
+    used = {name for text in texts for name in re.findall(r"ALVO_[A-Z_]+", text)}
+    assert used and used <= fields, used - fields
