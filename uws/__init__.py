@@ -23,6 +23,10 @@ Declare job lists, build one service, mount its routes, run its lifespan::
     root, authenticator, base URL. ``routes()`` gives the Starlette routes of
     every list; ``lifespan`` (or ``start()``/``stop()``) runs the executor, the
     recovery after a restart and the destruction/executionDuration sweeper.
+    Call ``release_waits()`` when the server starts shutting down (uvicorn
+    waits for open requests, i.e. blocked WAITs, before the lifespan ends).
+    With PostgreSQL, replicas sharing the store wake each other's WAITs
+    (LISTEN/NOTIFY, ``uws.broadcast``).
 Runner contract (``uws.runner``)
     ``run(job, workdir, progress) -> results``; ``job.parameters`` is
     case-insensitive and multi-valued (``get``, ``getall``), ``job.uploads`` maps
@@ -31,7 +35,9 @@ Runner contract (``uws.runner``)
     values); raise :class:`UWSJobError` for a clean error message.
 Executors (``uws.executors``)
     :class:`LocalExecutor` (a process per job, forkserver/spawn, abort = kill),
-    :class:`DaskExecutor` (dask.distributed; abort = cancel + cooperative flag).
+    :class:`DaskExecutor` (dask.distributed; abort = cancel + cooperative flag:
+    ``progress()`` raises :class:`JobAbortedError`);
+    ``make_executor("dask", workers, "tcp://scheduler:8786")``.
 Authenticators (``uws.auth``)
     :func:`anonymous` (default), :class:`HeaderAuthenticator` (behind a proxy).
 
