@@ -2,36 +2,22 @@
 
 ``python -m tests.uws.server --store URL --executor local|dask --workdir DIR --port N``
 
-On SIGTERM/SIGINT the pending WAIT requests are released first (they answer
-with the job as it is), then uvicorn shuts down as usual: a WAIT of up to
-``max_wait`` seconds must not hold a restart hostage.
+It runs through :func:`uws.serving.serve`: on SIGTERM/SIGINT the pending WAIT
+requests are released first, so a WAIT cannot hold a restart hostage.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-from typing import Any
 
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from uws.auth import HeaderAuthenticator
 from uws.example import create_app
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, service: Any) -> None:
-        super().__init__(config)
-        self.service = service
-
-    def handle_exit(self, sig: int, frame: Any) -> None:
-        loop = asyncio.get_event_loop()
-        loop.call_soon_threadsafe(self.service.release_waits)
-        super().handle_exit(sig, frame)
+from uws.serving import serve
 
 
 def main() -> None:
@@ -55,8 +41,7 @@ def main() -> None:
         workers=args.workers,
         extra_routes=[Route("/_uws/waiting", waiting)],
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
-    _Server(config, app.state.uws).run()
+    serve(app, app.state.uws, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
