@@ -80,18 +80,18 @@ def test_standin_verdicts_cover_extras() -> None:
 def test_learning_happens_and_entropy_beats_random(seed: int) -> None:
     """Small net, 2 iterations of 100 + 30: error falls; entropy <= random on average."""
     configure_threads(2, 1)
-    train = TrainConfig(variant="small", epochs=12, patience=4, batch_size=64)
+    train = TrainConfig(variant="small", epochs=8, patience=3, batch_size=64)
     finals = {}
     for strategy in ("entropy", "random"):
         errors = []
         for run_seed in (seed, seed + 1):
-            problem = standin_problem(1500, 4000, run_seed)
+            problem = standin_problem(1000, 8000, run_seed)
             config = ActiveLearningConfig(
-                strategy=strategy, iterations=2, test_size=1500, train=train, seed=run_seed
+                strategy=strategy, iterations=2, test_size=1000, train=train, seed=run_seed
             )
             results = run_active_learning(problem, config)
             used = np.diff([r.labels_used for r in results])
-            assert ((used > 100) & (used <= 130)).all(), used  # 100 queries + <= 30 sample
+            assert ((used >= 100) & (used <= 130)).all(), used  # 100 queries + <= 30 sample
             errors.append([r.error for r in results])
         errors_arr = np.array(errors)
         finals[strategy] = errors_arr[:, -1].mean()
