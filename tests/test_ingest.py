@@ -113,3 +113,35 @@ def test_bad_parameters_are_refused_when_the_job_is_created(service):
     assert response.status_code == 400
     response = httpx.post(f"{base}/ingest", data={"DATASET": "x", "ID": "ivo://a?1"})
     assert response.status_code == 400 and "DATALINK" in response.text
+
+
+def test_uploaded_table_of_datalink_ids_is_resolved(service):
+    """An uploaded VOTable (as TOPCAT would send) of publisher DIDs, resolved via DataLink."""
+    from astropy.table import Table
+
+    base, settings = service
+    pubdids = [
+        "ivo://alvo.demo/ondrejov?gamma-cas-emission",
+        "ivo://alvo.demo/ondrejov?no-such-spectrum",
+    ]
+    table = Table({"pubdid": pubdids, "label": ["single-peak", "absorption"]})
+    body = io.BytesIO()
+    table.write(body, format="votable")
+    response = httpx.post(
+        f"{base}/ingest",
+        data={
+            "DATASET": "uploaded",
+            "DATALINK": f"{base}/datalink/ondrejov",
+            "UPLOAD": "refs,param:refs",
+            "PHASE": "RUN",
+        },
+        files={"refs": ("refs.vot", body.getvalue(), "application/x-votable+xml")},
+    )
+    assert response.status_code == 303, response.text
+    status = follow(str(httpx.URL(f"{base}/ingest").join(response.headers["location"])), print)
+    assert status.phase == "COMPLETED", status.error
+    summary = httpx.get(status.results["summary"][0]).json()
+    assert summary["added"] == 1 and summary["failed"] == 1
+    datasets = Datasets(settings)
+    dataset = datasets.require("uploaded")
+    assert list(datasets.source_labels(dataset).values()) == ["single-peak"]

@@ -52,6 +52,8 @@ from service.spectra.access import (
 from service.vo import dali
 
 DOMAINS = ("auto", "source", "target")
+#: Names a DALI UPLOAD of references may have (``UPLOAD=refs,param:refs``).
+REFERENCE_UPLOADS = frozenset({"refs", "references"})
 #: Resolving power above which an instrument counts as the (high-resolution) source.
 SOURCE_MIN_R = 5000.0
 
@@ -101,12 +103,12 @@ class IngestRequest:
             datalink_url=params.get("DATALINK"),
             ids=tuple(params.getlist("ID")),
             urls=tuple(params.getlist("URL")),
-            references_upload=uploads.get("refs") or uploads.get("references"),
+            references_upload=next((uploads[n] for n in REFERENCE_UPLOADS if n in uploads), None),
             labels=uploads.get("labels") or params.get("LABELS"),
             chunk=params.integer("CHUNK", 500, 1, 100_000),
         )
-        if not (request.ssa_url or request.ids or request.urls or "refs" in params or
-                "references" in params or request.references_upload):  # fmt: skip
+        uploaded = {spec.split(",")[0].strip().lower() for spec in params.getlist("UPLOAD")}
+        if not (request.ssa_url or request.ids or request.urls or uploaded & REFERENCE_UPLOADS):
             raise dali.bad_parameter(
                 "SSA",
                 "say where the spectra are: SSA=<service URL>, ID=<DataLink ID> with "
