@@ -386,6 +386,9 @@ def simulate_block(
         **bands,
     }
     truth["pipeline_class"], truth["subclass"] = pipeline_class(collection, truth)
+    truth["exptime"] = np.round(rng.uniform(300.0, 3600.0, n), 1)
+    if collection == "ondrejov":
+        truth["form"] = raw_frames(rng, inst.wavelength, flux, ivar)
     return Block(collection, index * size, inst.wavelength.copy(), flux, ivar, truth)
 
 
@@ -423,6 +426,24 @@ def simulate_rows(
         np.concatenate([b.ivar for b in blocks])[cut],
         truth,
     )
+
+
+def raw_frames(
+    rng: np.random.Generator, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray
+) -> np.ndarray:
+    """Turn ~10 % of Ondrejov rows into raw IRAF frames in place: ADU, with the blaze.
+
+    Returns (n,) 'raw' or 'datalink': the form of the file the archive holds.
+    """
+    n = flux.shape[0]
+    raw = rng.random(n) < 0.1
+    level = np.exp(rng.uniform(np.log(5e3), np.log(2e5), n))
+    x = (wavelength - wavelength.mean()) / np.ptp(wavelength)
+    blaze = 1.0 - rng.uniform(0.1, 0.5, n)[:, None] * (x * x)[None, :] + 0.1 * x[None, :]
+    scale = np.where(raw[:, None], level[:, None] * blaze, 1.0)
+    flux *= scale
+    ivar /= scale * scale
+    return np.where(raw, "raw", "datalink")
 
 
 def pipeline_class(collection: str, truth: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
