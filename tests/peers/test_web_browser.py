@@ -52,13 +52,14 @@ def test_batch_page_is_interactive_fast_and_readable(served, browser, artifacts)
     timings = []
     for _ in range(3):  # the first load also warms the service's imports
         page = open_page(context, f"{url}/oracle/be")
-        timings.append(page.evaluate("alvoReady.sinceNavigationMs"))
+        timings.append(page.evaluate("alvoReady"))
         assert page.evaluate("alvo.rows.length") == 100 + len(world.sample_ids)
         assert page.locator("article.row canvas").count() == 130
         page.close()
-    report = {"batch_rows": 130, "time_to_interactive_ms": timings, "warm_ms": min(timings[1:])}
+    tti = [round(t["sinceNavigationMs"]) for t in timings]
+    report = {"batch_rows": 130, "time_to_interactive_ms": tti, "loads": timings}
     (artifacts / "oracle-time-to-interactive.json").write_text(json.dumps(report, indent=1))
-    print(f"\noracle batch page, time to interactive (ms): {timings}")
+    print(f"\noracle batch page of 130 spectra, time to interactive (ms, cold then warm): {tti}")
     page = open_page(context, f"{url}/oracle/be")
     page.screenshot(path=str(artifacts / "oracle-batch.png"))
     page.keyboard.press("j")

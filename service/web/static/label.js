@@ -125,12 +125,14 @@
     const params = new URLSearchParams();
     if (iteration !== null && iteration !== undefined && iteration !== "") params.set("ITERATION", iteration);
     if (state.filter === "candidates") params.set("ROLE", "candidate");
+    const asked = performance.now();
     const response = await fetch(`${api}/batch?${params}`);
     if (!response.ok) {
       showNotice(`Could not load the batch: ${(await response.json().catch(() => ({}))).error || response.status}`, true);
       return;
     }
     const doc = await response.json();
+    const loaded = performance.now();
     state.doc = doc;
     state.grid = AlvoPlot.grid(doc.grid);
     state.exemplarData = Object.fromEntries(
@@ -149,6 +151,7 @@
     select.replaceChildren(...(doc.iterations.length ? doc.iterations : [doc.iteration ?? "–"])
       .map((n) => h("option", { value: n, selected: n === doc.iteration ? "" : null }, String(n))));
     render();
+    state.timing = { batchMs: loaded - asked, renderMs: performance.now() - loaded };
   }
 
   function loadQueue() {
@@ -199,13 +202,17 @@
 
   function render() {
     const main = $("#rows");
+    const t0 = performance.now();
     state.view = filtered();
     state.cursor = Math.min(state.cursor, Math.max(0, state.view.length - 1));
     const cards = state.view.map((i) => card(state.rows[i]));
+    const t1 = performance.now();
     main.replaceChildren(...cards);
     if (!cards.length) main.append(h("p", { class: "empty" }, state.rows.length
       ? "No row matches the filter." : "No query batch yet: start an iteration."));
+    const t2 = performance.now();
     drawAll();
+    state.renderTiming = { cards: t1 - t0, insert: t2 - t1, draw: performance.now() - t2 };
     select(state.cursor, false);
     updateCount();
   }
@@ -274,12 +281,49 @@
     };
   }
 
+  /*
+   * Plots on screen are drawn at once; the others when they come near the viewport
+   * (IntersectionObserver) or when the browser is idle, whichever is first: the page
+   * is usable as soon as the first screen is drawn (canvas drawing is the cost here).
+   */
+  const drawing = { version: 0, pending: [], observer: null };
+
+  function drawCard(node) {
+    if (Number(node.dataset.drawn) === drawing.version) return;
+    node.dataset.drawn = drawing.version;
+    const canvas = $(".plot", node);
+    const row = state.byId.get(Number(node.dataset.id));
+    AlvoPlot.spectrum(canvas, plotData(row, state.exemplars), state.wide ? WIDE : NARROW,
+      { size: drawing.size || [canvas.clientWidth, canvas.clientHeight] });
+  }
+
   function drawAll() {
-    const view = state.wide ? WIDE : NARROW;
-    for (const node of $("#rows").querySelectorAll("article.row")) {
-      const row = state.byId.get(Number(node.dataset.id));
-      AlvoPlot.spectrum($(".plot", node), plotData(row, state.exemplars), view);
-    }
+    drawing.version += 1;
+    if (drawing.observer) drawing.observer.disconnect();
+    const nodes = Array.from($("#rows").querySelectorAll("article.row"));
+    if (!nodes.length) return;
+    const first = $(".plot", nodes[0]);
+    drawing.size = [first.clientWidth, first.clientHeight]; // every small plot has one CSS size
+    const boxes = nodes.map((node) => node.getBoundingClientRect()); // one layout for all
+    const later = [];
+    nodes.forEach((node, i) => {
+      if (boxes[i].bottom >= 0 && boxes[i].top <= window.innerHeight) drawCard(node);
+      else later.push(node);
+    });
+    drawing.observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) if (entry.isIntersecting) drawCard(entry.target);
+    }, { rootMargin: "800px 0px" });
+    later.forEach((node) => drawing.observer.observe(node));
+    drawing.pending = later;
+    const version = drawing.version;
+    const idle = window.requestIdleCallback || ((fn) => setTimeout(() => fn({ timeRemaining: () => 8 }), 16));
+    const work = (deadline) => {
+      if (version !== drawing.version) return;
+      while (drawing.pending.length && deadline.timeRemaining() > 2) drawCard(drawing.pending.shift());
+      if (drawing.pending.length) idle(work);
+      else state.allDrawnMs = performance.now();
+    };
+    idle(work);
   }
 
   function updateCount() {
@@ -315,7 +359,7 @@
     const fresh = card(row);
     if (node.classList.contains("current")) fresh.classList.add("current");
     node.replaceWith(fresh);
-    AlvoPlot.spectrum($(".plot", fresh), plotData(row, state.exemplars), state.wide ? WIDE : NARROW);
+    drawCard(fresh);
   }
 
   // --- labelling ------------------------------------------------------------------------------------
@@ -706,7 +750,9 @@
   load(query.get("iteration")).then(() => {
     flush();
     if (state.job) follow(state.job.url);
-    window.alvoReady = { interactiveMs: performance.now() - started, sinceNavigationMs: performance.now() };
+    window.alvoReady = {
+      sinceNavigationMs: performance.now(), scriptMs: performance.now() - started, ...state.timing,
+    };
     body.dataset.ready = "1";
   });
 })();

@@ -34,11 +34,15 @@ const AlvoPlot = (() => {
     return out;
   }
 
-  /** Resize a canvas's backing store to its CSS size x devicePixelRatio; return a 2-D context. */
-  function context(canvas) {
+  /**
+   * Resize a canvas's backing store to its CSS size x devicePixelRatio; return a 2-D context.
+   * `size` ([w, h] CSS px) spares a layout read: reading clientWidth right after another
+   * canvas was resized forces a layout of the whole page, per canvas.
+   */
+  function context(canvas, size) {
     const ratio = window.devicePixelRatio || 1;
-    const w = canvas.clientWidth || canvas.width;
-    const h = canvas.clientHeight || canvas.height;
+    const w = size ? size[0] : canvas.clientWidth || canvas.width;
+    const h = size ? size[1] : canvas.clientHeight || canvas.height;
     if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
       canvas.width = Math.round(w * ratio);
       canvas.height = Math.round(h * ratio);
@@ -92,10 +96,10 @@ const AlvoPlot = (() => {
    * Draw one spectrum.
    * data: {wavelength, flux (Float32Array or null), adapted (Float32Array), grid (Float32Array),
    *        error (string|undefined), exemplars ({class: Float32Array}|null)}
-   * view: {lo, hi} Å; options: {axes: bool, big: bool}
+   * view: {lo, hi} Å; options: {big: bool, size: [w, h] CSS px if known}
    */
   function spectrum(canvas, data, view, options = {}) {
-    const { ctx, w, h } = context(canvas);
+    const { ctx, w, h } = context(canvas, options.size);
     const big = !!options.big;
     const margin = { l: big ? 44 : 6, r: big ? 44 : 6, t: big ? 14 : 6, b: big ? 38 : 16 };
     const sx = (x) => margin.l + ((x - view.lo) / (view.hi - view.lo)) * (w - margin.l - margin.r);
