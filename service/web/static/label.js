@@ -327,7 +327,8 @@
   }
 
   function updateCount() {
-    const batch = state.rows.filter((r) => r.role !== "candidate");
+    const queried = state.rows.filter((r) => r.role !== "candidate");
+    const batch = queried.length ? queried : state.rows; // the candidates view has only those
     const done = batch.filter((r) => r.mine).length;
     $("#count").textContent = state.rows.length
       ? `${done} / ${batch.length} labelled${done === batch.length && batch.length ? " ✓" : ""}` : "";
@@ -530,6 +531,7 @@
   document.addEventListener("keydown", (event) => {
     const target = event.target;
     if (target.closest && target.closest("input, select, textarea") && event.key !== "Escape") return;
+    if ((event.key === "Enter" || event.key === " ") && target.closest && target.closest("button, a, summary")) return;
     const dialog = $("#zoom");
     if (dialog.open) {
       if (event.key === "r") { zoomState.view = { ...NARROW }; drawZoom(); }
