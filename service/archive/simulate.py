@@ -208,12 +208,14 @@ def draw_observation(
 
 
 def lamost_throughput(wavelength: np.ndarray) -> np.ndarray:
-    """(p,) relative photon throughput: falls off below 4000 Å and above 8800 Å, dip at the
+    """(p,) relative photon throughput: rises ~λ^3.5 to the red arm (so SN_G ≈ 0.4 SN_R for
+    an F star, as in DR2 headers), falls off below 4000 Å and above 8900 Å, dips at the
     dichroic (5900 Å); sets how much noisier the spectrum ends are."""
-    blue = 1.0 / (1.0 + np.exp(-(wavelength - 4150.0) / 130.0))
-    red = 1.0 / (1.0 + np.exp((wavelength - 8900.0) / 250.0))
+    blue = 1.0 / (1.0 + np.exp(-(wavelength - 3850.0) / 120.0))
+    red = 1.0 / (1.0 + np.exp((wavelength - 9400.0) / 250.0))
     dichroic = 1.0 - 0.35 * np.exp(-0.5 * ((wavelength - 5900.0) / 60.0) ** 2)
-    return blue * red * dichroic
+    ramp = np.minimum((wavelength / SN_BANDS["r"]) ** 3.5, 1.0 + (wavelength - 6200.0) / 8000.0)
+    return blue * red * dichroic * ramp
 
 
 def continuum(
