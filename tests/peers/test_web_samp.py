@@ -13,16 +13,17 @@ from __future__ import annotations
 import io
 import queue
 import threading
-import time
 
 import httpx
 import pytest
 from astropy.io.votable import parse_single_table
 
+from tests.peers.samp_desktop_scenario import wait_for
 from tests.peers.stilts import votlint
 from tests.web_world import chromium, served_world
 
-MTYPES = ("table.load.votable", "spectrum.load.ssa-generic", "coord.pointAt.sky")
+SPECTRUM = "spectrum.load.ssa-generic"
+MTYPES = ("table.load.votable", SPECTRUM, "coord.pointAt.sky")
 
 
 class AcceptingDialog:
@@ -86,18 +87,14 @@ def receiver(hub):
     client.disconnect()
 
 
-def wait_for(condition, seconds: float = 10.0):
-    """Poll ``condition`` until it returns something true (messages arrive asynchronously)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+def names(client) -> dict[str, str]:
+    """``{samp.name: client id}`` of the other clients registered with the hub."""
+    ids = client.get_registered_clients()
+    return {client.get_metadata(c).get("samp.name"): c for c in ids}
 
 
 def received(client, mtype):
+    """A condition for ``wait_for``: the messages of ``mtype`` the client got so far."""
     return lambda: [m for m in client.received if m[0] == mtype]
 
 
@@ -112,13 +109,12 @@ def test_page_talks_samp_through_the_web_profile(hub, receiver, tmp_path, artifa
         page.wait_for_selector("#samp-status:has-text('connected')")
         identity, _, origin = hub.dialog.requests[0]
         assert identity["samp.name"] == "alvo-oracle" and origin == url
-        clients = {receiver.get_metadata(c).get("samp.name"): c
-                   for c in receiver.get_registered_clients()}  # fmt: skip
+        clients = names(receiver)
         assert "alvo-oracle" in clients
 
         # the batch, to TOPCAT: a VOTable URL whose rows are the page's rows, in order
         page.locator("#samp-table").click()
-        ((_, params, sender),) = wait_for(received(receiver, "table.load.votable"))
+        ((_, params, sender),) = wait_for(received(receiver, MTYPES[0]), 10, "batch sent")
         assert sender == clients["alvo-oracle"]
         body = httpx.get(params["url"]).content
         assert votlint(body) == []
@@ -132,11 +128,11 @@ def test_page_talks_samp_through_the_web_profile(hub, receiver, tmp_path, artifa
         card = page.locator(f"#row-{row['id']}")
         card.locator("button:has-text('spectrum')").click()
         card.locator("button:has-text('position')").click()
-        ((_, spectrum, _),) = wait_for(received(receiver, "spectrum.load.ssa-generic"))
+        ((_, spectrum, _),) = wait_for(received(receiver, SPECTRUM), 10, "spectrum sent")
         assert spectrum["url"] == row["access_url"]
         assert spectrum["spectrum-id"] == row["pubdid"] and spectrum["name"] == row["designation"]
         assert spectrum["meta"]["ssa:Access.Format"] == "application/fits"
-        ((_, point, _),) = wait_for(received(receiver, "coord.pointAt.sky"))
+        ((_, point, _),) = wait_for(received(receiver, "coord.pointAt.sky"), 10, "position sent")
         assert float(point["ra"]) == pytest.approx(row["ra"], abs=1e-9)
         assert float(point["dec"]) == pytest.approx(row["dec"], abs=1e-9)
 
@@ -158,7 +154,5 @@ def test_page_talks_samp_through_the_web_profile(hub, receiver, tmp_path, artifa
         assert page.evaluate("alvo.rows[alvo.view[alvo.cursor]].index") == 17
 
         page.locator("#samp-connect").click()
-        wait_for(lambda: "alvo-oracle" not in {
-            receiver.get_metadata(c).get("samp.name") for c in receiver.get_registered_clients()
-        })  # fmt: skip
+        wait_for(lambda: "alvo-oracle" not in names(receiver), 10, "page unregistered")
         assert errors == []
