@@ -163,3 +163,27 @@ def test_bad_header_values_do_not_leak_warnings(real_data: Path) -> None:
         fits.getdata(io.BytesIO(bytes(data)))
     spectrum = read_spectrum(bytes(data))
     assert spectrum.meta.object == "" and spectrum.meta.obsid == "oe270005"
+
+
+def test_mutated_files_give_reasons_never_tracebacks(real_data: Path, tmp_path: Path) -> None:
+    """Random byte changes, mostly in the headers, and random cuts: only SpectrumErrors."""
+    from service.spectra import read_halpha_windows
+
+    rng = np.random.default_rng(7)
+    blobs = [p.read_bytes() for p in sorted(real_data.glob("*/*.fits"))]
+    reasons = set()
+    for k in range(300):
+        data = bytearray(blobs[k % len(blobs)])
+        for _ in range(int(rng.integers(1, 6))):
+            at = int(rng.integers(0, min(len(data), 4 * 2880)))
+            data[at] = int(rng.integers(32, 127))
+        if rng.random() < 0.1:
+            data = data[: int(rng.integers(0, len(data)))]
+        try:
+            read_spectrum(bytes(data))
+        except SpectrumError as error:
+            reasons.add(error.reason)
+        path = tmp_path / f"{k}.fits"
+        path.write_bytes(bytes(data))
+        read_halpha_windows([path])  # failures are collected, never raised
+    assert Reason.CORRUPT_FITS in reasons and len(reasons) >= 3

@@ -103,8 +103,7 @@ def ssa_references(
     datalink_base = _datalink_base(results)
     references = []
     for record in results:
-        pubdid = _text(record.getdataset_id() if hasattr(record, "getdataset_id") else "")
-        pubdid = pubdid or _text(record.get("ssa_pubDID", default=""))
+        pubdid = _by_utype(record, PUBDID_UTYPE) or _text(record.get("ssa_pubDID", default=""))
         ra, dec = _position(record)
         references.append(
             SpectrumReference(
@@ -130,12 +129,30 @@ def _datalink_base(results) -> str:  # type: ignore[no-untyped-def]
     return ""
 
 
-def _position(record) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+#: SSA 1.1 utypes, matched case-insensitively by pyvo.
+PUBDID_UTYPE = "ssa:Curation.PublisherDID"
+#: Where an SSA record's position is: the queried coverage location first
+#: (mandatory in SSA 1.1; DaCHS fills only it), then the optional target position.
+POSITION_UTYPES = ("ssa:Char.SpatialAxis.Coverage.Location.Value", "ssa:Target.Pos")
+
+
+def _by_utype(record, utype: str) -> str:  # type: ignore[no-untyped-def]
     try:
-        pos = record.pos
-        return float(pos.ra.deg), float(pos.dec.deg)
-    except Exception:
-        return math.nan, math.nan
+        return _text(record.getbyutype(utype, decode=True))
+    except KeyError:
+        return ""
+
+
+def _position(record) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """ICRS (RA, Dec) in degrees of an SSA record, NaN when it has none."""
+    for utype in POSITION_UTYPES:
+        try:
+            ra, dec = (float(value) for value in record.getbyutype(utype))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if math.isfinite(ra) and math.isfinite(dec):
+            return ra, dec
+    return math.nan, math.nan
 
 
 def _text(value: object) -> str:
@@ -193,7 +210,7 @@ def _this_links(
         if semantics != "#this" or (pubdid in found and not isinstance(found[pubdid], AlvoError)):
             continue
         if error:
-            found[pubdid] = AlvoError(Reason.HTTP_ERROR, f"{pubdid}: {error}")
+            found[pubdid] = AlvoError(_fault_reason(error), f"{pubdid}: {error}")
         else:
             found[pubdid] = SpectrumReference(
                 access_url=_text(row.get("access_url")),
@@ -204,6 +221,13 @@ def _this_links(
     for pubdid in ids:
         found.setdefault(pubdid, AlvoError(Reason.DATALINK_NO_THIS, f"{pubdid}: no #this link"))
     return found
+
+
+def _fault_reason(error_message: str) -> Reason:
+    """DataLink 1.1 error_message starts with a fault name; NotFoundFault = unknown ID."""
+    if error_message.startswith("NotFoundFault"):
+        return Reason.UNKNOWN_DATASET
+    return Reason.HTTP_ERROR
 
 
 #: Column names an uploaded table may use, most specific first (case-insensitive).

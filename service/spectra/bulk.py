@@ -126,8 +126,15 @@ def read_halpha_windows(
         try:
             try:
                 part = _read_fast(Path(path), window, grids)
-            except _UseFullReaderError:
-                part = _read_slow(Path(path), window)
+            except (
+                _UseFullReaderError,
+                ValueError,
+                TypeError,
+                KeyError,
+                IndexError,
+                OverflowError,
+            ):
+                part = _read_slow(Path(path), window)  # unusual or odd: the full reader names it
         except SpectrumError as error:
             failures[i] = error
             continue

@@ -29,6 +29,8 @@ BITPIX_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8
 TFORM_DTYPES = {"L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
 END_CARD = b"END" + b" " * 77
 STRING_VALUE = re.compile(r"'((?:[^']|'')*)'")
+#: What odd header values (a string where a number belongs, ...) raise when used.
+ODD_HEADER_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 #: Headers longer than this are not spectra we know (LAMOST: 2 blocks, Ondrejov: 3).
 MAX_HEADER_BLOCKS = 64
 
@@ -130,7 +132,9 @@ def data_size(cards: Mapping[str, Any]) -> int:
         if not isinstance(length, int) or length < 0:
             raise SpectrumError(Reason.CORRUPT_FITS, f"bad NAXIS{axis}={length!r}")
         n *= length
-    pcount, gcount = cards.get("PCOUNT", 0) or 0, cards.get("GCOUNT", 1) or 1
+    pcount, gcount = cards.get("PCOUNT", 0), cards.get("GCOUNT", 1)
+    if not (isinstance(pcount, int) and isinstance(gcount, int) and pcount >= 0 and gcount >= 0):
+        raise SpectrumError(Reason.CORRUPT_FITS, f"bad PCOUNT={pcount!r} or GCOUNT={gcount!r}")
     return abs(bitpix) // 8 * gcount * (pcount + n)
 
 

@@ -104,10 +104,14 @@ def read_fits_bytes(data: bytes) -> Spectrum:
     """
     layout = list(fitsheader.walk(data))  # truncation / garbage -> CORRUPT_FITS
     primary = layout[0]
-    if primary.data_bytes and lamost.is_lamost(primary.cards):
-        return lamost.read_lamost(primary.cards, fitsheader.image(data, primary))
-    if primary.data_bytes and ondrejov.is_raw_ccd700(primary.cards):
-        return ondrejov.read_raw(primary.cards, fitsheader.image(data, primary))
+    try:
+        if primary.data_bytes and lamost.is_lamost(primary.cards):
+            return lamost.read_lamost(primary.cards, fitsheader.image(data, primary))
+        if primary.data_bytes and ondrejov.is_raw_ccd700(primary.cards):
+            return ondrejov.read_raw(primary.cards, fitsheader.image(data, primary))
+    except fitsheader.ODD_HEADER_ERRORS as error:
+        detail = f"unusable header values: {type(error).__name__}: {error}"
+        raise SpectrumError(Reason.CORRUPT_FITS, detail) from None
     from astropy.io import fits
     from astropy.utils.exceptions import AstropyWarning
 
