@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -56,37 +57,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     al.add_argument("--n-source", type=int, default=13000, help="source spectra")
     al.add_argument("--n-target", type=int, default=50000, help="target pool + test spectra")
     al.add_argument("--test-size", type=int, default=2000, help="held-out target test spectra")
+    al.add_argument(
+        "--emission-fraction",
+        type=float,
+        help="share of emission-line stars in the archive's target (default: its 1 %%)",
+    )
     al.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     al.add_argument("-o", "--out", type=Path, default=Path("benchmark-active-learning"))
     al.set_defaults(func=active_learning_command)
 
 
-def archive_problem(n_source: int, n_target: int, seed: int) -> Problem:
-    """The embedded archive's simulator: Ondrejov-like source, LAMOST-like target, adapted."""
-    from service.reasons import AlvoError, Reason
+def archive_problem(
+    n_source: int, n_target: int, seed: int, emission_fraction: float | None = None
+) -> Problem:
+    """The embedded archive's simulator: Ondrejov-like source, LAMOST-like target, adapted.
 
-    try:
-        archive = importlib.import_module("service.archive")
-        simulate = archive.simulate_batch
-    except (ImportError, AttributeError):
-        raise AlvoError(
-            Reason.BAD_PARAMETER,
-            "the embedded archive has no simulator (service.archive.simulate_batch) yet; "
-            "pass --problem module:function",
-        ) from None
+    emission_fraction : share of emission-line stars in the target (None: the
+        archive's default, 1 %, as rare as in LAMOST). The source's ``unknown``
+        label becomes the oracle verdict ``not-sure`` (kept out of training);
+        spectra adaptation refuses are left out, as an ingest would.
+    """
     import numpy as np
 
     from service.adapt import AdaptConfig, adapt
+    from service.archive import simulate_batch
     from service.learn.labels import CLASSES, verdict_codes
     from service.learn.loop import Problem
 
     config = AdaptConfig()
     parts = []
-    for collection, n, offset in (("ondrejov", n_source, 0), ("lamost", n_target, 1)):
-        spectra, labels = simulate(collection, n, seed=2 * seed + offset)
+    for collection, n, offset, fraction in (
+        ("ondrejov", n_source, 0, None),
+        ("lamost", n_target, 1, emission_fraction),
+    ):
+        spectra, truth = simulate_batch(collection, n, 2 * seed + offset, fraction)
         batch = adapt(spectra, config)
         good = np.isfinite(batch.features).all(axis=1)
-        parts.append((batch.features[good], verdict_codes([str(v) for v in labels])[good]))
+        names = [{"unknown": "not-sure"}.get(str(v), str(v)) for v in truth["label"]]
+        parts.append((batch.features[good], verdict_codes(names)[good]))
     (source_x, source_v), (target_x, target_v) = parts
     trainable = source_v < len(CLASSES)
     return Problem(
@@ -122,6 +130,10 @@ def active_learning_command(args: argparse.Namespace) -> int:
     )
     try:
         make_problem = load_problem_function(args.problem)
+        if args.problem == "archive":
+            make_problem = functools.partial(
+                archive_problem, emission_fraction=args.emission_fraction
+            )
         results: list[IterationResult] = []
         classes: Sequence[str] = ()
         with tqdm(total=len(strategies) * args.seeds * (args.iterations + 1), unit="it") as bar:
@@ -168,7 +180,9 @@ def _curves(results: Sequence[IterationResult]) -> dict[str, dict[str, np.ndarra
     for strategy in dict.fromkeys(r.strategy for r in results):
         mine = [r for r in results if r.strategy == strategy]
         iterations = sorted({r.iteration for r in mine})
-        table: dict[str, list[Any]] = {"labels": [], "error": [], "lo": [], "hi": [], "p_hou": []}
+        table: dict[str, list[Any]] = {
+            "labels": [], "error": [], "lo": [], "hi": [], "p_hou": [], "balanced": []
+        }  # fmt: skip
         for it in iterations:
             at = [r for r in mine if r.iteration == it]
             errors = [r.error for r in at]
@@ -177,6 +191,7 @@ def _curves(results: Sequence[IterationResult]) -> dict[str, dict[str, np.ndarra
             table["lo"].append(min(errors))
             table["hi"].append(max(errors))
             table["p_hou"].append(np.nanmean([r.precision_at_hou_recall for r in at]))
+            table["balanced"].append(np.mean([r.balanced_error for r in at]))
         out[strategy] = {k: np.asarray(v, dtype=float) for k, v in table.items()}
     return out
 
@@ -194,11 +209,13 @@ def summary(results: Sequence[IterationResult]) -> str:
     import numpy as np
 
     curves = _curves(results)
-    lines = ["strategy         labels->3%   final error   labels   CNN prec @ Hou recall"]
+    lines = [
+        "strategy         labels->3%   final error   balanced   labels   CNN prec @ Hou recall"
+    ]
     for strategy, c in curves.items():
         lines.append(
             f"{strategy:16s} {labels_to_reach(c, GOAL_ERROR):10.0f}   {c['error'][-1]:11.4f}"
-            f"   {c['labels'][-1]:6.0f}   {c['p_hou'][-1]:.3f}"
+            f"   {c['balanced'][-1]:8.4f}   {c['labels'][-1]:6.0f}   {c['p_hou'][-1]:.3f}"
         )
     hou = results[0]
     lines.append(

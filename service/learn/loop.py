@@ -98,6 +98,7 @@ class IterationResult:
     iteration: int
     labels_used: int
     error: float
+    balanced_error: float  # 1 - mean per-class recall: not dominated by the majority class
     precision: np.ndarray
     recall: np.ndarray
     confusion: np.ndarray
@@ -197,6 +198,7 @@ def run_active_learning(
             iteration=iteration,
             labels_used=len(codes),  # oracle labels given before this training
             error=error_rate(confusion),
+            balanced_error=float(1.0 - np.nanmean(recall)),
             precision=precision,
             recall=recall,
             confusion=confusion,
