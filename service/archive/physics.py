@@ -91,8 +91,8 @@ def photosphere(
             continue
         inst = np.interp(centre, grid, sigma_instrument)
         lam = centre * doppler
-        wing_fwhm = (4.0 + 26.0 * s) * ll.BALMER_WIDTH_SCALE[k]
-        wing_depth = (0.22 + 0.25 * s) * ll.BALMER_DEPTH_SCALE[k]
+        wing_fwhm = (3.0 + 17.0 * s) * ll.BALMER_WIDTH_SCALE[k]
+        wing_depth = (0.2 + 0.2 * s) * ll.BALMER_DEPTH_SCALE[k]
         add_lorentzians(depth, grid, lam, wing_fwhm, wing_depth)
         core_amp, core_sigma = observed_gaussian(
             (0.25 + 0.2 * s) * ll.BALMER_DEPTH_SCALE[k],

@@ -131,9 +131,9 @@ def draw_emission(
     fine = stars["fine_class"]
     n = fine.shape[0]
     hi_amp = 8.0 if collection == "ondrejov" else 5.0
-    amp = _log_uniform(rng, 0.25, hi_amp, n)
+    amp = _log_uniform(rng, 0.4, hi_amp, n)
     cool = stars["teff"] < 7000
-    sigma_single = np.where(cool, rng.uniform(20, 60, n), rng.uniform(40, 130, n))
+    sigma_single = np.where(cool, rng.uniform(20, 60, n), rng.uniform(50, 160, n))
     separation = _log_uniform(rng, 90, 520, n)
     peak_width = rng.uniform(0.22, 0.4, n)
     vr = _log_uniform(rng, 0.6, 1.6, n)
@@ -303,7 +303,7 @@ def apply_artefacts(
     long_run = rng.integers(20, 121, n)[:, None]
     median = np.median(cont, axis=1)[:, None]
 
-    spikes = rng.integers(lo, hi, (n, 4))
+    spikes = rng.integers(lo, hi - 1, (n, 4))
     spike_amp = rng.uniform(1.0, 8.0, (n, 4)) * (rng.random((n, 4)) < [1.0, 0.6, 0.4, 0.3])
     is_cosmic = names == "cosmic"
     rows = np.repeat(np.flatnonzero(is_cosmic), 4)
