@@ -73,6 +73,23 @@ def test_batch_page_is_interactive_fast_and_readable(served, browser, artifacts)
     assert page.locator("article.row").count() == len(world.sample_ids)
     page.screenshot(path=str(artifacts / "oracle-precision-sample-wide.png"))
     assert page.evaluate(f"alvo.byId.get({world.missing_file}).spectrum.error")
+    # search: the two observations of one star
+    page.locator("#filter").select_option("all")
+    designation = page.evaluate(f"alvo.byId.get({world.query_ids[0]}).designation")
+    page.locator("#search").fill(designation)
+    assert page.locator("article.row").count() == 2
+    page.locator("#search").fill("")
+    # import: a CSV of verdicts, as TOPCAT would save it, for spectra outside the batch
+    candidates = httpx.get(f"{url}/campaigns/be/batch?ROLE=candidate&LIMIT=2").json()["rows"]
+    csv = "pubdid,label\n" + "".join(f"{row['pubdid']},bad\n" for row in candidates)
+    page.locator("#import input[type=file]").set_input_files(
+        {"name": "verdicts.csv", "mimeType": "text/csv", "buffer": csv.encode()}
+    )
+    page.locator("#import button").click()
+    page.wait_for_selector("#notice:has-text('Imported 2 labels')")
+    stored = httpx.get(f"{url}/campaigns/be/labels?FORMAT=json").json()["labels"]
+    imported = {x["pubdid"] for x in stored if x["source"] == "votable" and x["label"] == "bad"}
+    assert imported == {row["pubdid"] for row in candidates}
     assert page.errors == []
     context.close()
 
@@ -116,7 +133,8 @@ def test_label_a_full_batch_by_keyboard_reload_and_iterate(served, browser, arti
     assert page.locator("#count").inner_text() == f"{n} / {n} labelled ✓"
     stored = httpx.get(f"{url}/campaigns/be/labels?FORMAT=json").json()["labels"]
     ids = dict(page.evaluate("alvo.rows.map(r => [r.pubdid, r.id])"))
-    latest = {ids[x["pubdid"]]: x["label"] for x in stored if x["oracle_user"] == ""}
+    mine = [x for x in stored if x["oracle_user"] == "" and x["source"] == "page"]
+    latest = {ids[x["pubdid"]]: x["label"] for x in mine}
     assert latest == expected  # undone verdicts are gone from the service too
     # ben's wrong verdict on a spectrum now disagrees with ours: the page says so
     assert page.locator("article .others.conflict").count() == 1
