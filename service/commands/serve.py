@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["on", "off"],
         help="identify candidates in SIMBAD (ALVO_SIMBAD, default on; skipped offline)",
     )
+    parser.add_argument(
+        "--demo-archive-size",
+        type=int,
+        help="spectra per collection of the embedded demo archive, made on first start "
+        "(ALVO_DEMO_ARCHIVE_SIZE, default 2000; 0: none)",
+    )
     parser.add_argument("--workers", type=int, help="jobs run at once (ALVO_WORKERS, default 2)")
     parser.set_defaults(func=run)
 
@@ -57,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in vars(args).items() if k in names}
     settings = Settings.from_env(**overrides)
     settings.home.mkdir(parents=True, exist_ok=True)
+    if settings.demo_archive_size > 0:
+        from service.archive.catalogue import ensure_demo_archive
+
+        print(f"demo archive: {settings.demo_archive_size} spectra per collection (made once)")
+        ensure_demo_archive(settings.home, settings.demo_archive_size, workers=settings.workers)
     app = create_app(settings)
     print(f"alvo serving on {settings.public_url}/  (data in {settings.home.resolve()})")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")

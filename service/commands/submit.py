@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     print(job_url)
     if args.no_wait:
         return 0
-    with tqdm(total=1.0, unit="job", bar_format="{l_bar}{bar}| {desc}") as bar:
+    with tqdm(total=1.0, bar_format="{percentage:3.0f}%|{bar:30}| {desc}") as bar:
 
         def show(status: JobStatus) -> None:
             if status.fraction is not None:
