@@ -245,3 +245,19 @@ def test_create_app_serves_ssa_and_datalink(archive):
     assert len(rows(ssa(client, MAXREC="2"))) == 2
     pubdid = archive.catalogues["lamost"]["pubdid"][0]
     assert client.get("/datalink/lamost", params={"ID": pubdid}).status_code == 200
+
+
+def test_first_request_generates_the_demo_archive(tmp_path):
+    """With ALVO_DEMO_ARCHIVE_SIZE > 0 the first SSA request makes the archive it serves."""
+    from starlette.testclient import TestClient
+
+    from service.app import create_app
+    from service.archive.catalogue import load_catalogue
+    from service.settings import Settings
+
+    client = TestClient(create_app(Settings(home=tmp_path, demo_archive_size=12)))
+    table = rows(ssa(client, "lamost", MAXREC="100"))
+    expected = load_catalogue(tmp_path, "lamost")
+    assert len(table) == len(expected) == 12
+    assert set(table["ssa_pubDID"]) == set(expected["pubdid"])
+    assert len(rows(ssa(client, "ondrejov", MAXREC="100"))) == 12

@@ -67,3 +67,19 @@ def test_every_encoded_datatype_passes_votlint(serialization):
     from tests.test_votable_encoding import document
 
     assert votlint(document(serialization)) == []
+
+
+def test_generated_demo_archive_passes_votlint_and_datalinklint(tmp_path_factory):
+    """The simulator's own files and catalogue, not only the test fixture, lint clean."""
+    from service.archive.catalogue import ensure_demo_archive, load_catalogue
+    from tests.vo_fixture import ServedArchive
+
+    require_stilts()
+    home = tmp_path_factory.mktemp("demo-home")
+    ensure_demo_archive(home, 12)
+    archive = ServedArchive(home, {c: load_catalogue(home, c) for c in ("ondrejov", "lamost")})
+    with archive.live() as url:
+        for collection, catalogue in archive.catalogues.items():
+            assert votlint(f"{url}/ssa/{collection}?REQUEST=queryData&MAXREC=5") == []
+            ids = "&".join(f"ID={quote(str(p), safe='')}" for p in catalogue["pubdid"][:3])
+            assert datalinklint(f"{url}/datalink/{collection}?{ids}") == []
