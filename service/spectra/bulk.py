@@ -125,7 +125,7 @@ def read_halpha_windows(
         n += 1
         try:
             try:
-                part = _read_fast(Path(path), window, grids)
+                part = _read_fast(os.fspath(path), window, grids)
             except (
                 _UseFullReaderError,
                 ValueError,
@@ -210,7 +210,7 @@ def _index_range(grid: np.ndarray, lo: float, hi: float) -> slice:
     return slice(i0, max(i0, i1))
 
 
-def _read_fast(path: Path, window: tuple[float, float], grids: dict[Hashable, Any]) -> _Window:
+def _read_fast(path: str, window: tuple[float, float], grids: dict[Hashable, Any]) -> _Window:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as error:

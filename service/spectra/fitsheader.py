@@ -27,7 +27,7 @@ FITS_MAGIC = b"SIMPLE  ="
 BITPIX_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 #: Bytes per element of the binary-table TFORM codes this module can address.
 TFORM_DTYPES = {"L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
-END_CARD = b"END" + b" " * 77
+_MISSING = object()
 STRING_VALUE = re.compile(r"'((?:[^']|'')*)'")
 #: What odd header values (a string where a number belongs, ...) raise when used.
 ODD_HEADER_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
@@ -69,10 +69,8 @@ class Cards(Mapping[str, Any]):
     (COMMENT, HISTORY, blank) have no value.
     """
 
-    def __init__(self, raw: bytes) -> None:
-        n = len(raw) // CARD  # the cards before END
-        names = np.ndarray((n,), dtype="S8", buffer=raw, strides=(CARD,)).tolist()
-        fields = np.ndarray((n,), dtype="S72", buffer=raw, offset=8, strides=(CARD,)).tolist()
+    def __init__(self, names: list[bytes], fields: list[bytes]) -> None:
+        """``names`` (8 bytes) and ``fields`` (72 bytes) of the cards before END."""
         self._fields: dict[bytes, bytes] = dict(zip(names[::-1], fields[::-1], strict=True))
         self._parsed: dict[str, Any] = {}
 
@@ -80,19 +78,21 @@ class Cards(Mapping[str, Any]):
         field = self._fields.get(key.encode("ascii", "replace").ljust(8))
         return field if field is not None and field.startswith(b"= ") else None
 
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._parsed:
-            field = self._field(key)
-            if field is None:
-                raise KeyError(key)
-            self._parsed[key] = parse_value(field[2:].decode("latin-1"))
-        return self._parsed[key]
-
     def get(self, key: str, default: Any = None) -> Any:
         """Like ``dict.get``, without the exception a missing key costs ``Mapping.get``."""
         if key in self._parsed:
             return self._parsed[key]
-        return self[key] if self._field(key) is not None else default
+        field = self._field(key)
+        if field is None:
+            return default
+        value = self._parsed[key] = parse_value(field[2:].decode("latin-1"))
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._field(key) is not None
@@ -110,12 +110,16 @@ def parse_cards(raw: bytes) -> tuple[Cards, int]:
 
     Raises ``SpectrumError(CORRUPT_FITS)`` if no END card is found in ``raw``.
     """
-    end = raw.find(END_CARD)
-    while end >= 0 and end % CARD:
-        end = raw.find(END_CARD, end + 1)
-    if end < 0:
-        raise SpectrumError(Reason.CORRUPT_FITS, "no END card: the FITS header is truncated")
-    return Cards(raw[:end]), (end // BLOCK + 1) * BLOCK
+    n = len(raw) // CARD
+    names = np.ndarray((n,), dtype="S8", buffer=raw, strides=(CARD,)).tolist()
+    try:
+        end = names.index(b"END     ")
+    except ValueError:
+        raise SpectrumError(
+            Reason.CORRUPT_FITS, "no END card: the FITS header is truncated"
+        ) from None
+    fields = np.ndarray((end,), dtype="S72", buffer=raw, offset=8, strides=(CARD,)).tolist()
+    return Cards(names[:end], fields), (end * CARD // BLOCK + 1) * BLOCK
 
 
 def data_size(cards: Mapping[str, Any]) -> int:
