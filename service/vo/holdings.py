@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import logging
 import threading
 from pathlib import Path
@@ -28,12 +27,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from service.archive.catalogue import catalogue_path, ensure_demo_archive, load_catalogue
 from service.reasons import Reason
 from service.vo import dali, vosi
 from service.vo.dali import DaliError
 
 LOG = logging.getLogger(__name__)
-CATALOGUE_FILE = "catalogue.fits"
 #: One demo-archive generation at a time in this process, whichever endpoint asks first.
 _GENERATION_LOCK = threading.Lock()
 
@@ -128,7 +127,8 @@ class Holdings:
     """The collections under ``home/archive``, loaded lazily and reloaded when rewritten.
 
     ``demo_size`` > 0 makes the first request generate the demo archive (with
-    :func:`service.archive.catalogue.ensure_demo_archive`) when it is missing.
+    :func:`service.archive.catalogue.ensure_demo_archive`, ``demo_size``
+    spectra per collection) when its catalogue is missing.
     """
 
     def __init__(self, home: Path, demo_size: int = 0) -> None:
@@ -150,7 +150,7 @@ class Holdings:
     def catalogue(self, collection: str) -> Catalogue:
         """The current catalogue (blocking: call it from a worker thread)."""
         info = self.info(collection)
-        path = self.archive / collection / CATALOGUE_FILE
+        path = catalogue_path(self.home, collection)
         with self._lock:
             if not path.exists() and self.demo_size > 0:
                 self._ensure_demo_archive(path)
@@ -168,35 +168,17 @@ class Holdings:
                 self._cache[collection] = cached
             return cached[1]
 
-    def _ensure_demo_archive(self, catalogue_path: Path) -> None:
-        try:
-            module = importlib.import_module("service.archive.catalogue")
-        except ImportError:
-            return
-        ensure = getattr(module, "ensure_demo_archive", None)
-        if ensure is None:
-            return
+    def _ensure_demo_archive(self, path: Path) -> None:
         with _GENERATION_LOCK:
-            if catalogue_path.exists():  # made while this thread waited
+            if path.exists():  # made while this thread waited
                 return
             LOG.info("generating the demo archive (%d spectra per collection)", self.demo_size)
-            ensure(self.home, self.demo_size)
+            ensure_demo_archive(self.home, self.demo_size)
 
 
 def read_columns(home: Path, collection: str) -> dict[str, np.ndarray]:
-    """The catalogue's columns as plain numpy arrays.
-
-    Uses the archive module's ``load_catalogue`` when it exists, so that there
-    is one reader of the catalogue format; otherwise reads the FITS table.
-    """
-    try:
-        from service.archive.catalogue import load_catalogue  # type: ignore[import-not-found]
-
-        table = load_catalogue(home, collection)
-    except ImportError:
-        from astropy.table import Table
-
-        table = Table.read(Path(home) / "archive" / collection / CATALOGUE_FILE)
+    """The catalogue's columns (``service.archive.catalogue.load_catalogue``) as numpy arrays."""
+    table = load_catalogue(home, collection)
     columns: dict[str, np.ndarray] = {}
     for name in table.colnames:
         values = np.asarray(table[name])
