@@ -1,0 +1,122 @@
+"""The oracle page's batch: one compact JSON vs one server-rendered PNG per spectrum.
+
+Builds the web tests' campaign world (130-row batch: 100 query + 30 precision
+sample, LAMOST-shaped files in the fetch cache) in a temporary home, then times
+over the same rows in the same run (CPU seconds of this process, best of R):
+
+* alvo -- ``service.web.oracle.batch`` + ``json.dumps``: every row's metadata,
+  probabilities, votes, native H-alpha pixels (bulk reader) and adapted vector,
+  drawn by the browser;
+* reference -- what a page of server-side plots costs: ``read_spectrum`` each
+  file and render a 300x130 px matplotlib PNG of its window (VO-CLOUD-style
+  images, before any metadata).
+
+Prints both times, the payload sizes, and the ratio reference / alvo (goal: the
+page's data faster to make than the images alone). With ``--browser`` it also
+measures time to interactive of the page in headless Debian Chromium (median
+of 5 loads after one warm-up; goal < 1000 ms) and prints goal / measured.
+
+    .venv/bin/python benchmarks/bench_oracle.py [--browser] [R]
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from service.fetch import Fetcher  # noqa: E402
+from service.spectra import read_spectrum  # noqa: E402
+from service.web import oracle  # noqa: E402
+from service.web.oracle import WINDOW  # noqa: E402
+from tests.web_world import build_world, chromium, served_world  # noqa: E402
+
+
+def cpu() -> float:
+    return time.process_time()
+
+
+def alvo_batch(settings) -> int:  # type: ignore[no-untyped-def]
+    document = oracle.batch(settings, oracle.BatchRequest("be"))
+    return len(json.dumps(document).encode())
+
+
+def reference_pngs(settings, urls: list[str]) -> int:  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cache = Fetcher(settings.home / "cache" / "spectra")
+    total = 0
+    for url in urls:
+        path = cache.cache_path(url)
+        if not path.exists():
+            continue
+        spectrum = read_spectrum(path)
+        inside = (spectrum.wavelength >= WINDOW[0]) & (spectrum.wavelength <= WINDOW[1])
+        figure, axes = plt.subplots(figsize=(3.0, 1.3), dpi=100)
+        axes.plot(spectrum.wavelength[inside], spectrum.flux[inside], lw=0.8, color="k")
+        out = io.BytesIO()
+        figure.savefig(out, format="png")
+        plt.close(figure)
+        total += len(out.getvalue())
+    return total
+
+
+def best(function, repeats: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    times, size = [], 0
+    for _ in range(repeats):
+        started = cpu()
+        size = function()
+        times.append(cpu() - started)
+    return min(times), size
+
+
+def browser_tti() -> float:
+    with (
+        tempfile.TemporaryDirectory() as home,
+        served_world(Path(home)) as (url, _),
+        chromium() as browser,
+    ):
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        loads = []
+        for _ in range(6):
+            page = context.new_page()
+            page.goto(f"{url}/oracle/be")
+            page.wait_for_selector("body[data-ready='1']")
+            loads.append(page.evaluate("alvoReady.sinceNavigationMs"))
+            page.close()
+    return statistics.median(loads[1:])
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    repeats = int(args[0]) if args else 3
+    with tempfile.TemporaryDirectory() as home:
+        world = build_world(Path(home), port=8000)
+        rows = oracle.batch(world.settings, oracle.BatchRequest("be"))["rows"]
+        urls = [row["access_url"] for row in rows]
+        alvo_s, alvo_bytes = best(lambda: alvo_batch(world.settings), repeats)
+        ref_s, ref_bytes = best(lambda: reference_pngs(world.settings, urls), repeats)
+    print(f"batch of {len(rows)} rows")
+    for name, seconds, size in (
+        ("alvo JSON (data for client-side plots)", alvo_s, alvo_bytes),
+        ("reference (one PNG per spectrum)", ref_s, ref_bytes),
+    ):
+        print(f"{name:40s} {seconds * 1000:7.1f} ms CPU {size / 1024:6.0f} kB")
+    print(f"reference / alvo: {ref_s / alvo_s:.1f}x time, {ref_bytes / alvo_bytes:.1f}x size")
+    if "--browser" in sys.argv:
+        tti = browser_tti()
+        print(f"time to interactive (Chromium): {tti:.0f} ms (goal 1000: {1000 / tti:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
