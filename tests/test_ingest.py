@@ -53,6 +53,8 @@ def test_ssa_ingest_adds_good_spectra_and_names_the_bad_one(service):
         "added": 5,
         "failed": 1,
         "reasons": {"CORRUPT_FITS": 1},
+        "chunks": 1,
+        "chunks_ran_on": "job process",
     }
     failures = httpx.get(status.results["failures"][0]).content
     assert votlint(failures) == []

@@ -270,7 +270,7 @@ ROW_COLUMNS = (
 # --- the runner ---------------------------------------------------------------------------------
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from service.datasets import Datasets
-    from service.jobs.fanout import map_chunks
+    from service.jobs.fanout import map_chunks, on_dask_worker
     from uws.runner import UWSJobError
 
     settings = Settings.for_job(workdir)
@@ -313,6 +313,8 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "added": added,
         "failed": len(failures),
         "reasons": _reason_counts(failures),
+        "chunks": len(chunks),
+        "chunks_ran_on": "dask cluster" if on_dask_worker() else "job process",
     }
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
     (workdir / "failures.vot").write_bytes(failures_votable(request.dataset, failures))
