@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 
 from service.campaigns import Campaigns, Verdict
 from service.datasets import Datasets
 from service.settings import Settings
+from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 
 
-@pytest.fixture
-def settings(tmp_path):
-    return Settings(home=tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request, tmp_path):
+    """Every test on the embedded SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return Settings(home=tmp_path)
+    cluster = request.getfixturevalue("postgres")
+    url = cluster.create_database(f"campaigns_{uuid.uuid4().hex[:10]}")
+    return Settings(home=tmp_path, database_url=url)
 
 
 def _fill(datasets, name, domain, n, labels=()):
