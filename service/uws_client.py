@@ -38,8 +38,14 @@ def is_votable(href: str, mime_type: str) -> bool:
 
 
 def votable_results(url: str, only: list[str] | None = None) -> dict[str, str]:
-    """VOTable results of the job at ``url``; a VOTable URL maps to itself."""
+    """VOTable results of the job at ``url``; a VOTable URL maps to itself.
+
+    A FITS file (a spectrum) is refused with ``NotATableError`` so a caller can send
+    it as a spectrum instead.
+    """
     body, content_type = fetch(url)
+    if body.startswith(b"SIMPLE  ="):
+        raise NotATableError(url)
     if b"<VOTABLE" in body[:2000].upper():
         return {"table": url}
     if b"uws" not in body[:2000].lower():
@@ -52,6 +58,10 @@ def votable_results(url: str, only: list[str] | None = None) -> dict[str, str]:
 
 
 JOBINFO_NS = "urn:x-uws:jobinfo"
+
+
+class NotATableError(ValueError):
+    """The URL holds a FITS spectrum, not a table."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -171,3 +171,31 @@ def test_broadcast_tables_reaches_subscribers(hub):
 def test_broadcast_without_hub_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{(tmp_path / 'none').as_uri()}")
     assert samp.broadcast_tables({"x": "file:///x"}).startswith("not broadcast: no SAMP hub")
+
+
+def test_samp_send_command_sends_tables_job_results_and_spectra(receiver, tmp_path):
+    """`alvo samp send` on a VOTable, a UWS job document and a FITS spectrum."""
+    import numpy as np
+    from astropy.io import fits
+
+    from service.cli import main
+
+    votable = tmp_path / "candidates.vot"
+    votable.write_bytes(_votable(["bad"]))
+    job = tmp_path / "job.xml"
+    job.write_text(
+        '<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" '
+        'xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1"><uws:phase>COMPLETED'
+        '</uws:phase><uws:results><uws:result id="query" xlink:href="'
+        f'{votable.as_uri()}" mime-type="application/x-votable+xml"/>'
+        '<uws:result id="learning-curve" xlink:href="file:///x.png" mime-type="image/png"/>'
+        "</uws:results></uws:job>"
+    )
+    spectrum = tmp_path / "spectrum.fits"
+    fits.PrimaryHDU(np.zeros(10)).writeto(spectrum)
+    for target in (votable, job, spectrum):
+        assert main(["samp", "send", target.as_uri(), "--to", "recorder"]) == 0
+    mtypes = [mtype for mtype, _ in receiver.received]
+    assert mtypes == ["table.load.votable", "table.load.votable", "spectrum.load.ssa-generic"]
+    assert receiver.received[1][1]["name"] == "query"  # the job's VOTable result, not its PNG
+    assert receiver.received[2][1]["meta"]["ssa:Access.Format"] == "application/fits"

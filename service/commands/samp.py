@@ -19,11 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     send = actions.add_parser(
         "send",
-        help="send a job's VOTable results (or a VOTable URL) as table.load.votable",
+        help="send a job's VOTable results, a VOTable or a FITS spectrum to SAMP clients",
         description=(
             "Send the VOTable results of a UWS job (candidates, query batch...) to SAMP "
-            "clients. URL is a job URL such as http://127.0.0.1:8000/iterate/42, or the "
-            "URL of a VOTable."
+            "clients as table.load.votable. URL is a job URL such as "
+            "http://127.0.0.1:8000/iterate/42, the URL of a VOTable, or the URL of a FITS "
+            "spectrum (sent as spectrum.load.ssa-generic, for SPLAT-VO)."
         ),
     )
     send.add_argument("url", metavar="URL", help="UWS job URL or VOTable URL")
@@ -47,10 +48,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def send_command(args: argparse.Namespace) -> int:
     from service import samp
-    from service.uws_client import votable_results
+    from service.uws_client import NotATableError, votable_results
 
     try:
         tables = votable_results(args.url, only=args.result)
+    except NotATableError:
+        meta = {"ssa:Access.Reference": args.url, "ssa:Access.Format": "application/fits"}
+        message = samp.spectrum_load_message(args.url, meta, args.url, args.url.rsplit("/")[-1])
+        with samp.connect() as client:
+            samp.SampMessenger(client).send(message, args.to)
+        print(f"sent spectrum {args.url} (spectrum.load.ssa-generic)")
+        return 0
     except (OSError, ValueError) as error:
         print(f"alvo samp send: {error}", file=sys.stderr)
         return 1
