@@ -9,7 +9,13 @@ import pytest
 
 from service.learn import configure_threads
 from service.learn.balance import balance
-from service.learn.model import SpectrumClassifier, TrainConfig, build_network, sidecar
+from service.learn.model import (
+    SpectrumClassifier,
+    TrainConfig,
+    augment_noise,
+    build_network,
+    sidecar,
+)
 from service.reasons import AlvoError
 
 configure_threads(2, 1)
@@ -116,3 +122,14 @@ def test_balancing() -> None:
     assert np.unique(np.bincount(balance(x, tiny, "smote")[1])).size == 1
     with pytest.raises(AlvoError, match="balancing"):
         balance(x, y, "undersample")
+
+
+def test_noise_augmentation_adds_noisy_copies() -> None:
+    x, y = _data(200)
+    xa, ya = augment_noise(x, y, 1.0, np.random.default_rng(0))
+    assert xa.shape == (400, 140) and xa.dtype == np.float32 and (ya[200:] == y).all()
+    np.testing.assert_array_equal(xa[:200], x)
+    residual = (xa[200:] - x).std(axis=1)
+    assert 0.3 < residual.mean() < 0.7 and residual.max() < 1.2  # sigma ~ U(0, 1)
+    with pytest.raises(AlvoError, match="noise_augment"):
+        TrainConfig(noise_augment=-1)

@@ -58,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     al.add_argument("--n-target", type=int, default=50000, help="target pool + test spectra")
     al.add_argument("--test-size", type=int, default=2000, help="held-out target test spectra")
     al.add_argument(
+        "--noise-augment",
+        type=float,
+        default=0.0,
+        help="add a noisy copy of each training spectrum, sigma ~ U(0, this) (0: off, original)",
+    )
+    al.add_argument(
         "--emission-fraction",
         type=float,
         help="share of emission-line stars in the archive's target (default: its 1 %%)",
@@ -126,7 +132,11 @@ def active_learning_command(args: argparse.Namespace) -> int:
     configure_threads(args.threads, 2)
     strategies = [s for s in args.strategies.split(",") if s]
     train = TrainConfig(
-        variant=args.variant, epochs=args.epochs, patience=args.patience, balancing=args.balancing
+        variant=args.variant,
+        epochs=args.epochs,
+        patience=args.patience,
+        balancing=args.balancing,
+        noise_augment=args.noise_augment,
     )
     try:
         make_problem = load_problem_function(args.problem)

@@ -129,6 +129,10 @@ class TrainConfig:
         the (unbalanced) training set ends training after ``patience`` epochs
         without a lower validation loss, keeping the best weights
     balancing : "smote" (original), "class-weight" or "none"
+    noise_augment : if > 0, every training spectrum is added once more with Gaussian
+        noise of a per-copy standard deviation drawn uniformly from 0..noise_augment
+        (feature units, i.e. z-score units by default): a high-SNR source set then
+        also shows the network the noisy spectra the target survey is full of
     """
 
     variant: str = "reference"
@@ -138,6 +142,11 @@ class TrainConfig:
     validation_fraction: float = 0.1
     balancing: str = "smote"
     seed: int = 0
+    noise_augment: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.noise_augment >= 0:
+            raise AlvoError(Reason.BAD_PARAMETER, "noise_augment must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -155,6 +164,15 @@ def _validation_split(
     val = np.sort(np.concatenate(validation)) if validation else np.empty(0, dtype=np.int64)
     train = np.setdiff1d(np.arange(y.size), val, assume_unique=True)
     return train, val
+
+
+def augment_noise(
+    x: np.ndarray, y: np.ndarray, sigma_max: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x ++ noisy copy of x, y ++ y): copy i gets N(0, s_i) noise, s_i ~ U(0, sigma_max)."""
+    sigma = rng.uniform(0.0, sigma_max, (len(x), 1)).astype(np.float32)
+    noisy = x + sigma * rng.standard_normal(x.shape, dtype=np.float32)
+    return np.concatenate([x, noisy]), np.concatenate([y, y])
 
 
 def _versions() -> dict[str, str]:
@@ -239,6 +257,8 @@ class SpectrumClassifier:
         x_fit, y_fit, class_weight = balance(
             x[train_rows], y[train_rows], config.balancing, config.seed
         )
+        if config.noise_augment > 0:
+            x_fit, y_fit = augment_noise(x_fit, y_fit, config.noise_augment, rng)
         network = build_network(config.variant, x.shape[1], len(classes))
         callbacks = []
         validation = None
