@@ -71,6 +71,10 @@ def test_same_star_history_and_missing_files(client, world):
     assert [h["label"] for h in first["history"]] == [second["labels"]["ben"]]
     assert first["history"][0]["same_spectrum"] is False
     assert rows[world.query_ids[2]]["simbad"] == "* gam Cas"
+    close = rows[world.query_ids[3]]["neighbours"]
+    assert [x["spectrum_id"] for x in close] == [world.neighbour]
+    assert close[0]["separation_arcsec"] == pytest.approx(2.0, abs=0.01)
+    assert sum(bool(r["neighbours"]) for r in rows.values()) == 1
     assert rows[world.missing_file]["spectrum"] == {"error": "not in the fetch cache"}
     assert sum("flux" in r["spectrum"] for r in rows.values()) == len(rows) - 1
 

@@ -38,6 +38,7 @@ class World:
     query_ids: list[int]  # spectrum ids of the query batch, as the page orders them
     sample_ids: list[int]
     missing_file: int  # spectrum id whose file is not in the fetch cache
+    neighbour: int  # spectrum id 2" from the query batch's fourth spectrum
 
 
 def lamost_profiles(kinds: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +108,9 @@ def build_world(
     roles[precision] = "precision-sample"
     roles[query] = "query"
     ra, dec = rng.uniform(0, 360, n_pool), rng.uniform(-5, 60, n_pool)
+    outside = np.setdiff1d(np.arange(n_pool), np.concatenate([query, precision]))
+    neighbour = int(outside[0])  # 2" north of a query star, not in the batch itself
+    ra[neighbour], dec[neighbour] = ra[query[3]], dec[query[3]] + 2 / 3600
     designations = [f"J{r:08.4f}{d:+08.4f}" for r, d in zip(ra / 15, dec, strict=True)]
     designations[query[1]] = designations[query[0]]  # a second observation of one star
     urls = [f"http://archive.example/lamost/spec{i:05d}.fits" for i in range(n_pool)]
@@ -168,7 +172,7 @@ def build_world(
     )  # fmt: skip
     query_ids = [ids[i] for i in sorted(query, key=lambda i: -entropy[i])]
     sample_ids = [ids[i] for i in precision]
-    return World(settings, "be", kinds, query_ids, sample_ids, ids[missing])
+    return World(settings, "be", kinds, query_ids, sample_ids, ids[missing], ids[neighbour])
 
 
 CHROMIUM = Path("/usr/bin/chromium")

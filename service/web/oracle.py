@@ -34,6 +34,9 @@ WINDOW = (6500.0, 6740.0)
 BATCH_ROLES = ("query", "precision-sample")
 #: Most candidate rows one request returns (the page asks for them on demand).
 MAX_CANDIDATES = 500
+#: arcsec: neighbours closer than this may contaminate the spectrum (LAMOST fibres
+#: are 3.3" across, seeing adds ~2").
+FIBRE_REACH = 5.0
 #: The key that gives each verdict on the page.
 KEYS = {"1": "single-peak", "2": "double-peak", "3": "absorption", "4": "not-sure", "5": "bad"}
 
@@ -96,6 +99,8 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     extra = _spectrum_extra(campaigns.engine, ids)
     votes = _votes(campaigns, campaign, ids)
     history = _history(campaigns.engine, campaign, ids)
+    positions = [r["ra"] for r in rows], [r["dec"] for r in rows]
+    neighbours = _neighbours(campaigns.engine, ids, *positions)
     features = campaign.target.features.array()
     cache = Fetcher(settings.home / "cache" / "spectra")
     spectra, document["wavelengths"] = native_windows(
@@ -129,6 +134,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "mine": by_user.get(request.user),
                 "labels": by_user,
                 "history": history.get(sid, []),
+                "neighbours": neighbours.get(sid, []),
                 "adapted": encode(features[more["row_index"]]),
                 "spectrum": spectra[i],
             }
@@ -219,6 +225,48 @@ def _history(
                     }
                 )
     return history
+
+
+def _neighbours(
+    engine: sa.Engine, ids: list[int], ra: list[Any], dec: list[Any]
+) -> dict[int, list[dict[str, Any]]]:
+    """Other spectra within :data:`FIBRE_REACH` of each row: light that may share the fibre.
+
+    One query over declination bands (indexed), separations in numpy.
+    """
+    spectrum = schema.spectrum
+    ra_deg = np.array([np.nan if x is None else x for x in ra], float)
+    dec_deg = np.array([np.nan if x is None else x for x in dec], float)
+    known = np.isfinite(ra_deg) & np.isfinite(dec_deg)
+    if not known.any():
+        return {}
+    reach = FIBRE_REACH / 3600
+    bands = [spectrum.c.dec.between(d - reach, d + reach) for d in dec_deg[known]]
+    query = sa.select(
+        spectrum.c.spectrum_id, spectrum.c.designation, spectrum.c.ra, spectrum.c.dec
+    ).where(sa.or_(*bands))
+    with engine.connect() as conn:
+        found = conn.execute(query).all()
+    if not found:
+        return {}
+    other_id = np.array([int(f.spectrum_id) for f in found])
+    other_ra, other_dec = (np.radians(np.array([f[i] for f in found], float)) for i in (2, 3))
+    ra0, dec0 = np.radians(ra_deg)[:, None], np.radians(dec_deg)[:, None]
+    # haversine: (rows, candidates) separations in arcsec
+    hav = (
+        np.sin((other_dec - dec0) / 2) ** 2
+        + np.cos(dec0) * np.cos(other_dec) * np.sin((other_ra - ra0) / 2) ** 2
+    )
+    separation = np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1)))) * 3600
+    out: dict[int, list[dict[str, Any]]] = {}
+    for i, j in zip(*np.nonzero(separation <= FIBRE_REACH), strict=True):
+        if other_id[j] == ids[i]:
+            continue
+        out.setdefault(ids[i], []).append(
+            {"designation": found[j].designation or "", "spectrum_id": int(other_id[j]),
+             "separation_arcsec": round(float(separation[i, j]), 2)}
+        )  # fmt: skip
+    return out
 
 
 def native_windows(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:

@@ -251,6 +251,8 @@
       others.length ? h("div", { class: `others${conflict(row) ? " conflict" : ""}` },
         conflict(row) ? "⚠ conflict: " : "also: ",
         others.map(([user, v]) => `${user || "anonymous"} ${v}`).join(", ")) : null,
+      row.neighbours.length ? h("div", { class: "neighbours", title: "other spectra within a fibre's reach: light that may be mixed in" },
+        "⚠ neighbours: ", row.neighbours.map((x) => `${x.designation || x.spectrum_id} at ${x.separation_arcsec}″`).join(", ")) : null,
       row.history.length ? h("div", { class: "history" }, "same star: ",
         row.history.map((x) => `${x.label} (${x.user || "anonymous"}, ${x.campaign}${x.iteration !== null ? ` #${x.iteration}` : ""})`).join("; ")) : null,
       h("div", { class: "actions" },
@@ -262,7 +264,9 @@
           onclick: (event) => { event.stopPropagation(); sendSpectrum(row); } }, "spectrum →"),
         h("button", { type: "button", class: "samp", title: "point at the position (Aladin)", disabled: !sampOn(),
           onclick: (event) => { event.stopPropagation(); sendPosition(row); } }, "position →"),
-        h("button", { type: "button", title: "zoom (z)", onclick: (event) => { event.stopPropagation(); zoom(row); } }, "zoom"))));
+        h("button", { type: "button", title: "zoom (z)", onclick: (event) => { event.stopPropagation(); zoom(row); } }, "zoom"),
+        row.datalink_url ? h("a", { href: row.datalink_url, target: "_blank", rel: "noopener", title: "DataLink: the file, previews, cutouts" }, "DataLink")
+          : row.access_url ? h("a", { href: row.access_url, target: "_blank", rel: "noopener" }, "file") : null)));
     return node;
   }
 
