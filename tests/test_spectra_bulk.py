@@ -69,9 +69,10 @@ def test_bad_files_fail_with_reasons_and_the_rest_still_read(
     keep = (lam > 6000) & (lam < 6400)
     header["COEFF0"] = np.log10(lam[keep][0])
     fits.PrimaryHDU(np.ascontiguousarray(rows[:, keep]), header).writeto(tmp_path / "cut.fits")
+    (tmp_path / "folder.fits").mkdir()
     (tmp_path / "good.fits.gz").write_bytes(gzip.compress(data))
     shutil.copy(good, tmp_path / "good.fits")
-    names = ["truncated", "random", "nan", "cut", "missing", "good.fits.gz", "good.fits"]
+    names = ["truncated", "random", "nan", "cut", "missing", "folder", "good.fits.gz", "good.fits"]
     paths = [tmp_path / (n if n.startswith("good") else f"{n}.fits") for n in names]
     windows = read_halpha_windows(paths)
     reasons = {names[i]: error.reason for i, error in windows.failures.items()}
@@ -81,9 +82,10 @@ def test_bad_files_fail_with_reasons_and_the_rest_still_read(
         "nan": Reason.BAD_FLUX,
         "cut": Reason.NO_HALPHA_COVERAGE,
         "missing": Reason.UNREADABLE_FILE,
+        "folder": Reason.UNREADABLE_FILE,
     }
     (group,) = windows.groups  # the gzip copy goes the slow way to the same grid
-    assert sorted(group.index) == [5, 6]
+    assert sorted(group.index) == [6, 7]
     np.testing.assert_array_equal(group.flux[0], group.flux[1])
 
 

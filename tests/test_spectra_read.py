@@ -154,7 +154,8 @@ def test_gzip_compressed_fits_reads(real_data: Path) -> None:
     np.testing.assert_array_equal(spectrum.flux, read_spectrum(path).flux)
 
 
-def test_missing_file_has_a_reason(tmp_path: Path) -> None:
-    with pytest.raises(SpectrumError) as caught:
-        read_spectrum(tmp_path / "nope.fits")
-    assert caught.value.reason is Reason.UNREADABLE_FILE
+def test_missing_file_or_folder_has_a_reason(tmp_path: Path) -> None:
+    for source in (tmp_path / "nope.fits", tmp_path):
+        with pytest.raises(SpectrumError) as caught:
+            read_spectrum(source)
+        assert caught.value.reason is Reason.UNREADABLE_FILE

@@ -126,14 +126,7 @@ def read_halpha_windows(
         try:
             try:
                 part = _read_fast(os.fspath(path), window, grids)
-            except (
-                _UseFullReaderError,
-                ValueError,
-                TypeError,
-                KeyError,
-                IndexError,
-                OverflowError,
-            ):
+            except (_UseFullReaderError, *fitsheader.ODD_HEADER_ERRORS):
                 part = _read_slow(Path(path), window)  # unusual or odd: the full reader names it
         except SpectrumError as error:
             failures[i] = error
@@ -216,29 +209,36 @@ def _read_fast(path: str, window: tuple[float, float], grids: dict[Hashable, Any
     except OSError as error:
         raise SpectrumError(Reason.UNREADABLE_FILE, f"{path}: {error.strerror}") from None
     try:
-        size = os.fstat(fd).st_size
-        head = os.pread(fd, HEAD_BYTES, 0)
-        if not head.startswith(fitsheader.FITS_MAGIC):
-            raise _UseFullReaderError
-        try:
-            cards, length = fitsheader.parse_cards(head)
-        except SpectrumError:
-            if len(head) < size:
-                raise _UseFullReaderError from None  # a header longer than HEAD_BYTES
-            raise
-        primary = fitsheader.HDUInfo(cards, 0, length, fitsheader.data_size(cards))
-        if primary.data_offset + primary.data_bytes > size:
-            raise SpectrumError(Reason.CORRUPT_FITS, f"data runs past the file's {size} bytes")
-        if lamost.is_lamost(cards):
-            return _lamost(fd, primary, window, grids)
-        if ondrejov.is_raw_ccd700(cards):
-            return _raw_ccd700(fd, primary, window)
-        hdus = list(fitsheader.walk(head, size))
-        if len(hdus) > 1 and ondrejov.is_datalink_table(hdus[1].cards):
-            return _datalink_table(fd, hdus[1], window)
-        raise _UseFullReaderError
+        return _read_open(fd, window, grids)
+    except OSError as error:  # e.g. a folder: open() succeeds, reading does not
+        raise SpectrumError(Reason.UNREADABLE_FILE, f"{path}: {error.strerror}") from None
     finally:
         os.close(fd)
+
+
+def _read_open(fd: int, window: tuple[float, float], grids: dict[Hashable, Any]) -> _Window:
+    """The fast path on an open file: header, layout, then the window's bytes."""
+    size = os.fstat(fd).st_size
+    head = os.pread(fd, HEAD_BYTES, 0)
+    if not head.startswith(fitsheader.FITS_MAGIC):
+        raise _UseFullReaderError
+    try:
+        cards, length = fitsheader.parse_cards(head)
+    except SpectrumError:
+        if len(head) < size:
+            raise _UseFullReaderError from None  # a header longer than HEAD_BYTES
+        raise
+    primary = fitsheader.HDUInfo(cards, 0, length, fitsheader.data_size(cards))
+    if primary.data_offset + primary.data_bytes > size:
+        raise SpectrumError(Reason.CORRUPT_FITS, f"data runs past the file's {size} bytes")
+    if lamost.is_lamost(cards):
+        return _lamost(fd, primary, window, grids)
+    if ondrejov.is_raw_ccd700(cards):
+        return _raw_ccd700(fd, primary, window)
+    hdus = list(fitsheader.walk(head, size))
+    if len(hdus) > 1 and ondrejov.is_datalink_table(hdus[1].cards):
+        return _datalink_table(fd, hdus[1], window)
+    raise _UseFullReaderError
 
 
 def _image_dtype(cards: Any) -> np.dtype[Any]:
