@@ -222,9 +222,7 @@ def _setup_lock() -> Iterator[None]:
 @contextlib.contextmanager
 def started_dachs(real_data: Path) -> Iterator[DachsService]:
     """Set up, import and serve the Ondrejov resource; stop the server afterwards."""
-    spectra = sorted(
-        p for p in (real_data / "ondrejov").glob("*.fits") if p.name not in RAW_IMAGES
-    )
+    spectra = sorted(p for p in (real_data / "ondrejov").glob("*.fits") if p.name not in RAW_IMAGES)
     resdir = GAVO_ROOT / "inputs" / RESOURCE
     with _setup_lock():
         if not GAVO_RC.exists() or GAVO_RC.read_text() != GAVO_RC_TEXT:

@@ -9,6 +9,7 @@ is checked against the FITS headers of the files DaCHS was fed.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,8 +19,10 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
+from service.datasets import Datasets
 from service.fetch import Fetcher
 from service.reasons import AlvoError, Reason
+from service.settings import Settings
 from service.spectra import read_spectrum
 from service.spectra.access import (
     SpectrumReference,
@@ -28,7 +31,9 @@ from service.spectra.access import (
     references_from_votable,
     ssa_references,
 )
+from service.uws_client import follow, submit
 from tests.peers.dachs import DachsService, dachs_ondrejov  # noqa: F401  (the fixture)
+from tests.vo_fixture import free_port, live_server
 
 GAMMA_CAS = "ivo://asu.cas.cz/stel/ccd700/uk220017"
 
@@ -225,3 +230,60 @@ def test_fetching_an_unknown_dataset_is_a_named_error(
     assert not got.ok and got.error is not None
     assert got.error.reason is Reason.HTTP_ERROR
     assert "404" in got.error.detail
+
+
+# --- the ingest job (UWS) against DaCHS: the same code path as for alvo's own archive ---
+
+
+@pytest.fixture(scope="module")
+def alvo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
+    """A live alvo service with an empty archive of its own."""
+    from service.app import create_app
+
+    home = tmp_path_factory.mktemp("alvo-dachs-home")
+    port = free_port()
+    settings = Settings(home=home, port=port, demo_archive_size=0)
+    with live_server(create_app(settings), port, lifespan="on") as url:
+        yield url, settings
+
+
+def test_ingest_job_from_dachs_ssa_and_datalink(
+    dachs_ondrejov: DachsService,  # noqa: F811
+    headers: dict[str, fits.Header],
+    alvo: tuple[str, Settings],
+) -> None:
+    base, settings = alvo
+    status = follow(
+        submit(
+            f"{base}/ingest",
+            [("DATASET", "ccd700"), ("SSA", dachs_ondrejov.ssa_url), ("BAND", "6.5e-7/6.6e-7")],
+        ),
+        lambda _: None,
+    )
+    assert status.phase == "COMPLETED", status.error
+    summary = httpx.get(status.results["summary"][0]).json()
+    assert (summary["added"], summary["failed"]) == (len(headers), 0)
+    assert summary["domain"] == "source"  # R ~ 13 000 read from DaCHS's SDM VOTables
+    datasets = Datasets(settings)
+    rows = datasets.spectra(datasets.require("ccd700"), ["pubdid", "ra"])
+    assert set(rows["pubdid"]) == set(headers)
+    by_id = dict(zip(rows["pubdid"], rows["ra"], strict=True))
+    assert all(by_id[i] == pytest.approx(h["RA"], abs=1e-9) for i, h in headers.items())
+
+    unknown = "ivo://asu.cas.cz/stel/ccd700/no-such-spectrum"
+    status = follow(
+        submit(
+            f"{base}/ingest",
+            [
+                ("DATASET", "by-id"),
+                ("DATALINK", dachs_ondrejov.datalink_url),
+                ("ID", GAMMA_CAS),
+                ("ID", unknown),
+            ],
+        ),
+        lambda _: None,
+    )
+    assert status.phase == "COMPLETED", status.error
+    summary = httpx.get(status.results["summary"][0]).json()
+    assert (summary["added"], summary["failed"]) == (1, 1)
+    assert summary["reasons"] == {"UNKNOWN_DATASET": 1}
