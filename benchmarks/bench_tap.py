@@ -148,12 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=4_000_000, help="spectra = predictions")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args(argv)
     report = []
     with tempfile.TemporaryDirectory(prefix="alvo-bench-tap-") as folder:
-        report += bench(
-            f"sqlite:///{Path(folder) / 'bench.sqlite'}", "sqlite", args.rows, args.repeat
-        )
+        if not args.no_sqlite:
+            report += bench(
+                f"sqlite:///{Path(folder) / 'bench.sqlite'}", "sqlite", args.rows, args.repeat
+            )
     with postgres_url(not args.no_postgres) as url:
         if url:
             report += bench(url, "postgresql", args.rows, args.repeat)

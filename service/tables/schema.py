@@ -478,10 +478,12 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Mapping[str, Any]) -
     """Insert columns (name -> array) fast: one driver-level executemany, no per-row ORM work.
 
     For the millions of spectrum and prediction rows an ingest or classify
-    job writes; ~5x faster than ``conn.execute(table.insert(), row_dicts)``.
-    Returns the number of rows.
+    job writes; ~5x faster than ``conn.execute(table.insert(), row_dicts)``
+    (on PostgreSQL it is ``COPY ... FROM STDIN``). Returns the number of rows.
     """
     names = [name for name in rows if name in table.c]
+    if conn.dialect.name == "postgresql":
+        return _copy_in(conn, table, names, [_plain_list(rows[name]) for name in names])
     compiled = table.insert().compile(dialect=conn.dialect, column_keys=names)
     columns = dict(zip(names, (_plain_list(rows[name]) for name in names), strict=True))
     if compiled.positional:
@@ -494,6 +496,19 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Mapping[str, Any]) -
     if params:
         conn.exec_driver_sql(str(compiled), params)
     return len(params)
+
+
+def _copy_in(conn: sa.Connection, table: sa.Table, names: list[str], columns: list[list]) -> int:
+    """PostgreSQL bulk load through psycopg's COPY, inside the connection's transaction."""
+    target = f"{table.schema}.{table.name}" if table.schema else table.name
+    quoted = ", ".join(f'"{name}"' for name in names)
+    count = 0
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
+        for row in zip(*columns, strict=True):
+            copy.write_row(row)
+            count += 1
+    return count
 
 
 def _plain_list(values: Any) -> list[Any]:
