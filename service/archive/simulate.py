@@ -191,7 +191,7 @@ def draw_observation(
     rng: np.random.Generator, n: int, collection: str, fine: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Brightness and SNR: Ondrejov V 2-9 mag, SNR log-normal ~100; LAMOST r 10-17.8 mag,
-    SN_R ≈ 40·10^(−0.2(r − 14.5)) with scatter (log-normal-like, 3-400)."""
+    SN_R ≈ 60·10^(−0.2(r − 14.5)) with scatter (log-normal-like, 3-400)."""
     if collection == "ondrejov":
         magnitude = rng.uniform(2.0, 9.0, n)
         snr = np.exp(rng.normal(np.log(110.0), 0.55, n)) * 10 ** (-0.1 * (magnitude - 5.5))
@@ -202,7 +202,7 @@ def draw_observation(
         k = 0.25 * np.log(10.0)
         lo, hi = np.exp(k * 10.0), np.exp(k * 17.8)
         magnitude = np.log(lo + u * (hi - lo)) / k
-        snr = 40.0 * 10 ** (-0.2 * (magnitude - 14.5)) * np.exp(rng.normal(0.0, 0.3, n))
+        snr = 60.0 * 10 ** (-0.2 * (magnitude - 14.5)) * np.exp(rng.normal(0.0, 0.35, n))
         snr = np.clip(snr, 3.0, 400.0)
     return {"magnitude": magnitude, "snr": snr}
 
