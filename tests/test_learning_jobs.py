@@ -119,6 +119,8 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     assert list(metrics["n_labels"]) == [0, len(labels)]
     assert 0.0 <= float(metrics["error"][0]) <= 1.0  # iteration 0 scored by the new labels
     assert httpx.get(second.results["learning-curve"][0]).content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert httpx.get(second.results["confusion"][0]).content[:4] == b"\x89PNG"
+    assert "confusion" not in first.results  # nothing to score before any label
 
 
 def test_unknown_campaign_is_a_clear_error(service):

@@ -128,6 +128,8 @@ class Iteration:
         self.number = 0 if last is None else last + 1
         self.timings: dict[str, float] = {}
         self.simbad = "not attempted"
+        #: previous iteration's query batch: oracle verdict (rows) x prediction (columns)
+        self.confusion: np.ndarray | None = None
 
     def run(self) -> dict[str, Any]:
         from service.learn import configure_threads
@@ -172,6 +174,9 @@ class Iteration:
         values: dict[str, Any] = {}
         if query:
             values["error"] = float(np.mean([p != v for p, v in query]))
+            self.confusion = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
+            for predicted, verdict in query:
+                self.confusion[CLASSES.index(verdict), CLASSES.index(predicted)] += 1
         sample = [(p, verdicts.get(s)) for s, p, r in rows if r == "precision-sample"]
         for name in CLASSES:
             judged = [v for p, v in sample if p == name and v is not None]
@@ -335,6 +340,12 @@ class Iteration:
         outputs["metrics"] = (workdir / "metrics.vot", "application/x-votable+xml")
         (workdir / "learning-curve.png").write_bytes(learning_curve_png(campaign, iterations))
         outputs["learning-curve"] = (workdir / "learning-curve.png", "image/png")
+        if self.confusion is not None:
+            from service.plots import confusion_figure, save_png
+
+            title = f"iteration {number - 1}: its query batch as the oracle labelled it"
+            save_png(confusion_figure(self.confusion, CLASSES, title), workdir / "confusion.png")
+            outputs["confusion"] = (workdir / "confusion.png", "image/png")
         summary = {
             "campaign": campaign.name,
             "iteration": number,
