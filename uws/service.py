@@ -57,8 +57,8 @@ T = TypeVar("T")
 #: Phases in which a worker's report is still wanted.
 _RUNNING = frozenset({Phase.QUEUED, Phase.EXECUTING})
 _RESTART_MESSAGE = (
-    "the service restarted while the job was EXECUTING and its worker is gone; "
-    "the job did not finish (create a new job to run it again)"
+    "the service process running the job stopped or restarted while the job was "
+    "EXECUTING, and its worker is gone; the job did not finish (create a new job to run it)"
 )
 
 
@@ -77,6 +77,9 @@ class UWSService:
     base_url
         Public URL of the application root, for links in documents behind a
         proxy; default: taken from each request.
+    orphan_check
+        Seconds between checks for EXECUTING jobs whose worker vanished with
+        another service process (replicas sharing a store).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class UWSService:
         job_lists: Iterable[JobList] = (),
         base_url: str | None = None,
         workers: int = 2,
+        orphan_check: float = 30.0,
     ) -> None:
         from uws.auth import anonymous
 
@@ -103,6 +107,8 @@ class UWSService:
         self._notifier: PhaseNotifier | None = None
         self._alarm: asyncio.Event | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._orphan_check = orphan_check
         self._broadcast = Broadcast(self.store.engine)
 
     def add(self, job_list: JobList) -> JobList:
@@ -130,14 +136,16 @@ class UWSService:
         self.executor.start(self)
         await self._io(self._recover)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="uws-sweeper")
+        self._watchdog = asyncio.create_task(self._watch_orphans(), name="uws-watchdog")
 
     async def stop(self) -> None:
         if self._notifier is not None:
             self._notifier.close()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._io(self.executor.close)
         await self._io(self._broadcast.close)
         self.store.close()
@@ -363,20 +371,34 @@ class UWSService:
         )
 
     def _recover(self) -> None:
-        """After a (re)start: resolve EXECUTING jobs, resubmit QUEUED ones."""
-        for job_id in self.store.ids_in({Phase.EXECUTING}):
-            job = self.store.get(job_id)
-            if job is not None and not self.executor.still_running(job_id, job.worker):
-                self.store.set_error(
-                    job_id, {Phase.EXECUTING}, ErrorInfo(_RESTART_MESSAGE), end_time=models.utcnow()
-                )
-                log.warning("UWS job %s: %s", job_id, _RESTART_MESSAGE)
+        """After a (re)start: resolve orphaned EXECUTING jobs, resubmit QUEUED ones."""
+        self._resolve_orphans()
         for job_id in self.store.ids_in({Phase.QUEUED}):
             job = self.store.get(job_id)
             job_list = self.lists.get(job.job_list) if job else None
             if job is None or job_list is None:
                 continue
             self.executor.submit(self._order(job_list, job))
+
+    def _resolve_orphans(self) -> None:
+        """EXECUTING jobs that no executor will ever report on go to ERROR.
+
+        Ours are those this executor owns; a live worker process of a sibling
+        replica on this host is left alone; anything else lost its worker
+        (the service that ran it stopped, crashed or restarted).
+        """
+        for job_id in self.store.ids_in({Phase.EXECUTING}):
+            if self.executor.owns(job_id):
+                continue
+            job = self.store.get(job_id)
+            if job is None or self.executor.still_running(job_id, job.worker):
+                continue
+            now = models.utcnow()
+            if self.store.set_error(
+                job_id, {Phase.EXECUTING}, ErrorInfo(_RESTART_MESSAGE), end_time=now
+            ):
+                log.warning("UWS job %s: %s", job_id, _RESTART_MESSAGE)
+                self._changed(job_id)
 
     # -- ExecutionSink (executor threads) -----------------------------------------------------
 
@@ -452,6 +474,16 @@ class UWSService:
                 timeout = min(timeout, max(0.0, (alarm - models.utcnow()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._alarm.wait(), timeout=timeout + 0.01)
+
+    async def _watch_orphans(self) -> None:
+        """Now and then, resolve EXECUTING jobs whose worker vanished with another
+        service process (a replica that crashed); our own are reported by our executor."""
+        while True:
+            await asyncio.sleep(self._orphan_check)
+            try:
+                await self._io(self._resolve_orphans)
+            except Exception:
+                log.exception("UWS orphan check failed")
 
     def _enforce(self, now: dt.datetime) -> None:
         for job_id, seconds in self.store.overdue(now):

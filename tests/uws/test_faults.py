@@ -106,7 +106,7 @@ def test_restart_with_jobs_in_every_phase(server_factory, uws_schema, store, sto
         assert http.get(result_link).status_code == 200
         lost = wait_final(http, executing)
         assert text(lost, "phase") == "ERROR"
-        assert "service restarted while the job was EXECUTING" in (
+        assert "stopped or restarted while the job was EXECUTING" in (
             lost.findtext(
                 "{http://www.ivoa.net/xml/UWS/v1.0}errorSummary/"
                 "{http://www.ivoa.net/xml/UWS/v1.0}message"

@@ -61,6 +61,10 @@ class Executor(abc.ABC):
     def abort(self, job_id: str) -> None:
         """Stop the job for real, queued or running; no-op if unknown."""
 
+    @abc.abstractmethod
+    def owns(self, job_id: str) -> bool:
+        """Whether this executor has the job queued or running (it will report on it)."""
+
     def still_running(self, job_id: str, worker: str | None) -> bool:
         """After a (re)start: is the job's recorded ``worker`` still alive somewhere?
 

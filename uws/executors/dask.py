@@ -137,18 +137,25 @@ class DaskExecutor(Executor):
 
     def _done(self, job_id: str, future: Any) -> None:
         assert self._sink is not None
+        try:
+            if self._closed.is_set():
+                return
+            status = future.status
+            if status == "cancelled":
+                self._sink.on_outcome(job_id, ("aborted",))
+            elif status == "error":
+                error = future.exception()
+                self._sink.on_lost(job_id, f"the Dask task running the job failed: {error!r}")
+            else:
+                self._sink.on_outcome(job_id, future.result())
+        finally:  # forget the job only once it is reported
+            with self._lock:
+                if self._futures.get(job_id) is future:
+                    del self._futures[job_id]
+
+    def owns(self, job_id: str) -> bool:
         with self._lock:
-            self._futures.pop(job_id, None)
-        if self._closed.is_set():
-            return
-        status = future.status
-        if status == "cancelled":
-            self._sink.on_outcome(job_id, ("aborted",))
-        elif status == "error":
-            error = future.exception()
-            self._sink.on_lost(job_id, f"the Dask task running the job failed: {error!r}")
-        else:
-            self._sink.on_outcome(job_id, future.result())
+            return job_id in self._futures
 
 
 def _dask_task(order: WorkOrder, queue_name: str) -> tuple[Any, ...]:

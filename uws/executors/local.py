@@ -118,6 +118,10 @@ class LocalExecutor(Executor):
                 slot.process.join(timeout=5)
             self._running.clear()
 
+    def owns(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._running or any(o.job_id == job_id for o in self._pending)
+
     def still_running(self, job_id: str, worker: str | None) -> bool:
         """True if ``worker`` is a live job process on this host (a sibling service
         process runs it); a crashed service's workers die with it (PDEATHSIG)."""
@@ -201,11 +205,11 @@ class LocalExecutor(Executor):
                 self._dispatch(slot, slot.conn.recv())
         slot.process.join(timeout=5)
         slot.conn.close()
-        with self._lock:
-            self._running.pop(slot.order.job_id, None)
-        if not slot.reported and not slot.aborted:
+        if not slot.reported and not slot.aborted:  # report while still owning the job
             assert self._sink is not None
             self._sink.on_lost(slot.order.job_id, _death(slot.process.exitcode))
+        with self._lock:
+            self._running.pop(slot.order.job_id, None)
 
 
 def _death(exitcode: int | None) -> str:
