@@ -197,7 +197,12 @@ def _stop_server(timeout_s: float = 30.0) -> None:
     pidfile = GAVO_ROOT / "state" / "web.pid"
     try:
         pid = int(pidfile.read_text().split()[0])
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError, IndexError):
+        pidfile.unlink(missing_ok=True)  # stale: no such process
+        return
+    if b"dachs" not in command:  # the number was reused by another process
+        pidfile.unlink(missing_ok=True)
         return
     try:
         os.kill(pid, signal.SIGTERM)
