@@ -114,8 +114,8 @@ def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from uws import UWSJobError
 
     try:  # the settings of the service that owns this job directory
-        settings = Settings.for_job(workdir)  # type: ignore[attr-defined]
-    except (AttributeError, FileNotFoundError):
+        settings = Settings.for_job(workdir)
+    except FileNotFoundError:
         settings = Settings.from_env()
     params = dali.DaliParams(job.parameters.pairs())
     uploads = {}

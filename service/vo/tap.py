@@ -18,6 +18,7 @@ Handlers are thin: parameters in, a call into :mod:`service.tables`, a document 
 
 from __future__ import annotations
 
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -30,15 +31,14 @@ from service.tables import tap, upload, vosi
 from service.tables.query import TapDatabase
 from service.vo import dali
 from service.vo.vosi import availability_document
+from uws import JobList, UWSService
 
 XML = "text/xml; charset=utf-8"
 ASYNC_PATH = "/tap/async"
 
 
-def async_job_list(limits: tap.TapLimits | None = None):  # type: ignore[no-untyped-def]
+def async_job_list(limits: tap.TapLimits | None = None) -> JobList:
     """The ``/tap/async`` UWS job list, for the application's :class:`uws.UWSService`."""
-    from uws import JobList
-
     limits = limits or tap.TapLimits()
     return JobList(
         "tap",
@@ -117,20 +117,15 @@ def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[Base
     ]
 
 
-def standalone_app(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+def standalone_app(settings: Settings | None = None) -> Starlette:
     """TAP alone -- sync, VOSI, examples and ``/tap/async`` on its own UWS service.
 
     For serving just the result tables, and for tests that run a real server:
     ``uvicorn --factory service.vo.tap:standalone_app`` (settings from ``ALVO_*``).
     """
-    from starlette.applications import Starlette
-
-    from uws import UWSService
-
     settings = settings or Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
-    if hasattr(settings, "save_snapshot"):
-        settings.save_snapshot()  # the async runner reads it (Settings.for_job)
+    settings.save_snapshot()  # the async runner reads it (Settings.for_job)
     jobs = UWSService(
         settings.sqlalchemy_url,
         "local",
