@@ -65,6 +65,13 @@ def order(tmp_path: Path, job_id: str, **params: str) -> WorkOrder:
     )
 
 
+def _started(running: Any) -> Iterator[tuple[Any, RecordingSink]]:
+    sink = RecordingSink()
+    running.start(sink)
+    yield running, sink
+    running.close()
+
+
 @pytest.fixture(params=["local-spawn", "dask"])
 def executor(request: pytest.FixtureRequest) -> Iterator[tuple[Executor, RecordingSink]]:
     if request.param == "dask":
@@ -73,10 +80,7 @@ def executor(request: pytest.FixtureRequest) -> Iterator[tuple[Executor, Recordi
         running: Executor = DaskExecutor(workers=2)
     else:
         running = LocalExecutor(workers=2, start_method="spawn")
-    sink = RecordingSink()
-    running.start(sink)
-    yield running, sink
-    running.close()
+    yield from _started(running)
 
 
 def test_a_job_runs_and_reports(executor, tmp_path: Path) -> None:
@@ -112,11 +116,7 @@ def test_abort_stops_a_running_job(executor, tmp_path: Path) -> None:
 @pytest.fixture
 def one_slot() -> Iterator[tuple[LocalExecutor, RecordingSink]]:
     """A local executor with a single worker slot (forkserver, the default)."""
-    running = LocalExecutor(workers=1)
-    sink = RecordingSink()
-    running.start(sink)
-    yield running, sink
-    running.close()
+    yield from _started(LocalExecutor(workers=1))
 
 
 def test_a_killed_local_worker_is_reported_lost(one_slot, tmp_path: Path) -> None:
