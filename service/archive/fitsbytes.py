@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from service.spectra.fitsheader import BLOCK, CARD, END_CARD
+BLOCK = 2880  # bytes: FITS headers and data come in blocks of this size
+CARD = 80  # bytes per header card
+END_CARD = b"END".ljust(CARD)
 
 Card = tuple[str, Any] | tuple[str, Any, str]
 
@@ -45,9 +47,10 @@ def card(key: str, value: Any, comment: str = "") -> bytes:
     return text[:CARD].ljust(CARD).encode("ascii", "replace")
 
 
-def header(cards: Sequence[Card]) -> bytes:
-    """Header bytes: the cards, END, padded with blanks to a 2880-byte block."""
-    raw = b"".join(card(*c) for c in cards) + END_CARD
+def header(cards: Sequence[Card | bytes]) -> bytes:
+    """Header bytes: the cards (tuples, or cards already formatted by :func:`card`), END,
+    padded with blanks to a 2880-byte block."""
+    raw = b"".join(c if isinstance(c, bytes) else card(*c) for c in cards) + END_CARD
     return raw + b" " * (-len(raw) % BLOCK)
 
 
@@ -55,10 +58,10 @@ def pad_data(raw: bytes) -> bytes:
     return raw + b"\0" * (-len(raw) % BLOCK)
 
 
-def image_hdu(data: np.ndarray, cards: Sequence[Card], primary: bool = True) -> bytes:
+def image_hdu(data: np.ndarray, cards: Sequence[Card | bytes], primary: bool = True) -> bytes:
     """A primary (or IMAGE extension) HDU of float32/float64 ``data`` plus ``cards``."""
     bitpix = {np.dtype(np.float32): -32, np.dtype(np.float64): -64}[data.dtype]
-    first: list[Card] = (
+    first: list[Card | bytes] = (
         [("SIMPLE", True, "conforms to FITS standard")]
         if primary
         else [("XTENSION", "IMAGE", "image extension")]

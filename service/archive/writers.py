@@ -17,6 +17,7 @@ Headers are formatted as bytes (:mod:`.fitsbytes`): astropy's writer is ~100× s
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,17 @@ LAMOST_WCS: list[tuple[str, Any, str]] = [
 C_KMS = 299792.458
 
 
+@functools.cache
+def _formatted(cards: tuple[tuple[str, Any, str], ...]) -> bytes:
+    """Fixed cards formatted once per process."""
+    return b"".join(fitsbytes.card(*c) for c in cards)
+
+
+@functools.cache
+def _lamost_wavelength_f32() -> np.ndarray:
+    return ins.lamost_wavelength().astype(np.float32)
+
+
 def iso_times(mjd: np.ndarray) -> np.ndarray:
     """(n,) ISO 8601 UTC strings 'yyyy-mm-ddThh:mm:ss.ss' of MJDs (vectorised)."""
     return np.array([t[:22] for t in Time(np.asarray(mjd), format="mjd").isot])
@@ -68,12 +80,21 @@ def lamost_file_name(row: dict[str, Any]) -> str:
 
 def lamost_bytes(flux: np.ndarray, ivar: np.ndarray, row: dict[str, Any]) -> bytes:
     """One LAMOST DR2 file. ``row``: the spectrum's catalogue values plus ``date_obs``."""
-    wavelength = ins.lamost_wavelength()
     nodata = ~np.isfinite(flux) | ((flux == 0) & (ivar == 0))
     andmask = np.where(nodata, NODATA, 0)
-    data = np.vstack([flux, ivar, wavelength, andmask, andmask]).astype(np.float32)
+    data = np.empty((5, flux.shape[0]), dtype=np.float32)
+    data[0], data[1], data[2], data[3], data[4] = (
+        flux,
+        ivar,
+        _lamost_wavelength_f32(),
+        andmask,
+        andmask,
+    )
     velocity = float(row["rv"])
-    cards: list[fitsbytes.Card] = [("FILENAME", lamost_file_name(row)), *LAMOST_FIXED]
+    cards: list[fitsbytes.Card | bytes] = [
+        ("FILENAME", lamost_file_name(row)),
+        _formatted(tuple(LAMOST_FIXED)),
+    ]
     cards += [
         ("DATE-OBS", str(row["date_obs"]), "The observation median UTC"),
         ("LMJD", int(row["lmjd"]), "Local Modified Julian Day"),
@@ -92,7 +113,7 @@ def lamost_bytes(flux: np.ndarray, ivar: np.ndarray, row: dict[str, Any]) -> byt
         ("EQUINOX", 2000.0, "Equinox in years"),
         ("SPID", int(row["spid"]), "Spectrograph ID"),
         ("EXPTIME", float(row["exptime"]), "[s] Minimum of exposure time for all cameras"),
-        *LAMOST_WCS,
+        _formatted(tuple(LAMOST_WCS)),
         ("CLASS", str(row["pipeline_class"]), "Class of object"),
         ("SUBCLASS", str(row["subclass"]), "Subclass of object"),
         ("Z", round(velocity / C_KMS, 7), "Redshift of object"),
