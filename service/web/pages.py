@@ -24,6 +24,7 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -54,13 +55,22 @@ def routes(settings: Settings, owner: Owner | None = None) -> list[BaseRoute]:
     ]
 
 
-def _shell(title: str, script: str, root: str, data: dict[str, str]) -> HTMLResponse:
+def _shell(
+    title: str, script: str, root: str, data: dict[str, str], preload: str = ""
+) -> HTMLResponse:
     """The HTML a page starts as; ``data`` goes into ``data-*`` attributes of ``<body>``.
 
     ``root`` is the relative way back to the service root, so the pages also
-    work behind a proxy that serves the service under a path prefix.
+    work behind a proxy that serves the service under a path prefix. ``preload``
+    is the URL of the data the page's script fetches first: the browser starts
+    it while the scripts load (the script must ask for exactly this URL).
     """
     data = {"root": root, **data}
+    early = (
+        f'<link rel="preload" href="{html.escape(preload)}" as="fetch" crossorigin="anonymous">'
+        if preload
+        else ""
+    )
     attributes = " ".join(f'data-{k}="{html.escape(v)}"' for k, v in data.items())
     return HTMLResponse(
         f"""<!doctype html>
@@ -68,6 +78,7 @@ def _shell(title: str, script: str, root: str, data: dict[str, str]) -> HTMLResp
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
 <link rel="icon" href="data:,">
+{early}
 <link rel="stylesheet" href="{root}oracle-static/oracle.css">
 </head>
 <body {attributes}>
@@ -90,7 +101,11 @@ class OraclePages:
 
     async def labelling(self, request: Request) -> Response:
         name = request.path_params["name"]
-        return _shell(f"alvo: label {name}", "label.js", "../", {"campaign": name})
+        iteration = request.query_params.get("iteration", "")
+        batch = f"../campaigns/{quote(name, safe='')}/batch"
+        if iteration.isdigit():
+            batch += f"?ITERATION={iteration}"
+        return _shell(f"alvo: label {name}", "label.js", "../", {"campaign": name}, batch)
 
     async def batch(self, request: Request) -> Response:
         query = _upper(request)

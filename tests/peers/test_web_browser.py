@@ -55,6 +55,8 @@ def test_batch_page_is_interactive_fast_and_readable(served, browser, artifacts)
         timings.append(page.evaluate("alvoReady"))
         assert page.evaluate("alvo.rows.length") == 100 + len(world.sample_ids)
         assert page.locator("article.row canvas").count() == 130
+        batch = "performance.getEntriesByType('resource').filter(e => e.name.includes('/batch'))"
+        assert page.evaluate(f"{batch}.length") == 1  # the preloaded request is the one used
         page.close()
     tti = [round(t["sinceNavigationMs"]) for t in timings]
     report = {"batch_rows": 130, "time_to_interactive_ms": tti, "loads": timings}

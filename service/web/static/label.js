@@ -126,7 +126,8 @@
     if (iteration !== null && iteration !== undefined && iteration !== "") params.set("ITERATION", iteration);
     if (state.filter === "candidates") params.set("ROLE", "candidate");
     const asked = performance.now();
-    const response = await fetch(`${api}/batch?${params}`);
+    // exactly the URL the page preloads (pages.py), so the first load reuses that request
+    const response = await fetch(`${api}/batch${params.size ? `?${params}` : ""}`);
     if (!response.ok) {
       showNotice(`Could not load the batch: ${(await response.json().catch(() => ({}))).error || response.status}`, true);
       return;
