@@ -23,7 +23,7 @@ from service.datasets import Datasets
 from service.fetch import Fetcher
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.spectra import read_spectrum
+from service.spectra import Spectrum, read_spectrum
 from service.spectra.access import (
     SpectrumReference,
     SSAQuery,
@@ -169,8 +169,8 @@ def test_dachs_sdm_fits_format_reads_the_same(
 
 
 def _assert_matches_source(
-    spectrum, pubdid: str, headers: dict[str, fits.Header], sources: dict[str, Path]
-) -> None:  # type: ignore[no-untyped-def]
+    spectrum: Spectrum, pubdid: str, headers: dict[str, fits.Header], sources: dict[str, Path]
+) -> None:
     header = headers[pubdid]
     table = fits.getdata(sources[pubdid], 1)
     np.testing.assert_allclose(spectrum.wavelength, table["spectral"], rtol=1e-12)
