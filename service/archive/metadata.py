@@ -11,9 +11,12 @@ afresh each time, as Be stars change between epochs.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from service.archive import sky
+from service.archive.classes import EMISSION_FINE
 
 N_SHARED = 400
 SHARED_FRACTION = {"ondrejov": 0.03, "lamost": 0.002}
@@ -27,12 +30,45 @@ def pubdids(collection: str, obsids: list[str] | np.ndarray) -> np.ndarray:
     return np.array([f"{PUBDID_PREFIX}{collection}?{o}" for o in obsids])
 
 
+@functools.cache
 def shared_stars(seed: int) -> dict[str, np.ndarray]:
-    """The stars both archives observe: positions in both footprints, near the plane."""
+    """The stars both archives observe: positions in both footprints, near the plane.
+
+    Most are Be stars (``is_be``): hot, fast rotators whose disk comes and goes,
+    so each epoch draws its profile afresh (and may find the disk gone).
+    """
     rng = np.random.default_rng(np.random.SeedSequence([seed, SHARED_STREAM]))
     ra, dec = sky.footprint(rng, N_SHARED, (-10.0, 60.0), 5.0, 0.7)
     hd = rng.integers(1000, 360000, N_SHARED)
-    return {"ra": ra, "dec": dec, "object": np.array([f"HD {h}" for h in hd.tolist()])}
+    return {
+        "ra": ra,
+        "dec": dec,
+        "object": np.array([f"HD {h}" for h in hd.tolist()]),
+        "is_be": rng.random(N_SHARED) < 0.7,
+        "teff": np.exp(rng.uniform(np.log(10500.0), np.log(28000.0), N_SHARED)),
+        "vsini": rng.uniform(150.0, 400.0, N_SHARED),
+        "ebv": rng.exponential(0.2, N_SHARED),
+    }
+
+
+def draw_shared(
+    rng: np.random.Generator, fine: np.ndarray, collection: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(shared, star index) per row: which rows observe a shared star, and which one.
+
+    Only compatible stars are chosen, so the class priors stay exact: an emission
+    row observes a Be star; an absorption row any shared star (a Be star whose
+    disk has gone, or a normal one); bad and unknown rows none.
+    """
+    n = fine.shape[0]
+    stars = shared_stars(seed)
+    be = np.flatnonzero(stars["is_be"])
+    shared = rng.random(n) < SHARED_FRACTION[collection]
+    any_star = rng.integers(0, N_SHARED, n)
+    be_star = be[rng.integers(0, be.size, n)]
+    emission = np.isin(fine, EMISSION_FINE)
+    shared &= emission | (fine == "absorption")
+    return shared, np.where(emission, be_star, any_star)
 
 
 def _plates(seed: int, code: int, plates: np.ndarray) -> dict[str, np.ndarray]:
@@ -51,15 +87,19 @@ def _plates(seed: int, code: int, plates: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def observation_metadata(
-    rng: np.random.Generator, rows: np.ndarray, collection: str, seed: int, code: int
+    rng: np.random.Generator,
+    rows: np.ndarray,
+    collection: str,
+    seed: int,
+    code: int,
+    shared: np.ndarray,
+    which: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """(n,) columns: ra, dec (deg ICRS), mjd, obsid, pubdid, designation, object, shared.
 
     LAMOST adds planid, lmjd, spid, fiberid. Draws from ``rng`` in a fixed order.
     """
     n = rows.shape[0]
-    shared = rng.random(n) < SHARED_FRACTION[collection]
-    which = rng.integers(0, N_SHARED, n)
     radius = sky.PLATE_RADIUS * np.sqrt(rng.random(n))
     angle = rng.uniform(0.0, 2.0 * np.pi, n)
     jitter = rng.uniform(0.0, 0.3, n)

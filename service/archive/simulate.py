@@ -352,6 +352,11 @@ def simulate_block(
     sigma_inst = inst.sigma_instrument(vac)
 
     stars = draw_stars(rng, n, collection, priors)
+    shared, which = metadata.draw_shared(rng, stars["fine_class"], collection, seed)
+    known = metadata.shared_stars(seed)
+    for key in ("teff", "vsini", "ebv"):
+        stars[key] = np.where(shared, known[key][which], stars[key])
+    stars["spectral_type"] = spectral_type(stars["teff"])
     stars.update(draw_observation(rng, n, collection, stars["fine_class"]))
     profile, components = draw_emission(rng, stars, collection)
     stars["balmer_strength"] = ll.balmer_strength(stars["teff"])
@@ -368,7 +373,7 @@ def simulate_block(
 
     resolved = physics.peaks_resolved(vac, normalised)
     rows = np.arange(index * size, (index + 1) * size, dtype=np.int64)
-    where = metadata.observation_metadata(rng, rows, collection, seed, code)
+    where = metadata.observation_metadata(rng, rows, collection, seed, code, shared, which)
     truth: dict[str, np.ndarray] = {
         "row": rows,
         **where,
