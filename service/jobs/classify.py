@@ -49,7 +49,7 @@ check = validator(ClassifyRequest.from_params)
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from service.adapt import AdaptConfig
     from service.campaigns import Campaigns
-    from service.jobs.predictions import classify, write_predictions
+    from service.jobs.learning import classify, write_predictions
     from service.jobs.results import rows_votable
     from service.learn import SpectrumClassifier, configure_threads
     from service.reasons import AlvoError

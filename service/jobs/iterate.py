@@ -35,9 +35,16 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from service.jobs.learning import (
+    Predictions,
+    classify,
+    fit_classifier,
+    record_model,
+    training_config,
+    write_predictions,
+)
 from service.jobs.params import JobParams, validator
-from service.jobs.predictions import Predictions, classify, write_predictions
-from service.learn import BALANCING, STRATEGIES, VARIANTS
+from service.learn import STRATEGIES
 from service.settings import Settings
 from service.tables import schema
 from service.vo import dali
@@ -51,11 +58,7 @@ class IterateRequest:
     strategy: str
     batch: int | None
     precision_sample: int
-    variant: str
-    epochs: int
-    patience: int
-    balancing: str
-    seed: int
+    training: Any  # service.learn.TrainConfig
     serialization: str
     broadcast: bool
 
@@ -68,11 +71,7 @@ class IterateRequest:
             strategy=params.choice("STRATEGY", STRATEGIES, "entropy"),
             batch=params.integer("BATCH", 0, 1, 100_000) or None,
             precision_sample=params.integer("PRECISION_SAMPLE", 30, 0, 100_000),
-            variant=params.choice("MODEL", VARIANTS, "reference"),
-            epochs=params.integer("EPOCHS", 100, 1, 10_000),
-            patience=params.integer("PATIENCE", 10, 1, 1_000),
-            balancing=params.choice("BALANCE", BALANCING, "smote"),
-            seed=params.integer("SEED", 0, 0, 2**31 - 1),
+            training=training_config(params),
             serialization=dali.response_format(params).serialization,
             broadcast=params.flag("BROADCAST"),
         )
@@ -195,44 +194,15 @@ class Iteration:
                 )
 
     def train(self) -> tuple[Any, int]:
-        from service.adapt import AdaptConfig
-        from service.learn import SpectrumClassifier, TrainConfig
-
         features, y, target_rows = self.campaigns.training_set(self.campaign, CLASSES)
-        config = TrainConfig(
-            variant=self.request.variant,
-            epochs=self.request.epochs,
-            patience=self.request.patience,
-            balancing=self.request.balancing,
-            seed=self.request.seed,
-        )
-        adaptation = AdaptConfig()
         started = time.perf_counter()
-        classifier = SpectrumClassifier.train(
-            features,
-            y,
-            config,
-            classes=CLASSES,
-            adapt_config=adaptation.to_dict(),
-            adapt_fingerprint=adaptation.fingerprint,
-            extra_provenance={"campaign": self.campaign.name, "iteration": self.number},
-        )
+        provenance = {"campaign": self.campaign.name, "iteration": self.number}
+        classifier = fit_classifier(features, y, self.request.training, provenance)
         self.timings["train"] = time.perf_counter() - started
         folder = self.settings.home / "models" / self.campaign.name
         folder.mkdir(parents=True, exist_ok=True)
-        path = classifier.save(folder / f"iteration-{self.number}.keras")
-        with self.engine.begin() as conn:
-            conn.execute(
-                schema.model.insert().values(
-                    campaign_id=self.campaign.campaign_id,
-                    iteration=self.number,
-                    path=str(path),
-                    adaptation=adaptation.fingerprint,
-                    classes=",".join(CLASSES),
-                    metrics=json.dumps(classifier.provenance, default=str),
-                    created=schema.utcnow(),
-                )
-            )
+        path = folder / f"iteration-{self.number}.keras"
+        record_model(self.engine, classifier, path, self.campaign.campaign_id, self.number)
         return classifier, len(target_rows)
 
     def classify(self, classifier: Any) -> Predictions:
@@ -245,7 +215,7 @@ class Iteration:
         from service.learn import TARGET_CLASSES, precision_sample, select_query
 
         probabilities = predictions.probabilities
-        rng = np.random.default_rng(self.request.seed + self.number)
+        rng = np.random.default_rng(self.request.training.seed + self.number)
         labelled = np.array(sorted(self.campaigns.pool_verdicts(self.campaign)), dtype=np.int64)
         usable = np.isfinite(probabilities).all(axis=1)
         usable[labelled] = False

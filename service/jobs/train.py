@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from service.jobs.learning import fit_classifier, record_model, training_config
 from service.jobs.params import JobParams, validator
-from service.learn import BALANCING, VARIANTS
 from service.settings import Settings
 from service.tables import schema
 
@@ -29,22 +29,14 @@ CLASSES = schema.CLASSES
 @dataclasses.dataclass(frozen=True)
 class TrainRequest:
     dataset: str
-    variant: str
-    epochs: int
-    patience: int
-    balancing: str
-    seed: int
+    training: Any  # service.learn.TrainConfig
     test_fraction: float
 
     @classmethod
     def from_params(cls, params: JobParams) -> TrainRequest:
         return cls(
             dataset=params.identifier("DATASET"),
-            variant=params.choice("MODEL", VARIANTS, "reference"),
-            epochs=params.integer("EPOCHS", 100, 1, 10_000),
-            patience=params.integer("PATIENCE", 10, 1, 1_000),
-            balancing=params.choice("BALANCE", BALANCING, "smote"),
-            seed=params.integer("SEED", 0, 0, 2**31 - 1),
+            training=training_config(params),
             test_fraction=params.number("TEST_FRACTION", 0.2, 0.0, 0.9),
         )
 
@@ -62,9 +54,8 @@ def stratified_test(y: np.ndarray, fraction: float, rng: np.random.Generator) ->
 
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
-    from service.adapt import AdaptConfig
     from service.datasets import Datasets
-    from service.learn import SpectrumClassifier, TrainConfig, configure_threads
+    from service.learn import configure_threads
     from service.learn.metrics import confusion_matrix
     from service.reasons import AlvoError
     from uws.runner import UWSJobError
@@ -83,32 +74,18 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     rows = np.array(sorted(labels), dtype=np.int64)
     y = np.array([CLASSES.index(labels[r]) for r in rows], dtype=np.int64)
     x = np.asarray(dataset.features.array()[rows])
-    test = stratified_test(y, request.test_fraction, np.random.default_rng(request.seed))
+    test = stratified_test(y, request.test_fraction, np.random.default_rng(request.training.seed))
     progress(0.05, f"training on {int((~test).sum())} spectra")
-    adaptation = AdaptConfig()
     try:
-        classifier = SpectrumClassifier.train(
-            x[~test],
-            y[~test],
-            TrainConfig(
-                variant=request.variant,
-                epochs=request.epochs,
-                patience=request.patience,
-                balancing=request.balancing,
-                seed=request.seed,
-            ),
-            classes=CLASSES,
-            adapt_config=adaptation.to_dict(),
-            adapt_fingerprint=adaptation.fingerprint,
-            extra_provenance={"dataset": dataset.name, "job": job.id},
-        )
+        provenance = {"dataset": dataset.name, "job": job.id}
+        classifier = fit_classifier(x[~test], y[~test], request.training, provenance)
     except AlvoError as error:
         raise UWSJobError(str(error)) from error
     progress(0.9, "testing")
     predicted = np.argmax(classifier.predict_proba(x[test]), axis=1) if test.any() else y[:0]
     confusion = confusion_matrix(y[test], predicted, len(CLASSES))
-    model_path = classifier.save(workdir / "model.keras")
-    model_id = _record_model(datasets, model_path, adaptation.fingerprint, classifier.provenance)
+    model_path = workdir / "model.keras"
+    model_id = record_model(datasets.engine, classifier, model_path)
     (workdir / "confusion.png").write_bytes(_confusion_png(confusion, dataset.name))
     (workdir / "confusion.vot").write_bytes(confusion_votable(confusion))
     summary = {
@@ -130,20 +107,6 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "confusion": (workdir / "confusion.vot", "application/x-votable+xml"),
         "confusion-plot": (workdir / "confusion.png", "image/png"),
     }
-
-
-def _record_model(datasets: Any, path: Path, fingerprint: str, provenance: dict) -> int:
-    with datasets.engine.begin() as conn:
-        result = conn.execute(
-            schema.model.insert().values(
-                path=str(path),
-                adaptation=fingerprint,
-                classes=",".join(CLASSES),
-                metrics=json.dumps(provenance, default=str),
-                created=schema.utcnow(),
-            )
-        )
-        return int(result.inserted_primary_key[0])
 
 
 def _confusion_png(confusion: np.ndarray, name: str) -> bytes:

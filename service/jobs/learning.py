@@ -1,9 +1,13 @@
-"""Classifying a feature store and recording the predictions: shared by classify and iterate."""
+"""What the learning jobs share: fitting a classifier, recording models, classifying a
+feature store and recording the predictions (train, classify and iterate)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -13,6 +17,62 @@ from service.tables import schema
 CLASSES = schema.CLASSES
 #: Rows per INSERT batch when writing a pool's predictions.
 INSERT_CHUNK = 20_000
+
+
+def training_config(params: Any) -> Any:
+    """``MODEL``, ``EPOCHS``, ``PATIENCE``, ``BALANCE``, ``SEED`` as a learn TrainConfig."""
+    from service.learn import BALANCING, VARIANTS, TrainConfig
+
+    return TrainConfig(
+        variant=params.choice("MODEL", VARIANTS, "reference"),
+        epochs=params.integer("EPOCHS", 100, 1, 10_000),
+        patience=params.integer("PATIENCE", 10, 1, 1_000),
+        balancing=params.choice("BALANCE", BALANCING, "smote"),
+        seed=params.integer("SEED", 0, 0, 2**31 - 1),
+    )
+
+
+def fit_classifier(x: np.ndarray, y: np.ndarray, config: Any, provenance: dict[str, Any]) -> Any:
+    """A CNN trained on features made with the service's adaptation (recorded in the model)."""
+    from service.adapt import AdaptConfig
+    from service.learn import SpectrumClassifier
+
+    adaptation = AdaptConfig()
+    return SpectrumClassifier.train(
+        x,
+        y,
+        config,
+        classes=CLASSES,
+        adapt_config=adaptation.to_dict(),
+        adapt_fingerprint=adaptation.fingerprint,
+        extra_provenance=provenance,
+    )
+
+
+def record_model(
+    engine: sa.Engine,
+    classifier: Any,
+    path: Path,
+    campaign_id: int | None = None,
+    iteration: int | None = None,
+) -> int:
+    """Save the model file and its ``model`` row; returns the ``model_id`` (``MODEL_ID``)."""
+    classifier.save(path)
+    with engine.begin() as conn:
+        result = conn.execute(
+            schema.model.insert().values(
+                campaign_id=campaign_id,
+                iteration=iteration,
+                path=str(path),
+                adaptation=classifier.adapt_fingerprint,
+                classes=",".join(classifier.classes),
+                metrics=json.dumps(classifier.provenance, default=str),
+                created=schema.utcnow(),
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 @dataclasses.dataclass
