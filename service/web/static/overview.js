@@ -70,7 +70,7 @@
     const curve = AlvoPlot.lineChart(series, { percent: true, title: `${summary.name}: learning curve` });
     const legend = h("div", { class: "legend" }, ...series.map((s) => h("span", {},
       h("i", { class: "sw", style: `background:${s.color}` }), ` ${s.name} `)),
-    h("span", { class: "muted" }, " (shaded: down to the 95% lower bound)"));
+    h("span", { class: "muted" }, " (bars and shading: down to the 95% lower bound)"));
     const numbers = Object.keys(performance.confusion).map(Number);
     const latest = numbers.length ? Math.max(...numbers) : null;
     return h("section", { class: "campaign", id: `campaign-${summary.name}` },
@@ -80,9 +80,21 @@
         `${summary.conflicts.length ? ` · ⚠ ${summary.conflicts.length} conflicts` : ""}`),
       h("div", { class: "panels" },
         h("figure", {}, curve, h("figcaption", {}, "Learning curve: error of the query batch and precision of the precision sample"), legend),
-        h("figure", {}, latest === null ? h("p", { class: "muted" }, "No labelled batch yet.")
-          : confusion(performance, latest), h("figcaption", {}, latest === null ? "" : `Confusion, iteration ${latest}: predicted class (rows) × oracle verdict (columns)`))),
+        latest === null ? h("figure", {}, h("p", { class: "muted" }, "No labelled batch yet."))
+          : confusionFigure(performance, numbers, latest)),
       table);
+  }
+
+  /** The confusion of one iteration, with a selector for the others. */
+  function confusionFigure(performance, numbers, latest) {
+    const figure = h("figure", {});
+    const choose = h("select", { "aria-label": "iteration of the confusion matrix" },
+      ...numbers.map((n) => h("option", { value: n, selected: n === latest ? "" : null }, String(n))));
+    const show = (n) => figure.replaceChildren(confusion(performance, n), h("figcaption", {},
+      "Confusion of iteration ", choose, ": predicted class (rows) × oracle verdict (columns), query and precision-sample spectra"));
+    choose.addEventListener("change", () => show(Number(choose.value)));
+    show(latest);
+    return figure;
   }
 
   function confusion(performance, number) {

@@ -246,6 +246,11 @@ const AlvoPlot = (() => {
         const low = s.band.slice().reverse().map((p) => `${sx(p[0])},${sy(p[1])}`);
         svg.append(el("polygon", { points: [...top, ...low].join(" "), fill: s.color,
           opacity: 0.15 }));
+        for (const [x, lo, hi] of s.band) { // a bar per point: visible with one iteration too
+          const px = sx(x);
+          svg.append(el("path", { d: `M${px},${sy(lo)}V${sy(hi)}M${px - 4},${sy(lo)}h8`,
+            stroke: s.color, "stroke-width": 1.5, fill: "none" }));
+        }
       }
       if (!s.points.length) continue;
       const path = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0])},${sy(p[1])}`).join("");
