@@ -43,3 +43,18 @@ def test_deploy_recipes_name_only_real_settings():
     texts.append((root / "README.md").read_text())
     used = {name for text in texts for name in re.findall(r"ALVO_[A-Z_]+", text)}
     assert used and used <= fields, used - fields
+
+
+def test_capabilities_list_every_protocol_with_valid_namespaces(tmp_path):
+    client = TestClient(create_app(Settings(home=tmp_path)))
+    root = etree.fromstring(client.get("/capabilities").content)
+    standards = {cap.get("standardID") for cap in root.iter("capability")}
+    assert {
+        "ivo://ivoa.net/std/SSA",
+        "ivo://ivoa.net/std/DataLink#links-1.1",
+        "ivo://ivoa.net/std/TAP",
+        "ivo://ivoa.net/std/UWS",
+    } <= standards
+    xsi_type = next(root.iter("interface")).get("{http://www.w3.org/2001/XMLSchema-instance}type")
+    prefix = xsi_type.split(":")[0]
+    assert root.nsmap[prefix] == "http://www.ivoa.net/xml/VODataService/v1.1"

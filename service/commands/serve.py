@@ -54,8 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from service.app import create_app
     from service.settings import Settings
 
@@ -70,5 +68,8 @@ def run(args: argparse.Namespace) -> int:
         ensure_demo_archive(settings.home, settings.demo_archive_size, workers=settings.workers)
     app = create_app(settings)
     print(f"alvo serving on {settings.public_url}/  (data in {settings.home.resolve()})")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # uws's serve releases blocked WAITs on SIGTERM, so a restart never hangs on them
+    from uws.serving import serve
+
+    serve(app, app.state.uws, host=settings.host, port=settings.port, log_level="info")
     return 0

@@ -207,12 +207,10 @@ def collection_vosi_routes(
         collection = request.path_params["collection"]
         holdings.info(collection)
         base = f"{protocol}/{collection}"
-        listed: list[tuple[str, str, str | None]] = [
-            (sid, f"{base}/{path}".rstrip("/"), None) for sid, path in services
-        ]
+        listed = [(sid, f"{base}/{path}".rstrip("/")) for sid, path in services]
         listed += [
-            ("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability", None),
-            ("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities", None),
+            ("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability"),
+            ("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities"),
         ]
         document = vosi.capabilities_document(base_url, listed)
         return Response(document, media_type=vosi.XML_MEDIA_TYPE)
