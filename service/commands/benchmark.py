@@ -231,6 +231,14 @@ def summary(results: Sequence[IterationResult]) -> str:
     lines.append(
         f"Hou et al. 2016 rule: precision {hou.hou_precision:.3f}, recall {hou.hou_recall:.3f}"
     )
+    last = max(r.iteration for r in results)
+    for strategy in curves:
+        final = [r for r in results if r.strategy == strategy and r.iteration == last]
+        lines.append(
+            f"CNN candidates ({strategy}, final): precision "
+            f"{np.nanmean([r.candidates_precision for r in final]):.3f}, recall "
+            f"{np.nanmean([r.candidates_recall for r in final]):.3f}"
+        )
     if "random" in curves:
         target = curves["random"]["error"][-1]
         base = labels_to_reach(curves["random"], target)
