@@ -18,7 +18,9 @@ bad                    bad               instrumental artefacts (see ``artefacts
 
 A double-peaked disk whose peaks the instrument cannot separate (LAMOST,
 R ≈ 1800, smears peaks closer than ~ 200 km/s) is *labelled* ``single-peak``:
-the label is what an oracle sees in that spectrum (:func:`observed_label`).
+the label is what an oracle sees in that spectrum (:func:`observed_label`); so
+is emission too weak to show there (``absorption``; see
+:func:`service.archive.physics.emission_visible`).
 """
 
 from __future__ import annotations
@@ -108,13 +110,20 @@ def prior_vector(priors: dict[str, float]) -> np.ndarray:
 
 def labels_of(fine: np.ndarray) -> np.ndarray:
     """(n,) learning labels of (n,) fine-class names."""
-    table = np.array([LABEL_OF[name] for name in FINE_CLASSES])
-    index = np.searchsorted(np.array(FINE_CLASSES), fine, sorter=np.argsort(FINE_CLASSES))
-    return table[np.argsort(FINE_CLASSES)[index]]
+    names = np.array(FINE_CLASSES)
+    order = np.argsort(names)
+    index = order[np.searchsorted(names, fine, sorter=order)]
+    return np.array([LABEL_OF[name] for name in FINE_CLASSES])[index]
 
 
-def observed_label(fine: np.ndarray, peaks_resolved: np.ndarray) -> np.ndarray:
-    """Labels as seen: a disk profile whose peaks are not resolved reads as single-peak."""
+def observed_label(
+    fine: np.ndarray, peaks_resolved: np.ndarray, emission_visible: np.ndarray
+) -> np.ndarray:
+    """Labels as seen: a disk whose peaks are not resolved reads as single-peak, and
+    emission too weak to show at this resolution (< 10 % of the continuum after the
+    line-spread function) reads as absorption."""
     labels = labels_of(fine)
     blurred = (labels == "double-peak") & ~peaks_resolved
-    return np.where(blurred, "single-peak", labels)
+    labels = np.where(blurred, "single-peak", labels)
+    hidden = np.isin(labels, ("single-peak", "double-peak")) & ~emission_visible
+    return np.where(hidden, "absorption", labels)

@@ -177,6 +177,27 @@ def halpha_equivalent_width(
     return ((1.0 - normalised[:, window]) * step[None, :]).sum(axis=1)
 
 
+def emission_visible(
+    grid: np.ndarray,
+    emitted: np.ndarray,
+    normalised: np.ndarray,
+    above_continuum: bool,
+    half_width: float = 15.0,
+) -> np.ndarray:
+    """(n,) True where an oracle would call H-alpha emission (noise-free profiles).
+
+    The circumstellar emission, after the line-spread function, must reach 10 %
+    of the continuum; with ``above_continuum`` (survey oracles, who have no
+    photospheric model at hand: LAMOST) the profile must also rise 5 % above the
+    continuum, so emission that only fills an absorption line reads as absorption.
+    """
+    window = _window(grid, np.array([ll.HALPHA]), half_width)
+    visible = emitted[:, window].max(axis=1) > 0.1
+    if above_continuum:
+        visible &= normalised[:, window].max(axis=1) > 1.05
+    return visible
+
+
 def peaks_resolved(
     grid: np.ndarray, normalised: np.ndarray, half_width: float = 15.0
 ) -> np.ndarray:

@@ -372,13 +372,14 @@ def simulate_block(
     artefact = apply_artefacts(rng, vac, flux, ivar, cont, bad, sigma_inst)
 
     resolved = physics.peaks_resolved(vac, normalised)
+    visible = physics.emission_visible(vac, emitted, normalised, collection == "lamost")
     rows = np.arange(index * size, (index + 1) * size, dtype=np.int64)
     where = metadata.observation_metadata(rng, rows, collection, seed, code, shared, which)
     truth: dict[str, np.ndarray] = {
         "row": rows,
         **where,
         "fine_class": stars["fine_class"],
-        "label": cl.observed_label(stars["fine_class"], resolved),
+        "label": cl.observed_label(stars["fine_class"], resolved, visible),
         "teff": stars["teff"],
         "spectral_type": stars["spectral_type"],
         "vsini": stars["vsini"],
