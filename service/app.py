@@ -48,7 +48,7 @@ def _landing_page(settings: Settings):  # type: ignore[no-untyped-def]
 <h1>alvo {__version__}</h1>
 <p>Active deep learning for rare objects in spectral archives, as an IVOA VO service.</p>
 <ul>
-<li><a href="{base}/oracle/">Campaigns and the oracle's labelling pages</a></li>
+<li><a href="{base}/oracle">Campaigns and the oracle's labelling pages</a></li>
 <li>UWS 1.1 job lists: <a href="{base}/ingest">ingest</a>, <a href="{base}/train">train</a>,
 <a href="{base}/classify">classify</a>, <a href="{base}/iterate">iterate</a></li>
 <li>SSA 1.1: <a href="{base}/ssa/ondrejov?REQUEST=queryData&amp;MAXREC=20">ondrejov</a>,

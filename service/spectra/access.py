@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import urllib.parse
 from collections.abc import Iterable, Sequence
 
 import httpx
@@ -113,10 +114,15 @@ def ssa_references(
                 format=_text(record.format),
                 ra=ra,
                 dec=dec,
-                datalink=f"{datalink_base}?ID={pubdid}" if datalink_base and pubdid else "",
+                datalink=links_url(datalink_base, pubdid) if datalink_base and pubdid else "",
             )
         )
     return references
+
+
+def links_url(datalink_url: str, pubdid: str) -> str:
+    """The DataLink {links} URL of one dataset; the ID is URL-encoded (DIDs hold ? & +)."""
+    return f"{datalink_url}?{urllib.parse.urlencode({'ID': pubdid})}"
 
 
 def _datalink_base(results) -> str:  # type: ignore[no-untyped-def]
@@ -216,7 +222,7 @@ def _this_links(
                 access_url=_text(row.get("access_url")),
                 pubdid=pubdid,
                 format=_text(row.get("content_type")),
-                datalink=f"{datalink_url}?ID={pubdid}",
+                datalink=links_url(datalink_url, pubdid),
             )
     for pubdid in ids:
         found.setdefault(pubdid, AlvoError(Reason.DATALINK_NO_THIS, f"{pubdid}: no #this link"))
