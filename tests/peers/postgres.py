@@ -19,9 +19,10 @@ are found in ``$ALVO_PG_BIN``, ``/usr/lib/postgresql/15/bin`` or via
 ``pg_config --bindir``; when none is found the fixture skips with the reason
 (``make test`` installs Debian's ``postgresql-15`` and ``postgresql-15-pgsphere``
 through tests/peers/install-debian-deps.sh). pgSphere is enabled per database
-with ``CREATE EXTENSION pg_sphere`` (with Debian's PostgreSQL 15.20 and its
-pgsphere 1.2 package this currently fails: "commutator operator @> is already
-the commutator of operator <@" -- a pgsphere/PostgreSQL 15.x bug, not ours).
+with ``CREATE EXTENSION pg_sphere`` (Debian's pgsphere 1.2 script fails on
+PostgreSQL >= 15.20 -- "commutator operator @> is already the commutator of
+operator <@" -- until tests/peers/patch_pgsphere.py, run by
+install-debian-deps.sh, drops the offending clauses of its legacy operators).
 """
 
 from __future__ import annotations
