@@ -30,37 +30,43 @@ def _window(grid: np.ndarray, centre: np.ndarray, half_width: float) -> slice:
     return slice(int(lo), int(hi))
 
 
+def _add_profiles(
+    out: np.ndarray,
+    grid: np.ndarray,
+    centre: np.ndarray,
+    width: np.ndarray,
+    amp: np.ndarray,
+    reach: float,
+    shape: str,
+) -> None:
+    """out[i] += amp[i]·profile((λ − centre[i]) / width[i]) on the pixels within
+    ``reach`` widths of any line; rows with amp 0 cost nothing."""
+    rows = np.flatnonzero(amp != 0)
+    if rows.size == 0:
+        return
+    window = _window(grid, centre[rows], reach * float(width[rows].max()))
+    if window.stop <= window.start:
+        return
+    x = (grid[window][None, :] - centre[rows, None]) / width[rows, None]
+    profile = np.exp(-0.5 * x * x) if shape == "gaussian" else 1.0 / (1.0 + 4.0 * x * x)
+    out[rows, window] += amp[rows, None] * profile
+
+
 def add_gaussians(
     out: np.ndarray, grid: np.ndarray, centre: np.ndarray, sigma: np.ndarray, amp: np.ndarray
 ) -> None:
-    """out[i] += amp[i]·exp(−½((λ − centre[i]) / sigma[i])²) near the lines (in place).
+    """out[i] += amp[i]·exp(−½((λ − centre[i]) / sigma[i])²) within 6 σ (in place).
 
     out : (n, p); grid : (p,) Å; centre, sigma (Å), amp : (n,)
     """
-    used = amp != 0
-    if not used.any():
-        return
-    window = _window(grid, centre[used], 6.0 * float(sigma[used].max()))
-    if window.stop <= window.start:
-        return
-    rows = np.flatnonzero(used)
-    x = (grid[window][None, :] - centre[rows, None]) / sigma[rows, None]
-    out[rows, window] += amp[rows, None] * np.exp(-0.5 * x * x)
+    _add_profiles(out, grid, centre, sigma, amp, 6.0, "gaussian")
 
 
 def add_lorentzians(
     out: np.ndarray, grid: np.ndarray, centre: np.ndarray, fwhm: np.ndarray, amp: np.ndarray
 ) -> None:
     """out[i] += amp[i] / (1 + (2(λ − centre[i]) / fwhm[i])²) within 25 FWHM (in place)."""
-    used = amp != 0
-    if not used.any():
-        return
-    window = _window(grid, centre[used], 25.0 * float(fwhm[used].max()))
-    if window.stop <= window.start:
-        return
-    rows = np.flatnonzero(used)
-    x = 2.0 * (grid[window][None, :] - centre[rows, None]) / fwhm[rows, None]
-    out[rows, window] += amp[rows, None] / (1.0 + x * x)
+    _add_profiles(out, grid, centre, fwhm, amp, 25.0, "lorentzian")
 
 
 def observed_gaussian(
