@@ -13,7 +13,7 @@ import dataclasses
 import io
 import math
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import httpx
 
@@ -66,7 +66,10 @@ def _range(bounds: tuple[float | None, float | None]) -> str:
     return "/".join("" if value is None else repr(value) for value in bounds)
 
 
-def _get(url: str, params: dict[str, str] | None, timeout_s: float, what: str) -> bytes:
+def _get(
+    url: str, params: dict[str, str] | httpx.QueryParams | None, timeout_s: float, what: str
+) -> bytes:
+    """GET with named errors; an error status with a VOTable body is left to its parser."""
     try:
         response = httpx.get(url, params=params, timeout=timeout_s, follow_redirects=True)
     except httpx.TimeoutException as error:
@@ -182,24 +185,12 @@ def datalink_references(
     for start in range(0, len(ids), batch):
         chunk = list(ids[start : start + batch])
         try:
-            data = _links(datalink_url, chunk, timeout_s)
+            params = httpx.QueryParams([("ID", pubdid) for pubdid in chunk])
+            data = _get(datalink_url, params, timeout_s, "DataLink")
             resolved.update(_this_links(data, chunk, datalink_url))
         except AlvoError as error:
             resolved.update({pubdid: error for pubdid in chunk})
     return [resolved[pubdid] for pubdid in ids]
-
-
-def _links(datalink_url: str, ids: Iterable[str], timeout_s: float) -> bytes:
-    params = httpx.QueryParams([("ID", pubdid) for pubdid in ids])
-    try:
-        response = httpx.get(datalink_url, params=params, timeout=timeout_s, follow_redirects=True)
-    except httpx.TimeoutException as error:
-        raise AlvoError(Reason.SSA_TIMEOUT, f"DataLink {datalink_url}: no answer") from error
-    except httpx.TransportError as error:
-        raise AlvoError(Reason.HTTP_ERROR, f"DataLink {datalink_url}: {error}") from error
-    if response.status_code >= 400:
-        raise AlvoError(Reason.HTTP_ERROR, f"DataLink {datalink_url}: HTTP {response.status_code}")
-    return response.content
 
 
 def _this_links(
