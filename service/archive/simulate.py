@@ -258,12 +258,19 @@ def add_noise(
         ref = np.searchsorted(vac, SN_BANDS["r"])
     background = 0.15  # sky + read noise, in units of the reference continuum counts
     ref_counts = (cont[:, ref] * throughput[ref])[:, None]
-    counts = np.maximum(model * throughput[None, :], 0.0) / ref_counts
     c_ref = (1.0 + background) / snr[:, None] ** 2  # variance of 1 count-unit at the reference
-    variance_counts = (counts + background) * c_ref
-    sigma = np.sqrt(variance_counts) * ref_counts / throughput[None, :]
-    flux = model + sigma * rng.standard_normal(model.shape)
-    ivar = 1.0 / (sigma * sigma)
+    # sigma = sqrt((counts + background) * c_ref) in counts, back to flux units; in place
+    sigma = np.maximum(model, 0.0)
+    sigma *= throughput[None, :] / ref_counts
+    sigma += background
+    sigma *= c_ref
+    np.sqrt(sigma, out=sigma)
+    sigma *= ref_counts / throughput[None, :]
+    flux = rng.standard_normal(model.shape, dtype=np.float32) * sigma
+    flux += model
+    ivar = sigma
+    ivar *= sigma
+    np.reciprocal(ivar, out=ivar)
     bands = {}
     if inst.collection == "lamost":
         cont_sigma = np.sqrt((cont * throughput / ref_counts + background) * c_ref) * ref_counts
