@@ -20,7 +20,6 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.jobs.params import JobParams, validator
-from service.settings import Settings
 from service.tables import schema
 from service.vo import dali
 
@@ -49,15 +48,13 @@ check = validator(ClassifyRequest.from_params)
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from service.adapt import AdaptConfig
     from service.campaigns import Campaigns
-    from service.jobs.learning import classify, write_predictions
+    from service.jobs.learning import classify, start_job, write_predictions
     from service.jobs.results import rows_votable
-    from service.learn import SpectrumClassifier, configure_threads
+    from service.learn import SpectrumClassifier
     from service.reasons import AlvoError
     from uws.runner import UWSJobError
 
-    configure_threads()
-    settings = Settings.for_job(workdir)
-    request = ClassifyRequest.from_params(JobParams(job.parameters.pairs()))
+    settings, request = start_job(job, workdir, ClassifyRequest)
     campaigns = Campaigns(settings)
     try:
         dataset = campaigns.datasets.require(request.dataset)

@@ -40,6 +40,7 @@ from service.jobs.learning import (
     classify,
     fit_classifier,
     record_model,
+    start_job,
     training_config,
     write_predictions,
 )
@@ -85,8 +86,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from service.reasons import AlvoError
     from uws.runner import UWSJobError
 
-    settings = Settings.for_job(workdir)
-    request = IterateRequest.from_params(JobParams(job.parameters.pairs()))
+    settings, request = start_job(job, workdir, IterateRequest)
     campaigns = Campaigns(settings)
     try:
         campaign = campaigns.get(request.campaign)
@@ -131,9 +131,6 @@ class Iteration:
         self.confusion: np.ndarray | None = None
 
     def run(self) -> dict[str, Any]:
-        from service.learn import configure_threads
-
-        configure_threads()
         started = schema.utcnow()
         self.progress(0.02, "scoring the previous iteration against new labels")
         self.score_previous()

@@ -19,6 +19,20 @@ CLASSES = schema.CLASSES
 INSERT_CHUNK = 20_000
 
 
+def start_job(job: Any, workdir: Path, request_type: Any) -> tuple[Any, Any]:
+    """``(settings, request)`` for a learning job's runner, with TensorFlow's threads set.
+
+    The request is parsed again in the worker (it was validated at creation), so
+    a runner always works from the same typed object the validator accepted.
+    """
+    from service.jobs.params import JobParams
+    from service.learn import configure_threads
+    from service.settings import Settings
+
+    configure_threads()
+    return Settings.for_job(workdir), request_type.from_params(JobParams(job.parameters.pairs()))
+
+
 def training_config(params: Any) -> Any:
     """``MODEL``, ``EPOCHS``, ``PATIENCE``, ``BALANCE``, ``SEED`` as a learn TrainConfig."""
     from service.learn import BALANCING, VARIANTS, TrainConfig

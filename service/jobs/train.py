@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from service.jobs.learning import fit_classifier, record_model, training_config
+from service.jobs.learning import fit_classifier, record_model, start_job, training_config
 from service.jobs.params import JobParams, validator
-from service.settings import Settings
 from service.tables import schema
 
 CLASSES = schema.CLASSES
@@ -55,14 +54,11 @@ def stratified_test(y: np.ndarray, fraction: float, rng: np.random.Generator) ->
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from service.datasets import Datasets
-    from service.learn import configure_threads
     from service.learn.metrics import confusion_matrix
     from service.reasons import AlvoError
     from uws.runner import UWSJobError
 
-    configure_threads()
-    settings = Settings.for_job(workdir)
-    request = TrainRequest.from_params(JobParams(job.parameters.pairs()))
+    settings, request = start_job(job, workdir, TrainRequest)
     datasets = Datasets(settings)
     try:
         dataset = datasets.require(request.dataset)
