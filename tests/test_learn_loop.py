@@ -98,3 +98,23 @@ def test_learning_happens_and_entropy_beats_random(seed: int) -> None:
         # Oracle labels of the target domain must help the source-only model.
         assert (errors_arr[:, -1] < errors_arr[:, 0]).all(), (strategy, errors_arr)
     assert finals["entropy"] <= finals["random"], finals
+
+
+def test_benchmark_command_writes_csv_and_pngs(tmp_path, capsys) -> None:
+    from service.cli import main
+
+    out = tmp_path / "bench"
+    problem = "tests.test_learn_loop:standin_problem"
+    argv = ["benchmark", "active-learning", "--problem", problem, "--strategies",
+            "entropy,random", "--iterations", "1", "--variant", "small", "--epochs", "2",
+            "--n-source", "300", "--n-target", "1200", "--test-size", "400",
+            "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "Hou et al. 2016 rule: precision" in text and "entropy reaches random" in text
+    rows = (out / "active_learning.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2 and rows[0].startswith("strategy,seed,iteration,labels_used")
+    for png in ("learning_curve.png", "confusion.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main([*argv[:4], "--strategies", "greedy"]) == 2
+    assert "query strategy 'greedy'" in capsys.readouterr().err

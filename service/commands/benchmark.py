@@ -19,6 +19,7 @@ import argparse
 import csv
 import functools
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -116,6 +117,8 @@ def load_problem_function(spec: str) -> Callable[[int, int, int], Problem]:
     from service.reasons import AlvoError, Reason
 
     module, _, name = spec.partition(":")
+    if os.getcwd() not in sys.path:  # like ``python -m``: modules of the current folder
+        sys.path.insert(0, os.getcwd())
     try:
         return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
     except (ImportError, AttributeError, ValueError) as exc:
@@ -130,6 +133,8 @@ def active_learning_command(args: argparse.Namespace) -> int:
     from service.reasons import AlvoError
 
     configure_threads(args.threads, 2)
+    from service.learn.query import get_strategy
+
     strategies = [s for s in args.strategies.split(",") if s]
     train = TrainConfig(
         variant=args.variant,
@@ -139,6 +144,8 @@ def active_learning_command(args: argparse.Namespace) -> int:
         noise_augment=args.noise_augment,
     )
     try:
+        for strategy in strategies:
+            get_strategy(strategy)  # fail before any simulation or training
         make_problem = load_problem_function(args.problem)
         if args.problem == "archive":
             make_problem = functools.partial(
