@@ -60,7 +60,7 @@ def draw_shared(
     row observes a Be star; an absorption row any shared star (a Be star whose
     disk has gone, or a normal one); bad and unknown rows none.
     """
-    n = fine.shape[0]
+    n = int(fine.shape[0])
     stars = shared_stars(seed)
     be = np.flatnonzero(stars["is_be"])
     shared = rng.random(n) < SHARED_FRACTION[collection]
@@ -99,7 +99,7 @@ def observation_metadata(
 
     LAMOST adds planid, lmjd, spid, fiberid. Draws from ``rng`` in a fixed order.
     """
-    n = rows.shape[0]
+    n = int(rows.shape[0])
     radius = sky.PLATE_RADIUS * np.sqrt(rng.random(n))
     angle = rng.uniform(0.0, 2.0 * np.pi, n)
     jitter = rng.uniform(0.0, 0.3, n)

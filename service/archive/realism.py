@@ -113,6 +113,42 @@ def classifiers() -> dict[str, Any]:
     }
 
 
+class ProjectCnn:
+    """service.learn's reference CNN behind the two-method interface used here.
+
+    Trained on the three learning classes (single-peak, double-peak, absorption),
+    its probabilities folded into emission vs absorption.
+    """
+
+    def __init__(self, epochs: int = 12) -> None:
+        self.epochs = epochs
+        self.classes_ = np.array(["absorption", "emission"])
+        self.model: Any = None
+
+    def fit_labels(self, x: np.ndarray, labels: np.ndarray) -> ProjectCnn:
+        from service.learn import CLASSES, SpectrumClassifier, TrainConfig
+
+        keep = np.isin(labels, CLASSES)
+        y = np.array([CLASSES.index(v) for v in labels[keep]])
+        config = TrainConfig(epochs=self.epochs, patience=3, seed=0)
+        adapt_config = AdaptConfig()
+        self.model = SpectrumClassifier.train(
+            x[keep], y, config, adapt_config=adapt_config.to_dict(),
+            adapt_fingerprint=adapt_config.fingerprint,
+        )  # fmt: skip
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        from service.learn import CLASSES
+
+        p = self.model.predict_proba(x)
+        emission = p[:, CLASSES.index("single-peak")] + p[:, CLASSES.index("double-peak")]
+        return np.stack([1 - emission, emission], axis=1)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.classes_[(self.predict_proba(x)[:, 1] > 0.5).astype(int)]
+
+
 def report_transfer(
     title: str, model: Any, examples: list, real_x: np.ndarray, real_y: np.ndarray
 ) -> float:
@@ -132,7 +168,9 @@ def report_transfer(
     return float(correct.mean())
 
 
-def main(real: Path, n: int = 6000, seed: int = 7, plot: Path | None = None) -> int:
+def main(
+    real: Path, n: int = 6000, seed: int = 7, plot: Path | None = None, cnn: bool = False
+) -> int:
     from sklearn.decomposition import PCA
     from sklearn.neighbors import NearestNeighbors
 
@@ -162,13 +200,14 @@ def main(real: Path, n: int = 6000, seed: int = 7, plot: Path | None = None) -> 
             print(f"{tag} EW sim {_quantiles(ew)} | real {_quantiles(real_ew)} (n={mask.sum()})")
             print(f"  {'':8s} {'':10s} SNR sim {_quantiles(snr)} | real {_quantiles(real_snr)}")
 
-    xs, ys, ds = [], [], []
+    xs, ys, ds, fine = [], [], [], []
     for domain, (spectra, labels) in sims.items():
         batch = adapt(spectra, config)
         keep = np.isfinite(batch.features).all(axis=1) & (binary(labels) != "")
         xs.append(batch.features[keep])
         ys.append(binary(labels)[keep])
         ds.append(np.full(keep.sum(), domain))
+        fine.append(labels[keep])
     sim_x, sim_y, sim_d = np.concatenate(xs), np.concatenate(ys), np.concatenate(ds)
 
     print("2. adapted vectors, PCA 10: NN distance of real / of simulated spectra (1 = alike)")
@@ -187,6 +226,9 @@ def main(real: Path, n: int = 6000, seed: int = 7, plot: Path | None = None) -> 
     for title, model in classifiers().items():
         model.fit(sim_x, sim_y)
         report_transfer(title, model, examples, real_x, real_y)
+    if cnn:
+        network = ProjectCnn().fit_labels(sim_x, np.concatenate(fine))
+        report_transfer("service.learn reference CNN", network, examples, real_x, real_y)
     if plot:
         from service.archive.realism_plot import side_by_side
 

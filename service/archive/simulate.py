@@ -129,7 +129,7 @@ def draw_emission(
     peak heights), central_depression (share of the peak height), shell_depth.
     """
     fine = stars["fine_class"]
-    n = fine.shape[0]
+    n = int(fine.shape[0])
     hi_amp = 8.0 if collection == "ondrejov" else 5.0
     amp = _log_uniform(rng, 0.4, hi_amp, n)
     cool = stars["teff"] < 7000
@@ -228,7 +228,7 @@ def continuum(
     calibrated: black body × reddening × a smooth calibration error, scaled by
     the magnitude.
     """
-    n = stars["teff"].shape[0]
+    n = int(stars["teff"].shape[0])
     x = np.linspace(-1.0, 1.0, vac.shape[0])[None, :]
     tilt = rng.normal(0.0, 0.01, (n, 1))
     curve = rng.normal(0.0, 0.008, (n, 1))
@@ -300,7 +300,7 @@ def apply_artefacts(
     nans: the same run as NaN;
     truncated: no data (NaN, ivar 0) red- or blue-ward of a cut inside the window.
     """
-    n, p = flux.shape
+    n, p = int(flux.shape[0]), int(flux.shape[1])
     kind = rng.integers(0, len(ARTEFACTS), n)
     names = np.where(bad, np.array(ARTEFACTS)[kind], "")
     lo, hi = np.searchsorted(vac, FEATURE_WINDOW)
@@ -450,7 +450,7 @@ def raw_frames(
 
     Returns (n,) 'raw' or 'datalink': the form of the file the archive holds.
     """
-    n = flux.shape[0]
+    n = int(flux.shape[0])
     raw = rng.random(n) < 0.1
     level = np.exp(rng.uniform(np.log(5e3), np.log(2e5), n))
     x = (wavelength - wavelength.mean()) / np.ptp(wavelength)
@@ -464,7 +464,7 @@ def raw_frames(
 def pipeline_class(collection: str, truth: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(CLASS, SUBCLASS) a pipeline would give: LAMOST 'STAR' + MK type, 'Unknown' for
     most spoiled spectra; Ondrejov has no pipeline classes ('')."""
-    n = truth["teff"].shape[0]
+    n = int(truth["teff"].shape[0])
     if collection != "lamost":
         return np.full(n, ""), np.full(n, "")
     spoiled = np.isin(truth["artefact"], ("sky", "zeros", "nans", "truncated"))

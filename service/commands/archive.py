@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     realism.add_argument("--n", type=int, default=6000, help="simulated spectra per domain")
     realism.add_argument("--seed", type=int, default=7)
     realism.add_argument("--plot", type=Path, help="write the side-by-side PNG here")
+    realism.add_argument(
+        "--cnn", action="store_true", help="also train service.learn's CNN (minutes on a CPU)"
+    )
     realism.set_defaults(func=run_realism)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
@@ -74,4 +77,4 @@ def run_realism(args: argparse.Namespace) -> int:
     from service.archive.realism import main
 
     real = args.real or Path(os.environ.get("ALVO_REAL_DATA", "../shared/data/real"))
-    return main(real, n=args.n, seed=args.seed, plot=args.plot)
+    return main(real, n=args.n, seed=args.seed, plot=args.plot, cnn=args.cnn)
