@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += tap_routes.routes(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.save_snapshot()  # job runners in other processes read it (Settings.for_job)
-    jobs = uws_service(settings)
+    jobs = uws_service(settings, extra=[tap_routes.async_job_list()])
     routes += jobs.routes()
     routes += CampaignAPI(settings, owner=jobs.authenticator).routes()
     routes += oracle_pages.routes(settings, owner=jobs.authenticator)
@@ -55,7 +55,7 @@ def _landing_page(settings: Settings):  # type: ignore[no-untyped-def]
 <a href="{base}/ssa/lamost?REQUEST=queryData&amp;MAXREC=20">lamost</a>
 (DataLink at <code>{base}/datalink/&lt;collection&gt;?ID=</code>)</li>
 <li>TAP 1.1: <code>{base}/tap</code> (<a href="{base}/tap/tables">tables</a>,
-<a href="{base}/tap/examples">examples</a>)</li>
+<a href="{base}/tap/examples">examples</a>, <a href="{base}/tap/async">async jobs</a>)</li>
 <li>VOSI: <a href="{base}/availability">availability</a>,
 <a href="{base}/capabilities">capabilities</a></li>
 </ul>

@@ -81,3 +81,8 @@ def test_ingest_iterate_label_iterate_and_query(service):
     ).to_table()
     assert list(counts["iteration"]) == [0, 1]
     assert list(counts["n"]) == [pool_summary["added"]] * 2
+    # the same question as an async TAP job on the service's own UWS system
+    async_counts = tap.run_async(
+        "SELECT COUNT(*) AS n FROM alvo.prediction WHERE iteration = 1"
+    ).to_table()
+    assert int(async_counts["n"][0]) == pool_summary["added"]
