@@ -70,14 +70,20 @@ def test_training_learns_and_records_provenance(trained: SpectrumClassifier) -> 
     assert sum(prov["n_per_class"].values()) == 600 and "tensorflow" in prov["versions"]
 
 
-def test_training_is_reproducible_with_a_seed(trained: SpectrumClassifier) -> None:
+def test_training_is_reproducible_with_a_seed_and_reports_each_epoch(
+    trained: SpectrumClassifier,
+) -> None:
     x, y = _data()
+    epochs: list[tuple[int, int, float]] = []
     again = SpectrumClassifier.train(
         x, y, TrainConfig(variant="small", epochs=6, seed=7),
         adapt_config=ADAPT, adapt_fingerprint=FINGERPRINT,
+        on_epoch=lambda epoch, most, logs: epochs.append((epoch, most, logs["loss"])),
     )  # fmt: skip
     probe = _data(50, seed=2)[0]
     np.testing.assert_allclose(again.predict_proba(probe), trained.predict_proba(probe), atol=1e-6)
+    assert [(e, most) for e, most, _ in epochs] == [(e, 6) for e in range(1, 7)][: len(epochs)]
+    assert len(epochs) == again.provenance["epochs_run"] and all(loss > 0 for *_, loss in epochs)
 
 
 def test_inference_streams_over_a_memmap(trained: SpectrumClassifier, tmp_path) -> None:
@@ -133,3 +139,16 @@ def test_noise_augmentation_adds_noisy_copies() -> None:
     assert 0.3 < residual.mean() < 0.7 and residual.max() < 1.2  # sigma ~ U(0, 1)
     with pytest.raises(AlvoError, match="noise_augment"):
         TrainConfig(noise_augment=-1)
+
+
+def test_learning_jobs_report_epochs_in_their_progress() -> None:
+    from service.jobs.learning import fit_classifier
+
+    x, y = _data(200)
+    reports: list[tuple[float, str]] = []
+    fit_classifier(
+        x, y, TrainConfig(variant="small", epochs=3, patience=5, seed=1), {},
+        lambda fraction, message: reports.append((fraction, message)), (0.2, 0.5),
+    )  # fmt: skip
+    assert [f for f, _ in reports] == pytest.approx([0.3, 0.4, 0.5])
+    assert reports[0][1].startswith("training: epoch 1 of at most 3 (loss ")

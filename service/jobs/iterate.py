@@ -194,7 +194,9 @@ class Iteration:
         features, y, target_rows = self.campaigns.training_set(self.campaign, CLASSES)
         started = time.perf_counter()
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
-        classifier = fit_classifier(features, y, self.request.training, provenance)
+        classifier = fit_classifier(
+            features, y, self.request.training, provenance, self.progress, (0.05, 0.6)
+        )
         self.timings["train"] = time.perf_counter() - started
         folder = self.settings.home / "models" / self.campaign.name
         folder.mkdir(parents=True, exist_ok=True)

@@ -46,10 +46,27 @@ def training_config(params: Any) -> Any:
     )
 
 
-def fit_classifier(x: np.ndarray, y: np.ndarray, config: Any, provenance: dict[str, Any]) -> Any:
-    """A CNN trained on features made with the service's adaptation (recorded in the model)."""
+def fit_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    config: Any,
+    provenance: dict[str, Any],
+    progress: Any = None,
+    span: tuple[float, float] = (0.0, 1.0),
+) -> Any:
+    """A CNN trained on features made with the service's adaptation (recorded in the model).
+
+    With ``progress``, each epoch moves the job's jobInfo fraction across ``span``
+    and names the epoch and its losses: training is most of a learning job's time,
+    and a bar frozen for minutes looks like a hung job.
+    """
     from service.adapt import AdaptConfig
     from service.learn import SpectrumClassifier
+
+    def on_epoch(epoch: int, epochs: int, logs: Any) -> None:
+        losses = ", ".join(f"{k} {v:.3f}" for k, v in logs.items() if "loss" in k)
+        fraction = span[0] + (span[1] - span[0]) * epoch / epochs
+        progress(fraction, f"training: epoch {epoch} of at most {epochs} ({losses})")
 
     adaptation = AdaptConfig()
     return SpectrumClassifier.train(
@@ -60,6 +77,7 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, config: Any, provenance: dict[s
         adapt_config=adaptation.to_dict(),
         adapt_fingerprint=adaptation.fingerprint,
         extra_provenance=provenance,
+        on_epoch=on_epoch if progress is not None else None,
     )
 
 

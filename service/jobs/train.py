@@ -74,7 +74,9 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     progress(0.05, f"training on {int((~test).sum())} spectra")
     try:
         provenance = {"dataset": dataset.name, "job": job.id}
-        classifier = fit_classifier(x[~test], y[~test], request.training, provenance)
+        classifier = fit_classifier(
+            x[~test], y[~test], request.training, provenance, progress, (0.05, 0.9)
+        )
     except AlvoError as error:
         raise UWSJobError(str(error)) from error
     progress(0.9, "testing")

@@ -234,12 +234,14 @@ class SpectrumClassifier:
         adapt_config: Mapping[str, Any],
         adapt_fingerprint: str,
         extra_provenance: Mapping[str, Any] | None = None,
+        on_epoch: Callable[[int, int, Mapping[str, float]], None] | None = None,
     ) -> SpectrumClassifier:
         """Train a fresh network (from scratch, as the original did each iteration).
 
         x : (n, m) float32 adapted features; y : (n,) int class index into ``classes``
         Reproducible for a given ``config.seed`` (Python, numpy and TF seeds set,
-        TF deterministic ops on).
+        TF deterministic ops on). ``on_epoch(epoch, max_epochs, logs)`` is called
+        after each epoch, so a job can report live progress while a long fit runs.
         """
         import keras
         import tensorflow as tf
@@ -269,6 +271,12 @@ class SpectrumClassifier:
             )
             callbacks.append(
                 keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True)
+            )
+        if on_epoch is not None:
+            callbacks.append(
+                keras.callbacks.LambdaCallback(
+                    on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, config.epochs, logs or {})
+                )
             )
         started = time.perf_counter()
         history = network.fit(
