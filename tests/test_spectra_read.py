@@ -159,3 +159,18 @@ def test_missing_file_or_folder_has_a_reason(tmp_path: Path) -> None:
         with pytest.raises(SpectrumError) as caught:
             read_spectrum(source)
         assert caught.value.reason is Reason.UNREADABLE_FILE
+
+
+@pytest.mark.parametrize(
+    ("ut", "utmiddle", "mjd"),
+    [
+        ("22:00:02", "22:30:02.0", 53517.937523),  # oe270005's own times
+        ("23:45:00", "00:15:00.0", 53518.010417),  # started before 0h UT, middle after it
+    ],
+)
+def test_raw_ccd700_mid_exposure_date(ut: str, utmiddle: str, mjd: float) -> None:
+    """DATE-OBS is the start date: a UTMIDDLE after 0h UT belongs to the next day."""
+    from service.spectra.ondrejov import raw_mjd
+
+    header = {"DATE-OBS": "2005-05-27", "UT": ut, "UTMIDDLE": utmiddle, "EXPTIME": 3600.0}
+    assert raw_mjd(header) == pytest.approx(mjd, abs=1e-6)

@@ -61,15 +61,19 @@ def linear_grid(header: Mapping[str, Any], n: int) -> np.ndarray:
 
 
 def raw_mjd(header: Mapping[str, Any]) -> float:
-    """Mid-exposure MJD: DATE-OBS + UTMIDDLE, else JD, else DATE-OBS + UT + EXPTIME/2."""
+    """Mid-exposure MJD: DATE-OBS + UTMIDDLE, else JD, else DATE-OBS + UT + EXPTIME/2.
+
+    DATE-OBS is the night's date at the start of the exposure, so a UTMIDDLE
+    earlier than UT means the exposure crossed 0h UT and the middle is a day later.
+    """
     date = kw.text(header, "DATE-OBS")
+    start = kw.mjd_from_iso(date, kw.text(header, "UT")) if date else math.nan
     middle = kw.mjd_from_iso(date, kw.text(header, "UTMIDDLE")) if date else math.nan
     if math.isfinite(middle):
-        return middle
+        return middle + 1.0 if middle < start else middle
     jd = kw.number(header, "JD")
     if math.isfinite(jd):
         return jd - 2400000.5
-    start = kw.mjd_from_iso(date, kw.text(header, "UT"))
     exposure = kw.number(header, "EXPTIME")
     return start + (exposure / 2 / 86400 if math.isfinite(exposure) else 0.0)
 
