@@ -141,6 +141,10 @@ def test_train_then_classify(service):
     confusion = table(trained.results["confusion"][0])
     assert int(np.sum(confusion["count"])) == 60
     assert httpx.get(trained.results["confusion-plot"][0]).content[:4] == b"\x89PNG"
+    assert httpx.get(trained.results["training-curve"][0]).content[:4] == b"\x89PNG"
+    provenance = httpx.get(trained.results["model-metadata"][0]).json()["provenance"]
+    assert len(provenance["history"]["loss"]) == provenance["epochs_run"] == summary["epochs_run"]
+    assert provenance["train"]["noise_augment"] == 1.0  # the service's default (domain gap)
 
     classified = follow(
         submit(f"{base}/classify", [("MODEL_ID", str(summary["model_id"])), ("DATASET", "pool")]),

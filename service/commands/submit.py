@@ -16,6 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(repeat a name for several values), e.g.\n"
             "  alvo submit ingest DATASET=pool SSA=http://127.0.0.1:8000/ssa/lamost MAXREC=2000"
         ),
+        epilog=(
+            "The most used parameters (all of them, and every result: docs/jobs.md):\n"
+            "  ingest    DATASET, SSA + POS/SIZE/BAND/TIME/MAXREC, DATALINK + ID, URL, LABELS\n"
+            "  train     DATASET, MODEL, EPOCHS, BALANCE, NOISE_AUGMENT, SEED\n"
+            "  classify  MODEL_ID, DATASET, BROADCAST\n"
+            "  iterate   CAMPAIGN (+ SOURCE, TARGET to create it), STRATEGY, BATCH, EPOCHS"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("job_list", metavar="LIST", help="ingest, train, classify or iterate")

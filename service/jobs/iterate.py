@@ -17,6 +17,8 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
+``NOISE_AUGMENT``  noisy training copies, sigma up to this many z-units (default 1.0;
+                  0 trains as the original did) -- see docs/learning.md, "Domain gap"
 
 Before training it scores the *previous* iteration against the labels the
 oracle has since given: the error of its query batch and the precision (with

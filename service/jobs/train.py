@@ -2,7 +2,10 @@
 
 Parameters: ``DATASET`` (a labelled dataset, e.g. the adapted Ondrejov set),
 ``MODEL`` (network variant, default ``reference``), ``EPOCHS``, ``PATIENCE``,
-``BALANCE`` (smote | class-weight | none), ``SEED``, ``TEST_FRACTION`` (0.2).
+``BALANCE`` (smote | class-weight | none), ``SEED``, ``TEST_FRACTION`` (0.2),
+``NOISE_AUGMENT`` (default 1.0: a noisy copy of each training spectrum, noise
+sigma up to that many z-units, so a high-SNR source set prepares the network for
+a noisy survey; 0 trains as the original did).
 Results: the model file (``.keras`` + metadata sidecar, usable by ``classify``
 as ``MODEL_ID``), the test confusion matrix as VOTable and PNG, the training
 curve as PNG, and a JSON summary.
@@ -85,6 +88,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     model_path = workdir / "model.keras"
     model_id = record_model(datasets.engine, classifier, model_path)
     (workdir / "confusion.png").write_bytes(_confusion_png(confusion, dataset.name))
+    (workdir / "training-curve.png").write_bytes(_training_curve_png(classifier.provenance))
     (workdir / "confusion.vot").write_bytes(confusion_votable(confusion))
     summary = {
         "model_id": model_id,
@@ -104,6 +108,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "model-metadata": (workdir / "model.keras.json", "application/json"),
         "confusion": (workdir / "confusion.vot", "application/x-votable+xml"),
         "confusion-plot": (workdir / "confusion.png", "image/png"),
+        "training-curve": (workdir / "training-curve.png", "image/png"),
     }
 
 
@@ -128,4 +133,18 @@ def confusion_votable(confusion: np.ndarray) -> bytes:
     table["count"].description = "Number of test spectra"
     out = io.BytesIO()
     table.write(out, format="votable")
+    return out.getvalue()
+
+
+def _training_curve_png(provenance: dict[str, Any]) -> bytes:
+    """Loss per epoch, training and validation: where early stopping stopped, and why."""
+    from service.plots import learning_curve_figure, save_png
+
+    history = provenance.get("history", {})
+    epochs = range(1, 1 + max((len(v) for v in history.values()), default=0))
+    names = {"loss": "training", "val_loss": "validation"}
+    series = {names.get(key, key): values for key, values in history.items()}
+    out = io.BytesIO()
+    figure = learning_curve_figure(epochs, series, "epoch", "cross-entropy loss", "training curve")
+    save_png(figure, out)
     return out.getvalue()

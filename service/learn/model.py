@@ -299,6 +299,11 @@ class SpectrumClassifier:
             "n_per_class": {c: int(n) for c, n in zip(classes, counts, strict=True)},
             "n_validation": int(val_rows.size),
             "best_val_loss": float(min(history.history.get("val_loss", [np.nan]))),
+            "history": {
+                key: [round(float(v), 5) for v in values]
+                for key, values in history.history.items()
+                if "loss" in key
+            },
             "versions": _versions(),
             "device": _device(),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
