@@ -7,6 +7,7 @@ module level, so tests can build as many independent apps as they like.
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
@@ -18,6 +19,7 @@ from service.vo import datalink, labels, ssa, vosi
 from service.vo import tap as tap_routes
 from service.web import pages as oracle_pages
 from service.web.api import CampaignAPI
+from service.web.origin import SameOriginWrites
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -32,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += jobs.routes()
     routes += CampaignAPI(settings, owner=jobs.authenticator).routes()
     routes += oracle_pages.routes(settings, owner=jobs.authenticator)
-    app = Starlette(routes=routes, lifespan=jobs.lifespan)
+    guard = Middleware(SameOriginWrites, public_url=settings.public_url)
+    app = Starlette(routes=routes, lifespan=jobs.lifespan, middleware=[guard])
     app.state.settings = settings
     app.state.uws = jobs
     return app

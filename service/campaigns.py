@@ -165,7 +165,7 @@ class Campaigns:
         conflicts = [c for c in self.conflicts(campaign) if c["spectrum_id"] in touched]
         return LabelOutcome(stored=len(rows), unknown=unknown, conflicts=conflicts)
 
-    def _latest_per_user(self, campaign: Campaign) -> list[tuple[int, str, str]]:
+    def verdicts_per_user(self, campaign: Campaign) -> list[tuple[int, str, str]]:
         """(spectrum_id, user, verdict): each user's latest verdict per spectrum."""
         label = schema.label
         query = (
@@ -182,14 +182,14 @@ class Campaigns:
     def labels(self, campaign: Campaign) -> dict[int, str]:
         """``{spectrum_id: verdict}``; where users disagree the spectrum is left out."""
         votes: dict[int, set[str]] = {}
-        for sid, _, verdict in self._latest_per_user(campaign):
+        for sid, _, verdict in self.verdicts_per_user(campaign):
             votes.setdefault(sid, set()).add(verdict)
         return {sid: next(iter(v)) for sid, v in votes.items() if len(v) == 1}
 
     def conflicts(self, campaign: Campaign) -> list[dict[str, Any]]:
         """Spectra whose latest verdicts from different users disagree."""
         votes: dict[int, dict[str, str]] = {}
-        for sid, user, verdict in self._latest_per_user(campaign):
+        for sid, user, verdict in self.verdicts_per_user(campaign):
             votes.setdefault(sid, {})[user] = verdict
         return [
             {"spectrum_id": sid, "verdicts": by_user}

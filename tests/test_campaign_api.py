@@ -94,3 +94,19 @@ def test_votable_round_trip(client):
     assert list(back["label"]) == ["bad", "double-peak"]
     csv_text = client.get("/campaigns/be/labels?FORMAT=csv").text
     assert csv_text.splitlines()[0].startswith("pubdid,")
+
+
+def test_pages_of_other_sites_cannot_write(client):
+    """A form on another site posting to the local service (CSRF) is refused, and stores nothing."""
+    _create(client)
+    verdict = {"labels": [{"pubdid": "ivo://t/pool?0", "label": "single-peak"}]}
+    evil = {"Origin": "http://evil.example"}
+    refused = client.post("/campaigns/be/labels", json=verdict, headers=evil)
+    assert refused.status_code == 403 and "evil.example" in refused.text
+    assert client.get("/campaigns/be/labels").json()["labels"] == []
+    assert client.post("/ingest", data={"DATASET": "x"}, headers=evil).status_code == 403
+    assert client.get("/ingest").text.count("<uws:jobref") == 0
+    # its own pages (same origin) and VO clients (no Origin) go on as before
+    own = client.post("/campaigns/be/labels", json=verdict, headers={"Origin": "http://testserver"})
+    assert own.status_code == 200 and own.json()["stored"] == 1
+    assert client.get("/campaigns/be/labels").json()["labels"] != []

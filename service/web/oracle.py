@@ -160,7 +160,7 @@ def _votes(campaigns: Campaigns, campaign: Campaign, ids: list[int]) -> dict[int
     """``{spectrum_id: {user: latest verdict}}`` in this campaign."""
     wanted = set(ids)
     votes: dict[int, dict[str, str]] = {}
-    for sid, user, verdict in campaigns._latest_per_user(campaign):
+    for sid, user, verdict in campaigns.verdicts_per_user(campaign):
         if sid in wanted:
             votes.setdefault(sid, {})[user] = verdict
     return votes
