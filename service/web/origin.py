@@ -18,7 +18,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class SameOriginWrites:
-    """ASGI middleware: a write whose ``Origin`` is neither this host nor ``public_url`` is a 403."""
+    """ASGI middleware: 403 for a write whose ``Origin`` is neither this host nor public_url."""
 
     def __init__(self, app: ASGIApp, public_url: str) -> None:
         self.app = app
