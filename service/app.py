@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += tap_routes.routes(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.save_snapshot()  # job runners in other processes read it (Settings.for_job)
-    jobs = uws_service(settings, extra=[tap_routes.async_job_list()])
+    jobs = uws_service(settings, extra=[tap_routes.async_job_list(settings)])
     routes += jobs.routes()
     routes += CampaignAPI(settings, owner=jobs.authenticator).routes()
     routes += oracle_pages.routes(settings, owner=jobs.authenticator)

@@ -30,6 +30,9 @@ class Settings:
     max_upload_bytes: int = 100 * 1024 * 1024
     simbad: str = "on"  # on | off: identify candidates in SIMBAD (skipped, and said, offline)
     auth: str = "anonymous"  # anonymous | header (X-Forwarded-User from a trusted proxy)
+    tap_maxrec: int = 1_000_000  # hard row limit of a TAP query (MAXREC above it is capped)
+    tap_timeout: int = 60  # seconds a synchronous TAP query may run
+    tap_async_timeout: int = 3600  # seconds an asynchronous TAP query may run
 
     @property
     def public_url(self) -> str:

@@ -267,3 +267,18 @@ def test_limits_are_published(client):
     caps = client.get("/tap/capabilities").content
     limits = tap.TapLimits()
     assert f'<hard unit="row">{limits.max_maxrec}</hard>'.encode() in caps
+
+
+def test_operator_limits_come_from_settings(home):
+    """ALVO_TAP_MAXREC caps every query and is what the capabilities promise."""
+    settings = Settings.from_env({"ALVO_TAP_MAXREC": "7", "ALVO_TAP_TIMEOUT": "5"}, home=home)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        capped = TestClient(Starlette(routes=tap_routes.routes(settings)))
+    assert b'<hard unit="row">7</hard>' in capped.get("/tap/capabilities").content
+    response = query(capped, "SELECT spectrum_id FROM alvo.spectrum", MAXREC="100")
+    assert len(table_of(response)) == 7 and b'name="QUERY_STATUS" value="OVERFLOW"' in (
+        response.content
+    )
+    limits = tap.TapLimits.from_settings(settings)
+    assert (limits.timeout_s, limits.execution_s, limits.default_maxrec) == (5.0, 3600, 7)

@@ -50,6 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(ALVO_DEMO_ARCHIVE_SIZE, default 2000; 0: none)",
     )
     parser.add_argument("--workers", type=int, help="jobs run at once (ALVO_WORKERS, default 2)")
+    parser.add_argument(
+        "--tap-maxrec", type=int, help="row limit of a TAP query (ALVO_TAP_MAXREC, default 1000000)"
+    )
+    parser.add_argument(
+        "--tap-timeout",
+        type=int,
+        help="seconds a sync TAP query may run (ALVO_TAP_TIMEOUT, default 60; "
+        "async: ALVO_TAP_ASYNC_TIMEOUT, default 3600)",
+    )
     parser.set_defaults(func=run)
 
 

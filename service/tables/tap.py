@@ -41,6 +41,17 @@ class TapLimits:
     retention_s: int = 7 * 86400
     execution_s: int = 3600
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> TapLimits:
+        """The operator's limits (``ALVO_TAP_*``, ``ALVO_MAX_UPLOAD_BYTES``)."""
+        return cls(
+            default_maxrec=min(cls.default_maxrec, settings.tap_maxrec),
+            max_maxrec=settings.tap_maxrec,
+            timeout_s=float(settings.tap_timeout),
+            max_upload_bytes=settings.max_upload_bytes,
+            execution_s=settings.tap_async_timeout,
+        )
+
     def as_dict(self) -> dict[str, int]:
         return {
             "default_maxrec": self.default_maxrec,
@@ -119,8 +130,8 @@ def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         settings = Settings.from_env()
     params = dali.DaliParams(job.parameters.pairs())
     uploads = {}
-    db = TapDatabase(settings.sqlalchemy_url)
-    limits = TapLimits(max_upload_bytes=settings.max_upload_bytes)
+    limits = TapLimits.from_settings(settings)
+    db = TapDatabase(settings.sqlalchemy_url, timeout_s=limits.execution_s)
     try:
         for name, where in job.uploads.items():
             if upload.is_url(where):

@@ -37,9 +37,9 @@ XML = "text/xml; charset=utf-8"
 ASYNC_PATH = "/tap/async"
 
 
-def async_job_list(limits: tap.TapLimits | None = None) -> JobList:
+def async_job_list(settings: Settings) -> JobList:
     """The ``/tap/async`` UWS job list, for the application's :class:`uws.UWSService`."""
-    limits = limits or tap.TapLimits()
+    limits = tap.TapLimits.from_settings(settings)
     return JobList(
         "tap",
         "service.tables.tap:run_async",
@@ -76,7 +76,7 @@ async def _params_and_uploads(
 
 
 def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[BaseRoute]:
-    limits = limits or tap.TapLimits(max_upload_bytes=settings.max_upload_bytes)
+    limits = limits or tap.TapLimits.from_settings(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     db = TapDatabase(settings.sqlalchemy_url, timeout_s=limits.timeout_s)
     base = f"{settings.public_url}/tap"
@@ -130,7 +130,7 @@ def standalone_app(settings: Settings | None = None) -> Starlette:
         settings.sqlalchemy_url,
         "local",
         settings.home / "jobs",
-        job_lists=[async_job_list()],
+        job_lists=[async_job_list(settings)],
         base_url=settings.public_url,
         workers=1,
     )
