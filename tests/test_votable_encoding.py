@@ -52,6 +52,7 @@ def document(serialization: str) -> bytes:
     ).encode()
 
 
+@pytest.mark.filterwarnings("error")  # e.g. W46: a string longer than its FIELD says
 @pytest.mark.parametrize("serialization", ["tabledata", "binary2", "binary"])
 def test_values_and_nulls_read_back(serialization):
     table = parse(io.BytesIO(document(serialization)), verify="exception").get_first_table()

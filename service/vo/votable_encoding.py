@@ -59,6 +59,12 @@ class FieldType:
             return None
         return int(self.arraysize)
 
+    @property
+    def max_length(self) -> int | None:
+        """The most characters a string cell may hold (``n`` or ``n*``); None if unbounded."""
+        size = (self.arraysize or "").rstrip("*")
+        return int(size) if size else None
+
 
 def encode(
     serialization: str, types: Sequence[FieldType], columns: Sequence[Any | None], nrows: int
@@ -102,8 +108,8 @@ def _prepare(ftype: FieldType, column: Any | None, nrows: int) -> tuple[Any, np.
 # --- TABLEDATA ------------------------------------------------------------------
 def _cells(ftype: FieldType, values: Any, nulls: np.ndarray) -> list[str]:
     """One TD element text per row."""
-    if ftype.is_string:
-        texts = [escape(str(v)) for v in values.tolist()]
+    if ftype.is_string:  # cut to the declared size, as BINARY must and readers expect
+        texts = [escape(str(v)[: ftype.max_length]) for v in values.tolist()]
     elif ftype.datatype == "boolean":
         flat = np.asarray(values, dtype=bool).reshape(len(nulls), -1)
         texts = [" ".join("T" if b else "F" for b in row) for row in flat.tolist()]
