@@ -9,7 +9,10 @@ spectrum is brought into one feature space before it meets the network:
    the original fixed sigma of 7 CCD700 pixels (:func:`blur_fixed_pixels`);
 3. rebin onto 140 points 6519-6732 A, vacuum (:func:`rebin`: linear interpolation as
    in the original, or flux-conserving as SpectRes does it);
-4. per-spectrum scaling (:func:`scale`: z-score, or min-max to [-1, 1] as the original).
+4. optionally, division by a straight continuum through both ends of the window
+   (:func:`divide_continuum`): Ondrejov spectra come continuum-normalised, LAMOST
+   flux-calibrated with a slope, and this is what separates the two most;
+5. per-spectrum scaling (:func:`scale`: z-score, or min-max to [-1, 1] as the original).
 
 Everything works on ``(n_spectra, n_pixels)`` arrays that share one wavelength grid
 (archives deliver spectra on few distinct grids): blur and rebin are linear, so for
@@ -44,9 +47,11 @@ CHUNK_ROWS = 8192
 BlurMode = Literal["resolving-power", "fixed-pixels", "none"]
 RebinMethod = Literal["linear", "flux-conserving"]
 Scaling = Literal["zscore", "minmax", "none"]
+Continuum = Literal["none", "linear"]
 BLUR_MODES: tuple[str, ...] = get_args(BlurMode)
 REBIN_METHODS: tuple[str, ...] = get_args(RebinMethod)
 SCALINGS: tuple[str, ...] = get_args(Scaling)
+CONTINUA: tuple[str, ...] = get_args(Continuum)
 
 
 # --------------------------------------------------------------------------- media
@@ -302,6 +307,28 @@ def scale(features: np.ndarray, method: str = "zscore") -> np.ndarray:
     return out
 
 
+# ---------------------------------------------------------------------- continuum
+
+
+def divide_continuum(features: np.ndarray, grid: np.ndarray, edge_px: int = 15) -> np.ndarray:
+    """(n, m) rebinned flux divided by a straight line through both ends of the window.
+
+    One least-squares line per row, fitted to the ``edge_px`` outer pixels at each
+    end (for the default window: 6519-6542 and 6709-6732 Å, clear of H-alpha's core
+    and of He I 6678), all rows in one matrix product. A row whose line is not
+    positive over the whole window (no usable continuum) becomes NaN.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    ends = np.r_[0:edge_px, grid.size - edge_px : grid.size]
+    design = np.stack([grid[ends], np.ones(ends.size)], axis=1)  # (2 edge_px, 2)
+    coefficients = np.linalg.pinv(design) @ x[:, ends].T  # (2, n): slope, offset
+    line = coefficients[0][:, None] * grid[None, :] + coefficients[1][:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = x / line
+    out[~(line > 0).all(axis=1)] = np.nan
+    return out
+
+
 # ------------------------------------------------------------------ masked pixels
 
 
@@ -362,6 +389,8 @@ class AdaptConfig:
         spectra with resolving power <= target_resolving_power are never blurred
     rebin : "flux-conserving" (default) or "linear" (the original)
     scaling : "zscore" (default), "minmax" (to [-1, 1], the original) or "none"
+    continuum : "none" (default, the original) or "linear": divide by a straight line
+        fitted to the ``continuum_edge_px`` outer feature pixels at each end
     max_masked_fraction : largest share of bad pixels in the window we interpolate over
     max_gap_angstrom : widest run of bad pixels (Å between good neighbours) we bridge
     """
@@ -374,6 +403,8 @@ class AdaptConfig:
     sigma_px: float = 7.0
     rebin: RebinMethod = "flux-conserving"
     scaling: Scaling = "zscore"
+    continuum: Continuum = "none"
+    continuum_edge_px: int = 15
     max_masked_fraction: float = 0.1
     max_gap_angstrom: float = 6.0
 
@@ -387,6 +418,10 @@ class AdaptConfig:
             problems.append(f"rebin {self.rebin!r} not in {REBIN_METHODS}")
         if self.scaling not in SCALINGS:
             problems.append(f"scaling {self.scaling!r} not in {SCALINGS}")
+        if self.continuum not in CONTINUA:
+            problems.append(f"continuum {self.continuum!r} not in {CONTINUA}")
+        if not 2 <= self.continuum_edge_px <= self.n // 3:
+            problems.append("continuum_edge_px must be between 2 and n / 3")
         if not (self.target_resolving_power > 0 and self.sigma_px > 0):
             problems.append("target_resolving_power and sigma_px must be > 0")
         if problems:
@@ -605,10 +640,14 @@ def _adapt_rows(
     for r in np.unique(r_key[ok]):  # one operator per instrument, not per spectrum
         sel = ok & (r_key == r)
         features[sel] = _blur_and_rebin(lam_c, filled[sel], float(r), config, rebin_matrix)
+    if config.continuum == "linear":
+        features = divide_continuum(features, grid, config.continuum_edge_px)
     scaled = scale(features, config.scaling)
     for i in np.flatnonzero(ok & ~np.isfinite(scaled).all(axis=1)):
         failures[int(i)] = SpectrumError(
-            Reason.BAD_FLUX, "flux is flat or not finite in the window"
+            Reason.BAD_FLUX,
+            "flux is flat or not finite in the window"
+            + (", or its continuum is not positive" if config.continuum == "linear" else ""),
         )
         scaled[i] = np.nan
     return AdaptedBatch(scaled.astype(np.float32), failures, config, coverage)

@@ -24,6 +24,7 @@ from service.adapt import (
     adapt_array,
     blur_fixed_pixels,
     degrade_resolution,
+    divide_continuum,
     kernel_sigma,
     rebin,
     scale,
@@ -207,6 +208,27 @@ def test_scalings():
     np.testing.assert_array_equal(scale(x, "none"), x)
 
 
+def test_continuum_division_flattens_a_sloped_spectrum():
+    grid = AdaptConfig().grid()
+    line = 2.0 + 1e-3 * (grid - 6519.0)
+    profile = 1.0 + 0.8 * np.exp(-0.5 * ((grid - 6564.6) / 3.0) ** 2)  # emission at H-alpha
+    flat = divide_continuum(np.stack([line * profile, -line]), grid)
+    np.testing.assert_allclose(flat[0], profile, rtol=1e-6)
+    assert np.isnan(flat[1]).all()  # a negative continuum cannot be divided out
+
+
+def test_continuum_option_makes_a_slope_irrelevant():
+    """Same star, two flux calibrations: equal features with continuum="linear" only."""
+    grid = np.linspace(6450.0, 6800.0, 1500)
+    star = 1.0 - 0.6 * np.exp(-0.5 * ((grid - 6564.6) / 4.0) ** 2)
+    sloped = star * (1.0 + 2e-3 * (grid - 6450.0))
+    flux = np.stack([star, sloped])
+    flat = adapt_array(grid, flux, config=AdaptConfig(continuum="linear")).features
+    plain = adapt_array(grid, flux).features
+    np.testing.assert_allclose(flat[0], flat[1], atol=2e-3)
+    assert np.abs(plain[0] - plain[1]).max() > 0.1
+
+
 # ------------------------------------------------------------------ configuration
 
 
@@ -222,7 +244,14 @@ def test_config_round_trip_and_fingerprint():
 
 @pytest.mark.parametrize(
     "bad",
-    [{"blur": "boxcar"}, {"rebin": "spline"}, {"start": 7000.0}, {"colour": "red"}],
+    [
+        {"blur": "boxcar"},
+        {"rebin": "spline"},
+        {"start": 7000.0},
+        {"colour": "red"},
+        {"continuum": "spline"},
+        {"continuum_edge_px": 1},
+    ],
 )
 def test_config_refuses_nonsense_with_a_reason(bad):
     with pytest.raises(AlvoError) as info:

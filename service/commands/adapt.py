@@ -5,9 +5,9 @@ both members are adapted and the adapted Ondrejov spectrum is compared with its
 LAMOST twin: residual RMS (in z-score units) and Pearson correlation, for
 (a) the original σ = 7 CCD700 pixels, (b) the kernel derived from resolving
 powers and (c) the σ that fits each pair best; and, to show where the rest of
-the mismatch comes from, (d) the kernel from resolving powers after dividing
-both spectra by a straight continuum through the window's outer 15 pixels on
-each side. The table is what docs/adaptation.md reports.
+the mismatch comes from, (d) the kernel from resolving powers with ``continuum="linear"``:
+both spectra divided by a straight continuum through the window's outer 15
+pixels on each side. The table is what docs/adaptation.md reports.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 #: σ values (CCD700 pixels) scanned for the per-pair best fit, 0.25 px steps.
 SIGMA_SCAN_PX = tuple(0.25 * k for k in range(1, 121))
-#: Feature pixels at each end of the window that define the straight continuum of (d).
-CONTINUUM_EDGE_PX = 15
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,17 +85,6 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rms, np.mean(az * bz[None, :], axis=1)
 
 
-def divide_continuum(features: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """(k, m) unscaled features divided by a straight line fitted to both ends, z-scored."""
-    import numpy as np
-
-    from service.adapt import scale
-
-    ends = np.r_[0:CONTINUUM_EDGE_PX, grid.size - CONTINUUM_EDGE_PX : grid.size]
-    slope, offset = np.polyfit(grid[ends], features[:, ends].T, 1)
-    return scale(features / (slope[:, None] * grid[None, :] + offset[:, None]), "zscore")
-
-
 def _adapted(spectrum: Spectrum, config: AdaptConfig) -> np.ndarray:
     from service.adapt import adapt
 
@@ -120,10 +107,8 @@ def compare_pair(source: Spectrum, target: Spectrum, base: AdaptConfig) -> tuple
     ]
     rms, r = _agreement(np.array([_adapted(source, c) for c in configs]), b)
     best = 2 + int(np.argmin(rms[2:]))
-    raw = dataclasses.replace(base, blur="resolving-power", scaling="none")
-    pair = np.stack([_adapted(source, raw), _adapted(target, raw)])
-    flat = divide_continuum(pair, base.grid())
-    rms_c, r_c = _agreement(flat[:1], flat[1])
+    flat = dataclasses.replace(base, blur="resolving-power", continuum="linear")
+    rms_c, r_c = _agreement(_adapted(source, flat)[None, :], _adapted(target, flat))
     return (
         rms[0], r[0], rms[1], r[1], SIGMA_SCAN_PX[best - 2], rms[best], r[best], rms_c[0], r_c[0]
     )  # fmt: skip

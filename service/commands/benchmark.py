@@ -69,13 +69,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="share of emission-line stars in the archive's target (default: its 1 %%)",
     )
+    al.add_argument(
+        "--continuum",
+        default="none",
+        choices=["none", "linear"],
+        help="adaptation's continuum step (archive problem): 'linear' divides each spectrum "
+        "by a straight line through the window's ends; 'none' is the original",
+    )
     al.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     al.add_argument("-o", "--out", type=Path, default=Path("benchmark-active-learning"))
     al.set_defaults(func=active_learning_command)
 
 
 def archive_problem(
-    n_source: int, n_target: int, seed: int, emission_fraction: float | None = None
+    n_source: int,
+    n_target: int,
+    seed: int,
+    emission_fraction: float | None = None,
+    continuum: str = "none",
 ) -> Problem:
     """The embedded archive's simulator: Ondrejov-like source, LAMOST-like target, adapted.
 
@@ -83,6 +94,7 @@ def archive_problem(
         archive's default, 1 %, as rare as in LAMOST). The source's ``unknown``
         label becomes the oracle verdict ``not-sure`` (kept out of training);
         spectra adaptation refuses are left out, as an ingest would.
+    continuum : the adaptation's continuum step ("none" or "linear")
     """
     import numpy as np
 
@@ -91,7 +103,7 @@ def archive_problem(
     from service.learn.labels import CLASSES, verdict_codes
     from service.learn.loop import Problem
 
-    config = AdaptConfig()
+    config = AdaptConfig(continuum=continuum)  # type: ignore[arg-type]
     parts = []
     for collection, n, offset, fraction in (
         ("ondrejov", n_source, 0, None),
@@ -149,7 +161,7 @@ def active_learning_command(args: argparse.Namespace) -> int:
         make_problem = load_problem_function(args.problem)
         if args.problem == "archive":
             make_problem = functools.partial(
-                archive_problem, emission_fraction=args.emission_fraction
+                archive_problem, emission_fraction=args.emission_fraction, continuum=args.continuum
             )
         results: list[IterationResult] = []
         classes: Sequence[str] = ()
