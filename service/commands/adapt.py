@@ -99,6 +99,7 @@ def compare_pair(source: Spectrum, target: Spectrum, base: AdaptConfig) -> tuple
     (rms, r) for resolving powers after continuum division."""
     import numpy as np
 
+    base = dataclasses.replace(base, continuum="none")  # (a)-(c): the blur alone
     b = _adapted(target, base)
     configs = [
         dataclasses.replace(base, blur="fixed-pixels", sigma_px=7.0),

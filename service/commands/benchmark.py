@@ -71,10 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     al.add_argument(
         "--continuum",
-        default="none",
+        default="linear",
         choices=["none", "linear"],
-        help="adaptation's continuum step (archive problem): 'linear' divides each spectrum "
-        "by a straight line through the window's ends; 'none' is the original",
+        help="adaptation's continuum step (archive problem): 'linear' (default) divides each "
+        "spectrum by a straight line through the window's ends; 'none' is the original",
     )
     al.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     al.add_argument("-o", "--out", type=Path, default=Path("benchmark-active-learning"))
@@ -86,7 +86,7 @@ def archive_problem(
     n_target: int,
     seed: int,
     emission_fraction: float | None = None,
-    continuum: str = "none",
+    continuum: str = "linear",
 ) -> Problem:
     """The embedded archive's simulator: Ondrejov-like source, LAMOST-like target, adapted.
 
