@@ -111,7 +111,7 @@ def test_benchmark_command_writes_csv_and_pngs(tmp_path, capsys) -> None:
             "-o", str(out)]  # fmt: skip
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "Hou et al. 2016 rule: precision" in text and "entropy reaches random" in text
+    assert "Hou et al. 2016 rule: precision" in text and "random's final error" in text
     rows = (out / "active_learning.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 and rows[0].startswith("strategy,seed,iteration,labels_used")
     for png in ("learning_curve.png", "confusion.png"):

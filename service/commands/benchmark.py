@@ -267,6 +267,9 @@ def summary(results: Sequence[IterationResult]) -> str:
                 lines.append(
                     f"{strategy} reaches random's final error {target:.4f} with "
                     f"{ratio:.2f} x random's labels (goal <= 0.5)"
+                    if np.isfinite(ratio)
+                    else f"{strategy} never reaches random's final error {target:.4f} "
+                    f"(its own: {c['error'][-1]:.4f}; goal: with <= 0.5 x random's labels)"
                 )
     return "\n".join(lines)
 
