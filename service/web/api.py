@@ -79,6 +79,8 @@ class CampaignAPI:
         name = str(data.get("name", ""))
         if not NAME.match(name):
             raise ValueError("name: use letters, digits, '_', '.', '-' (at most 64)")
+        if not (data.get("source") and data.get("target")):
+            raise ValueError("source and target: name the labelled source dataset and the pool")
         batch = int(data.get("batch", 100))
 
         def create() -> None:

@@ -101,6 +101,17 @@ class OraclePages:
 
     async def labelling(self, request: Request) -> Response:
         name = request.path_params["name"]
+        known = await anyio.to_thread.run_sync(lambda: Campaigns(self.settings).get(name))
+        if known is None:  # a real 404, not an empty page that fails later in the browser
+            return HTMLResponse(
+                f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+                f"<title>alvo: no campaign {html.escape(name)}</title></head><body>"
+                f"<p>No campaign named <b>{html.escape(name)}</b>. See the "
+                f"<a href='../oracle'>campaigns</a>, or start one with an <code>iterate</code> "
+                f"job (<code>CAMPAIGN</code>, <code>SOURCE</code>, <code>TARGET</code>).</p>"
+                f"</body></html>",
+                status_code=404,
+            )
         iteration = request.query_params.get("iteration", "")
         batch = f"../campaigns/{quote(name, safe='')}/batch"
         if iteration.isdigit():
