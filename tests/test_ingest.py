@@ -147,3 +147,13 @@ def test_uploaded_table_of_datalink_ids_is_resolved(service):
     datasets = Datasets(settings)
     dataset = datasets.require("uploaded")
     assert list(datasets.source_labels(dataset).values()) == ["single-peak"]
+
+
+def test_an_ssa_query_that_finds_nothing_is_a_clear_error(service):
+    base, _ = service
+    status = run_job(
+        base,
+        [("DATASET", "none"), ("SSA", f"{base}/ssa/lamost"), ("POS", "0,-89"), ("SIZE", "0.01")],
+    )
+    assert status.phase == "ERROR"
+    assert "the SSA query named no spectra" in status.error and "widen POS/SIZE" in status.error

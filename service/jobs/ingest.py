@@ -282,7 +282,11 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     except AlvoError as error:
         raise UWSJobError(str(error)) from error
     if not references and not failures:
-        raise UWSJobError(f"{Reason.BAD_PARAMETER.code}: the query found no spectra")
+        where = "the SSA query" if request.ssa_url else "the given references"
+        raise UWSJobError(
+            f"{Reason.BAD_PARAMETER.code}: {where} named no spectra: nothing to ingest "
+            "(widen POS/SIZE/BAND/TIME, or check the uploaded table's access URL or DID column)"
+        )
     datasets = Datasets(settings)
     chunks = [references[i : i + request.chunk] for i in range(0, len(references), request.chunk)]
     cache = str(settings.home / "cache" / "spectra")
