@@ -47,14 +47,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def tap_server(home: Path, database_url: str = "") -> Iterator[str]:
-    """Run ``uvicorn service.vo.tap:standalone_app`` on a free port; yield the /tap URL."""
+def tap_server(
+    home: Path, database_url: str = "", factory: str = "service.vo.tap:standalone_app"
+) -> Iterator[str]:
+    """Run ``uvicorn --factory FACTORY`` (TAP alone, or ``service.app:create_app``, the
+    whole service) on a free port; yield the /tap URL."""
     port = free_port()
     env = dict(os.environ, ALVO_HOME=str(home), ALVO_PORT=str(port), ALVO_DATABASE_URL=database_url)
     env.setdefault("OMP_NUM_THREADS", "1")
     log = open(home / "uvicorn.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "service.vo.tap:standalone_app",
+        [sys.executable, "-m", "uvicorn", "--factory", factory,
          "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

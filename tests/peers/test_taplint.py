@@ -1,8 +1,9 @@
 """The TAP service against real clients: STILTS taplint and pyvo, on SQLite and PostgreSQL.
 
-Each database gets a real uvicorn (``service.vo.tap:standalone_app``, sync +
-async on the uws job system) with generated result rows. taplint runs every
-stage that applies (all but OBS -- no ObsCore table -- and LOC, which needs
+Each database gets a real uvicorn with generated result rows: on SQLite the
+whole service (``service.app:create_app``, TAP async beside the other UWS job
+lists, as users run it), on PostgreSQL TAP alone (``service.vo.tap:standalone_app``).
+taplint runs every stage that applies (all but OBS -- no ObsCore table -- and LOC, which needs
 network access to the registry); it exits 0 even on errors, so its JSON report
 is parsed and the error list must be empty.
 """
@@ -27,7 +28,7 @@ STAGES = "-OBS -LOC"
 def sqlite_tap(tmp_path_factory):
     home = tmp_path_factory.mktemp("taplint-sqlite")
     sqlite_demo(home, 800)
-    with tap_server(home) as url:
+    with tap_server(home, factory="service.app:create_app") as url:
         yield url
 
 
