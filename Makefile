@@ -10,7 +10,15 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck pytest debian-test-deps bench clean
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+# The editable install maps each package it found at install time: a package
+# added or removed later must reinstall, or an old mapping shadows it. The list
+# is kept in a file that is rewritten (and so newer than the stamp) only when
+# the set of packages changes.
+PACKAGE_LIST := $(VENV)/.packages
+PACKAGES := $(sort $(shell find service uws -name __init__.py -not -path '*/__pycache__/*'))
+$(shell mkdir -p $(VENV) && { [ "$$(cat $(PACKAGE_LIST) 2>/dev/null)" = "$(PACKAGES)" ] || echo "$(PACKAGES)" > $(PACKAGE_LIST); })
+
+$(STAMP): pyproject.toml requirements/constraints.txt $(PACKAGE_LIST)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[test,postgres]'
