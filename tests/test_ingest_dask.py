@@ -1,4 +1,5 @@
-"""Under the dask executor an ingest's chunks run as tasks on a real Dask cluster."""
+"""Under the dask executor an ingest's and a classification's chunks run as tasks on a
+real Dask cluster."""
 
 from __future__ import annotations
 
@@ -45,3 +46,36 @@ def test_chunks_fan_out_to_the_cluster(real_data, tmp_path, cluster):
     rows = Datasets(settings).spectra(dataset, ["row_index", "pubdid"])
     assert list(rows["row_index"]) == list(range(7))  # all three chunks, appended in order
     assert dataset.features.array().shape == (7, 140)
+
+
+def test_classification_fans_out_and_matches_the_local_run(tmp_path, cluster):
+    """A pool is classified in chunks on the cluster; the result equals one local pass."""
+    import numpy as np
+    from distributed import Client, get_task_stream
+
+    from service.adapt import AdaptConfig
+    from service.features import FeatureStore
+    from service.jobs.learning import classify
+    from service.learn import SpectrumClassifier, TrainConfig
+
+    rng = np.random.default_rng(0)
+    config = AdaptConfig()
+    model = SpectrumClassifier.train(
+        rng.normal(size=(60, 140)).astype(np.float32), np.arange(60) % 3,
+        TrainConfig(variant="small", epochs=1, seed=0),
+        adapt_config=config.to_dict(), adapt_fingerprint=config.fingerprint,
+    )  # fmt: skip
+    model_path = model.save(tmp_path / "m.keras")
+    pool = FeatureStore.create(tmp_path / "pool.npy", 140)
+    rows = rng.normal(size=(10, 140)).astype(np.float32)
+    rows[4] = np.nan  # a spectrum adaptation refused
+    pool.append(rows)
+
+    local = classify(model_path, pool.path)
+    with Client(cluster) as client, get_task_stream(client) as tasks:
+        remote = client.submit(classify, model_path, pool.path, None, (0.0, 1.0), 3).result()
+    chunk_tasks = [t for t in tasks.data if str(t["key"]).startswith("_classify_rows")]
+    assert len(chunk_tasks) == 4  # 10 rows in chunks of 3, each its own task
+    np.testing.assert_allclose(remote.probabilities, local.probabilities, atol=1e-5)
+    assert np.isnan(remote.probabilities[4]).all() and np.isfinite(remote.probabilities[5]).all()
+    assert (remote.hou == local.hou).all()

@@ -46,11 +46,9 @@ check = validator(ClassifyRequest.from_params)
 
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
-    from service.adapt import AdaptConfig
     from service.campaigns import Campaigns
-    from service.jobs.learning import classify, start_job, write_predictions
+    from service.jobs.learning import classify, load_model, start_job, write_predictions
     from service.jobs.results import rows_votable
-    from service.learn import SpectrumClassifier
     from service.reasons import AlvoError
     from uws.runner import UWSJobError
 
@@ -64,11 +62,11 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
             )
         if path is None:
             raise LookupError(f"no model with MODEL_ID={request.model_id}")
-        classifier = SpectrumClassifier.load(path, AdaptConfig().fingerprint)
+        load_model(path)  # a model of another adaptation is refused before any work
     except (LookupError, AlvoError) as error:
         raise UWSJobError(str(error)) from error
     progress(0.1, f"classifying {len(dataset.features)} spectra")
-    predictions = classify(classifier, dataset.features.array())
+    predictions = classify(path, dataset.feature_path, progress, (0.1, 0.8))
     roles = np.where(predictions.candidates(), "candidate", "").astype(object)
     ids = campaigns.spectrum_ids(dataset)
     progress(0.8, "recording predictions")

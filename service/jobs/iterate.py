@@ -137,9 +137,9 @@ class Iteration:
         self.progress(0.02, "scoring the previous iteration against new labels")
         self.score_previous()
         self.progress(0.05, "training on all labels")
-        classifier, n_labels = self.train()
+        model_path, n_labels = self.train()
         self.progress(0.6, "classifying the pool")
-        predictions = self.classify(classifier)
+        predictions = self.classify(model_path)
         self.progress(0.85, "selecting the query batch")
         roles = self.select(predictions)
         self.progress(0.9, "recording predictions")
@@ -192,7 +192,9 @@ class Iteration:
                     .values(**values)
                 )
 
-    def train(self) -> tuple[Any, int]:
+    def train(self) -> tuple[Path, int]:
+        """Train on every label so far; returns the saved model's path and the number
+        of oracle labels of the pool it used."""
         features, y, target_rows = self.campaigns.training_set(self.campaign, CLASSES)
         started = time.perf_counter()
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
@@ -204,10 +206,11 @@ class Iteration:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
         record_model(self.engine, classifier, path, self.campaign.campaign_id, self.number)
-        return classifier, len(target_rows)
+        return path, len(target_rows)
 
-    def classify(self, classifier: Any) -> Predictions:
-        predictions = classify(classifier, self.campaign.target.features.array())
+    def classify(self, model_path: Path) -> Predictions:
+        pool = self.campaign.target.feature_path
+        predictions = classify(model_path, pool, self.progress, (0.6, 0.85))
         self.timings["classify"] = predictions.seconds
         return predictions
 
