@@ -56,8 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tap-timeout",
         type=int,
-        help="seconds a sync TAP query may run (ALVO_TAP_TIMEOUT, default 60; "
-        "async: ALVO_TAP_ASYNC_TIMEOUT, default 3600)",
+        help="seconds a sync TAP query may run (ALVO_TAP_TIMEOUT, default 60)",
+    )
+    parser.add_argument(
+        "--tap-async-timeout",
+        type=int,
+        help="seconds an async TAP query may run (ALVO_TAP_ASYNC_TIMEOUT, default 3600)",
     )
     parser.set_defaults(func=run)
 
