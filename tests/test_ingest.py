@@ -17,8 +17,8 @@ from astropy.io.votable import parse_single_table
 from service.datasets import Datasets
 from service.settings import Settings
 from service.uws_client import follow, submit
-from tests.peers.stilts import votlint
 from tests.vo_fixture import catalogue_real_files, free_port, live_server
+from tests.votable_check import votable_problems
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_ssa_ingest_adds_good_spectra_and_names_the_bad_one(service):
         "chunks_ran_on": "job process",
     }
     failures = httpx.get(status.results["failures"][0]).content
-    assert votlint(failures) == []
+    assert votable_problems(failures) == []
     table = parse_single_table(io.BytesIO(failures)).to_table()
     assert list(table["reason"]) == ["CORRUPT_FITS"]
     datasets = Datasets(settings)

@@ -14,7 +14,7 @@ from service.app import create_app
 from service.datasets import Datasets
 from service.spectra import read_spectrum
 from service.web.oracle import WINDOW
-from tests.peers.stilts import votlint
+from tests.votable_check import votable_problems
 from tests.web_world import build_world
 
 
@@ -81,7 +81,7 @@ def test_same_star_history_and_missing_files(client, world):
 
 def test_batch_votable_rows_match_the_page_order(client, world):
     body = client.get("/campaigns/be/candidates?ROLE=query&ITERATION=0").content
-    assert votlint(body) == []
+    assert votable_problems(body) == []
     table = parse_single_table(io.BytesIO(body)).to_table()
     page = client.get("/campaigns/be/batch").json()["rows"]
     assert list(table["pubdid"]) == [r["pubdid"] for r in page]
