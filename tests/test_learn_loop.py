@@ -10,7 +10,6 @@ errs on them and oracle labels can fix that.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from service.learn import (
     ActiveLearningConfig,
@@ -76,28 +75,16 @@ def test_standin_verdicts_cover_extras() -> None:
     assert set(np.unique(problem.target_truth)) == set(range(len(VERDICTS)))
 
 
-@pytest.mark.parametrize("seed", [0])
-def test_learning_happens_and_entropy_beats_random(seed: int) -> None:
-    """Small net, 2 iterations of 100 + 30: error falls; entropy <= random on average."""
+def test_each_round_labels_the_batch_and_a_full_precision_sample() -> None:
+    """The protocol's mechanics (which strategy wins is the benchmark's, docs/learning.md)."""
     configure_threads(2, 1)
-    train = TrainConfig(variant="small", epochs=8, patience=3, batch_size=64)
-    finals = {}
-    for strategy in ("entropy", "random"):
-        errors = []
-        for run_seed in (seed, seed + 1):
-            problem = standin_problem(1000, 8000, run_seed)
-            config = ActiveLearningConfig(
-                strategy=strategy, iterations=2, test_size=1000, train=train, seed=run_seed
-            )
-            results = run_active_learning(problem, config)
-            used = np.diff([r.labels_used for r in results])
-            assert ((used >= 100) & (used <= 130)).all(), used  # 100 queries + <= 30 sample
-            errors.append([r.error for r in results])
-        errors_arr = np.array(errors)
-        finals[strategy] = errors_arr[:, -1].mean()
-        # Oracle labels of the target domain must help the source-only model.
-        assert (errors_arr[:, -1] < errors_arr[:, 0]).all(), (strategy, errors_arr)
-    assert finals["entropy"] <= finals["random"], finals
+    train = TrainConfig(variant="small", epochs=3, patience=2, batch_size=64)
+    problem = standin_problem(1000, 4000, 0)
+    config = ActiveLearningConfig(iterations=1, test_size=1000, train=train, seed=0)
+    first, second = run_active_learning(problem, config)
+    assert first.sample_size == 30  # drawn first: never emptied by the query batch
+    assert second.labels_used - first.labels_used == 100 + 30
+    assert 0 <= first.sample_confirmed <= 30 and second.sample_size == 0  # last round: none
 
 
 def test_benchmark_command_writes_csv_and_pngs(tmp_path, capsys) -> None:

@@ -95,7 +95,10 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "model_id": request.model_id,
         "classified": int(predictions.finite.sum()),
         "candidates": len(chosen),
-        "hou_emission": int(predictions.hou.sum()),
+        "hou_verdict": {  # the name of the column in the candidates table and over TAP
+            "emission": int(predictions.hou.sum()),
+            "none": int((~predictions.hou & predictions.finite).sum()),
+        },
         "seconds": round(predictions.seconds, 3),
     }
     if request.broadcast:

@@ -141,7 +141,7 @@ class Iteration:
         self.progress(0.6, "classifying the pool")
         predictions = self.classify(model_path)
         self.progress(0.85, "selecting the query batch")
-        roles = self.select(predictions)
+        roles = self.select(predictions, model_path)
         self.progress(0.9, "recording predictions")
         self.record(predictions, roles, n_labels, started)
         self.progress(0.93, "identifying candidates in SIMBAD")
@@ -151,8 +151,10 @@ class Iteration:
 
     # --- steps ----------------------------------------------------------------------------------
     def score_previous(self) -> None:
-        """Error and precision of the last iteration, from the labels given since."""
-        from service.learn import clopper_pearson_lower
+        """Metrics of the last iteration's row, from the labels given since on its batch
+        (:func:`service.learn.step.score_batch`): each row describes its own model."""
+        from service.learn import TARGET_CLASSES
+        from service.learn.step import BATCH_ROLES, QUERY, score_batch
 
         if self.number == 0:
             return
@@ -164,33 +166,25 @@ class Iteration:
                 sa.select(prediction.c.spectrum_id, prediction.c.predicted_class, prediction.c.role)
                 .where(prediction.c.campaign_id == self.campaign.campaign_id)
                 .where(prediction.c.iteration == previous)
-                .where(prediction.c.role.in_(["query", "precision-sample"]))
+                .where(prediction.c.role.in_(BATCH_ROLES))
             ).all()
-        query = [
-            (p, verdicts[s]) for s, p, r in rows if r == "query" and verdicts.get(s) in CLASSES
-        ]
-        values: dict[str, Any] = {}
+        predicted = [p for _, p, _ in rows]
+        role = [r for _, _, r in rows]
+        verdict = [verdicts.get(s) for s, _, _ in rows]
+        values = score_batch(predicted, role, verdict, CLASSES, TARGET_CLASSES)
+        batch = zip(predicted, role, verdict, strict=True)
+        query = [(p, v) for p, r, v in batch if r == QUERY and v in CLASSES]
         if query:
-            values["error"] = float(np.mean([p != v for p, v in query]))
             self.confusion = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
-            for predicted, verdict in query:
-                self.confusion[CLASSES.index(verdict), CLASSES.index(predicted)] += 1
-        sample = [(p, verdicts.get(s)) for s, p, r in rows if r == "precision-sample"]
-        for name in CLASSES:
-            judged = [v for p, v in sample if p == name and v is not None]
-            if judged:
-                hits = sum(v == name for v in judged)
-                key = name.replace("-", "_")
-                values[f"precision_{key}"] = hits / len(judged)
-                values[f"precision_{key}_lower"] = clopper_pearson_lower(hits, len(judged))
-        if values:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    schema.iteration.update()
-                    .where(schema.iteration.c.campaign_id == self.campaign.campaign_id)
-                    .where(schema.iteration.c.number == previous)
-                    .values(**values)
-                )
+            for p, v in query:
+                self.confusion[CLASSES.index(v), CLASSES.index(p)] += 1
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.iteration.update()
+                .where(schema.iteration.c.campaign_id == self.campaign.campaign_id)
+                .where(schema.iteration.c.number == previous)
+                .values(**values)
+            )
 
     def train(self) -> tuple[Path, int]:
         """Train on every label so far; returns the saved model's path and the number
@@ -214,35 +208,30 @@ class Iteration:
         self.timings["classify"] = predictions.seconds
         return predictions
 
-    def select(self, predictions: Predictions) -> np.ndarray:
-        """Role per pool row: '' (none), 'candidate', 'query' or 'precision-sample'."""
-        from service.learn import TARGET_CLASSES, precision_sample, select_query
+    def select(self, predictions: Predictions, model_path: Path) -> Any:
+        """The shared active-learning step (:func:`service.learn.step.select_batch`) on
+        the pool's predictions, with the network's embeddings for diverse-entropy."""
+        from service.jobs.learning import load_model
+        from service.learn import TARGET_CLASSES
+        from service.learn.step import select_batch
 
-        probabilities = predictions.probabilities
-        rng = np.random.default_rng(self.request.training.seed + self.number)
-        labelled = np.array(sorted(self.campaigns.pool_verdicts(self.campaign)), dtype=np.int64)
-        usable = np.isfinite(probabilities).all(axis=1)
-        usable[labelled] = False
-        open_rows = np.flatnonzero(usable)
-        among = [CLASSES.index(c) for c in TARGET_CLASSES]
-        batch = self.request.batch or self.campaign.batch_size
-        query = open_rows[
-            select_query(probabilities[open_rows], batch, rng, self.request.strategy, among)
-        ]
-        sample = open_rows[
-            precision_sample(
-                probabilities[open_rows],
-                self.request.precision_sample,
-                rng,
-                among,
-                exclude=np.searchsorted(open_rows, query),
-            )
-        ]
-        roles = np.full(len(probabilities), "", dtype=object)
-        roles[predictions.candidates()] = "candidate"
-        roles[sample] = "precision-sample"
-        roles[query] = "query"
-        return roles
+        features = self.campaign.target.features.array()
+
+        def embed(rows: np.ndarray) -> np.ndarray:
+            return np.asarray(load_model(model_path).embed(np.asarray(features[rows])))
+
+        step = select_batch(
+            predictions.probabilities,
+            np.array(sorted(self.campaigns.pool_verdicts(self.campaign)), dtype=np.int64),
+            self.request.batch or self.campaign.batch_size,
+            self.request.precision_sample,
+            np.random.default_rng(self.request.training.seed + self.number),
+            self.request.strategy,
+            [CLASSES.index(c) for c in TARGET_CLASSES],
+            embed=embed,
+        )
+        self.step = step
+        return step.role
 
     def record(
         self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
@@ -256,7 +245,11 @@ class Iteration:
                 schema.iteration.insert().values(
                     campaign_id=self.campaign.campaign_id,
                     number=self.number,
+                    strategy=self.request.strategy,
                     n_labels=n_labels,
+                    n_candidates=self.step.n_candidates,
+                    train_seconds=self.timings.get("train"),
+                    classify_seconds=self.timings.get("classify"),
                     started=started,
                     finished=schema.utcnow(),
                 )
@@ -269,8 +262,9 @@ class Iteration:
         if self.settings.simbad != "on":
             self.simbad = "skipped: switched off (ALVO_SIMBAD=off)"
             return
-        order = [*np.flatnonzero(roles == "query"), *np.flatnonzero(roles == "precision-sample")]
-        order += list(np.flatnonzero(roles == "candidate"))
+        from service.learn.step import BATCH_ROLES, CANDIDATE
+
+        order = [*self.step.rows(*BATCH_ROLES), *self.step.rows(CANDIDATE)]
         spectra = self.campaigns.datasets.spectra(
             self.campaign.target, ["spectrum_id", "ra", "dec", "simbad_id"]
         )
@@ -297,11 +291,12 @@ class Iteration:
 
     def results(self, probabilities: np.ndarray, roles: np.ndarray) -> dict[str, Any]:
         from service.jobs.results import candidates_votable, learning_curve_png, metrics_votable
+        from service.learn.step import BATCH_ROLES, CANDIDATE, PADDING, QUERY, SAMPLE
 
         workdir, campaign, number = self.workdir, self.campaign, self.number
         base = self.settings.public_url
         outputs: dict[str, Any] = {}
-        for name, kinds in (("query", ("query", "precision-sample")), ("candidates", None)):
+        for name, kinds in (("query", BATCH_ROLES), ("candidates", None)):
             path = workdir / f"{name}.vot"
             path.write_bytes(
                 candidates_votable(
@@ -310,7 +305,7 @@ class Iteration:
             )
             outputs[name] = (path, "application/x-votable+xml")
         iterations = self.campaigns.iterations(campaign)
-        (workdir / "metrics.vot").write_bytes(metrics_votable(campaign, iterations, self.timings))
+        (workdir / "metrics.vot").write_bytes(metrics_votable(campaign, iterations))
         outputs["metrics"] = (workdir / "metrics.vot", "application/x-votable+xml")
         (workdir / "learning-curve.png").write_bytes(learning_curve_png(campaign, iterations))
         outputs["learning-curve"] = (workdir / "learning-curve.png", "image/png")
@@ -323,9 +318,13 @@ class Iteration:
         summary = {
             "campaign": campaign.name,
             "iteration": number,
-            "query": int(np.sum(roles == "query")),
-            "precision_sample": int(np.sum(roles == "precision-sample")),
-            "candidates": int(np.sum(roles != "")),
+            "strategy": self.step.strategy,
+            "embeddings": "network" if self.step.embedded else "none",
+            "query": int(np.sum(roles == QUERY)),
+            "precision_sample": int(np.sum(roles == SAMPLE)),
+            "padding": int(np.sum(roles == PADDING)),
+            "why": {role: self.step.reason(role) for role in (QUERY, SAMPLE, PADDING, CANDIDATE)},
+            "candidates": self.step.n_candidates,
             "pool": len(probabilities),
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
             "simbad": self.simbad,

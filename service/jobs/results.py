@@ -17,13 +17,17 @@ import sqlalchemy as sa
 from service.settings import Settings
 from service.tables import schema
 
-LABEL_PRIORITY = {"query": 0, "precision-sample": 1, "candidate": 2}
+LABEL_PRIORITY = {"query": 0, "precision-sample": 1, "padding": 2, "candidate": 3}
 
 
 def candidate_rows(
     engine: sa.Engine, campaign: Any, iteration: int, roles: Sequence[str] | None
 ) -> list[dict[str, Any]]:
-    """Predictions of one iteration joined with their spectra (and oracle labels)."""
+    """Predictions of one iteration joined with their spectra (and oracle labels), each
+    with a ``reason`` saying why it is listed (rebuilt from its stored role)."""
+    from service.learn.query import NEEDS_EMBEDDINGS
+    from service.learn.step import reason
+
     prediction, spectrum, label = schema.prediction, schema.spectrum, schema.label
     query = (
         sa.select(
@@ -60,8 +64,16 @@ def candidate_rows(
             .order_by(label.c.label_id)
         ):
             latest[int(sid)] = str(verdict)
+        strategy = conn.scalar(
+            sa.select(schema.iteration.c.strategy)
+            .where(schema.iteration.c.campaign_id == campaign.campaign_id)
+            .where(schema.iteration.c.number == iteration)
+        )
     for row in rows:
         row["label"] = latest.get(int(row["spectrum_id"]))
+        row["reason"] = reason(
+            row["role"], strategy or "entropy", None, strategy in NEEDS_EMBEDDINGS
+        )
     rows.sort(key=lambda r: (LABEL_PRIORITY.get(r["role"], 9), -(r["entropy"] or 0)))
     return rows
 
@@ -101,8 +113,8 @@ def rows_votable(
             return np.array(values, dtype=object)
         return np.array([np.nan if v is None else v for v in values], dtype=dtype)
 
-    hou = [row.get("hou_verdict") for row in rows]
-    text = ("pubdid", "obsid", "designation", "predicted_class", "role", "label", "simbad_id")
+    text = ("pubdid", "obsid", "designation", "predicted_class", "hou_verdict", "role", "reason")
+    text += ("label", "simbad_id")
     document.fill(
         "candidates",
         {
@@ -114,9 +126,6 @@ def rows_votable(
             "p_single_peak": column("p_single_peak", np.float32),
             "p_double_peak": column("p_double_peak", np.float32),
             "p_absorption": column("p_absorption", np.float32),
-            "hou_emission": np.ma.masked_array(
-                [v == "emission" for v in hou], mask=[v is None for v in hou], dtype=bool
-            ),
             "iteration": np.ma.masked_array(
                 [row.get("iteration") or 0 for row in rows],
                 mask=[row.get("iteration") is None for row in rows],
@@ -141,52 +150,44 @@ def _datalink_base(urls: Sequence[str | None]) -> str:
     return bases.pop() if len(bases) == 1 and all(urls) else ""
 
 
-def metrics_votable(
-    campaign: Any, iterations: list[dict[str, Any]], timings: dict[str, float]
-) -> bytes:
+#: Float columns of the metrics table, read from the ``iteration`` rows as they are.
+METRIC_FLOATS = (
+    "error",
+    "precision_emission",
+    "precision_emission_lower",
+    "precision_single_peak",
+    "precision_single_peak_lower",
+    "precision_double_peak",
+    "precision_double_peak_lower",
+    "train_seconds",
+    "classify_seconds",
+)
+METRIC_INTS = ("iteration", "n_labels", "n_answered", "n_candidates", "n_sample_judged")
+
+
+def metrics_votable(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:
+    """``votable_templates/metrics.xml`` with one row per iteration (see Campaigns.iterations);
+    every value of a row describes that iteration's model and batch."""
     from service.vo import templates
 
     document = templates.load("metrics.xml")
     document.by_id("info_campaign").set("value", campaign.name)
 
     def values(key: str, dtype: Any) -> np.ndarray:
-        data = [it.get(key) for it in iterations]
+        data = [it.get("number" if key == "iteration" else key) for it in iterations]
         return np.ma.masked_array(
             [0 if v is None else v for v in data], mask=[v is None for v in data], dtype=dtype
         )
 
-    precision = [_overall_precision(it) for it in iterations]
-    n = len(iterations)
     document.fill(
         "metrics",
         {
-            "iteration": values("number", np.int32),
-            "n_labels": values("n_labels", np.int32),
-            "error": values("error", np.float32),
-            "precision": np.ma.masked_invalid(np.array([p[0] for p in precision], np.float32)),
-            "precision_lower": np.ma.masked_invalid(
-                np.array([p[1] for p in precision], np.float32)
-            ),
-            "train_seconds": np.ma.masked_array(
-                [timings.get("train", 0.0)] * n,
-                mask=[i < n - 1 for i in range(n)],
-                dtype=np.float32,
-            ),
-            "classify_seconds": np.ma.masked_array(
-                [timings.get("classify", 0.0)] * n,
-                mask=[i < n - 1 for i in range(n)],
-                dtype=np.float32,
-            ),
+            **{key: values(key, np.int32) for key in METRIC_INTS},
+            **{key: values(key, np.float32) for key in METRIC_FLOATS},
+            "strategy": np.array([it.get("strategy") for it in iterations], dtype=object),
         },
     )
     return document.to_bytes()
-
-
-def _overall_precision(iteration: dict[str, Any]) -> tuple[float, float]:
-    """Single-peak precision and its bound (the class the sample mostly holds)."""
-    value = iteration.get("precision_single_peak")
-    lower = iteration.get("precision_single_peak_lower")
-    return (np.nan if value is None else value, np.nan if lower is None else lower)
 
 
 def learning_curve_png(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:
@@ -194,10 +195,13 @@ def learning_curve_png(campaign: Any, iterations: list[dict[str, Any]]) -> bytes
 
     labels = [it.get("n_labels") or 0 for it in iterations]
     error = [np.nan if it.get("error") is None else it["error"] for it in iterations]
-    precision = [_overall_precision(it)[0] for it in iterations]
+    precision = [
+        np.nan if it.get("precision_emission") is None else it["precision_emission"]
+        for it in iterations
+    ]
     figure = learning_curve_figure(
         labels,
-        {"error on the query batch": error, "precision (single-peak)": precision},
+        {"error on the query batch": error, "precision (emission vs absorption)": precision},
         xlabel="oracle labels in the training set",
         ylabel="fraction",
         title=f"campaign {campaign.name}",

@@ -4,7 +4,9 @@ One iteration, as in Škoda, Podsztavek & Tvrdík (2020): train a fresh network 
 the adapted source set plus every oracle label so far -> predict the unlabelled
 target pool -> the oracle labels the ``batch`` spectra the query strategy picks
 among predicted candidates, and ``precision_sample`` random predicted candidates
-(the precision estimate) -> both join the training set and leave the pool.
+(the precision estimate) -> both join the training set and leave the pool. The
+choice is :func:`service.learn.step.select_batch`, the same step the served
+``iterate`` job runs.
 
 A :class:`SimulatedOracle` answers from ground truth, so the whole protocol can
 be measured: after every training the model is scored on a held-out target test
@@ -15,6 +17,7 @@ Hou et al. (2016) rule on the same test spectra.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,8 +40,8 @@ from service.learn.metrics import (
     precision_recall,
 )
 from service.learn.model import SpectrumClassifier, TrainConfig
-from service.learn.precision import clopper_pearson_lower, precision_sample
-from service.learn.query import NEEDS_EMBEDDINGS, select_query
+from service.learn.precision import clopper_pearson_lower
+from service.learn.step import PADDING, QUERY, SAMPLE, select_batch
 
 
 @dataclasses.dataclass
@@ -122,6 +125,13 @@ class IterationResult:
         return out
 
 
+def _embed_rows(
+    model: SpectrumClassifier, target_x: np.ndarray, unlabelled: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Network embeddings of the pool rows ``unlabelled[rows]`` (for diverse-entropy)."""
+    return model.embed(np.asarray(target_x[unlabelled[rows]]))
+
+
 def split_target(n: int, test_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(pool rows, test rows) of n target spectra, test rows drawn at random."""
     order = rng.permutation(n)
@@ -179,15 +189,17 @@ def run_active_learning(
         if iteration < config.iterations:
             unlabelled = np.setdiff1d(pool, labelled, assume_unique=True)
             p_pool = model.predict_proba(problem.target_x[unlabelled])
-            embeddings = (
-                model.embed(problem.target_x[unlabelled])
-                if config.strategy in NEEDS_EMBEDDINGS
-                else None
+            step = select_batch(
+                p_pool,
+                np.zeros(len(unlabelled), dtype=bool),
+                config.batch,
+                config.precision_sample,
+                rng,
+                config.strategy,
+                positive,
+                embed=functools.partial(_embed_rows, model, problem.target_x, unlabelled),
             )
-            query = select_query(
-                p_pool, config.batch, rng, config.strategy, among=positive, embeddings=embeddings
-            )
-            check = precision_sample(p_pool, config.precision_sample, rng, positive, exclude=query)
+            query, check = step.rows(QUERY, PADDING), step.rows(SAMPLE)
             verdicts = training_targets(oracle(unlabelled[check]), classes, extra)
             confirmed, sample = int(np.isin(verdicts, positive).sum()), len(check)
             oracle(unlabelled[query])

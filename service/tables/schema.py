@@ -42,8 +42,8 @@ SCHEMA = "alvo"
 CLASSES = ("single-peak", "double-peak", "absorption")
 #: Every verdict an oracle may give: the classes plus the oracle-only ones.
 VERDICTS = (*CLASSES, "not-sure", "bad")
-LABEL_SOURCES = ("page", "votable", "samp", "api")
-ROLES = ("query", "precision-sample", "candidate")
+LABEL_SOURCES = ("page", "votable", "csv", "samp", "api")
+ROLES = ("query", "precision-sample", "padding", "candidate")
 DOMAINS = ("source", "target")
 
 metadata = sa.MetaData()
@@ -309,7 +309,7 @@ prediction = sa.Table(
         "entropy",
         sa.Float,
         "Shannon entropy of the class probabilities (natural log)",
-        "stat.uncertainty",
+        "stat.error",
         "",
         principal=True,
     ),
@@ -339,12 +339,56 @@ iteration = sa.Table(
         principal=True,
     ),
     col(
+        "strategy",
+        sa.String(32),
+        "Query strategy that chose this iteration's batch",
+        "meta.code",
+    ),
+    col(
+        "n_labels",
+        sa.Integer,
+        "Oracle labels of the pool this iteration's model was trained on "
+        "(0 for iteration 0, trained on the source set alone)",
+        "meta.number",
+        principal=True,
+    ),
+    col(
+        "n_candidates",
+        sa.Integer,
+        "Pool spectra this iteration's model predicts as emission (single- or double-peak)",
+        "meta.number",
+        principal=True,
+    ),
+    col(
         "error",
         sa.Float,
-        "Fraction of the query batch the model got wrong",
+        "Fraction of this iteration's query batch its model classified wrongly, as the oracle "
+        "labelled it afterwards (empty until labelled; not-sure and bad verdicts left out)",
         "stat.error",
         "",
         principal=True,
+    ),
+    col(
+        "precision_emission",
+        sa.Float,
+        "Emission-vs-absorption precision of this iteration's candidates: share of its labelled "
+        "precision sample the oracle called single- or double-peak (not-sure and bad left out)",
+        "stat.fit.goodness",
+        "",
+        principal=True,
+    ),
+    col(
+        "precision_emission_lower",
+        sa.Float,
+        "One-sided 95% Clopper-Pearson lower bound of precision_emission",
+        "stat.fit.goodness;stat.min",
+        "",
+    ),
+    col(
+        "n_sample_judged",
+        sa.Integer,
+        "Spectra of the precision sample with a class verdict (the precisions' denominator)",
+        "meta.number",
     ),
     *(
         column
@@ -353,20 +397,29 @@ iteration = sa.Table(
             col(
                 f"precision_{name}",
                 sa.Float,
-                f"Precision for {name.replace('_', '-')}",
+                f"Exact-class precision for {name.replace('_', '-')}: share of the precision "
+                f"sample predicted {name.replace('_', '-')} that the oracle labelled so "
+                "(not-sure and bad left out)",
                 "stat.fit.goodness",
                 "",
             ),
             col(
                 f"precision_{name}_lower",
                 sa.Float,
-                f"Lower 95% bound of the precision for {name.replace('_', '-')}",
+                f"One-sided 95% Clopper-Pearson lower bound of precision_{name}",
                 "stat.fit.goodness;stat.min",
                 "",
             ),
         )
     ),
-    col("n_labels", sa.Integer, "Oracle labels in the training set", "meta.number", principal=True),
+    col("train_seconds", sa.Float, "Wall-clock time spent training", "time.duration", "s"),
+    col(
+        "classify_seconds",
+        sa.Float,
+        "Wall-clock time spent classifying the pool",
+        "time.duration",
+        "s",
+    ),
     col(
         "started", sa.DateTime, "When the iteration started (UTC)", "time.start", xtype="timestamp"
     ),
