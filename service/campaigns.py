@@ -53,6 +53,7 @@ class LabelOutcome:
     stored: int
     unknown: list[str]  # identifiers that match no spectrum of the campaign's pool
     conflicts: list[dict[str, Any]]  # spectra on which users now disagree
+    unchanged: int = 0  # verdicts identical to the user's latest on the spectrum: not stored
 
 
 class Campaigns:
@@ -117,7 +118,12 @@ class Campaigns:
 
     # --- labels ---------------------------------------------------------------------------------
     def add_labels(self, campaign: Campaign, verdicts: Iterable[Verdict]) -> LabelOutcome:
-        """Record verdicts on spectra of the campaign's pool (or source set)."""
+        """Record verdicts on spectra of the campaign's pool (or source set).
+
+        Idempotent: a verdict equal to the same user's latest one on the spectrum is
+        not stored again (``unchanged``), so a table sent twice over SAMP or uploaded
+        twice adds nothing; a changed verdict is a new row (the history is kept).
+        """
         verdicts = list(verdicts)
         for verdict in verdicts:
             if verdict.label not in VERDICTS:
@@ -141,13 +147,23 @@ class Campaigns:
                     .where(spectrum.c.spectrum_id.in_(ids))
                 )
             ) if ids else set()  # fmt: skip
-            rows, unknown = [], []
+            resolved, unknown = [], []
             for verdict in verdicts:
                 sid = verdict.spectrum_id if verdict.spectrum_id in known_ids else None
                 sid = sid if sid is not None else by_pubdid.get(verdict.pubdid or "")
                 if sid is None:
                     unknown.append(str(verdict.pubdid or verdict.spectrum_id))
-                    continue
+                else:
+                    resolved.append((int(sid), verdict))
+            sids = sorted({sid for sid, _ in resolved})
+            latest = self._latest_verdicts(conn, campaign, sids)
+            asked_in = self._batch_iterations(conn, campaign, sids)
+            rows = []
+            for sid, verdict in resolved:
+                key = (sid, verdict.user)
+                if latest.get(key) == verdict.label:
+                    continue  # the same verdict again (a table sent twice): one row
+                latest[key] = verdict.label
                 rows.append(
                     {
                         "spectrum_id": sid,
@@ -155,7 +171,11 @@ class Campaigns:
                         "label": verdict.label,
                         "oracle_user": verdict.user,
                         "labelled": schema.utcnow(),
-                        "iteration": verdict.iteration,
+                        "iteration": (
+                            verdict.iteration
+                            if verdict.iteration is not None
+                            else asked_in.get(sid)
+                        ),
                         "source": verdict.source,
                     }
                 )
@@ -163,7 +183,46 @@ class Campaigns:
                 conn.execute(schema.label.insert(), rows)
         touched = {row["spectrum_id"] for row in rows}
         conflicts = [c for c in self.conflicts(campaign) if c["spectrum_id"] in touched]
-        return LabelOutcome(stored=len(rows), unknown=unknown, conflicts=conflicts)
+        return LabelOutcome(
+            stored=len(rows),
+            unknown=unknown,
+            conflicts=conflicts,
+            unchanged=len(resolved) - len(rows),
+        )
+
+    @staticmethod
+    def _latest_verdicts(
+        conn: sa.Connection, campaign: Campaign, sids: Sequence[int]
+    ) -> dict[tuple[int, str], str]:
+        """``{(spectrum_id, user): verdict}``: each user's latest verdict on these spectra."""
+        label = schema.label
+        latest: dict[tuple[int, str], str] = {}
+        for sid, user, verdict in conn.execute(
+            sa.select(label.c.spectrum_id, label.c.oracle_user, label.c.label)
+            .where(label.c.campaign_id == campaign.campaign_id)
+            .where(label.c.spectrum_id.in_(sids))
+            .order_by(label.c.label_id)
+        ):
+            latest[(int(sid), str(user or ""))] = str(verdict)
+        return latest
+
+    @staticmethod
+    def _batch_iterations(
+        conn: sa.Connection, campaign: Campaign, sids: Sequence[int]
+    ) -> dict[int, int]:
+        """``{spectrum_id: iteration}``: the latest iteration whose batch held the spectrum,
+        so a label that does not say (SAMP, files) is filed under the batch that asked."""
+        prediction = schema.prediction
+        return {
+            int(sid): int(number)
+            for sid, number in conn.execute(
+                sa.select(prediction.c.spectrum_id, sa.func.max(prediction.c.iteration))
+                .where(prediction.c.campaign_id == campaign.campaign_id)
+                .where(prediction.c.spectrum_id.in_(sids))
+                .where(prediction.c.role.in_(("query", "precision-sample", "padding")))
+                .group_by(prediction.c.spectrum_id)
+            )
+        }
 
     def verdicts_per_user(self, campaign: Campaign) -> list[tuple[int, str, str]]:
         """(spectrum_id, user, verdict): each user's latest verdict per spectrum."""
@@ -273,11 +332,31 @@ class Campaigns:
             )
 
     def iterations(self, campaign: Campaign) -> list[dict[str, Any]]:
-        table = schema.iteration
+        """The ``iteration`` rows, each with ``n_answered``: spectra of its batch the oracle
+        has labelled so far (``n_labels`` counts only what its model was trained on, so
+        it stays 0 for iteration 0 however many labels its batch got since)."""
+        table, prediction, label = schema.iteration, schema.prediction, schema.label
+        answered = (
+            sa.select(
+                prediction.c.iteration,
+                sa.func.count(sa.distinct(prediction.c.spectrum_id)).label("n"),
+            )
+            .where(prediction.c.campaign_id == campaign.campaign_id)
+            .where(prediction.c.role.in_(("query", "precision-sample", "padding")))
+            .where(
+                prediction.c.spectrum_id.in_(
+                    sa.select(label.c.spectrum_id).where(
+                        label.c.campaign_id == campaign.campaign_id
+                    )
+                )
+            )
+            .group_by(prediction.c.iteration)
+        )
         with self.engine.connect() as conn:
+            counts = {int(number): int(n) for number, n in conn.execute(answered)}
             rows = conn.execute(
                 sa.select(table)
                 .where(table.c.campaign_id == campaign.campaign_id)
                 .order_by(table.c.number)
             )
-            return [dict(row._mapping) for row in rows]
+            return [{**row._mapping, "n_answered": counts.get(int(row.number), 0)} for row in rows]

@@ -167,8 +167,68 @@ class LabelListener:
         )
 
 
+#: Clients that show tables on the sky: a table without positions makes Aladin fail
+#: (a NullPointerException), so they only get tables with RA/Dec columns.
+SKY_VIEWERS = ("aladin",)
+
+
+def has_positions(votable: bytes) -> bool:
+    """Whether the VOTable's first table has ``pos.eq.ra`` and ``pos.eq.dec`` columns."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    root = etree.fromstring(votable, parser)
+    ucds = [str(f.get("ucd") or "") for f in root.iter("{*}FIELD")]
+    return any("pos.eq.ra" in u for u in ucds) and any("pos.eq.dec" in u for u in ucds)
+
+
+def table_name(votable: bytes, fallback: str) -> str:
+    """The name of the VOTable's first TABLE, for a client's table list (else ``fallback``)."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    table = next(etree.fromstring(votable, parser).iter("{*}TABLE"), None)
+    return str(table.get("name") or fallback) if table is not None else fallback
+
+
+def send_tables(
+    client: Any,
+    tables: dict[str, tuple[str, bool]],
+    recipient: str | None = None,
+    timeout_s: int = 10,
+) -> dict[str, list[str]]:
+    """Send ``{name: (url, has positions)}`` as ``table.load.votable``; ``{name: [clients]}``.
+
+    Each table goes to every subscribed client (or the one named ``recipient``)
+    that wants it: tables without positions skip the :data:`SKY_VIEWERS`. Each
+    send is a call that waits for the client's reply, so when this returns the
+    tables have arrived (no race with a sender that disconnects next).
+    """
+    messenger = SampMessenger(client, timeout_s)
+    subscribed = messenger.recipients(TABLE_MTYPE)
+    sent: dict[str, list[str]] = {}
+    for name, (url, positional) in tables.items():
+        targets = {
+            cid: client_name
+            for cid, client_name in subscribed.items()
+            if (recipient is None or client_name.lower() == recipient.lower())
+            and (positional or not client_name.lower().startswith(SKY_VIEWERS))
+        }
+        sent[name] = []
+        for cid, client_name in sorted(targets.items(), key=lambda t: t[1]):
+            try:
+                client.call_and_wait(cid, table_load_message(url, url, name), str(timeout_s))
+            except Exception as error:  # pyvo's SAMPProxyError: a refusal or a timeout
+                client_name = f"{client_name} (failed: {error})"
+            sent[name].append(client_name)
+    return sent
+
+
+TABLE_MTYPE = "table.load.votable"
+
+
 def broadcast_tables(tables: dict[str, str], client_name: str = "alvo") -> str:
-    """Broadcast ``{name: url}`` VOTables to every SAMP client; returns what happened.
+    """Send ``{name: url}`` VOTables (with positions) to every SAMP client; says what happened.
 
     For jobs run with ``BROADCAST=true`` by a service on the astronomer's own
     desktop: the candidates appear in TOPCAT/Aladin when the job ends. A missing
@@ -176,9 +236,9 @@ def broadcast_tables(tables: dict[str, str], client_name: str = "alvo") -> str:
     """
     try:
         with connect(name=client_name) as client:
-            messenger = SampMessenger(client)
-            for name, url in tables.items():
-                messenger.send(table_load_message(url, url, name))
+            sent = send_tables(client, {name: (url, True) for name, url in tables.items()})
     except (ConnectionError, OSError) as error:
         return f"not broadcast: {error}"
-    return f"broadcast {', '.join(tables)} to the SAMP hub"
+    return "broadcast " + "; ".join(
+        f"{name} to {', '.join(names) or 'no client'}" for name, names in sent.items()
+    )

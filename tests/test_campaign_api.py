@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from service.app import create_app
 from service.datasets import Datasets
 from service.settings import Settings
-from tests.peers.stilts import votlint
+from tests.votable_check import votable_problems
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_labels_are_attributed_and_conflicts_reported(client):
         json={"source": "page", "labels": [{"pubdid": "ivo://t/pool?1", "label": "single-peak"}]},
         headers=ana,
     ).json()
-    assert first == {"stored": 1, "unknown": [], "conflicts": []}
+    assert first == {"stored": 1, "unchanged": 0, "unknown": [], "conflicts": []}
     second = client.post(
         "/campaigns/be/labels",
         json={"labels": [{"pubdid": "ivo://t/pool?1", "label": "absorption"}]},
@@ -93,7 +93,7 @@ def test_votable_round_trip(client):
     assert stored["stored"] == 2
     exported = client.get("/campaigns/be/labels?FORMAT=votable")
     assert exported.headers["content-type"].startswith("application/x-votable+xml")
-    assert votlint(exported.content) == []
+    assert votable_problems(exported.content) == []
     back = parse_single_table(io.BytesIO(exported.content)).to_table()
     assert list(back["label"]) == ["bad", "double-peak"]
     csv_text = client.get("/campaigns/be/labels?FORMAT=csv").text
@@ -114,3 +114,52 @@ def test_pages_of_other_sites_cannot_write(client):
     own = client.post("/campaigns/be/labels", json=verdict, headers={"Origin": "http://testserver"})
     assert own.status_code == 200 and own.json()["stored"] == 1
     assert client.get("/campaigns/be/labels").json()["labels"] != []
+
+
+def _labels_table(labels: list[str]) -> bytes:
+    table = Table({"pubdid": [f"ivo://t/pool?{i}" for i in range(len(labels))], "label": labels})
+    body = io.BytesIO()
+    table.write(body, format="votable")
+    return body.getvalue()
+
+
+def test_the_same_labels_sent_twice_are_stored_once(client):
+    """Issue 15: re-sending a labelled table over SAMP doubled the labels (14 -> 28)."""
+    _create(client)
+    body = _labels_table(["bad", "double-peak", "absorption"])
+    for expected in ((3, 0), (0, 3)):
+        outcome = client.post(
+            "/campaigns/be/labels", content=body, headers={"content-type": VOTABLE}
+        ).json()
+        assert (outcome["stored"], outcome["unchanged"]) == expected
+    changed = client.post(
+        "/campaigns/be/labels", json={"labels": [{"pubdid": "ivo://t/pool?0", "label": "bad"},
+                                                 {"pubdid": "ivo://t/pool?1", "label": "bad"}]},
+    ).json()  # fmt: skip
+    assert (changed["stored"], changed["unchanged"]) == (1, 1)  # a changed verdict is kept
+    exported = client.get("/campaigns/be/labels").json()["labels"]
+    assert [x["label"] for x in exported] == ["bad", "double-peak", "absorption", "bad"]
+
+
+def test_labels_say_how_they_came(client):
+    """Labels from a CSV file were stored with source 'votable'."""
+    _create(client)
+    client.post("/campaigns/be/labels", content=b"pubdid,label\nivo://t/pool?0,bad\n",
+                headers={"content-type": "text/csv"})  # fmt: skip
+    client.post("/campaigns/be/labels", content=_labels_table(["", "bad"]),
+                headers={"content-type": VOTABLE})  # fmt: skip
+    exported = client.get("/campaigns/be/labels").json()["labels"]
+    assert [x["source"] for x in exported] == ["csv", "votable"]
+
+
+def test_labels_export_follows_the_accept_header(client):
+    _create(client)
+    client.post("/campaigns/be/labels", content=_labels_table(["bad"]),
+                headers={"content-type": VOTABLE})  # fmt: skip
+    response = client.get("/campaigns/be/labels", headers={"accept": VOTABLE})
+    assert response.headers["content-type"].startswith(VOTABLE)
+    assert votable_problems(response.content) == []
+    assert client.get("/campaigns/be/labels").headers["content-type"] == "application/json"
+
+
+VOTABLE = "application/x-votable+xml"

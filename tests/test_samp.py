@@ -146,26 +146,67 @@ def test_topcat_style_send_becomes_labels(hub, tmp_path):
     assert "nonsense" in refused["samp.error"]["samp.errortxt"]
 
 
-def test_broadcast_tables_reaches_subscribers(hub):
+def _recorder(name: str):
+    """A connected client called ``name`` that records the tables it is sent (and replies)."""
     from pyvo.samp import SAMPIntegratedClient
 
-    listener = SAMPIntegratedClient(name="listener", addr="127.0.0.1")
-    listener.connect()
-    got = []
-    arrived = threading.Event()
+    client = SAMPIntegratedClient(name=name, addr="127.0.0.1")
+    client.connect()
+    client.got = []
 
-    def on_notification(private_key, sender_id, mtype, params, extra):
-        got.append(params)
-        arrived.set()
+    def on_call(private_key, sender_id, msg_id, mtype, params, extra):
+        client.got.append(params)
+        client.reply(msg_id, {"samp.status": "samp.ok", "samp.result": {}})
 
-    listener.bind_receive_notification("table.load.votable", on_notification)
+    client.bind_receive_call("table.load.votable", on_call)
+    return client
+
+
+def test_broadcast_tables_reaches_subscribers(hub):
+    """Each table is a call answered before broadcast_tables returns: nothing to wait for."""
+    listener = _recorder("listener")
     try:
         status = samp.broadcast_tables({"candidates": "file:///tmp/c.vot"})
-        assert arrived.wait(10)
     finally:
         listener.disconnect()
-    assert status.startswith("broadcast candidates")
-    assert got[0]["url"] == "file:///tmp/c.vot" and got[0]["name"] == "candidates"
+    assert status == "broadcast candidates to listener"
+    assert listener.got == [{"url": "file:///tmp/c.vot", "table-id": "file:///tmp/c.vot",
+                             "name": "candidates"}]  # fmt: skip
+
+
+def test_samp_send_gives_sky_viewers_only_tables_with_positions(hub, tmp_path):
+    """Issue 15: `alvo samp send <job>` sent metrics to Aladin (NullPointerException)."""
+    from service.cli import main
+
+    query = tmp_path / "query.vot"
+    query.write_bytes(
+        b'<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE>'
+        b'<TABLE name="query"><FIELD name="ra" datatype="double" ucd="pos.eq.ra;meta.main"/>'
+        b'<FIELD name="dec" datatype="double" ucd="pos.eq.dec;meta.main"/>'
+        b"<DATA><TABLEDATA><TR><TD>1</TD><TD>2</TD></TR></TABLEDATA></DATA></TABLE>"
+        b"</RESOURCE></VOTABLE>"
+    )
+    metrics = tmp_path / "metrics.vot"
+    metrics.write_bytes(_votable(["bad"]).replace(b"<TABLE", b'<TABLE name="metrics"', 1))
+    job = tmp_path / "job.xml"
+    job.write_text(
+        '<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" '
+        'xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1"><uws:phase>COMPLETED'
+        "</uws:phase><uws:results>"
+        f'<uws:result id="query" xlink:href="{query.as_uri()}" '
+        'mime-type="application/x-votable+xml"/>'
+        f'<uws:result id="metrics" xlink:href="{metrics.as_uri()}" '
+        'mime-type="application/x-votable+xml"/></uws:results></uws:job>'
+    )
+    aladin, topcat = _recorder("Aladin"), _recorder("topcat")
+    try:
+        assert main(["samp", "send", job.as_uri()]) == 0
+        assert main(["samp", "send", metrics.as_uri()]) == 0
+    finally:
+        aladin.disconnect()
+        topcat.disconnect()
+    assert [p["name"] for p in aladin.got] == ["query"]
+    assert [p["name"] for p in topcat.got] == ["query", "metrics", "metrics"]  # not "table"
 
 
 def test_broadcast_without_hub_says_so(tmp_path, monkeypatch):

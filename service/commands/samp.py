@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="send a job's VOTable results, a VOTable or a FITS spectrum to SAMP clients",
         description=(
             "Send the VOTable results of a UWS job (candidates, query batch...) to SAMP "
-            "clients as table.load.votable. URL is a job URL such as "
+            "clients as table.load.votable, each under its result name; tables without "
+            "positions (metrics) are not sent to sky viewers such as Aladin, which cannot "
+            "show them. URL is a job URL such as "
             "http://127.0.0.1:8000/iterate/42, the URL of a VOTable, or the URL of a FITS "
             "spectrum (sent as spectrum.load.ssa-generic, for SPLAT-VO)."
         ),
@@ -65,11 +67,19 @@ def send_command(args: argparse.Namespace) -> int:
     if not tables:
         print(f"alvo samp send: {args.url} has no VOTable results to send", file=sys.stderr)
         return 1
+    from service.uws_client import fetch
+
+    named: dict[str, tuple[str, bool]] = {}
+    for result_id, url in tables.items():
+        body, _ = fetch(url)
+        fallback = url.rstrip("/").rsplit("/", 1)[-1]
+        name = samp.table_name(body, fallback) if result_id == "table" else result_id
+        named[name] = (url, samp.has_positions(body))
     with samp.connect() as client:
-        messenger = samp.SampMessenger(client)
-        for result_id, url in tables.items():
-            replies = messenger.send(samp.table_load_message(url, url, result_id), args.to)
-            print(f"sent {result_id}: {url}" + (f" -> {replies}" if replies else ""))
+        for name, clients in samp.send_tables(client, named, args.to).items():
+            url, positional = named[name]
+            why = "" if positional else " (no positions: not sent to sky viewers)"
+            print(f"sent {name}: {url} -> {', '.join(clients) or 'no client'}{why}")
     return 0
 
 
@@ -87,8 +97,13 @@ def listen_command(args: argparse.Namespace) -> int:
             "source": "samp",
             "labels": [{"spectrum": x.spectrum, "label": x.label} for x in labels],
         }
-        httpx.post(endpoint, json=payload, timeout=30).raise_for_status()
-        print(f"{len(labels)} labels posted to {endpoint}")
+        response = httpx.post(endpoint, json=payload, timeout=30)
+        response.raise_for_status()
+        outcome = response.json()
+        print(
+            f"{outcome['stored']} labels stored at {endpoint}, "
+            f"{outcome.get('unchanged', 0)} already there"
+        )
 
     with samp.connect(name="alvo") as client:
         samp.LabelListener(client, post).register()

@@ -88,8 +88,6 @@ def _format(params: dali.DaliParams) -> tuple[str, str]:
     text = params.get(name)
     if text is not None and text.split(";")[0].strip().lower() in CSV_FORMATS:
         return "csv", output.CSV_MEDIA_TYPE
-    if text is not None and text.strip().lower() == "votable/b2":
-        return "votable", "binary2"
     fmt = dali.response_format(params, name)
     return "votable", fmt.serialization
 

@@ -42,6 +42,9 @@ LOG = logging.getLogger(__name__)
 
 #: RESPONSEFORMAT values that mean "a VOTable" (DALI 1.1 §3.2.4), before any ";params".
 VOTABLE_FORMATS = frozenset({"votable", VOTABLE_MEDIA_TYPE, "text/xml", "application/xml"})
+#: Short names TAP advertises in its capabilities (``/tap/capabilities``): every
+#: endpoint that takes RESPONSEFORMAT accepts them alike.
+VOTABLE_ALIASES = {"votable/td": "tabledata", "votable/b2": "binary2"}
 _MJD_EPOCH = dt.datetime(1858, 11, 17, tzinfo=dt.UTC)
 
 
@@ -133,6 +136,8 @@ def response_format(params: DaliParams, name: str = "RESPONSEFORMAT") -> Votable
     text = params.get(name)
     if text is None:
         return VotableFormat()
+    if text.strip().lower() in VOTABLE_ALIASES:
+        return VotableFormat(serialization=VOTABLE_ALIASES[text.strip().lower()])
     base, *extras = [part.strip() for part in text.split(";")]
     if base.lower() not in VOTABLE_FORMATS:
         raise bad_parameter(

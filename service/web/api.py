@@ -151,7 +151,8 @@ class CampaignAPI:
     async def labels(self, request: Request) -> Response:
         name = request.path_params["name"]
         if request.method == "GET":
-            fmt = request.query_params.get("FORMAT", request.query_params.get("format", "json"))
+            fmt = request.query_params.get("FORMAT", request.query_params.get("format"))
+            fmt = fmt or _accepted_format(request.headers.get("accept", ""))
             body, media = await anyio.to_thread.run_sync(self._export, name, fmt.lower())
             return Response(body, media_type=media)
         user = self.owner(request) or ""
@@ -160,7 +161,12 @@ class CampaignAPI:
             lambda: self.campaigns.add_labels(self.campaigns.require(name), verdicts)
         )
         return JSONResponse(
-            {"stored": outcome.stored, "unknown": outcome.unknown, "conflicts": outcome.conflicts}
+            {
+                "stored": outcome.stored,
+                "unchanged": outcome.unchanged,
+                "unknown": outcome.unknown,
+                "conflicts": outcome.conflicts,
+            }
         )
 
     def _export(self, name: str, fmt: str) -> tuple[bytes, str]:
@@ -199,6 +205,14 @@ class CampaignAPI:
         if fmt in ("votable", VOTABLE_TYPE):
             return _labels_votable(rows), VOTABLE_TYPE
         raise ValueError(f"FORMAT must be json, csv or votable, not {fmt!r}")
+
+
+def _accepted_format(accept: str) -> str:
+    """The label export a client's ``Accept`` header asks for (pyvo, TOPCAT: VOTable)."""
+    accept = accept.lower()
+    if VOTABLE_TYPE in accept or "text/xml" in accept:
+        return "votable"
+    return "csv" if "text/csv" in accept else "json"
 
 
 def _labels_votable(rows: list[dict[str, Any]]) -> bytes:
@@ -281,7 +295,9 @@ async def _verdicts(request: Request, user: str) -> list[Verdict]:
 
 
 def _table_verdicts(body: bytes, user: str) -> list[Verdict]:
+    """Verdicts from a VOTable or CSV body, their source named after the format."""
+    source = "votable" if b"<VOTABLE" in body[:4000].upper() else "csv"
     return [
-        Verdict(label=x.label, pubdid=x.spectrum, user=user, source="votable")
+        Verdict(label=x.label, pubdid=x.spectrum, user=user, source=source)
         for x in parse_labels(body)
     ]
