@@ -16,13 +16,34 @@ def test_landing_page_links_vosi(tmp_path):
     assert "/availability" in page.text
 
 
-def test_availability_is_vosi(tmp_path):
-    client = TestClient(create_app(Settings(home=tmp_path)))
-    response = client.get("/availability")
+VOSI = "{http://www.ivoa.net/xml/VOSIAvailability/v1.0}"
+
+
+def _availability(client, path="/availability") -> tuple[str, str]:
+    response = client.get(path)
     assert response.status_code == 200
     root = etree.fromstring(response.content)
-    assert root.tag == "{http://www.ivoa.net/xml/VOSIAvailability/v1.0}availability"
-    assert root.findtext("{http://www.ivoa.net/xml/VOSIAvailability/v1.0}available") == "true"
+    assert root.tag == f"{VOSI}availability"
+    return root.findtext(f"{VOSI}available"), root.findtext(f"{VOSI}note")
+
+
+def test_availability_is_vosi(tmp_path):
+    with TestClient(create_app(Settings(home=tmp_path))) as client:
+        available, note = _availability(client)
+        assert available == "true" and "database answering" in note
+        assert _availability(client, "/tap/availability")[0] == "true"
+        client.app.state.uws.executor.close()  # the job executor stops: no jobs can run
+        available, note = _availability(client)
+        assert available == "false" and "executor" in note
+
+
+def test_availability_is_false_without_the_database(tmp_path):
+    """Issue 15: availability said true whatever the state of the database."""
+    settings = Settings(home=tmp_path, database_url="postgresql+psycopg://alvo@127.0.0.1:1/none")
+    client = TestClient(create_app(settings))
+    for path in ("/availability", "/tap/availability"):
+        available, note = _availability(client, path)
+        assert available == "false" and note.startswith("database unreachable"), note
 
 
 def test_settings_from_environment():

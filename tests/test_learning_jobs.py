@@ -202,6 +202,8 @@ def test_candidates_endpoint_serves_pyvo_and_binary2(service):
         url, params={"RESPONSEFORMAT": "application/x-votable+xml;serialization=BINARY2"}
     )
     assert b"<BINARY2>" in binary2.content and votable_problems(binary2.content) == []
+    alias = httpx.get(url, params={"RESPONSEFORMAT": "votable/b2"})  # as TAP advertises it
+    assert alias.status_code == 200 and b"<BINARY2>" in alias.content
     results = DALResults.from_result_url(url)  # pyvo as a VO client would read it
     assert len(results) > 0 and "entropy" in results.fieldnames
     missing = httpx.get(url, params={"ITERATION": "99"})

@@ -282,3 +282,11 @@ def test_operator_limits_come_from_settings(home):
     )
     limits = tap.TapLimits.from_settings(settings)
     assert (limits.timeout_s, limits.execution_s, limits.default_maxrec) == (5.0, 3600, 7)
+
+
+def test_unaliased_expressions_get_usable_column_names(client):
+    """Issue 15: ``COUNT(*)`` came back as a column named "COUNT (*)"."""
+    result = table_of(query(client, "SELECT COUNT(*), MAX(entropy) FROM alvo.prediction"))
+    assert result.colnames == ["count", "max"] and result["count"][0] > 0
+    named = table_of(query(client, "SELECT COUNT(*) AS n FROM alvo.prediction"))
+    assert named.colnames == ["n"]

@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -284,6 +285,7 @@ class TapDatabase:
             if candidates and all(c.datatype == candidates[0].datatype for c in candidates):
                 metas.append(dataclasses.replace(candidates[0], name=name))
             else:
+                name = _expression_name(name)
                 metas.append(ColumnMeta(name, "", None, "", None, None, None, None, False, False))
         return metas
 
@@ -337,6 +339,15 @@ def _query_error(error: sa.exc.DBAPIError, timeout_s: float) -> AlvoError:
     if any(word in text for word in ("not authorized", "prohibited", "permission denied")):
         return adql.AdqlError(f"not allowed: {text}")
     return adql.AdqlError(f"the database refused the query: {text}")
+
+
+def _expression_name(sql_name: str) -> str:
+    """A column name for an unaliased expression: ``COUNT (*)`` -> ``count``, as DaCHS
+    names it; the database's own text (spaces, parentheses) is no usable VOTable name."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", sql_name):
+        return sql_name
+    function = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(", sql_name)
+    return function.group(1).lower() if function else "expr"
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -30,7 +30,7 @@ from service.settings import Settings
 from service.tables import tap, upload, vosi
 from service.tables.query import TapDatabase
 from service.vo import dali
-from service.vo.vosi import availability_document
+from service.vo.vosi import availability_response
 from uws import JobList, UWSService
 
 XML = "text/xml; charset=utf-8"
@@ -89,7 +89,7 @@ def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[Base
         return Response(document.body, media_type=document.media_type)
 
     async def availability(request: Request) -> Response:
-        return Response(availability_document(), media_type=XML)
+        return await run_in_threadpool(availability_response, request, settings)
 
     async def capabilities(request: Request) -> Response:
         return Response(vosi.capabilities(base, limits.as_dict()), media_type=XML)

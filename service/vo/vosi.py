@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 from lxml import etree
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -25,6 +28,40 @@ def availability_document(available: bool = True, note: str = "accepting request
     etree.SubElement(root, f"{{{ns}}}available").text = "true" if available else "false"
     etree.SubElement(root, f"{{{ns}}}note").text = note
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def health(database_url: str, executor: Any = None) -> tuple[bool, str]:
+    """``(available, note)``: the database answers ``SELECT 1`` and, when given, the job
+    executor can run jobs. A service that cannot do either must not say it is available."""
+    import sqlalchemy as sa
+
+    notes = []
+    try:
+        with _engine(database_url).connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        notes.append("database answering")
+    except Exception as error:  # any driver's failure: report, never raise
+        return False, f"database unreachable: {type(error).__name__}: {str(error)[:200]}"
+    if executor is not None:
+        ok, note = executor.health()
+        if not ok:
+            return False, note
+        notes.append(note)
+    return True, "accepting requests: " + "; ".join(notes)
+
+
+@functools.lru_cache(maxsize=4)
+def _engine(database_url: str) -> Any:
+    from uws.store import make_engine
+
+    return make_engine(database_url)
+
+
+def availability_response(request: Request, settings: Settings) -> Response:
+    """The availability document of the app serving ``request`` (its UWS executor, if any)."""
+    uws = getattr(request.app.state, "uws", None)
+    available, note = health(settings.sqlalchemy_url, getattr(uws, "executor", None))
+    return Response(availability_document(available, note), media_type=XML_MEDIA_TYPE)
 
 
 def capabilities_document(base_url: str, capabilities: Sequence[tuple[str, str]]) -> bytes:
@@ -56,7 +93,7 @@ SERVICE_CAPABILITIES = (
 
 def routes(settings: Settings) -> list[BaseRoute]:
     async def availability(request: Request) -> Response:
-        return Response(availability_document(), media_type=XML_MEDIA_TYPE)
+        return await run_in_threadpool(availability_response, request, settings)
 
     async def capabilities(request: Request) -> Response:
         document = capabilities_document(settings.public_url, SERVICE_CAPABILITIES)

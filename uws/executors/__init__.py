@@ -76,6 +76,10 @@ class Executor(abc.ABC):
     def close(self) -> None:
         """Stop all work and release the workers."""
 
+    def health(self) -> tuple[bool, str]:
+        """``(can run jobs now, why in words)`` for VOSI availability."""
+        return True, f"{self.name} executor"
+
 
 def make_executor(kind: str, workers: int = 2, address: str = "") -> Executor:
     """``local`` (process per job) or ``dask`` (``address`` of a scheduler, or a LocalCluster)."""

@@ -57,6 +57,13 @@ class DaskExecutor(Executor):
     def client(self) -> Any:
         return self._client
 
+    def health(self) -> tuple[bool, str]:
+        """Healthy while the Dask client is connected to its scheduler."""
+        status = getattr(self._client, "status", None)
+        if status != "running" or self._closed.is_set():
+            return False, f"dask executor not connected to its scheduler (client {status})"
+        return True, "dask executor connected"
+
     def start(self, sink: ExecutionSink) -> None:
         from distributed import Client, LocalCluster, Queue
 

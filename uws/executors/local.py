@@ -135,6 +135,12 @@ class LocalExecutor(Executor):
             return False
         return b"multiprocessing" in command and state not in ("Z", "X")
 
+    def health(self) -> tuple[bool, str]:
+        """Healthy while the monitor thread that launches job processes runs."""
+        if self._thread is None or not self._thread.is_alive() or self._closed.is_set():
+            return False, "local executor not running (service starting or stopping)"
+        return True, f"local executor, {len(self.running())} of {self.workers} workers busy"
+
     def running(self) -> list[str]:
         """Ids of the jobs whose processes are alive now."""
         with self._lock:
