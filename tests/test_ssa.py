@@ -222,6 +222,8 @@ def test_pyvo_ssaservice_queries_the_live_service(archive):
         record = results[0]
         assert record.ra == pytest.approx(10.0) and record.dec == pytest.approx(60.0)
         assert record.format == "application/fits"
+        mjd = archive.catalogues["lamost"]["mjd"][0]  # pyvo's dateobs reads ssa:DataID.Date
+        assert record.dateobs is not None and record.dateobs.mjd == pytest.approx(mjd, abs=1e-6)
         assert record.getdataurl().startswith(f"{url}/datalink/lamost/files/")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

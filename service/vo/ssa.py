@@ -273,6 +273,7 @@ def result_columns(
         "ssa_targetpos": position,
         "ssa_instrument": np.full(n, info.instrument, dtype=object),
         "ssa_dateObs": col["mjd"].astype(float),
+        "ssa_datadate": _iso_dates(col["mjd"].astype(float)),
         "ssa_specstart": start,
         "ssa_specend": end,
         "ssa_specmid": mid,
@@ -284,6 +285,17 @@ def result_columns(
     if "length" in col:
         columns["ssa_length"] = col["length"].astype(np.int64)
     return columns
+
+
+def _iso_dates(mjd: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD HH:MM:SS.sss`` (UTC) of each MJD; None (null) where the MJD is unknown."""
+    from astropy.time import Time
+
+    known = np.isfinite(mjd)
+    out = np.full(len(mjd), None, dtype=object)
+    if known.any():
+        out[known] = Time(mjd[known], format="mjd", scale="utc").iso
+    return out
 
 
 def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRoute]:
