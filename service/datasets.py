@@ -136,7 +136,7 @@ class Datasets:
                     "label": lab,
                     "oracle_user": oracle_user,
                     "labelled": schema.utcnow(),
-                    "source": "votable",
+                    "source": "ingest",  # LABELS file or the references' label column
                 }
                 for sid, lab in zip(ids, labels, strict=False)
                 if lab
@@ -148,6 +148,15 @@ class Datasets:
                 .where(schema.dataset.c.dataset_id == dataset.dataset_id)
                 .values(n_spectra=schema.dataset.c.n_spectra + len(ids))
             )
+            collections = sorted({str(c) for c in columns.get("collection", []) if c})
+            if collections:  # the dataset's collection(s), from its spectra, when not given
+                table = schema.dataset
+                conn.execute(
+                    table.update()
+                    .where(table.c.dataset_id == dataset.dataset_id)
+                    .where(sa.or_(table.c.collection.is_(None), table.c.collection == ""))
+                    .values(collection=",".join(collections))
+                )
         return ids
 
     def count_failures(self, dataset: Dataset, n_failed: int) -> None:

@@ -12,10 +12,12 @@ import io
 import httpx
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from astropy.io.votable import parse_single_table
 
-from service.datasets import Datasets
+from service.datasets import Datasets, engine_for
 from service.settings import Settings
+from service.tables import schema
 from service.uws_client import follow, submit
 from tests.vo_fixture import catalogue_real_files, free_port, live_server
 from tests.votable_check import votable_problems
@@ -97,6 +99,14 @@ def test_ondrejov_with_labels_is_a_labelled_source_set(service, tmp_path):
         "ivo://alvo.demo/ondrejov?gamma-cas-emission": "single-peak",
         "ivo://alvo.demo/ondrejov?alpha-lyr-absorption": "absorption",
     }
+    # Issue 15: labels.csv labels were stored with source 'votable'; collection was empty
+    engine = engine_for(settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        sources = set(conn.scalars(sa.select(schema.label.c.source)))
+        collection = conn.scalar(
+            sa.select(schema.dataset.c.collection).where(schema.dataset.c.name == "source")
+        )
+    assert sources == {"ingest"} and collection == "ondrejov"
 
 
 def test_unreachable_url_is_a_named_failure(service):

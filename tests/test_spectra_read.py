@@ -46,9 +46,10 @@ def test_lamost_files_match_their_headers(real_data: Path) -> None:
             "LAMOST J"
         )
         assert meta.ra == header["RA"] and meta.dec == header["DEC"]
-        assert meta.snr == header["SN_R"]
+        assert meta.snr == header["SN_R"] or (header["SN_R"] == 99 and math.isnan(meta.snr))
         assert meta.pipeline_class.split()[0] == header["CLASS"].strip()
-        assert meta.obsid == header["FILENAME"].removesuffix(".fits")
+        assert meta.obsid == str(header.get("OBSID") or "")  # never the file name
+        assert meta.pubdid.endswith("?" + header["FILENAME"].removesuffix(".fits"))
         assert meta.collection == "lamost" and meta.extra["layout"] == path.parent.name[-3:].upper()
         # DATE-OBS is the median UTC of the exposures: within the local night LMJD.
         assert header["LMJD"] - 1 < meta.mjd < header["LMJD"] + 1
@@ -174,3 +175,27 @@ def test_raw_ccd700_mid_exposure_date(ut: str, utmiddle: str, mjd: float) -> Non
 
     header = {"DATE-OBS": "2005-05-27", "UT": ut, "UTMIDDLE": utmiddle, "EXPTIME": 3600.0}
     assert raw_mjd(header) == pytest.approx(mjd, abs=1e-6)
+
+
+def test_lamost_dr1_identifiers_and_snr_fill(real_data: Path) -> None:
+    """Issue 15: DR1 (no OBSID) got an empty pubdid, obsid = file name, and S/N 99 (a fill)."""
+    from service.spectra.lamost import meta
+
+    renamed = meta(fits.getheader(real_data / "lamost-dr1" / "bt-cmi-lamost.fits"))
+    assert renamed.pubdid == "ivo://lamost.org/spectrum?spec-56342-GAC121N02V2_sp14-101"
+    assert renamed.obsid == ""  # unknown, not the file's name
+    filled = meta(fits.getheader(real_data / "lamost-dr1" / "spec-55903-B90306_sp06-163.fits"))
+    assert (
+        fits.getheader(real_data / "lamost-dr1" / "spec-55903-B90306_sp06-163.fits")["SN_R"] == 99
+    )
+    assert np.isnan(filled.snr) and np.isnan(filled.extra["sn_r"]) and filled.extra["sn_u"] > 0
+
+
+def test_lamost_obsid_makes_the_pubdid_when_present() -> None:
+    from service.spectra.lamost import meta
+
+    header = fits.Header({"OBSID": 101, "LMJD": 55903, "PLANID": "B90306", "SPID": 6,
+                          "FIBERID": 163, "SN_R": 12.5})  # fmt: skip
+    described = meta(header)
+    assert described.pubdid == "ivo://lamost.org/spectrum?101" and described.obsid == "101"
+    assert described.snr == 12.5

@@ -83,7 +83,7 @@ def medium(header: Mapping[str, Any]) -> Medium:
 
 def meta(header: Mapping[str, Any]) -> SpectrumMeta:
     """Identifiers, position, time and pipeline results of a LAMOST header."""
-    obsid = kw.text(header, "OBSID") or kw.text(header, "FILENAME").removesuffix(".fits")
+    obsid = kw.text(header, "OBSID")  # DR1 files have none: left empty, not the file name
     classes = (kw.text(header, "CLASS"), kw.text(header, "SUBCLASS"))
     mjd = kw.mjd_from_iso(kw.text(header, "DATE-OBS"))  # median UTC of the exposures
     extra = {
@@ -91,21 +91,45 @@ def meta(header: Mapping[str, Any]) -> SpectrumMeta:
         for key in ("LMJD", "MJD", "PLANID", "SPID", "FIBERID", "VERSPIPE", "Z", "Z_ERR")
         if key in header
     }
-    extra.update({f"sn_{band}": kw.number(header, f"SN_{band.upper()}") for band in "ugriz"})
+    extra.update({f"sn_{band}": _snr(header, f"SN_{band.upper()}") for band in "ugriz"})
+    identity = obsid or spectrum_name(header)
     return SpectrumMeta(
-        pubdid=f"{PUBDID_PREFIX}{kw.text(header, 'OBSID')}" if "OBSID" in header else "",
+        pubdid=f"{PUBDID_PREFIX}{identity}" if identity else "",
         obsid=obsid,
         designation=kw.text(header, "DESIG"),
         object=kw.text(header, "OBJNAME"),
         ra=kw.angle(kw.get(header, "RA"), hours=False),
         dec=kw.angle(kw.get(header, "DEC"), hours=False),
         mjd=mjd if np.isfinite(mjd) else kw.number(header, "MJD"),
-        snr=kw.number(header, "SN_R"),  # r band: the one that holds H-alpha
+        snr=_snr(header, "SN_R"),  # r band: the one that holds H-alpha
         pipeline_class=" ".join(c for c in classes if c),
         collection="lamost",
         instrument="LAMOST",
         extra=extra,
     )
+
+
+#: What the LAMOST pipeline writes in SN_* when it could not measure the S/N.
+SNR_FILL = 99.0
+
+
+def _snr(header: Mapping[str, Any], key: str) -> float:
+    """``SN_<band>``, NaN when absent or the pipeline's fill value 99 (not an S/N of 99)."""
+    value = kw.number(header, key)
+    return float("nan") if value == SNR_FILL else value
+
+
+def spectrum_name(header: Mapping[str, Any]) -> str:
+    """The LAMOST name of a spectrum, ``spec-LMJD-PLANID_spSPID-FIBERID``, from the
+    keywords that make it (so a renamed file keeps its identity); '' if they are absent.
+
+    DR1 headers have no OBSID: this name is then what the publisher DID is made of.
+    """
+    lmjd, plan = kw.get(header, "LMJD"), kw.text(header, "PLANID")
+    spid, fiber = kw.get(header, "SPID"), kw.get(header, "FIBERID")
+    if lmjd is None or not plan or spid is None or fiber is None:
+        return kw.text(header, "FILENAME").removesuffix(".fits").removesuffix(".gz")
+    return f"spec-{int(lmjd)}-{plan}_sp{int(spid):02d}-{int(fiber):03d}"
 
 
 def read_lamost(header: Mapping[str, Any], data: Any) -> Spectrum:

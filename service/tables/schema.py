@@ -42,7 +42,7 @@ SCHEMA = "alvo"
 CLASSES = ("single-peak", "double-peak", "absorption")
 #: Every verdict an oracle may give: the classes plus the oracle-only ones.
 VERDICTS = (*CLASSES, "not-sure", "bad")
-LABEL_SOURCES = ("page", "votable", "csv", "samp", "api")
+LABEL_SOURCES = ("page", "votable", "csv", "samp", "api", "ingest")
 ROLES = ("query", "precision-sample", "padding", "candidate")
 DOMAINS = ("source", "target")
 
