@@ -139,6 +139,14 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     )
     assert metrics["precision_emission"][0] == pytest.approx(truly.mean())
     assert metrics["n_sample_judged"][0] == 10
+    # the page's overview reads the same counts (issue 14: "oracle labels 0" after 100)
+    overview = httpx.get(f"{base}/campaigns/be").json()["iterations"]
+    assert [it["n_answered"] for it in overview] == [len(labels), 0]
+    # a label that does not say its iteration (SAMP, files) is filed under its batch's
+    late = {"pubdid": str(again["pubdid"][0]), "label": "not-sure"}
+    httpx.post(f"{base}/campaigns/be/labels", json={"source": "samp", "labels": [late]})
+    exported = httpx.get(f"{base}/campaigns/be/labels").json()["labels"]
+    assert (exported[-1]["iteration"], exported[-1]["source"]) == (1, "samp")
     assert httpx.get(second.results["learning-curve"][0]).content[:8] == b"\x89PNG\r\n\x1a\n"
     assert httpx.get(second.results["confusion"][0]).content[:4] == b"\x89PNG"
     assert "confusion" not in first.results  # nothing to score before any label
@@ -153,7 +161,7 @@ def test_unknown_campaign_is_a_clear_error(service):
 
 
 def test_train_then_classify(service):
-    base, _, pool_kinds = service
+    base, settings, pool_kinds = service
     params = [("DATASET", "src"), ("MODEL", "small"), ("EPOCHS", "6"), ("TEST_FRACTION", "0.25")]
     trained = follow(submit(f"{base}/train", params), lambda s: None)
     assert trained.phase == "COMPLETED", trained.error
@@ -173,6 +181,13 @@ def test_train_then_classify(service):
     )
     assert classified.phase == "COMPLETED", classified.error
     result = httpx.get(classified.results["summary"][0]).json()
+    # Issue 15: alvo.model.path showed server file paths over TAP; now relative to home
+    tap = httpx.get(
+        f"{base}/tap/sync", params={"LANG": "ADQL", "QUERY": "SELECT path FROM alvo.model"}
+    )
+    paths = [str(p) for p in parse_single_table(io.BytesIO(tap.content)).to_table()["path"]]
+    assert paths and not any(p.startswith("/") or str(settings.home) in p for p in paths)
+    assert result["hou_verdict"]["emission"] + result["hou_verdict"]["none"] == len(pool_kinds)
     assert result["classified"] == len(pool_kinds)
     candidates = table(classified.results["candidates"][0])
     assert len(candidates) == result["candidates"]

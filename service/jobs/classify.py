@@ -47,7 +47,13 @@ check = validator(ClassifyRequest.from_params)
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from service.campaigns import Campaigns
-    from service.jobs.learning import classify, load_model, start_job, write_predictions
+    from service.jobs.learning import (
+        classify,
+        load_model,
+        model_file,
+        start_job,
+        write_predictions,
+    )
     from service.jobs.results import rows_votable
     from service.reasons import AlvoError
     from uws.runner import UWSJobError
@@ -57,11 +63,12 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     try:
         dataset = campaigns.datasets.require(request.dataset)
         with campaigns.engine.connect() as conn:
-            path = conn.scalar(
+            stored = conn.scalar(
                 sa.select(schema.model.c.path).where(schema.model.c.model_id == request.model_id)
             )
-        if path is None:
+        if stored is None:
             raise LookupError(f"no model with MODEL_ID={request.model_id}")
+        path = model_file(settings.home, stored)
         load_model(path)  # a model of another adaptation is refused before any work
     except (LookupError, AlvoError) as error:
         raise UWSJobError(str(error)) from error

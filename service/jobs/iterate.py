@@ -199,7 +199,14 @@ class Iteration:
         folder = self.settings.home / "models" / self.campaign.name
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
-        record_model(self.engine, classifier, path, self.campaign.campaign_id, self.number)
+        record_model(
+            self.engine,
+            classifier,
+            path,
+            self.campaign.campaign_id,
+            self.number,
+            home=self.settings.home,
+        )
         return path, len(target_rows)
 
     def classify(self, model_path: Path) -> Predictions:

@@ -97,15 +97,24 @@ def record_model(
     path: Path,
     campaign_id: int | None = None,
     iteration: int | None = None,
+    home: Path | None = None,
 ) -> int:
-    """Save the model file and its ``model`` row; returns the ``model_id`` (``MODEL_ID``)."""
+    """Save the model file and its ``model`` row; returns the ``model_id`` (``MODEL_ID``).
+
+    The row holds the path relative to the service's ``home`` (``models/be/...``):
+    the table is published over TAP, and a server's file paths are nobody's business.
+    :func:`model_file` resolves it again.
+    """
     classifier.save(path)
+    stored = Path(path)
+    if home is not None and stored.resolve().is_relative_to(Path(home).resolve()):
+        stored = stored.resolve().relative_to(Path(home).resolve())
     with engine.begin() as conn:
         result = conn.execute(
             schema.model.insert().values(
                 campaign_id=campaign_id,
                 iteration=iteration,
-                path=str(path),
+                path=str(stored),
                 adaptation=classifier.adapt_fingerprint,
                 classes=",".join(classifier.classes),
                 metrics=json.dumps(classifier.provenance, default=str),
@@ -115,6 +124,11 @@ def record_model(
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
+
+
+def model_file(home: Path, stored: str) -> Path:
+    """The file of a ``model.path`` value (relative to ``home``; older rows: absolute)."""
+    return Path(stored) if Path(stored).is_absolute() else Path(home) / stored
 
 
 @dataclasses.dataclass

@@ -264,7 +264,12 @@ model = sa.Table(
     col(
         "iteration", sa.Integer, "Iteration the model was trained in", "meta.number", principal=True
     ),
-    col("path", sa.Text, "Path of the Keras model file", "meta.ref"),
+    col(
+        "path",
+        sa.Text,
+        "Keras model file, relative to the service's home directory (no server path)",
+        "meta.ref",
+    ),
     col(
         "adaptation", sa.String(64), "Fingerprint of the domain-adaptation configuration", "meta.id"
     ),

@@ -24,14 +24,15 @@ import sqlalchemy as sa
 
 from service.campaigns import Campaign, Campaigns
 from service.fetch import Fetcher
+from service.learn.step import BATCH_ROLES as STEP_BATCH_ROLES
 from service.settings import Settings
 from service.tables import schema
 
 #: Å, vacuum: the native spectrum sent per row. Wide enough for the whole adapted
 #: vector (6519-6732 Å); the page opens on 6500-6640 Å, the H-alpha region.
 WINDOW = (6500.0, 6740.0)
-#: Roles shown for labelling, in the order of the batch VOTable (service.jobs.results).
-BATCH_ROLES = ("query", "precision-sample")
+#: Roles shown for labelling, in the order of the batch VOTable (service.learn.step).
+BATCH_ROLES = STEP_BATCH_ROLES
 #: Most candidate rows one request returns (the page asks for them on demand).
 MAX_CANDIDATES = 500
 #: arcsec: neighbours closer than this may contaminate the spectrum (LAMOST fibres
@@ -127,6 +128,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "access_url": row["access_url"],
                 "datalink_url": row["datalink_url"],
                 "role": row["role"],
+                "reason": row["reason"],
                 "predicted": row["predicted_class"],
                 "p": [row["p_single_peak"], row["p_double_peak"], row["p_absorption"]],
                 "entropy": row["entropy"],

@@ -17,7 +17,7 @@
   const started = performance.now();
   const NARROW = { lo: 6500, hi: 6640 };
   const WIDE = { lo: 6500, hi: 6740 };
-  const ROLE_NAMES = { query: "query", "precision-sample": "precision sample", candidate: "candidate" };
+  const ROLE_NAMES = { query: "query", "precision-sample": "precision sample", padding: "padding", candidate: "candidate" };
 
   const state = {
     doc: null,
@@ -67,6 +67,7 @@
           h("select", { id: "filter", "aria-label": "filter" },
             ...[["all", "all rows"], ["todo", "not labelled yet"], ["done", "labelled"],
               ["query", "query rows"], ["precision-sample", "precision sample"],
+              ["padding", "padding (no candidate left)"],
               ["conflicts", "conflicts"], ["pred-single-peak", "predicted single-peak"],
               ["pred-double-peak", "predicted double-peak"], ["candidates", "candidates (top 500)"]]
               .map(([v, t]) => h("option", { value: v }, t)))),
@@ -186,6 +187,7 @@
         case "done": return !!row.mine;
         case "query": return row.role === "query";
         case "precision-sample": return row.role === "precision-sample";
+        case "padding": return row.role === "padding";
         case "conflicts": return conflict(row);
         case "pred-single-peak": return row.predicted === "single-peak";
         case "pred-double-peak": return row.predicted === "double-peak";
@@ -237,7 +239,7 @@
     h("div", { class: "info" },
       h("div", { class: "head" },
         h("span", { class: "desig", title: row.pubdid }, row.designation || row.object || row.pubdid),
-        h("span", { class: `badge ${row.role}` }, ROLE_NAMES[row.role] || row.role),
+        h("span", { class: `badge ${row.role}`, title: row.reason || "" }, ROLE_NAMES[row.role] || row.role),
         h("span", { class: `verdict ${row.mine || "none"}` }, row.mine ? row.mine : "not labelled")),
       h("div", { class: "pred" }, h("span", { class: `pclass ${row.predicted}` }, row.predicted),
         h("span", { class: "entropy", title: "entropy of the class probabilities (nat)" }, ` H ${fmt(row.entropy)}`),
