@@ -136,9 +136,12 @@ class LabelListener:
 
     mtype = "table.load.votable"
 
-    def __init__(self, client: Any, sink: Callable[[list[OracleLabel]], None]) -> None:
+    def __init__(
+        self, client: Any, sink: Callable[[list[OracleLabel]], None], campaign: str | None = None
+    ) -> None:
         self.client = client
         self.sink = sink
+        self.campaign = campaign
 
     def register(self) -> None:
         self.client.bind_receive_call(self.mtype, self._receive_call)
@@ -146,7 +149,14 @@ class LabelListener:
 
     def _labels(self, params: dict[str, Any]) -> list[OracleLabel]:
         with urllib.request.urlopen(params["url"], timeout=30) as response:
-            labels = parse_labels(response.read())
+            body = response.read()
+        named = table_campaign(body)
+        if self.campaign and named and named != self.campaign:
+            raise ValueError(
+                f"this table is of campaign {named!r}; alvo listens for {self.campaign!r} "
+                f"(run `alvo samp listen --campaign {named}` for it)"
+            )
+        labels = parse_labels(body)
         self.sink(labels)
         return labels
 
@@ -180,6 +190,19 @@ def has_positions(votable: bytes) -> bool:
     root = etree.fromstring(votable, parser)
     ucds = [str(f.get("ucd") or "") for f in root.iter("{*}FIELD")]
     return any("pos.eq.ra" in u for u in ucds) and any("pos.eq.dec" in u for u in ucds)
+
+
+def table_campaign(votable: bytes) -> str:
+    """The campaign an alvo table says it belongs to (``<INFO name="campaign">``), or ''."""
+    from lxml import etree
+
+    if b"<VOTABLE" not in votable[:4000].upper():
+        return ""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    for info in etree.fromstring(votable, parser).iter("{*}INFO"):
+        if info.get("name") == "campaign":
+            return str(info.get("value") or "")
+    return ""
 
 
 def table_name(votable: bytes, fallback: str) -> str:

@@ -146,6 +146,37 @@ def test_topcat_style_send_becomes_labels(hub, tmp_path):
     assert "nonsense" in refused["samp.error"]["samp.errortxt"]
 
 
+def test_listener_refuses_a_table_of_another_campaign(hub, tmp_path):
+    """Issue 15: `alvo samp listen` took any table sent to it."""
+    from pyvo.samp import SAMPIntegratedClient
+
+    other = tmp_path / "other.vot"
+    other.write_bytes(
+        _votable(["bad"]).replace(b"<RESOURCE", b'<INFO name="campaign" value="b"/><RESOURCE', 1)
+    )
+    mine = tmp_path / "mine.vot"
+    mine.write_bytes(
+        _votable(["bad"]).replace(b"<RESOURCE", b'<INFO name="campaign" value="a"/><RESOURCE', 1)
+    )
+    got: list[list[OracleLabel]] = []
+    with samp.connect(name="alvo") as alvo:
+        samp.LabelListener(alvo, got.append, campaign="a").register()
+        sender = SAMPIntegratedClient(name="topcat-like", addr="127.0.0.1")
+        sender.connect()
+        try:
+            replies = [
+                sender.call_and_wait(
+                    alvo.get_public_id(), samp.table_load_message(f.as_uri(), "t", "t"), "10"
+                )
+                for f in (other, mine)
+            ]
+        finally:
+            sender.disconnect()
+    assert replies[0]["samp.status"] == "samp.error"
+    assert "campaign 'b'" in replies[0]["samp.error"]["samp.errortxt"]
+    assert replies[1]["samp.status"] == "samp.ok" and len(got) == 1
+
+
 def _recorder(name: str):
     """A connected client called ``name`` that records the tables it is sent (and replies)."""
     from pyvo.samp import SAMPIntegratedClient

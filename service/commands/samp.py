@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Register as 'alvo' on the hub and wait. In TOPCAT, add a 'label' column "
             "(single-peak, double-peak, absorption, not-sure, bad) to a candidate table and "
-            "send it to alvo: the labels are posted to the campaign on the service."
+            "send it to alvo: the labels are posted to the campaign on the service. Tables "
+            "of another campaign are refused; sending the same labels again adds nothing."
         ),
     )
     listen.add_argument("--service", default="http://127.0.0.1:8000", help="alvo service URL")
@@ -106,7 +107,7 @@ def listen_command(args: argparse.Namespace) -> int:
         )
 
     with samp.connect(name="alvo") as client:
-        samp.LabelListener(client, post).register()
+        samp.LabelListener(client, post, args.campaign).register()
         print("listening for tables from TOPCAT (Ctrl-C to stop)")
         threading.Event().wait()
     return 0
