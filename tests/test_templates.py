@@ -64,3 +64,22 @@ def test_a_null_row_of_an_array_field_is_null_in_every_element():
     assert table.array["ssa_location"][0].tolist() == [1.0, 2.0]
     assert np.ma.getmaskarray(table.array["ssa_location"])[1].all()
     assert np.ma.getmaskarray(table.array["ssa_snr"]).tolist() == [False, True]
+
+
+def test_metrics_rows_describe_their_own_iteration_as_tap_does():
+    """Issue 15: the metrics table put ``error`` on the row its description said it was not
+    on, and its precision was single-peak-only; every column now means what alvo.iteration's
+    column of the same name means (one row = one model and its batch)."""
+    from service.tables import schema
+
+    table = templates.load("metrics.xml").table("metrics")
+    described = {
+        f.get("name"): f.findtext(templates.v("DESCRIPTION")).lower()
+        for f in table.iter(templates.v("FIELD"))
+    }
+    assert "describes this iteration" in described["iteration"]
+    assert "previous" not in described["error"] and "this iteration" in described["error"]
+    assert "emission-vs-absorption" in described["precision_emission"]
+    for name in ("n_labels", "n_candidates", "error", "precision_emission", "train_seconds"):
+        assert name in schema.iteration.c, name
+        assert "previous" not in schema.iteration.c[name].info["description"].lower()
