@@ -25,6 +25,7 @@ from service.learn.model import (
 )
 from service.learn.precision import clopper_pearson_lower, precision_sample
 from service.learn.query import STRATEGIES, entropy, select_query
+from service.learn.step import Batch, score_batch, select_batch
 
 __all__ = [
     "BALANCING",
@@ -34,6 +35,7 @@ __all__ = [
     "VARIANTS",
     "VERDICTS",
     "ActiveLearningConfig",
+    "Batch",
     "IterationResult",
     "Problem",
     "SimulatedOracle",
@@ -47,6 +49,8 @@ __all__ = [
     "hou_rule",
     "precision_sample",
     "run_active_learning",
+    "score_batch",
+    "select_batch",
     "select_query",
     "training_targets",
 ]

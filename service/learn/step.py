@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from service.learn.precision import precision_sample as draw_sample
 from service.learn.query import NEEDS_EMBEDDINGS, entropy, get_strategy, select_query
 
 #: Role of a pool row in one iteration ('' = not selected, not a candidate).
@@ -149,11 +150,7 @@ def select_batch(
     open_rows = np.flatnonzero(usable & ~done)
     open_candidates = open_rows[candidate[open_rows]]
 
-    sample = np.sort(
-        rng.choice(
-            open_candidates, size=min(int(precision_sample), open_candidates.size), replace=False
-        ).astype(np.int64)
-    )
+    sample = np.sort(open_rows[draw_sample(probabilities[open_rows], precision_sample, rng, among)])
     rest = np.setdiff1d(open_rows, sample, assume_unique=True)
     embedded = strategy in NEEDS_EMBEDDINGS
     if embedded and embed is None:
