@@ -63,6 +63,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="seconds an async TAP query may run (ALVO_TAP_ASYNC_TIMEOUT, default 3600)",
     )
+    parser.add_argument(
+        "--fetch-timeout",
+        type=int,
+        help="seconds one fetch of a user-given URL may take in all: spectrum, SSA/DataLink "
+        "query, LABELS, UPLOAD (ALVO_FETCH_TIMEOUT, default 120)",
+    )
+    parser.add_argument(
+        "--fetch-max-bytes",
+        type=int,
+        help="largest spectrum or document fetched (ALVO_FETCH_MAX_BYTES, default 67108864)",
+    )
+    parser.add_argument(
+        "--fetch-allow",
+        help="comma-separated CIDRs and host names the service may fetch from although "
+        "private, loopback or link-local, e.g. 10.1.0.0/16,archive.intra (ALVO_FETCH_ALLOW; "
+        "default none: public addresses, the service itself, and loopback when it listens "
+        "on loopback; see docs/security.md)",
+    )
     parser.set_defaults(func=run)
 
 
