@@ -108,11 +108,11 @@ class Confinement:
         try:
             parts = urlsplit(url)
             port = parts.port
+            host = (parts.hostname or "").lower()
         except ValueError:
             raise refused(f"{url!r} is not a URL") from None
         if parts.scheme.lower() not in SCHEMES:
             raise refused(f"{url!r}: only http:// and https:// URLs are fetched")
-        host = (parts.hostname or "").lower()
         if not host:
             raise refused(f"{url!r} names no host")
         address = _literal(host)
@@ -132,8 +132,8 @@ class Confinement:
         ):
             return
         raise refused(
-            f"{host}:{port} is a {kind} address ({address}); the service fetches only "
-            "from public addresses and what ALVO_FETCH_ALLOW lists"
+            f"{host}:{port}: {address} is not a public address ({kind}); the service fetches "
+            "only from public addresses, itself, and what ALVO_FETCH_ALLOW lists"
         )
 
 
@@ -180,7 +180,7 @@ class ConfinedBackend(httpcore.AsyncNetworkBackend):
         try:
             with anyio.fail_after(timeout):
                 found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError) as error:
             raise httpcore.ConnectError(f"{host}: cannot resolve ({error})") from error
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
         for address in addresses:  # all of them: a mixed answer is a rebinding attempt

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from service.confinement import ConfinedBackend, Confinement
+from service.confinement import ConfinedBackend, Confinement, refused
 from service.reasons import AlvoError, Reason
 
 if TYPE_CHECKING:
@@ -124,7 +124,11 @@ async def _open(
     client: httpx.AsyncClient, url: str, params: Params, policy: FetchPolicy
 ) -> AsyncIterator[httpx.Response]:
     """GET ``url`` following redirects by hand, every hop checked against the fence."""
-    target = httpx.URL(url, params=params) if params else httpx.URL(url)
+    policy.confinement.check_url(url)
+    try:
+        target = httpx.URL(url, params=params) if params else httpx.URL(url)
+    except httpx.InvalidURL:
+        raise refused(f"{url!r} is not a URL") from None
     for _ in range(policy.max_redirects + 1):
         policy.confinement.check_url(str(target))
         response = await client.send(client.build_request("GET", target), stream=True)
@@ -190,7 +194,7 @@ async def fetch_document_async(
             await _read_body(response, url, policy.max_bytes, body)
     except (TimeoutError, httpx.TimeoutException):
         raise _timeout(url, policy, timeout_reason, what) from None
-    except httpx.TransportError as error:
+    except httpx.HTTPError as error:
         raise AlvoError(Reason.HTTP_ERROR, f"{prefix}{url}: {_transport_failure(error)}") from None
     except AlvoError as error:
         raise AlvoError(error.reason, f"{prefix}{error.detail}") from None
@@ -207,7 +211,7 @@ def fetch_document(url: str, params: Params = None, **options: Any) -> bytes:
     return asyncio.run(fetch_document_async(url, params, **options))
 
 
-def _transport_failure(error: httpx.TransportError) -> str:
+def _transport_failure(error: httpx.HTTPError) -> str:
     """A broken connection in words, without the library's internals."""
     return {
         httpx.ConnectError: "cannot connect",
@@ -243,7 +247,7 @@ class Fetcher:
 
         async def one(client: httpx.AsyncClient, url: str) -> Fetched:
             nonlocal done
-            async with total, hosts[urlsplit(url).netloc]:  # waiting here is not the URL's time
+            async with total, hosts[_host(url)]:  # waiting here is not the URL's time
                 result = await self._fetch_one(client, url)
             done += 1
             if progress:
@@ -287,6 +291,10 @@ class Fetcher:
                 error = _timeout(url, self.policy, Reason.FETCH_TIMEOUT)
             except httpx.TransportError as failure:
                 error = AlvoError(Reason.HTTP_ERROR, f"{url}: {_transport_failure(failure)}")
+            except httpx.HTTPError as failure:  # e.g. a body that does not decode: not retried
+                raise AlvoError(
+                    Reason.HTTP_ERROR, f"{url}: {_transport_failure(failure)}"
+                ) from None
         assert error is not None
         raise error
 
@@ -313,6 +321,14 @@ class Fetcher:
             finally:
                 if os.path.exists(partial):
                     os.unlink(partial)
+
+
+def _host(url: str) -> str:
+    """The per-host key of a URL (the URL itself when it has none: it will be refused)."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return url
 
 
 def _retry_after(response: httpx.Response) -> float | None:
