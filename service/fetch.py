@@ -32,6 +32,7 @@ import collections
 import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -102,12 +103,12 @@ def confined_client(policy: FetchPolicy) -> httpx.AsyncClient:
 
     Redirects are not followed by httpx but by :func:`_open` (each hop checked);
     proxies from the environment are ignored, as a proxy would hide the address
-    the confinement must see.
+    the confinement must see (CA bundles from ``SSL_CERT_FILE`` still apply).
     """
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx has no public hook for httpcore's network backend: swap the pool it made
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
+        ssl_context=httpx.create_ssl_context(),
         max_connections=policy.total,
         network_backend=ConfinedBackend(policy.confinement),
     )
@@ -180,8 +181,6 @@ async def fetch_document_async(
     ``error_votables``: an HTTP error status whose body is a VOTable is returned,
     for the caller's parser to read the service's own error message (DALI).
     """
-    import io
-
     policy = policy or FetchPolicy()
     prefix = f"{what} " if what else ""
     body = io.BytesIO()
@@ -213,10 +212,11 @@ def fetch_document(url: str, params: Params = None, **options: Any) -> bytes:
 
 def _transport_failure(error: httpx.HTTPError) -> str:
     """A broken connection in words, without the library's internals."""
-    return {
+    words: dict[type[httpx.HTTPError], str] = {
         httpx.ConnectError: "cannot connect",
         httpx.RemoteProtocolError: "the server broke the HTTP protocol or closed the connection",
-    }.get(type(error), error.__class__.__name__)
+    }
+    return words.get(type(error), error.__class__.__name__)
 
 
 class Fetcher:
