@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 
@@ -86,11 +87,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from service.app import create_app
+    from service.confinement import parse_allow
     from service.settings import Settings
 
     names = {f.name for f in dataclasses.fields(Settings)}
     overrides = {k: v for k, v in vars(args).items() if k in names}
     settings = Settings.from_env(**overrides)
+    try:  # a typo in the fence must stop the start, not every later fetch
+        parse_allow(settings.fetch_allow)
+    except ValueError as error:
+        print(f"alvo serve: {error}", file=sys.stderr)
+        return 2
     settings.home.mkdir(parents=True, exist_ok=True)
     if settings.demo_archive_size > 0:
         from service.archive.catalogue import ensure_demo_archive

@@ -144,3 +144,10 @@ def test_confinement_is_what_the_settings_say():
     assert desktop.loopback and desktop.origins == (("127.0.0.1", 8000),)
     deployment = Confinement.from_settings(PUBLIC_DEPLOYMENT)
     assert not deployment.loopback and deployment.origins == (("alvo.example.org", 443),)
+
+
+def test_a_bad_allow_list_stops_the_service_at_start(tmp_path, capsys):
+    from service.cli import main
+
+    assert main(["serve", "--home", str(tmp_path), "--fetch-allow", "10.0.0.0/8,not*a*host"]) == 2
+    assert "ALVO_FETCH_ALLOW: 'not*a*host'" in capsys.readouterr().err
