@@ -86,7 +86,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.app import create_app
     from service.confinement import parse_allow
     from service.settings import Settings
 
@@ -98,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"alvo serve: {error}", file=sys.stderr)
         return 2
+    from service.app import create_app
+
     settings.home.mkdir(parents=True, exist_ok=True)
     if settings.demo_archive_size > 0:
         from service.archive.catalogue import ensure_demo_archive
