@@ -35,9 +35,9 @@ QUICK_TAP = "SELECT TOP 1 table_name FROM TAP_SCHEMA.tables"
 def service(tmp_path_factory):
     home = tmp_path_factory.mktemp("fetch-home")
     port = free_port()
-    settings = Settings(
-        home=home, port=port, demo_archive_size=0, workers=2, fetch_timeout=DEADLINE_S
-    )
+    # from the environment, as an operator sets it (a service without the setting runs too)
+    environment = {"ALVO_FETCH_TIMEOUT": str(DEADLINE_S)}
+    settings = Settings.from_env(environment, home=home, port=port, demo_archive_size=0, workers=2)
     from service.app import create_app
 
     with live_server(create_app(settings), port, lifespan="on") as url:
