@@ -122,20 +122,30 @@ class _Server:
 
 
 class SlowLoris(_Server):
-    """Sends a VOTable-typed 200 header, then one body byte every ``interval_s``."""
+    """Sends a VOTable-typed 200 header, then one body byte every ``interval_s``.
 
-    def __init__(self, interval_s: float = 0.5, lifetime_s: float = LIFETIME_S) -> None:
+    ``headers_too``: the header itself comes one byte every ``interval_s``.
+    """
+
+    HEAD = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-votable+xml\r\n"
+        b"Content-Length: 1000000\r\n\r\n<"
+    )
+
+    def __init__(
+        self, interval_s: float = 0.5, lifetime_s: float = LIFETIME_S, headers_too: bool = False
+    ) -> None:
         super().__init__(lifetime_s)
         self.interval_s = interval_s
+        self.headers_too = headers_too
 
     def answer(self, connection: socket.socket) -> None:
-        connection.sendall(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-votable+xml\r\n"
-            b"Content-Length: 1000000\r\n\r\n<"
-        )
+        head = iter(self.HEAD) if self.headers_too else iter([])
+        if not self.headers_too:
+            connection.sendall(self.HEAD)
         while not self._expired() and self._still_connected(connection):
             self.stopped.wait(self.interval_s)
-            connection.sendall(b" ")
+            connection.sendall(bytes([next(head, 32)]))
 
 
 class Silent(_Server):

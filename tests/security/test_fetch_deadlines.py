@@ -25,7 +25,11 @@ DEADLINE_S = 2.0
 SLACK_S = 3.0  # start-up of the client, thread scheduling on a loaded machine
 POLICY = FetchPolicy(deadline_s=DEADLINE_S, idle_s=DEADLINE_S, backoff_s=0.05)
 
-HOSTILE = {"slow-loris": SlowLoris, "silent": Silent}
+HOSTILE = {
+    "slow-loris": SlowLoris,
+    "slow-headers": lambda lifetime_s: SlowLoris(lifetime_s=lifetime_s, headers_too=True),
+    "silent": Silent,
+}
 
 
 def timed(call: Callable[[], object]) -> tuple[object, float]:
