@@ -212,6 +212,8 @@ def fetch_document(url: str, params: Params = None, **options: Any) -> bytes:
 
 def _transport_failure(error: httpx.HTTPError) -> str:
     """A broken connection in words, without the library's internals."""
+    if "CERTIFICATE_VERIFY_FAILED" in str(error):
+        return "its TLS certificate is not trusted (expired, self-signed or for another name)"
     words: dict[type[httpx.HTTPError], str] = {
         httpx.ConnectError: "cannot connect",
         httpx.RemoteProtocolError: "the server broke the HTTP protocol or closed the connection",

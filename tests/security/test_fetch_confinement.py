@@ -151,3 +151,81 @@ def test_a_bad_allow_list_stops_the_service_at_start(tmp_path, capsys):
 
     assert main(["serve", "--home", str(tmp_path), "--fetch-allow", "10.0.0.0/8,not*a*host"]) == 2
     assert "ALVO_FETCH_ALLOW: 'not*a*host'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def https_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate for ``localhost``."""
+    import datetime
+    import http.server
+    import ipaddress
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert = tmp_path / "cert.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private = tmp_path / "key.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hello)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, private)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_goes_through_the_fence_and_still_verifies_the_certificate(https_server, monkeypatch):
+    """The connection goes to the checked address; TLS still checks the name (SNI kept)."""
+    port, cert = https_server
+    url = f"https://localhost:{port}/"
+    error = refusal(url, policy_for(Settings()))  # a self-signed certificate is not trusted
+    assert error.reason is Reason.HTTP_ERROR and "certificate is not trusted" in error.detail
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # an operator's CA bundle applies
+    assert fetch_document(url, policy=policy_for(Settings())) == b"hello"
+    deployment = refusal(url, policy_for(PUBLIC_DEPLOYMENT))  # and https is fenced too
+    assert deployment.reason is Reason.FETCH_REFUSED
