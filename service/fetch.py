@@ -1,31 +1,57 @@
-"""Fetch many spectra over HTTP: concurrent, polite, retried, cached on disk.
+"""Fetch from wherever a user points: confined, bounded in time and size, retried, cached.
 
-An ingest of thousands of SSA/DataLink references must not hammer one archive,
-must survive a flaky connection, and must not download a spectrum twice. Each
-URL ends as a :class:`Fetched` with either the bytes' path in the cache or a
-named :class:`~service.reasons.AlvoError`; one bad URL never stops the rest.
+Every user-given reference goes through this module -- spectrum access URLs
+(``URL``, SSA/DataLink/upload references), SSA and DataLink queries,
+``LABELS``, TAP ``UPLOAD`` by URL -- so one set of rules holds for all:
 
-Retried: time-outs, connection errors, HTTP 429 and 5xx (with exponential
-backoff and ``Retry-After``). Not retried: other 4xx, oversized responses.
+* **confined**: http(s) only, public addresses only unless allowed
+  (:mod:`service.confinement`), every redirect hop checked again;
+* **a total deadline** per fetch (``ALVO_FETCH_TIMEOUT``): redirects, retries
+  and every byte of the body together. A server that sends one byte every few
+  seconds, or accepts and never answers, ends as ``FETCH_TIMEOUT`` (or
+  ``SSA_TIMEOUT`` for an SSA/DataLink query) when the deadline passes, not never;
+* **a size cap** (``ALVO_FETCH_MAX_BYTES``), checked while reading.
+
+An ingest of thousands of references must not hammer one archive, must
+survive a flaky connection, and must not download a spectrum twice:
+:class:`Fetcher` downloads many URLs concurrently (per-host limit) into a disk
+cache. Each URL ends as a :class:`Fetched` with either the bytes' path in the
+cache or a named :class:`~service.reasons.AlvoError`; one bad URL never stops
+the rest. Documents read whole (SSA/DataLink responses, label tables, TAP
+uploads) come from :func:`fetch_document`.
+
+Retried: connection errors, HTTP 429 and 5xx (exponential backoff and
+``Retry-After``), within the deadline. Not retried: other 4xx, refused URLs,
+oversized responses, a server that stops sending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
+from service.confinement import ConfinedBackend, Confinement, refused
 from service.reasons import AlvoError, Reason
 
+if TYPE_CHECKING:
+    from service.settings import Settings
+
 Progress = Callable[[int, int], None]
+Params = dict[str, str] | httpx.QueryParams | None
+VOTABLE_SNIFF = b"<VOTABLE"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,14 +68,157 @@ class Fetched:
 
 @dataclasses.dataclass(frozen=True)
 class FetchPolicy:
-    """How hard to try. Times in seconds; ``max_bytes`` caps one response."""
+    """How hard to try and where: times in seconds, ``max_bytes`` caps one response.
 
-    timeout_s: float = 30.0
+    ``deadline_s`` is the whole fetch of one URL (redirects, retries, body);
+    ``idle_s`` the longest wait for one step (connect, the next bytes).
+    Picklable, so it travels with ingest chunks to Dask workers.
+    """
+
+    deadline_s: float = 120.0
+    idle_s: float = 30.0
     retries: int = 3
     backoff_s: float = 0.5
     per_host: int = 4
     total: int = 16
-    max_bytes: int = 50 * 1024 * 1024
+    max_bytes: int = 64 * 1024 * 1024
+    max_redirects: int = 5
+    confinement: Confinement = dataclasses.field(default_factory=Confinement)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> FetchPolicy:
+        """The operator's limits (``ALVO_FETCH_*``) and fence; ``overrides`` win."""
+        deadline = float(settings.fetch_timeout)
+        values: dict[str, Any] = {
+            "deadline_s": deadline,
+            "idle_s": min(cls.idle_s, deadline),
+            "max_bytes": settings.fetch_max_bytes,
+            "confinement": Confinement.from_settings(settings),
+        }
+        return cls(**{**values, **overrides})
+
+
+def confined_client(policy: FetchPolicy) -> httpx.AsyncClient:
+    """An httpx client that connects only where ``policy.confinement`` allows.
+
+    Redirects are not followed by httpx but by :func:`_open` (each hop checked);
+    proxies from the environment are ignored, as a proxy would hide the address
+    the confinement must see (CA bundles from ``SSL_CERT_FILE`` still apply).
+    """
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx has no public hook for httpcore's network backend: swap the pool it made
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=policy.total,
+        network_backend=ConfinedBackend(policy.confinement),
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(policy.idle_s),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _open(
+    client: httpx.AsyncClient, url: str, params: Params, policy: FetchPolicy
+) -> AsyncIterator[httpx.Response]:
+    """GET ``url`` following redirects by hand, every hop checked against the fence."""
+    policy.confinement.check_url(url)
+    try:
+        target = httpx.URL(url, params=params) if params else httpx.URL(url)
+    except httpx.InvalidURL:
+        raise refused(f"{url!r} is not a URL") from None
+    for _ in range(policy.max_redirects + 1):
+        policy.confinement.check_url(str(target))
+        response = await client.send(client.build_request("GET", target), stream=True)
+        if not response.is_redirect:
+            try:
+                yield response
+            finally:
+                await response.aclose()
+            return
+        await response.aclose()
+        target = response.url.join(response.headers["Location"])
+    raise AlvoError(Reason.HTTP_ERROR, f"{url}: more than {policy.max_redirects} redirects")
+
+
+async def _read_body(response: httpx.Response, url: str, max_bytes: int, out: BinaryIO) -> None:
+    """Copy the body into ``out``, refusing it as soon as it passes ``max_bytes``."""
+    declared = response.headers.get("Content-Length", "")
+    too_large = AlvoError(Reason.RESPONSE_TOO_LARGE, f"{url}: more than {max_bytes} bytes")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        out.write(chunk)
+
+
+def _timeout(url: str, policy: FetchPolicy, reason: Reason, what: str = "") -> AlvoError:
+    prefix = f"{what} " if what else ""
+    return AlvoError(
+        reason,
+        f"{prefix}{url}: no complete answer within {policy.deadline_s:g} s "
+        f"(the server sent nothing for {policy.idle_s:g} s, or too slowly)",
+    )
+
+
+async def fetch_document_async(
+    url: str,
+    params: Params = None,
+    policy: FetchPolicy | None = None,
+    what: str = "",
+    timeout_reason: Reason = Reason.FETCH_TIMEOUT,
+    error_votables: bool = False,
+) -> bytes:
+    """The body at ``url``, read whole into memory within the deadline and size cap.
+
+    ``what`` names the fetch in errors (``"SSA"``, ``"LABELS"``).
+    ``error_votables``: an HTTP error status whose body is a VOTable is returned,
+    for the caller's parser to read the service's own error message (DALI).
+    """
+    policy = policy or FetchPolicy()
+    prefix = f"{what} " if what else ""
+    body = io.BytesIO()
+    try:
+        async with (
+            asyncio.timeout(policy.deadline_s),
+            confined_client(policy) as client,
+            _open(client, url, params, policy) as response,
+        ):
+            await _read_body(response, url, policy.max_bytes, body)
+    except (TimeoutError, httpx.TimeoutException):
+        raise _timeout(url, policy, timeout_reason, what) from None
+    except httpx.HTTPError as error:
+        raise AlvoError(Reason.HTTP_ERROR, f"{prefix}{url}: {_transport_failure(error)}") from None
+    except AlvoError as error:
+        raise AlvoError(error.reason, f"{prefix}{error.detail}") from None
+    data = body.getvalue()
+    if response.status_code >= 400 and not (
+        error_votables and VOTABLE_SNIFF in data[:4000].upper()
+    ):
+        raise AlvoError(Reason.HTTP_ERROR, f"{prefix}{url}: HTTP {response.status_code}")
+    return data
+
+
+def fetch_document(url: str, params: Params = None, **options: Any) -> bytes:
+    """Blocking :func:`fetch_document_async` (same options), for job runners."""
+    return asyncio.run(fetch_document_async(url, params, **options))
+
+
+def _transport_failure(error: httpx.HTTPError) -> str:
+    """A broken connection in words, without the library's internals."""
+    if "CERTIFICATE_VERIFY_FAILED" in str(error):
+        return "its TLS certificate is not trusted (expired, self-signed or for another name)"
+    words: dict[type[httpx.HTTPError], str] = {
+        httpx.ConnectError: "cannot connect",
+        httpx.RemoteProtocolError: "the server broke the HTTP protocol or closed the connection",
+    }
+    return words.get(type(error), error.__class__.__name__)
 
 
 class Fetcher:
@@ -80,43 +249,56 @@ class Fetcher:
 
         async def one(client: httpx.AsyncClient, url: str) -> Fetched:
             nonlocal done
-            async with total, hosts[urlsplit(url).netloc]:
+            async with total, hosts[_host(url)]:  # waiting here is not the URL's time
                 result = await self._fetch_one(client, url)
             done += 1
             if progress:
                 progress(done, len(urls))
             return result
 
-        limits = httpx.Limits(max_connections=policy.total)
-        timeout = httpx.Timeout(policy.timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True) as c:
-            return list(await asyncio.gather(*(one(c, url) for url in urls)))
+        async with confined_client(policy) as client:
+            return list(await asyncio.gather(*(one(client, url) for url in urls)))
 
     async def _fetch_one(self, client: httpx.AsyncClient, url: str) -> Fetched:
+        try:
+            self.policy.confinement.check_url(url)
+        except AlvoError as error:
+            return Fetched(url, error=error)
         target = self.cache_path(url)
         if target.exists():
             return Fetched(url, target, from_cache=True)
-        if urlsplit(url).scheme not in ("http", "https"):
-            return Fetched(url, error=AlvoError(Reason.BAD_PARAMETER, f"not an HTTP URL: {url}"))
+        try:
+            async with asyncio.timeout(self.policy.deadline_s):
+                await self._with_retries(client, url, target)
+            return Fetched(url, target)
+        except TimeoutError:
+            return Fetched(url, error=_timeout(url, self.policy, Reason.FETCH_TIMEOUT))
+        except AlvoError as error:
+            return Fetched(url, error=error)
+
+    async def _with_retries(self, client: httpx.AsyncClient, url: str, target: Path) -> None:
+        """Download, retrying what may pass; raises the last error as an AlvoError."""
         error: AlvoError | None = None
         for attempt in range(self.policy.retries + 1):
             if attempt:
                 await asyncio.sleep(self._delay(attempt, error))
             try:
                 await self._download(client, url, target)
-                return Fetched(url, target)
-            except _PermanentError as failure:
-                return Fetched(url, error=failure.error)
+                return
             except _RetryableError as failure:
                 error = failure.error
+            except httpx.ReadTimeout:  # a server that stops sending will not resume
+                raise _timeout(url, self.policy, Reason.FETCH_TIMEOUT) from None
             except httpx.TimeoutException:
-                error = AlvoError(
-                    Reason.SSA_TIMEOUT, f"{url}: no answer within {self.policy.timeout_s} s"
-                )
+                error = _timeout(url, self.policy, Reason.FETCH_TIMEOUT)
             except httpx.TransportError as failure:
-                error = AlvoError(Reason.HTTP_ERROR, f"{url}: {failure.__class__.__name__}")
+                error = AlvoError(Reason.HTTP_ERROR, f"{url}: {_transport_failure(failure)}")
+            except httpx.HTTPError as failure:  # e.g. a body that does not decode: not retried
+                raise AlvoError(
+                    Reason.HTTP_ERROR, f"{url}: {_transport_failure(failure)}"
+                ) from None
         assert error is not None
-        return Fetched(url, error=error)
+        raise error
 
     def _delay(self, attempt: int, error: AlvoError | None) -> float:
         retry_after = getattr(error, "retry_after", None)
@@ -125,34 +307,30 @@ class Fetcher:
         return float(self.policy.backoff_s * 2 ** (attempt - 1))
 
     async def _download(self, client: httpx.AsyncClient, url: str, target: Path) -> None:
-        async with client.stream("GET", url) as response:
+        async with _open(client, url, None, self.policy) as response:
             if response.status_code == 429 or response.status_code >= 500:
                 error = AlvoError(Reason.HTTP_ERROR, f"{url}: HTTP {response.status_code}")
                 error.retry_after = _retry_after(response)  # type: ignore[attr-defined]
                 raise _RetryableError(error)
             if response.status_code >= 400:
-                raise _PermanentError(
-                    AlvoError(Reason.HTTP_ERROR, f"{url}: HTTP {response.status_code}")
-                )
+                raise AlvoError(Reason.HTTP_ERROR, f"{url}: HTTP {response.status_code}")
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, partial = tempfile.mkstemp(dir=target.parent, suffix=".part")
-            size = 0
             try:
                 with os.fdopen(handle, "wb") as out:
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > self.policy.max_bytes:
-                            raise _PermanentError(
-                                AlvoError(
-                                    Reason.RESPONSE_TOO_LARGE,
-                                    f"{url}: more than {self.policy.max_bytes} bytes",
-                                )
-                            )
-                        out.write(chunk)
+                    await _read_body(response, url, self.policy.max_bytes, out)
                 os.replace(partial, target)  # atomic: the cache never holds half a file
             finally:
                 if os.path.exists(partial):
                     os.unlink(partial)
+
+
+def _host(url: str) -> str:
+    """The per-host key of a URL (the URL itself when it has none: it will be refused)."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return url
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -161,10 +339,5 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class _RetryableError(Exception):
-    def __init__(self, error: AlvoError) -> None:
-        self.error = error
-
-
-class _PermanentError(Exception):
     def __init__(self, error: AlvoError) -> None:
         self.error = error

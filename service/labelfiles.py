@@ -3,7 +3,8 @@
 One parser for every way labels arrive (the ``LABELS`` of an ingest, an upload
 to a campaign, a table sent back over SAMP), so the same names and the same
 errors apply everywhere: a row needs an identifier column and a ``label``
-column; unknown verdicts are refused naming the row.
+column; unknown verdicts are refused naming the row (and the verdict, when it is
+a short word: no error echoes the content of a file).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 from typing import Any
 
 #: The verdicts an oracle may give (the classes plus not-sure and bad).
@@ -54,9 +56,23 @@ def parse_labels(data: bytes) -> list[OracleLabel]:
         if not label:
             continue
         if label not in VERDICTS:
-            raise ValueError(f"row {number}: label {label!r} is not one of {', '.join(VERDICTS)}")
+            raise ValueError(
+                f"row {number}: label {_quoted(label)}is not one of {', '.join(VERDICTS)}"
+            )
         labels.append(OracleLabel(spectrum=_text(row[id_column]), label=label))
     return labels
+
+
+def _quoted(label: str) -> str:
+    """A wrong verdict as the user typed it (a typo is worth showing), or nothing.
+
+    Only a short word is echoed: a table may come from a URL the user does not
+    control, and an error message must not become a way to read it.
+    """
+    return f"{label!r} " if _WORD.fullmatch(label) else ""
+
+
+_WORD = re.compile(r"[a-z0-9 _-]{1,24}")
 
 
 def _text(value: Any) -> str:

@@ -40,6 +40,15 @@ class Reason(enum.Enum):
     HTTP_ERROR = "Fetching the spectrum failed with an HTTP error status or a broken connection."
     RESPONSE_TOO_LARGE = "A remote spectrum or document exceeds the size the service accepts."
     DATALINK_NO_THIS = "The DataLink document has no #this link for the dataset."
+    FETCH_TIMEOUT = (
+        "A remote server (spectrum file, LABELS, UPLOAD URL) did not send its whole answer "
+        "within the service's fetch deadline (ALVO_FETCH_TIMEOUT); try again later or "
+        "give another URL."
+    )
+    FETCH_REFUSED = (
+        "The service does not fetch from this URL: only http(s) to public addresses, the "
+        "service itself, and what the operator allows (ALVO_FETCH_ALLOW)."
+    )
     # --- requests ----------------------------------------------------------
     UPLOAD_TOO_LARGE = "The uploaded file exceeds the service's size limit."
     BAD_PARAMETER = "A request parameter is missing or has an invalid value."
@@ -54,6 +63,9 @@ class Reason(enum.Enum):
     MODEL_ADAPTATION_MISMATCH = (
         "The model was trained on features made with another adaptation configuration; "
         "re-adapt the spectra with the model's configuration or train a new model."
+    )
+    INTERNAL_ERROR = (
+        "The service failed on an unexpected error; its log holds the details (by job ID)."
     )
 
     @property

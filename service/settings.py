@@ -33,6 +33,9 @@ class Settings:
     tap_maxrec: int = 1_000_000  # hard row limit of a TAP query (MAXREC above it is capped)
     tap_timeout: int = 60  # seconds a synchronous TAP query may run
     tap_async_timeout: int = 3600  # seconds an asynchronous TAP query may run
+    fetch_timeout: int = 120  # seconds one fetch (spectrum, SSA/DataLink, LABELS, UPLOAD) may take
+    fetch_max_bytes: int = 64 * 1024 * 1024  # largest spectrum or document fetched
+    fetch_allow: str = ""  # CIDRs and host names fetched although private (see docs/security.md)
 
     @property
     def public_url(self) -> str:

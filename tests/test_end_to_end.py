@@ -15,6 +15,7 @@ from pyvo.dal import DALResults, TAPService
 
 from service.settings import Settings
 from service.uws_client import follow, submit
+from tests.security.hostile_servers import FixedAnswer, running
 from tests.vo_fixture import catalogue_real_files, free_port, live_server
 from tests.votable_check import votable_problems
 
@@ -43,8 +44,11 @@ def job(base: str, job_list: str, **parameters: str):
 
 def test_ingest_iterate_label_iterate_and_query(service):
     base, real_data = service
-    labels = (real_data / "ondrejov-labels.csv").as_uri()
-    source = job(base, "ingest", DATASET="ondrejov", SSA=f"{base}/ssa/ondrejov", LABELS=labels)
+    labels = FixedAnswer((real_data / "ondrejov-labels.csv").read_bytes())  # labels at a URL
+    with running(labels):
+        source = job(
+            base, "ingest", DATASET="ondrejov", SSA=f"{base}/ssa/ondrejov", LABELS=labels.url()
+        )
     assert httpx.get(source.results["summary"][0]).json()["domain"] == "source"
     pool = job(base, "ingest", DATASET="lamost", SSA=f"{base}/ssa/lamost")
     pool_summary = httpx.get(pool.results["summary"][0]).json()

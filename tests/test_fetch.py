@@ -110,8 +110,8 @@ def test_server_errors_are_retried_client_errors_are_not(archive, tmp_path):
 
 
 def test_timeout_is_named(archive, tmp_path):
-    (result,) = fetcher(tmp_path, timeout_s=0.2, retries=1).fetch_all([f"{archive.base}/slow"])
-    assert result.error.reason is Reason.SSA_TIMEOUT
+    (result,) = fetcher(tmp_path, idle_s=0.2, retries=1).fetch_all([f"{archive.base}/slow"])
+    assert result.error.reason is Reason.FETCH_TIMEOUT
 
 
 def test_oversized_response_is_refused_and_not_cached(archive, tmp_path):
@@ -142,6 +142,6 @@ def test_per_host_limit_is_respected(archive, tmp_path):
     assert seen == list(range(1, 13))
 
 
-def test_non_http_url_is_a_bad_parameter(tmp_path):
+def test_non_http_url_is_refused(tmp_path):
     (result,) = fetcher(tmp_path).fetch_all(["file:///etc/passwd"])
-    assert result.error.reason is Reason.BAD_PARAMETER
+    assert result.error.reason is Reason.FETCH_REFUSED

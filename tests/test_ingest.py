@@ -19,6 +19,7 @@ from service.datasets import Datasets, engine_for
 from service.settings import Settings
 from service.tables import schema
 from service.uws_client import follow, submit
+from tests.security.hostile_servers import FixedAnswer, running
 from tests.vo_fixture import catalogue_real_files, free_port, live_server
 from tests.votable_check import votable_problems
 
@@ -75,19 +76,15 @@ def test_ssa_ingest_adds_good_spectra_and_names_the_bad_one(service):
 
 def test_ondrejov_with_labels_is_a_labelled_source_set(service, tmp_path):
     base, settings = service
-    labels = tmp_path / "labels.csv"
-    labels.write_text(
-        "pubdid,label\nivo://alvo.demo/ondrejov?gamma-cas-emission,0\n"
-        "ivo://alvo.demo/ondrejov?alpha-lyr-absorption,1\n"
+    labels = FixedAnswer(  # the labels at a URL: the service reads no local file for a job
+        b"pubdid,label\nivo://alvo.demo/ondrejov?gamma-cas-emission,0\n"
+        b"ivo://alvo.demo/ondrejov?alpha-lyr-absorption,1\n"
     )
-    status = run_job(
-        base,
-        [
-            ("DATASET", "source"),
-            ("SSA", f"{base}/ssa/ondrejov"),
-            ("LABELS", labels.as_uri()),
-        ],
-    )
+    with running(labels):
+        status = run_job(
+            base,
+            [("DATASET", "source"), ("SSA", f"{base}/ssa/ondrejov"), ("LABELS", labels.url())],
+        )
     assert status.phase == "COMPLETED", status.error
     summary = httpx.get(status.results["summary"][0]).json()
     assert summary["domain"] == "source"  # R = 13000: detected as the labelled instrument

@@ -19,8 +19,10 @@ A runner is a plain function ``run(job, workdir, progress) -> results``:
     also be ``(location, mime_type)``.
 
 Any exception puts the job in ERROR; raise :class:`UWSJobError` for a clean,
-user-facing message (other exceptions show as ``TypeName: text``, with the
-traceback as the error detail).
+user-facing message. Any other exception is a bug or an unforeseen failure:
+its text and traceback may hold internal paths, addresses or file content, so
+they go to the service log (under the job ID) and the client sees only
+:data:`INTERNAL_ERROR` with the job ID.
 
 Executors call :func:`execute` with a picklable :class:`WorkOrder`; it imports the
 runner, calls it and turns whatever happens into one :data:`Outcome`.
@@ -30,8 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 import mimetypes
-import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +50,14 @@ __all__ = [
     "WorkOrder",
     "execute",
 ]
+
+log = logging.getLogger(__name__)
+
+#: The error summary of a job whose runner raised something else than UWSJobError.
+INTERNAL_ERROR = (
+    "INTERNAL_ERROR: the job stopped on an unexpected error; "
+    "the service log holds the details under job {job_id}"
+)
 
 
 class UWSJobError(Exception):
@@ -140,8 +150,9 @@ def execute(order: WorkOrder, progress: Progress) -> Outcome:
         return ("aborted",)
     except UWSJobError as error:
         return ("failed", error.message, error.detail, error.fatal)
-    except Exception as error:  # any runner bug must end as ERROR, not kill the worker
-        return ("failed", f"{type(error).__name__}: {error}", traceback.format_exc(), True)
+    except Exception:  # any runner bug must end as ERROR, not kill the worker
+        log.exception("UWS job %s (%s) failed on an unexpected error", order.job_id, order.runner)
+        return ("failed", INTERNAL_ERROR.format(job_id=order.job_id), None, True)
 
 
 def normalise_results(returned: Any, workdir: Path) -> list[ResultRecord]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 
@@ -63,16 +64,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="seconds an async TAP query may run (ALVO_TAP_ASYNC_TIMEOUT, default 3600)",
     )
+    parser.add_argument(
+        "--fetch-timeout",
+        type=int,
+        help="seconds one fetch of a user-given URL may take in all: spectrum, SSA/DataLink "
+        "query, LABELS, UPLOAD (ALVO_FETCH_TIMEOUT, default 120)",
+    )
+    parser.add_argument(
+        "--fetch-max-bytes",
+        type=int,
+        help="largest spectrum or document fetched (ALVO_FETCH_MAX_BYTES, default 67108864)",
+    )
+    parser.add_argument(
+        "--fetch-allow",
+        help="comma-separated CIDRs and host names the service may fetch from although "
+        "private, loopback or link-local, e.g. 10.1.0.0/16,archive.intra (ALVO_FETCH_ALLOW; "
+        "default none: public addresses, the service itself, and loopback when it listens "
+        "on loopback; see docs/security.md)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.app import create_app
+    from service.confinement import parse_allow
     from service.settings import Settings
 
     names = {f.name for f in dataclasses.fields(Settings)}
     overrides = {k: v for k, v in vars(args).items() if k in names}
     settings = Settings.from_env(**overrides)
+    try:  # a typo in the fence must stop the start, not every later fetch
+        parse_allow(settings.fetch_allow)
+    except ValueError as error:
+        print(f"alvo serve: {error}", file=sys.stderr)
+        return 2
+    from service.app import create_app
+
     settings.home.mkdir(parents=True, exist_ok=True)
     if settings.demo_archive_size > 0:
         from service.archive.catalogue import ensure_demo_archive

@@ -18,9 +18,13 @@ Parameters (case-insensitive; UWS ``/ingest``):
     SSA response or TOPCAT table has them); a ``label`` column makes it a
     labelled set. DIDs without URLs need ``DATALINK``.
 ``LABELS``
-    URL of a CSV or VOTable with ``pubdid`` and ``label`` columns (like the
-    Ondrejov labels), or ``LABELS=labels`` with ``UPLOAD=labels,param:labels``.
+    http(s) URL of a CSV or VOTable with ``pubdid`` and ``label`` columns (like
+    the Ondrejov labels), or ``LABELS=labels`` with ``UPLOAD=labels,param:labels``.
+    Never a path: the service reads no file of its own for a request.
 
+Every URL (SSA, DataLink, access URLs, LABELS, an UPLOAD by URL) is fetched by
+:mod:`service.fetch`: confined to public addresses unless allowed, within the
+fetch deadline and size cap (``ALVO_FETCH_*``, docs/security.md).
 Spectra are fetched concurrently (per-host limit, retries, disk cache), read
 by content, adapted and appended in chunks; under the Dask executor the chunks
 are Dask tasks. A spectrum that fails is listed with its named reason in the
@@ -38,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from service.fetch import FetchPolicy, fetch_document
 from service.jobs.params import JobParams, validator
 from service.labelfiles import parse_labels
 from service.reasons import AlvoError, Reason
@@ -108,6 +113,13 @@ class IngestRequest:
             chunk=params.integer("CHUNK", 500, 1, 100_000),
         )
         uploaded = {spec.split(",")[0].strip().lower() for spec in params.getlist("UPLOAD")}
+        labels = params.get("LABELS")
+        if labels and not is_url(labels) and labels.lower() not in uploaded:
+            raise dali.bad_parameter(
+                "LABELS",
+                "give the http(s) URL of a CSV or VOTable, or LABELS=labels with "
+                "UPLOAD=labels,param:labels (the service reads no files of its own)",
+            )
         if not (request.ssa_url or request.ids or request.urls or uploaded & REFERENCE_UPLOADS):
             raise dali.bad_parameter(
                 "SSA",
@@ -141,17 +153,24 @@ def _one_range(
 check = validator(lambda params: IngestRequest.from_params(params, {}))
 
 
+def is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
 # --- references ---------------------------------------------------------------------------------
-def gather_references(request: IngestRequest) -> tuple[list[SpectrumReference], list[Failure]]:
+def gather_references(
+    request: IngestRequest, workdir: Path, policy: FetchPolicy | None = None
+) -> tuple[list[SpectrumReference], list[Failure]]:
     """Every reference the request names; IDs that do not resolve become failures."""
     references: list[SpectrumReference] = []
     failures: list[Failure] = []
     if request.ssa_url:
-        references += ssa_references(request.ssa_url, request.ssa_query)
+        references += ssa_references(request.ssa_url, request.ssa_query, policy)
     references += [SpectrumReference(access_url=url) for url in request.urls]
     to_resolve: list[tuple[str, str]] = [(pubdid, "") for pubdid in request.ids]
     if request.references_upload:
-        direct, pending = references_from_votable(_read(request.references_upload))
+        upload = read_table(request.references_upload, workdir, policy, "UPLOAD refs")
+        direct, pending = references_from_votable(upload)
         references += direct
         to_resolve += pending
     if to_resolve:
@@ -160,7 +179,9 @@ def gather_references(request: IngestRequest) -> tuple[list[SpectrumReference], 
                 Reason.BAD_PARAMETER,
                 f"{len(to_resolve)} references have only a publisher DID: give DATALINK=<url>",
             )
-        resolved = datalink_references(request.datalink_url, [pubdid for pubdid, _ in to_resolve])
+        resolved = datalink_references(
+            request.datalink_url, [pubdid for pubdid, _ in to_resolve], policy
+        )
         for (pubdid, label), found in zip(to_resolve, resolved, strict=True):
             if isinstance(found, AlvoError):
                 failures.append(Failure(pubdid, pubdid, found))
@@ -169,18 +190,27 @@ def gather_references(request: IngestRequest) -> tuple[list[SpectrumReference], 
     return references, failures
 
 
-def _read(location: str) -> bytes:
-    if "://" in location:
-        from service.uws_client import fetch
+def read_table(location: str, workdir: Path, policy: FetchPolicy | None, what: str) -> bytes:
+    """A table the request names: an http(s) URL (fetched), or a file this job uploaded.
 
-        return fetch(location)[0]
-    return Path(location).read_bytes()
+    Uploaded files are where the UWS layer stored them, inside the job's
+    folder; anything else is refused without looking at it, so no request can
+    make the service read, or say whether it has, a file of its own.
+    """
+    if is_url(location):
+        return fetch_document(location, policy=policy, what=what)
+    folder = workdir.resolve()
+    path = (folder / location).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        raise AlvoError(Reason.BAD_PARAMETER, f"{what}: give an http(s) URL or an UPLOAD")
+    return path.read_bytes()
 
 
-def read_labels(location: str) -> dict[str, str]:
+def read_labels(location: str, workdir: Path, policy: FetchPolicy | None = None) -> dict[str, str]:
     """``{pubdid: verdict}`` from a CSV or VOTable (URL or uploaded file)."""
+    data = read_table(location, workdir, policy, "LABELS")
     try:
-        return {x.spectrum: x.label for x in parse_labels(_read(location))}
+        return {x.spectrum: x.label for x in parse_labels(data)}
     except ValueError as error:
         raise AlvoError(Reason.BAD_PARAMETER, f"LABELS: {error}") from error
 
@@ -198,14 +228,17 @@ class ChunkResult:
 
 
 def process_chunk(
-    references: Sequence[SpectrumReference], cache_dir: str, labels: Mapping[str, str]
+    references: Sequence[SpectrumReference],
+    cache_dir: str,
+    labels: Mapping[str, str],
+    policy: FetchPolicy | None = None,
 ) -> ChunkResult:
     """Fetch, read and adapt a chunk of references (pure apart from the disk cache)."""
     from service.adapt import AdaptConfig, adapt
     from service.fetch import Fetcher
     from service.spectra import read_spectrum
 
-    fetched = Fetcher(Path(cache_dir)).fetch_all([r.access_url for r in references])
+    fetched = Fetcher(Path(cache_dir), policy).fetch_all([r.access_url for r in references])
     spectra, kept, failures = [], [], []
     for reference, result in zip(references, fetched, strict=True):
         if result.error is not None:
@@ -274,11 +307,12 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from uws.runner import UWSJobError
 
     settings = Settings.for_job(workdir)
+    policy = FetchPolicy.from_settings(settings)
     try:
         request = IngestRequest.from_params(JobParams(job.parameters.pairs()), job.uploads)
         progress(0.0, "finding spectra")
-        references, failures = gather_references(request)
-        labels = read_labels(request.labels) if request.labels else {}
+        references, failures = gather_references(request, workdir, policy)
+        labels = read_labels(request.labels, workdir, policy) if request.labels else {}
     except AlvoError as error:
         raise UWSJobError(str(error)) from error
     if not references and not failures:
@@ -292,7 +326,8 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     cache = str(settings.home / "cache" / "spectra")
     dataset = None
     added = 0
-    for done, result in enumerate(map_chunks(process_chunk, chunks, cache, labels), start=1):
+    chunk_results = map_chunks(process_chunk, chunks, cache, labels, policy)
+    for done, result in enumerate(chunk_results, start=1):
         if dataset is None:
             domain = request.domain
             if domain == "auto":

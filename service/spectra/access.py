@@ -2,7 +2,8 @@
 
 Any SSA 1.1 service (a GAVO DaCHS archive such as Ondrejov's, or alvo's own
 embedded archive) and any DataLink 1.x service go through the same code: the
-HTTP request is ours (time-outs and named errors), the parsing is pyvo's
+HTTP request is ours (:func:`service.fetch.fetch_document`: confined, a total
+deadline, a size cap, named errors), the parsing is pyvo's
 (records by utype, DataLink semantics), so the references a user sees are what
 TOPCAT would see.
 """
@@ -17,9 +18,8 @@ from collections.abc import Sequence
 
 import httpx
 
+from service.fetch import FetchPolicy, Params, fetch_document
 from service.reasons import AlvoError, Reason
-
-VOTABLE_SNIFF = b"<VOTABLE"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,19 +66,16 @@ def _range(bounds: tuple[float | None, float | None]) -> str:
     return "/".join("" if value is None else repr(value) for value in bounds)
 
 
-def _get(
-    url: str, params: dict[str, str] | httpx.QueryParams | None, timeout_s: float, what: str
-) -> bytes:
-    """GET with named errors; an error status with a VOTable body is left to its parser."""
-    try:
-        response = httpx.get(url, params=params, timeout=timeout_s, follow_redirects=True)
-    except httpx.TimeoutException as error:
-        raise AlvoError(Reason.SSA_TIMEOUT, f"{what} {url}: no answer in {timeout_s} s") from error
-    except httpx.TransportError as error:
-        raise AlvoError(Reason.HTTP_ERROR, f"{what} {url}: {error.__class__.__name__}") from error
-    if response.status_code >= 400 and VOTABLE_SNIFF not in response.content[:4000].upper():
-        raise AlvoError(Reason.HTTP_ERROR, f"{what} {url}: HTTP {response.status_code}")
-    return response.content
+def _get(url: str, params: Params, policy: FetchPolicy | None, what: str) -> bytes:
+    """A whole SSA/DataLink response; an error status with a VOTable body is left to its parser."""
+    return fetch_document(
+        url,
+        params,
+        policy=policy,
+        what=what,
+        timeout_reason=Reason.SSA_TIMEOUT,
+        error_votables=True,
+    )
 
 
 def _votable(data: bytes, what: str):  # type: ignore[no-untyped-def]
@@ -97,12 +94,15 @@ def _votable(data: bytes, what: str):  # type: ignore[no-untyped-def]
 
 
 def ssa_references(
-    service_url: str, query: SSAQuery, timeout_s: float = 60.0
+    service_url: str, query: SSAQuery, policy: FetchPolicy | None = None
 ) -> list[SpectrumReference]:
-    """Run an SSA query; one reference per record (its DataLink too, when offered)."""
+    """Run an SSA query; one reference per record (its DataLink too, when offered).
+
+    ``policy`` bounds the query (deadline, size, where); its timeout is SSA_TIMEOUT.
+    """
     from pyvo.dal.ssa import SSAResults
 
-    votable = _votable(_get(service_url, query.parameters(), timeout_s, "SSA"), "SSA response")
+    votable = _votable(_get(service_url, query.parameters(), policy, "SSA"), "SSA response")
     results = SSAResults(votable, url=service_url)
     datalink_base = _datalink_base(results)
     references = []
@@ -174,7 +174,7 @@ def _text(value: object) -> str:
 
 
 def datalink_references(
-    datalink_url: str, ids: Sequence[str], timeout_s: float = 60.0, batch: int = 50
+    datalink_url: str, ids: Sequence[str], policy: FetchPolicy | None = None, batch: int = 50
 ) -> list[SpectrumReference | AlvoError]:
     """Resolve publisher DIDs through a DataLink service to their ``#this`` links.
 
@@ -186,7 +186,7 @@ def datalink_references(
         chunk = list(ids[start : start + batch])
         try:
             params = httpx.QueryParams([("ID", pubdid) for pubdid in chunk])
-            data = _get(datalink_url, params, timeout_s, "DataLink")
+            data = _get(datalink_url, params, policy, "DataLink")
             resolved.update(_this_links(data, chunk, datalink_url))
         except AlvoError as error:
             resolved.update({pubdid: error for pubdid in chunk})

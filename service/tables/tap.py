@@ -134,7 +134,7 @@ def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         for name, where in job.uploads.items():
             if upload.is_url(where):
                 uploads[name] = asyncio.run(
-                    upload.fetch_upload(name, where, limits.max_upload_bytes)
+                    upload.fetch_upload(name, where, settings, limits.max_upload_bytes)
                 )
             else:
                 path = Path(where) if Path(where).is_absolute() else workdir / where

@@ -3,10 +3,9 @@
 Each uploaded table becomes a temporary table of the query's connection,
 queryable as ``TAP_UPLOAD.name`` (TAP 1.1 §3.3.5). Inline uploads
 (``param:part``) and ``http(s)://`` URLs (TAPRegExt's mandatory upload-http)
-are accepted; a URL is fetched once, with the time and size limits of
-:class:`service.fetch.FetchPolicy`. Note for deployments: a URL upload makes
-the service fetch from wherever the client says (as every TAP service does);
-put it where that can reach nothing private.
+are accepted; a URL is fetched once by :mod:`service.fetch`, confined to
+public addresses unless the operator allows more (docs/security.md), within
+the fetch deadline and at most the upload size limit.
 """
 
 from __future__ import annotations
@@ -14,10 +13,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
@@ -25,6 +23,9 @@ from astropy.io import votable as astropy_votable
 
 from service.reasons import AlvoError, Reason
 from service.tables.schema import ColumnMeta
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 MAX_UPLOAD_ROWS = 100_000
@@ -78,16 +79,14 @@ def is_url(where: str) -> bool:
     return where.startswith(("http://", "https://"))
 
 
-async def fetch_upload(name: str, url: str, max_bytes: int) -> bytes:
-    """Download an UPLOAD given by URL (one retry, size-capped) into memory."""
-    from service.fetch import Fetcher, FetchPolicy
+async def fetch_upload(name: str, url: str, settings: Settings, max_bytes: int) -> bytes:
+    """Download an UPLOAD given by URL into memory, as every fetch: confined, within the
+    fetch deadline (``ALVO_FETCH_TIMEOUT``), at most ``max_bytes``; failures keep their
+    reason (``FETCH_TIMEOUT``, ``FETCH_REFUSED``, ``HTTP_ERROR``, ``RESPONSE_TOO_LARGE``)."""
+    from service.fetch import FetchPolicy, fetch_document_async
 
-    with tempfile.TemporaryDirectory(prefix="alvo-upload-") as folder:
-        policy = FetchPolicy(timeout_s=30.0, retries=1, max_bytes=max_bytes)
-        (fetched,) = await Fetcher(Path(folder), policy).fetch_many([url])
-        if fetched.error is not None or fetched.path is None:
-            raise upload_error(f"UPLOAD {name}: {fetched.error}")
-        return fetched.path.read_bytes()
+    policy = FetchPolicy.from_settings(settings, max_bytes=max_bytes)
+    return await fetch_document_async(url, policy=policy, what=f"UPLOAD {name}:")
 
 
 def read_upload(name: str, data: bytes) -> UploadTable:

@@ -51,7 +51,7 @@ def async_job_list(settings: Settings) -> JobList:
 
 
 async def _params_and_uploads(
-    request: Request, max_bytes: int
+    request: Request, settings: Settings, max_bytes: int
 ) -> tuple[dali.DaliParams, dict[str, bytes]]:
     """DALI parameters plus the bytes of each UPLOAD table, from a GET or a (multipart) POST."""
     items = list(request.query_params.multi_items())
@@ -67,7 +67,7 @@ async def _params_and_uploads(
     uploads = {}
     for name, part in upload.parse_upload_param(params.getlist("UPLOAD")):
         if upload.is_url(part):
-            uploads[name] = await upload.fetch_upload(name, part, max_bytes)
+            uploads[name] = await upload.fetch_upload(name, part, settings, max_bytes)
             continue
         if part not in files:
             raise dali.DaliError(Reason.BAD_UPLOAD, f"UPLOAD {name}: no multipart part {part!r}")
@@ -83,7 +83,7 @@ def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[Base
 
     @dali.endpoint
     async def sync(request: Request) -> Response:
-        params, uploads = await _params_and_uploads(request, limits.max_upload_bytes)
+        params, uploads = await _params_and_uploads(request, settings, limits.max_upload_bytes)
         await run_in_threadpool(db.ensure_ready)
         document = await run_in_threadpool(tap.execute, db, params, uploads, limits)
         return Response(document.body, media_type=document.media_type)

@@ -20,7 +20,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
 from service.datasets import Datasets
-from service.fetch import Fetcher
+from service.fetch import Fetcher, FetchPolicy
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.spectra import Spectrum, read_spectrum
@@ -217,7 +217,7 @@ def test_ssa_timeout_is_named(dachs_ondrejov: DachsService) -> None:  # noqa: F8
     ssa_references(dachs_ondrejov.ssa_url, query)
     assert time.perf_counter() - began > 20 * limit_s, "DaCHS answered too fast to time out"
     with pytest.raises(AlvoError) as caught:
-        ssa_references(dachs_ondrejov.ssa_url, query, timeout_s=limit_s)
+        ssa_references(dachs_ondrejov.ssa_url, query, FetchPolicy(deadline_s=limit_s))
     assert caught.value.reason is Reason.SSA_TIMEOUT
 
 

@@ -135,8 +135,9 @@ def test_execute_turns_every_failure_into_an_outcome(tmp_path: Path) -> None:
         return None
 
     missing = WorkOrder("x", "demo", "no.such.module:run", None, (), (), str(tmp_path / "x"))
-    outcome = execute(missing, silent)
-    assert outcome[0] == "failed" and "No module named 'no'" in outcome[1]
+    outcome = execute(missing, silent)  # the operator's mistake: logged, not shown to the client
+    assert outcome[0] == "failed" and outcome[1].startswith("INTERNAL_ERROR: ")
+    assert "job x" in outcome[1] and "No module" not in outcome[1] and outcome[2] is None
     not_callable = WorkOrder("y", "demo", "uws.example:TASKS", None, (), (), str(tmp_path / "y"))
     assert execute(not_callable, silent)[:2] == (
         "failed",

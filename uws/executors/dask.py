@@ -151,8 +151,13 @@ class DaskExecutor(Executor):
             if status == "cancelled":
                 self._sink.on_outcome(job_id, ("aborted",))
             elif status == "error":
-                error = future.exception()
-                self._sink.on_lost(job_id, f"the Dask task running the job failed: {error!r}")
+                error = future.exception()  # its text names workers and addresses: log only
+                log.warning("UWS job %s: its Dask task failed: %r", job_id, error)
+                self._sink.on_lost(
+                    job_id,
+                    f"the Dask task running the job failed ({type(error).__name__}); "
+                    f"the service log holds the details under job {job_id}",
+                )
             else:
                 self._sink.on_outcome(job_id, future.result())
         finally:  # forget the job only once it is reported

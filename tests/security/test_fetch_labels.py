@@ -1,0 +1,23 @@
+"""A label table's errors name the row, and never repeat a line of the file."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.labelfiles import parse_labels
+
+
+def test_a_typo_in_a_verdict_is_shown():
+    with pytest.raises(ValueError, match="row 0: label 'emision' is not one of"):
+        parse_labels(b"pubdid,label\nivo://x?1,emision\n")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["root:x:0:0:root:/root:/bin/bash", "AKIAIOSFODNN7EXAMPLE/wJalrXUtnFEMI", "a" * 200],
+)
+def test_file_content_in_the_label_column_is_not_echoed(value):
+    with pytest.raises(ValueError) as caught:
+        parse_labels(f"pubdid,label\nivo://x?1,{value}\n".encode())
+    message = str(caught.value)
+    assert message.startswith("row 0: label is not one of") and value.lower() not in message
