@@ -55,6 +55,16 @@ class Reason(enum.Enum):
         "The model was trained on features made with another adaptation configuration; "
         "re-adapt the spectra with the model's configuration or train a new model."
     )
+    # --- jobs --------------------------------------------------------------
+    SERVICE_RESTARTED = (
+        "The service stopped or restarted while the job was EXECUTING; its worker died "
+        "with it and the job did not finish. Create the job again (an ingest re-run adds "
+        "only the spectra still missing)."
+    )
+    WORKER_LOST = (
+        "The process running the job died (killed, out of memory) without reporting; "
+        "the job did not finish. Create it again, with a smaller CHUNK if memory ran out."
+    )
 
     @property
     def code(self) -> str:

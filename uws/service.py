@@ -9,8 +9,12 @@
   "started / progress / outcome / lost" into compare-and-set phase changes;
 * runs one sweeper task that sleeps until the next destruction time or
   executionDuration deadline (woken early when one changes) and enforces it;
-* on start, migrates the database and recovers: QUEUED jobs are submitted
-  again, EXECUTING jobs whose worker is gone go to ERROR with that reason.
+* on start, migrates the database and recovers: QUEUED jobs (never started)
+  are submitted again; EXECUTING jobs whose worker is gone go to ERROR with
+  ``SERVICE_RESTARTED`` (a job is never re-run behind its owner's back: it may
+  have written part of its output; the owner decides, and an ingest re-run is
+  idempotent). Workers die with the service that started them, so after a
+  crash no EXECUTING job is left without a live worker.
 
 Several service processes may share a PostgreSQL store: phase changes are
 also announced with LISTEN/NOTIFY (:mod:`uws.broadcast`), so a WAIT held by one
@@ -56,9 +60,14 @@ T = TypeVar("T")
 
 #: Phases in which a worker's report is still wanted.
 _RUNNING = frozenset({Phase.QUEUED, Phase.EXECUTING})
+#: Error summaries of jobs resolved by a restart; the leading word is the reason's
+#: name, as the applications built on uws write theirs (``CODE: detail``).
+SERVICE_RESTARTED = "SERVICE_RESTARTED"
+WORKER_LOST = "WORKER_LOST"
 _RESTART_MESSAGE = (
-    "the service process running the job stopped or restarted while the job was "
-    "EXECUTING, and its worker is gone; the job did not finish (create a new job to run it)"
+    f"{SERVICE_RESTARTED}: the service process running the job stopped or restarted while "
+    "the job was EXECUTING, and its worker is gone; the job did not finish (create a new "
+    "job to run it)"
 )
 
 
@@ -344,14 +353,15 @@ class UWSService:
                 return
             now = models.utcnow()
             if self.store.transition(job_id, Phase.ABORTED, ABORTABLE, end_time=now, deadline=None):
-                self.executor.abort(job_id)
+                self.executor.abort(job_id, job.worker)  # kills the worker and its children
                 self._changed(job_id)
                 return
         raise models.ConflictError("the job's phase keeps changing; try again")
 
     def _delete(self, job_id: str) -> None:
+        job = self.store.get(job_id)
         self.store.update(job_id, ABORTABLE, phase=Phase.ABORTED.value)
-        self.executor.abort(job_id)
+        self.executor.abort(job_id, job.worker if job else None)
         self.store.delete(job_id)
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         self._changed(job_id)
@@ -451,7 +461,7 @@ class UWSService:
             self._changed(job_id)
 
     def on_lost(self, job_id: str, reason: str) -> None:
-        error = ErrorInfo(message=reason, type=models.ErrorType.TRANSIENT)
+        error = ErrorInfo(message=f"{WORKER_LOST}: {reason}", type=models.ErrorType.TRANSIENT)
         now = models.utcnow()
         if self.store.set_error(job_id, _RUNNING, error, end_time=now, ran_until=now):
             log.warning("UWS job %s lost: %s", job_id, reason)
@@ -491,7 +501,8 @@ class UWSService:
                 f"the job exceeded its executionDuration of {seconds} s and was stopped"
             )
             if self.store.set_error(job_id, {Phase.EXECUTING}, error, end_time=now):
-                self.executor.abort(job_id)
+                job = self.store.get(job_id)
+                self.executor.abort(job_id, job.worker if job else None)
                 self._changed(job_id)
         for job_id in self.store.expired(now):
             self.store.update(job_id, ABORTABLE, phase=Phase.ABORTED.value, end_time=now)
