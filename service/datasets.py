@@ -6,13 +6,22 @@ row, the adapted 140-pixel vectors in ``$ALVO_HOME/datasets/<name>/features.npy`
 The feature store is appended to before its rows are committed, so a crash can
 leave unreferenced feature rows at the end (harmless: ``row_index`` is the
 truth) but never a row without its features.
+
+Appending is idempotent. A spectrum is known in its dataset by its publisher
+DID and by its access URL (a unique index on ``(dataset_id, pubdid or
+access_url)`` backs this). :meth:`Datasets.append` adds only the spectra the
+dataset does not hold yet, under a per-dataset lock, so re-running
+an ingest adds nothing and re-running a killed one adds exactly what is
+missing: every chunk is committed whole (features, rows, labels and count in
+one step), so a dataset is never left with half a chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +123,21 @@ class Datasets:
         """
         if len(features) == 0:
             return []
-        indices = dataset.features.append(features)
-        columns = dict(rows)
-        columns["row_index"] = list(indices)
-        columns["dataset_id"] = [dataset.dataset_id] * len(indices)
-        columns.setdefault("learning_domain", [dataset.domain] * len(indices))
-        records = schema.row_dicts(schema.spectrum, columns)
-        with self.engine.begin() as conn:
+        with dataset_lock(dataset), self.engine.begin() as conn:
+            new = self.absent(conn, dataset, rows) if rows else np.ones(len(features), bool)
+            keep = np.flatnonzero(new)
+            if len(keep) == 0:
+                return []
+            if len(keep) < len(features):
+                features = np.asarray(features)[keep]
+                rows = {name: [values[i] for i in keep] for name, values in rows.items()}
+                labels = [labels[i] for i in keep if i < len(labels)]
+            indices = dataset.features.append(features)
+            columns = dict(rows)
+            columns["row_index"] = list(indices)
+            columns["dataset_id"] = [dataset.dataset_id] * len(indices)
+            columns.setdefault("learning_domain", [dataset.domain] * len(indices))
+            records = schema.row_dicts(schema.spectrum, columns)
             conn.execute(schema.spectrum.insert(), records)
             ids = list(
                 conn.scalars(
@@ -149,6 +166,55 @@ class Datasets:
                 .values(n_spectra=schema.dataset.c.n_spectra + len(ids))
             )
         return ids
+
+    def absent(
+        self, conn: sa.Connection, dataset: Dataset, rows: Mapping[str, Sequence[Any]]
+    ) -> np.ndarray:
+        """Which of ``rows`` (``spectrum`` columns) are new to the dataset: a bool mask.
+
+        A row is not new if a stored spectrum, or an earlier row of ``rows``,
+        has its publisher DID or its access URL (the same file reached by
+        another route: SSA first, a plain URL later). Rows with neither are
+        always new. Call it inside :func:`dataset_lock` and the transaction
+        that inserts the rows, so nobody adds the same spectra in between.
+        """
+        n = _row_count(rows)
+        pubdids, urls = _column(rows, "pubdid", n), _column(rows, "access_url", n)
+        seen = self.stored_keys(conn, dataset, [k for k in (*pubdids, *urls) if k])
+        new = np.ones(n, dtype=bool)
+        for i, keys in enumerate(zip(pubdids, urls, strict=True)):
+            present = [k for k in keys if k]
+            if any(k in seen for k in present):
+                new[i] = False
+            seen.update(present)  # a repeat later in the same batch is not new
+        return new
+
+    def stored_keys(self, conn: sa.Connection, dataset: Dataset, keys: Sequence[str]) -> set[str]:
+        """Publisher DIDs and access URLs of the dataset's spectra that match any of ``keys``."""
+        spectrum = schema.spectrum
+        found: set[str] = set()
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), _KEYS_PER_QUERY):
+            some = wanted[start : start + _KEYS_PER_QUERY]
+            query = sa.select(spectrum.c.pubdid, spectrum.c.access_url).where(
+                spectrum.c.dataset_id == dataset.dataset_id,
+                sa.or_(spectrum.c.pubdid.in_(some), spectrum.c.access_url.in_(some)),
+            )
+            for pubdid, access_url in conn.execute(query):
+                found.update(k for k in (pubdid, access_url) if k)
+        return found
+
+    def ingested(self, name: str, keys: Sequence[str]) -> set[str]:
+        """Of ``keys`` (publisher DIDs, access URLs), those dataset ``name`` holds already.
+
+        For an ingest that resumes: it need not fetch again what a killed run
+        stored. Empty if the dataset does not exist yet.
+        """
+        dataset = self.get(name)
+        if dataset is None:
+            return set()
+        with self.engine.connect() as conn:
+            return self.stored_keys(conn, dataset, keys) & set(keys)
 
     def count_failures(self, dataset: Dataset, n_failed: int) -> None:
         with self.engine.begin() as conn:
@@ -182,6 +248,41 @@ class Datasets:
         )
         with self.engine.connect() as conn:
             return {int(row): str(verdict) for row, verdict in conn.execute(query)}
+
+
+#: Identities per ``IN (...)`` query: far below every database's parameter limit.
+_KEYS_PER_QUERY = 500
+
+
+def _row_count(rows: Mapping[str, Sequence[Any]]) -> int:
+    return len(next(iter(rows.values()), []))
+
+
+def _column(rows: Mapping[str, Sequence[Any]], name: str, n: int) -> list[str]:
+    values = rows[name] if name in rows else [None] * n
+    return [str(v) if v else "" for v in values]
+
+
+@contextlib.contextmanager
+def dataset_lock(dataset: Dataset) -> Iterator[None]:
+    """Hold the dataset's write lock: one appender at a time per dataset on this host.
+
+    Two ingests into one dataset would otherwise write the feature store at the
+    same offset, and could both find a spectrum absent and both add it.
+    """
+    lock_path = dataset.feature_path.with_name("append.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: one appender per dataset is the caller's duty
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _dataset(row: Any) -> Dataset:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -226,6 +227,17 @@ spectrum = sa.Table(
     sa.Index("ix_spectrum_dec_ra", "dec", "ra"),
     sa.Index("ix_spectrum_pubdid", "pubdid"),
     comment="One row per ingested spectrum: identifiers, position, quality and access.",
+)
+
+#: One spectrum per publisher DID (or, without one, per access URL) in a dataset:
+#: what makes re-running an ingest add nothing (see :mod:`service.datasets`).
+spectrum_identity = sa.Index(
+    "ux_spectrum_identity",
+    spectrum.c.dataset_id,
+    sa.func.coalesce(
+        sa.func.nullif(spectrum.c.pubdid, sa.literal_column("''")), spectrum.c.access_url
+    ),
+    unique=True,
 )
 
 label = sa.Table(
@@ -448,6 +460,7 @@ def create_all(engine: sa.Engine) -> None:
     translation writes for ``POINT(ra, dec)``, so cone searches use it.
     """
     metadata.create_all(engine)
+    _ensure_identity_index(engine)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             has_sphere = conn.execute(
@@ -461,6 +474,25 @@ def create_all(engine: sa.Engine) -> None:
                         "USING gist (spoint(radians(ra), radians(dec)))"
                     )
                 )
+
+
+def _ensure_identity_index(engine: sa.Engine) -> None:
+    """Add :data:`spectrum_identity` to a database made before it existed.
+
+    ``create_all`` makes indexes only with new tables. Where older ingests left
+    duplicates the index cannot be built: say so and go on (new ingests are
+    still idempotent, :meth:`service.datasets.Datasets.append` checks too).
+    """
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.schema.CreateIndex(spectrum_identity, if_not_exists=True))
+    except sa.exc.IntegrityError as error:
+        logging.getLogger(__name__).warning(
+            "spectrum: duplicate spectra in a dataset (from ingests before alvo made them "
+            "idempotent) prevent the unique index ux_spectrum_identity; re-ingest the "
+            "dataset under a new name to clean it (%s)",
+            error.orig,
+        )
 
 
 def row_dicts(table: sa.Table, rows: Mapping[str, Any]) -> list[dict[str, Any]]:

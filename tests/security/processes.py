@@ -139,19 +139,29 @@ def alvo_serve(home: Path, port: int, **settings: str) -> ServiceProcess:
 
 
 class HoldingServer:
-    """An HTTP server that accepts each request and never answers until released.
+    """An HTTP server that holds each request, never answering until released.
 
-    ``requested`` is set when the first request arrives: from then on a job
-    fetching from it is certainly running, and stays so (no timing guess).
+    Paths in ``files`` (``/name`` -> bytes) are served at once instead.
+    ``requested`` is set when the first held request arrives: from then on a
+    job fetching from it is certainly running, and stays so (no timing guess).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, files: dict[str, bytes] | None = None) -> None:
         self.requested = threading.Event()
         self.release = threading.Event()
+        self.files = dict(files or {})
         holder = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                body = holder.files.get(self.path)
+                if body is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/fits")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 holder.requested.set()
                 holder.release.wait(timeout=600)
                 with contextlib.suppress(OSError):
