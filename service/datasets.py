@@ -29,6 +29,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.features import FeatureStore
+from service.ownership import may_change, refusal
 from service.settings import Settings
 from service.tables import schema
 from uws.store import make_engine
@@ -51,6 +52,7 @@ class Dataset:
     domain: str
     collection: str
     feature_path: Path
+    owner: str | None = None  # who may add to it (None: anyone); see service.ownership
 
     @property
     def features(self) -> FeatureStore:
@@ -74,18 +76,32 @@ class Datasets:
     def require(self, name: str) -> Dataset:
         found = self.get(name)
         if found is None:
-            known = ", ".join(self.names()) or "none yet"
-            raise LookupError(f"no dataset named {name!r} (known: {known}); ingest it first")
+            raise LookupError(f"no dataset named {name!r}{self._known()}; ingest it first")
         return found
+
+    def _known(self) -> str:
+        """The names to suggest after a miss: on a shared (auth=header) service, none --
+        a mistyped name must not reveal what everybody else has."""
+        if self.settings.auth == "header":
+            return " (SELECT name FROM alvo.dataset over TAP lists those shared)"
+        return f" (known: {', '.join(self.names()) or 'none yet'})"
 
     def names(self) -> list[str]:
         with self.engine.connect() as conn:
             return list(conn.scalars(sa.select(schema.dataset.c.name).order_by("name")))
 
-    def open_or_create(self, name: str, domain: str, collection: str = "") -> Dataset:
-        """The dataset ``name``; created empty if new. A second ingest appends to it."""
+    def open_or_create(
+        self, name: str, domain: str, collection: str = "", owner: str | None = None
+    ) -> Dataset:
+        """The dataset ``name`` to add to; created empty (owned by ``owner``) if new.
+
+        A second ingest appends to it -- if ``owner`` may change it
+        (``PermissionError`` otherwise, see :mod:`service.ownership`).
+        """
         existing = self.get(name)
         if existing is not None:
+            if not may_change(existing.owner, owner):
+                raise refusal("dataset", name, existing.owner, "ingest into a DATASET of your own")
             if existing.domain != domain:
                 raise ValueError(
                     f"dataset {name!r} is a {existing.domain} dataset, not {domain}; "
@@ -104,6 +120,7 @@ class Datasets:
                     n_spectra=0,
                     n_failed=0,
                     created=schema.utcnow(),
+                    owner=owner,
                 )
             )
         return self.require(name)
@@ -292,4 +309,5 @@ def _dataset(row: Any) -> Dataset:
         domain=str(row.learning_domain),
         collection=str(row.collection or ""),
         feature_path=Path(row.feature_path),
+        owner=row.owner,
     )

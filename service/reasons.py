@@ -55,6 +55,14 @@ class Reason(enum.Enum):
         "The model was trained on features made with another adaptation configuration; "
         "re-adapt the spectra with the model's configuration or train a new model."
     )
+    NOT_YOURS = (
+        "The dataset or campaign belongs to another user: others may read it, train on it "
+        "and (if invited as oracles) label it, but only its owner may change it."
+    )
+    SIGN_IN_REQUIRED = (
+        "The service runs with auth=header: anonymous callers may read but not change "
+        "anything; go through the authenticating proxy."
+    )
     # --- jobs --------------------------------------------------------------
     SERVICE_RESTARTED = (
         "The service stopped or restarted while the job was EXECUTING; its worker died "

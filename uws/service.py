@@ -201,6 +201,7 @@ class UWSService:
         run: bool = False,
     ) -> JobRecord:
         job_list.validate(parameters)
+        await self._authorize(job_list, owner, parameters)
         now = models.utcnow()
         duration = job_list.max_execution_duration
         if execution_duration is not None:
@@ -322,12 +323,19 @@ class UWSService:
         models.check_parameters_editable(job.phase)
         merged = job.parameters.replaced(update)
         job_list.validate(merged)
+        await self._authorize(job_list, owner, merged)
         if not await self._io(self.store.replace_parameters, job_id, merged, dict(uploads or {})):
             raise models.ConflictError("the job left PENDING meanwhile; parameters unchanged")
 
     async def delete(self, job_list: JobList, owner: str | None, job_id: str) -> None:
         await self.get(job_list, owner, job_id)
         await self._io(self._delete, job_id)
+
+    async def _authorize(
+        self, job_list: JobList, owner: str | None, parameters: JobParameters
+    ) -> None:
+        if job_list.authorize is not None:
+            await self._io(job_list.authorize, owner, parameters)
 
     # -- blocking work (threads) --------------------------------------------------------------
 

@@ -308,7 +308,9 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
                 )
                 domain = "source" if median_r >= SOURCE_MIN_R else "target"
             try:
-                dataset = datasets.open_or_create(request.dataset, domain)
+                dataset = datasets.open_or_create(request.dataset, domain, owner=job.owner)
+            except PermissionError as error:
+                raise UWSJobError(str(error)) from error
             except ValueError as error:
                 raise UWSJobError(f"{Reason.BAD_PARAMETER.code}: {error}") from error
         added += len(

@@ -28,6 +28,7 @@ row per oracle verdict (the latest per spectrum and campaign wins);
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -128,6 +129,18 @@ campaign = sa.Table(
         "time.creation",
         xtype="timestamp",
     ),
+    col(
+        "owner",
+        sa.String(255),
+        "User who created the campaign and may run its iterations (null: anyone)",
+        "meta.id;meta.curation",
+    ),
+    col(
+        "oracles",
+        sa.Text,
+        "Other users who may label the campaign, comma-separated ('*': every signed-in user)",
+        "meta.id;meta.curation",
+    ),
     comment="Active-learning campaigns: one source set, one target pool, one oracle.",
 )
 
@@ -169,6 +182,12 @@ dataset = sa.Table(
         "When the dataset was ingested (UTC)",
         "time.creation",
         xtype="timestamp",
+    ),
+    col(
+        "owner",
+        sa.String(255),
+        "User who created the dataset and may add to it (null: anyone)",
+        "meta.id;meta.curation",
     ),
     comment="Named sets of ingested spectra, each with a feature store next to the tables.",
 )
@@ -460,6 +479,7 @@ def create_all(engine: sa.Engine) -> None:
     translation writes for ``POINT(ra, dec)``, so cone searches use it.
     """
     metadata.create_all(engine)
+    _add_new_columns(engine)
     _ensure_identity_index(engine)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
@@ -474,6 +494,31 @@ def create_all(engine: sa.Engine) -> None:
                         "USING gist (spoint(radians(ra), radians(dec)))"
                     )
                 )
+
+
+#: Columns added after the first release: (table, column) that older databases lack.
+ADDED_COLUMNS = (("dataset", "owner"), ("campaign", "owner"), ("campaign", "oracles"))
+
+
+def _add_new_columns(engine: sa.Engine) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` what :data:`ADDED_COLUMNS` lists and the database lacks.
+
+    ``create_all`` only creates missing tables; nullable columns added later
+    are this simple, on SQLite and PostgreSQL alike, without a migration tool.
+    """
+    inspector = sa.inspect(engine)
+    for table_name, column_name in ADDED_COLUMNS:
+        present = {c["name"] for c in inspector.get_columns(table_name)}
+        if column_name in present:
+            continue
+        column = metadata.tables[table_name].c[column_name]
+        kind = column.type.compile(dialect=engine.dialect)
+        # another process may have added it meanwhile: then the ALTER fails, harmlessly
+        with (
+            contextlib.suppress(sa.exc.OperationalError, sa.exc.ProgrammingError),
+            engine.begin() as conn,
+        ):
+            conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {kind}")
 
 
 def _ensure_identity_index(engine: sa.Engine) -> None:
