@@ -138,6 +138,7 @@ class LocalExecutor(Executor):
             for slot in self._running.values():
                 slot.process.join(timeout=5)
             self._running.clear()
+        self._lifeline_w.close()  # any job process still alive now ends itself
 
     def owns(self, job_id: str) -> bool:
         with self._lock:
