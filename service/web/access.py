@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.reasons import Reason
-from service.web.origin import SAFE_METHODS
+from service.web.origin import SAFE_METHODS, refuse
 
 #: Paths where a POST is a query (DALI allows POST for long parameters).
 READ_ONLY_POSTS = ("/tap/sync", "/ssa/", "/datalink/")
@@ -35,20 +35,11 @@ class AnonymousReadOnly:
             and not scope["path"].startswith(READ_ONLY_POSTS)
             and self.identify(Request(scope)) is None
         ):
-            body = (
+            await refuse(
+                send,
+                401,
                 f"{Reason.SIGN_IN_REQUIRED.code}: anonymous callers may only read this "
-                "service; sign in through its authenticating proxy to change anything.\n"
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+                "service; sign in through its authenticating proxy to change anything.\n",
             )
-            await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)

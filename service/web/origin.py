@@ -74,15 +74,22 @@ class SameOriginWrites:
 
 
 async def _forbidden(who: str, send: Send) -> None:
-    body = (
+    await refuse(
+        send,
+        403,
         f"Forbidden: {who} may not change anything on this service. "
         "Use alvo's own pages, or a VO client (pyvo, TOPCAT, curl), which send no Origin. "
-        "Behind a proxy, set ALVO_BASE_URL to the public URL.\n"
-    ).encode()
+        "Behind a proxy, set ALVO_BASE_URL to the public URL.\n",
+    )
+
+
+async def refuse(send: Send, status: int, text: str) -> None:
+    """Answer a request a middleware refuses: plain text, never reaching the app."""
+    body = text.encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 403,
+            "status": status,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),

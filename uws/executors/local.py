@@ -160,7 +160,8 @@ class LocalExecutor(Executor):
         except OSError:
             return None
         alive = b"multiprocessing" in command and state not in ("Z", "X")
-        return int(pid) if alive else None
+        # a job process leads its own process group; a fork server or a reused pid does not
+        return int(pid) if alive and _leads_group(int(pid)) else None
 
     def running(self) -> list[str]:
         """Ids of the jobs whose processes are alive now."""
@@ -259,12 +260,18 @@ def _kill(process: Any) -> None:
             process.kill()  # in case it had not made its own group yet
 
 
+def _leads_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except (OSError, AttributeError):
+        return False
+
+
 def _kill_group(pid: int) -> None:
     """SIGKILL the process group ``pid`` leads (a job process and its children)."""
-    killpg = getattr(os, "killpg", None)
     with contextlib.suppress(OSError):
-        if killpg is not None and os.getpgid(pid) == pid:
-            killpg(pid, signal.SIGKILL)
+        if _leads_group(pid):
+            os.killpg(pid, signal.SIGKILL)
         else:
             os.kill(pid, signal.SIGKILL)
 
