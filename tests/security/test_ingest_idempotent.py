@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import uuid
 
 import httpx
 import numpy as np
@@ -31,7 +32,7 @@ from tests.vo_fixture import free_port, live_server, make_archive
 def settings(request, tmp_path):
     if request.param == "sqlite":
         return Settings(home=tmp_path)
-    url = request.getfixturevalue("postgres").create_database(f"ingest_{tmp_path.name[-20:]}")
+    url = request.getfixturevalue("postgres").create_database(f"ingest_{uuid.uuid4().hex[:10]}")
     return Settings(home=tmp_path, database_url=url)
 
 
@@ -168,3 +169,16 @@ def test_a_killed_ingest_rerun_completes_to_exactly_the_right_count(archive):
     assert sorted(table["row_index"]) == sorted(set(table["row_index"]))
     assert max(table["row_index"]) < len(rows_of_features)
     assert np.isfinite(rows_of_features[list(table["row_index"])]).all()
+
+
+def test_an_old_database_with_duplicates_still_starts(tmp_path, caplog):
+    """Duplicates left by ingests before the fix block the unique index: say so, go on."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    schema.create_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ux_spectrum_identity")
+        conn.execute(schema.dataset.insert().values(name="pool"))
+        twice = [{"dataset_id": 1, "row_index": i, "pubdid": "ivo://t/pool?0"} for i in range(2)]
+        conn.execute(schema.spectrum.insert(), twice)
+    schema.create_all(engine)
+    assert "ux_spectrum_identity" in caplog.text and "re-ingest" in caplog.text
