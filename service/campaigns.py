@@ -125,12 +125,11 @@ class Campaigns:
     def require(self, name: str) -> Campaign:
         found = self.get(name)
         if found is None:
-            known = "" if self.settings.auth == "header" else f" (known: {self._names()})"
+            # on a shared (auth=header) service a miss must not reveal everybody's names
+            shared = self.settings.auth == "header"
+            known = "" if shared else f" (known: {', '.join(self.names()) or 'none yet'})"
             raise LookupError(f"no campaign named {name!r}{known}")
         return found
-
-    def _names(self) -> str:
-        return ", ".join(self.names()) or "none yet"
 
     def names(self) -> list[str]:
         with self.engine.connect() as conn:
