@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from service.uws_client import job_status, submit
+from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 from tests.security.processes import (
     HoldingServer,
     ServiceProcess,
@@ -113,6 +114,27 @@ def test_abort_kills_the_job_process_and_its_children(tmp_path):
         assert not (tmp_path / "jobs" / job_url.rsplit("/", 1)[1] / "done.txt").exists()
     finally:
         service.stop()
+
+
+def test_abort_through_a_sibling_replica_kills_the_job(request, tmp_path):
+    """Two service processes on one PostgreSQL store: an ABORT that reaches the replica
+    which did not start the job kills it too (it used to mark it ABORTED and let it run)."""
+    cluster = request.getfixturevalue("postgres")
+    store = cluster.create_database(f"siblings_{int(time.time() * 1000) % 10**9}")
+    first = family_service(tmp_path, store).start("/family")
+    second = family_service(tmp_path / "second", store)
+    (tmp_path / "second").mkdir()
+    second.start("/family")
+    try:
+        job_url, child = start_family_job(first, tmp_path)
+        worker = [p for p in family(first.pid) if role(p) == "job"]
+        elsewhere = job_url.replace(first.url, second.url)
+        assert httpx.post(elsewhere + "/phase", data={"PHASE": "ABORT"}).status_code == 303
+        wait_until(lambda: not survivors([*worker, child]), 20, "the job's processes to die")
+        assert status(job_url).phase == status(elsewhere).phase == "ABORTED"
+    finally:
+        second.stop()
+        first.stop()
 
 
 @pytest.fixture
