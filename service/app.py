@@ -18,8 +18,9 @@ from service.settings import Settings
 from service.vo import datalink, labels, ssa, vosi
 from service.vo import tap as tap_routes
 from service.web import pages as oracle_pages
+from service.web.access import AnonymousReadOnly
 from service.web.api import CampaignAPI
-from service.web.origin import SameOriginWrites
+from service.web.origin import SameOriginWrites, trusted_origins
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -34,8 +35,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += jobs.routes()
     routes += CampaignAPI(settings, owner=jobs.authenticator).routes()
     routes += oracle_pages.routes(settings, owner=jobs.authenticator)
-    guard = Middleware(SameOriginWrites, public_url=settings.public_url)
-    app = Starlette(routes=routes, lifespan=jobs.lifespan, middleware=[guard])
+    origins = trusted_origins(settings.public_url, settings.host, settings.port)
+    middleware = [Middleware(SameOriginWrites, origins=origins)]
+    if settings.auth == "header":  # a shared service: anonymous callers only read
+        middleware.append(Middleware(AnonymousReadOnly, identify=jobs.authenticator))
+    app = Starlette(routes=routes, lifespan=jobs.lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.uws = jobs
     return app

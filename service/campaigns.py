@@ -19,6 +19,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.datasets import Dataset, Datasets
+from service.ownership import may_label
 from service.settings import Settings
 from service.tables import schema
 
@@ -34,6 +35,11 @@ class Campaign:
     target: Dataset
     batch_size: int
     description: str = ""
+    owner: str | None = None  # runs its iterations (None: anyone); see service.ownership
+    oracles: tuple[str, ...] = ()  # may label it too ('*': every signed-in user)
+
+    def may_label(self, user: str | None) -> bool:
+        return may_label(self.owner, self.oracles, user)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +70,16 @@ class Campaigns:
 
     # --- campaigns ------------------------------------------------------------------------------
     def create(
-        self, name: str, source: str, target: str, batch_size: int = 100, description: str = ""
+        self,
+        name: str,
+        source: str,
+        target: str,
+        batch_size: int = 100,
+        description: str = "",
+        owner: str | None = None,
+        oracles: Sequence[str] = (),
     ) -> Campaign:
+        """A new campaign on two datasets (anyone's: datasets are shared read-only)."""
         source_set, target_set = self.datasets.require(source), self.datasets.require(target)
         if self.get(name) is not None:
             raise ValueError(f"a campaign named {name!r} exists already")
@@ -78,6 +92,8 @@ class Campaigns:
                     target_dataset_id=target_set.dataset_id,
                     batch_size=batch_size,
                     created=schema.utcnow(),
+                    owner=owner,
+                    oracles=",".join(oracles) or None,
                 )
             )
         return self.require(name)
@@ -103,13 +119,17 @@ class Campaigns:
             target=self.datasets.require(names[row.target_dataset_id]),
             batch_size=int(row.batch_size),
             description=str(row.description or ""),
+            owner=row.owner,
+            oracles=tuple(filter(None, (row.oracles or "").split(","))),
         )
 
     def require(self, name: str) -> Campaign:
         found = self.get(name)
         if found is None:
-            known = ", ".join(self.names()) or "none yet"
-            raise LookupError(f"no campaign named {name!r} (known: {known})")
+            # on a shared (auth=header) service a miss must not reveal everybody's names
+            shared = self.settings.auth == "header"
+            known = "" if shared else f" (known: {', '.join(self.names()) or 'none yet'})"
+            raise LookupError(f"no campaign named {name!r}{known}")
         return found
 
     def names(self) -> list[str]:

@@ -6,13 +6,22 @@ row, the adapted 140-pixel vectors in ``$ALVO_HOME/datasets/<name>/features.npy`
 The feature store is appended to before its rows are committed, so a crash can
 leave unreferenced feature rows at the end (harmless: ``row_index`` is the
 truth) but never a row without its features.
+
+Appending is idempotent. A spectrum is known in its dataset by its publisher
+DID and by its access URL (a unique index on ``(dataset_id, pubdid or
+access_url)`` backs this). :meth:`Datasets.append` adds only the spectra the
+dataset does not hold yet, under a per-dataset lock, so re-running
+an ingest adds nothing and re-running a killed one adds exactly what is
+missing: every chunk is committed whole (features, rows, labels and count in
+one step), so a dataset is never left with half a chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +29,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.features import FeatureStore
+from service.ownership import may_change, refusal
 from service.settings import Settings
 from service.tables import schema
 from uws.store import make_engine
@@ -42,6 +52,7 @@ class Dataset:
     domain: str
     collection: str
     feature_path: Path
+    owner: str | None = None  # who may add to it (None: anyone); see service.ownership
 
     @property
     def features(self) -> FeatureStore:
@@ -65,18 +76,32 @@ class Datasets:
     def require(self, name: str) -> Dataset:
         found = self.get(name)
         if found is None:
-            known = ", ".join(self.names()) or "none yet"
-            raise LookupError(f"no dataset named {name!r} (known: {known}); ingest it first")
+            raise LookupError(f"no dataset named {name!r}{self._known()}; ingest it first")
         return found
+
+    def _known(self) -> str:
+        """The names to suggest after a miss: on a shared (auth=header) service, none --
+        a mistyped name must not reveal what everybody else has."""
+        if self.settings.auth == "header":
+            return " (SELECT name FROM alvo.dataset over TAP lists those shared)"
+        return f" (known: {', '.join(self.names()) or 'none yet'})"
 
     def names(self) -> list[str]:
         with self.engine.connect() as conn:
             return list(conn.scalars(sa.select(schema.dataset.c.name).order_by("name")))
 
-    def open_or_create(self, name: str, domain: str, collection: str = "") -> Dataset:
-        """The dataset ``name``; created empty if new. A second ingest appends to it."""
+    def open_or_create(
+        self, name: str, domain: str, collection: str = "", owner: str | None = None
+    ) -> Dataset:
+        """The dataset ``name`` to add to; created empty (owned by ``owner``) if new.
+
+        A second ingest appends to it -- if ``owner`` may change it
+        (``PermissionError`` otherwise, see :mod:`service.ownership`).
+        """
         existing = self.get(name)
         if existing is not None:
+            if not may_change(existing.owner, owner):
+                raise refusal("dataset", name, existing.owner, "ingest into a DATASET of your own")
             if existing.domain != domain:
                 raise ValueError(
                     f"dataset {name!r} is a {existing.domain} dataset, not {domain}; "
@@ -95,6 +120,7 @@ class Datasets:
                     n_spectra=0,
                     n_failed=0,
                     created=schema.utcnow(),
+                    owner=owner,
                 )
             )
         return self.require(name)
@@ -114,13 +140,21 @@ class Datasets:
         """
         if len(features) == 0:
             return []
-        indices = dataset.features.append(features)
-        columns = dict(rows)
-        columns["row_index"] = list(indices)
-        columns["dataset_id"] = [dataset.dataset_id] * len(indices)
-        columns.setdefault("learning_domain", [dataset.domain] * len(indices))
-        records = schema.row_dicts(schema.spectrum, columns)
-        with self.engine.begin() as conn:
+        with dataset_lock(dataset), self.engine.begin() as conn:
+            new = self.absent(conn, dataset, rows) if rows else np.ones(len(features), bool)
+            keep = np.flatnonzero(new)
+            if len(keep) == 0:
+                return []
+            if len(keep) < len(features):
+                features = np.asarray(features)[keep]
+                rows = {name: [values[i] for i in keep] for name, values in rows.items()}
+                labels = [labels[i] for i in keep if i < len(labels)]
+            indices = dataset.features.append(features)
+            columns = dict(rows)
+            columns["row_index"] = list(indices)
+            columns["dataset_id"] = [dataset.dataset_id] * len(indices)
+            columns.setdefault("learning_domain", [dataset.domain] * len(indices))
+            records = schema.row_dicts(schema.spectrum, columns)
             conn.execute(schema.spectrum.insert(), records)
             ids = list(
                 conn.scalars(
@@ -159,6 +193,55 @@ class Datasets:
                 )
         return ids
 
+    def absent(
+        self, conn: sa.Connection, dataset: Dataset, rows: Mapping[str, Sequence[Any]]
+    ) -> np.ndarray:
+        """Which of ``rows`` (``spectrum`` columns) are new to the dataset: a bool mask.
+
+        A row is not new if a stored spectrum, or an earlier row of ``rows``,
+        has its publisher DID or its access URL (the same file reached by
+        another route: SSA first, a plain URL later). Rows with neither are
+        always new. Call it inside :func:`dataset_lock` and the transaction
+        that inserts the rows, so nobody adds the same spectra in between.
+        """
+        n = _row_count(rows)
+        pubdids, urls = _column(rows, "pubdid", n), _column(rows, "access_url", n)
+        seen = self.stored_keys(conn, dataset, [k for k in (*pubdids, *urls) if k])
+        new = np.ones(n, dtype=bool)
+        for i, keys in enumerate(zip(pubdids, urls, strict=True)):
+            present = [k for k in keys if k]
+            if any(k in seen for k in present):
+                new[i] = False
+            seen.update(present)  # a repeat later in the same batch is not new
+        return new
+
+    def stored_keys(self, conn: sa.Connection, dataset: Dataset, keys: Sequence[str]) -> set[str]:
+        """Publisher DIDs and access URLs of the dataset's spectra that match any of ``keys``."""
+        spectrum = schema.spectrum
+        found: set[str] = set()
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), _KEYS_PER_QUERY):
+            some = wanted[start : start + _KEYS_PER_QUERY]
+            query = sa.select(spectrum.c.pubdid, spectrum.c.access_url).where(
+                spectrum.c.dataset_id == dataset.dataset_id,
+                sa.or_(spectrum.c.pubdid.in_(some), spectrum.c.access_url.in_(some)),
+            )
+            for pubdid, access_url in conn.execute(query):
+                found.update(k for k in (pubdid, access_url) if k)
+        return found
+
+    def ingested(self, name: str, keys: Sequence[str]) -> set[str]:
+        """Of ``keys`` (publisher DIDs, access URLs), those dataset ``name`` holds already.
+
+        For an ingest that resumes: it need not fetch again what a killed run
+        stored. Empty if the dataset does not exist yet.
+        """
+        dataset = self.get(name)
+        if dataset is None:
+            return set()
+        with self.engine.connect() as conn:
+            return self.stored_keys(conn, dataset, keys) & set(keys)
+
     def count_failures(self, dataset: Dataset, n_failed: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -193,6 +276,41 @@ class Datasets:
             return {int(row): str(verdict) for row, verdict in conn.execute(query)}
 
 
+#: Identities per ``IN (...)`` query: far below every database's parameter limit.
+_KEYS_PER_QUERY = 500
+
+
+def _row_count(rows: Mapping[str, Sequence[Any]]) -> int:
+    return len(next(iter(rows.values()), []))
+
+
+def _column(rows: Mapping[str, Sequence[Any]], name: str, n: int) -> list[str]:
+    values = rows[name] if name in rows else [None] * n
+    return [str(v) if v else "" for v in values]
+
+
+@contextlib.contextmanager
+def dataset_lock(dataset: Dataset) -> Iterator[None]:
+    """Hold the dataset's write lock: one appender at a time per dataset on this host.
+
+    Two ingests into one dataset would otherwise write the feature store at the
+    same offset, and could both find a spectrum absent and both add it.
+    """
+    lock_path = dataset.feature_path.with_name("append.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: one appender per dataset is the caller's duty
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _dataset(row: Any) -> Dataset:
     return Dataset(
         dataset_id=int(row.dataset_id),
@@ -200,4 +318,5 @@ def _dataset(row: Any) -> Dataset:
         domain=str(row.learning_domain),
         collection=str(row.collection or ""),
         feature_path=Path(row.feature_path),
+        owner=row.owner,
     )

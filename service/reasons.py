@@ -67,6 +67,24 @@ class Reason(enum.Enum):
     INTERNAL_ERROR = (
         "The service failed on an unexpected error; its log holds the details (by job ID)."
     )
+    NOT_YOURS = (
+        "The dataset or campaign belongs to another user: others may read it, train on it "
+        "and (if invited as oracles) label it, but only its owner may change it."
+    )
+    SIGN_IN_REQUIRED = (
+        "The service runs with auth=header: anonymous callers may read but not change "
+        "anything; go through the authenticating proxy."
+    )
+    # --- jobs --------------------------------------------------------------
+    SERVICE_RESTARTED = (
+        "The service stopped or restarted while the job was EXECUTING; its worker died "
+        "with it and the job did not finish. Create the job again (an ingest re-run adds "
+        "only the spectra still missing)."
+    )
+    WORKER_LOST = (
+        "The process running the job died (killed, out of memory) without reporting; "
+        "the job did not finish. Create it again, with a smaller CHUNK if memory ran out."
+    )
 
     @property
     def code(self) -> str:

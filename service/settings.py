@@ -29,7 +29,8 @@ class Settings:
     demo_archive_size: int = 2000  # spectra per collection generated on first start
     max_upload_bytes: int = 100 * 1024 * 1024
     simbad: str = "on"  # on | off: identify candidates in SIMBAD (skipped, and said, offline)
-    auth: str = "anonymous"  # anonymous | header (X-Forwarded-User from a trusted proxy)
+    auth: str = "anonymous"  # anonymous | header (the user a trusted proxy names in auth_header)
+    auth_header: str = "X-Forwarded-User"  # the ONE header trusted to name the user (auth=header)
     tap_maxrec: int = 1_000_000  # hard row limit of a TAP query (MAXREC above it is capped)
     tap_timeout: int = 60  # seconds a synchronous TAP query may run
     tap_async_timeout: int = 3600  # seconds an asynchronous TAP query may run

@@ -24,12 +24,14 @@ def client(tmp_path):
         dataset = datasets.open_or_create(name, domain)
         rows = {"pubdid": [f"ivo://t/{name}?{i}" for i in range(3)], "ra": [1.0, 2.0, 3.0]}
         datasets.append(dataset, np.zeros((3, 140), np.float32), rows, labels or ["", "", ""])
-    with TestClient(create_app(settings)) as test_client:
+    # auth=header: the proxy names the user; anonymous callers only read (tests/security)
+    with TestClient(create_app(settings), headers={"X-Forwarded-User": "cara"}) as test_client:
         yield test_client
 
 
 def _create(client):
-    response = client.post("/campaigns", json={"name": "be", "source": "src", "target": "pool"})
+    campaign = {"name": "be", "source": "src", "target": "pool", "oracles": ["ana", "ben"]}
+    response = client.post("/campaigns", json=campaign)
     assert response.status_code == 201, response.text
 
 
@@ -111,7 +113,8 @@ def test_pages_of_other_sites_cannot_write(client):
     assert client.post("/ingest", data={"DATASET": "x"}, headers=evil).status_code == 403
     assert client.get("/ingest").text.count("<uws:jobref") == 0
     # its own pages (same origin) and VO clients (no Origin) go on as before
-    own = client.post("/campaigns/be/labels", json=verdict, headers={"Origin": "http://testserver"})
+    own_page = {"Origin": "http://127.0.0.1:8000"}  # the configured service, not Host
+    own = client.post("/campaigns/be/labels", json=verdict, headers=own_page)
     assert own.status_code == 200 and own.json()["stored"] == 1
     assert client.get("/campaigns/be/labels").json()["labels"] != []
 

@@ -23,10 +23,11 @@ def settings(request, tmp_path):
     return Settings(home=tmp_path, database_url=url)
 
 
-def _fill(datasets, name, domain, n, labels=()):
+def _fill(datasets, name, domain, n, labels=(), start=0):
     dataset = datasets.open_or_create(name, domain)
     features = np.arange(n * 140, dtype=np.float32).reshape(n, 140)
-    rows = {"pubdid": [f"ivo://t/{name}?{i}" for i in range(n)], "ra": [float(i) for i in range(n)]}
+    numbers = range(start, start + n)
+    rows = {"pubdid": [f"ivo://t/{name}?{i}" for i in numbers], "ra": [float(i) for i in numbers]}
     datasets.append(dataset, features, rows, labels=list(labels) or [""] * n)
     return dataset
 
@@ -34,7 +35,7 @@ def _fill(datasets, name, domain, n, labels=()):
 def test_dataset_rows_and_features_stay_aligned(settings):
     datasets = Datasets(settings)
     dataset = _fill(datasets, "pool", "target", 4)
-    _fill(datasets, "pool", "target", 2)  # a second ingest appends
+    _fill(datasets, "pool", "target", 2, start=4)  # a second ingest appends new spectra
     columns = datasets.spectra(datasets.require("pool"), ["row_index", "pubdid"])
     assert list(columns["row_index"]) == list(range(6))
     assert dataset.features.array().shape == (6, 140)

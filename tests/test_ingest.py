@@ -54,6 +54,7 @@ def test_ssa_ingest_adds_good_spectra_and_names_the_bad_one(service):
         "dataset": "pool",
         "domain": "target",
         "added": 5,
+        "already_present": 0,
         "failed": 1,
         "reasons": {"CORRUPT_FITS": 1},
         "chunks": 1,

@@ -6,12 +6,14 @@ anonymous caller sees only anonymous jobs, an identified one only their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from uws.models import UnauthorizedError
 
-__all__ = ["HeaderAuthenticator", "anonymous"]
+__all__ = ["DEFAULT_IDENTITY_HEADER", "HeaderAuthenticator", "anonymous"]
+
+#: The header oauth2-proxy and Apache (``RequestHeader set X-Forwarded-User``) use.
+DEFAULT_IDENTITY_HEADER = "X-Forwarded-User"
 
 
 def anonymous(request: Any) -> str | None:
@@ -20,28 +22,25 @@ def anonymous(request: Any) -> str | None:
 
 
 class HeaderAuthenticator:
-    """Trust the user name an authenticating reverse proxy puts in a header.
+    """Trust the user name an authenticating reverse proxy puts in ONE header.
 
-    Use only behind a proxy that sets (and strips client-sent copies of) the
-    header: ``X-Forwarded-User`` (oauth2-proxy, Apache ``RequestHeader``),
-    ``X-Remote-User`` or ``Remote-User`` (a forwarded ``REMOTE_USER``). The first
-    header present wins. With ``required=True`` a request without any is refused
-    (HTTP 401) instead of being treated as anonymous.
+    Use only behind a proxy that sets the header and strips any copy a client
+    sent. Exactly one header is read (``X-Forwarded-User`` unless configured):
+    trusting several, first one wins, let a client pick the one the proxy does
+    not strip and call itself anyone. With ``required=True`` a request without
+    it is refused (HTTP 401) instead of being treated as anonymous.
     """
 
-    def __init__(
-        self,
-        headers: Sequence[str] = ("X-Forwarded-User", "X-Remote-User", "Remote-User"),
-        required: bool = False,
-    ) -> None:
-        self.headers = tuple(headers)
+    def __init__(self, header: str = DEFAULT_IDENTITY_HEADER, required: bool = False) -> None:
+        if not isinstance(header, str) or not header.strip():
+            raise ValueError("name the one identity header the proxy sets")
+        self.header = header.strip()
         self.required = required
 
     def __call__(self, request: Any) -> str | None:
-        for header in self.headers:
-            value = request.headers.get(header, "").strip()
-            if value:
-                return str(value)
+        value = str(request.headers.get(self.header, "")).strip()
+        if value:
+            return value
         if self.required:
-            raise UnauthorizedError(f"authentication required (no {self.headers[0]} header)")
+            raise UnauthorizedError(f"authentication required (no {self.header} header)")
         return None

@@ -10,6 +10,9 @@ from uws.models import BadRequestError, JobParameters
 
 #: A parameter validator: raises :class:`uws.models.BadRequestError` (or ValueError) to refuse.
 Validator = Callable[[JobParameters], None]
+#: An admission check: may this owner (None: anonymous) run a job with these parameters?
+#: Raises :class:`uws.models.ForbiddenError` to refuse (HTTP 403). Runs in a thread.
+Authorizer = Callable[[str | None, JobParameters], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +40,10 @@ class JobList:
         Seconds a ``WAIT=-1`` request blocks at most.
     max_upload_bytes
         Largest request body accepted when creating a job (HTTP 413 above).
+    authorize
+        Called with the owner and the parameters on creation and on every
+        parameter change, after the validator: the place for "may this user
+        touch what the job names" (raise :class:`uws.models.ForbiddenError`).
     """
 
     name: str
@@ -49,6 +56,7 @@ class JobList:
     max_wait: float = 60.0
     max_upload_bytes: int = 100 * 1024 * 1024
     description: str = ""
+    authorize: Authorizer | None = None
 
     def __post_init__(self) -> None:
         if ":" not in self.runner:

@@ -9,8 +9,12 @@
   "started / progress / outcome / lost" into compare-and-set phase changes;
 * runs one sweeper task that sleeps until the next destruction time or
   executionDuration deadline (woken early when one changes) and enforces it;
-* on start, migrates the database and recovers: QUEUED jobs are submitted
-  again, EXECUTING jobs whose worker is gone go to ERROR with that reason.
+* on start, migrates the database and recovers: QUEUED jobs (never started)
+  are submitted again; EXECUTING jobs whose worker is gone go to ERROR with
+  ``SERVICE_RESTARTED`` (a job is never re-run behind its owner's back: it may
+  have written part of its output; the owner decides, and an ingest re-run is
+  idempotent). Workers die with the service that started them, so after a
+  crash no EXECUTING job is left without a live worker.
 
 Several service processes may share a PostgreSQL store: phase changes are
 also announced with LISTEN/NOTIFY (:mod:`uws.broadcast`), so a WAIT held by one
@@ -56,9 +60,14 @@ T = TypeVar("T")
 
 #: Phases in which a worker's report is still wanted.
 _RUNNING = frozenset({Phase.QUEUED, Phase.EXECUTING})
+#: Error summaries of jobs resolved by a restart; the leading word is the reason's
+#: name, as the applications built on uws write theirs (``CODE: detail``).
+SERVICE_RESTARTED = "SERVICE_RESTARTED"
+WORKER_LOST = "WORKER_LOST"
 _RESTART_MESSAGE = (
-    "the service process running the job stopped or restarted while the job was "
-    "EXECUTING, and its worker is gone; the job did not finish (create a new job to run it)"
+    f"{SERVICE_RESTARTED}: the service process running the job stopped or restarted while "
+    "the job was EXECUTING, and its worker is gone; the job did not finish (create a new "
+    "job to run it)"
 )
 
 
@@ -192,6 +201,7 @@ class UWSService:
         run: bool = False,
     ) -> JobRecord:
         job_list.validate(parameters)
+        await self._authorize(job_list, owner, parameters)
         now = models.utcnow()
         duration = job_list.max_execution_duration
         if execution_duration is not None:
@@ -313,12 +323,19 @@ class UWSService:
         models.check_parameters_editable(job.phase)
         merged = job.parameters.replaced(update)
         job_list.validate(merged)
+        await self._authorize(job_list, owner, merged)
         if not await self._io(self.store.replace_parameters, job_id, merged, dict(uploads or {})):
             raise models.ConflictError("the job left PENDING meanwhile; parameters unchanged")
 
     async def delete(self, job_list: JobList, owner: str | None, job_id: str) -> None:
         await self.get(job_list, owner, job_id)
         await self._io(self._delete, job_id)
+
+    async def _authorize(
+        self, job_list: JobList, owner: str | None, parameters: JobParameters
+    ) -> None:
+        if job_list.authorize is not None:
+            await self._io(job_list.authorize, owner, parameters)
 
     # -- blocking work (threads) --------------------------------------------------------------
 
@@ -344,14 +361,15 @@ class UWSService:
                 return
             now = models.utcnow()
             if self.store.transition(job_id, Phase.ABORTED, ABORTABLE, end_time=now, deadline=None):
-                self.executor.abort(job_id)
+                self.executor.abort(job_id, job.worker)  # kills the worker and its children
                 self._changed(job_id)
                 return
         raise models.ConflictError("the job's phase keeps changing; try again")
 
     def _delete(self, job_id: str) -> None:
+        job = self.store.get(job_id)
         self.store.update(job_id, ABORTABLE, phase=Phase.ABORTED.value)
-        self.executor.abort(job_id)
+        self.executor.abort(job_id, job.worker if job else None)
         self.store.delete(job_id)
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         self._changed(job_id)
@@ -451,7 +469,7 @@ class UWSService:
             self._changed(job_id)
 
     def on_lost(self, job_id: str, reason: str) -> None:
-        error = ErrorInfo(message=reason, type=models.ErrorType.TRANSIENT)
+        error = ErrorInfo(message=f"{WORKER_LOST}: {reason}", type=models.ErrorType.TRANSIENT)
         now = models.utcnow()
         if self.store.set_error(job_id, _RUNNING, error, end_time=now, ran_until=now):
             log.warning("UWS job %s lost: %s", job_id, reason)
@@ -491,7 +509,8 @@ class UWSService:
                 f"the job exceeded its executionDuration of {seconds} s and was stopped"
             )
             if self.store.set_error(job_id, {Phase.EXECUTING}, error, end_time=now):
-                self.executor.abort(job_id)
+                job = self.store.get(job_id)
+                self.executor.abort(job_id, job.worker if job else None)
                 self._changed(job_id)
         for job_id in self.store.expired(now):
             self.store.update(job_id, ABORTABLE, phase=Phase.ABORTED.value, end_time=now)

@@ -36,8 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--auth",
         choices=["anonymous", "header"],
-        help="who owns jobs and labels: everyone anonymous (default), or the user an "
-        "authenticating reverse proxy names in X-Forwarded-User (ALVO_AUTH)",
+        help="who owns jobs, datasets, campaigns and labels: everyone anonymous (default, "
+        "a desktop service), or the user an authenticating reverse proxy names in "
+        "--auth-header; then anonymous callers may only read (ALVO_AUTH)",
+    )
+    parser.add_argument(
+        "--auth-header",
+        help="the one request header the proxy sets (and strips from clients) to name the "
+        "user, with --auth header (ALVO_AUTH_HEADER, default X-Forwarded-User)",
     )
     parser.add_argument(
         "--simbad",

@@ -19,12 +19,15 @@ from uws.service import UWSService
 
 def job_lists(settings: Settings) -> list[JobList]:
     from service.jobs import classify, ingest, iterate, train
+    from service.ownership import job_authorizers
 
+    authorize = job_authorizers(settings)
     return [
         JobList(
             "ingest",
             "service.jobs.ingest:run",
             validator=ingest.check,
+            authorize=authorize["ingest"],
             max_execution_duration=24 * 3600,
             max_upload_bytes=settings.max_upload_bytes,
             description="Fill a named dataset from SSA, DataLink, access URLs or an upload.",
@@ -47,6 +50,7 @@ def job_lists(settings: Settings) -> list[JobList]:
             "iterate",
             "service.jobs.iterate:run",
             validator=iterate.check,
+            authorize=authorize["iterate"],
             max_execution_duration=24 * 3600,
             description="One active-learning step: train, classify the pool, pick the query batch.",
         ),
@@ -56,7 +60,9 @@ def job_lists(settings: Settings) -> list[JobList]:
 def uws_service(settings: Settings, extra: Iterable[JobList] = ()) -> UWSService:
     """The job service of an app: every job list, on the settings' database and executor."""
     executor = make_executor(settings.executor, settings.workers, settings.dask_scheduler)
-    authenticator = HeaderAuthenticator() if settings.auth == "header" else anonymous
+    authenticator = (
+        HeaderAuthenticator(settings.auth_header) if settings.auth == "header" else anonymous
+    )
     return UWSService(
         settings.sqlalchemy_url,
         executor,

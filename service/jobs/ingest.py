@@ -29,6 +29,12 @@ Spectra are fetched concurrently (per-host limit, retries, disk cache), read
 by content, adapted and appended in chunks; under the Dask executor the chunks
 are Dask tasks. A spectrum that fails is listed with its named reason in the
 ``failures`` result and the others go on.
+
+Ingest is idempotent: a spectrum whose publisher DID or access URL the dataset
+holds already is neither fetched nor added again (the summary counts it as
+``already_present``). Each chunk is stored whole or not at all, so re-running
+an ingest that was killed, failed or aborted adds exactly what it had not
+stored yet.
 """
 
 from __future__ import annotations
@@ -322,6 +328,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
             "(widen POS/SIZE/BAND/TIME, or check the uploaded table's access URL or DID column)"
         )
     datasets = Datasets(settings)
+    references, present = without_ingested(datasets, request.dataset, references)
     chunks = [references[i : i + request.chunk] for i in range(0, len(references), request.chunk)]
     cache = str(settings.home / "cache" / "spectra")
     dataset = None
@@ -336,7 +343,9 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
                 )
                 domain = "source" if median_r >= SOURCE_MIN_R else "target"
             try:
-                dataset = datasets.open_or_create(request.dataset, domain)
+                dataset = datasets.open_or_create(request.dataset, domain, owner=job.owner)
+            except PermissionError as error:
+                raise UWSJobError(str(error)) from error
             except ValueError as error:
                 raise UWSJobError(f"{Reason.BAD_PARAMETER.code}: {error}") from error
         added += len(
@@ -346,10 +355,13 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         progress(done / len(chunks), f"{added} spectra added, {len(failures)} failed")
     if dataset is not None:
         datasets.count_failures(dataset, len(failures))
+    if dataset is None and present:
+        dataset = datasets.get(request.dataset)
     summary = {
         "dataset": request.dataset,
         "domain": dataset.domain if dataset else None,
         "added": added,
+        "already_present": present,
         "failed": len(failures),
         "reasons": _reason_counts(failures),
         "chunks": len(chunks),
@@ -361,6 +373,21 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "summary": (workdir / "summary.json", "application/json"),
         "failures": (workdir / "failures.vot", "application/x-votable+xml"),
     }
+
+
+def without_ingested(
+    datasets: Any, name: str, references: list[SpectrumReference]
+) -> tuple[list[SpectrumReference], int]:
+    """The references dataset ``name`` does not hold yet, and how many it holds.
+
+    Re-running an ingest (after a kill, a crash or by mistake) fetches and adds
+    only what is missing; :meth:`service.datasets.Datasets.append` makes sure
+    of it again when the rows are stored.
+    """
+    keys = [key for r in references for key in (r.pubdid, r.access_url) if key]
+    held = datasets.ingested(name, keys)
+    missing = [r for r in references if not ({r.pubdid, r.access_url} & held)]
+    return missing, len(references) - len(missing)
 
 
 def _reason_counts(failures: Sequence[Failure]) -> dict[str, int]:

@@ -85,6 +85,7 @@ check = validator(IterateRequest.from_params)
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from service.campaigns import Campaigns
+    from service.ownership import may_change, refusal
     from service.reasons import AlvoError
     from uws.runner import UWSJobError
 
@@ -99,10 +100,13 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
                     "to create it"
                 )
             campaign = campaigns.create(
-                request.campaign, request.source, request.target, request.batch or 100
-            )
+                request.campaign, request.source, request.target, request.batch or 100,
+                owner=job.owner,
+            )  # fmt: skip
+        if not may_change(campaign.owner, job.owner):
+            raise refusal("campaign", campaign.name, campaign.owner, "only its owner iterates")
         return Iteration(settings, campaigns, campaign, request, workdir, progress).run()
-    except (LookupError, ValueError, AlvoError) as error:
+    except (LookupError, ValueError, PermissionError, AlvoError) as error:
         raise UWSJobError(str(error)) from error
 
 

@@ -28,8 +28,10 @@ row per oracle verdict (the latest per spectrum and campaign wins);
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,6 +129,18 @@ campaign = sa.Table(
         "time.creation",
         xtype="timestamp",
     ),
+    col(
+        "owner",
+        sa.String(255),
+        "User who created the campaign and may run its iterations (null: anyone)",
+        "meta.id;meta.curation",
+    ),
+    col(
+        "oracles",
+        sa.Text,
+        "Other users who may label the campaign, comma-separated ('*': every signed-in user)",
+        "meta.id;meta.curation",
+    ),
     comment="Active-learning campaigns: one source set, one target pool, one oracle.",
 )
 
@@ -168,6 +182,12 @@ dataset = sa.Table(
         "When the dataset was ingested (UTC)",
         "time.creation",
         xtype="timestamp",
+    ),
+    col(
+        "owner",
+        sa.String(255),
+        "User who created the dataset and may add to it (null: anyone)",
+        "meta.id;meta.curation",
     ),
     comment="Named sets of ingested spectra, each with a feature store next to the tables.",
 )
@@ -226,6 +246,17 @@ spectrum = sa.Table(
     sa.Index("ix_spectrum_dec_ra", "dec", "ra"),
     sa.Index("ix_spectrum_pubdid", "pubdid"),
     comment="One row per ingested spectrum: identifiers, position, quality and access.",
+)
+
+#: One spectrum per publisher DID (or, without one, per access URL) in a dataset:
+#: what makes re-running an ingest add nothing (see :mod:`service.datasets`).
+spectrum_identity = sa.Index(
+    "ux_spectrum_identity",
+    spectrum.c.dataset_id,
+    sa.func.coalesce(
+        sa.func.nullif(spectrum.c.pubdid, sa.literal_column("''")), spectrum.c.access_url
+    ),
+    unique=True,
 )
 
 label = sa.Table(
@@ -506,6 +537,8 @@ def create_all(engine: sa.Engine) -> None:
     translation writes for ``POINT(ra, dec)``, so cone searches use it.
     """
     metadata.create_all(engine)
+    _add_new_columns(engine)
+    _ensure_identity_index(engine)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             has_sphere = conn.execute(
@@ -519,6 +552,50 @@ def create_all(engine: sa.Engine) -> None:
                         "USING gist (spoint(radians(ra), radians(dec)))"
                     )
                 )
+
+
+#: Columns added after the first release: (table, column) that older databases lack.
+ADDED_COLUMNS = (("dataset", "owner"), ("campaign", "owner"), ("campaign", "oracles"))
+
+
+def _add_new_columns(engine: sa.Engine) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` what :data:`ADDED_COLUMNS` lists and the database lacks.
+
+    ``create_all`` only creates missing tables; nullable columns added later
+    are this simple, on SQLite and PostgreSQL alike, without a migration tool.
+    """
+    inspector = sa.inspect(engine)
+    for table_name, column_name in ADDED_COLUMNS:
+        present = {c["name"] for c in inspector.get_columns(table_name)}
+        if column_name in present:
+            continue
+        column = metadata.tables[table_name].c[column_name]
+        kind = column.type.compile(dialect=engine.dialect)
+        # another process may have added it meanwhile: then the ALTER fails, harmlessly
+        with (
+            contextlib.suppress(sa.exc.OperationalError, sa.exc.ProgrammingError),
+            engine.begin() as conn,
+        ):
+            conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {kind}")
+
+
+def _ensure_identity_index(engine: sa.Engine) -> None:
+    """Add :data:`spectrum_identity` to a database made before it existed.
+
+    ``create_all`` makes indexes only with new tables. Where older ingests left
+    duplicates the index cannot be built: say so and go on (new ingests are
+    still idempotent, :meth:`service.datasets.Datasets.append` checks too).
+    """
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.schema.CreateIndex(spectrum_identity, if_not_exists=True))
+    except sa.exc.IntegrityError as error:
+        logging.getLogger(__name__).warning(
+            "spectrum: duplicate spectra in a dataset (from ingests before alvo made them "
+            "idempotent) prevent the unique index ux_spectrum_identity; re-ingest the "
+            "dataset under a new name to clean it (%s)",
+            error.orig,
+        )
 
 
 def row_dicts(table: sa.Table, rows: Mapping[str, Any]) -> list[dict[str, Any]]:

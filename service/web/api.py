@@ -1,6 +1,7 @@
 """The campaign API: JSON for the labelling pages, VOTable/CSV for VO tools.
 
-``/campaigns``                       GET list, POST create (name, source, target, batch)
+``/campaigns``                       GET list, POST create (name, source, target, batch,
+                                      oracles: who besides the creator may label)
 ``/campaigns/{name}``                GET summary: datasets, iterations, label counts, conflicts
 ``/campaigns/{name}/candidates``     GET an iteration's candidates or query batch (VOTable)
 ``/campaigns/{name}/labels``         GET export (``FORMAT=votable|csv|json``), POST verdicts
@@ -26,9 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from service.campaigns import Campaigns, Verdict
+from service.campaigns import Campaigns, LabelOutcome, Verdict
 from service.jobs.params import NAME
 from service.labelfiles import parse_labels
+from service.ownership import parse_oracles, refusal
 from service.settings import Settings
 from service.tables import schema
 
@@ -50,6 +52,8 @@ def _guarded(handler: Handler) -> Handler:
             return _error(404, str(error.args[0] if error.args else error))
         except ValueError as error:
             return _error(400, str(error))
+        except PermissionError as error:  # service.ownership: not the caller's to change
+            return _error(403, str(error))
 
     return wrapped
 
@@ -82,11 +86,12 @@ class CampaignAPI:
         if not (data.get("source") and data.get("target")):
             raise ValueError("source and target: name the labelled source dataset and the pool")
         batch = int(data.get("batch", 100))
+        owner, oracles = self.owner(request), parse_oracles(data.get("oracles", ()))
 
         def create() -> None:
             self.campaigns.create(
                 name, str(data.get("source", "")), str(data.get("target", "")), batch,
-                str(data.get("description", "")),
+                str(data.get("description", "")), owner, oracles,
             )  # fmt: skip
 
         await anyio.to_thread.run_sync(create)
@@ -155,11 +160,16 @@ class CampaignAPI:
             fmt = fmt or _accepted_format(request.headers.get("accept", ""))
             body, media = await anyio.to_thread.run_sync(self._export, name, fmt.lower())
             return Response(body, media_type=media)
-        user = self.owner(request) or ""
-        verdicts = await _verdicts(request, user)
-        outcome = await anyio.to_thread.run_sync(
-            lambda: self.campaigns.add_labels(self.campaigns.require(name), verdicts)
-        )
+        user = self.owner(request)
+        verdicts = await _verdicts(request, user or "")
+
+        def store() -> LabelOutcome:
+            campaign = self.campaigns.require(name)
+            if not campaign.may_label(user):
+                raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")
+            return self.campaigns.add_labels(campaign, verdicts)
+
+        outcome = await anyio.to_thread.run_sync(store)
         return JSONResponse(
             {
                 "stored": outcome.stored,

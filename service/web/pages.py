@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from service.campaigns import Campaigns
+from service.ownership import refusal
 from service.settings import Settings
 from service.tables import schema
 from service.web import oracle
@@ -154,7 +155,10 @@ class OraclePages:
 
         def undo() -> str | None:
             campaigns = Campaigns(self.settings)
-            return oracle.undo_label(campaigns, campaigns.require(name), spectrum_id, user)
+            campaign = campaigns.require(name)
+            if not campaign.may_label(user or None):  # service.ownership
+                raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")
+            return oracle.undo_label(campaigns, campaign, spectrum_id, user)
 
         now = await anyio.to_thread.run_sync(undo)
         return JSONResponse({"spectrum_id": spectrum_id, "label": now})

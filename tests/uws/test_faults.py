@@ -42,7 +42,7 @@ def test_worker_killed_with_sigkill_puts_the_job_in_error(server_factory, uws_sc
             "{http://www.ivoa.net/xml/UWS/v1.0}errorSummary/"
             "{http://www.ivoa.net/xml/UWS/v1.0}message"
         )
-        assert message == "the worker process running the job was killed (SIGKILL)"
+        assert message == "WORKER_LOST: the worker process running the job was killed (SIGKILL)"
         # the service goes on: the next job runs normally
         assert (
             text(wait_final(http, create(http, TASK="echo", PHASE="RUN")), "phase") == "COMPLETED"

@@ -191,8 +191,9 @@ def test_header_authenticator() -> None:
         return SimpleNamespace(headers={k.replace("_", "-"): v for k, v in headers.items()})
 
     header = HeaderAuthenticator()
-    assert header(request(**{"X-Forwarded-User": "alice"})) == "alice"
-    assert header(request(**{"Remote-User": " bob "})) == "bob"
+    assert header(request(**{"X-Forwarded-User": " alice "})) == "alice"
+    assert header(request(**{"Remote-User": "bob"})) is None  # one header only, never a second
+    assert HeaderAuthenticator("Remote-User")(request(**{"Remote-User": "bob"})) == "bob"
     assert header(request()) is None and anonymous(request(X_Forwarded_User="x")) is None
     with pytest.raises(UnauthorizedError):
         HeaderAuthenticator(required=True)(request())

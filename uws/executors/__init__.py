@@ -4,9 +4,10 @@ Two implementations share the :class:`Executor` interface:
 
 * :class:`uws.executors.local.LocalExecutor` -- one fresh OS process per job
   (``forkserver`` or ``spawn``, never plain ``fork``: TensorFlow and CUDA are
-  not fork-safe), at most ``workers`` at once. Abort kills the process; a
-  process that dies (``kill -9``, out of memory) is noticed at once through its
-  sentinel.
+  not fork-safe), at most ``workers`` at once. Abort kills the process and the
+  children it started; job processes die with the service (even ``kill -9``);
+  a process that dies (``kill -9``, out of memory) is noticed at once through
+  its sentinel.
 * :class:`uws.executors.dask.DaskExecutor` -- a ``dask.distributed`` client;
   each job is one task (which may fan out with ``distributed.worker_client``).
   Abort cancels the future and sets a distributed Event that the job's
@@ -58,8 +59,13 @@ class Executor(abc.ABC):
         """Queue a job; it starts when a worker is free."""
 
     @abc.abstractmethod
-    def abort(self, job_id: str) -> None:
-        """Stop the job for real, queued or running; no-op if unknown."""
+    def abort(self, job_id: str, worker: str | None = None) -> None:
+        """Stop the job for real, queued or running, with any processes it started.
+
+        ``worker`` is the job's recorded worker: a job this executor did not
+        start (an earlier or a sibling service process did) is stopped through
+        it where possible. No-op if the job is unknown.
+        """
 
     @abc.abstractmethod
     def owns(self, job_id: str) -> bool:

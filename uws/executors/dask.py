@@ -91,7 +91,7 @@ class DaskExecutor(Executor):
             self._futures[order.job_id] = future
         future.add_done_callback(functools.partial(self._done, order.job_id))
 
-    def abort(self, job_id: str) -> None:
+    def abort(self, job_id: str, worker: str | None = None) -> None:
         from distributed import Event
 
         with contextlib.suppress(Exception):

@@ -9,6 +9,20 @@ process sentinel and reported as lost. Processes come from ``forkserver`` (or
 ``spawn``): a clean parent that never imported TensorFlow, so nothing unsafe is
 inherited across fork.
 
+Workers die with the service, however it dies. A forkserver's children are the
+fork server's, not the service's, and each holds the fork server's "alive" pipe
+open, so after a ``kill -9`` of the service neither the worker nor the fork
+server (nor the resource tracker, whose pipe both hold) would ever notice. So
+each worker gets a *lifeline*: the read end of a pipe whose only write end stays
+in the service process. A watchdog thread in the worker blocks on it; when the
+service is gone, for any reason, the read sees end-of-file and the worker kills
+its own process group (itself and any children it started). With the workers
+gone the fork server and the resource tracker see their pipes close and exit.
+On Linux ``PR_SET_PDEATHSIG`` also kills a worker whose fork server dies.
+
+Each worker leads its own process group, so ABORT (and the executionDuration
+limit) kills the job's children with it.
+
 One monitor thread waits (``multiprocessing.connection.wait``) on every job's
 pipe and process sentinel plus a wake-up pipe: no polling.
 """
@@ -25,6 +39,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -74,6 +89,8 @@ class LocalExecutor(Executor):
         self._running: dict[str, _Slot] = {}
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
+        # never written to: its end-of-file tells the workers the service is gone
+        self._lifeline_r, self._lifeline_w = self._context.Pipe(duplex=False)
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self._sink: ExecutionSink | None = None
@@ -93,7 +110,7 @@ class LocalExecutor(Executor):
             self._pending.append(order)
         self._wake()
 
-    def abort(self, job_id: str) -> None:
+    def abort(self, job_id: str, worker: str | None = None) -> None:
         with self._lock:
             for order in list(self._pending):
                 if order.job_id == job_id:
@@ -102,6 +119,10 @@ class LocalExecutor(Executor):
             if slot is not None:
                 slot.aborted = True
                 _kill(slot.process)
+                return
+        pid = self._live_worker_pid(worker)
+        if pid is not None:  # started by an earlier or a sibling service process
+            _kill_group(pid)
 
     def close(self) -> None:
         self._closed.set()
@@ -117,6 +138,7 @@ class LocalExecutor(Executor):
             for slot in self._running.values():
                 slot.process.join(timeout=5)
             self._running.clear()
+        self._lifeline_w.close()  # any job process still alive now ends itself
 
     def owns(self, job_id: str) -> bool:
         with self._lock:
@@ -124,16 +146,22 @@ class LocalExecutor(Executor):
 
     def still_running(self, job_id: str, worker: str | None) -> bool:
         """True if ``worker`` is a live job process on this host (a sibling service
-        process runs it); a crashed service's workers die with it (PDEATHSIG)."""
+        process runs it); a crashed service's workers die with it (their lifeline)."""
+        return self._live_worker_pid(worker) is not None
+
+    def _live_worker_pid(self, worker: str | None) -> int | None:
+        """The pid of ``worker`` (``local:host:pid``) if it is a live job process here."""
         host, _, pid = (worker or "").removeprefix("local:").rpartition(":")
         if host != self._host or not pid.isdigit():
-            return False
+            return None
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
-            return False
-        return b"multiprocessing" in command and state not in ("Z", "X")
+            return None
+        alive = b"multiprocessing" in command and state not in ("Z", "X")
+        # a job process leads its own process group; a fork server or a reused pid does not
+        return int(pid) if alive and _leads_group(int(pid)) else None
 
     def health(self) -> tuple[bool, str]:
         """Healthy while the monitor thread that launches job processes runs."""
@@ -179,7 +207,9 @@ class LocalExecutor(Executor):
                 order = self._pending.popleft()
                 parent_end, child_end = self._context.Pipe(duplex=False)
                 process = self._context.Process(
-                    target=_child_main, args=(order, child_end), name=f"uws-job-{order.job_id}"
+                    target=_child_main,
+                    args=(order, child_end, self._lifeline_r),
+                    name=f"uws-job-{order.job_id}",
                 )
                 process.start()
                 child_end.close()
@@ -229,20 +259,57 @@ def _death(exitcode: int | None) -> str:
 
 
 def _kill(process: Any) -> None:
+    """Kill a job's process and its process group (the children the job started)."""
     with contextlib.suppress(OSError, AttributeError, ValueError):
         if process.is_alive():
-            process.kill()
+            _kill_group(process.pid)
+            process.kill()  # in case it had not made its own group yet
+
+
+def _leads_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except (OSError, AttributeError):
+        return False
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads (a job process and its children)."""
+    with contextlib.suppress(OSError):
+        if _leads_group(pid):
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies: no orphaned jobs."""
+    """Ask Linux to SIGKILL this process when its parent (the fork server) dies."""
+    if not sys.platform.startswith("linux"):
+        return
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _child_main(order: WorkOrder, conn: Connection) -> None:
+def _die_with_service(lifeline: Connection) -> None:
+    """Watchdog thread of a job process: wait for the service to vanish, then kill
+    this process group. Nobody ever writes to the lifeline, so the wait ends only
+    when its last write end -- held by the service process alone -- is closed."""
+    with contextlib.suppress(EOFError, OSError):
+        while True:
+            lifeline.poll(None)
+            lifeline.recv_bytes()  # raises EOFError once the service is gone
+    if hasattr(os, "killpg") and os.getpgid(0) == os.getpid():  # never the service's group
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(1)
+
+
+def _child_main(order: WorkOrder, conn: Connection, lifeline: Connection) -> None:
     _die_with_parent()
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)  # lead a process group: abort kills the job's children too
+    threading.Thread(target=_die_with_service, args=(lifeline,), daemon=True).start()
     os.environ.setdefault("UWS_JOB_ID", order.job_id)
 
     def progress(fraction: float | None, message: str = "") -> None:

@@ -1,0 +1,87 @@
+"""Who may change what: owners of datasets and campaigns, and the oracles they invite.
+
+With ``auth=anonymous`` (the desktop default) everyone is the same anonymous
+user and nothing here refuses anything. With ``auth=header`` the user the
+proxy names owns what they create:
+
+* a **dataset** is shared read-only: everyone may train on it, classify it,
+  build a campaign on it; only its owner may ingest into it;
+* a **campaign** is shared read-only too; its owner runs its iterations, and
+  labels come from the owner and the *oracles* the owner named (``*``: every
+  signed-in user);
+* anything created anonymously (before ``auth=header`` was switched on) has no
+  owner and stays open to every signed-in user.
+
+Anonymous callers may not change anything at all under ``auth=header``
+(:mod:`service.web.access`). Refusals are ``PermissionError`` here, HTTP 403
+for requests and a named error for jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from service.reasons import Reason
+from service.settings import Settings
+from uws.models import ForbiddenError, JobParameters
+
+EVERYONE = "*"
+
+
+def may_change(owner: str | None, user: str | None) -> bool:
+    """Whether ``user`` may change a thing ``owner`` created (None: made anonymously)."""
+    return owner is None or owner == user
+
+
+def may_label(owner: str | None, oracles: Sequence[str], user: str | None) -> bool:
+    """Whether ``user`` may label a campaign of ``owner`` that invited ``oracles``."""
+    invited = user is not None and (user in oracles or EVERYONE in oracles)
+    return may_change(owner, user) or invited
+
+
+def refusal(kind: str, name: str, owner: str | None, what: str) -> PermissionError:
+    """The one way to say no: who owns it, and what the caller can do instead."""
+    return PermissionError(f"{Reason.NOT_YOURS.code}: {kind} {name!r} belongs to {owner}; {what}")
+
+
+def parse_oracles(value: Any) -> tuple[str, ...]:
+    """Oracles as given to the API: a list of user names or one comma-separated string."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        raise ValueError("oracles: a list of user names, or '*' for every signed-in user")
+    names = tuple(dict.fromkeys(str(item).strip() for item in value if str(item).strip()))
+    if any(len(name) > 255 or "," in name for name in names):
+        raise ValueError("oracles: user names of at most 255 characters, without commas")
+    return names
+
+
+def job_authorizers(settings: Settings) -> dict[str, Callable[[str | None, JobParameters], None]]:
+    """Per job list, the check run when a job is created: may its owner change what it names?
+
+    Refusing at creation (HTTP 403) beats a job that fails later; the runners
+    check again, as the dataset or campaign may be created meanwhile.
+    """
+
+    def ingest(owner: str | None, parameters: JobParameters) -> None:
+        from service.datasets import Datasets
+
+        name = parameters.get("DATASET") or ""
+        dataset = Datasets(settings).get(name) if name else None
+        if dataset is not None and not may_change(dataset.owner, owner):
+            raise ForbiddenError(
+                str(refusal("dataset", name, dataset.owner, "ingest into a DATASET of your own"))
+            )
+
+    def iterate(owner: str | None, parameters: JobParameters) -> None:
+        from service.campaigns import Campaigns
+
+        name = parameters.get("CAMPAIGN") or ""
+        campaign = Campaigns(settings).get(name) if name else None
+        if campaign is not None and not may_change(campaign.owner, owner):
+            raise ForbiddenError(
+                str(refusal("campaign", name, campaign.owner, "only its owner runs iterations"))
+            )
+
+    return {"ingest": ingest, "iterate": iterate}
