@@ -19,6 +19,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.datasets import Dataset, Datasets
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.tables import schema
 
@@ -67,7 +68,7 @@ class Campaigns:
     ) -> Campaign:
         source_set, target_set = self.datasets.require(source), self.datasets.require(target)
         if self.get(name) is not None:
-            raise ValueError(f"a campaign named {name!r} exists already")
+            raise AlvoError(Reason.NAME_IN_USE, f"a campaign named {name!r} exists already")
         with self.engine.begin() as conn:
             conn.execute(
                 schema.campaign.insert().values(
@@ -108,7 +109,10 @@ class Campaigns:
         found = self.get(name)
         if found is None:
             known = ", ".join(self.names()) or "none yet"
-            raise LookupError(f"no campaign named {name!r} (known: {known})")
+            raise AlvoError(
+                Reason.UNKNOWN_CAMPAIGN,
+                f"no campaign named {name!r} (known: {known}); create it with POST /campaigns",
+            )
         return found
 
     def names(self) -> list[str]:
@@ -121,7 +125,9 @@ class Campaigns:
         verdicts = list(verdicts)
         for verdict in verdicts:
             if verdict.label not in VERDICTS:
-                raise ValueError(f"{verdict.label!r} is not one of {', '.join(VERDICTS)}")
+                raise AlvoError(
+                    Reason.BAD_LABEL, f"{verdict.label!r} is not one of {', '.join(VERDICTS)}"
+                )
         spectrum = schema.spectrum
         datasets = (campaign.target.dataset_id, campaign.source.dataset_id)
         pubdids = {v.pubdid for v in verdicts if v.spectrum_id is None and v.pubdid}

@@ -20,6 +20,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.features import FeatureStore
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.tables import schema
 from uws.store import make_engine
@@ -66,7 +67,10 @@ class Datasets:
         found = self.get(name)
         if found is None:
             known = ", ".join(self.names()) or "none yet"
-            raise LookupError(f"no dataset named {name!r} (known: {known}); ingest it first")
+            raise AlvoError(
+                Reason.UNKNOWN_DATASET_NAME,
+                f"no dataset named {name!r} (known: {known}); ingest it first",
+            )
         return found
 
     def names(self) -> list[str]:
@@ -78,9 +82,10 @@ class Datasets:
         existing = self.get(name)
         if existing is not None:
             if existing.domain != domain:
-                raise ValueError(
+                raise AlvoError(
+                    Reason.BAD_PARAMETER,
                     f"dataset {name!r} is a {existing.domain} dataset, not {domain}; "
-                    "use another DATASET name"
+                    "use another DATASET name",
                 )
             return existing
         path = (self.settings.home / "datasets" / name / "features.npy").resolve()

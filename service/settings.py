@@ -28,6 +28,7 @@ class Settings:
     base_url: str = ""  # public URL of the service; empty: http://host:port
     demo_archive_size: int = 2000  # spectra per collection generated on first start
     max_upload_bytes: int = 100 * 1024 * 1024
+    max_label_bytes: int = 32 * 1024 * 1024  # a label POST (JSON, CSV, VOTable); 413 above
     simbad: str = "on"  # on | off: identify candidates in SIMBAD (skipped, and said, offline)
     auth: str = "anonymous"  # anonymous | header (X-Forwarded-User from a trusted proxy)
     tap_maxrec: int = 1_000_000  # hard row limit of a TAP query (MAXREC above it is capped)

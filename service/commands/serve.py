@@ -63,6 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="seconds an async TAP query may run (ALVO_TAP_ASYNC_TIMEOUT, default 3600)",
     )
+    parser.add_argument(
+        "--max-label-bytes",
+        type=int,
+        help="largest label POST to a campaign, JSON/CSV/VOTable, in bytes; larger is "
+        "refused with 413 BODY_TOO_LARGE (ALVO_MAX_LABEL_BYTES, default 33554432)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -50,6 +50,7 @@ from service.spectra.access import (
     ssa_references,
 )
 from service.vo import dali
+from service.vo.ssa import parse_pos
 
 DOMAINS = ("auto", "source", "target")
 #: Names a DALI UPLOAD of references may have (``UPLOAD=refs,param:refs``).
@@ -82,10 +83,7 @@ class IngestRequest:
     def from_params(cls, params: JobParams, uploads: Mapping[str, str]) -> IngestRequest:
         pos = None
         if params.get("POS"):
-            parts = (params.get("POS") or "").split(";")[0].split(",")
-            if len(parts) != 2:
-                raise dali.bad_parameter("POS", "give 'ra,dec' in degrees")
-            pos = (_float(parts[0], "POS"), _float(parts[1], "POS"))
+            pos = parse_pos(params.get("POS") or "")
         band = _one_range(params.get("BAND"), "BAND")
         time = _one_range(params.get("TIME"), "TIME", dali.parse_time)
         query = SSAQuery(
@@ -117,13 +115,6 @@ class IngestRequest:
         if request.ids and not request.datalink_url:
             raise dali.bad_parameter("DATALINK", "ID needs DATALINK=<DataLink service URL>")
         return request
-
-
-def _float(text: str, name: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise dali.bad_parameter(name, f"{text!r} is not a number") from None
 
 
 def _one_range(
