@@ -104,6 +104,7 @@ class Reason(enum.Enum):
         "The file path leaves the collection's folder ('..', an absolute path or a link).",
         404,
     )
+    UNKNOWN_FILE = ("The collection has no catalogued file at this path.", 404)
     UNKNOWN_JOB = ("No UWS job of this id exists in this job list (or it was destroyed).", 404)
     JOB_PHASE_CONFLICT = (
         "The job's phase does not allow this (parameters of a job that ran, RUN of a "

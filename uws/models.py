@@ -216,7 +216,7 @@ class JobFilter:
         count = None
         if last:
             text = last[-1].strip()
-            if not text.isdigit() or not 0 < int(text[:12]) <= MAX_LAST or len(text) > 12:
+            if not text.isdecimal() or not 0 < int(text[:12]) <= MAX_LAST or len(text) > 12:
                 raise BadRequestError(
                     f"LAST must be a whole number of jobs from 1 to {MAX_LAST}, not {text[:40]!r}"
                 )

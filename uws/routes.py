@@ -40,6 +40,8 @@ XML_TYPE = "text/xml"
 VOTABLE_TYPE = "application/x-votable+xml"
 #: An upload's name: it becomes a file name under the job's ``uploads/`` ('..' never does).
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+#: Largest text parameter value (files are not limited by this, only by the body's limit).
+MAX_FIELD_BYTES = 1 << 20
 #: Request parameters that steer UWS instead of being job parameters.
 _CONTROL = {"phase", "runid", "action", "executionduration", "destruction"}
 
@@ -132,7 +134,7 @@ class _Handlers:
             return items
         limit = self.job_list.max_upload_bytes
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isdecimal() and int(declared) > limit:
             raise PayloadTooLargeError(f"request body larger than the limit of {limit} bytes")
         received = 0
 
@@ -146,10 +148,18 @@ class _Handlers:
 
         limited = Request(request.scope, receive)
         try:
-            form = await limited.form(max_files=1000, max_fields=10000, max_part_size=limit)
+            form = await limited.form(
+                max_files=1000, max_fields=10000, max_part_size=min(limit, MAX_FIELD_BYTES)
+            )
         except PayloadTooLargeError:
             raise
         except Exception as error:  # malformed multipart and the like
+            detail = str(getattr(error, "detail", None) or error)
+            if "exceeded maximum size" in detail:
+                raise PayloadTooLargeError(
+                    f"a parameter value is larger than {MAX_FIELD_BYTES} bytes; send large "
+                    "tables as a file part (UPLOAD)"
+                ) from None
             raise BadRequestError(
                 f"unreadable request body: {error}", reason="BAD_REQUEST_BODY"
             ) from None

@@ -76,7 +76,7 @@ def _identifier(data: dict[str, Any], name: str) -> str:
 def _count(data: dict[str, Any], name: str, default: int, hi: int) -> int:
     """A whole number in 1..hi from JSON (an int) or a form (digits)."""
     value = data.get(name, default)
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 9:
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 9:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
         raise _bad(f"{name}: give a whole number from 1 to {hi}, not {str(value)[:40]!r}")

@@ -37,7 +37,7 @@ def too_large(limit: int) -> AlvoError:
 def capped(request: Request, limit: int) -> Request:
     """``request`` whose body ends in ``BODY_TOO_LARGE`` once more than ``limit`` bytes came."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isdecimal() and int(declared) > limit:
         raise too_large(limit)
     received = 0
 

@@ -116,7 +116,7 @@ class OraclePages:
             )
         iteration = request.query_params.get("iteration", "")
         batch = f"../campaigns/{quote(name, safe='')}/batch"
-        if iteration.isdigit():
+        if iteration.isdecimal():
             batch += f"?ITERATION={iteration}"
         return _shell(f"alvo: label {name}", "label.js", "../", {"campaign": name}, batch)
 
@@ -127,7 +127,7 @@ class OraclePages:
             raise AlvoError(
                 Reason.BAD_PARAMETER, f"ROLE: a comma-separated list of {', '.join(schema.ROLES)}"
             )
-        if not query.get("LIMIT", "1").isdigit() or len(query.get("LIMIT", "")) > 9:
+        if not query.get("LIMIT", "1").isdecimal() or len(query.get("LIMIT", "")) > 9:
             raise AlvoError(Reason.BAD_PARAMETER, "LIMIT must be a whole number of spectra")
         limit = int(query["LIMIT"]) if query.get("LIMIT") else None
         if "candidate" in roles:
@@ -176,6 +176,6 @@ def _iteration(query: dict[str, str]) -> int | None:
     raw = query.get("ITERATION", "")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not raw.isdecimal() or len(raw) > 9:
         raise AlvoError(Reason.BAD_PARAMETER, "ITERATION must be a non-negative integer")
     return int(raw)

@@ -49,14 +49,3 @@ def assert_clean(response) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code < 500, (response.status_code, response.text[:500])
     for mark in TRACEBACK_MARKS:
         assert mark not in response.text, response.text[:500]
-
-
-def reason_of(response) -> str:  # type: ignore[no-untyped-def]
-    """The named reason of a refusal, from JSON, a DALI error document or UWS text."""
-    if response.headers.get("content-type", "").startswith("application/json"):
-        return str(response.json().get("reason", ""))
-    text = response.text
-    for word in text.replace(":", " ").replace(">", " ").split():
-        if word.isupper() and "_" in word:
-            return word
-    return ""

@@ -53,8 +53,17 @@ def test_characters_xml_cannot_carry_are_refused_at_creation(client, fields):
     assert job_count(client) == before
 
 
-def test_huge_last_is_a_400_not_a_database_overflow(client):
-    refused(client.get("/classify", params={"LAST": "99999999999999999999999"}), 400, "LAST")
+@pytest.mark.parametrize("last", ["99999999999999999999999", "\u00b2", "0", "-1", "1e3"])
+def test_huge_or_odd_last_is_a_400_not_a_database_overflow(client, last):
+    refused(client.get("/classify", params={"LAST": last}), 400, "LAST")
+
+
+def test_a_content_length_int_cannot_read_is_not_a_500(client):
+    response = client.post(
+        "/campaigns/be/labels", content=b"pubdid,label\n",
+        headers={"content-type": "text/csv", "content-length": "\u00b2".encode("latin-1")},
+    )  # fmt: skip
+    assert_clean(response)
 
 
 def test_upload_named_dot_dot_is_refused_and_leaves_no_job_folder(client):
@@ -68,6 +77,13 @@ def test_upload_named_dot_dot_is_refused_and_leaves_no_job_folder(client):
     refused(response, 400, "UPLOAD")
     after = sorted(p.name for p in jobs.iterdir()) if jobs.exists() else []
     assert after == before
+
+
+def test_a_uws_parameter_over_a_mebibyte_is_a_413(client):
+    before = job_count(client)
+    response = client.post("/classify", files={"DATASET": (None, "x" * (2 << 20))})
+    refused(response, 413, "BODY_TOO_LARGE")
+    assert job_count(client) == before
 
 
 def test_wait_nan_is_refused(client):
@@ -245,3 +261,10 @@ def test_json_and_form_bodies_that_do_not_parse_are_bad_request_body(client):
         "/campaigns", content=b"{not json", headers={"content-type": "application/json"}
     )
     refused(response, 400, "BAD_REQUEST_BODY")
+
+
+# --- archive files -------------------------------------------------------------------------------
+def test_a_path_leaving_the_collection_is_named_so_not_an_unknown_dataset(client):
+    response = client.get("/datalink/ondrejov/files/%2E%2E/lamost/catalogue.fits")
+    refused(response, 404, "PATH_OUTSIDE_COLLECTION")
+    refused(client.get("/datalink/ondrejov/files/spectra/none.fits"), 404, "UNKNOWN_FILE")
