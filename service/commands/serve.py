@@ -64,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seconds an async TAP query may run (ALVO_TAP_ASYNC_TIMEOUT, default 3600)",
     )
     parser.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        help="largest job or TAP request body (uploads included) in bytes; larger is "
+        "refused with 413 (ALVO_MAX_UPLOAD_BYTES, default 104857600)",
+    )
+    parser.add_argument(
         "--max-label-bytes",
         type=int,
         help="largest label POST to a campaign, JSON/CSV/VOTable, in bytes; larger is "
