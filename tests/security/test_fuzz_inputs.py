@@ -24,7 +24,7 @@ from tests.security.inputs_world import assert_clean, build_home, served
 
 settings.register_profile(
     "alvo-fuzz",
-    max_examples=int(os.environ.get("ALVO_FUZZ_EXAMPLES", "20")),
+    max_examples=int(os.environ.get("ALVO_FUZZ_EXAMPLES", "30")),
     deadline=None,
     derandomize=True,
     database=None,
