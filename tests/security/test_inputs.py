@@ -135,8 +135,15 @@ def test_five_hundred_ors_are_answered_without_a_500(client, caplog):
     assert len(caplog.text) < 5000
 
 
-def test_adql_comments_are_accepted(client):
-    query = "-- the table list\nSELECT TOP 1 table_name -- one row\nFROM TAP_SCHEMA.tables"
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT TOP 1 table_name FROM TAP_SCHEMA.tables -- a comment ends the query",
+        "-- the table list\nSELECT TOP 1 table_name -- one row\nFROM TAP_SCHEMA.tables",
+    ],
+    ids=["trailing", "between-lines"],
+)
+def test_adql_comments_are_accepted(client, query):
     response = tap(client, query)
     assert response.status_code == 200, response.text[:300]
     assert "QUERY_STATUS" in response.text and 'value="ERROR"' not in response.text
