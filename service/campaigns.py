@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from service.datasets import Dataset, Datasets
 from service.ownership import may_label
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.tables import schema
 
@@ -82,7 +83,7 @@ class Campaigns:
         """A new campaign on two datasets (anyone's: datasets are shared read-only)."""
         source_set, target_set = self.datasets.require(source), self.datasets.require(target)
         if self.get(name) is not None:
-            raise ValueError(f"a campaign named {name!r} exists already")
+            raise AlvoError(Reason.NAME_IN_USE, f"a campaign named {name!r} exists already")
         with self.engine.begin() as conn:
             conn.execute(
                 schema.campaign.insert().values(
@@ -129,7 +130,10 @@ class Campaigns:
             # on a shared (auth=header) service a miss must not reveal everybody's names
             shared = self.settings.auth == "header"
             known = "" if shared else f" (known: {', '.join(self.names()) or 'none yet'})"
-            raise LookupError(f"no campaign named {name!r}{known}")
+            raise AlvoError(
+                Reason.UNKNOWN_CAMPAIGN,
+                f"no campaign named {name!r}{known}; create it with POST /campaigns",
+            )
         return found
 
     def names(self) -> list[str]:
@@ -147,7 +151,9 @@ class Campaigns:
         verdicts = list(verdicts)
         for verdict in verdicts:
             if verdict.label not in VERDICTS:
-                raise ValueError(f"{verdict.label!r} is not one of {', '.join(VERDICTS)}")
+                raise AlvoError(
+                    Reason.BAD_LABEL, f"{verdict.label!r} is not one of {', '.join(VERDICTS)}"
+                )
         spectrum = schema.spectrum
         datasets = (campaign.target.dataset_id, campaign.source.dataset_id)
         pubdids = {v.pubdid for v in verdicts if v.spectrum_id is None and v.pubdid}

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from service.features import FeatureStore
 from service.ownership import may_change, refusal
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.tables import schema
 from uws.store import make_engine
@@ -76,7 +77,10 @@ class Datasets:
     def require(self, name: str) -> Dataset:
         found = self.get(name)
         if found is None:
-            raise LookupError(f"no dataset named {name!r}{self._known()}; ingest it first")
+            raise AlvoError(
+                Reason.UNKNOWN_DATASET_NAME,
+                f"no dataset named {name!r}{self._known()}; ingest it first",
+            )
         return found
 
     def _known(self) -> str:
@@ -103,9 +107,10 @@ class Datasets:
             if not may_change(existing.owner, owner):
                 raise refusal("dataset", name, existing.owner, "ingest into a DATASET of your own")
             if existing.domain != domain:
-                raise ValueError(
+                raise AlvoError(
+                    Reason.BAD_PARAMETER,
                     f"dataset {name!r} is a {existing.domain} dataset, not {domain}; "
-                    "use another DATASET name"
+                    "use another DATASET name",
                 )
             return existing
         path = (self.settings.home / "datasets" / name / "features.npy").resolve()

@@ -14,7 +14,7 @@ proxy names owns what they create:
 
 Anonymous callers may not change anything at all under ``auth=header``
 (:mod:`service.web.access`). Refusals are ``PermissionError`` here, HTTP 403
-for requests and a named error for jobs.
+for requests and a named error for jobs (:class:`NotYoursError`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from service.reasons import Reason
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from uws.models import ForbiddenError, JobParameters
 
@@ -40,9 +40,17 @@ def may_label(owner: str | None, oracles: Sequence[str], user: str | None) -> bo
     return may_change(owner, user) or invited
 
 
-def refusal(kind: str, name: str, owner: str | None, what: str) -> PermissionError:
+class NotYoursError(AlvoError, PermissionError):
+    """A refusal of a change to someone else's dataset or campaign (HTTP 403).
+
+    Also a ``PermissionError``, so callers that only know the standard library's
+    idea of "not allowed" (the UWS runner, thread pools) still recognise it.
+    """
+
+
+def refusal(kind: str, name: str, owner: str | None, what: str) -> NotYoursError:
     """The one way to say no: who owns it, and what the caller can do instead."""
-    return PermissionError(f"{Reason.NOT_YOURS.code}: {kind} {name!r} belongs to {owner}; {what}")
+    return NotYoursError(Reason.NOT_YOURS, f"{kind} {name!r} belongs to {owner}; {what}")
 
 
 def parse_oracles(value: Any) -> tuple[str, ...]:
@@ -50,10 +58,14 @@ def parse_oracles(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     if not isinstance(value, list | tuple):
-        raise ValueError("oracles: a list of user names, or '*' for every signed-in user")
+        raise AlvoError(
+            Reason.BAD_PARAMETER, "oracles: a list of user names, or '*' for every signed-in user"
+        )
     names = tuple(dict.fromkeys(str(item).strip() for item in value if str(item).strip()))
     if any(len(name) > 255 or "," in name for name in names):
-        raise ValueError("oracles: user names of at most 255 characters, without commas")
+        raise AlvoError(
+            Reason.BAD_PARAMETER, "oracles: user names of at most 255 characters, without commas"
+        )
     return names
 
 

@@ -4,11 +4,21 @@ Modelled on astropy.io.votable's numbered warnings: each reason has a stable
 code (used in UWS error summaries, the per-spectrum failure table of an ingest
 and in tests) and a sentence that tells the user what went wrong and what to do.
 Add new reasons here, never ad hoc strings elsewhere.
+
+A reason's value is its explanation, or ``(explanation, HTTP status)`` when a
+request refused for it should not be answered with 400: 404 for something
+unknown, 403 for something not the caller's, 409 for a conflict with what
+exists, 413 for a body too large, 502/504 when an upstream service failed.
+:func:`service.web.errors` renders every :class:`AlvoError` with that status,
+so handlers raise and never pick numbers themselves.
 """
 
 from __future__ import annotations
 
 import enum
+
+#: HTTP status of a request refused for a reason that does not name one.
+DEFAULT_HTTP_STATUS = 400
 
 
 class Reason(enum.Enum):
@@ -35,28 +45,38 @@ class Reason(enum.Enum):
         "(256 MiB, VOTable 64 MiB, gzip expanding past 256 MiB)."
     )
     # --- network -----------------------------------------------------------
-    SSA_TIMEOUT = "The SSA or DataLink service did not answer within the time limit."
-    SSA_ERROR = "The SSA service answered with an error document."
-    HTTP_ERROR = "Fetching the spectrum failed with an HTTP error status or a broken connection."
-    RESPONSE_TOO_LARGE = "A remote spectrum or document exceeds the size the service accepts."
+    SSA_TIMEOUT = ("The SSA or DataLink service did not answer within the time limit.", 504)
+    SSA_ERROR = ("The SSA service answered with an error document.", 502)
+    HTTP_ERROR = (
+        "Fetching the spectrum failed with an HTTP error status or a broken connection.",
+        502,
+    )
+    RESPONSE_TOO_LARGE = (
+        "A remote spectrum or document exceeds the size the service accepts.",
+        502,
+    )
     DATALINK_NO_THIS = "The DataLink document has no #this link for the dataset."
     FETCH_TIMEOUT = (
         "A remote server (spectrum file, LABELS, UPLOAD URL) did not send its whole answer "
         "within the service's fetch deadline (ALVO_FETCH_TIMEOUT); try again later or "
-        "give another URL."
+        "give another URL.",
+        504,
     )
     FETCH_REFUSED = (
         "The service does not fetch from this URL: only http(s) to public addresses, the "
         "service itself, and what the operator allows (ALVO_FETCH_ALLOW)."
     )
     # --- requests ----------------------------------------------------------
-    UPLOAD_TOO_LARGE = "The uploaded file exceeds the service's size limit."
+    UPLOAD_TOO_LARGE = ("The uploaded file exceeds the service's size limit.", 413)
     BAD_PARAMETER = "A request parameter is missing or has an invalid value."
     BAD_QUERY = "The ADQL query could not be parsed or refers to unknown tables/columns."
     QUERY_TIMEOUT = "The query ran longer than the service's time limit; narrow it (TOP, WHERE)."
     BAD_UPLOAD = "An UPLOAD table is missing, not a readable VOTable, or has unusable columns."
-    UNKNOWN_COLLECTION = "The archive has no collection of this name (SSA/DataLink path)."
-    UNKNOWN_DATASET = "No dataset with this publisher DID (DataLink ID, SSA PUBDID) exists."
+    UNKNOWN_COLLECTION = ("The archive has no collection of this name (SSA/DataLink path).", 404)
+    UNKNOWN_DATASET = (
+        "No dataset with this publisher DID (DataLink ID, SSA PUBDID) exists.",
+        404,
+    )
     BAD_MODEL_FILE = (
         "The model file or its metadata sidecar (.keras.json) is missing or unreadable."
     )
@@ -64,16 +84,15 @@ class Reason(enum.Enum):
         "The model was trained on features made with another adaptation configuration; "
         "re-adapt the spectra with the model's configuration or train a new model."
     )
-    INTERNAL_ERROR = (
-        "The service failed on an unexpected error; its log holds the details (by job ID)."
-    )
     NOT_YOURS = (
         "The dataset or campaign belongs to another user: others may read it, train on it "
-        "and (if invited as oracles) label it, but only its owner may change it."
+        "and (if invited as oracles) label it, but only its owner may change it.",
+        403,
     )
     SIGN_IN_REQUIRED = (
         "The service runs with auth=header: anonymous callers may read but not change "
-        "anything; go through the authenticating proxy."
+        "anything; go through the authenticating proxy.",
+        401,
     )
     # --- jobs --------------------------------------------------------------
     SERVICE_RESTARTED = (
@@ -85,6 +104,47 @@ class Reason(enum.Enum):
         "The process running the job died (killed, out of memory) without reporting; "
         "the job did not finish. Create it again, with a smaller CHUNK if memory ran out."
     )
+    # --- the service's own requests (campaigns, labels, jobs) ----------------------------
+    BODY_TOO_LARGE = (
+        "The request body, or one form field of it, exceeds the service's size limit; "
+        "send less at once (split a label file, upload a large table as a file part).",
+        413,
+    )
+    BAD_REQUEST_BODY = (
+        "The request body is not what the Content-Type says (broken multipart, JSON "
+        "or form encoding), or holds characters XML cannot carry."
+    )
+    BAD_LABEL = (
+        "A label is malformed: each needs a 'label' verdict and a 'pubdid' (or integer "
+        "'spectrum_id'), as text and numbers, not lists, objects or null."
+    )
+    BAD_LABEL_FILE = (
+        "The label upload is not a readable VOTable or CSV with an identifier and a "
+        "'label' column (a FITS or binary body, a field over the size limit...)."
+    )
+    UNKNOWN_CAMPAIGN = ("No campaign of this name exists; create it first (POST /campaigns).", 404)
+    UNKNOWN_ITERATION = ("The campaign has no iteration of this number yet; run /iterate.", 404)
+    UNKNOWN_DATASET_NAME = (
+        "No alvo dataset (a set of ingested spectra) of this name exists; ingest it first.",
+        404,
+    )
+    NAME_IN_USE = ("A campaign or dataset of this name exists already; choose another.", 409)
+    PATH_OUTSIDE_COLLECTION = (
+        "The file path leaves the collection's folder ('..', an absolute path or a link).",
+        404,
+    )
+    UNKNOWN_FILE = ("The collection has no catalogued file at this path.", 404)
+    UNKNOWN_JOB = ("No UWS job of this id exists in this job list (or it was destroyed).", 404)
+    JOB_PHASE_CONFLICT = (
+        "The job's phase does not allow this (parameters of a job that ran, RUN of a "
+        "finished job...); create a new job instead.",
+        409,
+    )
+    INTERNAL_ERROR = (
+        "The service failed on something it did not foresee; the operator's log has the "
+        "details (by job ID for a job). Please report it with the request that caused it.",
+        500,
+    )
 
     @property
     def code(self) -> str:
@@ -92,15 +152,25 @@ class Reason(enum.Enum):
 
     @property
     def explanation(self) -> str:
-        return str(self.value)
+        return str(self.value[0] if isinstance(self.value, tuple) else self.value)
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status a request refused for this reason is answered with."""
+        return int(self.value[1]) if isinstance(self.value, tuple) else DEFAULT_HTTP_STATUS
 
 
 class AlvoError(Exception):
-    """An error with a :class:`Reason`; ``str()`` is ``"CODE: detail"``."""
+    """An error with a :class:`Reason`; ``str()`` is ``"CODE: detail"``.
 
-    def __init__(self, reason: Reason, detail: str = "") -> None:
+    ``detail`` says what to do about it; ``status`` is the HTTP status a web
+    request refused with it is answered with (the reason's, unless given).
+    """
+
+    def __init__(self, reason: Reason, detail: str = "", status: int | None = None) -> None:
         self.reason = reason
         self.detail = detail or reason.explanation
+        self.status = reason.http_status if status is None else status
         super().__init__(f"{reason.code}: {self.detail}")
 
 

@@ -28,6 +28,7 @@ class Settings:
     base_url: str = ""  # public URL of the service; empty: http://host:port
     demo_archive_size: int = 2000  # spectra per collection generated on first start
     max_upload_bytes: int = 100 * 1024 * 1024
+    max_label_bytes: int = 32 * 1024 * 1024  # a label POST (JSON, CSV, VOTable); 413 above
     simbad: str = "on"  # on | off: identify candidates in SIMBAD (skipped, and said, offline)
     auth: str = "anonymous"  # anonymous | header (the user a trusted proxy names in auth_header)
     auth_header: str = "X-Forwarded-User"  # the ONE header trusted to name the user (auth=header)

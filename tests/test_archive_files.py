@@ -126,7 +126,7 @@ def test_archive_is_the_same_whatever_the_chunks_and_workers(tmp_path):
 
 
 def test_paths_outside_the_collection_are_refused(home):
-    with pytest.raises(AlvoError, match="UNKNOWN_DATASET"):
+    with pytest.raises(AlvoError, match="PATH_OUTSIDE_COLLECTION"):
         resolve_file(home, "lamost", "../ondrejov/catalogue.fits")
     with pytest.raises(AlvoError, match="UNKNOWN_COLLECTION"):
         load_catalogue(home, "sdss")

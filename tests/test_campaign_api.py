@@ -50,12 +50,13 @@ def test_bad_requests_are_4xx_with_a_reason(client):
     bad_name = client.post("/campaigns", json={"name": "../x", "source": "src", "target": "pool"})
     assert bad_name.status_code == 400
     no_pool = client.post("/campaigns", data={"name": "x", "source": "src"})
-    assert no_pool.status_code == 400 and "source and target" in no_pool.json()["error"]
+    assert no_pool.status_code == 400 and "target: required" in no_pool.json()["error"]
     page = client.get("/oracle/nope")
     assert page.status_code == 404 and "No campaign named <b>nope</b>" in page.text
     _create(client)
     again = client.post("/campaigns", json={"name": "be", "source": "src", "target": "pool"})
-    assert again.status_code == 400 and "exists" in again.json()["error"]
+    assert again.status_code == 409 and "exists" in again.json()["error"]
+    assert again.json()["reason"] == "NAME_IN_USE"
     verdict = {"labels": [{"pubdid": "ivo://t/pool?0", "label": "emission"}]}
     assert client.post("/campaigns/be/labels", json=verdict).status_code == 400
 

@@ -9,6 +9,7 @@ import pytest
 
 from service.campaigns import Campaigns, Verdict
 from service.datasets import Datasets
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 
@@ -40,10 +41,11 @@ def test_dataset_rows_and_features_stay_aligned(settings):
     assert list(columns["row_index"]) == list(range(6))
     assert dataset.features.array().shape == (6, 140)
     assert datasets.require("pool").name == "pool"
-    with pytest.raises(ValueError, match="target dataset"):
+    with pytest.raises(AlvoError, match="target dataset"):
         datasets.open_or_create("pool", "source")
-    with pytest.raises(LookupError, match="ingest it first"):
+    with pytest.raises(AlvoError, match="ingest it first") as unknown:
         datasets.require("nope")
+    assert unknown.value.reason is Reason.UNKNOWN_DATASET_NAME
 
 
 def test_training_set_joins_source_labels_and_oracle_classes(settings):
@@ -95,5 +97,5 @@ def test_unknown_verdict_is_refused(settings):
     _fill(datasets, "pool", "target", 1)
     campaigns = Campaigns(settings)
     campaign = campaigns.create("c3", "src", "pool")
-    with pytest.raises(ValueError, match="not one of"):
+    with pytest.raises(AlvoError, match="not one of"):
         campaigns.add_labels(campaign, [Verdict("emission", pubdid="ivo://t/pool?0")])

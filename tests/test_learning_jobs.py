@@ -154,8 +154,9 @@ def test_two_iterations_with_oracle_labels_in_between(service):
 
 def test_unknown_campaign_is_a_clear_error(service):
     base, _, _ = service
-    status = follow(submit(f"{base}/iterate", [("CAMPAIGN", "nope")]), lambda s: None)
-    assert status.phase == "ERROR" and "give SOURCE and TARGET" in status.error
+    refused = httpx.post(f"{base}/iterate", data={"CAMPAIGN": "nope"})  # a 400, no job
+    assert refused.status_code == 400 and "UNKNOWN_CAMPAIGN" in refused.text
+    assert "give SOURCE and TARGET" in refused.text
     response = httpx.post(f"{base}/iterate", data={"CAMPAIGN": "be", "STRATEGY": "psychic"})
     assert response.status_code == 400 and "entropy" in response.text
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -48,20 +50,38 @@ FINAL = frozenset({Phase.COMPLETED, Phase.ERROR, Phase.ABORTED, Phase.ARCHIVED})
 ABORTABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING, Phase.HELD, Phase.SUSPENDED})
 #: Phases a RUN request moves to QUEUED.
 RUNNABLE = frozenset({Phase.PENDING, Phase.HELD})
+#: Most jobs a LAST filter may ask for (the list is cut there anyway).
+MAX_LAST = 100_000
+#: Characters an XML 1.0 document cannot carry (control characters, U+FFFE/U+FFFF, lone
+#: surrogates): a job whose RUNID or parameters held one could never be shown again.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class UWSError(Exception):
-    """A request the UWS rules refuse; ``status`` is the HTTP code to answer with."""
+    """A request the UWS rules refuse; ``status`` is the HTTP code to answer with.
+
+    ``reason`` is the name a client can look up (the application's list of
+    reasons: BAD_PARAMETER, BODY_TOO_LARGE...); the answer's text starts with it.
+    """
 
     status = 400
+    reason: str | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, reason: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason or self.reason
+        self.status = status or self.status
+
+    @property
+    def text(self) -> str:
+        """What the client reads: ``"REASON: message"``."""
+        return f"{self.reason}: {self.message}" if self.reason else self.message
 
 
 class BadRequestError(UWSError):
     status = 400
+    reason = "BAD_PARAMETER"
 
 
 class UnauthorizedError(UWSError):
@@ -74,16 +94,19 @@ class ForbiddenError(UWSError):
 
 class NotFoundError(UWSError):
     status = 404
+    reason = "UNKNOWN_JOB"
 
 
 class ConflictError(UWSError):
     """The request is well formed but the job's phase does not allow it."""
 
     status = 409
+    reason = "JOB_PHASE_CONFLICT"
 
 
 class PayloadTooLargeError(UWSError):
     status = 413
+    reason = "BODY_TOO_LARGE"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,15 +215,24 @@ class JobFilter:
         when = parse_time(after[-1], "AFTER") if after else None
         count = None
         if last:
-            try:
-                count = int(last[-1])
-            except ValueError:
+            text = last[-1].strip()
+            if not text.isdecimal() or not 0 < int(text[:12]) <= MAX_LAST or len(text) > 12:
                 raise BadRequestError(
-                    f"LAST must be a positive integer, not {last[-1]!r}"
-                ) from None
-            if count <= 0:
-                raise BadRequestError(f"LAST must be a positive integer, not {count}")
+                    f"LAST must be a whole number of jobs from 1 to {MAX_LAST}, not {text[:40]!r}"
+                )
+            count = int(text)
         return cls(phases=parsed, after=when, last=count)
+
+
+def check_xml_text(value: str, what: str) -> None:
+    """Refuse text that the job document could not hold (a 400 at creation, not a 500 later)."""
+    bad = NOT_XML.search(value)
+    if bad is not None:
+        raise BadRequestError(
+            f"{what} holds the character U+{ord(bad.group()):04X}, which XML cannot carry; "
+            "remove control characters",
+            reason="BAD_REQUEST_BODY",
+        )
 
 
 def parse_phase(value: str) -> Phase:
@@ -217,13 +249,13 @@ def parse_time(value: str, what: str) -> dt.datetime:
         text = text[:-1] + "+00:00"
     try:
         when = dt.datetime.fromisoformat(text)
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return when.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 9999 in a zone east of UTC
         raise BadRequestError(
             f"{what} must be an ISO 8601 time such as 2030-01-31T12:00:00Z"
         ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC)
 
 
 def format_time(when: dt.datetime | None) -> str:
@@ -333,7 +365,9 @@ def wait_seconds(value: str, maximum: float) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        raise BadRequestError(f"WAIT must be a number of seconds or -1, not {value!r}") from None
+        seconds = math.nan
+    if math.isnan(seconds):
+        raise BadRequestError(f"WAIT must be a number of seconds or -1, not {value[:40]!r}")
     if seconds < 0 or seconds > maximum:
         return maximum
     return seconds

@@ -12,6 +12,7 @@ The request body is capped at the list's ``max_upload_bytes`` (HTTP 413).
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import shutil
 from collections.abc import Awaitable, Callable
@@ -37,11 +38,15 @@ from uws.models import (
 
 XML_TYPE = "text/xml"
 VOTABLE_TYPE = "application/x-votable+xml"
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+#: An upload's name: it becomes a file name under the job's ``uploads/`` ('..' never does).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+#: Largest text parameter value (files are not limited by this, only by the body's limit).
+MAX_FIELD_BYTES = 1 << 20
 #: Request parameters that steer UWS instead of being job parameters.
 _CONTROL = {"phase", "runid", "action", "executionduration", "destruction"}
 
 Handler = Callable[[Request], Awaitable[Response]]
+LOG = logging.getLogger(__name__)
 
 
 def job_list_routes(service: Any, job_list: JobList) -> list[BaseRoute]:
@@ -64,20 +69,33 @@ def job_list_routes(service: Any, job_list: JobList) -> list[BaseRoute]:
 
 
 def _uws(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-    """Turn refusals into plain-text answers with their HTTP status."""
+    """Turn refusals into plain-text answers with their HTTP status; a bug into a bare 500."""
 
     @functools.wraps(handler)
     async def wrapped(self: _Handlers, request: Request) -> Response:
         try:
             return await handler(self, request)
         except UWSError as error:
-            return PlainTextResponse(error.message + "\n", status_code=error.status)
+            return PlainTextResponse(error.text + "\n", status_code=error.status)
+        except Exception as error:  # the log has the traceback, the client only the fact
+            LOG.error("internal error answering %s %s", request.method, request.url.path,
+                      exc_info=None if isinstance(error, RecursionError) else error)  # fmt: skip
+            return PlainTextResponse(
+                "INTERNAL_ERROR: the service failed; the operator's log has the details\n",
+                status_code=500,
+            )
 
     return wrapped
 
 
 def _params(items: Any) -> list[tuple[str, Any]]:
-    return [(str(k).lower(), v) for k, v in items]
+    """Parameters with lower-case names; text XML cannot carry is refused here, at the door."""
+    pairs = [(str(k).lower(), v) for k, v in items]
+    for name, value in pairs:
+        models.check_xml_text(name, "a parameter name")
+        if isinstance(value, str):
+            models.check_xml_text(value, f"parameter {name[:40]!r}")
+    return pairs
 
 
 def _last(items: list[tuple[str, Any]], name: str) -> str | None:
@@ -116,7 +134,7 @@ class _Handlers:
             return items
         limit = self.job_list.max_upload_bytes
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isdecimal() and int(declared) > limit:
             raise PayloadTooLargeError(f"request body larger than the limit of {limit} bytes")
         received = 0
 
@@ -130,11 +148,21 @@ class _Handlers:
 
         limited = Request(request.scope, receive)
         try:
-            form = await limited.form(max_files=1000, max_fields=10000, max_part_size=limit)
+            form = await limited.form(
+                max_files=1000, max_fields=10000, max_part_size=min(limit, MAX_FIELD_BYTES)
+            )
         except PayloadTooLargeError:
             raise
         except Exception as error:  # malformed multipart and the like
-            raise BadRequestError(f"unreadable request body: {error}") from error
+            detail = str(getattr(error, "detail", None) or error)
+            if "exceeded maximum size" in detail:
+                raise PayloadTooLargeError(
+                    f"a parameter value is larger than {MAX_FIELD_BYTES} bytes; send large "
+                    "tables as a file part (UPLOAD)"
+                ) from None
+            raise BadRequestError(
+                f"unreadable request body: {error}", reason="BAD_REQUEST_BODY"
+            ) from None
         return items + _params(form.multi_items())
 
     async def save_uploads(
@@ -150,23 +178,32 @@ class _Handlers:
                 name, _, uri = spec.partition(",")
                 name, uri = name.strip(), uri.strip()
                 if not _NAME.match(name) or not uri:
-                    raise BadRequestError(f"UPLOAD must be 'name,URI' (DALI), not {spec!r}")
+                    raise BadRequestError(
+                        f"UPLOAD must be 'name,URI' (DALI) with a name of letters, digits, "
+                        f"'_', '.', '-' starting with a letter or digit, not {spec[:80]!r}",
+                        reason="BAD_UPLOAD",
+                    )
                 if uri.startswith("param:"):
                     part = uri[len("param:") :].lower()
                     if part not in files:
                         raise BadRequestError(
-                            f"UPLOAD {name}: no multipart file part named {part!r}"
+                            f"UPLOAD {name}: no multipart file part named {part[:80]!r}",
+                            reason="BAD_UPLOAD",
                         )
                     uploads[name] = await self.store_file(job_id, name, files[part])
                     referenced.add(part)
                 elif uri.startswith(("http://", "https://")):
                     uploads[name] = uri
                 else:
-                    raise BadRequestError(f"UPLOAD {name}: URI must be param:part or http(s)://")
+                    raise BadRequestError(
+                        f"UPLOAD {name}: URI must be param:part or http(s)://", reason="BAD_UPLOAD"
+                    )
         for part, upload in files.items():
             if part not in referenced:
                 if not _NAME.match(part):
-                    raise BadRequestError(f"upload part name {part!r} is not a simple name")
+                    raise BadRequestError(
+                        f"upload part name {part[:80]!r} is not a simple name", reason="BAD_UPLOAD"
+                    )
                 uploads[part] = await self.store_file(job_id, part, upload)
                 pairs.append(("upload", f"{part},param:{part}"))
         return pairs, uploads
@@ -231,7 +268,7 @@ class _Handlers:
                 destruction=_last(items, "destruction"),
                 run=phase is not None,
             )
-        except UWSError:
+        except BaseException:  # all or nothing: no folder of a job that does not exist
             shutil.rmtree(self.service.job_dir(job_id), ignore_errors=True)
             raise
         return self.see_job(request, job_id)

@@ -89,7 +89,9 @@ def resolve_file(home: str | Path, collection: str, relative: str) -> Path:
     root = collection_root(home, collection).resolve()
     path = (root / relative).resolve()
     if root not in path.parents:
-        raise AlvoError(Reason.UNKNOWN_DATASET, f"{relative!r} is not a file of {collection}")
+        raise AlvoError(
+            Reason.PATH_OUTSIDE_COLLECTION, f"{relative!r} is not a file of {collection}"
+        )
     return path
 
 

@@ -26,12 +26,17 @@ def markdown() -> str:
         "",
         "Every way a spectrum, an upload or a query can be refused has a name; it appears in",
         "UWS error summaries, in the `failures` table of an ingest and in HTTP error",
-        "documents. This page is the output of `alvo reasons`.",
+        "documents. A web request refused for a reason is answered with the reason's HTTP",
+        "status (a job whose parameters are refused is always a UWS 400; a job that fails",
+        "later shows the reason in its error summary). This page is the output of",
+        "`alvo reasons`.",
         "",
-        "| reason | what it means |",
-        "|---|---|",
+        "| reason | HTTP | what it means |",
+        "|---|---|---|",
     ]
-    lines += [f"| `{reason.code}` | {reason.explanation} |" for reason in Reason]
+    lines += [
+        f"| `{reason.code}` | {reason.http_status} | {reason.explanation} |" for reason in Reason
+    ]
     return "\n".join(lines) + "\n"
 
 

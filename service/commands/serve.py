@@ -88,6 +88,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default none: public addresses, the service itself, and loopback when it listens "
         "on loopback; see docs/security.md)",
     )
+    parser.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        help="largest job or TAP request body (uploads included) in bytes; larger is "
+        "refused with 413 (ALVO_MAX_UPLOAD_BYTES, default 104857600)",
+    )
+    parser.add_argument(
+        "--max-label-bytes",
+        type=int,
+        help="largest label POST to a campaign, JSON/CSV/VOTable, in bytes; larger is "
+        "refused with 413 BODY_TOO_LARGE (ALVO_MAX_LABEL_BYTES, default 33554432)",
+    )
     parser.set_defaults(func=run)
 
 

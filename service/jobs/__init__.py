@@ -19,6 +19,7 @@ from uws.service import UWSService
 
 def job_lists(settings: Settings) -> list[JobList]:
     from service.jobs import classify, ingest, iterate, train
+    from service.jobs.params import existing_datasets, validator
     from service.ownership import job_authorizers
 
     authorize = job_authorizers(settings)
@@ -35,26 +36,53 @@ def job_lists(settings: Settings) -> list[JobList]:
         JobList(
             "train",
             "service.jobs.train:run",
-            validator=train.check,
+            validator=validator(
+                train.TrainRequest.from_params, existing_datasets(settings, "DATASET")
+            ),
             max_execution_duration=24 * 3600,
             description="Train a CNN on a labelled dataset; confusion matrix on a held-out part.",
         ),
         JobList(
             "classify",
             "service.jobs.classify:run",
-            validator=classify.check,
+            validator=validator(
+                classify.ClassifyRequest.from_params, existing_datasets(settings, "DATASET")
+            ),
             max_execution_duration=24 * 3600,
             description="Classify a dataset with a trained model; candidate list as VOTable.",
         ),
         JobList(
             "iterate",
             "service.jobs.iterate:run",
-            validator=iterate.check,
+            validator=validator(
+                iterate.IterateRequest.from_params,
+                existing_datasets(settings, "SOURCE", "TARGET"),
+                _campaign_or_its_datasets(settings),
+            ),
             authorize=authorize["iterate"],
             max_execution_duration=24 * 3600,
             description="One active-learning step: train, classify the pool, pick the query batch.",
         ),
     ]
+
+
+def _campaign_or_its_datasets(settings: Settings):  # type: ignore[no-untyped-def]
+    """An iterate job names a campaign that exists, or SOURCE and TARGET to create it."""
+
+    def check(params) -> None:  # type: ignore[no-untyped-def]
+        from service.campaigns import Campaigns
+        from service.reasons import AlvoError, Reason
+
+        name = params.get("CAMPAIGN")
+        if params.get("SOURCE") and params.get("TARGET"):
+            return
+        if name and Campaigns(settings).get(name) is None:
+            raise AlvoError(
+                Reason.UNKNOWN_CAMPAIGN,
+                f"no campaign named {name!r}: give SOURCE and TARGET datasets to create it",
+            )
+
+    return check
 
 
 def uws_service(settings: Settings, extra: Iterable[JobList] = ()) -> UWSService:

@@ -61,6 +61,7 @@ from service.spectra.access import (
     ssa_references,
 )
 from service.vo import dali
+from service.vo.ssa import parse_pos
 
 DOMAINS = ("auto", "source", "target")
 #: Names a DALI UPLOAD of references may have (``UPLOAD=refs,param:refs``).
@@ -93,10 +94,7 @@ class IngestRequest:
     def from_params(cls, params: JobParams, uploads: Mapping[str, str]) -> IngestRequest:
         pos = None
         if params.get("POS"):
-            parts = (params.get("POS") or "").split(";")[0].split(",")
-            if len(parts) != 2:
-                raise dali.bad_parameter("POS", "give 'ra,dec' in degrees")
-            pos = (_float(parts[0], "POS"), _float(parts[1], "POS"))
+            pos = parse_pos(params.get("POS") or "")
         band = _one_range(params.get("BAND"), "BAND")
         time = _one_range(params.get("TIME"), "TIME", dali.parse_time)
         query = SSAQuery(
@@ -135,13 +133,6 @@ class IngestRequest:
         if request.ids and not request.datalink_url:
             raise dali.bad_parameter("DATALINK", "ID needs DATALINK=<DataLink service URL>")
         return request
-
-
-def _float(text: str, name: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise dali.bad_parameter(name, f"{text!r} is not a number") from None
 
 
 def _one_range(
@@ -344,10 +335,8 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
                 domain = "source" if median_r >= SOURCE_MIN_R else "target"
             try:
                 dataset = datasets.open_or_create(request.dataset, domain, owner=job.owner)
-            except PermissionError as error:
+            except AlvoError as error:  # another's dataset, or another domain
                 raise UWSJobError(str(error)) from error
-            except ValueError as error:
-                raise UWSJobError(f"{Reason.BAD_PARAMETER.code}: {error}") from error
         added += len(
             datasets.append(dataset, result.features, result.rows, result.labels, job.owner or "")
         )

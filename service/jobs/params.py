@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from service.vo.dali import DaliError, DaliParams, bad_parameter
+from service.reasons import AlvoError, Reason
+from service.settings import Settings
+from service.vo.dali import DaliParams, bad_parameter
+from uws.models import BadRequestError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -78,13 +81,39 @@ class JobParams(DaliParams):
         )
 
 
-def validator(check: Callable[[JobParams], object]) -> Callable[[object], None]:
-    """A UWS job-list validator running ``check`` on the parameters (ValueError -> 400)."""
+def validator(*checks: Callable[[JobParams], object]) -> Callable[[object], None]:
+    """A UWS job-list validator running each check on the parameters.
+
+    Every refusal is a 400 at job creation (UWS has no other status for a bad
+    job), its text ``"REASON: detail"`` -- an unknown dataset included, which
+    over plain HTTP would be a 404.
+    """
 
     def validate(parameters: object) -> None:
+        params = JobParams(parameters.pairs())  # type: ignore[attr-defined]
         try:
-            check(JobParams(parameters.pairs()))  # type: ignore[attr-defined]
-        except DaliError as error:
-            raise ValueError(error.detail) from error
+            for check in checks:
+                check(params)
+        except AlvoError as error:
+            raise BadRequestError(error.detail, reason=error.reason.code) from None
 
     return validate
+
+
+def existing_datasets(settings: Settings, *names: str) -> Callable[[JobParams], None]:
+    """A check that the datasets named by parameters ``names`` exist (when given)."""
+
+    def check(params: JobParams) -> None:
+        from service.datasets import Datasets
+
+        given = [(name, params.get(name)) for name in names if params.get(name)]
+        if given:
+            datasets = Datasets(settings)
+            for name, value in given:
+                if datasets.get(str(value)) is None:
+                    raise AlvoError(
+                        Reason.UNKNOWN_DATASET_NAME,
+                        f"{name}: no dataset named {value!r}; ingest it first (/ingest)",
+                    )
+
+    return check

@@ -65,7 +65,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     datasets = Datasets(settings)
     try:
         dataset = datasets.require(request.dataset)
-    except LookupError as error:
+    except AlvoError as error:
         raise UWSJobError(str(error)) from error
     labels = {row: v for row, v in datasets.source_labels(dataset).items() if v in CLASSES}
     if not labels:

@@ -41,6 +41,10 @@ DIALECTS = ("sqlite", "postgresql")
 #: Functions a query may call: ADQL 2.0's own (the grammar knows the math,
 #: trigonometric and aggregate ones) plus these string functions of ADQL 2.1.
 ALLOWED_FUNCTIONS = frozenset({"lower", "upper"})
+#: Longest QUERY accepted, characters (checked before parsing).
+MAX_QUERY_CHARS = 64 * 1024
+#: Deepest parenthesis nesting accepted (the parser recurses per level).
+MAX_NESTING = 40
 #: ADQL geometry functions that neither translation implements (refused by name).
 _UNSUPPORTED = frozenset({"AREA", "CENTROID", "COORD1", "COORD2", "COORDSYS", "REGION"})
 
@@ -70,8 +74,19 @@ def translate(adql: str, tables: Mapping[str, str], dialect: str = "sqlite") -> 
     """
     if dialect not in DIALECTS:
         raise ValueError(f"dialect must be one of {DIALECTS}")
-    if not adql or not adql.strip():
+    adql = _without_comments(_bounded(adql))
+    if not adql.strip():
         raise AdqlError("QUERY is empty")
+    try:
+        return _translate(adql, tables, dialect)
+    except RecursionError:  # the parser and the tree walks recurse once per nesting level
+        raise AdqlError(
+            "the query is nested too deeply or chains too many conditions for the parser; "
+            "simplify it (use IN (...) instead of many ORs)"
+        ) from None
+
+
+def _translate(adql: str, tables: Mapping[str, str], dialect: str) -> Translation:
     translator = _parse(adql)
     aliases = _column_aliases(translator.tree)
     used = _map_tables(translator.tree, tables)
@@ -98,6 +113,48 @@ def translate(adql: str, tables: Mapping[str, str], dialect: str = "sqlite") -> 
 
 
 # --- parsing and checks -----------------------------------------------------------------
+def _bounded(adql: str) -> str:
+    """Refuse, before any parsing, a query too long or too deeply nested to be meant."""
+    if len(adql) > MAX_QUERY_CHARS:
+        raise AdqlError(
+            f"QUERY is {len(adql)} characters; at most {MAX_QUERY_CHARS} (upload long "
+            "lists of values as a TAP UPLOAD table and join it)"
+        )
+    depth = deepest = 0
+    for char in adql:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    if deepest > MAX_NESTING:
+        raise AdqlError(f"QUERY nests parentheses {deepest} deep; at most {MAX_NESTING}")
+    return adql
+
+
+def _without_comments(adql: str) -> str:
+    """The query with its ADQL 2.1 ``--`` comments blanked (not those inside quotes).
+
+    The grammar queryparser uses predates comments; blanking them keeps every
+    other character where it was, so syntax errors still point to the right column.
+    """
+    out = list(adql)
+    quote: str | None = None
+    i = 0
+    while i < len(adql):
+        char = adql[i]
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif adql.startswith("--", i):
+            end = adql.find("\n", i)
+            end = len(adql) if end < 0 else end
+            out[i:end] = " " * (end - i)
+            i = end
+            continue
+        i += 1
+    return "".join(out)
+
+
 def _parse(adql: str) -> qp.ADQLQueryTranslator:
     """Parse with queryparser's grammar, SLL first (fast), full LL only if SLL fails.
 

@@ -36,6 +36,8 @@ from starlette.responses import Response
 
 from service.reasons import AlvoError, Reason
 from service.vo.templates import SERIALIZATIONS, VOTABLE_NS, parse_xml, v
+from service.web.bodies import MAX_FIELD_BYTES, read_form
+from service.web.errors import unexpected
 
 VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
 LOG = logging.getLogger(__name__)
@@ -51,13 +53,9 @@ _MJD_EPOCH = dt.datetime(1858, 11, 17, tzinfo=dt.UTC)
 class DaliError(AlvoError):
     """A request the service refuses, rendered as a DALI error document.
 
-    ``status`` is the HTTP status (400 for a bad parameter, 404 for an unknown
-    collection or dataset).
+    ``status`` is the HTTP status: the reason's own (400 for a bad parameter,
+    404 for an unknown collection or dataset) unless given.
     """
-
-    def __init__(self, reason: Reason, detail: str = "", status: int = 400) -> None:
-        super().__init__(reason, detail)
-        self.status = status
 
 
 def bad_parameter(name: str, detail: str) -> DaliError:
@@ -79,10 +77,11 @@ class DaliParams:
             self._values.setdefault(key.upper(), []).append(str(value).strip())
 
     @classmethod
-    async def from_request(cls, request: Request) -> DaliParams:
+    async def from_request(cls, request: Request, limit: int = 4 * MAX_FIELD_BYTES) -> DaliParams:
+        """Query and form parameters; a POST body over ``limit`` bytes is BODY_TOO_LARGE."""
         items = list(request.query_params.multi_items())
         if request.method == "POST":
-            form = await request.form()
+            form = await read_form(request, limit, max_files=0)
             items += [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
         return cls(items)
 
@@ -254,9 +253,9 @@ def votable_response(body: bytes, fmt: VotableFormat | None = None, status: int 
     return Response(body, status_code=status, media_type=media)
 
 
-def error_response(error: AlvoError, status: int = 400) -> Response:
-    status = getattr(error, "status", status)
-    return votable_response(error_document(str(error)), status=status)
+def error_response(error: AlvoError) -> Response:
+    """The DALI error document of a refusal, with its reason's HTTP status."""
+    return votable_response(error_document(str(error)), status=error.status)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -271,12 +270,8 @@ def endpoint(handler: Handler) -> Handler:
             return await handler(request)
         except AlvoError as error:
             return error_response(error)
-        except Exception:  # the client gets a document, the log the traceback
-            LOG.exception("internal error answering %s", request.url)
-            return votable_response(
-                error_document("INTERNAL_ERROR: the service failed; the error is logged"),
-                status=500,
-            )
+        except Exception as error:  # the client gets a document, the log the traceback
+            return error_response(unexpected(request, error))
 
     return wrapped
 

@@ -354,12 +354,14 @@ def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRou
     @dali.endpoint
     async def files(request: Request) -> Response:
         catalogue = await catalogue_of(request)
-        index = catalogue.index_of_file(request.path_params["path"])
+        path = request.path_params["path"]
+        index = catalogue.index_of_file(path)
         if index is None:
+            leaves = path.startswith("/") or ".." in path.split("/")
             raise dali.DaliError(
-                Reason.UNKNOWN_DATASET,
-                f"no file {request.path_params['path']!r} in collection {catalogue.info.name!r}",
-                404,
+                Reason.PATH_OUTSIDE_COLLECTION if leaves else Reason.UNKNOWN_FILE,
+                f"no file {path[:200]!r} in collection {catalogue.info.name!r}; the "
+                "DataLink document of a spectrum gives its file's URL",
             )
         return FileResponse(catalogue.path_of(index), media_type=str(catalogue["format"][index]))
 

@@ -31,6 +31,7 @@ from service.tables import tap, upload, vosi
 from service.tables.query import TapDatabase
 from service.vo import dali
 from service.vo.vosi import availability_response
+from service.web.bodies import read_form
 from uws import JobList, UWSService
 
 XML = "text/xml; charset=utf-8"
@@ -57,7 +58,7 @@ async def _params_and_uploads(
     items = list(request.query_params.multi_items())
     files: dict[str, UploadFile] = {}
     if request.method == "POST":
-        form = await request.form()
+        form = await read_form(request, max_bytes)
         for key, value in form.multi_items():
             if isinstance(value, str):
                 items.append((key, value))

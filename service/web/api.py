@@ -31,31 +31,58 @@ from service.campaigns import Campaigns, LabelOutcome, Verdict
 from service.jobs.params import NAME
 from service.labelfiles import parse_labels
 from service.ownership import parse_oracles, refusal
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.tables import schema
+from service.web.bodies import MAX_FIELD_BYTES, media_type, read_body, read_form, read_json
+from service.web.errors import json_errors
 
 Handler = Callable[[Request], Awaitable[Response]]
 VOTABLE_TYPE = "application/x-votable+xml"
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+#: What a campaign's ``batch`` may be: spectra shown to the oracle per iteration.
+MAX_BATCH = 100_000
+#: Longest campaign description, characters.
+MAX_DESCRIPTION = 10_000
 
 
 def _guarded(handler: Handler) -> Handler:
-    """Domain errors become 4xx with the message; nothing escapes as a 500 traceback."""
+    """Refusals become JSON with their reason's status; nothing escapes as a traceback."""
+    return json_errors(handler)
 
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except LookupError as error:
-            return _error(404, str(error.args[0] if error.args else error))
-        except ValueError as error:
-            return _error(400, str(error))
-        except PermissionError as error:  # service.ownership: not the caller's to change
-            return _error(403, str(error))
 
-    return wrapped
+def _bad(detail: str) -> AlvoError:
+    return AlvoError(Reason.BAD_PARAMETER, detail)
+
+
+def _text(data: dict[str, Any], name: str, required: bool = True) -> str:
+    """A text field of a JSON or form body (numbers would be a client's mix-up: refused)."""
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise _bad(f"{name}: required")
+        return ""
+    if not isinstance(value, str):
+        raise _bad(f"{name}: give text, not {type(value).__name__}")
+    return value
+
+
+def _identifier(data: dict[str, Any], name: str) -> str:
+    value = _text(data, name)
+    if not NAME.match(value):
+        raise _bad(f"{name}: {value[:80]!r}: use letters, digits, '_', '.', '-' (at most 64)")
+    return value
+
+
+def _count(data: dict[str, Any], name: str, default: int, hi: int) -> int:
+    """A whole number in 1..hi from JSON (an int) or a form (digits)."""
+    value = data.get(name, default)
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 9:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+        raise _bad(f"{name}: give a whole number from 1 to {hi}, not {str(value)[:40]!r}")
+    return value
 
 
 class CampaignAPI:
@@ -80,19 +107,16 @@ class CampaignAPI:
             names = await anyio.to_thread.run_sync(self.campaigns.names)
             return JSONResponse({"campaigns": names})
         data = await _payload(request)
-        name = str(data.get("name", ""))
-        if not NAME.match(name):
-            raise ValueError("name: use letters, digits, '_', '.', '-' (at most 64)")
-        if not (data.get("source") and data.get("target")):
-            raise ValueError("source and target: name the labelled source dataset and the pool")
-        batch = int(data.get("batch", 100))
+        name = _identifier(data, "name")
+        source, target = _identifier(data, "source"), _identifier(data, "target")
+        batch = _count(data, "batch", 100, MAX_BATCH)
+        description = _text(data, "description", required=False)
+        if len(description) > MAX_DESCRIPTION:
+            raise _bad(f"description: at most {MAX_DESCRIPTION} characters")
         owner, oracles = self.owner(request), parse_oracles(data.get("oracles", ()))
 
         def create() -> None:
-            self.campaigns.create(
-                name, str(data.get("source", "")), str(data.get("target", "")), batch,
-                str(data.get("description", "")), owner, oracles,
-            )  # fmt: skip
+            self.campaigns.create(name, source, target, batch, description, owner, oracles)
 
         await anyio.to_thread.run_sync(create)
         return JSONResponse({"campaign": name}, status_code=201, headers={"Location": f"{name}"})
@@ -145,7 +169,10 @@ class CampaignAPI:
             last = self.campaigns.last_iteration(campaign)
             iteration = last if number is None else number
             if iteration is None or (last is not None and iteration > last):
-                raise LookupError(f"campaign {name!r} has no iteration {iteration}: run /iterate")
+                raise AlvoError(
+                    Reason.UNKNOWN_ITERATION,
+                    f"campaign {name!r} has no iteration {iteration}: run /iterate",
+                )
             roles = ("query", "precision-sample") if role == "query" else None
             return candidates_votable(
                 self.settings, campaign, iteration, roles, role, fmt.serialization
@@ -161,7 +188,7 @@ class CampaignAPI:
             body, media = await anyio.to_thread.run_sync(self._export, name, fmt.lower())
             return Response(body, media_type=media)
         user = self.owner(request)
-        verdicts = await _verdicts(request, user or "")
+        verdicts = await _verdicts(request, user or "", self.settings.max_label_bytes)
 
         def store() -> LabelOutcome:
             campaign = self.campaigns.require(name)
@@ -214,7 +241,7 @@ class CampaignAPI:
             return out.getvalue().encode(), "text/csv"
         if fmt in ("votable", VOTABLE_TYPE):
             return _labels_votable(rows), VOTABLE_TYPE
-        raise ValueError(f"FORMAT must be json, csv or votable, not {fmt!r}")
+        raise _bad(f"FORMAT must be json, csv or votable, not {fmt[:40]!r}")
 
 
 def _accepted_format(accept: str) -> str:
@@ -260,54 +287,85 @@ def _labels_votable(rows: list[dict[str, Any]]) -> bytes:
 
 
 async def _payload(request: Request) -> dict[str, Any]:
-    if request.headers.get("content-type", "").startswith("application/json"):
-        data = await request.json()
+    """A small JSON object or form: the fields of a campaign to create."""
+    if media_type(request) == "application/json":
+        data = await read_json(request, MAX_FIELD_BYTES)
         if not isinstance(data, dict):
-            raise ValueError("send a JSON object")
+            raise AlvoError(Reason.BAD_REQUEST_BODY, "send a JSON object")
         return data
-    form = await request.form()
+    form = await read_form(request, MAX_FIELD_BYTES, max_files=0)
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-async def _verdicts(request: Request, user: str) -> list[Verdict]:
+async def _verdicts(request: Request, user: str, limit: int) -> list[Verdict]:
     """Verdicts from JSON, or from a VOTable/CSV body or ``file`` form upload."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        data = await request.json()
-        items = data.get("labels", []) if isinstance(data, dict) else []
-        source = str(data.get("source", "api")) if isinstance(data, dict) else "api"
-        if source not in schema.LABEL_SOURCES:
-            raise ValueError(f"source must be one of {', '.join(schema.LABEL_SOURCES)}")
-        verdicts = []
-        for item in items:
-            if not isinstance(item, dict) or "label" not in item:
-                raise ValueError("each label needs 'label' and 'pubdid' or 'spectrum_id'")
-            verdicts.append(
-                Verdict(
-                    label=str(item["label"]).lower(),
-                    spectrum_id=int(item["spectrum_id"]) if "spectrum_id" in item else None,
-                    pubdid=str(item.get("pubdid", item.get("spectrum", ""))) or None,
-                    user=user,
-                    source=source,
-                    iteration=int(item["iteration"]) if item.get("iteration") is not None else None,
-                )
-            )
-        return verdicts
-    if content_type.startswith("multipart/form-data"):
-        form = await request.form()
+    content_type = media_type(request)
+    if content_type == "application/json":
+        return _json_verdicts(await read_json(request, limit), user)
+    if content_type == "multipart/form-data":
+        form = await read_form(request, limit, max_files=1)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise ValueError("upload the labels as a 'file' part (VOTable or CSV)")
+            raise AlvoError(
+                Reason.BAD_LABEL_FILE, "upload the labels as a 'file' part (VOTable or CSV)"
+            )
         body = await upload.read()
     else:
-        body = await request.body()
+        body = await read_body(request, limit)
     return _table_verdicts(body, user)
 
 
+def _json_verdicts(data: Any, user: str) -> list[Verdict]:
+    """``{"labels": [{"pubdid" | "spectrum_id", "label", "iteration"?}], "source"?}``."""
+    if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
+        raise AlvoError(Reason.BAD_LABEL, 'send {"labels": [{"pubdid": ..., "label": ...}]}')
+    source = data.get("source", "api")
+    if source not in schema.LABEL_SOURCES:
+        raise AlvoError(
+            Reason.BAD_LABEL, f"source must be one of {', '.join(schema.LABEL_SOURCES)}"
+        )
+    return [_json_verdict(item, number, user, source) for number, item in enumerate(data["labels"])]
+
+
+def _json_verdict(item: Any, number: int, user: str, source: str) -> Verdict:
+    def bad(detail: str) -> AlvoError:
+        return AlvoError(Reason.BAD_LABEL, f"labels[{number}]: {detail}")
+
+    if not isinstance(item, dict):
+        raise bad('each label is an object {"pubdid": ..., "label": ...}')
+    label = item.get("label")
+    if not isinstance(label, str) or not label:
+        raise bad("'label' must be a verdict as text (emission, absorption...)")
+    spectrum_id = item.get("spectrum_id")
+    pubdid = item.get("pubdid", item.get("spectrum"))
+    iteration = item.get("iteration")
+    for name, value in (("spectrum_id", spectrum_id), ("iteration", iteration)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31
+        ):
+            raise bad(f"{name!r} must be a non-negative integer, not {str(value)[:40]}")
+    if pubdid is not None and not isinstance(pubdid, str):
+        raise bad("'pubdid' must be text (the publisher DID)")
+    if spectrum_id is None and not pubdid:
+        raise bad("name the spectrum by 'pubdid' or 'spectrum_id'")
+    return Verdict(
+        label=label.lower(),
+        spectrum_id=spectrum_id,
+        pubdid=pubdid or None,
+        user=user,
+        source=source,
+        iteration=iteration,
+    )
+
+
 def _table_verdicts(body: bytes, user: str) -> list[Verdict]:
-    """Verdicts from a VOTable or CSV body, their source named after the format."""
+    """Verdicts of a VOTable or CSV label file, their source named after the format;
+    whatever it is instead is BAD_LABEL_FILE."""
     source = "votable" if b"<VOTABLE" in body[:4000].upper() else "csv"
-    return [
-        Verdict(label=x.label, pubdid=x.spectrum, user=user, source=source)
-        for x in parse_labels(body)
-    ]
+    try:
+        rows = parse_labels(body)
+    except AlvoError:
+        raise
+    except Exception as error:  # astropy/expat/csv each fail their own way on a foreign body
+        raise AlvoError(Reason.BAD_LABEL_FILE, f"unreadable label file: {error}") from None
+    return [Verdict(label=x.label, pubdid=x.spectrum, user=user, source=source) for x in rows]

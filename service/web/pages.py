@@ -34,10 +34,12 @@ from starlette.staticfiles import StaticFiles
 
 from service.campaigns import Campaigns
 from service.ownership import refusal
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.tables import schema
 from service.web import oracle
 from service.web.api import _guarded
+from service.web.bodies import MAX_FIELD_BYTES, read_json
 
 STATIC = Path(__file__).with_name("static")
 Owner = Callable[[Request], str | None]
@@ -115,7 +117,7 @@ class OraclePages:
             )
         iteration = request.query_params.get("iteration", "")
         batch = f"../campaigns/{quote(name, safe='')}/batch"
-        if iteration.isdigit():
+        if iteration.isdecimal():
             batch += f"?ITERATION={iteration}"
         return _shell(f"alvo: label {name}", "label.js", "../", {"campaign": name}, batch)
 
@@ -123,7 +125,11 @@ class OraclePages:
         query = _upper(request)
         roles = tuple(r for r in query.get("ROLE", ",".join(oracle.BATCH_ROLES)).split(",") if r)
         if any(role not in schema.ROLES for role in roles):
-            raise ValueError(f"ROLE: a comma-separated list of {', '.join(schema.ROLES)}")
+            raise AlvoError(
+                Reason.BAD_PARAMETER, f"ROLE: a comma-separated list of {', '.join(schema.ROLES)}"
+            )
+        if not query.get("LIMIT", "1").isdecimal() or len(query.get("LIMIT", "")) > 9:
+            raise AlvoError(Reason.BAD_PARAMETER, "LIMIT must be a whole number of spectra")
         limit = int(query["LIMIT"]) if query.get("LIMIT") else None
         if "candidate" in roles:
             limit = min(limit or oracle.MAX_CANDIDATES, oracle.MAX_CANDIDATES)
@@ -148,10 +154,11 @@ class OraclePages:
 
     async def undo(self, request: Request) -> Response:
         name = request.path_params["name"]
-        data = await request.json()
-        if not isinstance(data, dict) or "spectrum_id" not in data:
-            raise ValueError('send {"spectrum_id": <id>}')
-        spectrum_id, user = int(data["spectrum_id"]), self.owner(request) or ""
+        data = await read_json(request, MAX_FIELD_BYTES)
+        spectrum_id = data.get("spectrum_id") if isinstance(data, dict) else None
+        if isinstance(spectrum_id, bool) or not isinstance(spectrum_id, int):
+            raise AlvoError(Reason.BAD_PARAMETER, 'send {"spectrum_id": <id>}')
+        user = self.owner(request) or ""
 
         def undo() -> str | None:
             campaigns = Campaigns(self.settings)
@@ -173,6 +180,6 @@ def _iteration(query: dict[str, str]) -> int | None:
     raw = query.get("ITERATION", "")
     if not raw:
         return None
-    if not raw.isdigit():
-        raise ValueError("ITERATION must be a non-negative integer")
+    if not raw.isdecimal() or len(raw) > 9:
+        raise AlvoError(Reason.BAD_PARAMETER, "ITERATION must be a non-negative integer")
     return int(raw)

@@ -1,0 +1,57 @@
+"""One way to answer a refused request: the reason's HTTP status, its code and a remedy.
+
+Handlers raise :class:`service.reasons.AlvoError`; the wrapper of their
+protocol renders it -- :func:`json_errors` here for the campaign API and the
+labelling pages, :func:`service.vo.dali.endpoint` as a DALI error VOTable for
+SSA/DataLink/TAP, and the UWS routes as a 400 on job creation. Anything else
+that escapes is a bug: it becomes ``INTERNAL_ERROR`` (500) with no traceback
+in the answer; the log has the traceback (a RecursionError's thousands of
+identical frames only at DEBUG).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from service.reasons import AlvoError, Reason
+
+LOG = logging.getLogger(__name__)
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def error_json(error: AlvoError) -> JSONResponse:
+    """``{"error": "CODE: detail", "reason": "CODE", "detail": ...}`` with the reason's status."""
+    body = {"error": str(error), "reason": error.reason.code, "detail": error.detail}
+    return JSONResponse(body, status_code=error.status)
+
+
+def unexpected(request: Request, error: BaseException) -> AlvoError:
+    """Log an unforeseen failure; the client learns only that it happened."""
+    deep = isinstance(error, RecursionError)
+    LOG.error(
+        "internal error answering %s %s: %r",
+        request.method, request.url.path, error, exc_info=None if deep else error,
+    )  # fmt: skip
+    if deep:
+        LOG.debug("traceback of the internal error", exc_info=error)
+    return AlvoError(Reason.INTERNAL_ERROR)
+
+
+def json_errors(handler: Handler) -> Handler:
+    """Wrap a JSON handler: refusals and bugs both become JSON error documents."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except AlvoError as error:
+            return error_json(error)
+        except Exception as error:  # a bug: said, logged, never shown
+            return error_json(unexpected(request, error))
+
+    return wrapped
