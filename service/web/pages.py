@@ -1,5 +1,8 @@
-"""The oracle's pages: campaigns overview and the labelling page, plus their compact JSON.
+"""The oracle's pages: campaigns home, overview and the labelling page, plus their compact JSON.
 
+``/``                                     campaigns home: what alvo is, the campaigns,
+                                          a form that starts one (ingest jobs, then an
+                                          ``iterate`` job) and follows its jobs
 ``/oracle``                               campaigns, metrics, learning curve, confusion
 ``/oracle/{name}``                        the labelling page (``?iteration=N``); the
                                           ``iterate`` job links here
@@ -32,11 +35,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from service import __version__
 from service.campaigns import Campaigns
 from service.settings import Settings
 from service.tables import schema
 from service.web import oracle
 from service.web.api import _guarded
+from service.web.home import home_html
 
 STATIC = Path(__file__).with_name("static")
 Owner = Callable[[Request], str | None]
@@ -46,6 +51,7 @@ def routes(settings: Settings, owner: Owner | None = None) -> list[BaseRoute]:
     """The oracle's routes; ``owner`` is the UWS authenticator (labels are attributed by it)."""
     pages = OraclePages(settings, owner or (lambda request: None))
     return [
+        Route("/", pages.home, methods=["GET"]),
         Route("/oracle", pages.overview, methods=["GET"]),
         Route("/oracle/{name}", pages.labelling, methods=["GET"]),
         Mount("/oracle-static", app=StaticFiles(directory=STATIC), name="oracle-static"),
@@ -56,7 +62,12 @@ def routes(settings: Settings, owner: Owner | None = None) -> list[BaseRoute]:
 
 
 def _shell(
-    title: str, script: str, root: str, data: dict[str, str], preload: str = ""
+    title: str,
+    script: str,
+    root: str,
+    data: dict[str, str],
+    preload: str = "",
+    content: str = "",
 ) -> HTMLResponse:
     """The HTML a page starts as; ``data`` goes into ``data-*`` attributes of ``<body>``.
 
@@ -64,6 +75,7 @@ def _shell(
     work behind a proxy that serves the service under a path prefix. ``preload``
     is the URL of the data the page's script fetches first: the browser starts
     it while the scripts load (the script must ask for exactly this URL).
+    ``content`` is HTML that works before (and without) the script.
     """
     data = {"root": root, **data}
     early = (
@@ -83,8 +95,10 @@ def _shell(
 </head>
 <body {attributes}>
 <noscript>This page draws the spectra in your browser: please enable JavaScript.</noscript>
+{content}
 <script src="{root}oracle-static/plot.js"></script>
 <script src="{root}oracle-static/samp.js"></script>
+<script src="{root}oracle-static/jobs.js"></script>
 <script src="{root}oracle-static/{script}"></script>
 </body></html>""",
         headers={"Cache-Control": "no-store"},
@@ -95,6 +109,16 @@ class OraclePages:
     def __init__(self, settings: Settings, owner: Owner) -> None:
         self.settings = settings
         self.owner = owner
+
+    async def home(self, request: Request) -> Response:
+        service = self.settings.public_url
+        return _shell(
+            f"alvo {__version__}: campaigns",
+            "home.js",
+            "",
+            {"service": service, "version": __version__},
+            content=home_html(service),
+        )
 
     async def overview(self, request: Request) -> Response:
         return _shell("alvo: campaigns", "overview.js", "", {})

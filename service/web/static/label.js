@@ -26,7 +26,7 @@
     view: [], // indices into rows after the filter
     cursor: 0, // index into view
     filter: query.get("filter") || "all",
-    undo: [],
+    undo: [], // [{id, previous, position}], kept in localStorage per iteration
     wide: false,
     exemplars: false,
     queue: loadQueue(),
@@ -56,9 +56,11 @@
   body.append(
     h("header", { class: "bar" },
       h("div", { class: "line" },
-        h("a", { href: `${root}oracle`, class: "home" }, "alvo"),
-        h("span", { class: "crumb" }, " › "),
-        h("strong", {}, campaign),
+        h("a", { href: root, class: "home" }, "alvo"),
+        h("span", { class: "crumb", "aria-hidden": "true" }, " › "),
+        h("a", { href: `${root}oracle` }, "overview"),
+        h("span", { class: "crumb", "aria-hidden": "true" }, " › "),
+        h("h1", {}, campaign),
         h("label", { class: "iter" }, " iteration ", h("select", { id: "iteration", "aria-label": "iteration" })),
         h("span", { id: "count", class: "count", "aria-live": "polite" }),
         h("span", { id: "sync", class: "sync", "aria-live": "polite" }),
@@ -70,7 +72,7 @@
               ["conflicts", "conflicts"], ["pred-single-peak", "predicted single-peak"],
               ["pred-double-peak", "predicted double-peak"], ["candidates", "candidates (top 500)"]]
               .map(([v, t]) => h("option", { value: v }, t)))),
-        h("input", { id: "search", type: "search", placeholder: "designation / SIMBAD", "aria-label": "search" })),
+        h("input", { id: "search", type: "search", placeholder: "designation / SIMBAD", "aria-label": "search (Esc leaves)" })),
       h("div", { class: "line keys", id: "keys" },
         h("span", {}, h("kbd", {}, "1"), " single-peak"),
         h("span", {}, h("kbd", {}, "2"), " double-peak"),
@@ -82,9 +84,14 @@
         h("span", {}, h("kbd", {}, "z"), " zoom"),
         h("span", {}, h("kbd", {}, "e"), " exemplars"),
         h("span", {}, h("kbd", {}, "w"), " wide window"),
+        h("span", {}, h("kbd", {}, "s"), " to SAMP (spectrum + position)"),
+        h("span", {}, h("kbd", {}, "/"), " search"),
         h("span", { class: "legend" },
           h("i", { class: "sw native" }), " native flux ",
-          h("i", { class: "sw adapted" }), " adapted 140 px ",
+          h("i", { class: "sw band" }), " ±1σ ",
+          h("i", { class: "sw adapted" }), " adapted 140 px (z) ",
+          h("i", { class: "sw twin" }), " same star, other spectrum ",
+          h("i", { class: "sw halpha" }), " Hα ",
           h("i", { class: "sw query" }), " query ",
           h("i", { class: "sw sample" }), " precision sample")),
       h("div", { class: "line tools" },
@@ -108,9 +115,11 @@
             ...["margin", "least-confidence", "random", "diverse-entropy"].map((s) => h("option", { value: s }, s))))),
         h("button", { id: "iterate", type: "button", class: "primary" }, "Start next iteration"),
         h("span", { id: "job", class: "job", "aria-live": "polite" },
-          h("progress", { id: "job-progress", max: 1, value: 0, hidden: true }),
-          h("span", { id: "job-state" })))),
-    h("div", { id: "notice", class: "notice", role: "status", hidden: true }),
+          h("progress", { id: "job-progress", max: 1, value: 0, hidden: true, "aria-label": "iteration progress" }),
+          h("span", { id: "job-state" }))),
+      h("div", { id: "notice", class: "notice", role: "status", hidden: true },
+        h("span", { id: "notice-text" }),
+        h("button", { type: "button", id: "notice-close", "aria-label": "dismiss the message" }, "×"))),
     h("main", { id: "rows", class: "rows" }),
     h("dialog", { id: "zoom", "aria-label": "zoomed spectrum" },
       h("div", { class: "zoomhead" }, h("strong", { id: "zoom-title" }),
@@ -139,14 +148,24 @@
     state.exemplarData = Object.fromEntries(
       Object.entries(doc.exemplars).map(([k, v]) => [k, AlvoPlot.floats(v.mean)]));
     const grids = (doc.wavelengths || []).map(AlvoPlot.floats);
+    const wideGrids = (doc.overview_wavelengths || []).map(AlvoPlot.floats);
+    const native = (spectrum) => ({
+      wavelength: grids[spectrum.grid] || new Float32Array(0),
+      flux: AlvoPlot.floats(spectrum.flux),
+      sigma: AlvoPlot.floats(spectrum.sigma),
+    });
     state.rows = doc.rows.map((row, index) => ({
       ...row,
       index,
       adaptedData: AlvoPlot.floats(row.adapted),
-      wavelengthData: grids[row.spectrum.grid] || new Float32Array(0),
-      fluxData: AlvoPlot.floats(row.spectrum.flux),
+      ...Object.fromEntries(Object.entries(native(row.spectrum)).map(([k, v]) => [`${k}Data`, v])),
+      overviewData: row.overview && row.overview.flux
+        ? { wavelength: wideGrids[row.overview.grid], flux: AlvoPlot.floats(row.overview.flux) } : null,
+      twinData: (row.twins || []).filter((t) => t.spectrum && t.spectrum.flux)
+        .map((t) => ({ ...native(t.spectrum), name: twinName(t) })),
     }));
     state.byId = new Map(state.rows.map((row) => [row.id, row]));
+    state.undo = loadUndo();
     applyQueue();
     const select = $("#iteration");
     select.replaceChildren(...(doc.iterations.length ? doc.iterations : [doc.iteration ?? "–"])
@@ -165,6 +184,25 @@
 
   function saveQueue() {
     localStorage.setItem(storeKey, JSON.stringify(state.queue));
+  }
+
+  /** Undo history of this iteration's batch: it survives a reload, as the labels do. */
+  const undoKey = () => `${storeKey}:undo:${state.doc ? state.doc.iteration : ""}`;
+
+  function loadUndo() {
+    try {
+      return JSON.parse(localStorage.getItem(undoKey()) || "[]").filter((u) => state.byId.has(u.id));
+    } catch {
+      return [];
+    }
+  }
+
+  function saveUndo() {
+    localStorage.setItem(undoKey(), JSON.stringify(state.undo.slice(-500)));
+  }
+
+  function twinName(t) {
+    return `${t.collection || "spectrum"} ${t.designation || t.spectrum_id}${t.mjd !== null && t.mjd !== undefined ? ` MJD ${t.mjd.toFixed(1)}` : ""}`;
   }
 
   /** Show verdicts not yet acknowledged by the service (left by a closed tab). */
@@ -224,51 +262,83 @@
     const probs = state.doc.classes.map((name, i) => h("span", { class: `prob ${name}`,
       title: `p(${name}) = ${fmt(row.p[i], 3)}` },
     h("span", { class: "pname" }, short(name)),
-    h("span", { class: "pbar" }, h("i", { style: `width:${Math.round(row.p[i] * 100)}%` })),
+    h("span", { class: "pbar", "aria-hidden": "true" }, h("i", { style: `width:${Math.round(row.p[i] * 100)}%` })),
     h("span", { class: "pval" }, fmt(row.p[i]))));
     const others = Object.entries(row.labels || {}).filter(([user]) => user !== state.doc.user);
+    const name = row.designation || row.object || row.pubdid;
+    const current = state.view[state.cursor] === row.index;
     const node = h("article", {
-      class: `row role-${row.role}`, id: `row-${row.id}`, "data-id": row.id, tabindex: -1,
-      "aria-label": `${row.designation || row.pubdid}, predicted ${row.predicted}`,
+      class: `row role-${row.role}`, id: `row-${row.id}`, "data-id": row.id, tabindex: current ? 0 : -1,
+      "aria-labelledby": `name-${row.id}`,
       onclick: () => select(state.view.indexOf(row.index)),
+      onfocus: (event) => { if (event.target === node) select(state.view.indexOf(row.index), false, false); },
     },
-    h("div", { class: "num" }, String(row.index + 1)),
-    h("canvas", { class: "plot", ondblclick: () => zoom(row) }),
+    h("div", { class: "num", "aria-hidden": "true" }, String(row.index + 1)),
+    h("canvas", { class: "plot", role: "img", "aria-label": describePlot(row), ondblclick: () => zoom(row) }),
     h("div", { class: "info" },
       h("div", { class: "head" },
-        h("span", { class: "desig", title: row.pubdid }, row.designation || row.object || row.pubdid),
+        h("h2", { class: "desig", id: `name-${row.id}`, title: row.pubdid }, name),
         h("span", { class: `badge ${row.role}` }, ROLE_NAMES[row.role] || row.role),
         h("span", { class: `verdict ${row.mine || "none"}` }, row.mine ? row.mine : "not labelled")),
+      row.reason ? h("div", { class: "reason" }, row.reason) : null,
       h("div", { class: "pred" }, h("span", { class: `pclass ${row.predicted}` }, row.predicted),
         h("span", { class: "entropy", title: "entropy of the class probabilities (nat)" }, ` H ${fmt(row.entropy)}`),
         row.hou ? h("span", { class: "muted", title: "Hou et al. (2016) rule" }, ` · Hou: ${row.hou}`) : null),
       h("div", { class: "probs" }, ...probs),
       h("div", { class: "meta" },
         `${fmt(row.ra, 5)} ${row.dec >= 0 ? "+" : ""}${fmt(row.dec, 5)}`,
-        row.mag !== null ? ` · ${fmt(row.mag, 1)} mag` : "",
+        ` · ${row.mag !== null ? `${fmt(row.mag, 1)} mag` : "mag –"}`,
+        ` · MJD ${row.mjd !== null ? fmt(row.mjd, 2) : "–"}`,
         row.snr !== null ? ` · S/N ${fmt(row.snr, 0)}` : "",
+        row.collection ? ` · ${row.collection}` : "",
         row.pipeline_class ? ` · pipeline ${row.pipeline_class}` : "",
         row.simbad ? h("span", { class: "simbad" }, ` · SIMBAD ${row.simbad}`) : ""),
       others.length ? h("div", { class: `others${conflict(row) ? " conflict" : ""}` },
         conflict(row) ? "⚠ conflict: " : "also: ",
         others.map(([user, v]) => `${user || "anonymous"} ${v}`).join(", ")) : null,
-      row.neighbours.length ? h("div", { class: "neighbours", title: "other spectra within a fibre's reach: light that may be mixed in" },
-        "⚠ neighbours: ", row.neighbours.map((x) => `${x.designation || x.spectrum_id} at ${x.separation_arcsec}″`).join(", ")) : null,
-      row.history.length ? h("div", { class: "history" }, "same star: ",
+      row.twins.length ? h("div", { class: "twins", title: "the same star's other spectra, overplotted in teal, scaled to this continuum" },
+        "same star, overplotted: ", row.twins.map(twinName).join("; ")) : null,
+      row.neighbours.length ? h("div", { class: "neighbours", title: "other sources within a fibre's reach: their light may be mixed in" },
+        "⚠ other source within the fibre: ", row.neighbours.map((x) => `${x.designation || x.spectrum_id} at ${x.separation_arcsec}″`).join(", ")) : null,
+      row.history.length ? h("div", { class: "history" }, "earlier verdicts on this star: ",
         row.history.map((x) => `${x.label} (${x.user || "anonymous"}, ${x.campaign}${x.iteration !== null ? ` #${x.iteration}` : ""})`).join("; ")) : null,
       h("div", { class: "actions" },
         ...Object.entries(state.doc.keys).map(([key, verdict]) => h("button", {
-          type: "button", class: `vbtn ${verdict}`, title: `${verdict} (key ${key})`,
+          type: "button", class: `vbtn ${verdict}${row.mine === verdict ? " chosen" : ""}`,
+          title: `label it ${verdict} (key ${key})`, "aria-pressed": row.mine === verdict ? "true" : "false",
           onclick: (event) => { event.stopPropagation(); select(state.view.indexOf(row.index)); label(verdict); },
-        }, key)),
-        h("button", { type: "button", class: "samp", title: "send the spectrum (SPLAT-VO)", disabled: !sampOn(),
-          onclick: (event) => { event.stopPropagation(); sendSpectrum(row); } }, "spectrum →"),
-        h("button", { type: "button", class: "samp", title: "point at the position (Aladin)", disabled: !sampOn(),
-          onclick: (event) => { event.stopPropagation(); sendPosition(row); } }, "position →"),
-        h("button", { type: "button", title: "zoom (z)", onclick: (event) => { event.stopPropagation(); zoom(row); } }, "zoom"),
+        }, h("kbd", {}, key), ` ${verdict.replace("-", " ")}`)),
+        h("button", { type: "button", class: "samp", title: "send the spectrum to SPLAT-VO and point Aladin at it (s)", disabled: !sampOn(),
+          onclick: (event) => { event.stopPropagation(); sendSpectrum(row); sendPosition(row); } }, "SAMP →"),
+        h("button", { type: "button", "aria-label": `zoom on ${name} (z)`, onclick: (event) => { event.stopPropagation(); zoom(row); } }, "zoom"),
         row.datalink_url ? h("a", { href: row.datalink_url, target: "_blank", rel: "noopener", title: "DataLink: the file, previews, cutouts" }, "DataLink")
           : row.access_url ? h("a", { href: row.access_url, target: "_blank", rel: "noopener" }, "file") : null)));
     return node;
+  }
+
+  /** The plot in words, for screen readers: what an expert reads off it first. */
+  function describePlot(row) {
+    const parts = [`Spectrum of ${row.designation || row.pubdid} around H-alpha`];
+    const level = AlvoPlot.median(row.wavelengthData, row.fluxData, 6500, 6740);
+    if (Number.isFinite(level) && level) {
+      let peak = -Infinity;
+      let dip = Infinity;
+      for (let i = 0; i < row.wavelengthData.length; i++) {
+        const x = row.wavelengthData[i];
+        const y = row.fluxData[i];
+        if (Math.abs(x - AlvoPlot.HALPHA) > 10 || !Number.isFinite(y)) continue;
+        peak = Math.max(peak, y / level);
+        dip = Math.min(dip, y / level);
+      }
+      if (peak > 1.1) parts.push(`H-alpha peaks at ${peak.toFixed(2)} times the continuum`);
+      else if (dip < 0.9) parts.push(`H-alpha absorbs to ${dip.toFixed(2)} of the continuum`);
+      else if (Number.isFinite(peak)) parts.push("no strong H-alpha feature");
+    } else {
+      parts.push(`no native spectrum (${row.spectrum.error || "missing"})`);
+    }
+    parts.push(`predicted ${row.predicted} with p ${fmt(Math.max(...row.p))}`);
+    if (row.twins.length) parts.push(`${row.twins.length} other spectra of the star overplotted`);
+    return `${parts.join("; ")}.`;
   }
 
   function short(name) {
@@ -279,9 +349,14 @@
     return {
       wavelength: row.wavelengthData,
       flux: row.fluxData,
+      sigma: row.sigmaData,
       adapted: row.adaptedData,
       grid: state.grid,
       error: row.spectrum.error,
+      unit: row.flux_unit,
+      overview: row.overviewData,
+      twins: row.twinData,
+      lines: state.doc.lines,
       exemplars: exemplars ? state.exemplarData : null,
     };
   }
@@ -347,15 +422,25 @@
     return state.rows[state.view[position]];
   }
 
-  function select(position, scroll = true) {
+  /**
+   * Make a row the current one: one cursor for keys, Tab and the mouse (the current
+   * row is the only one in the Tab order and holds the focus unless a field has it).
+   */
+  function select(position, scroll = true, focus = scroll) {
     if (position < 0 || position >= state.view.length) return;
     const old = $("#rows article.current");
-    if (old) old.classList.remove("current");
+    if (old) {
+      old.classList.remove("current");
+      old.tabIndex = -1;
+    }
     state.cursor = position;
     const node = document.getElementById(`row-${rowAt(position).id}`);
     if (node) {
       node.classList.add("current");
+      node.tabIndex = 0;
       if (scroll) node.scrollIntoView({ block: "nearest" });
+      const typing = document.activeElement && document.activeElement.closest("input, select, textarea, dialog");
+      if (focus && !typing && document.activeElement !== node) node.focus({ preventScroll: true });
     }
   }
 
@@ -363,8 +448,13 @@
     const node = document.getElementById(`row-${row.id}`);
     if (!node) return;
     const fresh = card(row);
-    if (node.classList.contains("current")) fresh.classList.add("current");
+    const focused = document.activeElement === node;
+    if (node.classList.contains("current")) {
+      fresh.classList.add("current");
+      fresh.tabIndex = 0;
+    }
     node.replaceWith(fresh);
+    if (focused) fresh.focus({ preventScroll: true });
     drawCard(fresh);
   }
 
@@ -373,6 +463,7 @@
     const row = rowAt(state.cursor);
     if (!row) return;
     state.undo.push({ id: row.id, previous: row.mine || null, position: state.cursor });
+    saveUndo();
     row.mine = verdict;
     enqueue({ kind: "label", spectrum_id: row.id, label: verdict, iteration: state.doc.iteration,
       previous: state.undo[state.undo.length - 1].previous });
@@ -390,12 +481,13 @@
         return;
       }
     }
-    showNotice("Every row of this view is labelled. Start the next iteration when you are ready.");
+    showNotice("Every row of this view is labelled: start the next iteration (button above) when you are ready.");
   }
 
   function undo() {
     const last = state.undo.pop();
     if (!last) return;
+    saveUndo();
     const row = state.byId.get(last.id);
     row.mine = last.previous;
     const tail = state.queue[state.queue.length - 1];
@@ -437,6 +529,11 @@
           : await post(`${api}/labels/undo`, { spectrum_id: head.spectrum_id });
         state.queue.splice(0, count);
         saveQueue();
+        if (reply.refused) refused(ops, reply.error);
+        else if (head.kind === "label" && reply.unknown && reply.unknown.length) {
+          const unknown = new Set(reply.unknown.map(String));
+          refused(ops.filter((op) => unknown.has(String(op.spectrum_id))), "the service does not know this spectrum");
+        }
         state.lastError = "";
         for (const c of reply.conflicts || []) {
           const row = state.byId.get(c.spectrum_id);
@@ -463,24 +560,49 @@
     const reply = await response.json().catch(() => ({}));
     if (!response.ok) {
       if (response.status >= 400 && response.status < 500) {
-        // the service refused it for good (unknown spectrum, bad verdict): drop, say why
-        showNotice(`Not saved: ${reply.error || response.status}`, true);
-        return reply;
+        // the service refused it for good (unknown spectrum, bad verdict): drop it, say why
+        return { ...reply, refused: true, error: reply.error || `HTTP ${response.status}` };
       }
       throw new Error(`HTTP ${response.status}`);
     }
     return reply;
   }
 
+  /** Verdicts the service refused for good: the rows show what is stored, not the key press. */
+  function refused(ops, why) {
+    const names = [];
+    for (const op of ops) {
+      const row = state.byId.get(op.spectrum_id);
+      if (!row) continue;
+      if (op.kind === "label" && row.mine === op.label) row.mine = op.previous || null;
+      state.undo = state.undo.filter((u) => u.id !== op.spectrum_id);
+      names.push(row.designation || row.pubdid);
+      refreshCard(row);
+    }
+    saveUndo();
+    updateCount();
+    showNotice(`Not saved (refused by the service): ${names.join(", ") || "the last change"}: ${why}`, true);
+  }
+
+  /**
+   * A message in the sticky header, where it is seen however far down the batch one is.
+   * Warnings and errors stay until dismissed (× or Esc); news goes after 6 s.
+   */
   let noticeTimer = null;
   function showNotice(text, warn = false) {
     const node = $("#notice");
-    node.textContent = text;
+    $("#notice-text").textContent = text;
     node.className = `notice${warn ? " warn" : ""}`;
+    node.setAttribute("role", warn ? "alert" : "status");
     node.hidden = false;
     clearTimeout(noticeTimer);
-    noticeTimer = setTimeout(() => { node.hidden = true; }, 6000);
+    if (!warn) noticeTimer = setTimeout(() => { node.hidden = true; }, 6000);
   }
+
+  function dismissNotice() {
+    $("#notice").hidden = true;
+  }
+  $("#notice-close").addEventListener("click", dismissNotice);
 
   // --- zoom ------------------------------------------------------------------------------------------
   const zoomState = { row: null, view: { ...NARROW }, exemplars: true, drag: null };
@@ -535,7 +657,14 @@
   // --- keyboard ----------------------------------------------------------------------------------
   document.addEventListener("keydown", (event) => {
     const target = event.target;
-    if (target.closest && target.closest("input, select, textarea") && event.key !== "Escape") return;
+    if (target.closest && target.closest("input, select, textarea")) {
+      if (event.key === "Escape" && !$("#zoom").open) { // leave the field, back to the rows
+        event.preventDefault();
+        target.blur();
+        select(state.cursor, true, true);
+      }
+      return;
+    }
     if ((event.key === "Enter" || event.key === " ") && target.closest && target.closest("button, a, summary")) return;
     const dialog = $("#zoom");
     if (dialog.open) {
@@ -557,6 +686,9 @@
       return;
     }
     switch (event.key) {
+      case "Escape": dismissNotice(); break;
+      case "/": $("#search").focus(); break;
+      case "s": sampHandOff(); break;
       case "u": undo(); break;
       case "j": case "ArrowDown": select(state.cursor + 1); break;
       case "k": case "ArrowUp": select(state.cursor - 1); break;
@@ -605,67 +737,47 @@
       await flush();
       if (state.queue.length) return;
     }
-    const form = new URLSearchParams({ CAMPAIGN: campaign, PHASE: "RUN" });
+    const form = new URLSearchParams({ CAMPAIGN: campaign });
     for (const field of document.querySelectorAll(".advanced [name]")) {
       if (field.value) form.set(field.name, field.value);
     }
-    const response = await fetch(`${root}iterate`, { method: "POST", body: form });
-    if (!response.ok) {
-      showNotice(`The iteration could not start: ${(await response.text()).slice(0, 300)}`, true);
+    let url;
+    try {
+      url = await AlvoJobs.start(`${root}iterate`, form);
+    } catch (error) {
+      showNotice(`The iteration could not start: ${error.message}`, true);
       return;
     }
-    state.job = { url: response.url.split("?")[0] };
+    state.job = { url };
     localStorage.setItem(`${storeKey}:job`, JSON.stringify(state.job));
     follow(state.job.url);
   });
 
-  const UWS = "http://www.ivoa.net/xml/UWS/v1.0";
-  const JOBINFO = "urn:x-uws:jobinfo";
-
-  /** Follow a UWS job with blocking GETs (WAIT), showing jobInfo progress until it ends. */
+  /** Follow the iterate job (UWS WAIT and jobInfo), with the time so far and an estimate. */
   async function follow(url) {
     const bar = $("#job-progress");
     const text = $("#job-state");
     $("#iterate").disabled = true;
     bar.hidden = false;
-    let phase = "";
-    for (;;) {
-      let doc;
-      try {
-        const wait = phase ? `?WAIT=3&PHASE=${phase}` : "";
-        const response = await fetch(`${url}${wait}`, { cache: "no-store" });
-        if (response.status === 404) break;
-        doc = new DOMParser().parseFromString(await response.text(), "text/xml");
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 2000));
-        continue;
-      }
-      phase = doc.getElementsByTagNameNS(UWS, "phase")[0]?.textContent || "";
-      const progress = doc.getElementsByTagNameNS(JOBINFO, "progress")[0];
-      const fraction = progress ? Number(progress.getAttribute("fraction")) : 0;
-      bar.value = Number.isFinite(fraction) ? fraction : 0;
-      text.textContent = `${phase.toLowerCase()}${progress && progress.textContent ? `: ${progress.textContent}` : ""}`;
-      text.dataset.phase = phase;
-      if (["COMPLETED", "ERROR", "ABORTED"].includes(phase)) {
-        if (phase === "ERROR") {
-          const message = doc.getElementsByTagNameNS(UWS, "message")[0]?.textContent || "";
-          text.textContent = `error: ${message}`;
-        }
-        break;
-      }
-    }
+    const final = await AlvoJobs.follow(url, (status) => {
+      bar.value = status.fraction ?? 0;
+      text.textContent = AlvoJobs.describe(status);
+      text.dataset.phase = status.phase;
+    });
     localStorage.removeItem(`${storeKey}:job`);
     state.job = null;
-    bar.hidden = phase !== "COMPLETED";
+    bar.hidden = final.phase !== "COMPLETED";
     $("#iterate").disabled = false;
-    if (phase === "COMPLETED") {
-      text.textContent = "completed: the next batch is loaded";
+    if (final.phase === "COMPLETED") {
       state.undo = [];
-      const url = new URL(location.href);
-      url.searchParams.delete("iteration");
-      history.replaceState(null, "", url);
+      const here = new URL(location.href);
+      here.searchParams.delete("iteration");
+      history.replaceState(null, "", here);
       await load(null);
+      text.textContent = `${AlvoJobs.describe(final)}: iteration ${state.doc.iteration} is loaded`;
       showNotice(`Iteration ${state.doc.iteration} is ready: ${state.rows.length} spectra to label.`);
+    } else {
+      showNotice(`The iteration ended ${final.phase}: ${final.error || "see the job"} (${url})`, true);
     }
   }
 
@@ -691,7 +803,7 @@
     $("#samp-status").textContent = on ? "connected to the SAMP hub" : "";
   }
 
-  $("#samp-connect").addEventListener("click", async () => {
+  const connect = async () => {
     if (sampOn()) { await state.samp.unregister(); return; }
     const client = new AlvoSamp.Client(sampUrl);
     client.onchange = sampChanged;
@@ -708,7 +820,20 @@
       state.samp = null;
       $("#samp-status").textContent = `no SAMP hub (${error.message || error}): start TOPCAT or Aladin`;
     }
-  });
+  };
+  $("#samp-connect").addEventListener("click", connect);
+
+  /** The s key: the current spectrum to SPLAT-VO and its position to Aladin (connects first). */
+  async function sampHandOff() {
+    const row = rowAt(state.cursor);
+    if (!row) return;
+    if (!sampOn()) {
+      await connect();
+      if (!sampOn()) return;
+    }
+    await sendSpectrum(row);
+    await sendPosition(row);
+  }
 
   $("#samp-table").addEventListener("click", () => sampSend("table.load.votable", {
     url: batchTableUrl(), "table-id": batchTableUrl(),
@@ -716,7 +841,7 @@
   }));
 
   function sendSpectrum(row) {
-    sampSend("spectrum.load.ssa-generic", {
+    return sampSend("spectrum.load.ssa-generic", {
       url: row.access_url,
       meta: { "ssa:Access.Reference": row.access_url, "ssa:Access.Format": "application/fits",
         "ssa:DataID.Title": row.designation || row.pubdid, "ssa:Curation.PublisherDID": row.pubdid },
@@ -726,7 +851,7 @@
   }
 
   function sendPosition(row) {
-    sampSend("coord.pointAt.sky", { ra: String(row.ra), dec: String(row.dec) });
+    return sampSend("coord.pointAt.sky", { ra: String(row.ra), dec: String(row.dec) });
   }
 
   async function sampSend(mtype, params) {
