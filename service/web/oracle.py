@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -125,8 +126,9 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     twin_urls = {t["spectrum_id"]: t.pop("access_url") or "" for t in twin_entries}
     urls = [row["access_url"] or "" for row in rows] + list(twin_urls.values())
     paths = [cache.cache_path(url) for url in urls]
-    spectra, document["wavelengths"] = native_windows(paths)
-    wide, document["overview_wavelengths"] = overview_spectra(paths[: len(rows)])
+    views = spectrum_views(paths)
+    spectra, document["wavelengths"] = views.native, views.native_grids
+    wide, document["overview_wavelengths"] = views.overview, views.overview_grids
     twin_spectra = dict(zip(twin_urls, spectra[len(rows) :], strict=True))
     for twin in twin_entries:
         twin["spectrum"] = twin_spectra[twin["spectrum_id"]]
@@ -322,37 +324,81 @@ def _neighbours(
     return neighbours, twins
 
 
-def native_windows(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The native pixels of :data:`WINDOW` per file, or the reason; and the wavelength grids.
+@dataclasses.dataclass(frozen=True)
+class SpectrumViews:
+    """What the page plots of each file: the native H-alpha window (with its 1-sigma
+    error) and the wide overview, each entry ``{"grid": g, ...}`` or ``{"error": why}``
+    with ``g`` an index into the matching list of base64 wavelength grids (files of
+    one archive share a grid, so it is sent once)."""
 
-    Each file's entry is ``{"grid": g, "flux": ...}`` with ``g`` an index into
-    the returned list of wavelength arrays (vacuum Å): files of one archive
-    share a grid, so it is sent once. Uses the bulk reader (reads only the
-    window's bytes); air wavelengths are moved to vacuum with the refractive
-    index at H-alpha so every plot shares the adapted grid's axis.
+    native: list[dict[str, Any]]
+    native_grids: list[str]
+    overview: list[dict[str, Any]]
+    overview_grids: list[str]
+
+
+def spectrum_views(paths: Sequence[Path]) -> SpectrumViews:
+    """:class:`SpectrumViews` of the files, from one bulk read of :data:`OVERVIEW` each.
+
+    A page reloaded shows the same batch: the views of an unchanged set of files
+    (same paths, sizes and modification times) are kept in memory.
     """
-    from service.spectra import read_halpha_windows
-    from service.spectra.checks import AIR_INDEX_HALPHA
+    stamps = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            stamps.append((str(path), stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            stamps.append((str(path), -1, -1))
+    return _views(tuple(stamps))
 
-    out: list[dict[str, Any]] = [{"error": "not in the fetch cache"} for _ in paths]
-    present = [i for i, path in enumerate(paths) if path.is_file()]
-    windows = read_halpha_windows([paths[i] for i in present], WINDOW)
+
+@functools.lru_cache(maxsize=16)
+def _views(stamps: tuple[tuple[str, int, int], ...]) -> SpectrumViews:
+    from service.spectra import read_halpha_windows
+    from service.spectra.checks import AIR_INDEX_HALPHA, window_in_medium
+
+    missing = {"error": "not in the fetch cache"}
+    native: list[dict[str, Any]] = [missing for _ in stamps]
+    overview: list[dict[str, Any]] = [missing for _ in stamps]
+    present = [i for i, (_, size, _) in enumerate(stamps) if size >= 0]
+    windows = read_halpha_windows([stamps[i][0] for i in present], OVERVIEW)
     for j, error in windows.failures.items():
-        out[present[j]] = {"error": f"{error.reason.name}: {error}"}
-    grids: list[str] = []
+        native[present[j]] = {"error": f"{error.reason.name}: {error}"}
+        overview[present[j]] = {"error": error.reason.name}
+    native_grids: list[str] = []
+    overview_grids: list[str] = []
     for group in windows.groups:
-        lam = group.wavelength * (AIR_INDEX_HALPHA if group.medium == "air" else 1.0)
-        grids.append(encode(lam))
+        to_vacuum = AIR_INDEX_HALPHA if group.medium == "air" else 1.0
+        flux = np.where(group.mask, np.nan, group.flux)
+        lo, hi = window_in_medium(WINDOW, group.medium)
+        cut = _pixels_between(group.wavelength, lo, hi)
+        if cut.stop - cut.start > 1:
+            native_grids.append(encode(group.wavelength[cut] * to_vacuum))
+            sigma = _sigma(group.ivar[:, cut], group.mask[:, cut])
+        lam, binned = _binned(group.wavelength, flux, OVERVIEW_PIXELS)
+        overview_grids.append(encode(lam * to_vacuum))
         for k, j in enumerate(group.index):
-            flux = np.where(group.mask[k], np.nan, group.flux[k])
-            out[present[int(j)]] = {
+            i = present[int(j)]
+            overview[i] = {"grid": len(overview_grids) - 1, "flux": encode(binned[k])}
+            if cut.stop - cut.start <= 1:
+                native[i] = {"error": "NO_HALPHA_COVERAGE: the window lies outside the spectrum"}
+                continue
+            native[i] = {
                 "medium": group.medium,
                 "resolving_power": _finite(group.resolving_power[k]),
-                "grid": len(grids) - 1,
-                "flux": encode(flux),
-                "sigma": encode(_sigma(group.ivar[k], group.mask[k])),
+                "grid": len(native_grids) - 1,
+                "flux": encode(flux[k, cut]),
+                "sigma": encode(sigma[k]),
             }
-    return out, grids
+    return SpectrumViews(native, native_grids, overview, overview_grids)
+
+
+def _pixels_between(grid: np.ndarray, lo: float, hi: float) -> slice:
+    """From the last pixel at or below ``lo`` to the first at or above ``hi``."""
+    i0 = max(int(np.searchsorted(grid, lo, side="right")) - 1, 0)
+    i1 = min(int(np.searchsorted(grid, hi, side="left")) + 1, grid.shape[0])
+    return slice(i0, max(i0, i1))
 
 
 def _sigma(ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -362,34 +408,16 @@ def _sigma(ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask | ~np.isfinite(sigma) | (ivar <= 0), np.nan, sigma)
 
 
-def overview_spectra(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each file's spectrum over :data:`OVERVIEW` (H-beta to He I 6678), binned by
-    whole pixels to at most :data:`OVERVIEW_PIXELS`: the look at the whole star an
-    expert takes before the H-alpha detail. Same shape as :func:`native_windows`
-    (``{"grid", "flux"}`` or ``{"error"}``); spectra that do not reach H-beta (Ondrejov
-    CCD700) give what they cover.
-    """
-    from service.spectra import read_halpha_windows
-    from service.spectra.checks import AIR_INDEX_HALPHA
-
-    out: list[dict[str, Any]] = [{"error": "not in the fetch cache"} for _ in paths]
-    present = [i for i, path in enumerate(paths) if path.is_file()]
-    windows = read_halpha_windows([paths[i] for i in present], OVERVIEW)
-    for j, error in windows.failures.items():
-        out[present[j]] = {"error": error.reason.name}
-    grids: list[str] = []
-    for group in windows.groups:
-        factor = max(1, -(-group.wavelength.shape[0] // OVERVIEW_PIXELS))
-        usable = group.wavelength.shape[0] // factor * factor
-        lam = group.wavelength[:usable].reshape(-1, factor).mean(axis=1)
-        good = (~group.mask & np.isfinite(group.flux))[:, :usable]
-        flux = np.where(good, group.flux[:, :usable], 0.0).reshape(good.shape[0], -1, factor)
-        count = good.reshape(flux.shape).sum(axis=2)
-        binned = np.where(count > 0, flux.sum(axis=2) / np.maximum(count, 1), np.nan)
-        grids.append(encode(lam * (AIR_INDEX_HALPHA if group.medium == "air" else 1.0)))
-        for k, j in enumerate(group.index):
-            out[present[int(j)]] = {"grid": len(grids) - 1, "flux": encode(binned[k])}
-    return out, grids
+def _binned(wavelength: np.ndarray, flux: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of whole groups of pixels, at most ``most`` bins; NaN pixels are left out
+    (an all-NaN bin is a gap)."""
+    factor = max(1, -(-wavelength.shape[0] // most))
+    usable = wavelength.shape[0] // factor * factor
+    lam = wavelength[:usable].reshape(-1, factor).mean(axis=1)
+    good = np.isfinite(flux[:, :usable])
+    summed = np.where(good, flux[:, :usable], 0.0).reshape(good.shape[0], -1, factor)
+    count = good.reshape(summed.shape).sum(axis=2)
+    return lam, np.where(count > 0, summed.sum(axis=2) / np.maximum(count, 1), np.nan)
 
 
 def exemplars(campaigns: Campaigns, campaign: Campaign) -> dict[str, Any]:

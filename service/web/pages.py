@@ -129,11 +129,14 @@ class OraclePages:
         if known is None:  # a real 404, not an empty page that fails later in the browser
             return HTMLResponse(
                 f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-                f"<title>alvo: no campaign {html.escape(name)}</title></head><body>"
-                f"<p>No campaign named <b>{html.escape(name)}</b>. See the "
-                f"<a href='../oracle'>campaigns</a>, or start one with an <code>iterate</code> "
-                f"job (<code>CAMPAIGN</code>, <code>SOURCE</code>, <code>TARGET</code>).</p>"
-                f"</body></html>",
+                f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                f"<title>alvo: no campaign {html.escape(name)}</title>"
+                f"<link rel='stylesheet' href='../oracle-static/oracle.css'></head><body>"
+                f"<main class='home-main'><section><h1>No campaign named "
+                f"{html.escape(name)}</h1><p>Start one, or open another, on the "
+                f"<a href='../'>campaigns home</a> (or with an <code>iterate</code> job: "
+                f"<code>CAMPAIGN</code>, <code>SOURCE</code>, <code>TARGET</code>).</p>"
+                f"</section></main></body></html>",
                 status_code=404,
             )
         iteration = request.query_params.get("iteration", "")

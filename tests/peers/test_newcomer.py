@@ -119,6 +119,9 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     ready(page, f"{url}/oracle")
     page.screenshot(path=str(artifacts / "newcomer-5-overview.png"), full_page=True)
     checked["overview"] = violations(page, axe)
+    page.goto(f"{url}/oracle/no-such-campaign")
+    assert page.locator("h1").inner_text() == "No campaign named no-such-campaign"
+    checked["no such campaign"] = violations(page, axe)
     ready(page, f"{url}/")
     assert page.locator(".campaign-card h3").inner_text() == "be"
     checked["landing with a campaign"] = violations(page, axe)

@@ -120,7 +120,8 @@
       h("div", { id: "notice", class: "notice", role: "status", hidden: true },
         h("span", { id: "notice-text" }),
         h("button", { type: "button", id: "notice-close", "aria-label": "dismiss the message" }, "×"))),
-    h("main", { id: "rows", class: "rows" }),
+    h("main", { id: "rows", class: "rows", tabindex: 0, role: "group",
+      "aria-label": "batch: j/k or arrows move, keys 1-5 label the current spectrum" }),
     h("dialog", { id: "zoom", "aria-label": "zoomed spectrum" },
       h("div", { class: "zoomhead" }, h("strong", { id: "zoom-title" }),
         h("span", { class: "muted" }, " wheel: zoom · drag: pan · r: reset · e: exemplars · Esc: close"),
@@ -268,13 +269,13 @@
     const name = row.designation || row.object || row.pubdid;
     const current = state.view[state.cursor] === row.index;
     const node = h("article", {
-      class: `row role-${row.role}`, id: `row-${row.id}`, "data-id": row.id, tabindex: current ? 0 : -1,
-      "aria-labelledby": `name-${row.id}`,
+      class: `row role-${row.role}${current ? " current" : ""}`, id: `row-${row.id}`, "data-id": row.id,
+      "aria-labelledby": `name-${row.id}`, "aria-current": current ? "true" : null,
       onclick: () => select(state.view.indexOf(row.index)),
-      onfocus: (event) => { if (event.target === node) select(state.view.indexOf(row.index), false, false); },
     },
     h("div", { class: "num", "aria-hidden": "true" }, String(row.index + 1)),
-    h("canvas", { class: "plot", role: "img", "aria-label": describePlot(row), ondblclick: () => zoom(row) }),
+    h("canvas", { class: "plot", role: "img", "aria-label": `Spectrum of ${name} around H-alpha`,
+      ondblclick: () => zoom(row) }),
     h("div", { class: "info" },
       h("div", { class: "head" },
         h("h2", { class: "desig", id: `name-${row.id}`, title: row.pubdid }, name),
@@ -293,9 +294,7 @@
         row.collection ? ` · ${row.collection}` : "",
         row.pipeline_class ? ` · pipeline ${row.pipeline_class}` : "",
         row.simbad ? h("span", { class: "simbad" }, ` · SIMBAD ${row.simbad}`) : ""),
-      others.length ? h("div", { class: `others${conflict(row) ? " conflict" : ""}` },
-        conflict(row) ? "⚠ conflict: " : "also: ",
-        others.map(([user, v]) => `${user || "anonymous"} ${v}`).join(", ")) : null,
+      others.length ? h("div", { class: `others${conflict(row) ? " conflict" : ""}` }, othersText(row)) : null,
       row.twins.length ? h("div", { class: "twins", title: "the same star's other spectra, overplotted in teal, scaled to this continuum" },
         "same star, overplotted: ", row.twins.map(twinName).join("; ")) : null,
       row.neighbours.length ? h("div", { class: "neighbours", title: "other sources within a fibre's reach: their light may be mixed in" },
@@ -375,6 +374,8 @@
     const row = state.byId.get(Number(node.dataset.id));
     AlvoPlot.spectrum(canvas, plotData(row, state.exemplars), state.wide ? WIDE : NARROW,
       { size: drawing.size || [canvas.clientWidth, canvas.clientHeight] });
+    row.described = row.described || describePlot(row); // the words, once, when first drawn
+    canvas.setAttribute("aria-label", row.described);
   }
 
   function drawAll() {
@@ -423,38 +424,62 @@
   }
 
   /**
-   * Make a row the current one: one cursor for keys, Tab and the mouse (the current
-   * row is the only one in the Tab order and holds the focus unless a field has it).
+   * Make a row the current one. One cursor for keys, Tab and the mouse: the batch is
+   * one Tab stop whose active descendant is the current row (moving DOM focus from
+   * card to card costs a style pass of the whole page per key), and focus landing
+   * inside a card (Tab to its buttons, a click) makes that card current.
    */
-  function select(position, scroll = true, focus = scroll) {
+  function select(position, scroll = true) {
     if (position < 0 || position >= state.view.length) return;
     const old = $("#rows article.current");
     if (old) {
       old.classList.remove("current");
-      old.tabIndex = -1;
+      old.removeAttribute("aria-current");
     }
     state.cursor = position;
-    const node = document.getElementById(`row-${rowAt(position).id}`);
+    const id = `row-${rowAt(position).id}`;
+    const node = document.getElementById(id);
     if (node) {
       node.classList.add("current");
-      node.tabIndex = 0;
+      node.setAttribute("aria-current", "true");
+      $("#rows").setAttribute("aria-activedescendant", id);
       if (scroll) node.scrollIntoView({ block: "nearest" });
-      const typing = document.activeElement && document.activeElement.closest("input, select, textarea, dialog");
-      if (focus && !typing && document.activeElement !== node) node.focus({ preventScroll: true });
     }
+  }
+
+  /**
+   * After a key press only the verdict changes: touch just its badge and buttons
+   * (rebuilding the card would lay out the grid and redraw the plot, per key).
+   */
+  function showVerdict(row) {
+    const node = document.getElementById(`row-${row.id}`);
+    if (!node) return;
+    const badge = $(".verdict", node);
+    badge.className = `verdict ${row.mine || "none"}`;
+    badge.textContent = row.mine || "not labelled";
+    for (const button of node.querySelectorAll(".vbtn")) {
+      const chosen = button.classList.contains(row.mine);
+      button.classList.toggle("chosen", chosen);
+      button.setAttribute("aria-pressed", chosen ? "true" : "false");
+    }
+    const others = $(".others", node);
+    if (others) {
+      others.classList.toggle("conflict", conflict(row));
+      others.textContent = othersText(row);
+    }
+  }
+
+  /** Other oracles' verdicts on the row, and whether they disagree with each other or with mine. */
+  function othersText(row) {
+    const others = Object.entries(row.labels || {}).filter(([user]) => user !== state.doc.user);
+    return `${conflict(row) ? "⚠ conflict: " : "also: "}${others.map(([user, v]) => `${user || "anonymous"} ${v}`).join(", ")}`;
   }
 
   function refreshCard(row) {
     const node = document.getElementById(`row-${row.id}`);
     if (!node) return;
     const fresh = card(row);
-    const focused = document.activeElement === node;
-    if (node.classList.contains("current")) {
-      fresh.classList.add("current");
-      fresh.tabIndex = 0;
-    }
     node.replaceWith(fresh);
-    if (focused) fresh.focus({ preventScroll: true });
     drawCard(fresh);
   }
 
@@ -467,7 +492,7 @@
     row.mine = verdict;
     enqueue({ kind: "label", spectrum_id: row.id, label: verdict, iteration: state.doc.iteration,
       previous: state.undo[state.undo.length - 1].previous });
-    refreshCard(row);
+    showVerdict(row);
     advance();
     updateCount();
   }
@@ -497,7 +522,7 @@
     } else {
       enqueue({ kind: "undo", spectrum_id: last.id, previous: last.previous });
     }
-    refreshCard(row);
+    showVerdict(row);
     const position = state.view.indexOf(row.index);
     if (position >= 0) select(position);
     updateCount();
@@ -660,8 +685,8 @@
     if (target.closest && target.closest("input, select, textarea")) {
       if (event.key === "Escape" && !$("#zoom").open) { // leave the field, back to the rows
         event.preventDefault();
-        target.blur();
-        select(state.cursor, true, true);
+        $("#rows").focus({ preventScroll: true });
+        select(state.cursor);
       }
       return;
     }
@@ -698,6 +723,12 @@
       default: return;
     }
     event.preventDefault();
+  });
+
+  $("#rows").addEventListener("focusin", (event) => {
+    const node = event.target.closest("article.row");
+    const row = node && state.byId.get(Number(node.dataset.id));
+    if (row && state.view.indexOf(row.index) !== state.cursor) select(state.view.indexOf(row.index), false);
   });
 
   // --- controls ---------------------------------------------------------------------------------
