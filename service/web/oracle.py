@@ -51,6 +51,7 @@ LINES = {"Hβ": 4862.68, "He I 5876": 5877.25, "Hα": 6564.61, "He I 6678": 6679
 ROLE_REASONS = {
     "query": "asked: the query strategy found the network least sure here (entropy H)",
     "precision-sample": "random predicted emission-line spectrum: its verdict measures precision",
+    "padding": "padding: fills the batch when too few emission-line candidates were left",
     "candidate": "predicted emission-line spectrum, not in the batch",
 }
 #: The key that gives each verdict on the page.

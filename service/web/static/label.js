@@ -17,7 +17,7 @@
   const started = performance.now();
   const NARROW = { lo: 6500, hi: 6640 };
   const WIDE = { lo: 6500, hi: 6740 };
-  const ROLE_NAMES = { query: "query", "precision-sample": "precision sample", candidate: "candidate" };
+  const ROLE_NAMES = { query: "query", "precision-sample": "precision sample", padding: "padding", candidate: "candidate" };
 
   const state = {
     doc: null,
@@ -69,6 +69,7 @@
           h("select", { id: "filter", "aria-label": "filter" },
             ...[["all", "all rows"], ["todo", "not labelled yet"], ["done", "labelled"],
               ["query", "query rows"], ["precision-sample", "precision sample"],
+              ["padding", "padding (no candidate left)"],
               ["conflicts", "conflicts"], ["pred-single-peak", "predicted single-peak"],
               ["pred-double-peak", "predicted double-peak"], ["candidates", "candidates (top 500)"]]
               .map(([v, t]) => h("option", { value: v }, t)))),
@@ -225,6 +226,7 @@
         case "done": return !!row.mine;
         case "query": return row.role === "query";
         case "precision-sample": return row.role === "precision-sample";
+        case "padding": return row.role === "padding";
         case "conflicts": return conflict(row);
         case "pred-single-peak": return row.predicted === "single-peak";
         case "pred-double-peak": return row.predicted === "double-peak";
@@ -279,7 +281,7 @@
     h("div", { class: "info" },
       h("div", { class: "head" },
         h("h2", { class: "desig", id: `name-${row.id}`, title: row.pubdid }, name),
-        h("span", { class: `badge ${row.role}` }, ROLE_NAMES[row.role] || row.role),
+        h("span", { class: `badge ${row.role}`, title: row.reason || "" }, ROLE_NAMES[row.role] || row.role),
         h("span", { class: `verdict ${row.mine || "none"}` }, row.mine ? row.mine : "not labelled")),
       row.reason ? h("div", { class: "reason" }, row.reason) : null,
       h("div", { class: "pred" }, h("span", { class: `pclass ${row.predicted}` }, row.predicted),
@@ -639,7 +641,9 @@
       ` · ${row.mine ? `labelled ${row.mine}` : "not labelled"}`;
     const legend = $("#zoom-legend");
     legend.replaceChildren(h("i", { class: "sw native" }), " native flux ",
+      h("i", { class: "sw band" }), " ±1σ ",
       h("i", { class: "sw adapted" }), " adapted vector (what the network saw) ",
+      ...(row.twinData.length ? [h("i", { class: "sw twin" }), ` same star: ${row.twinData.map((t) => t.name).join("; ")} `] : []),
       ...Object.entries(state.doc.exemplars).flatMap(([name, ex]) => [
         h("i", { class: "sw dashed", style: `border-color:${AlvoPlot.COLORS[name]}` }),
         ` mean ${name} (n=${ex.n}) `]));
