@@ -23,7 +23,7 @@ from tests.vo_fixture import free_port, live_server
 from tests.web_world import chromium
 
 #: spectra per demo collection: enough for a 100-spectrum batch, quick to make
-DEMO_SIZE = 400
+DEMO_SIZE = 300
 KEYS = {"single-peak": "1", "double-peak": "2", "absorption": "3"}
 FAST = {"EPOCHS": "3", "MODEL": "small", "PRECISION_SAMPLE": "10"}
 
@@ -80,7 +80,7 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
         else:
             field.fill(value)
     page.locator("#start-button").click()
-    page.wait_for_selector("#step-2")  # both ingests done, the iterate job started
+    page.wait_for_selector("#step-2", timeout=180_000)  # both ingests done, iterate started
     page.screenshot(path=str(artifacts / "newcomer-2-jobs.png"), full_page=True)
     page.wait_for_selector("#open-batch", timeout=240_000)
     assert page.locator(".step-state[data-phase=COMPLETED]").count() == 3

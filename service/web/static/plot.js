@@ -179,7 +179,12 @@ const AlvoPlot = (() => {
     const box = { l: overviewWidth + (big ? 56 : 34), r: w - (big ? 48 : 26), t: big ? 18 : 12,
       b: h - (big ? 40 : 16) };
     const sx = (x) => box.l + ((x - view.lo) / (view.hi - view.lo)) * (box.r - box.l);
-    const scaler = (r) => (y) => box.b - ((y - r[0]) / (r[1] - r[0])) * (box.b - box.t);
+    // native flux in the upper part, the adapted vector in the lower part: for LAMOST
+    // they would otherwise coincide and read as one noisy line
+    const height = box.b - box.t;
+    const scaler = (r, top, bottom) => (y) => box.b - bottom * height - ((y - r[0]) / (r[1] - r[0])) * (1 - top - bottom) * height;
+    const upper = (r) => scaler(r, 0.02, 0.36);
+    const lower = (r) => scaler(r, 0.55, 0.02);
     // adapted vector and exemplars share the z-score scale
     let vr = range(data.grid, data.adapted, view.lo, view.hi);
     if (data.exemplars) {
@@ -204,9 +209,9 @@ const AlvoPlot = (() => {
     for (const [name, at] of Object.entries(lines)) {
       if (at > view.lo && at < view.hi) marker(ctx, sx(at), box.t, box.b, name, at === HALPHA, big);
     }
-    if (nr && data.sigma && data.sigma.length) band(ctx, data.wavelength, data.flux, data.sigma, sx, scaler(nr), view);
+    if (nr && data.sigma && data.sigma.length) band(ctx, data.wavelength, data.flux, data.sigma, sx, upper(nr), view);
     if (vr) {
-      const sy = scaler(vr);
+      const sy = lower(vr);
       if (data.exemplars) {
         for (const [name, values] of Object.entries(data.exemplars)) {
           line(ctx, data.grid, values, sx, sy, view.lo, view.hi,
@@ -218,18 +223,18 @@ const AlvoPlot = (() => {
     }
     if (nr) {
       for (const t of twins) {
-        line(ctx, t.wavelength, t.scaled, sx, scaler(nr), view.lo, view.hi,
+        line(ctx, t.wavelength, t.scaled, sx, upper(nr), view.lo, view.hi,
           { color: COLORS.twin, width: big ? 1.4 : 1, alpha: 0.9 });
       }
-      line(ctx, data.wavelength, data.flux, sx, scaler(nr), view.lo, view.hi,
+      line(ctx, data.wavelength, data.flux, sx, upper(nr), view.lo, view.hi,
         { color: COLORS.native, width: big ? 1.3 : 1 });
     }
     ctx.restore();
     frame(ctx, box);
     xTicks(ctx, view, box, sx, big ? 10 : 4, big, true);
     ctx.font = `${font}px system-ui, sans-serif`;
-    if (nr) axisLabels(ctx, nr, box.l - 3, "right", scaler(nr), COLORS.native, big ? 6 : 3);
-    if (vr) axisLabels(ctx, vr, box.r + 3, "left", scaler(vr), COLORS.adapted, big ? 6 : 3);
+    if (nr) axisLabels(ctx, nr, box.l - 3, "right", upper(nr), COLORS.native, big ? 5 : 2);
+    if (vr) axisLabels(ctx, vr, box.r + 3, "left", lower(vr), COLORS.adapted, big ? 4 : 2);
     ctx.save();
     ctx.fillStyle = COLORS.axis;
     ctx.textAlign = "left";
