@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from service.app import create_app
 from service.datasets import Datasets
 from service.spectra import read_spectrum
-from service.web.oracle import WINDOW
+from service.web.oracle import OVERVIEW_PIXELS, WINDOW
 from tests.peers.stilts import votlint
 from tests.web_world import build_world
 
@@ -103,7 +103,7 @@ def test_each_row_has_an_error_band_a_wide_view_and_a_reason(client, world):
         assert sigma.shape == flux.shape and np.nanmedian(sigma) == pytest.approx(10, rel=1e-3)
         wide = floats(document["overview_wavelengths"][row["overview"]["grid"]])
         assert wide[0] < 4862 and wide[-1] > 6680  # H-beta to He I 6678
-        assert len(wide) <= 400 and len(floats(row["overview"]["flux"])) == len(wide)
+        assert len(wide) <= OVERVIEW_PIXELS and len(floats(row["overview"]["flux"])) == len(wide)
         assert row["reason"] and row["flux_unit"] == "relative flux"
 
 

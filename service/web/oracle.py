@@ -44,7 +44,7 @@ SAME_STAR = 1.5
 #: Å, vacuum: the wide view of each row (H-beta to past He I 6678), binned to at most
 #: OVERVIEW_PIXELS so a 130-row batch stays a few hundred kB.
 OVERVIEW = (4700.0, 6800.0)
-OVERVIEW_PIXELS = 400
+OVERVIEW_PIXELS = 240
 #: Å, vacuum: lines marked on the plots.
 LINES = {"Hβ": 4862.68, "He I 5876": 5877.25, "Hα": 6564.61, "He I 6678": 6679.99}
 #: Why a row is in the batch, when the iterate job did not record a reason itself.

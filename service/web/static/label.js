@@ -156,16 +156,20 @@
       flux: AlvoPlot.floats(spectrum.flux),
       sigma: AlvoPlot.floats(spectrum.sigma),
     });
-    state.rows = doc.rows.map((row, index) => ({
-      ...row,
-      index,
-      adaptedData: AlvoPlot.floats(row.adapted),
-      ...Object.fromEntries(Object.entries(native(row.spectrum)).map(([k, v]) => [`${k}Data`, v])),
-      overviewData: row.overview && row.overview.flux
-        ? { wavelength: wideGrids[row.overview.grid], flux: AlvoPlot.floats(row.overview.flux) } : null,
-      twinData: (row.twins || []).filter((t) => t.spectrum && t.spectrum.flux)
-        .map((t) => ({ ...native(t.spectrum), name: twinName(t) })),
-    }));
+    // arrays are decoded when a row is first drawn: most rows are off screen at first
+    state.decode = (row) => {
+      if (row.adaptedData) return row;
+      const own = native(row.spectrum);
+      return Object.assign(row, {
+        adaptedData: AlvoPlot.floats(row.adapted),
+        wavelengthData: own.wavelength, fluxData: own.flux, sigmaData: own.sigma,
+        overviewData: row.overview && row.overview.flux
+          ? { wavelength: wideGrids[row.overview.grid], flux: AlvoPlot.floats(row.overview.flux) } : null,
+        twinData: (row.twins || []).filter((t) => t.spectrum && t.spectrum.flux)
+          .map((t) => ({ ...native(t.spectrum), name: twinName(t) })),
+      });
+    };
+    state.rows = doc.rows.map((row, index) => ({ ...row, index }));
     state.byId = new Map(state.rows.map((row) => [row.id, row]));
     state.undo = loadUndo();
     applyQueue();
@@ -247,9 +251,9 @@
     const t0 = performance.now();
     state.view = filtered();
     state.cursor = Math.min(state.cursor, Math.max(0, state.view.length - 1));
-    const cards = state.view.map((i) => card(state.rows[i]));
+    const cards = state.view.map((i) => cardHtml(state.rows[i]));
     const t1 = performance.now();
-    main.replaceChildren(...cards);
+    main.innerHTML = cards.join("");
     if (!cards.length) main.append(h("p", { class: "empty" }, state.rows.length
       ? "No row matches the filter." : "No query batch yet: start an iteration."));
     const t2 = performance.now();
@@ -261,65 +265,87 @@
 
   const fmt = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
 
-  function card(row) {
-    const probs = state.doc.classes.map((name, i) => h("span", { class: `prob ${name}`,
-      title: `p(${name}) = ${fmt(row.p[i], 3)}` },
-    h("span", { class: "pname" }, short(name)),
-    h("span", { class: "pbar", "aria-hidden": "true" }, h("i", { style: `width:${Math.round(row.p[i] * 100)}%` })),
-    h("span", { class: "pval" }, fmt(row.p[i]))));
-    const others = Object.entries(row.labels || {}).filter(([user]) => user !== state.doc.user);
+  /** Text for HTML: a card is built as one string (130 cards parse at once, ~5x faster
+   * than element by element); its buttons are handled by one listener on the batch. */
+  const esc = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const tag = (name, attrs, inner = "") => `<${name}${Object.entries(attrs)
+    .filter(([, v]) => v !== null && v !== undefined && v !== false)
+    .map(([k, v]) => (v === true ? ` ${k}` : ` ${k}="${esc(v)}"`)).join("")}>${inner}</${name}>`;
+
+  function cardHtml(row) {
     const name = row.designation || row.object || row.pubdid;
     const current = state.view[state.cursor] === row.index;
-    const node = h("article", {
+    const probs = state.doc.classes.map((cls, i) => tag("span", { class: `prob ${cls}`, title: `p(${cls}) = ${fmt(row.p[i], 3)}` },
+      tag("span", { class: "pname" }, short(cls)) +
+      tag("span", { class: "pbar", "aria-hidden": "true" }, tag("i", { style: `width:${Math.round(row.p[i] * 100)}%` })) +
+      tag("span", { class: "pval" }, fmt(row.p[i])))).join("");
+    const others = Object.entries(row.labels || {}).filter(([user]) => user !== state.doc.user);
+    const meta = [`${fmt(row.ra, 5)} ${row.dec >= 0 ? "+" : ""}${fmt(row.dec, 5)}`,
+      row.mag !== null ? `${fmt(row.mag, 1)} mag` : "mag –", `MJD ${row.mjd !== null ? fmt(row.mjd, 2) : "–"}`,
+      row.snr !== null ? `S/N ${fmt(row.snr, 0)}` : "", row.collection || "",
+      row.pipeline_class ? `pipeline ${row.pipeline_class}` : ""].filter(Boolean).map(esc).join(" · ");
+    const buttons = Object.entries(state.doc.keys).map(([key, verdict]) => tag("button", {
+      type: "button", class: `vbtn ${verdict}${row.mine === verdict ? " chosen" : ""}`, "data-verdict": verdict,
+      title: `label it ${verdict} (key ${key})`, "aria-pressed": row.mine === verdict ? "true" : "false",
+    }, `<kbd>${key}</kbd> ${esc(verdict.replace("-", " "))}`)).join("");
+    const link = row.datalink_url
+      ? tag("a", { href: row.datalink_url, target: "_blank", rel: "noopener", title: "DataLink: the file, previews, cutouts" }, "DataLink")
+      : row.access_url ? tag("a", { href: row.access_url, target: "_blank", rel: "noopener" }, "file") : "";
+    const line = (cls, text, title) => tag("div", { class: cls, title }, esc(text));
+    return tag("article", {
       class: `row role-${row.role}${current ? " current" : ""}`, id: `row-${row.id}`, "data-id": row.id,
       "aria-labelledby": `name-${row.id}`, "aria-current": current ? "true" : null,
-      onclick: () => select(state.view.indexOf(row.index)),
     },
-    h("div", { class: "num", "aria-hidden": "true" }, String(row.index + 1)),
-    h("canvas", { class: "plot", role: "img", "aria-label": `Spectrum of ${name} around H-alpha`,
-      ondblclick: () => zoom(row) }),
-    h("div", { class: "info" },
-      h("div", { class: "head" },
-        h("h2", { class: "desig", id: `name-${row.id}`, title: row.pubdid }, name),
-        h("span", { class: `badge ${row.role}`, title: row.reason || "" }, ROLE_NAMES[row.role] || row.role),
-        h("span", { class: `verdict ${row.mine || "none"}` }, row.mine ? row.mine : "not labelled")),
-      row.reason ? h("div", { class: "reason" }, row.reason) : null,
-      h("div", { class: "pred" }, h("span", { class: `pclass ${row.predicted}` }, row.predicted),
-        h("span", { class: "entropy", title: "entropy of the class probabilities (nat)" }, ` H ${fmt(row.entropy)}`),
-        row.hou ? h("span", { class: "muted", title: "Hou et al. (2016) rule" }, ` · Hou: ${row.hou}`) : null),
-      h("div", { class: "probs" }, ...probs),
-      h("div", { class: "meta" },
-        `${fmt(row.ra, 5)} ${row.dec >= 0 ? "+" : ""}${fmt(row.dec, 5)}`,
-        ` · ${row.mag !== null ? `${fmt(row.mag, 1)} mag` : "mag –"}`,
-        ` · MJD ${row.mjd !== null ? fmt(row.mjd, 2) : "–"}`,
-        row.snr !== null ? ` · S/N ${fmt(row.snr, 0)}` : "",
-        row.collection ? ` · ${row.collection}` : "",
-        row.pipeline_class ? ` · pipeline ${row.pipeline_class}` : "",
-        row.simbad ? h("span", { class: "simbad" }, ` · SIMBAD ${row.simbad}`) : ""),
-      others.length ? h("div", { class: `others${conflict(row) ? " conflict" : ""}` }, othersText(row)) : null,
-      row.twins.length ? h("div", { class: "twins", title: "the same star's other spectra, overplotted in teal, scaled to this continuum" },
-        "same star, overplotted: ", row.twins.map(twinName).join("; ")) : null,
-      row.neighbours.length ? h("div", { class: "neighbours", title: "other sources within a fibre's reach: their light may be mixed in" },
-        "⚠ other source within the fibre: ", row.neighbours.map((x) => `${x.designation || x.spectrum_id} at ${x.separation_arcsec}″`).join(", ")) : null,
-      row.history.length ? h("div", { class: "history" }, "earlier verdicts on this star: ",
-        row.history.map((x) => `${x.label} (${x.user || "anonymous"}, ${x.campaign}${x.iteration !== null ? ` #${x.iteration}` : ""})`).join("; ")) : null,
-      h("div", { class: "actions" },
-        ...Object.entries(state.doc.keys).map(([key, verdict]) => h("button", {
-          type: "button", class: `vbtn ${verdict}${row.mine === verdict ? " chosen" : ""}`,
-          title: `label it ${verdict} (key ${key})`, "aria-pressed": row.mine === verdict ? "true" : "false",
-          onclick: (event) => { event.stopPropagation(); select(state.view.indexOf(row.index)); label(verdict); },
-        }, h("kbd", {}, key), ` ${verdict.replace("-", " ")}`)),
-        h("button", { type: "button", class: "samp", title: "send the spectrum to SPLAT-VO and point Aladin at it (s)", disabled: !sampOn(),
-          onclick: (event) => { event.stopPropagation(); sendSpectrum(row); sendPosition(row); } }, "SAMP →"),
-        h("button", { type: "button", "aria-label": `zoom on ${name} (z)`, onclick: (event) => { event.stopPropagation(); zoom(row); } }, "zoom"),
-        row.datalink_url ? h("a", { href: row.datalink_url, target: "_blank", rel: "noopener", title: "DataLink: the file, previews, cutouts" }, "DataLink")
-          : row.access_url ? h("a", { href: row.access_url, target: "_blank", rel: "noopener" }, "file") : null)));
-    return node;
+    tag("div", { class: "num", "aria-hidden": "true" }, String(row.index + 1)) +
+    tag("canvas", { class: "plot", role: "img", "aria-label": row.described || `Spectrum of ${name} around H-alpha` }) +
+    tag("div", { class: "info" },
+      tag("div", { class: "head" },
+        tag("h2", { class: "desig", id: `name-${row.id}`, title: row.pubdid }, esc(name)) +
+        tag("span", { class: `badge ${row.role}`, title: row.reason || "" }, esc(ROLE_NAMES[row.role] || row.role)) +
+        tag("span", { class: `verdict ${row.mine || "none"}` }, esc(row.mine || "not labelled"))) +
+      (row.reason ? line("reason", row.reason) : "") +
+      tag("div", { class: "pred" }, tag("span", { class: `pclass ${row.predicted}` }, esc(row.predicted)) +
+        tag("span", { class: "entropy", title: "entropy of the class probabilities (nat)" }, ` H ${fmt(row.entropy)}`) +
+        (row.hou ? tag("span", { class: "muted", title: "Hou et al. (2016) rule" }, ` · Hou: ${esc(row.hou)}`) : "")) +
+      tag("div", { class: "probs" }, probs) +
+      tag("div", { class: "meta" }, meta + (row.simbad ? tag("span", { class: "simbad" }, ` · SIMBAD ${esc(row.simbad)}`) : "")) +
+      (others.length ? line(`others${conflict(row) ? " conflict" : ""}`, othersText(row)) : "") +
+      (row.twins.length ? line("twins", `same star, overplotted: ${row.twins.map(twinName).join("; ")}`,
+        "the same star's other spectra, overplotted in teal, scaled to this continuum") : "") +
+      (row.neighbours.length ? line("neighbours", `⚠ other source within the fibre: ${row.neighbours
+        .map((x) => `${x.designation || x.spectrum_id} at ${x.separation_arcsec}″`).join(", ")}`,
+      "other sources within a fibre's reach: their light may be mixed in") : "") +
+      (row.history.length ? line("history", `earlier verdicts on this star: ${row.history
+        .map((x) => `${x.label} (${x.user || "anonymous"}, ${x.campaign}${x.iteration !== null ? ` #${x.iteration}` : ""})`).join("; ")}`) : "") +
+      tag("div", { class: "actions" }, buttons +
+        tag("button", { type: "button", class: "samp", "data-action": "samp", disabled: !sampOn(),
+          title: "send the spectrum to SPLAT-VO and point Aladin at it (s)" }, "SAMP →") +
+        tag("button", { type: "button", "data-action": "zoom", "aria-label": `zoom on ${name} (z)` }, "zoom") + link)));
+  }
+
+  function card(row) {
+    const holder = document.createElement("template");
+    holder.innerHTML = cardHtml(row);
+    return holder.content.firstChild;
+  }
+
+  /** Clicks on a card: its buttons, or the card itself (which makes it the current row). */
+  function onRowsClick(event) {
+    const node = event.target.closest("article.row");
+    const row = node && state.byId.get(Number(node.dataset.id));
+    if (!row) return;
+    select(state.view.indexOf(row.index));
+    const button = event.target.closest("button");
+    if (!button) return;
+    if (button.dataset.verdict) label(button.dataset.verdict);
+    else if (button.dataset.action === "zoom") zoom(row);
+    else if (button.dataset.action === "samp") { sendSpectrum(row); sendPosition(row); }
   }
 
   /** The plot in words, for screen readers: what an expert reads off it first. */
   function describePlot(row) {
     const parts = [`Spectrum of ${row.designation || row.pubdid} around H-alpha`];
+    state.decode(row);
     const level = AlvoPlot.median(row.wavelengthData, row.fluxData, 6500, 6740);
     if (Number.isFinite(level) && level) {
       let peak = -Infinity;
@@ -347,6 +373,7 @@
   }
 
   function plotData(row, exemplars) {
+    state.decode(row);
     return {
       wavelength: row.wavelengthData,
       flux: row.fluxData,
@@ -635,6 +662,7 @@
   const zoomState = { row: null, view: { ...NARROW }, exemplars: true, drag: null };
 
   function zoom(row) {
+    state.decode(row);
     zoomState.row = row;
     zoomState.view = { ...(state.wide ? WIDE : NARROW) };
     $("#zoom-title").textContent = `${row.designation || row.pubdid} · predicted ${row.predicted}` +
@@ -729,6 +757,11 @@
     event.preventDefault();
   });
 
+  $("#rows").addEventListener("click", onRowsClick);
+  $("#rows").addEventListener("dblclick", (event) => {
+    const node = event.target.closest("canvas.plot") && event.target.closest("article.row");
+    if (node) zoom(state.byId.get(Number(node.dataset.id)));
+  });
   $("#rows").addEventListener("focusin", (event) => {
     const node = event.target.closest("article.row");
     const row = node && state.byId.get(Number(node.dataset.id));
