@@ -51,6 +51,15 @@ def axe():
     return axe_script()
 
 
+def job_document(phase: str, fraction: float) -> str:
+    return (
+        '<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0"><uws:jobId>j</uws:jobId>'
+        f"<uws:phase>{phase}</uws:phase><uws:jobInfo>"
+        f'<progress xmlns="urn:x-uws:jobinfo" fraction="{fraction}">training</progress>'
+        "</uws:jobInfo></uws:job>"
+    )
+
+
 def ready(page, url: str):
     page.goto(url)
     page.wait_for_selector("body[data-ready='1']")
@@ -71,6 +80,27 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     assert page.locator("input[name=pool-kind][value=demo]").is_checked()
     page.screenshot(path=str(artifacts / "newcomer-1-landing.png"), full_page=True)
     checked["landing"] = violations(page, axe)
+
+    # a job's progress says how long so far and, once the fraction moves, how long is left
+    documents = iter(
+        [job_document("EXECUTING", 0.1), job_document("EXECUTING", 0.5)]
+        + [job_document("COMPLETED", 1.0)] * 5
+    )
+    page.route(
+        "**/scripted-job**",
+        lambda route: route.fulfill(content_type="text/xml", body=next(documents)),
+    )
+    said = page.evaluate(
+        """async () => { const said = [];
+        await AlvoJobs.follow(`${location.origin}/scripted-job`,
+                              (s) => said.push(AlvoJobs.describe(s)));
+        return said; }"""
+    )
+    assert said[0].startswith("training · 10 % · ") and "so far" in said[0]
+    assert "left" not in said[0]  # one point: no rate yet
+    assert any("training · 50 %" in x and "left" in x for x in said)
+    assert said[-1].startswith("completed in")
+    page.unroute("**/scripted-job**")
 
     page.locator("#start details.advanced summary").click()
     for name, value in FAST.items():

@@ -80,7 +80,7 @@ const AlvoJobs = (() => {
     const tick = setInterval(() => {
       status.elapsed = (performance.now() - seen) / 1000;
       if (status.left !== null) status.left = Math.max(0, status.left - 1);
-      onStatus(status);
+      if (status.phase) onStatus(status); // nothing to say before the first answer
     }, 1000);
     try {
       for (;;) {
