@@ -801,9 +801,14 @@
   // --- next iteration (UWS /iterate) --------------------------------------------------------------
   $("#iterate").addEventListener("click", async () => {
     if (state.queue.length) {
-      showNotice("Some labels are not saved yet; they are sent first.", true);
+      showNotice("Some labels are not saved yet: they are sent first.");
+      while (state.sending) await new Promise((resolve) => setTimeout(resolve, 100)); // a send in flight
       await flush();
-      if (state.queue.length) return;
+      if (state.queue.length) {
+        showNotice(`${state.queue.length} labels are not saved yet (the service does not answer): ` +
+          "they wait in this browser; start the iteration once the header says all saved.", true);
+        return;
+      }
     }
     const form = new URLSearchParams({ CAMPAIGN: campaign });
     for (const field of document.querySelectorAll(".advanced [name]")) {
