@@ -101,6 +101,28 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     assert any("training · 50 %" in x and "left" in x for x in said)
     assert said[-1].startswith("completed in")
     page.unroute("**/scripted-job**")
+    # jobs started elsewhere (alvo submit, pyvo) are listed from the UWS job lists
+    assert page.locator("#running-list").inner_text() == "No job is running."
+    page.route(
+        "**/iterate?PHASE=QUEUED&PHASE=EXECUTING",
+        lambda route: route.fulfill(
+            content_type="text/xml",
+            body='<uws:jobs xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" '
+            'xmlns:xlink="http://www.w3.org/1999/xlink"><uws:jobref id="elsewhere" '
+            f'xlink:href="{url}/scripted-job"><uws:phase>EXECUTING</uws:phase></uws:jobref>'
+            "</uws:jobs>",
+        ),
+    )
+    running = job_document("EXECUTING", 0.3)  # for as long as the page looks
+    page.route(
+        "**/scripted-job**", lambda route: route.fulfill(content_type="text/xml", body=running)
+    )
+    page.reload()
+    page.wait_for_selector("#running-list li:has-text('iterate elsewhere')")
+    page.wait_for_selector("#running-list .step-state:has-text('30 %')")
+    page.unroute("**/iterate?PHASE=QUEUED&PHASE=EXECUTING")
+    page.unroute("**/scripted-job**")
+    ready(page, f"{url}/")
 
     page.locator("#start details.advanced summary").click()
     for name, value in FAST.items():

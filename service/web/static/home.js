@@ -53,6 +53,48 @@
       " ", h("a", { href: `${root}oracle#campaign-${summary.name}` }, "metrics")));
   }
 
+  // --- every job running now (started here, by alvo submit, pyvo...) -------------------------------
+  const LISTS = ["ingest", "train", "classify", "iterate"];
+  const UWS = "http://www.ivoa.net/xml/UWS/v1.0";
+  const XLINK = "http://www.w3.org/1999/xlink";
+  const watched = new Set();
+
+  /** The QUEUED and EXECUTING jobs of every job list (UWS 1.1 PHASE filter), each followed live. */
+  async function listRunning() {
+    const found = [];
+    await Promise.all(LISTS.map(async (list) => {
+      const response = await fetch(`${root}${list}?PHASE=QUEUED&PHASE=EXECUTING`, { cache: "no-store" });
+      if (!response.ok) return;
+      const doc = new DOMParser().parseFromString(await response.text(), "text/xml");
+      for (const ref of doc.getElementsByTagNameNS(UWS, "jobref")) {
+        const href = ref.getAttributeNS(XLINK, "href") || `${root}${list}/${ref.getAttribute("id")}`;
+        found.push({ list, id: ref.getAttribute("id"), url: new URL(href, location.href).href });
+      }
+    }));
+    const box = $("#running-list");
+    const fresh = found.filter((job) => !watched.has(job.url));
+    if (!found.length && !watched.size) {
+      box.replaceChildren(h("p", { class: "muted" }, "No job is running."));
+      return;
+    }
+    if (!$("ol", box)) box.replaceChildren(h("ol", { class: "job-steps" }));
+    for (const job of fresh) {
+      watched.add(job.url);
+      const item = h("li", { class: "job-step", "data-job": job.url },
+        h("span", { class: "step-name" }, `${job.list} ${job.id}`),
+        h("progress", { max: 1, value: 0, "aria-label": `${job.list} job ${job.id}: progress` }),
+        h("span", { class: "step-state", "data-phase": "" }, "…"),
+        h("a", { href: job.url, class: "muted" }, "job"));
+      $("ol", box).append(item);
+      AlvoJobs.follow(job.url, (status) => {
+        $("progress", item).value = status.fraction ?? (status.phase === "COMPLETED" ? 1 : 0);
+        const state = $(".step-state", item);
+        state.textContent = AlvoJobs.describe(status);
+        state.dataset.phase = status.phase;
+      }).then(() => listCampaigns());
+    }
+  }
+
   // --- starting a campaign ------------------------------------------------------------------------
   const form = $("#start-form");
 
@@ -99,6 +141,7 @@
         AlvoJobs.start(`${root}ingest`, source), AlvoJobs.start(`${root}ingest`, pool)]);
       jobs = [{ step: "ingest the labelled source", url: sourceUrl },
         { step: "ingest the pool", url: poolUrl }];
+      jobs.forEach((job) => watched.add(job.url)); // shown with the run, not twice
     } catch (error) {
       $("#start-button").disabled = false;
       showRun(null, error.message || String(error));
@@ -147,6 +190,7 @@
         TARGET: `${run.campaign}-pool`, ...run.iterate });
       try {
         run.jobs.push({ step: "train, classify the pool, choose the batch", url: await AlvoJobs.start(`${root}iterate`, fields) });
+        watched.add(run.jobs[2].url);
       } catch (error) {
         return stop(run, error.message || String(error));
       }
@@ -172,7 +216,8 @@
 
   // --- start ------------------------------------------------------------------------------------------
   const pending = JSON.parse(localStorage.getItem(runKey) || "null");
-  listCampaigns().then(() => {
+  if (pending) pending.jobs.forEach((job) => watched.add(job.url));
+  Promise.all([listCampaigns(), listRunning()]).then(() => {
     body.dataset.ready = "1";
     if (pending) {
       $("#start-button").disabled = true;
