@@ -166,6 +166,7 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     second = page.evaluate("alvo.rows.map(r => [r.id, r.mine])")
     labelled = {sid for sid, _, _ in rows}
     assert second and all(mine is None and sid not in labelled for sid, mine in second)
+    assert page.evaluate("[alvo.cursor, window.scrollY]") == [0, 0]  # the new batch from its top
     page.screenshot(path=str(artifacts / "newcomer-4-second-batch.png"))
 
     ready(page, f"{url}/oracle")

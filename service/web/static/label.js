@@ -145,6 +145,8 @@
     }
     const doc = await response.json();
     const loaded = performance.now();
+    const another = state.doc && state.doc.iteration !== doc.iteration;
+    if (another) state.cursor = 0; // a new batch starts at its first row
     state.doc = doc;
     state.grid = AlvoPlot.grid(doc.grid);
     state.exemplarData = Object.fromEntries(
@@ -177,6 +179,7 @@
     select.replaceChildren(...(doc.iterations.length ? doc.iterations : [doc.iteration ?? "–"])
       .map((n) => h("option", { value: n, selected: n === doc.iteration ? "" : null }, String(n))));
     render();
+    if (another) window.scrollTo(0, 0);
     state.timing = { batchMs: loaded - asked, renderMs: performance.now() - loaded };
   }
 
