@@ -177,6 +177,7 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     checked["no such campaign"] = violations(page, axe)
     ready(page, f"{url}/")
     assert page.locator(".campaign-card h3").inner_text() == "be"
+    assert page.locator("#campaign-name").input_value() == "be-2"  # a free name, ready to go
     checked["landing with a campaign"] = violations(page, axe)
     (artifacts / "newcomer-axe.json").write_text(json.dumps(checked, indent=1))
     assert errors == []

@@ -33,6 +33,13 @@
           "collections are chosen for you, and the first batch is ready in a few minutes."));
         return;
       }
+      const field = $("#campaign-name");
+      if (campaigns.includes(field.value)) { // offer a free name, so the form is ready to go
+        const stem = field.value.replace(/-\d+$/, "");
+        let n = 2;
+        while (campaigns.includes(`${stem}-${n}`)) n += 1;
+        field.value = `${stem}-${n}`;
+      }
       const summaries = await Promise.all(campaigns.map((name) =>
         fetch(`${root}campaigns/${encodeURIComponent(name)}`).then((r) => r.json())));
       list.replaceChildren(h("ul", { class: "campaign-cards" }, ...summaries.map(campaignCard)));
