@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from service import __version__
 from service.jobs import uws_service
 from service.settings import Settings
 from service.vo import datalink, labels, ssa, vosi
@@ -25,8 +22,7 @@ from service.web.origin import SameOriginWrites, trusted_origins
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    routes: list[BaseRoute] = [Route("/", _landing_page(settings), methods=["GET"])]
-    routes += vosi.routes(settings)
+    routes: list[BaseRoute] = vosi.routes(settings)
     routes += ssa.routes(settings) + datalink.routes(settings) + labels.routes(settings)
     routes += tap_routes.routes(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -43,30 +39,3 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.uws = jobs
     return app
-
-
-def _landing_page(settings: Settings):  # type: ignore[no-untyped-def]
-    async def landing(request: Request) -> HTMLResponse:
-        base = settings.public_url
-        return HTMLResponse(
-            f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>alvo {__version__}</title></head>
-<body>
-<h1>alvo {__version__}</h1>
-<p>Active deep learning for rare objects in spectral archives, as an IVOA VO service.</p>
-<ul>
-<li><a href="{base}/oracle">Campaigns and the oracle's labelling pages</a></li>
-<li>UWS 1.1 job lists: <a href="{base}/ingest">ingest</a>, <a href="{base}/train">train</a>,
-<a href="{base}/classify">classify</a>, <a href="{base}/iterate">iterate</a></li>
-<li>SSA 1.1: <a href="{base}/ssa/ondrejov?REQUEST=queryData&amp;MAXREC=20">ondrejov</a>,
-<a href="{base}/ssa/lamost?REQUEST=queryData&amp;MAXREC=20">lamost</a>
-(DataLink at <code>{base}/datalink/&lt;collection&gt;?ID=</code>)</li>
-<li>TAP 1.1: <code>{base}/tap</code> (<a href="{base}/tap/tables">tables</a>,
-<a href="{base}/tap/examples">examples</a>, <a href="{base}/tap/async">async jobs</a>)</li>
-<li>VOSI: <a href="{base}/availability">availability</a>,
-<a href="{base}/capabilities">capabilities</a></li>
-</ul>
-</body></html>"""
-        )
-
-    return landing

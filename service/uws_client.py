@@ -94,14 +94,25 @@ def job_status(url: str, document: bytes) -> JobStatus:
     )
 
 
-def submit(list_url: str, parameters: list[tuple[str, str]], timeout_s: float = 60) -> str:
-    """Create and start a job (``PHASE=RUN``); return its URL."""
+def submit(
+    list_url: str,
+    parameters: list[tuple[str, str]],
+    timeout_s: float = 60,
+    files: dict[str, tuple[str, bytes]] | None = None,
+) -> str:
+    """Create and start a job (``PHASE=RUN``); return its URL.
+
+    ``files`` are multipart parts (``{part: (file name, content)}``) that an
+    ``UPLOAD=name,param:part`` parameter refers to.
+    """
     import httpx
 
     form: dict[str, list[str]] = {}
     for name, value in [*parameters, ("PHASE", "RUN")]:
         form.setdefault(name, []).append(value)
-    response = httpx.post(list_url, data=form, timeout=timeout_s, follow_redirects=False)
+    response = httpx.post(
+        list_url, data=form, files=files or None, timeout=timeout_s, follow_redirects=False
+    )
     if response.status_code != 303:
         raise ValueError(f"{list_url} refused the job: HTTP {response.status_code} {response.text}")
     return str(httpx.URL(list_url).join(response.headers["Location"]))

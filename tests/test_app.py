@@ -9,11 +9,17 @@ from service.app import create_app
 from service.settings import Settings
 
 
-def test_landing_page_links_vosi(tmp_path):
+def test_landing_page_is_the_campaigns_home(tmp_path):
+    """Relative links (the page also works under a proxy's prefix), the start form with
+    the demo archive preselected, and the stylesheet of the other pages."""
     client = TestClient(create_app(Settings(home=tmp_path)))
     page = client.get("/")
     assert page.status_code == 200
-    assert "/availability" in page.text
+    assert 'href="availability"' in page.text
+    assert 'href="oracle-static/oracle.css"' in page.text
+    assert '<form id="start-form"' in page.text
+    assert 'name="source-kind" value="demo" checked' in page.text
+    assert 'name="pool-kind" value="demo" checked' in page.text
 
 
 VOSI = "{http://www.ivoa.net/xml/VOSIAvailability/v1.0}"

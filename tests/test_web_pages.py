@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from service.app import create_app
 from service.datasets import Datasets
 from service.spectra import read_spectrum
-from service.web.oracle import WINDOW
+from service.web.oracle import OVERVIEW_PIXELS, WINDOW
 from tests.votable_check import votable_problems
 from tests.web_world import build_world
 
@@ -77,6 +77,34 @@ def test_same_star_history_and_missing_files(client, world):
     assert sum(bool(r["neighbours"]) for r in rows.values()) == 1
     assert rows[world.missing_file]["spectrum"] == {"error": "not in the fetch cache"}
     assert sum("flux" in r["spectrum"] for r in rows.values()) == len(rows) - 1
+
+
+def test_same_star_in_another_archive_is_overplotted_not_a_neighbour(client, world):
+    """The twin at 0" is the same star (its spectrum comes along to be overplotted);
+    only other sources within the fibre are neighbours."""
+    rows = client.get("/campaigns/be/batch").json()["rows"]
+    star = next(r for r in rows if any(t["spectrum_id"] == world.twin for t in r["twins"]))
+    assert star["id"] == world.query_ids[4]
+    assert world.twin not in {x["spectrum_id"] for r in rows for x in r["neighbours"]}
+    (twin,) = star["twins"]
+    assert twin["separation_arcsec"] == 0 and twin["collection"] == "other"
+    assert twin["mjd"] == 55000.5 and len(floats(twin["spectrum"]["flux"])) > 50
+    assert sum(bool(r["twins"]) for r in rows) == 1
+
+
+def test_each_row_has_an_error_band_a_wide_view_and_a_reason(client, world):
+    document = client.get("/campaigns/be/batch").json()
+    assert set(document["lines"]) >= {"Hα", "Hβ", "He I 6678"}
+    for row in document["rows"]:
+        if row["id"] == world.missing_file:
+            assert "error" in row["overview"]
+            continue
+        flux, sigma = floats(row["spectrum"]["flux"]), floats(row["spectrum"]["sigma"])
+        assert sigma.shape == flux.shape and np.nanmedian(sigma) == pytest.approx(10, rel=1e-3)
+        wide = floats(document["overview_wavelengths"][row["overview"]["grid"]])
+        assert wide[0] < 4862 and wide[-1] > 6680  # H-beta to He I 6678
+        assert len(wide) <= OVERVIEW_PIXELS and len(floats(row["overview"]["flux"])) == len(wide)
+        assert row["reason"] and row["flux_unit"] == "relative flux"
 
 
 def test_batch_votable_rows_match_the_page_order(client, world):

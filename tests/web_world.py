@@ -39,6 +39,7 @@ class World:
     sample_ids: list[int]
     missing_file: int  # spectrum id whose file is not in the fetch cache
     neighbour: int  # spectrum id 2" from the query batch's fourth spectrum
+    twin: int  # spectrum id of the fifth query star's spectrum in another archive (0")
 
 
 def lamost_profiles(kinds: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +138,19 @@ def build_world(
             "simbad_id": ["* gam Cas" if i == query[2] else None for i in range(n_pool)],
         },
     )
+    # the fifth query star observed by another archive: same position, another name
+    twin_url = "http://archive.example/other/twin.fits"
+    twin_flux = lamost_profiles(kinds[query[4:5]], rng)[1][0]
+    write_lamost(cache.cache_path(twin_url), twin_flux, "HD 1", ra[query[4]], dec[query[4]])
+    other = datasets.open_or_create("other", "source", "other")
+    (twin,) = datasets.append(
+        other,
+        features[query[4:5]],
+        {"pubdid": ["ivo://t/other?twin"], "designation": ["HD 1"], "ra": [ra[query[4]]],
+         "dec": [dec[query[4]]], "mjd": [55000.5], "access_url": [twin_url],
+         "collection": ["other"]},
+        [CLASSES[kinds[query[4]]]],
+    )  # fmt: skip
     campaigns = Campaigns(settings)
     campaign = campaigns.create("be", "src", "pool", batch, "Be stars in LAMOST DR2")
     with campaigns.engine.begin() as conn:
@@ -172,7 +186,9 @@ def build_world(
     )  # fmt: skip
     query_ids = [ids[i] for i in sorted(query, key=lambda i: -entropy[i])]
     sample_ids = [ids[i] for i in precision]
-    return World(settings, "be", kinds, query_ids, sample_ids, ids[missing], ids[neighbour])
+    return World(
+        settings, "be", kinds, query_ids, sample_ids, ids[missing], ids[neighbour], int(twin)
+    )
 
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,8 +13,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Create a UWS job on a running alvo service, start it, show its progress "
             "until it ends, and print its result URLs. Parameters are NAME=VALUE pairs "
-            "(repeat a name for several values), e.g.\n"
-            "  alvo submit ingest DATASET=pool SSA=http://127.0.0.1:8000/ssa/lamost MAXREC=2000"
+            "(repeat a name for several values); UPLOAD=name,@file attaches a local file "
+            "(a VOTable of references), e.g.\n"
+            "  alvo submit ingest DATASET=pool SSA=http://127.0.0.1:8000/ssa/lamost MAXREC=2000\n"
+            "  alvo submit ingest DATASET=mine UPLOAD=refs,@my-stars.vot\n"
+            "The service is --service, else ALVO_BASE_URL, else http://127.0.0.1:$ALVO_PORT "
+            "(the settings `alvo serve` reads)."
         ),
         epilog=(
             "The most used parameters (all of them, and every result: docs/jobs.md):\n"
@@ -27,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("job_list", metavar="LIST", help="ingest, train, classify or iterate")
     parser.add_argument("parameters", metavar="NAME=VALUE", nargs="*", help="job parameters")
-    parser.add_argument("--service", default="http://127.0.0.1:8000", help="alvo service URL")
+    parser.add_argument(
+        "--service",
+        default=None,
+        help="alvo service URL (default: ALVO_BASE_URL, else http://127.0.0.1:ALVO_PORT, 8000)",
+    )
     parser.add_argument("--no-wait", action="store_true", help="print the job URL and return")
     parser.set_defaults(func=run)
 
@@ -45,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
         pairs.append((name, value))
     try:
-        job_url = submit(f"{args.service.rstrip('/')}/{args.job_list}", pairs)
+        pairs, files = attachments(pairs)
+    except OSError as error:
+        print(f"alvo submit: cannot read the file to upload: {error}", file=sys.stderr)
+        return 2
+    try:
+        job_url = submit(f"{service_url(args.service)}/{args.job_list}", pairs, files=files)
     except (OSError, ValueError) as error:
         print(f"alvo submit: {error}", file=sys.stderr)
         return 1
@@ -67,3 +80,34 @@ def run(args: argparse.Namespace) -> int:
     for result_id, (href, _) in final.results.items():
         print(f"{result_id}: {href}")
     return 0
+
+
+def service_url(given: str | None) -> str:
+    """--service, else the URL the service's own settings give (ALVO_BASE_URL, ALVO_PORT)."""
+    if given:
+        return given.rstrip("/")
+    from service.settings import Settings
+
+    settings = Settings.from_env()
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{host}:{settings.port}"
+
+
+def attachments(
+    pairs: list[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], dict[str, tuple[str, bytes]]]:
+    """``UPLOAD=name,@path`` becomes ``UPLOAD=name,param:name`` plus the file as part ``name``
+    (the DALI/UWS way of sending a table with a job)."""
+    from pathlib import Path
+
+    out, files = [], {}
+    for name, value in pairs:
+        table, sep, where = value.partition(",")
+        if name.upper() == "UPLOAD" and sep and where.startswith("@"):
+            path = Path(where[1:]).expanduser()
+            files[table] = (path.name, path.read_bytes())
+            value = f"{table},param:{table}"
+        out.append((name, value))
+    return out, files

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,22 @@ MAX_CANDIDATES = 500
 #: arcsec: neighbours closer than this may contaminate the spectrum (LAMOST fibres
 #: are 3.3" across, seeing adds ~2").
 FIBRE_REACH = 5.0
+#: arcsec: a spectrum this close (or with the same designation or object name) is the
+#: same star observed again -- another epoch, the other archive's twin -- not a neighbour.
+SAME_STAR = 1.5
+#: Å, vacuum: the wide view of each row (H-beta to past He I 6678), binned to at most
+#: OVERVIEW_PIXELS so a 130-row batch stays a few hundred kB.
+OVERVIEW = (4700.0, 6800.0)
+OVERVIEW_PIXELS = 240
+#: Å, vacuum: lines marked on the plots.
+LINES = {"Hβ": 4862.68, "He I 5876": 5877.25, "Hα": 6564.61, "He I 6678": 6679.99}
+#: Why a row is in the batch, when the iterate job did not record a reason itself.
+ROLE_REASONS = {
+    "query": "asked: the query strategy found the network least sure here (entropy H)",
+    "precision-sample": "random predicted emission-line spectrum: its verdict measures precision",
+    "padding": "padding: fills the batch when too few emission-line candidates were left",
+    "candidate": "predicted emission-line spectrum, not in the batch",
+}
 #: The key that gives each verdict on the page.
 KEYS = {"1": "single-peak", "2": "double-peak", "3": "absorption", "4": "not-sure", "5": "bad"}
 
@@ -86,6 +103,8 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
         "classes": list(schema.CLASSES),
         "window": list(WINDOW),
         "grid": [6519.0, 6732.0, 140],
+        "overview": list(OVERVIEW),
+        "lines": LINES,
         "exemplars": exemplars(campaigns, campaign),
         "rows": [],
     }
@@ -101,12 +120,20 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     votes = _votes(campaigns, campaign, ids)
     history = _history(campaigns.engine, campaign, ids)
     positions = [r["ra"] for r in rows], [r["dec"] for r in rows]
-    neighbours = _neighbours(campaigns.engine, ids, *positions)
+    names = [(extra[sid]["designation"], extra[sid]["object"]) for sid in ids]
+    neighbours, twins = _neighbours(campaigns.engine, ids, names, *positions)
     features = campaign.target.features.array()
     cache = Fetcher(settings.home / "cache" / "spectra")
-    spectra, document["wavelengths"] = native_windows(
-        [cache.cache_path(row["access_url"] or "") for row in rows]
-    )
+    twin_entries = [t for found in twins.values() for t in found]
+    twin_urls = {t["spectrum_id"]: t.pop("access_url") or "" for t in twin_entries}
+    urls = [row["access_url"] or "" for row in rows] + list(twin_urls.values())
+    paths = [cache.cache_path(url) for url in urls]
+    views = spectrum_views(paths)
+    spectra, document["wavelengths"] = views.native, views.native_grids
+    wide, document["overview_wavelengths"] = views.overview, views.overview_grids
+    twin_spectra = dict(zip(twin_urls, spectra[len(rows) :], strict=True))
+    for twin in twin_entries:
+        twin["spectrum"] = twin_spectra[twin["spectrum_id"]]
     for i, row in enumerate(rows):
         sid = ids[i]
         more = extra[sid]
@@ -125,6 +152,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "pipeline_class": more["pipeline_class"],
                 "simbad": row["simbad_id"],
                 "collection": more["collection"],
+                "flux_unit": flux_unit(more["collection"] or ""),
                 "access_url": row["access_url"],
                 "datalink_url": row["datalink_url"],
                 "role": row["role"],
@@ -137,11 +165,24 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "labels": by_user,
                 "history": history.get(sid, []),
                 "neighbours": neighbours.get(sid, []),
+                "twins": twins.get(sid, []),
+                "reason": row.get("reason") or ROLE_REASONS.get(row["role"], ""),
                 "adapted": encode(features[more["row_index"]]),
                 "spectrum": spectra[i],
+                "overview": wide[i],
             }
         )
     return document
+
+
+def flux_unit(collection: str) -> str:
+    """The flux axis's unit in words, by archive (the files say it inconsistently)."""
+    name = collection.lower()
+    if "ondrejov" in name or "ondřejov" in name:
+        return "counts, ADU"
+    if "lamost" in name:  # DR1/DR2 and the demo archive: not flux-calibrated
+        return "relative flux"
+    return "archive units"
 
 
 def _finite(value: Any) -> float | None:
@@ -150,7 +191,8 @@ def _finite(value: Any) -> float | None:
 
 def _spectrum_extra(engine: sa.Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
     spectrum = schema.spectrum
-    columns = ("row_index", "object", "magnitude", "mjd", "pipeline_class", "collection")
+    columns = ("row_index", "designation", "object", "magnitude", "mjd", "pipeline_class")
+    columns += ("collection",)
     query = sa.select(spectrum.c.spectrum_id, *(spectrum.c[name] for name in columns)).where(
         spectrum.c.spectrum_id.in_(ids)
     )
@@ -230,9 +272,15 @@ def _history(
 
 
 def _neighbours(
-    engine: sa.Engine, ids: list[int], ra: list[Any], dec: list[Any]
-) -> dict[int, list[dict[str, Any]]]:
-    """Other spectra within :data:`FIBRE_REACH` of each row: light that may share the fibre.
+    engine: sa.Engine,
+    ids: list[int],
+    names: list[tuple[str | None, str | None]],
+    ra: list[Any],
+    dec: list[Any],
+) -> tuple[dict[int, list[dict[str, Any]]], dict[int, list[dict[str, Any]]]]:
+    """Per row, the other sources within :data:`FIBRE_REACH` (light that may share the
+    fibre) and the same star's other spectra (within :data:`SAME_STAR`, or the same
+    designation or object name: other epochs, the other archive's twin).
 
     One query over declination bands (indexed), separations in numpy.
     """
@@ -241,18 +289,19 @@ def _neighbours(
     dec_deg = np.array([np.nan if x is None else x for x in dec], float)
     known = np.isfinite(ra_deg) & np.isfinite(dec_deg)
     if not known.any():
-        return {}
+        return {}, {}
     reach = FIBRE_REACH / 3600
     bands = [spectrum.c.dec.between(d - reach, d + reach) for d in dec_deg[known]]
-    query = sa.select(
-        spectrum.c.spectrum_id, spectrum.c.designation, spectrum.c.ra, spectrum.c.dec
-    ).where(sa.or_(*bands))
+    columns = ("spectrum_id", "designation", "object", "ra", "dec", "collection", "mjd")
+    query = sa.select(*(spectrum.c[c] for c in columns), spectrum.c.access_url).where(
+        sa.or_(*bands)
+    )
     with engine.connect() as conn:
         found = conn.execute(query).all()
     if not found:
-        return {}
+        return {}, {}
     other_id = np.array([int(f.spectrum_id) for f in found])
-    other_ra, other_dec = (np.radians(np.array([f[i] for f in found], float)) for i in (2, 3))
+    other_ra, other_dec = (np.radians(np.array([f[i] for f in found], float)) for i in (3, 4))
     ra0, dec0 = np.radians(ra_deg)[:, None], np.radians(dec_deg)[:, None]
     # haversine: (rows, candidates) separations in arcsec
     hav = (
@@ -260,47 +309,118 @@ def _neighbours(
         + np.cos(dec0) * np.cos(other_dec) * np.sin((other_ra - ra0) / 2) ** 2
     )
     separation = np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0, 1)))) * 3600
-    out: dict[int, list[dict[str, Any]]] = {}
+    neighbours: dict[int, list[dict[str, Any]]] = {}
+    twins: dict[int, list[dict[str, Any]]] = {}
     for i, j in zip(*np.nonzero(separation <= FIBRE_REACH), strict=True):
         if other_id[j] == ids[i]:
             continue
-        out.setdefault(ids[i], []).append(
-            {"designation": found[j].designation or "", "spectrum_id": int(other_id[j]),
-             "separation_arcsec": round(float(separation[i, j]), 2)}
-        )  # fmt: skip
-    return out
+        hit, arcsec = found[j], round(float(separation[i, j]), 2)
+        same_name = bool({n for n in names[i] if n} & {hit.designation, hit.object})
+        entry = {"spectrum_id": int(other_id[j]), "designation": hit.designation or "",
+                 "separation_arcsec": arcsec}  # fmt: skip
+        if arcsec <= SAME_STAR or same_name:
+            entry |= {"collection": hit.collection or "", "mjd": _finite(hit.mjd),
+                      "access_url": hit.access_url}  # fmt: skip
+            twins.setdefault(ids[i], []).append(entry)
+        else:
+            neighbours.setdefault(ids[i], []).append(entry)
+    return neighbours, twins
 
 
-def native_windows(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The native pixels of :data:`WINDOW` per file, or the reason; and the wavelength grids.
+@dataclasses.dataclass(frozen=True)
+class SpectrumViews:
+    """What the page plots of each file: the native H-alpha window (with its 1-sigma
+    error) and the wide overview, each entry ``{"grid": g, ...}`` or ``{"error": why}``
+    with ``g`` an index into the matching list of base64 wavelength grids (files of
+    one archive share a grid, so it is sent once)."""
 
-    Each file's entry is ``{"grid": g, "flux": ...}`` with ``g`` an index into
-    the returned list of wavelength arrays (vacuum Å): files of one archive
-    share a grid, so it is sent once. Uses the bulk reader (reads only the
-    window's bytes); air wavelengths are moved to vacuum with the refractive
-    index at H-alpha so every plot shares the adapted grid's axis.
+    native: list[dict[str, Any]]
+    native_grids: list[str]
+    overview: list[dict[str, Any]]
+    overview_grids: list[str]
+
+
+def spectrum_views(paths: Sequence[Path]) -> SpectrumViews:
+    """:class:`SpectrumViews` of the files, from one bulk read of :data:`OVERVIEW` each.
+
+    A page reloaded shows the same batch: the views of an unchanged set of files
+    (same paths, sizes and modification times) are kept in memory.
     """
-    from service.spectra import read_halpha_windows
-    from service.spectra.checks import AIR_INDEX_HALPHA
+    stamps = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            stamps.append((str(path), stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            stamps.append((str(path), -1, -1))
+    return _views(tuple(stamps))
 
-    out: list[dict[str, Any]] = [{"error": "not in the fetch cache"} for _ in paths]
-    present = [i for i, path in enumerate(paths) if path.is_file()]
-    windows = read_halpha_windows([paths[i] for i in present], WINDOW)
+
+@functools.lru_cache(maxsize=16)
+def _views(stamps: tuple[tuple[str, int, int], ...]) -> SpectrumViews:
+    from service.spectra import read_halpha_windows
+    from service.spectra.checks import AIR_INDEX_HALPHA, window_in_medium
+
+    missing = {"error": "not in the fetch cache"}
+    native: list[dict[str, Any]] = [missing for _ in stamps]
+    overview: list[dict[str, Any]] = [missing for _ in stamps]
+    present = [i for i, (_, size, _) in enumerate(stamps) if size >= 0]
+    windows = read_halpha_windows([stamps[i][0] for i in present], OVERVIEW)
     for j, error in windows.failures.items():
-        out[present[j]] = {"error": f"{error.reason.name}: {error}"}
-    grids: list[str] = []
+        native[present[j]] = {"error": f"{error.reason.name}: {error}"}
+        overview[present[j]] = {"error": error.reason.name}
+    native_grids: list[str] = []
+    overview_grids: list[str] = []
     for group in windows.groups:
-        lam = group.wavelength * (AIR_INDEX_HALPHA if group.medium == "air" else 1.0)
-        grids.append(encode(lam))
+        to_vacuum = AIR_INDEX_HALPHA if group.medium == "air" else 1.0
+        flux = np.where(group.mask, np.nan, group.flux)
+        lo, hi = window_in_medium(WINDOW, group.medium)
+        cut = _pixels_between(group.wavelength, lo, hi)
+        if cut.stop - cut.start > 1:
+            native_grids.append(encode(group.wavelength[cut] * to_vacuum))
+            sigma = _sigma(group.ivar[:, cut], group.mask[:, cut])
+        lam, binned = _binned(group.wavelength, flux, OVERVIEW_PIXELS)
+        overview_grids.append(encode(lam * to_vacuum))
         for k, j in enumerate(group.index):
-            flux = np.where(group.mask[k], np.nan, group.flux[k])
-            out[present[int(j)]] = {
+            i = present[int(j)]
+            overview[i] = {"grid": len(overview_grids) - 1, "flux": encode(binned[k])}
+            if cut.stop - cut.start <= 1:
+                native[i] = {"error": "NO_HALPHA_COVERAGE: the window lies outside the spectrum"}
+                continue
+            native[i] = {
                 "medium": group.medium,
                 "resolving_power": _finite(group.resolving_power[k]),
-                "grid": len(grids) - 1,
-                "flux": encode(flux),
+                "grid": len(native_grids) - 1,
+                "flux": encode(flux[k, cut]),
+                "sigma": encode(sigma[k]),
             }
-    return out, grids
+    return SpectrumViews(native, native_grids, overview, overview_grids)
+
+
+def _pixels_between(grid: np.ndarray, lo: float, hi: float) -> slice:
+    """From the last pixel at or below ``lo`` to the first at or above ``hi``."""
+    i0 = max(int(np.searchsorted(grid, lo, side="right")) - 1, 0)
+    i1 = min(int(np.searchsorted(grid, hi, side="left")) + 1, grid.shape[0])
+    return slice(i0, max(i0, i1))
+
+
+def _sigma(ivar: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """1-sigma flux error from the inverse variance (NaN where unknown or masked)."""
+    with np.errstate(divide="ignore"):
+        sigma = 1.0 / np.sqrt(ivar)
+    return np.where(mask | ~np.isfinite(sigma) | (ivar <= 0), np.nan, sigma)
+
+
+def _binned(wavelength: np.ndarray, flux: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of whole groups of pixels, at most ``most`` bins; NaN pixels are left out
+    (an all-NaN bin is a gap)."""
+    factor = max(1, -(-wavelength.shape[0] // most))
+    usable = wavelength.shape[0] // factor * factor
+    lam = wavelength[:usable].reshape(-1, factor).mean(axis=1)
+    good = np.isfinite(flux[:, :usable])
+    summed = np.where(good, flux[:, :usable], 0.0).reshape(good.shape[0], -1, factor)
+    count = good.reshape(summed.shape).sum(axis=2)
+    return lam, np.where(count > 0, summed.sum(axis=2) / np.maximum(count, 1), np.nan)
 
 
 def exemplars(campaigns: Campaigns, campaign: Campaign) -> dict[str, Any]:

@@ -1,5 +1,8 @@
-"""The oracle's pages: campaigns overview and the labelling page, plus their compact JSON.
+"""The oracle's pages: campaigns home, overview and the labelling page, plus their compact JSON.
 
+``/``                                     campaigns home: what alvo is, the campaigns,
+                                          a form that starts one (ingest jobs, then an
+                                          ``iterate`` job) and follows its jobs
 ``/oracle``                               campaigns, metrics, learning curve, confusion
 ``/oracle/{name}``                        the labelling page (``?iteration=N``); the
                                           ``iterate`` job links here
@@ -32,6 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from service import __version__
 from service.campaigns import Campaigns
 from service.ownership import refusal
 from service.reasons import AlvoError, Reason
@@ -40,6 +44,7 @@ from service.tables import schema
 from service.web import oracle
 from service.web.api import _guarded
 from service.web.bodies import MAX_FIELD_BYTES, read_json
+from service.web.home import home_html
 
 STATIC = Path(__file__).with_name("static")
 Owner = Callable[[Request], str | None]
@@ -49,6 +54,7 @@ def routes(settings: Settings, owner: Owner | None = None) -> list[BaseRoute]:
     """The oracle's routes; ``owner`` is the UWS authenticator (labels are attributed by it)."""
     pages = OraclePages(settings, owner or (lambda request: None))
     return [
+        Route("/", pages.home, methods=["GET"]),
         Route("/oracle", pages.overview, methods=["GET"]),
         Route("/oracle/{name}", pages.labelling, methods=["GET"]),
         Mount("/oracle-static", app=StaticFiles(directory=STATIC), name="oracle-static"),
@@ -59,7 +65,12 @@ def routes(settings: Settings, owner: Owner | None = None) -> list[BaseRoute]:
 
 
 def _shell(
-    title: str, script: str, root: str, data: dict[str, str], preload: str = ""
+    title: str,
+    script: str,
+    root: str,
+    data: dict[str, str],
+    preload: str = "",
+    content: str = "",
 ) -> HTMLResponse:
     """The HTML a page starts as; ``data`` goes into ``data-*`` attributes of ``<body>``.
 
@@ -67,6 +78,7 @@ def _shell(
     work behind a proxy that serves the service under a path prefix. ``preload``
     is the URL of the data the page's script fetches first: the browser starts
     it while the scripts load (the script must ask for exactly this URL).
+    ``content`` is HTML that works before (and without) the script.
     """
     data = {"root": root, **data}
     early = (
@@ -86,8 +98,10 @@ def _shell(
 </head>
 <body {attributes}>
 <noscript>This page draws the spectra in your browser: please enable JavaScript.</noscript>
+{content}
 <script src="{root}oracle-static/plot.js"></script>
 <script src="{root}oracle-static/samp.js"></script>
+<script src="{root}oracle-static/jobs.js"></script>
 <script src="{root}oracle-static/{script}"></script>
 </body></html>""",
         headers={"Cache-Control": "no-store"},
@@ -99,6 +113,16 @@ class OraclePages:
         self.settings = settings
         self.owner = owner
 
+    async def home(self, request: Request) -> Response:
+        service = self.settings.public_url
+        return _shell(
+            f"alvo {__version__}: campaigns",
+            "home.js",
+            "",
+            {"service": service, "version": __version__},
+            content=home_html(service),
+        )
+
     async def overview(self, request: Request) -> Response:
         return _shell("alvo: campaigns", "overview.js", "", {})
 
@@ -108,11 +132,14 @@ class OraclePages:
         if known is None:  # a real 404, not an empty page that fails later in the browser
             return HTMLResponse(
                 f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-                f"<title>alvo: no campaign {html.escape(name)}</title></head><body>"
-                f"<p>No campaign named <b>{html.escape(name)}</b>. See the "
-                f"<a href='../oracle'>campaigns</a>, or start one with an <code>iterate</code> "
-                f"job (<code>CAMPAIGN</code>, <code>SOURCE</code>, <code>TARGET</code>).</p>"
-                f"</body></html>",
+                f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                f"<title>alvo: no campaign {html.escape(name)}</title>"
+                f"<link rel='stylesheet' href='../oracle-static/oracle.css'></head><body>"
+                f"<main class='home-main'><section><h1>No campaign named "
+                f"{html.escape(name)}</h1><p>Start one, or open another, on the "
+                f"<a href='../'>campaigns home</a> (or with an <code>iterate</code> job: "
+                f"<code>CAMPAIGN</code>, <code>SOURCE</code>, <code>TARGET</code>).</p>"
+                f"</section></main></body></html>",
                 status_code=404,
             )
         iteration = request.query_params.get("iteration", "")

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the peer tests drive (STILTS, JSAMP, TOPCAT,
-# Aladin, Xvfb, Chromium, PostgreSQL + pgSphere, GAVO DaCHS) when they are
+# Aladin, Xvfb, Chromium (+ npm, for axe-core), PostgreSQL + pgSphere, GAVO DaCHS) when they are
 # missing. Needs root and apt-get; elsewhere it says so and the tests that need
 # a missing tool skip with that reason. It never fails the build by itself:
 # a package that cannot be installed shows up as a named skip in pytest.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-packages=(stilts jsamp topcat aladin xvfb imagemagick chromium postgresql-15 postgresql-15-pgsphere)
+packages=(stilts jsamp topcat aladin xvfb imagemagick chromium npm postgresql-15 postgresql-15-pgsphere)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()
 for p in "${packages[@]}" gavodachs2-server; do installed "$p" || missing+=("$p"); done

@@ -163,3 +163,72 @@ def test_label_a_full_batch_by_keyboard_reload_and_iterate(served, browser, arti
     overview.screenshot(path=str(artifacts / "oracle-overview.png"), full_page=True)
     assert page.errors == [] and overview.errors == []
     context.close()
+
+
+def test_one_cursor_messages_in_the_header_undo_after_reload_and_narrow(served, browser, artifacts):
+    """Runs after the full-batch test: the page opens on the iteration that test started."""
+    from tests.peers.axe import axe_script, violations
+
+    url, _world = served
+    context = browser.new_context(viewport=VIEWPORT)
+    page = open_page(context, f"{url}/oracle/be")
+    # / goes to the search box, Esc comes back to the rows, and the keys work again
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "search"
+    page.keyboard.type("J")
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.id") == "rows"
+    before = page.evaluate("alvo.cursor")
+    page.keyboard.press("j")
+    assert page.evaluate("alvo.cursor") == before + 1
+    page.locator("#search").fill("")
+    # Tab focus and the selected row are one cursor
+    third = page.evaluate("alvo.rows[alvo.view[2]].id")
+    page.locator(f"#row-{third} .vbtn").first.focus()
+    assert page.evaluate(CURRENT)[0] == third
+    assert page.get_attribute("#rows", "aria-activedescendant") == f"row-{third}"
+    # a verdict, then a reload: u still takes it back (here and on the service)
+    page.keyboard.press("3")
+    page.wait_for_function("alvo.queue.length === 0")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.evaluate(f"alvo.byId.get({third}).mine") == "absorption"
+    page.keyboard.press("u")
+    page.wait_for_function("alvo.queue.length === 0")
+    assert page.evaluate(f"alvo.byId.get({third}).mine") is None
+    stored = httpx.get(f"{url}/campaigns/be/labels?FORMAT=json").json()["labels"]
+    pubdid = page.evaluate(f"alvo.byId.get({third}).pubdid")
+    assert not [x for x in stored if x["pubdid"] == pubdid and x["oracle_user"] == ""]
+    # a verdict the service refuses: taken back, and said in the sticky header until dismissed
+    page.route(
+        "**/campaigns/be/labels",
+        lambda route: route.fulfill(
+            status=400, content_type="application/json", body='{"error": "no such spectrum"}'
+        ),
+    )
+    refused_id = page.evaluate(CURRENT)[0]
+    page.keyboard.press("2")
+    page.wait_for_selector("#notice.warn:has-text('no such spectrum')")
+    assert page.evaluate(f"alvo.byId.get({refused_id}).mine") is None
+    assert "not labelled" in page.locator(f"#row-{refused_id} .verdict").inner_text()
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    box = page.locator("#notice").bounding_box()
+    assert box is not None and 0 <= box["y"] < VIEWPORT["height"] / 3  # in the sticky header
+    page.screenshot(path=str(artifacts / "oracle-refused-notice.png"))
+    page.keyboard.press("Escape")
+    assert page.locator("#notice").is_hidden()
+    page.unroute("**/campaigns/be/labels")
+    found = violations(page, axe_script())
+    assert found == [], found
+    context.close()
+
+    narrow = browser.new_context(viewport={"width": 420, "height": 900})
+    page = open_page(narrow, f"{url}/oracle/be")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420  # no sideways scroll
+    page.screenshot(path=str(artifacts / "oracle-batch-420px.png"))
+    overview = open_page(narrow, f"{url}/oracle")
+    assert overview.evaluate("document.documentElement.scrollWidth") <= 420
+    home = open_page(narrow, f"{url}/")
+    assert home.evaluate("document.documentElement.scrollWidth") <= 420
+    home.screenshot(path=str(artifacts / "home-420px.png"), full_page=True)
+    narrow.close()

@@ -123,11 +123,10 @@ def test_page_talks_samp_through_the_web_profile(hub, receiver, tmp_path, artifa
         assert list(table["pubdid"]) == page_rows
         assert params["table-id"] == params["url"] and "iteration 0" in params["name"]
 
-        # one spectrum to SPLAT-VO, its position to Aladin
+        # one spectrum to SPLAT-VO and its position to Aladin: the s key on the current row
         row = page.evaluate("alvo.rows[4]")
-        card = page.locator(f"#row-{row['id']}")
-        card.locator("button:has-text('spectrum')").click()
-        card.locator("button:has-text('position')").click()
+        page.locator(f"#row-{row['id']} .meta").click()  # a click makes the row current
+        page.keyboard.press("s")
         ((_, spectrum, _),) = wait_for(received(receiver, SPECTRUM), 10, "spectrum sent")
         assert spectrum["url"] == row["access_url"]
         assert spectrum["spectrum-id"] == row["pubdid"] and spectrum["name"] == row["designation"]

@@ -19,7 +19,8 @@
   body.classList.add("overview");
   const main = h("main", { class: "campaigns" });
   body.append(h("header", { class: "bar" }, h("div", { class: "line" },
-    h("strong", {}, "alvo"), h("span", { class: "crumb" }, " › campaigns"),
+    h("a", { href: root || "./", class: "home" }, "alvo"), h("span", { class: "crumb", "aria-hidden": "true" }, " › "),
+    h("h1", {}, "campaign overview"),
     h("span", { class: "spacer" }),
     h("a", { href: `${root}iterate` }, "iterate jobs"), " · ",
     h("a", { href: `${root}tap` }, "TAP"))), main);
@@ -33,7 +34,8 @@
   async function show() {
     const { campaigns } = await json(`${root}campaigns`);
     if (!campaigns.length) {
-      main.append(h("p", { class: "empty" }, "No campaign yet: POST /campaigns or run an iterate job with SOURCE and TARGET."));
+      main.append(h("p", { class: "empty" }, "No campaign yet: ",
+        h("a", { href: root || "./" }, "start one on the campaigns home"), " (or run an iterate job with SOURCE and TARGET)."));
     }
     for (const name of campaigns) {
       const base = `${root}campaigns/${encodeURIComponent(name)}`;

@@ -1,22 +1,29 @@
 /* alvo oracle pages: small canvas and SVG plotting, no library.
  *
- * Spectra arrive as base64 little-endian float32 (see service/web/oracle.py);
- * a plot draws the native pixels around H-alpha (own flux scale, left) and the
- * adapted 140-pixel vector the network saw (z-scored, orange, own scale), with
- * optional class exemplars (mean adapted vector per class) in the vector's scale.
+ * Spectra arrive as base64 little-endian float32 (see service/web/oracle.py).
+ * A row's plot has two panels: the wide native spectrum (H-beta to He I 6678,
+ * binned) with the lines marked, and the H-alpha detail: native pixels with
+ * their 1-sigma band (flux axis, left), the star's other spectra scaled to its
+ * continuum, and the adapted 140-pixel vector the network saw (z-score, right
+ * axis, amber), with optional class exemplars in the vector's scale.
  */
 "use strict";
 
 const AlvoPlot = (() => {
   const HALPHA = 6564.61; // Å, vacuum
+  // every colour reaches 4.5:1 on white, so lines and their labels read as text does
   const COLORS = {
     "single-peak": "#c2410c",
     "double-peak": "#7e22ce",
     absorption: "#1d4ed8",
-    "not-sure": "#6b7280",
+    "not-sure": "#4b5563",
     bad: "#7c2d12",
     native: "#111827",
-    adapted: "#f59e0b",
+    adapted: "#b45309",
+    band: "rgba(75, 85, 99, 0.22)",
+    twin: "#0e7490",
+    line: "#b91c1c",
+    axis: "#374151",
   };
 
   function floats(b64) {
@@ -92,32 +99,92 @@ const AlvoPlot = (() => {
     ctx.restore();
   }
 
+  /** The median of the finite values of y whose x lies in [lo, hi] (a continuum level). */
+  function median(x, y, lo, hi) {
+    const values = [];
+    for (let i = 0; i < x.length; i++) if (x[i] >= lo && x[i] <= hi && Number.isFinite(y[i])) values.push(y[i]);
+    if (!values.length) return NaN;
+    values.sort((a, b) => a - b);
+    return values[values.length >> 1];
+  }
+
+  /** The star's other spectrum, scaled to this one's continuum in the view. */
+  function scaled(twin, level, view) {
+    const own = median(twin.wavelength, twin.flux, view.lo, view.hi);
+    if (!Number.isFinite(own) || !own || !Number.isFinite(level)) return null;
+    return twin.flux.map((v) => (v * level) / own);
+  }
+
+  function marker(ctx, x, top, bottom, name, strong, big) {
+    ctx.save();
+    ctx.strokeStyle = strong ? COLORS.line : "#6b7280";
+    ctx.fillStyle = strong ? COLORS.line : "#4b5563";
+    ctx.lineWidth = strong ? 1.2 : 1;
+    ctx.setLineDash(strong ? [4, 2] : [2, 3]);
+    ctx.beginPath();
+    ctx.moveTo(x, top + (big ? 14 : 10));
+    ctx.lineTo(x, bottom);
+    ctx.stroke();
+    ctx.font = `${strong ? "600 " : ""}${big ? 12 : 10}px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    ctx.fillText(name, x, top + (big ? 11 : 8));
+    ctx.restore();
+  }
+
+  function frame(ctx, box) {
+    ctx.strokeStyle = "#9ca3af";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(box.l + 0.5, box.t + 0.5, box.r - box.l - 1, box.b - box.t - 1);
+  }
+
+  function xTicks(ctx, view, box, sx, count, big, unit) {
+    ctx.save();
+    ctx.fillStyle = COLORS.axis;
+    ctx.font = `${big ? 12 : 10}px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    const step = niceStep((view.hi - view.lo) / count);
+    let last = -Infinity;
+    for (let t = Math.ceil(view.lo / step) * step; t <= view.hi; t += step) {
+      const px = sx(t);
+      const text = String(Math.round(t));
+      const half = ctx.measureText(text).width / 2;
+      ctx.fillRect(px, box.b, 1, 3);
+      if (px - half >= box.l - 4 && px + half <= box.r - (unit ? 12 : 0) && px - half > last + 4) {
+        ctx.fillText(text, px, box.b + (big ? 15 : 12));
+        last = px + half;
+      }
+    }
+    if (unit) {
+      ctx.textAlign = "right";
+      ctx.fillText("Å", box.r, box.b + (big ? 15 : 12));
+    }
+    ctx.restore();
+  }
+
   /**
    * Draw one spectrum.
-   * data: {wavelength, flux (Float32Array or null), adapted (Float32Array), grid (Float32Array),
-   *        error (string|undefined), exemplars ({class: Float32Array}|null)}
-   * view: {lo, hi} Å; options: {big: bool, size: [w, h] CSS px if known}
+   * data: {wavelength, flux, sigma (Float32Array|null), adapted, grid, error, unit,
+   *        exemplars ({class: Float32Array}|null), twins ([{wavelength, flux, name}]),
+   *        overview ({wavelength, flux}|null), lines ({name: Å})}
+   * view: {lo, hi} Å of the detail; options: {big: bool, size: [w, h] CSS px if known}.
+   * Small plots have the wide overview on the left; the big (zoom) plot is the detail alone.
    */
   function spectrum(canvas, data, view, options = {}) {
     const { ctx, w, h } = context(canvas, options.size);
     const big = !!options.big;
-    const margin = { l: big ? 44 : 6, r: big ? 44 : 6, t: big ? 14 : 6, b: big ? 38 : 16 };
-    const sx = (x) => margin.l + ((x - view.lo) / (view.hi - view.lo)) * (w - margin.l - margin.r);
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(margin.l, margin.t, w - margin.l - margin.r, h - margin.t - margin.b);
-    ctx.clip();
-    // H-alpha
-    ctx.strokeStyle = "#d1d5db";
-    ctx.setLineDash([3, 3]);
-    ctx.beginPath();
-    ctx.moveTo(sx(HALPHA), margin.t);
-    ctx.lineTo(sx(HALPHA), h - margin.b);
-    ctx.stroke();
-    ctx.setLineDash([]);
-    const bottom = h - margin.b;
-    const height = h - margin.t - margin.b;
-    const scaler = (r) => (y) => bottom - ((y - r[0]) / (r[1] - r[0])) * height;
+    const lines = data.lines || { "Hα": HALPHA };
+    const font = big ? 12 : 10;
+    const overviewWidth = !big && data.overview ? Math.round(w * 0.36) : 0;
+    if (overviewWidth) drawOverview(ctx, data, { l: 2, r: overviewWidth - 6, t: 12, b: h - 16 }, lines);
+    const box = { l: overviewWidth + (big ? 56 : 34), r: w - (big ? 48 : 26), t: big ? 18 : 12,
+      b: h - (big ? 40 : 16) };
+    const sx = (x) => box.l + ((x - view.lo) / (view.hi - view.lo)) * (box.r - box.l);
+    // native flux in the upper part, the adapted vector in the lower part: for LAMOST
+    // they would otherwise coincide and read as one noisy line
+    const height = box.b - box.t;
+    const scaler = (r, top, bottom) => (y) => box.b - bottom * height - ((y - r[0]) / (r[1] - r[0])) * (1 - top - bottom) * height;
+    const upper = (r) => scaler(r, 0.02, 0.36);
+    const lower = (r) => scaler(r, 0.55, 0.02);
     // adapted vector and exemplars share the z-score scale
     let vr = range(data.grid, data.adapted, view.lo, view.hi);
     if (data.exemplars) {
@@ -126,8 +193,25 @@ const AlvoPlot = (() => {
         if (r && vr) vr = [Math.min(vr[0], r[0]), Math.max(vr[1], r[1])];
       }
     }
+    const hasFlux = data.flux && data.flux.length;
+    let nr = hasFlux ? range(data.wavelength, data.flux, view.lo, view.hi) : null;
+    const level = hasFlux ? median(data.wavelength, data.flux, view.lo, view.hi) : NaN;
+    const twins = (data.twins || []).map((t) => ({ ...t, scaled: scaled(t, level, view) }))
+      .filter((t) => t.scaled);
+    for (const t of twins) {
+      const r = range(t.wavelength, t.scaled, view.lo, view.hi);
+      if (r && nr) nr = [Math.min(nr[0], r[0]), Math.max(nr[1], r[1])];
+    }
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(box.l, box.t, box.r - box.l, box.b - box.t);
+    ctx.clip();
+    for (const [name, at] of Object.entries(lines)) {
+      if (at > view.lo && at < view.hi) marker(ctx, sx(at), box.t, box.b, name, at === HALPHA, big);
+    }
+    if (nr && data.sigma && data.sigma.length) band(ctx, data.wavelength, data.flux, data.sigma, sx, upper(nr), view);
     if (vr) {
-      const sy = scaler(vr);
+      const sy = lower(vr);
       if (data.exemplars) {
         for (const [name, values] of Object.entries(data.exemplars)) {
           line(ctx, data.grid, values, sx, sy, view.lo, view.hi,
@@ -135,54 +219,100 @@ const AlvoPlot = (() => {
         }
       }
       line(ctx, data.grid, data.adapted, sx, sy, view.lo, view.hi,
-        { color: COLORS.adapted, width: big ? 2.5 : 1.8, alpha: 0.9 });
+        { color: COLORS.adapted, width: big ? 2.5 : 1.6, alpha: 0.9 });
     }
-    let nr = null;
-    if (data.flux && data.flux.length) {
-      nr = range(data.wavelength, data.flux, view.lo, view.hi);
-      if (nr) line(ctx, data.wavelength, data.flux, sx, scaler(nr), view.lo, view.hi,
-        { color: COLORS.native, width: big ? 1.2 : 1 });
+    if (nr) {
+      for (const t of twins) {
+        line(ctx, t.wavelength, t.scaled, sx, upper(nr), view.lo, view.hi,
+          { color: COLORS.twin, width: big ? 1.4 : 1, alpha: 0.9 });
+      }
+      line(ctx, data.wavelength, data.flux, sx, upper(nr), view.lo, view.hi,
+        { color: COLORS.native, width: big ? 1.3 : 1 });
     }
     ctx.restore();
-    // frame and axis
-    ctx.strokeStyle = "#9ca3af";
-    ctx.strokeRect(margin.l + 0.5, margin.t + 0.5, w - margin.l - margin.r - 1, height - 1);
-    ctx.fillStyle = "#4b5563";
-    ctx.font = `${big ? 12 : 10}px system-ui, sans-serif`;
-    ctx.textAlign = "center";
-    const step = niceStep((view.hi - view.lo) / (big ? 10 : 5));
-    for (let t = Math.ceil(view.lo / step) * step; t <= view.hi; t += step) {
-      const px = sx(t);
-      const text = String(Math.round(t));
-      const half = ctx.measureText(text).width / 2;
-      ctx.fillRect(px, bottom, 1, 3);
-      if (px - half >= 0 && px + half <= w) ctx.fillText(text, px, bottom + (big ? 15 : 12));
-    }
+    frame(ctx, box);
+    xTicks(ctx, view, box, sx, big ? 10 : 4, big, true);
+    ctx.font = `${font}px system-ui, sans-serif`;
+    if (nr) axisLabels(ctx, nr, box.l - 3, "right", upper(nr), COLORS.native, big ? 5 : 2);
+    if (vr) axisLabels(ctx, vr, box.r + 3, "left", lower(vr), COLORS.adapted, big ? 4 : 2);
+    ctx.save();
+    ctx.fillStyle = COLORS.axis;
+    ctx.textAlign = "left";
+    ctx.fillText(`flux (${data.unit || "archive units"})`, box.l, box.t - (big ? 5 : 3));
+    ctx.textAlign = "right";
+    ctx.fillStyle = COLORS.adapted;
+    ctx.fillText(big ? "adapted vector (z-score)" : "z", w - 2, box.t - (big ? 5 : 3));
     if (big) {
-      ctx.save();
-      ctx.fillText("wavelength (Å, vacuum)", (margin.l + w - margin.r) / 2, bottom + 32);
-      ctx.textAlign = "left";
-      ctx.fillStyle = COLORS.native;
-      ctx.fillText("flux", 4, bottom + 32);
-      ctx.textAlign = "right";
-      ctx.fillStyle = "#b45309";
-      ctx.fillText("z-score", w - 4, bottom + 32);
-      ctx.restore();
-      if (nr) axisLabels(ctx, nr, margin.l - 4, "right", scaler(nr), COLORS.native);
-      if (vr) axisLabels(ctx, vr, w - margin.r + 4, "left", scaler(vr), "#b45309");
+      ctx.fillStyle = COLORS.axis;
+      ctx.textAlign = "center";
+      ctx.fillText("wavelength (Å, vacuum)", (box.l + box.r) / 2, h - 6);
     }
+    ctx.restore();
     if (data.error) {
       ctx.fillStyle = "#991b1b";
       ctx.textAlign = "left";
-      ctx.fillText(`native spectrum: ${data.error}`, margin.l + 6, margin.t + 14);
+      ctx.font = `${font}px system-ui, sans-serif`;
+      ctx.fillText(`native spectrum: ${data.error}`, box.l + 6, box.t + 24);
     }
   }
 
-  function axisLabels(ctx, r, x, align, sy, color) {
+  /** The native flux +- 1 sigma as a shaded band (gaps where either is missing). */
+  function band(ctx, x, y, sigma, sx, sy, view) {
+    ctx.save();
+    ctx.fillStyle = COLORS.band;
+    let run = [];
+    const flushRun = () => {
+      if (run.length > 1) {
+        ctx.beginPath();
+        run.forEach((i, k) => (k ? ctx.lineTo(sx(x[i]), sy(y[i] + sigma[i])) : ctx.moveTo(sx(x[i]), sy(y[i] + sigma[i]))));
+        for (let k = run.length - 1; k >= 0; k--) ctx.lineTo(sx(x[run[k]]), sy(y[run[k]] - sigma[run[k]]));
+        ctx.closePath();
+        ctx.fill();
+      }
+      run = [];
+    };
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] < view.lo - 5 || x[i] > view.hi + 5) continue;
+      if (Number.isFinite(y[i]) && Number.isFinite(sigma[i])) run.push(i);
+      else flushRun();
+    }
+    flushRun();
+    ctx.restore();
+  }
+
+  /** The wide native spectrum, lines marked: is this an emission-line star at all? */
+  function drawOverview(ctx, data, box, lines) {
+    const o = data.overview;
+    const view = { lo: 4700, hi: 6800 };
+    if (o.wavelength.length) {
+      view.lo = Math.max(view.lo, o.wavelength[0]);
+      view.hi = Math.min(view.hi, o.wavelength[o.wavelength.length - 1]);
+    }
+    const sx = (x) => box.l + ((x - view.lo) / (view.hi - view.lo)) * (box.r - box.l);
+    const r = range(o.wavelength, o.flux, view.lo, view.hi);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(box.l, box.t, box.r - box.l, box.b - box.t);
+    ctx.clip();
+    for (const [name, at] of Object.entries(lines)) {
+      if (at > view.lo && at < view.hi) {
+        // He I 6678 sits 11 px from H-alpha here: marked, named in the detail only
+        const short = name === "He I 6678" ? "" : name.replace(/ \d+$/, "");
+        marker(ctx, sx(at), box.t, box.b, short, at === HALPHA, false);
+      }
+    }
+    if (r) line(ctx, o.wavelength, o.flux, sx, (y) => box.b - ((y - r[0]) / (r[1] - r[0])) * (box.b - box.t),
+      view.lo, view.hi, { color: COLORS.native, width: 1 });
+    ctx.restore();
+    frame(ctx, box);
+    xTicks(ctx, view, box, sx, 3, false, false);
+  }
+
+  function axisLabels(ctx, r, x, align, sy, color, count = 5) {
     ctx.save();
     ctx.fillStyle = color;
     ctx.textAlign = align;
-    const step = niceStep((r[1] - r[0]) / 5);
+    const step = niceStep((r[1] - r[0]) / count);
     for (let t = Math.ceil(r[0] / step) * step; t <= r[1]; t += step) {
       ctx.fillText(formatTick(t, step), x, sy(t) + 4);
     }
@@ -191,6 +321,7 @@ const AlvoPlot = (() => {
 
   function formatTick(t, step) {
     const digits = Math.max(0, -Math.floor(Math.log10(step)));
+    if (Math.abs(t) >= 1e4) return `${(t / 1000).toFixed(0)}k`;
     return t.toFixed(Math.min(digits, 3));
   }
 
@@ -266,5 +397,5 @@ const AlvoPlot = (() => {
     return svg;
   }
 
-  return { floats, grid, spectrum, lineChart, COLORS, HALPHA };
+  return { floats, grid, spectrum, lineChart, median, COLORS, HALPHA };
 })();

@@ -1,0 +1,185 @@
+"""A newcomer's first session, in a real headless Chromium, with no command line.
+
+A fresh home with the demo archive (as ``make run`` makes it) behind a real
+uvicorn; the browser opens ``/``, starts a demo campaign from the form (the
+demo archive's two collections are preselected; the advanced options keep the
+network small and the epochs few, so the whole path takes well under a
+minute), follows the ingest and iterate jobs to the first batch, labels every
+row with the keyboard, starts the next iteration from the labelling page and
+gets the second batch. axe-core checks every page on the way. Screenshots go
+to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service.archive.catalogue import ensure_demo_archive
+from service.settings import Settings
+from tests.peers.axe import axe_script, violations
+from tests.vo_fixture import free_port, live_server
+from tests.web_world import chromium
+
+#: spectra per demo collection: enough for a 100-spectrum batch, quick to make
+DEMO_SIZE = 300
+KEYS = {"single-peak": "1", "double-peak": "2", "absorption": "3"}
+FAST = {"EPOCHS": "3", "MODEL": "small", "PRECISION_SAMPLE": "10"}
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    from service.app import create_app
+
+    home = tmp_path_factory.mktemp("newcomer-home")
+    ensure_demo_archive(home, DEMO_SIZE)
+    port = free_port()
+    settings = Settings(home=home, port=port, demo_archive_size=DEMO_SIZE, simbad="off")
+    with live_server(create_app(settings), port, lifespan="on") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def axe():
+    return axe_script()
+
+
+def job_document(phase: str, fraction: float) -> str:
+    return (
+        '<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0"><uws:jobId>j</uws:jobId>'
+        f"<uws:phase>{phase}</uws:phase><uws:jobInfo>"
+        f'<progress xmlns="urn:x-uws:jobinfo" fraction="{fraction}">training</progress>'
+        "</uws:jobInfo></uws:job>"
+    )
+
+
+def ready(page, url: str):
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe, artifacts):
+    url = service
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    checked: dict[str, list] = {}
+
+    ready(page, f"{url}/")
+    assert page.locator("h1").first.inner_text().startswith("alvo")
+    assert page.locator("input[name=source-kind][value=demo]").is_checked()
+    assert page.locator("input[name=pool-kind][value=demo]").is_checked()
+    page.screenshot(path=str(artifacts / "newcomer-1-landing.png"), full_page=True)
+    checked["landing"] = violations(page, axe)
+
+    # a job's progress says how long so far and, once the fraction moves, how long is left
+    documents = iter(
+        [job_document("EXECUTING", 0.1), job_document("EXECUTING", 0.5)]
+        + [job_document("COMPLETED", 1.0)] * 5
+    )
+    page.route(
+        "**/scripted-job**",
+        lambda route: route.fulfill(content_type="text/xml", body=next(documents)),
+    )
+    said = page.evaluate(
+        """async () => { const said = [];
+        await AlvoJobs.follow(`${location.origin}/scripted-job`,
+                              (s) => said.push(AlvoJobs.describe(s)));
+        return said; }"""
+    )
+    assert said[0].startswith("training · 10 % · ") and "so far" in said[0]
+    assert "left" not in said[0]  # one point: no rate yet
+    assert any("training · 50 %" in x and "left" in x for x in said)
+    assert said[-1].startswith("completed in")
+    page.unroute("**/scripted-job**")
+    # jobs started elsewhere (alvo submit, pyvo) are listed from the UWS job lists
+    assert page.locator("#running-list").inner_text() == "No job is running."
+    page.route(
+        "**/iterate?PHASE=QUEUED&PHASE=EXECUTING",
+        lambda route: route.fulfill(
+            content_type="text/xml",
+            body='<uws:jobs xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" '
+            'xmlns:xlink="http://www.w3.org/1999/xlink"><uws:jobref id="elsewhere" '
+            f'xlink:href="{url}/scripted-job"><uws:phase>EXECUTING</uws:phase></uws:jobref>'
+            "</uws:jobs>",
+        ),
+    )
+    running = job_document("EXECUTING", 0.3)  # for as long as the page looks
+    page.route(
+        "**/scripted-job**", lambda route: route.fulfill(content_type="text/xml", body=running)
+    )
+    page.reload()
+    page.wait_for_selector("#running-list li:has-text('iterate elsewhere')")
+    page.wait_for_selector("#running-list .step-state:has-text('30 %')")
+    page.unroute("**/iterate?PHASE=QUEUED&PHASE=EXECUTING")
+    page.unroute("**/scripted-job**")
+    ready(page, f"{url}/")
+
+    page.locator("#start details.advanced summary").click()
+    for name, value in FAST.items():
+        field = page.locator(f"#start-form [name={name}]")
+        if name == "MODEL":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    page.locator("#start-button").click()
+    page.wait_for_selector("#step-2", timeout=180_000)  # both ingests done, iterate started
+    page.screenshot(path=str(artifacts / "newcomer-2-jobs.png"), full_page=True)
+    page.wait_for_selector("#open-batch", timeout=240_000)
+    assert page.locator(".step-state[data-phase=COMPLETED]").count() == 3
+    checked["landing, jobs done"] = violations(page, axe)
+    page.locator("#open-batch").click()
+
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.evaluate("alvo.doc.iteration") == 0
+    rows = page.evaluate("alvo.rows.map(r => [r.id, r.role, r.predicted])")
+    assert sum(role == "query" for _, role, _ in rows) == 100
+    page.screenshot(path=str(artifacts / "newcomer-3-first-batch.png"))
+    checked["labelling page"] = violations(page, axe)
+    for _ in rows:  # the newcomer agrees with the network: one key per row
+        predicted = page.evaluate("alvo.rows[alvo.view[alvo.cursor]].predicted")
+        page.keyboard.press(KEYS[predicted])
+    page.wait_for_function("alvo.queue.length === 0")
+    done = page.evaluate("alvo.rows.filter(r => r.mine).length")
+    assert done == len(rows)
+    assert page.locator("#count").inner_text() == f"{len(rows)} / {len(rows)} labelled ✓"
+    page.keyboard.press("z")
+    page.wait_for_selector("dialog#zoom[open]")
+    checked["labelling page, zoom"] = violations(page, axe)
+    page.keyboard.press("Escape")
+
+    page.locator(".tools details.advanced summary").click()
+    page.locator(".tools select[name=MODEL]").select_option("small")
+    page.locator(".tools input[name=EPOCHS]").fill("3")
+    page.locator("#iterate").click()
+    page.wait_for_selector("#job-state[data-phase='COMPLETED']", timeout=240_000)
+    page.wait_for_function("alvo.doc.iteration === 1")
+    second = page.evaluate("alvo.rows.map(r => [r.id, r.mine])")
+    labelled = {sid for sid, _, _ in rows}
+    assert second and all(mine is None and sid not in labelled for sid, mine in second)
+    assert page.evaluate("[alvo.cursor, window.scrollY]") == [0, 0]  # the new batch from its top
+    page.screenshot(path=str(artifacts / "newcomer-4-second-batch.png"))
+
+    ready(page, f"{url}/oracle")
+    page.screenshot(path=str(artifacts / "newcomer-5-overview.png"), full_page=True)
+    checked["overview"] = violations(page, axe)
+    page.goto(f"{url}/oracle/no-such-campaign")
+    assert page.locator("h1").inner_text() == "No campaign named no-such-campaign"
+    checked["no such campaign"] = violations(page, axe)
+    ready(page, f"{url}/")
+    assert page.locator(".campaign-card h3").inner_text() == "be"
+    assert page.locator("#campaign-name").input_value() == "be-2"  # a free name, ready to go
+    checked["landing with a campaign"] = violations(page, axe)
+    (artifacts / "newcomer-axe.json").write_text(json.dumps(checked, indent=1))
+    assert errors == []
+    assert checked == {page_name: [] for page_name in checked}, checked
+    context.close()
