@@ -33,6 +33,8 @@ class Settings:
     tap_maxrec: int = 1_000_000  # hard row limit of a TAP query (MAXREC above it is capped)
     tap_timeout: int = 60  # seconds a synchronous TAP query may run
     tap_async_timeout: int = 3600  # seconds an asynchronous TAP query may run
+    scoring_precision: str = "auto"  # auto | fp32 | bf16 | int8 (fp32 where the CPU lacks it)
+    cpu_flags: str = ""  # CPU flags to assume instead of /proc/cpuinfo's (tests, "avx2")
 
     @property
     def public_url(self) -> str:

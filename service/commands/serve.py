@@ -63,6 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="seconds an async TAP query may run (ALVO_TAP_ASYNC_TIMEOUT, default 3600)",
     )
+    parser.add_argument(
+        "--scoring-precision",
+        choices=["auto", "fp32", "bf16", "int8"],
+        help="arithmetic of pool scoring (ALVO_SCORING_PRECISION, default auto: bf16 with "
+        "AMX/AVX-512 BF16, int8 with VNNI, else fp32; a precision the CPU lacks falls back "
+        "to fp32)",
+    )
     parser.set_defaults(func=run)
 
 
