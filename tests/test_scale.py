@@ -171,3 +171,40 @@ def test_predictions_round_trip_through_parquet_sql_and_tap(world) -> None:
                        "ORDER BY prediction_file_id")  # fmt: skip
     assert list(files["job_id"]) == ["j50", "j51", "jc"] and list(files["n_rows"]) == [249] * 3
     assert list(files["arithmetic"]) == ["fp32", "fp32", "int8"]
+
+
+# -------------------------------------------------------------------- bulk ingest of a tree
+class _Killed(Exception):
+    pass
+
+
+def test_tree_ingest_is_idempotent_and_resumes_after_a_kill(tmp_path) -> None:
+    from service.archive.generate import generate_archive
+    from service.datasets import Datasets
+    from service.ingest_tree import archive_files, ingest_tree
+
+    generate_archive(tmp_path / "make", "lamost", 300, seed=4)
+    root = tmp_path / "make" / "archive" / "lamost"
+    (root / "catalogue.fits").unlink()  # the simulator's truth, not an archive file
+    (root / "0000" / "notes.txt").write_text("not a spectrum")
+    files = list(archive_files(root))
+    assert len(files) == 300 and files == sorted(files) == list(archive_files(root))
+    settings = Settings(home=tmp_path / "home")
+
+    def kill_after_first_chunk(done: int, added: int) -> None:
+        raise _Killed
+
+    with pytest.raises(_Killed):
+        ingest_tree(settings, root, "pool", workers=1, chunk=64, progress=kill_after_first_chunk)
+    resumed = ingest_tree(settings, root, "pool", workers=2, chunk=64)
+    again = ingest_tree(settings, root, "pool", workers=1, chunk=64)
+    failed = sum(resumed["failed"].values())
+    assert failed < 10 and 54 <= resumed["skipped"] <= 64  # the first chunk stayed in
+    assert resumed["skipped"] + resumed["added"] + failed == 300
+    assert again["added"] == 0 and again["skipped"] == 300 - failed  # failures are retried
+    dataset = Datasets(settings).require("pool")
+    spectra = Datasets(settings).spectra(dataset, ["pubdid", "row_index", "ra"])
+    assert len(set(spectra["pubdid"])) == len(spectra["pubdid"]) == 300 - failed
+    assert all(p.startswith("ivo://") for p in spectra["pubdid"])  # the header's OBSID
+    features = np.asarray(dataset.features.array())[spectra["row_index"].astype(int)]
+    assert np.isfinite(features).all() and np.isfinite(spectra["ra"].astype(float)).all()
