@@ -174,7 +174,7 @@ def test_predictions_round_trip_through_parquet_sql_and_tap(world) -> None:
 
 
 # -------------------------------------------------------------------- bulk ingest of a tree
-class _Killed(Exception):
+class _KilledError(Exception):
     pass
 
 
@@ -192,9 +192,9 @@ def test_tree_ingest_is_idempotent_and_resumes_after_a_kill(tmp_path) -> None:
     settings = Settings(home=tmp_path / "home")
 
     def kill_after_first_chunk(done: int, added: int) -> None:
-        raise _Killed
+        raise _KilledError
 
-    with pytest.raises(_Killed):
+    with pytest.raises(_KilledError):
         ingest_tree(settings, root, "pool", workers=1, chunk=64, progress=kill_after_first_chunk)
     resumed = ingest_tree(settings, root, "pool", workers=2, chunk=64)
     again = ingest_tree(settings, root, "pool", workers=1, chunk=64)
