@@ -9,6 +9,9 @@ Stages (each in its own process, so peak RSS is per stage):
              against the simulator's truth; the pool path (``classify`` over a
              feature store, chunked) against the bare network on an in-memory array
              (the "bare-model floor") in the same run; the 4.1 M time extrapolated.
+``pipeline`` ``--files`` simulated LAMOST DR2 files (written in parallel) -> ``alvo
+             ingest tree`` (and again: nothing added) -> classify the pool -> record
+             the predictions -> a TAP query over them: seconds, rate, RSS, disk;
 ``storage``  4.1 M synthetic predictions recorded twice (two iterations) through
              ``service.predictions`` on SQLite: wall time, peak RSS, bytes on disk,
              rows in SQL, against the floor of writing the same columns with
@@ -18,8 +21,9 @@ The ISA the run had is printed first. With ``--model``/``--features``/``--truth`
 the scoring stage uses a model and labelled features you give; otherwise it
 simulates LAMOST spectra and trains a reference net first (minutes).
 
-    .venv/bin/python benchmarks/bench_scale.py [--stage scoring|storage|all]
-        [--n 20000] [--storage-n 4100000] [--repeats 3] [--model M --features X --truth Y]
+    .venv/bin/python benchmarks/bench_scale.py [--stage scoring|pipeline|storage|all]
+        [--n 20000] [--files 20000] [--storage-n 4100000] [--repeats 3]
+        [--model M.keras --features X.npy --truth Y.npy]
 """
 
 # ruff: noqa: E402  (thread limits must be set before numpy/TF are imported)
@@ -228,14 +232,94 @@ def stage_storage(args: argparse.Namespace) -> dict:
     return result
 
 
+# ------------------------------------------------------------------------------ pipeline
+def stage_pipeline(args: argparse.Namespace) -> dict:
+    """generate -> ingest tree (and again: idempotent) -> classify -> record -> TAP."""
+    import shutil
+
+    from service.archive.generate import generate_archive
+    from service.datasets import Datasets
+    from service.ingest_tree import ingest_tree
+    from service.jobs.learning import classify, scoring_precision, write_predictions
+    from service.learn import configure_threads
+    from service.predictions import Scoring
+    from service.settings import Settings
+    from service.tables.query import TapDatabase
+
+    configure_threads()
+    folder = Path(tempfile.mkdtemp(prefix="bench-scale-pipeline-"))
+    steps: dict = {}
+
+    def step(name: str, started: float, n: int, **extra: object) -> None:
+        seconds = time.perf_counter() - started
+        steps[name] = {"seconds": round(seconds, 1), "per_s": round(n / seconds),
+                       "peak_rss_mib_so_far": round(peak_rss_mib()), **extra}  # fmt: skip
+        print(name, steps[name], flush=True)
+
+    started = time.perf_counter()
+    generate_archive(folder / "make", "lamost", args.files, seed=5, workers=2)
+    root = folder / "make" / "archive" / "lamost"
+    (root / "catalogue.fits").unlink()
+    step("generate", started, args.files, disk_mib=round(disk_mib(root), 1))
+    settings = Settings(home=folder / "home")
+    started = time.perf_counter()
+    summary = ingest_tree(settings, root, "pool", workers=2)
+    dataset = Datasets(settings).require("pool")
+    step("ingest_tree", started, args.files, added=summary["added"], failed=summary["failed"],
+         features_mib=round(disk_mib(dataset.feature_path), 1),
+         sqlite_mib=round(disk_mib(settings.home / "alvo.sqlite"), 1))  # fmt: skip
+    started = time.perf_counter()
+    again = ingest_tree(settings, root, "pool", workers=2)
+    step("ingest_tree_again", started, args.files, added=again["added"])
+    shutil.rmtree(folder / "make")  # the files are not needed any more: features are
+    model_path = trained_model(args, folder)
+    precision = scoring_precision(settings)
+    n = summary["added"]
+    for arithmetic in dict.fromkeys([precision, "int8"]):
+        started = time.perf_counter()
+        predictions = classify(model_path, dataset.feature_path, precision=arithmetic)
+        step(f"classify_{arithmetic}", started, n, candidates=int(predictions.candidates().sum()))
+    from service.campaigns import Campaigns
+
+    ids = Campaigns(settings).spectrum_ids(dataset)
+    roles = np.where(predictions.candidates(), "candidate", "").astype(object)
+    started = time.perf_counter()
+    engine = Datasets(settings).engine
+    labelled = np.zeros(len(ids), bool)
+    scoring = Scoring(None, 0, None, "bench", "int8")
+    write_predictions(engine, settings.home, ids, predictions, roles, labelled, scoring)
+    step(
+        "record_predictions",
+        started,
+        n,
+        predictions_mib=round(disk_mib(settings.home / "predictions"), 1),
+    )
+    database = TapDatabase(settings.sqlalchemy_url, timeout_s=600)
+    started = time.perf_counter()
+    rows = database.run(
+        "SELECT TOP 100 s.pubdid, p.entropy FROM alvo.prediction AS p JOIN alvo.spectrum AS s "
+        "ON s.spectrum_id = p.spectrum_id WHERE p.job_id = 'bench' ORDER BY p.entropy DESC",
+        maxrec=1000,
+    )
+    step("tap_top100_candidates", started, len(rows.columns[0]))
+    return {"files": args.files, "steps": steps}
+
+
 # --------------------------------------------------------------------------------- driver
-STAGES = {"scoring": stage_scoring, "storage": stage_storage}
+STAGES = {"scoring": stage_scoring, "pipeline": stage_pipeline, "storage": stage_storage}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", default="all", choices=[*STAGES, "all"])
     parser.add_argument("--n", type=int, default=20_000, help="spectra scored per variant")
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=20_000,
+        help="LAMOST files the pipeline stage generates and ingests (1 M take ~14 min to "
+        "generate on 2 cores; hence the small default)",
+    )
     parser.add_argument("--storage-n", type=int, default=LAMOST_DR2, help="predictions stored")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats")
     parser.add_argument("--model", help="a trained .keras model (default: train one)")

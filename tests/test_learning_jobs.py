@@ -9,6 +9,7 @@ predictions and metrics, and writing lint-clean VOTables.
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import numpy as np
@@ -108,9 +109,24 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     stored = httpx.post(f"{base}/campaigns/be/labels", json={"labels": labels}).json()
     assert stored["stored"] == len(labels)
 
-    second = iterate(base)
+    second = iterate(base, WARM_START="true", TRAIN_BATCH_SIZE="128")
     summary = httpx.get(second.results["summary"][0]).json()
     assert summary["iteration"] == 1
+    with engine.connect() as conn:
+        provenance = json.loads(
+            conn.scalar(sa.select(schema.model.c.metrics).where(schema.model.c.iteration == 1))
+        )
+        kept = conn.execute(
+            sa.select(schema.prediction.c.role, schema.prediction.c.labelled).where(
+                schema.prediction.c.iteration == 0
+            )
+        ).all()
+        latest = conn.scalar(sa.select(sa.func.count()).where(schema.prediction.c.iteration == 1))
+        files = conn.execute(sa.select(schema.prediction_file.c.n_rows)).scalars().all()
+    assert provenance["warm_started"] and provenance["train"]["batch_size"] == 128
+    # iteration 0 keeps only what it selected; iteration 1 every pool spectrum; files: both
+    assert 20 <= len(kept) < len(pool_kinds) and all(role for role, _ in kept)
+    assert latest == len(pool_kinds) and files == [len(pool_kinds)] * 2
     assert summary["simbad"].startswith("skipped: SIMBAD not reachable")  # offline here
     again = table(second.results["query"][0])
     assert not set(again["pubdid"]) & set(query["pubdid"])  # labelled spectra left the pool

@@ -203,11 +203,12 @@ class Iteration:
         features, y, target_rows = self.campaigns.training_set(self.campaign, CLASSES)
         started = time.perf_counter()
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
+        folder = self.settings.home / "models" / self.campaign.name
+        previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
         classifier = fit_classifier(
-            features, y, self.request.training, provenance, self.progress, (0.05, 0.6)
+            features, y, self.request.training, provenance, self.progress, (0.05, 0.6), previous
         )
         self.timings["train"] = time.perf_counter() - started
-        folder = self.settings.home / "models" / self.campaign.name
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
         self.model_id = record_model(

@@ -40,8 +40,8 @@ NOISE_AUGMENT = 1.0
 
 
 def training_config(params: Any) -> Any:
-    """``MODEL``, ``EPOCHS``, ``PATIENCE``, ``BALANCE``, ``SEED``, ``NOISE_AUGMENT``
-    as a learn TrainConfig."""
+    """``MODEL``, ``EPOCHS``, ``PATIENCE``, ``BALANCE``, ``SEED``, ``NOISE_AUGMENT``,
+    ``TRAIN_BATCH_SIZE``, ``WARM_START`` as a learn TrainConfig."""
     from service.learn import BALANCING, VARIANTS, TrainConfig
 
     return TrainConfig(
@@ -51,6 +51,8 @@ def training_config(params: Any) -> Any:
         balancing=params.choice("BALANCE", BALANCING, "smote"),
         seed=params.integer("SEED", 0, 0, 2**31 - 1),
         noise_augment=params.number("NOISE_AUGMENT", NOISE_AUGMENT, 0.0, 10.0),
+        batch_size=params.integer("TRAIN_BATCH_SIZE", 64, 8, 4096),
+        warm_start=params.flag("WARM_START"),
     )
 
 
@@ -61,8 +63,12 @@ def fit_classifier(
     provenance: dict[str, Any],
     progress: Any = None,
     span: tuple[float, float] = (0.0, 1.0),
+    initial_path: Path | None = None,
 ) -> Any:
     """A CNN trained on features made with the service's adaptation (recorded in the model).
+
+    ``initial_path``: a model to warm-start from when ``config.warm_start`` (the
+    previous iteration's); ignored when missing or of another shape.
 
     With ``progress``, each epoch moves the job's jobInfo fraction across ``span``
     and names the epoch and its losses: training is most of a learning job's time,
@@ -77,6 +83,9 @@ def fit_classifier(
         progress(fraction, f"training: epoch {epoch} of at most {epochs} ({losses})")
 
     adaptation = AdaptConfig()
+    initial = None
+    if config.warm_start and initial_path is not None and Path(initial_path).exists():
+        initial = load_model(initial_path)
     return SpectrumClassifier.train(
         x,
         y,
@@ -86,6 +95,7 @@ def fit_classifier(
         adapt_fingerprint=adaptation.fingerprint,
         extra_provenance=provenance,
         on_epoch=on_epoch if progress is not None else None,
+        initial=initial,
     )
 
 

@@ -135,6 +135,9 @@ class TrainConfig:
         noise of a per-copy standard deviation drawn uniformly from 0..noise_augment
         (feature units, i.e. z-score units by default): a high-SNR source set then
         also shows the network the noisy spectra the target survey is full of
+    warm_start : start from the weights of the ``initial`` classifier given to
+        :meth:`SpectrumClassifier.train` (the previous iteration's) instead of a
+        fresh initialisation; the original trained from scratch every iteration
     """
 
     variant: str = "reference"
@@ -145,6 +148,7 @@ class TrainConfig:
     balancing: str = "smote"
     seed: int = 0
     noise_augment: float = 0.0
+    warm_start: bool = False
 
     def __post_init__(self) -> None:
         if not self.noise_augment >= 0:
@@ -236,8 +240,10 @@ class SpectrumClassifier:
         adapt_fingerprint: str,
         extra_provenance: Mapping[str, Any] | None = None,
         on_epoch: Callable[[int, int, Mapping[str, float]], None] | None = None,
+        initial: SpectrumClassifier | None = None,
     ) -> SpectrumClassifier:
-        """Train a fresh network (from scratch, as the original did each iteration).
+        """Train a network: from scratch (as the original did each iteration), or with
+        ``config.warm_start`` from ``initial``'s weights when its shape matches.
 
         x : (n, m) float32 adapted features; y : (n,) int class index into ``classes``
         Reproducible for a given ``config.seed`` (Python, numpy and TF seeds set,
@@ -263,6 +269,10 @@ class SpectrumClassifier:
         if config.noise_augment > 0:
             x_fit, y_fit = augment_noise(x_fit, y_fit, config.noise_augment, rng)
         network = build_network(config.variant, x.shape[1], len(classes))
+        warm = config.warm_start and initial is not None and _same_shapes(network, initial)
+        if warm:
+            assert initial is not None
+            network.set_weights(initial.network.get_weights())
         callbacks = []
         validation = None
         if val_rows.size:
@@ -307,6 +317,7 @@ class SpectrumClassifier:
             },
             "versions": _versions(),
             "device": _device(),
+            "warm_started": bool(warm),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **dict(extra_provenance or {}),
         }
@@ -421,6 +432,12 @@ class SpectrumClassifier:
             meta["adapt_fingerprint"],
             meta["provenance"],
         )
+
+
+def _same_shapes(network: Any, initial: SpectrumClassifier) -> bool:
+    """Whether ``initial``'s weights fit ``network`` (same variant, pixels and classes)."""
+    ours = [w.shape for w in network.get_weights()]
+    return ours == [w.shape for w in initial.network.get_weights()]
 
 
 def finite_rows(x: np.ndarray, n: int = CALIBRATION_ROWS) -> np.ndarray:
