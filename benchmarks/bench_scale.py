@@ -235,6 +235,7 @@ def stage_storage(args: argparse.Namespace) -> dict:
 # ------------------------------------------------------------------------------ pipeline
 def stage_pipeline(args: argparse.Namespace) -> dict:
     """generate -> ingest tree (and again: idempotent) -> classify -> record -> TAP."""
+    import itertools
     import shutil
 
     from service.archive.generate import generate_archive
@@ -261,6 +262,13 @@ def stage_pipeline(args: argparse.Namespace) -> dict:
     root = folder / "make" / "archive" / "lamost"
     (root / "catalogue.fits").unlink()
     step("generate", started, args.files, disk_mib=round(disk_mib(root), 1))
+    from service.ingest_tree import archive_files
+    from service.spectra.bulk import read_halpha_windows
+
+    sample = [root / r for r in itertools.islice(archive_files(root), 4000)]
+    started = time.perf_counter()
+    read_halpha_windows(sample)  # the bare reader, one process: the floor per core
+    step("bare_reader_1_process", started, len(sample))
     settings = Settings(home=folder / "home")
     started = time.perf_counter()
     summary = ingest_tree(settings, root, "pool", workers=2)

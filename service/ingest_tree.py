@@ -98,9 +98,10 @@ def read_chunk(root: str, relatives: Sequence[str]) -> Chunk:
     for i in good:
         meta = windows.meta.get(i, SpectrumMeta())  # the file URL names it then
         url = (base / relatives[i]).resolve().as_uri()
-        values = {**dataclasses.asdict(meta), "pubdid": meta.pubdid or url, "access_url": url}
         for name in ROW_COLUMNS:
-            value = values[name]
+            value = getattr(meta, name, None)
+            if name in ("pubdid", "access_url"):
+                value = url if name == "access_url" else (meta.pubdid or url)
             rows[name].append(
                 None if isinstance(value, float) and not math.isfinite(value) else value
             )

@@ -311,7 +311,7 @@ def _lamost(
         grid,
         ivar=row(lamost.ROW_IVAR),
         andmask=row(lamost.ROW_ANDMASK),
-        meta=lamost.meta(cards),
+        meta=lamost.meta(cards, extra=False),
     )
 
 
