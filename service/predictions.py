@@ -5,7 +5,7 @@ spectrum per iteration would grow the database by 4 M rows an iteration, and a
 classify job would add 4 M rows that carry no model. Instead:
 
 * every scoring (an iteration or a classify job) writes the whole pool's
-  predictions as one Parquet file under ``<home>/predictions/`` (~60 MB at 4.1 M
+  predictions as one Parquet file under ``<home>/predictions/`` (~100 MB at 4.1 M
   rows) and one ``prediction_file`` row that points at it, with its model and job;
 * SQL ``prediction`` keeps, per campaign, every row of the *latest* iteration (the
   labelling page and TAP ask about the current state) plus the selected rows

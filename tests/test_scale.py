@@ -28,6 +28,7 @@ from tests.test_learn_model import ADAPT, FINGERPRINT, _data
 configure_threads(2, 1)
 AMX = "fpu avx2 avx512f avx512_bf16 avx512_vnni amx_bf16 amx_int8 amx_tile"
 ZEN3 = "fpu avx2 fma"
+OLD = "fpu sse2 sse4_2 avx"
 
 
 # ------------------------------------------------------------------ choosing the arithmetic
@@ -35,7 +36,9 @@ def test_auto_prefers_bf16_on_amx_and_falls_back_to_fp32_without_it() -> None:
     assert scorers.choose_precision("auto", scorers.cpu_flags(AMX)) == "bf16"
     assert scorers.choose_precision("auto", scorers.cpu_flags(ZEN3)) == "fp32"
     assert scorers.choose_precision("bf16", scorers.cpu_flags(ZEN3)) == "fp32"
-    assert scorers.choose_precision("int8", scorers.cpu_flags(ZEN3)) == "fp32"
+    assert scorers.choose_precision("int8", scorers.cpu_flags(ZEN3)) == "int8"  # asked for
+    assert scorers.choose_precision("int8", scorers.cpu_flags(OLD)) == "fp32"
+    assert scorers.choose_precision("bf16", scorers.cpu_flags(OLD)) == "fp32"
     assert scorers.choose_precision("int8", scorers.cpu_flags(AMX)) == "int8"
     assert scorers.choose_precision("fp32", scorers.cpu_flags(AMX)) == "fp32"
     assert scorers.isa(scorers.cpu_flags(AMX)) == "AMX (bf16, int8)"
@@ -47,6 +50,7 @@ def test_the_setting_simulates_a_cpu_without_the_instructions() -> None:
     having = Settings(scoring_precision="bf16", cpu_flags=AMX)
     assert scoring_precision(lacking) == "fp32"
     assert scoring_precision(having) == "bf16"
+    assert scoring_precision(Settings(scoring_precision="int8", cpu_flags=OLD)) == "fp32"
     assert Settings.from_env({"ALVO_SCORING_PRECISION": "int8"}).scoring_precision == "int8"
 
 

@@ -30,10 +30,18 @@ import numpy as np
 
 #: The precisions a caller may ask for; "auto" lets the CPU decide.
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
-#: CPU flags (as /proc/cpuinfo spells them) that make each reduced precision pay.
+#: CPU flags (as /proc/cpuinfo spells them) with which "auto" picks a reduced precision.
 FAST_FLAGS = {
     "bf16": frozenset({"amx_bf16", "avx512_bf16"}),
     "int8": frozenset({"amx_int8", "avx512_vnni", "avx_vnni"}),
+}
+#: Flags with which an explicitly requested precision runs natively. int8 runs on
+#: AVX2's integer multiply-adds too: measured 1.5-2x fp32 on AVX2-only Zen 3
+#: (docs/performance.md), so an operator may ask for it there; bf16 without
+#: AVX-512 BF16/AMX is emulated and slower than fp32.
+NATIVE_FLAGS = {
+    "bf16": FAST_FLAGS["bf16"],
+    "int8": FAST_FLAGS["int8"] | {"avx2"},
 }
 #: Layers of the int8 network left in float32 (see :func:`quantized_onnx`). Measured on
 #: a trained reference net and 20 000 simulated LAMOST spectra (docs/performance.md):
@@ -85,22 +93,22 @@ def choose_precision(requested: str, flags: Iterable[str]) -> str:
     """The precision that runs: ``requested`` where the CPU has its instructions, else fp32.
 
     "auto" prefers bf16 (AMX/AVX-512 BF16), then int8 (VNNI, with onnxruntime),
-    then fp32. An explicit "bf16" or "int8" on a CPU without those instructions
-    also gets fp32: the emulated path is slower than float32 and no more accurate.
+    then fp32. An explicit "bf16" needs AMX/AVX-512 BF16 and an explicit "int8"
+    at least AVX2 (:data:`NATIVE_FLAGS`); without them it gets fp32: the emulated
+    path is slower than float32 and no more accurate.
     """
     from service.reasons import AlvoError, Reason
 
     if requested not in PRECISIONS:
         raise AlvoError(Reason.BAD_PARAMETER, f"precision {requested!r} not one of {PRECISIONS}")
     flags = frozenset(flags)
-    usable = [
-        precision
-        for precision in ("bf16", "int8")
-        if FAST_FLAGS[precision] & flags and (precision != "int8" or onnxruntime_available())
-    ]
+
+    def runs(precision: str, table: dict[str, frozenset[str]]) -> bool:
+        return bool(table[precision] & flags) and (precision != "int8" or onnxruntime_available())
+
     if requested == "auto":
-        return usable[0] if usable else "fp32"
-    return requested if requested == "fp32" or requested in usable else "fp32"
+        return next((p for p in ("bf16", "int8") if runs(p, FAST_FLAGS)), "fp32")
+    return requested if requested == "fp32" or runs(requested, NATIVE_FLAGS) else "fp32"
 
 
 # --------------------------------------------------------------------------- scorers
