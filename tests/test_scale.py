@@ -114,7 +114,10 @@ def world(tmp_path_factory):
 def _pool(engine, n: int, seed: int):
     with engine.connect() as conn:
         ids = np.array(
-            conn.scalars(sa.select(schema.spectrum.c.spectrum_id).limit(n)).all(), dtype=np.int64
+            conn.scalars(
+                sa.select(schema.spectrum.c.spectrum_id).order_by("spectrum_id").limit(n)
+            ).all(),
+            dtype=np.int64,
         )
     rng = np.random.default_rng(seed)
     p = rng.dirichlet((0.3, 0.2, 2.0), len(ids)).astype(np.float32)
