@@ -15,13 +15,16 @@ Stages (each in its own process, so peak RSS is per stage):
 ``storage``  4.1 M synthetic predictions recorded twice (two iterations) through
              ``service.predictions`` on SQLite: wall time, peak RSS, bytes on disk,
              rows in SQL, against the floor of writing the same columns with
-             ``numpy.save``; then TAP's ADQL over them (top-100 entropy, class counts).
+             ``numpy.save``; then TAP's ADQL over them (top-100 entropy, class counts);
+``turnaround`` one iteration's training from scratch or warm-started from the
+             previous iteration, batch 64 or 256, patience 10 or 3 (``--turn-n``
+             simulated labels): seconds, epochs, accuracy, emission precision/recall.
 
 The ISA the run had is printed first. With ``--model``/``--features``/``--truth``
 the scoring stage uses a model and labelled features you give; otherwise it
 simulates LAMOST spectra and trains a reference net first (minutes).
 
-    .venv/bin/python benchmarks/bench_scale.py [--stage scoring|pipeline|storage|all]
+    .venv/bin/python benchmarks/bench_scale.py [--stage scoring|pipeline|storage|turnaround|all]
         [--n 20000] [--files 20000] [--storage-n 4100000] [--repeats 3]
         [--model M.keras --features X.npy --truth Y.npy]
 """
@@ -36,6 +39,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -313,8 +317,61 @@ def stage_pipeline(args: argparse.Namespace) -> dict:
     return {"files": args.files, "steps": steps}
 
 
+# ---------------------------------------------------------------------------- turnaround
+def stage_turnaround(args: argparse.Namespace) -> dict:
+    """Training time of one iteration: from scratch or warm, batch 64 or 256, patience.
+
+    The "previous iteration" is trained on all but the newest 100 labels; each run
+    then trains on all of them and is scored on the scoring stage's test rows.
+    """
+    from service.adapt import AdaptConfig
+    from service.learn import configure_threads
+    from service.learn.model import SpectrumClassifier, TrainConfig
+
+    configure_threads()
+    adaptation = AdaptConfig()
+    keys = {"adapt_config": adaptation.to_dict(), "adapt_fingerprint": adaptation.fingerprint}
+    x, y = simulated(args.turn_n, 7, 0.4)
+    if args.features:
+        xt, yt = np.load(args.features)[:8000], np.load(args.truth)[:8000]
+    else:
+        xt, yt = simulated(8000, 2, 0.05)
+    runs: dict = {}
+    previous: dict = {}
+    for batch, patience in ((64, 10), (256, 10), (256, 3)):
+        config = TrainConfig(variant=args.variant, batch_size=batch, patience=patience)
+        if patience not in previous:
+            previous[patience] = SpectrumClassifier.train(x[:-100], y[:-100], config, **keys)
+        for warm in (False, True):
+            started = time.perf_counter()
+            model = SpectrumClassifier.train(
+                x,
+                y,
+                dataclasses.replace(config, warm_start=warm),
+                initial=previous[patience],
+                **keys,
+            )
+            predicted = model.predict_proba(xt).argmax(axis=1)
+            precision, recall = emission_scores(predicted, yt)
+            name = f"{'warm' if warm else 'scratch'} batch {batch} patience {patience}"
+            runs[name] = {
+                "seconds": round(time.perf_counter() - started, 1),
+                "epochs": model.provenance["epochs_run"],
+                "accuracy": round(float((predicted == yt).mean()), 4),
+                "precision": round(float(precision), 4),
+                "recall": round(float(recall), 4),
+            }
+            print(name, runs[name], flush=True)
+    return {"n_train": len(x), "variant": args.variant, "runs": runs}
+
+
 # --------------------------------------------------------------------------------- driver
-STAGES = {"scoring": stage_scoring, "pipeline": stage_pipeline, "storage": stage_storage}
+STAGES = {
+    "scoring": stage_scoring,
+    "pipeline": stage_pipeline,
+    "storage": stage_storage,
+    "turnaround": stage_turnaround,
+}
 
 
 def main() -> None:
@@ -333,6 +390,8 @@ def main() -> None:
     parser.add_argument("--model", help="a trained .keras model (default: train one)")
     parser.add_argument("--features", help="(n, 140) float32 .npy to score")
     parser.add_argument("--truth", help="(n,) class index .npy for --features")
+    parser.add_argument("--turn-n", type=int, default=2400, help="labels of the turnaround stage")
+    parser.add_argument("--variant", default="reference", help="network of the turnaround stage")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
