@@ -329,13 +329,21 @@ class SpectrumClassifier:
 
         ``precision`` is one that :func:`service.learn.scoring.choose_precision`
         resolved ("fp32", "bf16" or "int8"); int8 calibrates on ``calibration``
-        rows (finite features). Built once per precision and cached.
+        rows (finite features). Cached per precision (and per calibration sample, so
+        a model cached in a worker never scores one pool with another's quantisation).
         """
+        import hashlib
+
         from service.learn import scoring
 
-        if precision not in self._scorers:
-            self._scorers[precision] = scoring.make_scorer(self.network, precision, calibration)
-        return self._scorers[precision]
+        key = precision
+        if precision == "int8" and calibration is not None:  # one quantisation per sample
+            key += hashlib.blake2b(np.ascontiguousarray(calibration).tobytes()).hexdigest()
+        if key not in self._scorers:
+            for old in [k for k in self._scorers if k.startswith("int8") and key != "int8"]:
+                del self._scorers[old]  # keep one int8 session: a worker's memory stays flat
+            self._scorers[key] = scoring.make_scorer(self.network, precision, calibration)
+        return self._scorers[key]
 
     def score(
         self,
