@@ -72,10 +72,16 @@ def test_classification_fans_out_and_matches_the_local_run(tmp_path, cluster):
     pool.append(rows)
 
     local = classify(model_path, pool.path)
+    local_int8 = classify(model_path, pool.path, precision="int8")
     with Client(cluster) as client, get_task_stream(client) as tasks:
         remote = client.submit(classify, model_path, pool.path, None, (0.0, 1.0), 3).result()
+        remote_int8 = client.submit(
+            classify, model_path, pool.path, None, (0.0, 1.0), 3, "int8"
+        ).result()
+    # int8 chunks on the workers share the local run's one quantisation (same calibration)
+    np.testing.assert_allclose(remote_int8.probabilities, local_int8.probabilities, atol=1e-6)
     chunk_tasks = [t for t in tasks.data if str(t["key"]).startswith("_classify_rows")]
-    assert len(chunk_tasks) == 4  # 10 rows in chunks of 3, each its own task
+    assert len(chunk_tasks) == 8  # 10 rows in chunks of 3, each its own task (fp32, int8)
     np.testing.assert_allclose(remote.probabilities, local.probabilities, atol=1e-5)
     assert np.isnan(remote.probabilities[4]).all() and np.isfinite(remote.probabilities[5]).all()
     assert (remote.hou == local.hou).all()

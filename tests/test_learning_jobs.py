@@ -9,6 +9,7 @@ predictions and metrics, and writing lint-clean VOTables.
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import numpy as np
@@ -115,9 +116,24 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     stored = httpx.post(f"{base}/campaigns/be/labels", json={"labels": labels}).json()
     assert stored["stored"] == len(labels)
 
-    second = iterate(base, STRATEGY="diverse-entropy")
+    second = iterate(base, STRATEGY="diverse-entropy", WARM_START="true", TRAIN_BATCH_SIZE="128")
     summary = httpx.get(second.results["summary"][0]).json()
     assert summary["iteration"] == 1
+    with engine.connect() as conn:
+        provenance = json.loads(
+            conn.scalar(sa.select(schema.model.c.metrics).where(schema.model.c.iteration == 1))
+        )
+        kept = conn.execute(
+            sa.select(schema.prediction.c.role, schema.prediction.c.labelled).where(
+                schema.prediction.c.iteration == 0
+            )
+        ).all()
+        latest = conn.scalar(sa.select(sa.func.count()).where(schema.prediction.c.iteration == 1))
+        files = conn.execute(sa.select(schema.prediction_file.c.n_rows)).scalars().all()
+    assert provenance["warm_started"] and provenance["train"]["batch_size"] == 128
+    # iteration 0 keeps only what it selected; iteration 1 every pool spectrum; files: both
+    assert 20 <= len(kept) < len(pool_kinds) and all(role for role, _ in kept)
+    assert latest == len(pool_kinds) and files == [len(pool_kinds)] * 2
     assert summary["simbad"] == "skipped: switched off (ALVO_SIMBAD=off)"
     assert summary["embeddings"] == "network"  # the benchmarked diverse-entropy, not 3 numbers
     assert "network embeddings" in summary["why"]["query"]
@@ -183,11 +199,11 @@ def test_train_then_classify(service):
     assert classified.phase == "COMPLETED", classified.error
     result = httpx.get(classified.results["summary"][0]).json()
     # Issue 15: alvo.model.path showed server file paths over TAP; now relative to home
-    tap = httpx.get(
-        f"{base}/tap/sync", params={"LANG": "ADQL", "QUERY": "SELECT path FROM alvo.model"}
-    )
-    paths = [str(p) for p in parse_single_table(io.BytesIO(tap.content)).to_table()["path"]]
-    assert paths and not any(p.startswith("/") or str(settings.home) in p for p in paths)
+    for published in ("alvo.model", "alvo.prediction_file"):
+        query = {"LANG": "ADQL", "QUERY": f"SELECT path FROM {published}"}
+        tap = httpx.get(f"{base}/tap/sync", params=query)
+        paths = [str(p) for p in parse_single_table(io.BytesIO(tap.content)).to_table()["path"]]
+        assert paths and not any(p.startswith("/") or str(settings.home) in p for p in paths)
     assert result["hou_verdict"]["emission"] + result["hou_verdict"]["none"] == len(pool_kinds)
     assert result["classified"] == len(pool_kinds)
     candidates = table(classified.results["candidates"][0])

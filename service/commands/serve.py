@@ -100,6 +100,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="largest label POST to a campaign, JSON/CSV/VOTable, in bytes; larger is "
         "refused with 413 BODY_TOO_LARGE (ALVO_MAX_LABEL_BYTES, default 33554432)",
     )
+    parser.add_argument(
+        "--scoring-precision",
+        choices=["auto", "fp32", "bf16", "int8"],
+        help="arithmetic of pool scoring (ALVO_SCORING_PRECISION, default auto: bf16 with "
+        "AMX/AVX-512 BF16, int8 with VNNI, else fp32; a precision the CPU lacks falls back "
+        "to fp32)",
+    )
     parser.set_defaults(func=run)
 
 

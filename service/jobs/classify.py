@@ -6,7 +6,9 @@ Parameters: ``MODEL_ID`` (a model from a ``train`` or ``iterate`` job; the
 ``BROADCAST=true`` (send the candidates to SAMP clients when done). A model trained on
 features of another adaptation is refused. Results: the candidates VOTable
 (spectra predicted as single- or double-peak emission, most uncertain first,
-with the Hou et al. rule's verdict beside the CNN's) and a JSON summary.
+with the Hou et al. rule's verdict beside the CNN's) and a JSON summary. The
+whole dataset's scores go to a Parquet file (``alvo.prediction_file``); only the
+candidates become ``alvo.prediction`` rows, tagged with the model and this job's id.
 """
 
 from __future__ import annotations
@@ -51,10 +53,12 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         classify,
         load_model,
         model_file,
+        scoring_precision,
         start_job,
         write_predictions,
     )
     from service.jobs.results import rows_votable
+    from service.predictions import Scoring
     from service.reasons import AlvoError
     from uws.runner import UWSJobError
 
@@ -72,12 +76,15 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         load_model(path)  # a model of another adaptation is refused before any work
     except (LookupError, AlvoError) as error:
         raise UWSJobError(str(error)) from error
-    progress(0.1, f"classifying {len(dataset.features)} spectra")
-    predictions = classify(path, dataset.feature_path, progress, (0.1, 0.8))
+    precision = scoring_precision(settings)
+    progress(0.1, f"classifying {len(dataset.features)} spectra ({precision})")
+    predictions = classify(path, dataset.feature_path, progress, (0.1, 0.8), precision=precision)
     roles = np.where(predictions.candidates(), "candidate", "").astype(object)
     ids = campaigns.spectrum_ids(dataset)
     progress(0.8, "recording predictions")
-    write_predictions(campaigns.engine, ids, predictions, roles, None, 0)
+    scoring = Scoring(None, 0, request.model_id, job.id, precision)
+    labelled = np.zeros(len(ids), dtype=bool)
+    write_predictions(campaigns.engine, settings.home, ids, predictions, roles, labelled, scoring)
     spectra = campaigns.datasets.spectra(dataset)
     chosen = np.flatnonzero(predictions.candidates())
     chosen = chosen[np.argsort(-predictions.entropy[chosen], kind="stable")]
@@ -107,6 +114,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
             "none": int((~predictions.hou & predictions.finite).sum()),
         },
         "seconds": round(predictions.seconds, 3),
+        "arithmetic": precision,
     }
     if request.broadcast:
         from service.samp import broadcast_tables

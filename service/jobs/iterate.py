@@ -42,6 +42,7 @@ from service.jobs.learning import (
     classify,
     fit_classifier,
     record_model,
+    scoring_precision,
     start_job,
     training_config,
     write_predictions,
@@ -112,6 +113,10 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
 
 class Iteration:
     """The steps of one iteration, in the order they run."""
+
+    #: set by the steps: the model trained and the arithmetic the pool was scored in
+    model_id: int | None = None
+    precision: str = "fp32"
 
     def __init__(
         self,
@@ -196,14 +201,15 @@ class Iteration:
         features, y, target_rows = self.campaigns.training_set(self.campaign, CLASSES)
         started = time.perf_counter()
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
+        folder = self.settings.home / "models" / self.campaign.name
+        previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
         classifier = fit_classifier(
-            features, y, self.request.training, provenance, self.progress, (0.05, 0.6)
+            features, y, self.request.training, provenance, self.progress, (0.05, 0.6), previous
         )
         self.timings["train"] = time.perf_counter() - started
-        folder = self.settings.home / "models" / self.campaign.name
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
-        record_model(
+        self.model_id = record_model(
             self.engine,
             classifier,
             path,
@@ -215,7 +221,10 @@ class Iteration:
 
     def classify(self, model_path: Path) -> Predictions:
         pool = self.campaign.target.feature_path
-        predictions = classify(model_path, pool, self.progress, (0.6, 0.85))
+        self.precision = scoring_precision(self.settings)
+        predictions = classify(
+            model_path, pool, self.progress, (0.6, 0.85), precision=self.precision
+        )
         self.timings["classify"] = predictions.seconds
         return predictions
 
@@ -247,9 +256,17 @@ class Iteration:
     def record(
         self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
     ) -> None:
+        from service.predictions import Scoring
+
         ids = self.campaigns.spectrum_ids(self.campaign.target)
+        labelled = np.zeros(len(ids), dtype=bool)
+        labelled[list(self.campaigns.pool_verdicts(self.campaign))] = True
+        job_id = self.workdir.name  # a UWS job's directory is named after the job
+        scoring = Scoring(
+            self.campaign.campaign_id, self.number, self.model_id, job_id, self.precision
+        )
         write_predictions(
-            self.engine, ids, predictions, roles, self.campaign.campaign_id, self.number
+            self.engine, self.settings.home, ids, predictions, roles, labelled, scoring
         )
         with self.engine.begin() as conn:
             conn.execute(

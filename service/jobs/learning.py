@@ -16,8 +16,6 @@ import sqlalchemy as sa
 from service.tables import schema
 
 CLASSES = schema.CLASSES
-#: Rows per INSERT batch when writing a pool's predictions.
-INSERT_CHUNK = 20_000
 
 
 def start_job(job: Any, workdir: Path, request_type: Any) -> tuple[Any, Any]:
@@ -42,8 +40,8 @@ NOISE_AUGMENT = 1.0
 
 
 def training_config(params: Any) -> Any:
-    """``MODEL``, ``EPOCHS``, ``PATIENCE``, ``BALANCE``, ``SEED``, ``NOISE_AUGMENT``
-    as a learn TrainConfig."""
+    """``MODEL``, ``EPOCHS``, ``PATIENCE``, ``BALANCE``, ``SEED``, ``NOISE_AUGMENT``,
+    ``TRAIN_BATCH_SIZE``, ``WARM_START`` as a learn TrainConfig."""
     from service.learn import BALANCING, VARIANTS, TrainConfig
 
     return TrainConfig(
@@ -53,6 +51,8 @@ def training_config(params: Any) -> Any:
         balancing=params.choice("BALANCE", BALANCING, "smote"),
         seed=params.integer("SEED", 0, 0, 2**31 - 1),
         noise_augment=params.number("NOISE_AUGMENT", NOISE_AUGMENT, 0.0, 10.0),
+        batch_size=params.integer("TRAIN_BATCH_SIZE", 64, 8, 4096),
+        warm_start=params.flag("WARM_START"),
     )
 
 
@@ -63,8 +63,12 @@ def fit_classifier(
     provenance: dict[str, Any],
     progress: Any = None,
     span: tuple[float, float] = (0.0, 1.0),
+    initial_path: Path | None = None,
 ) -> Any:
     """A CNN trained on features made with the service's adaptation (recorded in the model).
+
+    ``initial_path``: a model to warm-start from when ``config.warm_start`` (the
+    previous iteration's); ignored when missing or of another shape.
 
     With ``progress``, each epoch moves the job's jobInfo fraction across ``span``
     and names the epoch and its losses: training is most of a learning job's time,
@@ -79,6 +83,9 @@ def fit_classifier(
         progress(fraction, f"training: epoch {epoch} of at most {epochs} ({losses})")
 
     adaptation = AdaptConfig()
+    initial = None
+    if config.warm_start and initial_path is not None and Path(initial_path).exists():
+        initial = load_model(initial_path)
     return SpectrumClassifier.train(
         x,
         y,
@@ -88,6 +95,7 @@ def fit_classifier(
         adapt_fingerprint=adaptation.fingerprint,
         extra_provenance=provenance,
         on_epoch=on_epoch if progress is not None else None,
+        initial=initial,
     )
 
 
@@ -197,13 +205,16 @@ def classify(
     progress: Any = None,
     span: tuple[float, float] = (0.0, 1.0),
     chunk: int = CLASSIFY_CHUNK,
+    precision: str = "fp32",
 ) -> Predictions:
     """Classify a whole feature store with a saved model, chunk by chunk.
 
     Under the dask executor the chunks are Dask tasks that read their rows from
     the shared feature file, so a LAMOST-sized pool is spread over the cluster;
     otherwise they run in turn in the job's process. Either way memory stays at
-    one chunk of features plus the (n, 3) result.
+    one chunk of features plus the (n, 3) result. ``precision`` is a resolved one
+    (:func:`scoring_precision`); int8 calibrates every chunk on the same rows, the
+    first finite ones of the store, so the chunks share one quantisation.
     """
     from service.features import FeatureStore
     from service.jobs.fanout import map_chunks
@@ -213,7 +224,7 @@ def classify(
     started = time.perf_counter()
     probabilities = np.full((n, len(CLASSES)), np.nan, dtype=np.float32)
     hou = np.zeros(n, dtype=bool)
-    parts = map_chunks(_classify_rows, chunks, str(model_path), str(feature_path))
+    parts = map_chunks(_classify_rows, chunks, str(model_path), str(feature_path), precision)
     for done, ((start, stop), (p, h)) in enumerate(zip(chunks, parts, strict=True), 1):
         probabilities[start:stop], hou[start:stop] = p, h
         if progress is not None:
@@ -223,49 +234,52 @@ def classify(
 
 
 def _classify_rows(
-    rows: tuple[int, int], model_path: str, feature_path: str
+    rows: tuple[int, int], model_path: str, feature_path: str, precision: str = "fp32"
 ) -> tuple[np.ndarray, np.ndarray]:
     """One chunk: CNN probabilities and the Hou rule's verdicts for rows start..stop."""
     from service.adapt import AdaptConfig
     from service.features import FeatureStore
     from service.learn import configure_threads, hou_rule
+    from service.learn.model import finite_rows
 
     configure_threads()  # a fresh Dask worker has not limited TF's threads yet
-    features = np.asarray(FeatureStore(feature_path).array()[rows[0] : rows[1]])
-    probabilities = load_model(model_path).predict_proba(features)
+    store = FeatureStore(feature_path).array()
+    features = np.asarray(store[rows[0] : rows[1]])
+    calibration = finite_rows(store) if precision == "int8" else None
+    probabilities = load_model(model_path).score(
+        features, precision=precision, calibration=calibration
+    )[0]
     return probabilities.astype(np.float32), hou_rule(features, AdaptConfig().grid())
 
 
 def write_predictions(
     engine: sa.Engine,
+    home: Path,
     spectrum_ids: np.ndarray,
     predictions: Predictions,
     roles: np.ndarray,
-    campaign_id: int | None,
-    iteration: int,
-) -> int:
-    """Insert one ``prediction`` row per classified spectrum; returns how many."""
-    entropies, predicted = predictions.entropy, predictions.predicted
-    probabilities = predictions.probabilities
-    rows = np.flatnonzero(predictions.finite & (spectrum_ids >= 0))
-    with engine.begin() as conn:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            conn.execute(
-                schema.prediction.insert(),
-                [
-                    {
-                        "spectrum_id": int(spectrum_ids[i]),
-                        "campaign_id": campaign_id,
-                        "iteration": iteration,
-                        "predicted_class": CLASSES[predicted[i]],
-                        "p_single_peak": float(probabilities[i, 0]),
-                        "p_double_peak": float(probabilities[i, 1]),
-                        "p_absorption": float(probabilities[i, 2]),
-                        "entropy": float(entropies[i]),
-                        "hou_verdict": "emission" if predictions.hou[i] else "none",
-                        "role": roles[i] or None,
-                    }
-                    for i in rows[start : start + INSERT_CHUNK]
-                ],
-            )
-    return len(rows)
+    labelled: np.ndarray,
+    scoring: Any,
+) -> dict[str, Any]:
+    """Record a pool's predictions (see :mod:`service.predictions`): the whole pool in a
+    Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.predictions.record`
+    returns."""
+    from service import predictions as store
+
+    table = store.columns(
+        spectrum_ids,
+        predictions.probabilities,
+        predictions.entropy,
+        predictions.hou,
+        roles,
+        labelled,
+    )
+    return store.record(engine, home / "predictions", table, scoring)
+
+
+def scoring_precision(settings: Any) -> str:
+    """The arithmetic this machine scores in: ``ALVO_SCORING_PRECISION`` where the CPU has
+    its instructions (``ALVO_CPU_FLAGS`` stands in for /proc/cpuinfo), else fp32."""
+    from service.learn import choose_precision, cpu_flags
+
+    return choose_precision(settings.scoring_precision, cpu_flags(settings.cpu_flags or None))

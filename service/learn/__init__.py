@@ -25,11 +25,13 @@ from service.learn.model import (
 )
 from service.learn.precision import clopper_pearson_lower, precision_sample
 from service.learn.query import STRATEGIES, entropy, select_query
+from service.learn.scoring import PRECISIONS, choose_precision, cpu_flags, isa
 from service.learn.step import Batch, score_batch, select_batch
 
 __all__ = [
     "BALANCING",
     "CLASSES",
+    "PRECISIONS",
     "STRATEGIES",
     "TARGET_CLASSES",
     "VARIANTS",
@@ -43,10 +45,13 @@ __all__ = [
     "TrainConfig",
     "balance",
     "build_network",
+    "choose_precision",
     "clopper_pearson_lower",
     "configure_threads",
+    "cpu_flags",
     "entropy",
     "hou_rule",
+    "isa",
     "precision_sample",
     "run_active_learning",
     "score_batch",

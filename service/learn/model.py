@@ -43,6 +43,8 @@ MODEL_FORMAT = 1
 #: Rows per inference step: large enough to amortise dispatch, small enough that
 #: the reference net's activations stay around 0.5 GB.
 INFERENCE_BATCH = 4096
+#: Feature rows that calibrate int8 activation ranges (the first finite rows of a pool).
+CALIBRATION_ROWS = 2048
 
 
 def configure_threads(intra: int = 2, inter: int = 2) -> None:
@@ -133,6 +135,9 @@ class TrainConfig:
         noise of a per-copy standard deviation drawn uniformly from 0..noise_augment
         (feature units, i.e. z-score units by default): a high-SNR source set then
         also shows the network the noisy spectra the target survey is full of
+    warm_start : start from the weights of the ``initial`` classifier given to
+        :meth:`SpectrumClassifier.train` (the previous iteration's) instead of a
+        fresh initialisation; the original trained from scratch every iteration
     """
 
     variant: str = "reference"
@@ -143,6 +148,7 @@ class TrainConfig:
     balancing: str = "smote"
     seed: int = 0
     noise_augment: float = 0.0
+    warm_start: bool = False
 
     def __post_init__(self) -> None:
         if not self.noise_augment >= 0:
@@ -219,8 +225,7 @@ class SpectrumClassifier:
         self.adapt_config = dict(adapt_config)
         self.adapt_fingerprint = adapt_fingerprint
         self.provenance = dict(provenance or {})
-        self._infer: Any = None
-        self._embed: Any = None
+        self._scorers: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ training
     @classmethod
@@ -235,8 +240,10 @@ class SpectrumClassifier:
         adapt_fingerprint: str,
         extra_provenance: Mapping[str, Any] | None = None,
         on_epoch: Callable[[int, int, Mapping[str, float]], None] | None = None,
+        initial: SpectrumClassifier | None = None,
     ) -> SpectrumClassifier:
-        """Train a fresh network (from scratch, as the original did each iteration).
+        """Train a network: from scratch (as the original did each iteration), or with
+        ``config.warm_start`` from ``initial``'s weights when its shape matches.
 
         x : (n, m) float32 adapted features; y : (n,) int class index into ``classes``
         Reproducible for a given ``config.seed`` (Python, numpy and TF seeds set,
@@ -262,6 +269,10 @@ class SpectrumClassifier:
         if config.noise_augment > 0:
             x_fit, y_fit = augment_noise(x_fit, y_fit, config.noise_augment, rng)
         network = build_network(config.variant, x.shape[1], len(classes))
+        warm = config.warm_start and initial is not None and _same_shapes(network, initial)
+        if warm:
+            assert initial is not None
+            network.set_weights(initial.network.get_weights())
         callbacks = []
         validation = None
         if val_rows.size:
@@ -306,53 +317,78 @@ class SpectrumClassifier:
             },
             "versions": _versions(),
             "device": _device(),
+            "warm_started": bool(warm),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **dict(extra_provenance or {}),
         }
         return cls(network, classes, adapt_config, adapt_fingerprint, provenance)
 
     # ----------------------------------------------------------------- inference
-    def _functions(self) -> tuple[Any, Any]:
-        """Compiled forward passes (one trace for any batch size), built on first use."""
-        import keras
-        import tensorflow as tf
+    def scorer(self, precision: str = "fp32", calibration: np.ndarray | None = None) -> Any:
+        """The forward pass (probabilities and embedding together) in ``precision``.
 
-        if self._infer is None:
-            signature = [tf.TensorSpec((None, self.network.input_shape[1], 1), tf.float32)]
-            embedder = keras.Model(self.network.inputs, self.network.get_layer("embedding").output)
-            self._infer = tf.function(
-                lambda x: self.network(x, training=False), input_signature=signature
-            )
-            self._embed = tf.function(
-                lambda x: embedder(x, training=False), input_signature=signature
-            )
-        return self._infer, self._embed
+        ``precision`` is one that :func:`service.learn.scoring.choose_precision`
+        resolved ("fp32", "bf16" or "int8"); int8 calibrates on ``calibration``
+        rows (finite features). Cached per precision (and per calibration sample, so
+        a model cached in a worker never scores one pool with another's quantisation).
+        """
+        import hashlib
 
-    def _stream(self, x: np.ndarray, which: int, width: int, batch_size: int) -> np.ndarray:
-        function = self._functions()[which]
-        out = np.empty((len(x), width), dtype=np.float32)
+        from service.learn import scoring
+
+        key = precision
+        if precision == "int8" and calibration is not None:  # one quantisation per sample
+            key += hashlib.blake2b(np.ascontiguousarray(calibration).tobytes()).hexdigest()
+        if key not in self._scorers:
+            for old in [k for k in self._scorers if k.startswith("int8") and key != "int8"]:
+                del self._scorers[old]  # keep one int8 session: a worker's memory stays flat
+            self._scorers[key] = scoring.make_scorer(self.network, precision, calibration)
+        return self._scorers[key]
+
+    def score(
+        self,
+        x: np.ndarray,
+        batch_size: int = INFERENCE_BATCH,
+        precision: str = "fp32",
+        calibration: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """((n, k) probabilities, (n, d) embedding) of (n, m) features in one pass.
+
+        ``x`` may be a read-only memory map (``np.load(path, mmap_mode="r")``): it is
+        read ``batch_size`` rows at a time, so memory stays bounded by one batch's
+        activations plus the results, whatever n is. Rows with a NaN feature get NaN
+        outputs. ``precision`` as for :meth:`scorer`; int8 calibrates on
+        ``calibration`` or else on the first finite rows of ``x`` (pass the same
+        rows for every chunk of one pool, so all chunks share one quantisation).
+        """
+        if precision == "int8" and calibration is None:
+            calibration = finite_rows(x)
+        function = self.scorer(precision, calibration)
+        width = int(self.network.get_layer("embedding").units)
+        probabilities = np.empty((len(x), len(self.classes)), dtype=np.float32)
+        embedding = np.empty((len(x), width), dtype=np.float32)
         for start in range(0, len(x), batch_size):
             chunk = np.array(x[start : start + batch_size], dtype=np.float32)  # reads the memmap
             bad = ~np.isfinite(chunk).all(axis=1)
             chunk[bad] = 0.0
-            result = function(chunk[:, :, None]).numpy()
-            result[bad] = np.nan
-            out[start : start + len(chunk)] = result
-        return out
+            p, e = function(chunk)
+            p[bad], e[bad] = np.nan, np.nan
+            probabilities[start : start + len(chunk)] = p
+            embedding[start : start + len(chunk)] = e
+        return probabilities, embedding
 
-    def predict_proba(self, x: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
-        """(n, k) float32 class probabilities for (n, m) features, NaN rows for NaN inputs.
+    def predict_proba(
+        self, x: np.ndarray, batch_size: int = INFERENCE_BATCH, precision: str = "fp32"
+    ) -> np.ndarray:
+        """(n, k) float32 class probabilities for (n, m) features, NaN rows for NaN inputs
+        (streamed over a memory map as :meth:`score` is)."""
+        return self.score(x, batch_size, precision)[0]
 
-        ``x`` may be a read-only memory map (``np.load(path, mmap_mode="r")``): it is
-        read ``batch_size`` rows at a time, so memory stays bounded by one batch's
-        activations plus the (n, k) result, whatever n is.
-        """
-        return self._stream(x, 0, len(self.classes), batch_size)
-
-    def embed(self, x: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+    def embed(
+        self, x: np.ndarray, batch_size: int = INFERENCE_BATCH, precision: str = "fp32"
+    ) -> np.ndarray:
         """(n, d) penultimate-layer activations (the ``embedding`` layer), streamed likewise."""
-        width = int(self.network.get_layer("embedding").units)
-        return self._stream(x, 1, width, batch_size)
+        return self.score(x, batch_size, precision)[1]
 
     # ------------------------------------------------------------------- files
     def metadata(self) -> dict[str, Any]:
@@ -404,6 +440,18 @@ class SpectrumClassifier:
             meta["adapt_fingerprint"],
             meta["provenance"],
         )
+
+
+def _same_shapes(network: Any, initial: SpectrumClassifier) -> bool:
+    """Whether ``initial``'s weights fit ``network`` (same variant, pixels and classes)."""
+    ours = [w.shape for w in network.get_weights()]
+    return ours == [w.shape for w in initial.network.get_weights()]
+
+
+def finite_rows(x: np.ndarray, n: int = CALIBRATION_ROWS) -> np.ndarray:
+    """Up to ``n`` rows of ``x`` without NaN, read from the start (calibration sample)."""
+    head = np.array(x[: 4 * n], dtype=np.float32)
+    return head[np.isfinite(head).all(axis=1)][:n]
 
 
 def sidecar(path: Path) -> Path:

@@ -38,7 +38,7 @@ from service.spectra import keywords as kw
 from service.spectra.checks import HALPHA_WINDOW, window_in_medium
 from service.spectra.read import read_spectrum
 from service.spectra.sdm import FLUX, SPECTRAL, find_column, to_angstrom
-from service.spectra.spectrum import Medium
+from service.spectra.spectrum import Medium, SpectrumMeta
 
 #: Å (vacuum) read around the classifier's window: room for the blur kernel of
 #: adaptation (4 σ of a Gaussian to R = 1800 is ~6 Å) and the air/vacuum shift (~1.8 Å).
@@ -76,6 +76,9 @@ class HalphaWindows:
     groups: list[WindowGroup]
     failures: dict[int, SpectrumError]
     n_files: int
+    #: per file read, what its header says (LAMOST and fully read files; a bulk
+    #: ingest's ``spectrum`` rows), keyed like ``failures``
+    meta: dict[int, SpectrumMeta] = dataclasses.field(default_factory=dict)
 
     @property
     def n_read(self) -> int:
@@ -99,6 +102,7 @@ class _Window:
     ivar: np.ndarray | None = None
     andmask: np.ndarray | None = None
     mask: np.ndarray | None = None
+    meta: SpectrumMeta | None = None
 
 
 class _UseFullReaderError(Exception):
@@ -119,6 +123,7 @@ def read_halpha_windows(
     """
     members: dict[tuple[str, Hashable], list[tuple[int, _Window]]] = {}
     failures: dict[int, SpectrumError] = {}
+    metas: dict[int, SpectrumMeta] = {}
     grids: dict[Hashable, Any] = {}  # LAMOST DR1 grids, computed once per run
     n = 0
     for i, path in enumerate(paths):
@@ -137,8 +142,10 @@ def read_halpha_windows(
             )
             continue
         members.setdefault((part.medium, part.grid), []).append((i, part))
+        if part.meta is not None:
+            metas[i] = part.meta
     groups = [_stack(group, failures) for group in members.values()]
-    return HalphaWindows([g for g in groups if g.index.shape[0]], failures, n)
+    return HalphaWindows([g for g in groups if g.index.shape[0]], failures, n, metas)
 
 
 def _stack(
@@ -193,6 +200,7 @@ def _read_slow(path: Path, window: tuple[float, float]) -> _Window:
         _grid_key(lam),
         ivar=spectrum.ivar[cut],
         mask=spectrum.mask[cut],
+        meta=spectrum.meta,
     )
 
 
@@ -303,6 +311,7 @@ def _lamost(
         grid,
         ivar=row(lamost.ROW_IVAR),
         andmask=row(lamost.ROW_ANDMASK),
+        meta=lamost.meta(cards, extra=False),
     )
 
 

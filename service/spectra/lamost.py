@@ -81,17 +81,23 @@ def medium(header: Mapping[str, Any]) -> Medium:
     return "air" if kw.get(header, "VACUUM") is False else "vacuum"
 
 
-def meta(header: Mapping[str, Any]) -> SpectrumMeta:
-    """Identifiers, position, time and pipeline results of a LAMOST header."""
+def meta(header: Mapping[str, Any], extra: bool = True) -> SpectrumMeta:
+    """Identifiers, position, time and pipeline results of a LAMOST header.
+
+    ``extra=False`` skips the plan/fibre/redshift/band-SNR cards of ``meta.extra``:
+    a bulk ingest of millions of files needs only the ``spectrum`` columns.
+    """
     obsid = kw.text(header, "OBSID")  # DR1 files have none: left empty, not the file name
     classes = (kw.text(header, "CLASS"), kw.text(header, "SUBCLASS"))
     mjd = kw.mjd_from_iso(kw.text(header, "DATE-OBS"))  # median UTC of the exposures
-    extra = {
-        key.lower(): kw.get(header, key)
-        for key in ("LMJD", "MJD", "PLANID", "SPID", "FIBERID", "VERSPIPE", "Z", "Z_ERR")
-        if key in header
-    }
-    extra.update({f"sn_{band}": _snr(header, f"SN_{band.upper()}") for band in "ugriz"})
+    more = {}
+    if extra:
+        more = {
+            key.lower(): kw.get(header, key)
+            for key in ("LMJD", "MJD", "PLANID", "SPID", "FIBERID", "VERSPIPE", "Z", "Z_ERR")
+            if key in header
+        }
+        more.update({f"sn_{band}": _snr(header, f"SN_{band.upper()}") for band in "ugriz"})
     identity = obsid or spectrum_name(header)
     return SpectrumMeta(
         pubdid=f"{PUBDID_PREFIX}{identity}" if identity else "",
@@ -105,7 +111,7 @@ def meta(header: Mapping[str, Any]) -> SpectrumMeta:
         pipeline_class=" ".join(c for c in classes if c),
         collection="lamost",
         instrument="LAMOST",
-        extra=extra,
+        extra=more,
     )
 
 

@@ -356,9 +356,52 @@ prediction = sa.Table(
         "Selected as: " + " | ".join(ROLES) + " (null: not selected)",
         "meta.code",
     ),
+    _ref("model_id", "model.model_id", "model that made the prediction", nullable=True),
+    col("job_id", sa.String(64), "UWS job that made the prediction", "meta.id"),
+    col(
+        "labelled",
+        sa.Boolean,
+        "True when the oracle had labelled the spectrum before this iteration (a training row)",
+        "meta.code",
+    ),
     sa.Index("ix_prediction_entropy", "campaign_id", "iteration", "entropy"),
     sa.Index("ix_prediction_spectrum", "spectrum_id"),
-    comment="Class probabilities per spectrum, campaign and iteration.",
+    sa.Index("ix_prediction_model", "model_id"),
+    comment=(
+        "Class probabilities: every pool spectrum of a campaign's latest iteration, and the"
+        " selected (query, precision-sample, candidate) or labelled ones of earlier"
+        " iterations and of classify jobs; every row of every iteration is in the"
+        " prediction_file Parquet files."
+    ),
+)
+
+prediction_file = sa.Table(
+    "prediction_file",
+    metadata,
+    _id("prediction_file_id", "prediction file"),
+    _ref("campaign_id", "campaign.campaign_id", "campaign", nullable=True),
+    col("iteration", sa.Integer, "Iteration whose model made the predictions", "meta.number"),
+    _ref("model_id", "model.model_id", "model that made the predictions", nullable=True),
+    col("job_id", sa.String(64), "UWS job that made the predictions", "meta.id"),
+    col(
+        "path",
+        sa.Text,
+        "Parquet file of the whole pool's predictions, relative to the service's home",
+        "meta.ref",
+    ),
+    col("n_rows", sa.Integer, "Spectra scored", "meta.number"),
+    col("n_candidates", sa.Integer, "Spectra predicted as emission", "meta.number"),
+    col(
+        "arithmetic", sa.String(8), "Number format of the scoring: fp32 | bf16 | int8", "meta.code"
+    ),
+    col(
+        "created",
+        sa.DateTime,
+        "When the file was written (UTC)",
+        "time.creation",
+        xtype="timestamp",
+    ),
+    comment="The full pool's predictions of one iteration or classify job, as a columnar file.",
 )
 
 iteration = sa.Table(
@@ -467,7 +510,7 @@ iteration = sa.Table(
 )
 
 #: The tables published over TAP, in the order TAP_SCHEMA lists them.
-PUBLISHED = (campaign, dataset, spectrum, label, model, prediction, iteration)
+PUBLISHED = (campaign, dataset, spectrum, label, model, prediction, prediction_file, iteration)
 
 
 @dataclasses.dataclass(frozen=True)

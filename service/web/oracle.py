@@ -156,7 +156,6 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "access_url": row["access_url"],
                 "datalink_url": row["datalink_url"],
                 "role": row["role"],
-                "reason": row["reason"],
                 "predicted": row["predicted_class"],
                 "p": [row["p_single_peak"], row["p_double_peak"], row["p_absorption"]],
                 "entropy": row["entropy"],

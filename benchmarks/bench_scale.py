@@ -1,0 +1,418 @@
+"""Archive scale on one machine: scoring arithmetic, prediction storage and TAP at 4.1 M rows.
+
+Stages (each in its own process, so peak RSS is per stage):
+
+``scoring``  a trained model scores the same feature rows in fp32, bf16 and int8
+             (``service.learn.scoring``), the variants interleaved and repeated
+             (the machine may be shared): best and median spectra/s, argmax agreement
+             with fp32, largest probability difference, emission precision/recall
+             against the simulator's truth; the pool path (``classify`` over a
+             feature store, chunked) against the bare network on an in-memory array
+             (the "bare-model floor") in the same run; the 4.1 M time extrapolated.
+``pipeline`` ``--files`` simulated LAMOST DR2 files (written in parallel) -> ``alvo
+             ingest tree`` (and again: nothing added) -> classify the pool -> record
+             the predictions -> a TAP query over them: seconds, rate, RSS, disk;
+``storage``  4.1 M synthetic predictions recorded twice (two iterations) through
+             ``service.predictions`` on SQLite: wall time, peak RSS, bytes on disk,
+             rows in SQL, against the floor of writing the same columns with
+             ``numpy.save``; then TAP's ADQL over them (top-100 entropy, class counts);
+``turnaround`` one iteration's training from scratch or warm-started from the
+             previous iteration, batch 64 or 256, patience 10 or 3 (``--turn-n``
+             simulated labels): seconds, epochs, accuracy, emission precision/recall.
+
+The ISA the run had is printed first. With ``--model``/``--features``/``--truth``
+the scoring stage uses a model and labelled features you give; otherwise it
+simulates LAMOST spectra and trains a reference net first (minutes).
+
+    .venv/bin/python benchmarks/bench_scale.py [--stage scoring|pipeline|storage|turnaround|all]
+        [--n 20000] [--files 20000] [--storage-n 4100000] [--repeats 3]
+        [--model M.keras --features X.npy --truth Y.npy]
+"""
+
+# ruff: noqa: E402  (thread limits must be set before numpy/TF are imported)
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+LAMOST_DR2 = 4_100_000
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def disk_mib(*paths: Path) -> float:
+    total = 0
+    for path in paths:
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        total += sum(p.stat().st_size for p in files)
+    return total / 2**20
+
+
+def machine() -> str:
+    from service.learn import cpu_flags, isa
+
+    load = os.getloadavg()
+    return (
+        f"ISA {isa(cpu_flags())}, {os.cpu_count()} CPUs, load average {load[0]:.1f}/{load[1]:.1f}"
+    )
+
+
+# ------------------------------------------------------------------------------- scoring
+def simulated(n: int, seed: int, emission: float) -> tuple[np.ndarray, np.ndarray]:
+    from service.adapt import adapt
+    from service.archive.simulate import simulate_batch
+    from service.learn.labels import CLASSES
+
+    spectra, truth = simulate_batch("lamost", n, seed, emission)
+    x = np.asarray(adapt(spectra).features, np.float32)
+    y = np.array([CLASSES.index(c) if c in CLASSES else -1 for c in truth["label"].astype(str)])
+    keep = np.isfinite(x).all(axis=1) & (y >= 0)
+    return x[keep], y[keep]
+
+
+def trained_model(args: argparse.Namespace, folder: Path) -> Path:
+    from service.adapt import AdaptConfig
+    from service.learn.model import SpectrumClassifier, TrainConfig
+
+    if args.model:
+        return Path(args.model)
+    x, y = simulated(8000, 1, 0.4)
+    config = TrainConfig(epochs=15, patience=3, batch_size=128)
+    adaptation = AdaptConfig()
+    started = time.perf_counter()
+    model = SpectrumClassifier.train(
+        x, y, config, adapt_config=adaptation.to_dict(), adapt_fingerprint=adaptation.fingerprint
+    )
+    print(f"trained the reference net on {len(x)} simulated spectra in "
+          f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+    return model.save(folder / "reference.keras")
+
+
+def emission_scores(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """(precision, recall) of 'emission' (single- or double-peak) against the truth."""
+    said, true = predicted < 2, truth < 2
+    hits = np.sum(said & true)
+    return hits / max(1, said.sum()), hits / max(1, true.sum())
+
+
+def stage_scoring(args: argparse.Namespace) -> dict:
+    from service.features import FeatureStore
+    from service.jobs.learning import classify
+    from service.learn import configure_threads
+    from service.learn.model import SpectrumClassifier, finite_rows
+
+    configure_threads()
+    folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    model_path = trained_model(args, folder)
+    if args.features:
+        x = np.load(args.features, mmap_mode="r")[: args.n]
+        y = np.load(args.truth)[: len(x)]
+    else:
+        x, y = simulated(args.n, 2, 0.05)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    model = SpectrumClassifier.load(model_path)
+    calibration = finite_rows(x)
+    scorers = {p: model.scorer(p, calibration) for p in PRECISIONS}
+    rates: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+    outputs: dict[str, np.ndarray] = {}
+    for p in PRECISIONS:
+        scorers[p](x[:512])  # trace / warm up
+    for _ in range(args.repeats):
+        for p in PRECISIONS:  # interleaved: a load change hits every variant alike
+            started = time.perf_counter()
+            outputs[p] = np.concatenate(
+                [scorers[p](x[i : i + 4096])[0] for i in range(0, len(x), 4096)]
+            )
+            rates[p].append(len(x) / (time.perf_counter() - started))
+    reference = outputs["fp32"].argmax(axis=1)
+    result: dict = {"n": len(x), "variants": {}}
+    for p in PRECISIONS:
+        predicted = outputs[p].argmax(axis=1)
+        precision, recall = emission_scores(predicted, y)
+        result["variants"][p] = {
+            "best_per_s": round(max(rates[p])),
+            "median_per_s": round(float(np.median(rates[p]))),
+            "agreement": float((predicted == reference).mean()),
+            "max_abs_dp": float(np.abs(outputs[p] - outputs["fp32"]).max()),
+            "precision": round(float(precision), 4),
+            "recall": round(float(recall), 4),
+            "hours_at_4_1M": round(LAMOST_DR2 / max(rates[p]) / 3600, 2),
+        }
+    # the pool path (feature store, chunks, NaN handling) against the bare network
+    store = FeatureStore.create(folder / "features.npy", x.shape[1])
+    store.append(x)
+    for p in ("fp32", "int8"):
+        started = time.perf_counter()
+        classify(model_path, store.path, precision=p, chunk=max(4096, len(x) // 4))
+        path_rate = len(x) / (time.perf_counter() - started)
+        result["variants"][p]["pool_path_per_s"] = round(path_rate)
+        result["variants"][p]["path_over_floor"] = round(path_rate / max(rates[p]), 2)
+    return result
+
+
+# ------------------------------------------------------------------------------- storage
+def synthetic_pool(n: int, seed: int) -> dict[str, np.ndarray]:
+    from service import predictions as store
+
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet((0.3, 0.2, 2.0), n).astype(np.float32)
+    entropy = -np.sum(p * np.log(np.clip(p, 1e-30, None)), axis=1)
+    roles = np.full(n, "", dtype=object)
+    roles[np.argmax(p, axis=1) < 2] = "candidate"
+    roles[np.argsort(-entropy)[:100]] = "query"
+    labelled = np.zeros(n, bool)
+    labelled[rng.choice(n, 500, replace=False)] = True
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    return store.columns(ids, p, entropy, rng.random(n) < 0.02, roles, labelled)
+
+
+def stage_storage(args: argparse.Namespace) -> dict:
+    import sqlalchemy as sa
+
+    from service import predictions as store
+    from service.tables import schema
+    from service.tables.query import TapDatabase
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-scale-store-"))
+    url = f"sqlite:///{folder / 'alvo.sqlite'}"
+    engine = sa.create_engine(url)
+    schema.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(schema.campaign.insert().values(campaign_id=1, name="scale"))
+    result: dict = {"n": args.storage_n, "iterations": []}
+    for number in (0, 1):
+        table = synthetic_pool(args.storage_n, number)
+        started = time.perf_counter()
+        floor_path = folder / f"floor-{number}.npz"
+        np.savez(floor_path, **{k: v.astype(str) if v.dtype == object else v
+                                for k, v in table.items()})  # fmt: skip
+        floor = time.perf_counter() - started
+        started = time.perf_counter()
+        done = store.record(
+            engine, folder / "predictions", table, store.Scoring(1, number, None, f"j{number}")
+        )
+        seconds = time.perf_counter() - started
+        result["iterations"].append({
+            "iteration": number, "seconds": round(seconds, 1), "floor_npz_s": round(floor, 1),
+            "ratio": round(seconds / floor, 1), "sql_rows": done["sql_rows"],
+            "deleted": done["deleted"], "parquet_mib": round(disk_mib(done["path"]), 1),
+        })  # fmt: skip
+        floor_path.unlink()
+    with engine.connect() as conn:
+        result["sql_rows_total"] = conn.scalar(
+            sa.select(sa.func.count()).select_from(schema.prediction)
+        )
+    result["sqlite_mib"] = round(disk_mib(folder / "alvo.sqlite"), 1)
+    database = TapDatabase(url, timeout_s=600)
+    for name, adql in {
+        "top100_entropy": "SELECT TOP 100 spectrum_id, entropy FROM alvo.prediction "
+        "WHERE campaign_id = 1 AND iteration = 1 ORDER BY entropy DESC",
+        "class_counts": "SELECT predicted_class, COUNT(*) AS n FROM alvo.prediction "
+        "WHERE iteration = 1 GROUP BY predicted_class",
+        "queries_all_iterations": "SELECT COUNT(*) AS n FROM alvo.prediction WHERE role = 'query'",
+    }.items():
+        started = time.perf_counter()
+        rows = database.run(adql, maxrec=1000)
+        result[f"tap_{name}_s"] = round(time.perf_counter() - started, 2)
+        result[f"tap_{name}_rows"] = len(rows.columns[0])
+    return result
+
+
+# ------------------------------------------------------------------------------ pipeline
+def stage_pipeline(args: argparse.Namespace) -> dict:
+    """generate -> ingest tree (and again: idempotent) -> classify -> record -> TAP."""
+    import itertools
+    import shutil
+
+    from service.archive.generate import generate_archive
+    from service.datasets import Datasets
+    from service.ingest_tree import ingest_tree
+    from service.jobs.learning import classify, scoring_precision, write_predictions
+    from service.learn import configure_threads
+    from service.predictions import Scoring
+    from service.settings import Settings
+    from service.tables.query import TapDatabase
+
+    configure_threads()
+    folder = Path(tempfile.mkdtemp(prefix="bench-scale-pipeline-"))
+    steps: dict = {}
+
+    def step(name: str, started: float, n: int, **extra: object) -> None:
+        seconds = time.perf_counter() - started
+        steps[name] = {"seconds": round(seconds, 1), "per_s": round(n / seconds),
+                       "peak_rss_mib_so_far": round(peak_rss_mib()), **extra}  # fmt: skip
+        print(name, steps[name], flush=True)
+
+    started = time.perf_counter()
+    generate_archive(folder / "make", "lamost", args.files, seed=5, workers=2)
+    root = folder / "make" / "archive" / "lamost"
+    (root / "catalogue.fits").unlink()
+    step("generate", started, args.files, disk_mib=round(disk_mib(root), 1))
+    from service.ingest_tree import archive_files
+    from service.spectra.bulk import read_halpha_windows
+
+    sample = [root / r for r in itertools.islice(archive_files(root), 4000)]
+    started = time.perf_counter()
+    read_halpha_windows(sample)  # the bare reader, one process: the floor per core
+    step("bare_reader_1_process", started, len(sample))
+    settings = Settings(home=folder / "home")
+    started = time.perf_counter()
+    summary = ingest_tree(settings, root, "pool", workers=2)
+    dataset = Datasets(settings).require("pool")
+    step("ingest_tree", started, args.files, added=summary["added"], failed=summary["failed"],
+         features_mib=round(disk_mib(dataset.feature_path), 1),
+         sqlite_mib=round(disk_mib(settings.home / "alvo.sqlite"), 1))  # fmt: skip
+    started = time.perf_counter()
+    again = ingest_tree(settings, root, "pool", workers=2)
+    step("ingest_tree_again", started, args.files, added=again["added"])
+    shutil.rmtree(folder / "make")  # the files are not needed any more: features are
+    model_path = trained_model(args, folder)
+    precision = scoring_precision(settings)
+    n = summary["added"]
+    for arithmetic in dict.fromkeys([precision, "int8"]):
+        started = time.perf_counter()
+        predictions = classify(model_path, dataset.feature_path, precision=arithmetic)
+        step(f"classify_{arithmetic}", started, n, candidates=int(predictions.candidates().sum()))
+    from service.campaigns import Campaigns
+
+    ids = Campaigns(settings).spectrum_ids(dataset)
+    roles = np.where(predictions.candidates(), "candidate", "").astype(object)
+    started = time.perf_counter()
+    engine = Datasets(settings).engine
+    labelled = np.zeros(len(ids), bool)
+    scoring = Scoring(None, 0, None, "bench", "int8")
+    write_predictions(engine, settings.home, ids, predictions, roles, labelled, scoring)
+    step(
+        "record_predictions",
+        started,
+        n,
+        predictions_mib=round(disk_mib(settings.home / "predictions"), 1),
+    )
+    database = TapDatabase(settings.sqlalchemy_url, timeout_s=600)
+    started = time.perf_counter()
+    rows = database.run(
+        "SELECT TOP 100 s.pubdid, p.entropy FROM alvo.prediction AS p JOIN alvo.spectrum AS s "
+        "ON s.spectrum_id = p.spectrum_id WHERE p.job_id = 'bench' ORDER BY p.entropy DESC",
+        maxrec=1000,
+    )
+    step("tap_top100_candidates", started, len(rows.columns[0]))
+    return {"files": args.files, "steps": steps}
+
+
+# ---------------------------------------------------------------------------- turnaround
+def stage_turnaround(args: argparse.Namespace) -> dict:
+    """Training time of one iteration: from scratch or warm, batch 64 or 256, patience.
+
+    The "previous iteration" is trained on all but the newest 100 labels; each run
+    then trains on all of them and is scored on the scoring stage's test rows.
+    """
+    from service.adapt import AdaptConfig
+    from service.learn import configure_threads
+    from service.learn.model import SpectrumClassifier, TrainConfig
+
+    configure_threads()
+    adaptation = AdaptConfig()
+    keys = {"adapt_config": adaptation.to_dict(), "adapt_fingerprint": adaptation.fingerprint}
+    x, y = simulated(args.turn_n, 7, 0.4)
+    if args.features:
+        xt, yt = np.load(args.features)[:8000], np.load(args.truth)[:8000]
+    else:
+        xt, yt = simulated(8000, 2, 0.05)
+    runs: dict = {}
+    previous: dict = {}
+    for batch, patience in ((64, 10), (256, 10), (256, 3)):
+        config = TrainConfig(variant=args.variant, batch_size=batch, patience=patience)
+        if patience not in previous:
+            previous[patience] = SpectrumClassifier.train(x[:-100], y[:-100], config, **keys)
+        for warm in (False, True):
+            started = time.perf_counter()
+            model = SpectrumClassifier.train(
+                x,
+                y,
+                dataclasses.replace(config, warm_start=warm),
+                initial=previous[patience],
+                **keys,
+            )
+            predicted = model.predict_proba(xt).argmax(axis=1)
+            precision, recall = emission_scores(predicted, yt)
+            name = f"{'warm' if warm else 'scratch'} batch {batch} patience {patience}"
+            runs[name] = {
+                "seconds": round(time.perf_counter() - started, 1),
+                "epochs": model.provenance["epochs_run"],
+                "accuracy": round(float((predicted == yt).mean()), 4),
+                "precision": round(float(precision), 4),
+                "recall": round(float(recall), 4),
+            }
+            print(name, runs[name], flush=True)
+    return {"n_train": len(x), "variant": args.variant, "runs": runs}
+
+
+# --------------------------------------------------------------------------------- driver
+STAGES = {
+    "scoring": stage_scoring,
+    "pipeline": stage_pipeline,
+    "storage": stage_storage,
+    "turnaround": stage_turnaround,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", default="all", choices=[*STAGES, "all"])
+    parser.add_argument("--n", type=int, default=20_000, help="spectra scored per variant")
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=20_000,
+        help="LAMOST files the pipeline stage generates and ingests (1 M take ~14 min to "
+        "generate on 2 cores; hence the small default)",
+    )
+    parser.add_argument("--storage-n", type=int, default=LAMOST_DR2, help="predictions stored")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats")
+    parser.add_argument("--model", help="a trained .keras model (default: train one)")
+    parser.add_argument("--features", help="(n, 140) float32 .npy to score")
+    parser.add_argument("--truth", help="(n,) class index .npy for --features")
+    parser.add_argument("--turn-n", type=int, default=2400, help="labels of the turnaround stage")
+    parser.add_argument("--variant", default="reference", help="network of the turnaround stage")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        started = time.perf_counter()
+        out = STAGES[args.stage](args)
+        out.update(
+            wall_s=round(time.perf_counter() - started, 1), peak_rss_mib=round(peak_rss_mib())
+        )
+        print("RESULT " + json.dumps(out))
+        return
+    print(machine())
+    for stage in STAGES if args.stage == "all" else [args.stage]:
+        command = [sys.executable, __file__, *sys.argv[1:], "--stage", stage, "--child"]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        lines = [s for s in completed.stdout.splitlines() if s.startswith("RESULT ")]
+        if not lines:
+            print(completed.stdout[-2000:], completed.stderr[-4000:])
+            raise SystemExit(f"stage {stage} failed")
+        print(f"== {stage}\n{json.dumps(json.loads(lines[-1][7:]), indent=1)}")
+    print(machine())
+
+
+if __name__ == "__main__":
+    main()

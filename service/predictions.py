@@ -1,0 +1,172 @@
+"""Where a pool's predictions live: full scores in Parquet files, what TAP needs in SQL.
+
+A LAMOST-sized campaign scores 4.1 M spectra per iteration. One SQL row per
+spectrum per iteration would grow the database by 4 M rows an iteration, and a
+classify job would add 4 M rows that carry no model. Instead:
+
+* every scoring (an iteration or a classify job) writes the whole pool's
+  predictions as one Parquet file under ``<home>/predictions/`` (~100 MB at 4.1 M
+  rows) and one ``prediction_file`` row that points at it, with its model and job;
+* SQL ``prediction`` keeps, per campaign, every row of the *latest* iteration (the
+  labelling page and TAP ask about the current state) plus the selected rows
+  (query, precision-sample, candidate) and the labelled ones of earlier iterations;
+  a classify job adds only its candidates. Older iterations' other rows are deleted
+  when a newer iteration is recorded: the database stays at one pool's size;
+* rows carry ``model_id`` and ``job_id`` (two classifications of a dataset are told
+  apart) and ``labelled`` (the spectrum was a training row of that model).
+
+Rows go in through :func:`service.tables.schema.bulk_insert` (COPY on PostgreSQL,
+one executemany on SQLite).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from service.tables import schema
+
+#: Rows per SQL bulk insert and per Parquet row group.
+CHUNK = 250_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Scoring:
+    """Who scored: the keys every prediction row and file of one scoring carries."""
+
+    campaign_id: int | None
+    iteration: int
+    model_id: int | None
+    job_id: str | None
+    arithmetic: str = "fp32"
+
+
+def columns(
+    spectrum_ids: np.ndarray,
+    probabilities: np.ndarray,
+    entropy: np.ndarray,
+    hou: np.ndarray,
+    roles: np.ndarray,
+    labelled: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The prediction columns of every finite row with a spectrum id, as arrays."""
+    keep = np.isfinite(probabilities).all(axis=1) & (spectrum_ids >= 0)
+    predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
+    classes = np.asarray(schema.CLASSES, dtype=object)
+    kept_roles = np.asarray(roles, dtype=object)[keep]
+    return {
+        "spectrum_id": np.asarray(spectrum_ids, dtype=np.int64)[keep],
+        "predicted_class": classes[predicted[keep]],
+        "p_single_peak": probabilities[keep, 0].astype(np.float32),
+        "p_double_peak": probabilities[keep, 1].astype(np.float32),
+        "p_absorption": probabilities[keep, 2].astype(np.float32),
+        "entropy": np.asarray(entropy, dtype=np.float32)[keep],
+        "hou_verdict": np.where(np.asarray(hou)[keep], "emission", "none").astype(object),
+        "role": np.where(kept_roles == "", None, kept_roles),
+        "labelled": np.asarray(labelled, dtype=bool)[keep],
+    }
+
+
+def write_file(path: Path, table: dict[str, np.ndarray], scoring: Scoring) -> Path:
+    """The columns as a Parquet file (zstd; class, verdict and role dictionary-encoded)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = {name: pa.array(values) for name, values in table.items()}
+    for name in ("predicted_class", "hou_verdict", "role"):
+        arrays[name] = arrays[name].dictionary_encode()
+    keys = {
+        "campaign_id": "" if scoring.campaign_id is None else str(scoring.campaign_id),
+        "iteration": str(scoring.iteration),
+        "model_id": "" if scoring.model_id is None else str(scoring.model_id),
+        "job_id": scoring.job_id or "",
+        "arithmetic": scoring.arithmetic,
+    }
+    arrow = pa.table(arrays).replace_schema_metadata({f"alvo.{k}": v for k, v in keys.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    pq.write_table(arrow, partial, compression="zstd", row_group_size=CHUNK)
+    partial.replace(path)  # a killed job never leaves a truncated file under the real name
+    return path
+
+
+def read_file(path: str | Path, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Columns of a prediction file as numpy arrays (all columns, or ``names``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=names)
+    out = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_dictionary(column.type):  # decoded, so that nulls stay None
+            column = pa.chunked_array([c.dictionary_decode() for c in column.chunks])
+        out[name] = column.to_numpy()
+    return out
+
+
+def record(
+    engine: sa.Engine,
+    folder: Path,
+    table: dict[str, np.ndarray],
+    scoring: Scoring,
+) -> dict[str, Any]:
+    """Write the file, its ``prediction_file`` row and the SQL rows TAP needs.
+
+    ``folder`` is ``<home>/predictions``; the row holds the file's path relative to the
+    service's home (``predictions/...``), as ``model.path`` does: the table is published
+    over TAP, and a server's file paths are nobody's business.
+
+    Returns ``{"path", "sql_rows", "deleted"}``: the file, the rows inserted and the
+    earlier iterations' unselected rows removed.
+    """
+    name = (
+        f"campaign-{scoring.campaign_id}-iteration-{scoring.iteration}"
+        if scoring.campaign_id is not None
+        else f"classify-{scoring.job_id or 'local'}-model-{scoring.model_id}"
+    )
+    path = write_file(folder / f"{name}.parquet", table, scoring)
+    selected = (table["role"] != None) | table["labelled"]  # noqa: E711 (elementwise)
+    sql_rows = np.ones(len(selected), bool) if scoring.campaign_id is not None else selected
+    keys = {
+        "campaign_id": scoring.campaign_id,
+        "iteration": scoring.iteration,
+        "model_id": scoring.model_id,
+        "job_id": scoring.job_id,
+    }
+    chosen = np.flatnonzero(sql_rows)
+    with engine.begin() as conn:
+        deleted = _forget_unselected(conn, scoring) if scoring.campaign_id is not None else 0
+        for start in range(0, len(chosen), CHUNK):
+            rows = chosen[start : start + CHUNK]
+            part = {k: v[rows] for k, v in table.items()}
+            part.update({k: [v] * len(rows) for k, v in keys.items()})
+            schema.bulk_insert(conn, schema.prediction, part)
+        conn.execute(
+            schema.prediction_file.insert().values(
+                **keys,
+                path=str(path.relative_to(folder.parent)),
+                n_rows=len(table["spectrum_id"]),
+                n_candidates=int(np.sum(table["role"] == "candidate")),
+                arithmetic=scoring.arithmetic,
+                created=schema.utcnow(),
+            )
+        )
+    return {"path": path, "sql_rows": len(chosen), "deleted": deleted}
+
+
+def _forget_unselected(conn: sa.Connection, scoring: Scoring) -> int:
+    """Delete the campaign's earlier rows that were neither selected nor labelled."""
+    p = schema.prediction
+    result = conn.execute(
+        sa.delete(p)
+        .where(p.c.campaign_id == scoring.campaign_id)
+        .where(p.c.iteration < scoring.iteration)
+        .where(p.c.role.is_(None))
+        .where(sa.or_(p.c.labelled.is_(None), p.c.labelled == sa.false()))
+    )
+    return int(result.rowcount or 0)
