@@ -90,7 +90,7 @@ def test_batch_page_is_interactive_fast_and_readable(served, browser, artifacts)
     page.locator("#import button").click()
     page.wait_for_selector("#notice:has-text('Imported 2 labels')")
     stored = httpx.get(f"{url}/campaigns/be/labels?FORMAT=json").json()["labels"]
-    imported = {x["pubdid"] for x in stored if x["source"] == "votable" and x["label"] == "bad"}
+    imported = {x["pubdid"] for x in stored if x["source"] == "csv" and x["label"] == "bad"}
     assert imported == {row["pubdid"] for row in candidates}
     assert page.errors == []
     context.close()
