@@ -333,6 +333,23 @@ class Campaigns:
             ).all()
         return {int(row): labels[int(sid)] for sid, row in rows}
 
+    def judged_pool_rows(self, campaign: Campaign) -> np.ndarray:
+        """Pool row indices of every spectrum anyone judged in the campaign, disputed ones
+        included: they leave the pool the oracle is asked about (a dispute is settled on
+        the page, not by asking the same people again), though only undisputed verdicts
+        are trained on."""
+        judged = sorted({sid for sid, _, _ in self.verdicts_per_user(campaign)})
+        if not judged:
+            return np.zeros(0, dtype=np.int64)
+        spectrum = schema.spectrum
+        with self.engine.connect() as conn:
+            rows = conn.scalars(
+                sa.select(spectrum.c.row_index)
+                .where(spectrum.c.dataset_id == campaign.target.dataset_id)
+                .where(spectrum.c.spectrum_id.in_(judged))
+            ).all()
+        return np.sort(np.asarray(rows, dtype=np.int64))
+
     def spectrum_ids(self, dataset: Dataset) -> np.ndarray:
         """``spectrum_id`` of each feature row of a dataset (index = row)."""
         spectrum = schema.spectrum

@@ -86,6 +86,8 @@ def test_disagreeing_users_are_a_conflict_not_an_overwrite(settings):
         "ben": "absorption",
     }
     assert campaigns.pool_verdicts(campaign) == {}  # not trained on while disputed
+    # ...but not asked again either: a dispute is settled on the page
+    assert campaigns.judged_pool_rows(campaign).tolist() == [0]
     campaigns.add_labels(campaign, [Verdict("absorption", pubdid="ivo://t/pool?0", user="ana")])
     assert campaigns.conflicts(campaign) == []  # ana changed her mind: agreement
     assert campaigns.pool_verdicts(campaign) == {0: "absorption"}

@@ -242,7 +242,7 @@ class Iteration:
 
         step = select_batch(
             predictions.probabilities,
-            np.array(sorted(self.campaigns.pool_verdicts(self.campaign)), dtype=np.int64),
+            self.campaigns.judged_pool_rows(self.campaign),
             self.request.batch or self.campaign.batch_size,
             self.request.precision_sample,
             np.random.default_rng(self.request.training.seed + self.number),
