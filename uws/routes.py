@@ -107,6 +107,29 @@ def _all(items: list[tuple[str, Any]], name: str) -> list[str]:
     return [v for k, v in items if k == name and isinstance(v, str)]
 
 
+def capped_request(request: Request, limit: int, refuse: Callable[[], Exception]) -> Request:
+    """``request`` whose body raises ``refuse()`` once more than ``limit`` bytes came.
+
+    A declared Content-Length above the limit is refused before anything is read; a
+    body that lies about its length (or is chunked) is cut while it streams, so a huge
+    upload never sits in memory.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdecimal() and int(declared) > limit:
+        raise refuse()
+    received = 0
+
+    async def receive() -> Any:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise refuse()
+        return message
+
+    return Request(request.scope, receive)
+
+
 class _Handlers:
     def __init__(self, service: Any, job_list: JobList) -> None:
         self.service = service
@@ -133,20 +156,11 @@ class _Handlers:
         if request.method != "POST":
             return items
         limit = self.job_list.max_upload_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdecimal() and int(declared) > limit:
-            raise PayloadTooLargeError(f"request body larger than the limit of {limit} bytes")
-        received = 0
-
-        async def receive() -> Any:
-            nonlocal received
-            message = await request.receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise PayloadTooLargeError(f"request body larger than the limit of {limit} bytes")
-            return message
-
-        limited = Request(request.scope, receive)
+        limited = capped_request(
+            request,
+            limit,
+            lambda: PayloadTooLargeError(f"request body larger than the limit of {limit} bytes"),
+        )
         try:
             form = await limited.form(
                 max_files=1000, max_fields=10000, max_part_size=min(limit, MAX_FIELD_BYTES)

@@ -21,6 +21,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from service.reasons import AlvoError, Reason
+from uws.routes import capped_request
 
 #: Largest text field of a form (a DALI parameter, a campaign description), bytes.
 MAX_FIELD_BYTES = 1 << 20
@@ -36,20 +37,7 @@ def too_large(limit: int) -> AlvoError:
 
 def capped(request: Request, limit: int) -> Request:
     """``request`` whose body ends in ``BODY_TOO_LARGE`` once more than ``limit`` bytes came."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdecimal() and int(declared) > limit:
-        raise too_large(limit)
-    received = 0
-
-    async def receive() -> Any:
-        nonlocal received
-        message = await request.receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            raise too_large(limit)
-        return message
-
-    return Request(request.scope, receive)
+    return capped_request(request, limit, lambda: too_large(limit))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
