@@ -154,7 +154,6 @@ def test_whole_sky_listing_pages_and_names_the_clump_too_dense(archive):
     assert [error.reason.code for error in listing.too_dense] == ["SSA_TOO_DENSE"]
     assert reports == list(range(1, listing.queries + 1))
     assert listing.tiles >= len(sky_tiles.first_tiles(None, None))
-    print("whole-sky listing:", listing.queries, "queries", listing.tiles, "tiles")
 
 
 def test_too_dense_tile_is_a_named_failure_of_the_job(archive):

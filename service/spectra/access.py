@@ -117,16 +117,21 @@ def ssa_page(
         warnings.simplefilter("ignore", DALOverflowWarning)
         results = SSAResults(votable, url=service_url)
     datalink_base = _datalink_base(results)
+    # one utype lookup per answer, not per record (pyvo's per-record lookup walks
+    # every FIELD: it was half the time of a 1000-row page)
+    names = {utype: results.fieldname_with_utype(utype) for utype in RECORD_UTYPES}
     references = []
     for record in results:
-        pubdid = _by_utype(record, PUBDID_UTYPE) or _text(record.get("ssa_pubDID", default=""))
-        ra, dec = _position(record)
+        pubdid = _text(record.get(names[PUBDID_UTYPE])) or _text(
+            record.get("ssa_pubDID", default="")
+        )
+        ra, dec = _position(record, names)
         references.append(
             SpectrumReference(
-                access_url=_text(record.acref),
+                access_url=_text(record.get(names[ACREF_UTYPE])),
                 pubdid=pubdid,
-                title=_text(record.title),
-                format=_text(record.format),
+                title=_text(record.get(names[TITLE_UTYPE])),
+                format=_text(record.get(names[FORMAT_UTYPE])),
                 ra=ra,
                 dec=dec,
                 datalink=links_url(datalink_base, pubdid) if datalink_base and pubdid else "",
@@ -267,20 +272,20 @@ PUBDID_UTYPE = "ssa:Curation.PublisherDID"
 #: Where an SSA record's position is: the queried coverage location first
 #: (mandatory in SSA 1.1; DaCHS fills only it), then the optional target position.
 POSITION_UTYPES = ("ssa:Char.SpatialAxis.Coverage.Location.Value", "ssa:Target.Pos")
+#: What pyvo's SSARecord.acref, .title and .format read.
+ACREF_UTYPE, TITLE_UTYPE, FORMAT_UTYPE = (
+    "ssa:Access.Reference",
+    "ssa:DataID.Title",
+    "ssa:Access.Format",
+)
+RECORD_UTYPES = (PUBDID_UTYPE, ACREF_UTYPE, TITLE_UTYPE, FORMAT_UTYPE, *POSITION_UTYPES)
 
 
-def _by_utype(record, utype: str) -> str:  # type: ignore[no-untyped-def]
-    try:
-        return _text(record.getbyutype(utype, decode=True))
-    except KeyError:
-        return ""
-
-
-def _position(record) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def _position(record, names: dict[str, str | None]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """ICRS (RA, Dec) in degrees of an SSA record, NaN when it has none."""
     for utype in POSITION_UTYPES:
         try:
-            ra, dec = (float(value) for value in record.getbyutype(utype))
+            ra, dec = (float(value) for value in record.get(names[utype]))
         except (KeyError, TypeError, ValueError):
             continue
         if math.isfinite(ra) and math.isfinite(dec):
