@@ -213,3 +213,49 @@ def test_tiles_cover_the_cone_and_quadrants_cover_their_tile(pos, size):
             inner = [q for q in quadrants if _held(q, ra, dec)]
             assert inner and inner[0].diameter < tile.diameter, (ra, dec, tile)
             tile = inner[0]
+
+
+def test_job_progress_says_queries_tiles_and_spectra(archive, tmp_path):
+    """What the job's jobInfo shows while listing: one message per SSA query."""
+    from service.jobs.ingest import IngestRequest, gather_references
+    from service.jobs.params import JobParams
+
+    base, _, _ = archive
+    params = [("DATASET", "x"), ("SSA", f"{base}/ssa/lamost"), ("POS", "150,20"), ("SIZE", "1")]
+    request = IngestRequest.from_params(JobParams(params), {})
+    messages: list[str] = []
+    listings: list = []
+    references, failures = gather_references(
+        request, tmp_path, None, lambda _, message: messages.append(message), listings
+    )
+    assert len(references) == N_INSIDE and failures == []
+    queries = listings[0].queries
+    assert len(messages) == queries > 1
+    assert messages[0] == f"listing SSA: 1 queries, 0 tiles, {SERVER_MAXREC} spectra"
+    assert (
+        messages[-1] == f"listing SSA: {queries} queries, {queries - 1} tiles, {N_INSIDE} spectra"
+    )
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["after the table", "before the table", "in the VOTABLE"],
+)
+def test_overflow_is_read_wherever_a_service_puts_it(where):
+    from astropy.io.votable import parse
+
+    from service.spectra.access import overflowed
+
+    info = '<INFO name="QUERY_STATUS" value="OVERFLOW"/>'
+    table = '<TABLE><FIELD name="a" datatype="int"/><DATA><TABLEDATA/></DATA></TABLE>'
+    resource = {
+        "after the table": f'<RESOURCE type="results">{table}{info}</RESOURCE>',
+        "before the table": f'<RESOURCE type="results">{info}{table}</RESOURCE>',
+        "in the VOTABLE": f'{info}<RESOURCE type="results">{table}</RESOURCE>',
+    }[where]
+    document = (
+        f'<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">{resource}</VOTABLE>'
+    ).encode()
+    assert overflowed(parse(io.BytesIO(document), verify="ignore"))
+    ok = document.replace(b"OVERFLOW", b"OK")
+    assert not overflowed(parse(io.BytesIO(ok), verify="ignore"))
