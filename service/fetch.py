@@ -31,9 +31,11 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import os
+import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -98,6 +100,13 @@ class FetchPolicy:
         return cls(**{**values, **overrides})
 
 
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """One verifying SSL context per CA setting: loading the CA bundle takes ~30 ms, and
+    every document fetch (each SSA page of a paged listing) makes a client."""
+    return httpx.create_ssl_context()
+
+
 def confined_client(policy: FetchPolicy) -> httpx.AsyncClient:
     """An httpx client that connects only where ``policy.confinement`` allows.
 
@@ -105,10 +114,11 @@ def confined_client(policy: FetchPolicy) -> httpx.AsyncClient:
     proxies from the environment are ignored, as a proxy would hide the address
     the confinement must see (CA bundles from ``SSL_CERT_FILE`` still apply).
     """
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    context = _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False)
     # httpx has no public hook for httpcore's network backend: swap the pool it made
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=context,
         max_connections=policy.total,
         network_backend=ConfinedBackend(policy.confinement),
     )

@@ -47,6 +47,11 @@ class Reason(enum.Enum):
     # --- network -----------------------------------------------------------
     SSA_TIMEOUT = ("The SSA or DataLink service did not answer within the time limit.", 504)
     SSA_ERROR = ("The SSA service answered with an error document.", 502)
+    SSA_TOO_DENSE = (
+        "An SSA sky tile at the smallest tile size still overflowed the service's MAXREC: "
+        "spectra beyond its first page were not listed (narrow BAND/TIME, or ask the archive).",
+        502,
+    )
     HTTP_ERROR = (
         "Fetching the spectrum failed with an HTTP error status or a broken connection.",
         502,

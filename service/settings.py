@@ -33,6 +33,7 @@ class Settings:
     auth: str = "anonymous"  # anonymous | header (the user a trusted proxy names in auth_header)
     auth_header: str = "X-Forwarded-User"  # the ONE header trusted to name the user (auth=header)
     tap_maxrec: int = 1_000_000  # hard row limit of a TAP query (MAXREC above it is capped)
+    ssa_maxrec: int = 10_000  # hard row limit of one embedded SSA query (more: OVERFLOW status)
     tap_timeout: int = 60  # seconds a synchronous TAP query may run
     tap_async_timeout: int = 3600  # seconds an asynchronous TAP query may run
     fetch_timeout: int = 120  # seconds one fetch (spectrum, SSA/DataLink, LABELS, UPLOAD) may take

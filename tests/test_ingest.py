@@ -59,6 +59,13 @@ def test_ssa_ingest_adds_good_spectra_and_names_the_bad_one(service):
         "reasons": {"CORRUPT_FITS": 1},
         "chunks": 1,
         "chunks_ran_on": "job process",
+        "ssa": {  # one answer, no OVERFLOW: no tiles
+            "listed": 6,
+            "queries": 1,
+            "tiles": 0,
+            "too_dense_tiles": 0,
+            "capped_at_maxrec": False,
+        },
     }
     failures = httpx.get(status.results["failures"][0]).content
     assert votable_problems(failures) == []

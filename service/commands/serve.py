@@ -61,6 +61,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tap-maxrec", type=int, help="row limit of a TAP query (ALVO_TAP_MAXREC, default 1000000)"
     )
     parser.add_argument(
+        "--ssa-maxrec",
+        type=int,
+        help="row limit of one embedded SSA query (ALVO_SSA_MAXREC, default 10000)",
+    )
+    parser.add_argument(
         "--tap-timeout",
         type=int,
         help="seconds a sync TAP query may run (ALVO_TAP_TIMEOUT, default 60)",

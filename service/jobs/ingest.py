@@ -55,10 +55,11 @@ from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.spectra.access import (
     SpectrumReference,
+    SSAListing,
     SSAQuery,
     datalink_references,
     references_from_votable,
-    ssa_references,
+    ssa_listing,
 )
 from service.vo import dali
 from service.vo.ssa import parse_pos
@@ -156,13 +157,32 @@ def is_url(text: str) -> bool:
 
 # --- references ---------------------------------------------------------------------------------
 def gather_references(
-    request: IngestRequest, workdir: Path, policy: FetchPolicy | None = None
+    request: IngestRequest,
+    workdir: Path,
+    policy: FetchPolicy | None = None,
+    progress: Any = None,
+    listings: list[SSAListing] | None = None,
 ) -> tuple[list[SpectrumReference], list[Failure]]:
-    """Every reference the request names; IDs that do not resolve become failures."""
+    """Every reference the request names; IDs that do not resolve become failures.
+
+    The SSA query is paged past the archive's MAXREC (:func:`ssa_listing`);
+    its listing (queries, tiles) is appended to ``listings`` when given, and
+    each query is reported to ``progress(fraction, message)``. A tile too
+    dense to list whole is a failure named SSA_TOO_DENSE.
+    """
     references: list[SpectrumReference] = []
     failures: list[Failure] = []
     if request.ssa_url:
-        references += ssa_references(request.ssa_url, request.ssa_query, policy)
+
+        def listed(listing: SSAListing) -> None:
+            if progress is not None:
+                progress(0.0, f"listing SSA: {_listing_words(listing)}")
+
+        listing = ssa_listing(request.ssa_url, request.ssa_query, policy, listed)
+        references += listing.references
+        failures += [Failure(request.ssa_url, "", error) for error in listing.too_dense]
+        if listings is not None:
+            listings.append(listing)
     references += [SpectrumReference(access_url=url) for url in request.urls]
     to_resolve: list[tuple[str, str]] = [(pubdid, "") for pubdid in request.ids]
     if request.references_upload:
@@ -185,6 +205,10 @@ def gather_references(
             else:
                 references.append(dataclasses.replace(found, label=label or found.label))
     return references, failures
+
+
+def _listing_words(listing: SSAListing) -> str:
+    return f"{listing.queries} queries, {listing.tiles} tiles, {listing.listed} spectra"
 
 
 def read_table(location: str, workdir: Path, policy: FetchPolicy | None, what: str) -> bytes:
@@ -308,7 +332,8 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     try:
         request = IngestRequest.from_params(JobParams(job.parameters.pairs()), job.uploads)
         progress(0.0, "finding spectra")
-        references, failures = gather_references(request, workdir, policy)
+        listings: list[SSAListing] = []
+        references, failures = gather_references(request, workdir, policy, progress, listings)
         labels = read_labels(request.labels, workdir, policy) if request.labels else {}
     except AlvoError as error:
         raise UWSJobError(str(error)) from error
@@ -356,6 +381,14 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "chunks": len(chunks),
         "chunks_ran_on": "dask cluster" if on_dask_worker() else "job process",
     }
+    if listings:
+        summary["ssa"] = {
+            "listed": len(listings[0].references),
+            "queries": listings[0].queries,
+            "tiles": listings[0].tiles,
+            "too_dense_tiles": len(listings[0].too_dense),
+            "capped_at_maxrec": listings[0].capped,
+        }
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
     (workdir / "failures.vot").write_bytes(failures_votable(request.dataset, failures))
     return {

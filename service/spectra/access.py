@@ -14,7 +14,8 @@ import dataclasses
 import io
 import math
 import urllib.parse
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -96,31 +97,159 @@ def _votable(data: bytes, what: str):  # type: ignore[no-untyped-def]
 def ssa_references(
     service_url: str, query: SSAQuery, policy: FetchPolicy | None = None
 ) -> list[SpectrumReference]:
-    """Run an SSA query; one reference per record (its DataLink too, when offered).
+    """Run one SSA query; one reference per record (its DataLink too, when offered).
 
     ``policy`` bounds the query (deadline, size, where); its timeout is SSA_TIMEOUT.
+    One answer only: an archive's MAXREC may cut it (see :func:`ssa_listing`).
     """
+    return ssa_page(service_url, query, policy)[0]
+
+
+def ssa_page(
+    service_url: str, query: SSAQuery, policy: FetchPolicy | None = None
+) -> tuple[list[SpectrumReference], bool]:
+    """One SSA answer: its references, and whether the service said OVERFLOW."""
+    from pyvo.dal.exceptions import DALOverflowWarning
     from pyvo.dal.ssa import SSAResults
 
     votable = _votable(_get(service_url, query.parameters(), policy, "SSA"), "SSA response")
-    results = SSAResults(votable, url=service_url)
+    with warnings.catch_warnings():  # the overflow is returned, and paged by ssa_listing
+        warnings.simplefilter("ignore", DALOverflowWarning)
+        results = SSAResults(votable, url=service_url)
     datalink_base = _datalink_base(results)
+    # one utype lookup per answer, not per record (pyvo's per-record lookup walks
+    # every FIELD: it was half the time of a 1000-row page)
+    names = {utype: results.fieldname_with_utype(utype) for utype in RECORD_UTYPES}
     references = []
     for record in results:
-        pubdid = _by_utype(record, PUBDID_UTYPE) or _text(record.get("ssa_pubDID", default=""))
-        ra, dec = _position(record)
+        pubdid = _text(record.get(names[PUBDID_UTYPE])) or _text(
+            record.get("ssa_pubDID", default="")
+        )
+        ra, dec = _position(record, names)
         references.append(
             SpectrumReference(
-                access_url=_text(record.acref),
+                access_url=_text(record.get(names[ACREF_UTYPE])),
                 pubdid=pubdid,
-                title=_text(record.title),
-                format=_text(record.format),
+                title=_text(record.get(names[TITLE_UTYPE])),
+                format=_text(record.get(names[FORMAT_UTYPE])),
                 ra=ra,
                 dec=dec,
                 datalink=links_url(datalink_base, pubdid) if datalink_base and pubdid else "",
             )
         )
-    return references
+    return references, overflowed(votable)
+
+
+def overflowed(votable) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a DAL answer was cut at MAXREC: a QUERY_STATUS INFO says OVERFLOW.
+
+    DALI 1.1 puts it in the results RESOURCE after the TABLE (astropy keeps it
+    in ``resource.infos``); older services put it in the RESOURCE or the VOTABLE.
+    """
+    infos = list(votable.infos)
+    for resource in votable.resources:
+        infos += resource.infos
+    return any(
+        (info.name or "").upper() == "QUERY_STATUS" and (info.value or "").upper() == "OVERFLOW"
+        for info in infos
+    )
+
+
+def _holds_any(tile, references: Sequence[SpectrumReference]) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a tile's box holds one of these records (or one has no position).
+
+    A tile's cone reaches into its neighbours' boxes, so one dense spot can
+    overflow two smallest tiles; only the one whose box holds it reports it.
+    """
+    return any(
+        not (math.isfinite(r.ra) and math.isfinite(r.dec)) or tile.contains(r.ra, r.dec)
+        for r in references
+    )
+
+
+#: Tiles are not cut smaller than this (degrees, 1 arcsec): the spectra of one
+#: star (repeated epochs) can never be told apart by position.
+MIN_TILE_DEG = 1.0 / 3600.0
+
+
+@dataclasses.dataclass
+class SSAListing:
+    """Every spectrum an SSA query names, however many pages the archive cuts it into."""
+
+    references: list[SpectrumReference]
+    queries: int  # SSA requests made (the query itself, then one per tile)
+    tiles: int  # sky tiles queried after the query itself overflowed
+    too_dense: list[AlvoError]  # tiles at the smallest size that still overflowed
+    capped: bool  # stopped at the query's MAXREC (the user's total)
+    listed: int = 0  # distinct records so far (what progress reports)
+
+
+def ssa_listing(
+    service_url: str,
+    query: SSAQuery,
+    policy: FetchPolicy | None = None,
+    progress: Callable[[SSAListing], None] | None = None,
+    min_tile_deg: float = MIN_TILE_DEG,
+) -> SSAListing:
+    """Run an SSA query to the end, paging past the service's MAXREC by sky tiles.
+
+    When the answer says OVERFLOW, the query's region (its POS/SIZE cone, or the
+    whole sky) is cut into RA x Dec tiles (:mod:`service.spectra.sky_tiles`),
+    each asked as a cone with the query's other constraints; a tile that
+    overflows again is cut into quadrants, down to ``min_tile_deg``, where
+    what its first page misses is reported as SSA_TOO_DENSE. Records are
+    deduplicated by publisher DID (else access URL), kept only inside the
+    query's cone, and ``query.maxrec`` caps the total. Every request goes
+    through :func:`service.fetch.fetch_document` with ``policy``.
+    """
+    from service.spectra import sky_tiles
+
+    cap = query.maxrec
+    seen: dict[str, SpectrumReference] = {}
+    listing = SSAListing([], 0, 0, [], False)
+
+    def ask(asked: SSAQuery) -> tuple[list[SpectrumReference], bool]:
+        page, overflow = ssa_page(service_url, asked, policy)
+        listing.queries += 1
+        for reference in page:
+            key = reference.pubdid or reference.access_url
+            if not key or key in seen:
+                continue
+            unplaced = not (math.isfinite(reference.ra) and math.isfinite(reference.dec))
+            if unplaced or sky_tiles.in_cone(reference.ra, reference.dec, query.pos, query.size):
+                seen[key] = reference
+        listing.listed = len(seen)
+        if progress is not None:
+            progress(listing)
+        return page, overflow
+
+    def full() -> bool:
+        return cap is not None and len(seen) >= cap
+
+    overflowed = ask(query)[1]
+    pending = sky_tiles.first_tiles(query.pos, query.size) if overflowed and not full() else []
+    while pending and not full():
+        tile = pending.pop(0)
+        listing.tiles += 1
+        page, overflow = ask(dataclasses.replace(query, pos=tile.centre, size=tile.diameter))
+        if not overflow:
+            continue
+        if tile.diameter > min_tile_deg:
+            # depth first, so the queue stays short; quadrants outside the cone are not asked
+            quadrants = tile.quadrants()
+            pending[:0] = [q for q in quadrants if sky_tiles.overlaps(q, query.pos, query.size)]
+        elif _holds_any(tile, page):  # else a neighbour's spot reaching into this tile's cone
+            ra, dec = tile.centre
+            listing.too_dense.append(
+                AlvoError(
+                    Reason.SSA_TOO_DENSE,
+                    f"SSA tile POS={ra:.6f},{dec:.6f} SIZE={tile.diameter:.2e} deg "
+                    f"overflowed at {len(page)} records",
+                )
+            )
+    listing.references = list(seen.values())[:cap]
+    listing.capped = overflowed and full()
+    return listing
 
 
 def links_url(datalink_url: str, pubdid: str) -> str:
@@ -143,20 +272,20 @@ PUBDID_UTYPE = "ssa:Curation.PublisherDID"
 #: Where an SSA record's position is: the queried coverage location first
 #: (mandatory in SSA 1.1; DaCHS fills only it), then the optional target position.
 POSITION_UTYPES = ("ssa:Char.SpatialAxis.Coverage.Location.Value", "ssa:Target.Pos")
+#: What pyvo's SSARecord.acref, .title and .format read.
+ACREF_UTYPE, TITLE_UTYPE, FORMAT_UTYPE = (
+    "ssa:Access.Reference",
+    "ssa:DataID.Title",
+    "ssa:Access.Format",
+)
+RECORD_UTYPES = (PUBDID_UTYPE, ACREF_UTYPE, TITLE_UTYPE, FORMAT_UTYPE, *POSITION_UTYPES)
 
 
-def _by_utype(record, utype: str) -> str:  # type: ignore[no-untyped-def]
-    try:
-        return _text(record.getbyutype(utype, decode=True))
-    except KeyError:
-        return ""
-
-
-def _position(record) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def _position(record, names: dict[str, str | None]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """ICRS (RA, Dec) in degrees of an SSA record, NaN when it has none."""
     for utype in POSITION_UTYPES:
         try:
-            ra, dec = (float(value) for value in record.getbyutype(utype))
+            ra, dec = (float(value) for value in record.get(names[utype]))
         except (KeyError, TypeError, ValueError):
             continue
         if math.isfinite(ra) and math.isfinite(dec):

@@ -67,8 +67,12 @@ class SsaQuery:
     maxrec: int = DEFAULT_MAXREC
 
 
-def parse_query(params: dali.DaliParams) -> SsaQuery:
-    """Check and convert the SSA parameters; raise :class:`dali.DaliError` on bad input."""
+def parse_query(params: dali.DaliParams, max_maxrec: int = MAX_MAXREC) -> SsaQuery:
+    """Check and convert the SSA parameters; raise :class:`dali.DaliError` on bad input.
+
+    ``max_maxrec`` is the operator's row limit (``ALVO_SSA_MAXREC``): a larger
+    MAXREC is cut to it, and a query matching more rows says OVERFLOW.
+    """
     request = params.get("REQUEST")
     if request is None:
         raise dali.bad_parameter("REQUEST", "missing; this service answers REQUEST=queryData")
@@ -105,7 +109,7 @@ def parse_query(params: dali.DaliParams) -> SsaQuery:
                 "compliant, votable, METADATA",
             )
         fields["nothing"] = True
-    fields["maxrec"] = dali.maxrec(params, DEFAULT_MAXREC, MAX_MAXREC)
+    fields["maxrec"] = dali.maxrec(params, min(DEFAULT_MAXREC, max_maxrec), max_maxrec)
     return SsaQuery(**fields)  # type: ignore[arg-type]
 
 
@@ -307,7 +311,7 @@ def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRou
         collection = request.path_params["collection"]
         holdings.info(collection)
         params = await dali.DaliParams.from_request(request)
-        query = parse_query(params)
+        query = parse_query(params, settings.ssa_maxrec)
         fmt = dali.response_format(params)
 
         def answer() -> bytes:
