@@ -72,7 +72,7 @@ class Datasets:
             row = conn.execute(
                 sa.select(schema.dataset).where(schema.dataset.c.name == name)
             ).first()
-        return _dataset(row) if row else None
+        return _dataset(row, self.settings.home) if row else None
 
     def require(self, name: str) -> Dataset:
         found = self.get(name)
@@ -121,7 +121,9 @@ class Datasets:
                     name=name,
                     learning_domain=domain,
                     collection=collection,
-                    feature_path=str(path),
+                    # relative to home: the table is published over TAP, and a server's
+                    # file paths are nobody's business (older rows: absolute)
+                    feature_path=str(path.relative_to(self.settings.home.resolve())),
                     n_spectra=0,
                     n_failed=0,
                     created=schema.utcnow(),
@@ -316,12 +318,13 @@ def dataset_lock(dataset: Dataset) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _dataset(row: Any) -> Dataset:
+def _dataset(row: Any, home: Path) -> Dataset:
+    stored = Path(row.feature_path)
     return Dataset(
         dataset_id=int(row.dataset_id),
         name=str(row.name),
         domain=str(row.learning_domain),
         collection=str(row.collection or ""),
-        feature_path=Path(row.feature_path),
+        feature_path=stored if stored.is_absolute() else Path(home).resolve() / stored,
         owner=row.owner,
     )

@@ -199,10 +199,15 @@ def test_train_then_classify(service):
     assert classified.phase == "COMPLETED", classified.error
     result = httpx.get(classified.results["summary"][0]).json()
     # Issue 15: alvo.model.path showed server file paths over TAP; now relative to home
-    for published in ("alvo.model", "alvo.prediction_file"):
-        query = {"LANG": "ADQL", "QUERY": f"SELECT path FROM {published}"}
+    for published, column in [
+        ("alvo.model", "path"),
+        ("alvo.prediction_file", "path"),
+        ("alvo.dataset", "feature_path"),
+    ]:
+        query = {"LANG": "ADQL", "QUERY": f"SELECT {column} FROM {published}"}
         tap = httpx.get(f"{base}/tap/sync", params=query)
-        paths = [str(p) for p in parse_single_table(io.BytesIO(tap.content)).to_table()["path"]]
+        found = parse_single_table(io.BytesIO(tap.content)).to_table()[column]
+        paths = [str(p) for p in found]
         assert paths and not any(p.startswith("/") or str(settings.home) in p for p in paths)
     assert result["hou_verdict"]["emission"] + result["hou_verdict"]["none"] == len(pool_kinds)
     assert result["classified"] == len(pool_kinds)

@@ -169,7 +169,7 @@ dataset = sa.Table(
     col(
         "feature_path",
         sa.Text,
-        "Path of the float32 feature store (.npy, row i = spectrum i)",
+        "Feature store (float32 .npy, row i = spectrum i), relative to the service's home",
         "meta.ref",
     ),
     col("n_spectra", sa.Integer, "Number of spectra ingested", "meta.number", principal=True),
