@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service.jobs.params import JobParams, validator
+from service.jobs.params import JobParams
 from service.tables import schema
 from service.vo import dali
 
@@ -42,9 +42,6 @@ class ClassifyRequest:
             serialization=dali.response_format(params).serialization,
             broadcast=params.flag("BROADCAST"),
         )
-
-
-check = validator(ClassifyRequest.from_params)
 
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:

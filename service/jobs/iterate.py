@@ -47,7 +47,7 @@ from service.jobs.learning import (
     training_config,
     write_predictions,
 )
-from service.jobs.params import JobParams, validator
+from service.jobs.params import JobParams
 from service.learn import STRATEGIES
 from service.settings import Settings
 from service.tables import schema
@@ -79,9 +79,6 @@ class IterateRequest:
             serialization=dali.response_format(params).serialization,
             broadcast=params.flag("BROADCAST"),
         )
-
-
-check = validator(IterateRequest.from_params)
 
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from service.jobs.learning import fit_classifier, record_model, start_job, training_config
-from service.jobs.params import JobParams, validator
+from service.jobs.params import JobParams
 from service.tables import schema
 
 CLASSES = schema.CLASSES
@@ -41,9 +41,6 @@ class TrainRequest:
             training=training_config(params),
             test_fraction=params.number("TEST_FRACTION", 0.2, 0.0, 0.9),
         )
-
-
-check = validator(TrainRequest.from_params)
 
 
 def stratified_test(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
