@@ -85,3 +85,37 @@ def test_classification_fans_out_and_matches_the_local_run(tmp_path, cluster):
     np.testing.assert_allclose(remote.probabilities, local.probabilities, atol=1e-5)
     assert np.isnan(remote.probabilities[4]).all() and np.isfinite(remote.probabilities[5]).all()
     assert (remote.hou == local.hou).all()
+
+
+def _train_and_score(seed: int):
+    """A small network trained and scored wherever this runs (here, or on a worker)."""
+    import numpy as np
+
+    from service.adapt import AdaptConfig
+    from service.learn import SpectrumClassifier, TrainConfig
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 140)).astype(np.float32)
+    y = np.arange(300) % 3
+    x[y == 0, 60:70] += 2
+    config = AdaptConfig()
+    model = SpectrumClassifier.train(
+        x, y, TrainConfig(variant="small", epochs=2, patience=1, seed=seed),
+        adapt_config=config.to_dict(), adapt_fingerprint=config.fingerprint,
+    )  # fmt: skip
+    return model.score(x)[0]
+
+
+def test_training_on_a_worker_gives_the_model_a_plain_process_gives(cluster):
+    """An iterate job trains on a Dask worker: its model must not depend on where it ran
+    (unseeded Keras initialisers drew from Python's global random, which the worker's
+    event loop also draws from, so the same labels gave another model there)."""
+    import numpy as np
+    from distributed import Client
+
+    here = _train_and_score(0)
+    with Client(cluster) as client:
+        there = [client.submit(_train_and_score, 0, pure=False).result() for _ in range(2)]
+    np.testing.assert_array_equal(there[0], here)
+    np.testing.assert_array_equal(there[1], here)
+    assert not np.array_equal(_train_and_score(1), here)  # the seed still matters
