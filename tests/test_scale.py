@@ -32,9 +32,13 @@ OLD = "fpu sse2 sse4_2 avx"
 
 
 # ------------------------------------------------------------------ choosing the arithmetic
-def test_auto_prefers_bf16_on_amx_and_falls_back_to_fp32_without_it() -> None:
+def test_auto_prefers_bf16_on_amx_then_int8_and_falls_back_to_fp32() -> None:
     assert scorers.choose_precision("auto", scorers.cpu_flags(AMX)) == "bf16"
-    assert scorers.choose_precision("auto", scorers.cpu_flags(ZEN3)) == "fp32"
+    assert scorers.choose_precision("auto", scorers.cpu_flags(ZEN3)) == "int8"
+    assert scorers.choose_precision("auto", scorers.cpu_flags(OLD)) == "fp32"
+    small = scorers.REDUCED_MIN_ROWS - 1  # a demo-sized pool: building int8 costs more
+    assert scorers.choose_precision("auto", scorers.cpu_flags(AMX), small) == "fp32"
+    assert scorers.choose_precision("int8", scorers.cpu_flags(ZEN3), small) == "int8"  # asked
     assert scorers.choose_precision("bf16", scorers.cpu_flags(ZEN3)) == "fp32"
     assert scorers.choose_precision("int8", scorers.cpu_flags(ZEN3)) == "int8"  # asked for
     assert scorers.choose_precision("int8", scorers.cpu_flags(OLD)) == "fp32"
@@ -51,6 +55,8 @@ def test_the_setting_simulates_a_cpu_without_the_instructions() -> None:
     assert scoring_precision(lacking) == "fp32"
     assert scoring_precision(having) == "bf16"
     assert scoring_precision(Settings(scoring_precision="int8", cpu_flags=OLD)) == "fp32"
+    assert scoring_precision(Settings(cpu_flags=ZEN3), n_rows=10**6) == "int8"
+    assert scoring_precision(Settings(cpu_flags=ZEN3), n_rows=2000) == "fp32"
     assert Settings.from_env({"ALVO_SCORING_PRECISION": "int8"}).scoring_precision == "int8"
 
 
@@ -87,6 +93,34 @@ def test_int8_keeps_nan_rows_and_one_quantisation_across_chunks(trained) -> None
     )
     assert np.isnan(whole[7]).all() and np.isfinite(np.delete(whole, 7, axis=0)).all()
     np.testing.assert_array_equal(np.isnan(parts), np.isnan(whole))
+
+
+def test_int8_is_used_only_where_it_agrees_with_fp32_on_the_pool(tmp_path) -> None:
+    from service.adapt import AdaptConfig
+    from service.features import FeatureStore
+    from service.jobs.learning import classify
+
+    adaptation = AdaptConfig()  # classify() refuses a model of another adaptation
+    x, y = _data(900, seed=3)
+    config = TrainConfig(variant="small", epochs=8, seed=7)
+    model = SpectrumClassifier.train(
+        x, y, config, adapt_config=adaptation.to_dict(), adapt_fingerprint=adaptation.fingerprint
+    )
+    model_path = model.save(tmp_path / "model.keras")
+    x, _ = _data(3000, seed=13)
+    alike = FeatureStore.create(tmp_path / "alike.npy", x.shape[1])
+    alike.append(x)
+    kept = classify(model_path, alike.path, precision="int8")
+    assert kept.arithmetic == "int8" and kept.int8_agreement >= 0.999
+    # calibrated on the first 2048 rows, checked on later ones 40x brighter than anything
+    # calibrated: int8 clips those rows, disagrees, and the pool is scored in float32
+    unlike = FeatureStore.create(tmp_path / "unlike.npy", x.shape[1])
+    unlike.append(np.concatenate([x[:2048], 40 * x[2048:]]))
+    fallen = classify(model_path, unlike.path, precision="int8")
+    assert fallen.arithmetic == "fp32" and fallen.int8_agreement < 0.999
+    reference = classify(model_path, unlike.path, precision="fp32")
+    np.testing.assert_array_equal(fallen.probabilities, reference.probabilities)
+    assert reference.int8_agreement is None
 
 
 @pytest.mark.parametrize("variant", ["small", "same", "batchnorm"])

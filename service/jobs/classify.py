@@ -73,9 +73,10 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         load_model(path)  # a model of another adaptation is refused before any work
     except (LookupError, AlvoError) as error:
         raise UWSJobError(str(error)) from error
-    precision = scoring_precision(settings)
+    precision = scoring_precision(settings, len(dataset.features))
     progress(0.1, f"classifying {len(dataset.features)} spectra ({precision})")
     predictions = classify(path, dataset.feature_path, progress, (0.1, 0.8), precision=precision)
+    precision = predictions.arithmetic
     roles = np.where(predictions.candidates(), "candidate", "").astype(object)
     ids = campaigns.spectrum_ids(dataset)
     progress(0.8, "recording predictions")
@@ -112,6 +113,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         },
         "seconds": round(predictions.seconds, 3),
         "arithmetic": precision,
+        "int8_agreement": predictions.int8_agreement,
     }
     if request.broadcast:
         from service.samp import broadcast_tables

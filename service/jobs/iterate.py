@@ -217,11 +217,12 @@ class Iteration:
         return path, len(target_rows)
 
     def classify(self, model_path: Path) -> Predictions:
-        pool = self.campaign.target.feature_path
-        self.precision = scoring_precision(self.settings)
+        pool = self.campaign.target
+        precision = scoring_precision(self.settings, len(pool.features))
         predictions = classify(
-            model_path, pool, self.progress, (0.6, 0.85), precision=self.precision
+            model_path, pool.feature_path, self.progress, (0.6, 0.85), precision=precision
         )
+        self.precision = predictions.arithmetic
         self.timings["classify"] = predictions.seconds
         return predictions
 
@@ -352,6 +353,7 @@ class Iteration:
             "candidates": self.step.n_candidates,
             "pool": len(probabilities),
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
+            "arithmetic": self.precision,
             "simbad": self.simbad,
         }
         if self.request.broadcast:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from service.tables import schema
 
 CLASSES = schema.CLASSES
+log = logging.getLogger(__name__)
 
 
 def start_job(job: Any, workdir: Path, request_type: Any) -> tuple[Any, Any]:
@@ -146,6 +148,8 @@ class Predictions:
     probabilities: np.ndarray  # (n, 3) float32, columns in CLASSES order
     hou: np.ndarray  # (n,) bool, Hou et al. (2016) rule on the same features
     seconds: float
+    arithmetic: str = "fp32"  # what the pool was scored in (int8 may fall back to fp32)
+    int8_agreement: float | None = None  # int8's argmax agreement with fp32 on a check sample
 
     @property
     def finite(self) -> np.ndarray:
@@ -214,7 +218,9 @@ def classify(
     otherwise they run in turn in the job's process. Either way memory stays at
     one chunk of features plus the (n, 3) result. ``precision`` is a resolved one
     (:func:`scoring_precision`); int8 calibrates every chunk on the same rows, the
-    first finite ones of the store, so the chunks share one quantisation.
+    first finite ones of the store, so the chunks share one quantisation, and is
+    used only if it agrees with float32 on a check sample of this pool
+    (:func:`checked_precision`).
     """
     from service.features import FeatureStore
     from service.jobs.fanout import map_chunks
@@ -222,6 +228,7 @@ def classify(
     n = len(FeatureStore(feature_path))
     chunks = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
     started = time.perf_counter()
+    precision, agreement = checked_precision(model_path, feature_path, precision)
     probabilities = np.full((n, len(CLASSES)), np.nan, dtype=np.float32)
     hou = np.zeros(n, dtype=bool)
     parts = map_chunks(_classify_rows, chunks, str(model_path), str(feature_path), precision)
@@ -229,8 +236,44 @@ def classify(
         probabilities[start:stop], hou[start:stop] = p, h
         if progress is not None:
             fraction = span[0] + (span[1] - span[0]) * done / len(chunks)
-            progress(fraction, f"classified {stop} of {n} spectra")
-    return Predictions(probabilities, hou, time.perf_counter() - started)
+            progress(fraction, f"classified {stop} of {n} spectra ({precision})")
+    seconds = time.perf_counter() - started
+    return Predictions(probabilities, hou, seconds, precision, agreement)
+
+
+#: Rows of a pool on which int8 is checked against float32 (spread over the pool).
+CHECK_ROWS = 4096
+
+
+def checked_precision(
+    model_path: str | Path, feature_path: str | Path, precision: str
+) -> tuple[str, float | None]:
+    """``precision``, unless it is int8 and disagrees with float32 on this pool.
+
+    The check rows are spread over the pool after the calibration rows (the first
+    finite ones), so int8 is judged on rows it was not calibrated on. It passes at
+    :data:`~service.learn.scoring.INT8_AGREEMENT`, or with a single disagreement
+    (on a small pool one row is no evidence either way). Returns the precision to
+    use and the agreement measured (None when nothing was checked).
+    """
+    from service.features import FeatureStore
+    from service.learn.model import CALIBRATION_ROWS, finite_rows
+    from service.learn.scoring import INT8_AGREEMENT, agreement
+
+    if precision != "int8":
+        return precision, None
+    store = FeatureStore(feature_path).array()
+    first = min(4 * CALIBRATION_ROWS, len(store) // 2)
+    picked = np.unique(np.linspace(first, len(store) - 1, CHECK_ROWS).astype(np.int64))
+    rows = np.asarray(store[picked], dtype=np.float32) if len(store) else store[:0]
+    rows = rows[np.isfinite(rows).all(axis=1)]
+    model = load_model(model_path)
+    share = agreement(model.scorer("fp32"), model.scorer("int8", finite_rows(store)), rows)
+    passed = share >= INT8_AGREEMENT or round((1 - share) * len(rows)) <= 1
+    if not passed:
+        log.warning("int8 agreed with float32 on %.3f%% of %d rows of %s: scoring in float32",
+                    100 * share, len(rows), feature_path)  # fmt: skip
+    return ("int8" if passed else "fp32"), share
 
 
 def _classify_rows(
@@ -277,9 +320,11 @@ def write_predictions(
     return store.record(engine, home / "predictions", table, scoring)
 
 
-def scoring_precision(settings: Any) -> str:
-    """The arithmetic this machine scores in: ``ALVO_SCORING_PRECISION`` where the CPU has
-    its instructions (``ALVO_CPU_FLAGS`` stands in for /proc/cpuinfo), else fp32."""
+def scoring_precision(settings: Any, n_rows: int | None = None) -> str:
+    """The arithmetic this machine scores a pool of ``n_rows`` in: ``ALVO_SCORING_PRECISION``
+    where the CPU has its instructions (``ALVO_CPU_FLAGS`` stands in for /proc/cpuinfo),
+    else fp32; "auto" keeps small pools in fp32 (:func:`~service.learn.choose_precision`)."""
     from service.learn import choose_precision, cpu_flags
 
-    return choose_precision(settings.scoring_precision, cpu_flags(settings.cpu_flags or None))
+    flags = cpu_flags(settings.cpu_flags or None)
+    return choose_precision(settings.scoring_precision, flags, n_rows)

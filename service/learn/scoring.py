@@ -30,19 +30,21 @@ import numpy as np
 
 #: The precisions a caller may ask for; "auto" lets the CPU decide.
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
-#: CPU flags (as /proc/cpuinfo spells them) with which "auto" picks a reduced precision.
+#: CPU flags (as /proc/cpuinfo spells them) with which a reduced precision runs natively.
+#: int8 runs on AVX2's integer multiply-adds too: measured 2-3.5x fp32 on AVX2-only
+#: Zen 3 (docs/performance.md); bf16 without AVX-512 BF16/AMX is emulated and no
+#: faster than fp32, so "auto" never picks it there.
 FAST_FLAGS = {
     "bf16": frozenset({"amx_bf16", "avx512_bf16"}),
-    "int8": frozenset({"amx_int8", "avx512_vnni", "avx_vnni"}),
+    "int8": frozenset({"amx_int8", "avx512_vnni", "avx_vnni", "avx2"}),
 }
-#: Flags with which an explicitly requested precision runs natively. int8 runs on
-#: AVX2's integer multiply-adds too: measured 1.5-2x fp32 on AVX2-only Zen 3
-#: (docs/performance.md), so an operator may ask for it there; bf16 without
-#: AVX-512 BF16/AMX is emulated and slower than fp32.
-NATIVE_FLAGS = {
-    "bf16": FAST_FLAGS["bf16"],
-    "int8": FAST_FLAGS["int8"] | {"avx2"},
-}
+#: Below this many rows "auto" scores in float32: building and checking the int8
+#: session (~3 s) costs more than it saves on a small pool (the demo's 2 000 rows
+#: take ~1.5 s in float32).
+REDUCED_MIN_ROWS = 20_000
+#: int8 is used for a pool only if its argmax agrees with float32 on at least this
+#: share of a check sample of that pool (:func:`agreement`); the issue's accuracy bar.
+INT8_AGREEMENT = 0.999
 #: Layers of the int8 network left in float32 (see :func:`quantized_onnx`). Measured on
 #: a trained reference net and 20 000 simulated LAMOST spectra (docs/performance.md):
 #: all-int8 agreed with fp32 on 99.895 % of argmaxes (largest |dp| 0.69); the first
@@ -89,13 +91,15 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def choose_precision(requested: str, flags: Iterable[str]) -> str:
+def choose_precision(requested: str, flags: Iterable[str], n_rows: int | None = None) -> str:
     """The precision that runs: ``requested`` where the CPU has its instructions, else fp32.
 
-    "auto" prefers bf16 (AMX/AVX-512 BF16), then int8 (VNNI, with onnxruntime),
-    then fp32. An explicit "bf16" needs AMX/AVX-512 BF16 and an explicit "int8"
-    at least AVX2 (:data:`NATIVE_FLAGS`); without them it gets fp32: the emulated
-    path is slower than float32 and no more accurate.
+    "auto" prefers bf16 (AMX/AVX-512 BF16), then int8 (AVX2 or better, with
+    onnxruntime), then fp32; for a pool of fewer than :data:`REDUCED_MIN_ROWS`
+    rows it keeps fp32. An explicit "bf16" needs AMX/AVX-512 BF16 and an explicit
+    "int8" at least AVX2 (:data:`FAST_FLAGS`); without them it gets fp32: the
+    emulated path is slower than float32 and no more accurate. int8 is still
+    subject to the per-pool agreement check (:func:`agreement`).
     """
     from service.reasons import AlvoError, Reason
 
@@ -107,8 +111,24 @@ def choose_precision(requested: str, flags: Iterable[str]) -> str:
         return bool(table[precision] & flags) and (precision != "int8" or onnxruntime_available())
 
     if requested == "auto":
+        if n_rows is not None and n_rows < REDUCED_MIN_ROWS:
+            return "fp32"
         return next((p for p in ("bf16", "int8") if runs(p, FAST_FLAGS)), "fp32")
-    return requested if requested == "fp32" or runs(requested, NATIVE_FLAGS) else "fp32"
+    return requested if requested == "fp32" or runs(requested, FAST_FLAGS) else "fp32"
+
+
+def agreement(reference: Scorer, candidate: Scorer, rows: np.ndarray) -> float:
+    """Share of ``rows`` whose predicted class ``candidate`` and ``reference`` agree on.
+
+    Why per pool: int8's ranges are calibrated on the pool's own rows, and a pool
+    unlike the one the accuracy was measured on (other survey, other noise) could
+    clip differently. Checking a sample of *other* rows than the calibration ones
+    costs ~1-2 s and turns "measured once on simulated spectra" into "checked on
+    this pool, else float32".
+    """
+    if not len(rows):
+        return 1.0
+    return float(np.mean(reference(rows)[0].argmax(axis=1) == candidate(rows)[0].argmax(axis=1)))
 
 
 # --------------------------------------------------------------------------- scorers
