@@ -43,10 +43,9 @@ __all__ = ["CHUNK", "Chunk", "archive_files", "ingest_tree", "key", "known_keys"
 
 #: File names read as spectra.
 SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
-#: Files per chunk: one worker task, one transaction. Smaller chunks fill and drain
-#: the pipeline of workers faster (a 20 000-file tree is ~10 s of work); each costs
-#: two fsyncs (feature store, SQL commit).
-CHUNK = 1024
+#: Files per chunk: one worker task, one transaction (two fsyncs). 1024 and 4096
+#: measured no faster on a 20 000-file tree (docs/performance.md).
+CHUNK = 2048
 
 
 def archive_files(root: Path) -> Iterator[str]:
