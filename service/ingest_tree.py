@@ -10,7 +10,8 @@ tree in sorted order and, chunk by chunk:
    nothing and a run killed at any point resumable by running it again;
 2. reads only the H-alpha window of each file (:func:`service.spectra.bulk.
    read_halpha_windows`), and adapts the stacked windows in one vectorised call
-   (``service.adapt.adapt_array``), in ``workers`` spawned processes;
+   (``service.adapt.adapt_array``), in ``workers`` processes forked from a fork
+   server (:mod:`service.ingest_chunk`, which hands back columns, not rows);
 3. appends the features to the dataset's feature store and bulk-inserts the
    ``spectrum`` rows (COPY on PostgreSQL, one executemany on SQLite) in one
    transaction per chunk. A kill between the two leaves feature rows no spectrum
@@ -18,98 +19,52 @@ tree in sorted order and, chunk by chunk:
 
 Only an operator runs this (``alvo ingest tree PATH``): the service never reads
 a local path named in a request. Memory: one chunk of windows per worker.
+CPU: a file costs ~1.1-1.4 bare reads in all; the main process stays ~95 % idle, so
+``workers`` = cores (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import hashlib
 import itertools
-import math
 import multiprocessing
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
+from service.ingest_chunk import FLOAT_COLUMNS, Chunk, file_url, read_chunk, warm
 from service.tables import schema
+
+__all__ = ["CHUNK", "Chunk", "archive_files", "ingest_tree", "key", "known_keys", "read_chunk"]
 
 #: File names read as spectra.
 SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
-#: Files per chunk: one worker task, one transaction.
+#: Files per chunk: one worker task, one transaction (two fsyncs). 1024 and 4096
+#: measured no faster on a 20 000-file tree (docs/performance.md).
 CHUNK = 2048
-#: ``spectrum`` columns a tree ingest fills from the file headers.
-ROW_COLUMNS = (
-    "pubdid", "obsid", "designation", "object", "ra", "dec", "mjd", "snr",
-    "pipeline_class", "access_url", "collection",
-)  # fmt: skip
 
 
 def archive_files(root: Path) -> Iterator[str]:
     """Paths of the spectra under ``root``, relative and POSIX, in a stable sorted order."""
     for folder, subfolders, files in os.walk(root):
         subfolders.sort()
-        here = Path(folder).relative_to(root)
+        here = Path(folder).relative_to(root).as_posix()
+        prefix = "" if here == "." else f"{here}/"
         for name in sorted(files):
             if name.lower().endswith(SUFFIXES):
-                yield (here / name).as_posix()
+                yield prefix + name
 
 
 def key(text: str) -> int:
     """A stable 64-bit hash of an identifier (file URL or publisher DID)."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
-
-
-@dataclasses.dataclass
-class Chunk:
-    """One chunk's good spectra (features and ``spectrum`` columns) and its failures."""
-
-    features: np.ndarray
-    rows: dict[str, list[Any]]
-    failures: list[tuple[str, str]]  # (relative path, reason name)
-
-
-def read_chunk(root: str, relatives: Sequence[str]) -> Chunk:
-    """Read and adapt one chunk of files (runs in a worker process)."""
-    from service.adapt import AdaptConfig, adapt_array
-    from service.spectra.bulk import read_halpha_windows
-    from service.spectra.spectrum import SpectrumMeta
-
-    config = AdaptConfig()
-    base = Path(root)
-    windows = read_halpha_windows([base / r for r in relatives])
-    features = np.full((len(relatives), config.n), np.nan, dtype=np.float32)
-    failures = {i: error.reason.name for i, error in windows.failures.items()}
-    for group in windows.groups:
-        batch = adapt_array(
-            group.wavelength, group.flux, group.mask, group.medium, group.resolving_power, config
-        )
-        features[group.index] = batch.features
-        for j, error in batch.failures.items():
-            failures[int(group.index[j])] = error.reason.name
-    good = [i for i in range(len(relatives)) if i not in failures]
-    rows: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
-    for i in good:
-        meta = windows.meta.get(i, SpectrumMeta())  # the file URL names it then
-        url = (base / relatives[i]).resolve().as_uri()
-        for name in ROW_COLUMNS:
-            value = getattr(meta, name, None)
-            if name in ("pubdid", "access_url"):
-                value = url if name == "access_url" else (meta.pubdid or url)
-            rows[name].append(
-                None if isinstance(value, float) and not math.isfinite(value) else value
-            )
-    return Chunk(
-        features[good],
-        rows,
-        [(relatives[i], reason) for i, reason in sorted(failures.items()) if i not in good],
-    )
 
 
 def known_keys(engine: sa.Engine, dataset_id: int) -> np.ndarray:
@@ -142,27 +97,31 @@ def ingest_tree(
     from service.datasets import Datasets
 
     root = Path(root).resolve()
+    base = str(root)
     started = time.perf_counter()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    datasets = Datasets(settings)
-    dataset = datasets.open_or_create(dataset_name, domain)
-    known = known_keys(datasets.engine, dataset.dataset_id)
-    seen = skipped = added = 0
-    reasons: Counter[str] = Counter()
-
-    def fresh_chunks() -> Iterator[list[str]]:
-        nonlocal seen, skipped
-        files = archive_files(root)
-        while batch := list(itertools.islice(files, chunk)):
-            seen += len(batch)
-            urls = np.array([key((root / r).as_uri()) for r in batch], dtype=np.int64)
-            new = [r for r, old in zip(batch, np.isin(urls, known), strict=True) if not old]
-            skipped += len(batch) - len(new)
-            if new:
-                yield new
-
     with _pool(workers) as pool:
-        for result in _ordered(pool, fresh_chunks(), str(root), window=2 * max(1, workers)):
+        for _ in range(workers if workers > 1 else 0):
+            pool.submit(warm)  # the workers boot while the known keys are read
+        settings.home.mkdir(parents=True, exist_ok=True)
+        datasets = Datasets(settings)
+        dataset = datasets.open_or_create(dataset_name, domain)
+        known = known_keys(datasets.engine, dataset.dataset_id)
+        seen = skipped = added = 0
+        reasons: Counter[str] = Counter()
+
+        def fresh_chunks() -> Iterator[list[str]]:
+            nonlocal seen, skipped
+            files = archive_files(root)
+            while batch := list(itertools.islice(files, chunk)):
+                seen += len(batch)
+                urls = np.array([key(file_url(base, r)) for r in batch], dtype=np.int64)
+                old = np.isin(urls, known).tolist()
+                new = [r for r, o in zip(batch, old, strict=True) if not o]
+                skipped += len(batch) - len(new)
+                if new:
+                    yield new
+
+        for result in _ordered(pool, fresh_chunks(), base, window=2 * max(1, workers)):
             result = _drop_known_dids(result, known)
             added += _append(datasets, dataset, result)
             reasons.update(reason for _, reason in result.failures)
@@ -172,7 +131,7 @@ def ingest_tree(
         datasets.count_failures(dataset, sum(reasons.values()))
     return {
         "dataset": dataset_name,
-        "root": str(root),
+        "root": base,
         "files": seen,
         "skipped": skipped,
         "added": added,
@@ -183,15 +142,9 @@ def ingest_tree(
 
 def _drop_known_dids(result: Chunk, known: np.ndarray) -> Chunk:
     """The chunk without spectra whose publisher DID the dataset already has."""
-    dids = np.array([key(p) for p in result.rows["pubdid"]], dtype=np.int64)
+    dids = np.array([key(p) for p in result.columns["pubdid"]], dtype=np.int64)
     keep = ~np.isin(dids, known)
-    if keep.all():
-        return result
-    rows = {
-        name: [v for v, k in zip(values, keep, strict=True) if k]
-        for name, values in result.rows.items()
-    }
-    return Chunk(result.features[keep], rows, result.failures)
+    return result if keep.all() else result.select(keep)
 
 
 def _append(datasets: Any, dataset: Any, result: Chunk) -> int:
@@ -199,7 +152,10 @@ def _append(datasets: Any, dataset: Any, result: Chunk) -> int:
     if not len(result.features):
         return 0
     indices = dataset.features.append(result.features)
-    columns: dict[str, Any] = dict(result.rows)
+    columns: dict[str, Any] = dict(result.columns)
+    for name in FLOAT_COLUMNS:  # NaN (no value in the header) is NULL
+        values = columns[name]
+        columns[name] = np.where(np.isfinite(values), values, None)
     columns["row_index"] = np.arange(indices.start, indices.stop)
     columns["dataset_id"] = [dataset.dataset_id] * len(indices)
     columns["learning_domain"] = [dataset.domain] * len(indices)
@@ -213,10 +169,20 @@ def _append(datasets: Any, dataset: Any, result: Chunk) -> int:
     return len(indices)
 
 
+#: What the fork server imports once for all workers (~0.45 s of CPU each otherwise).
+PRELOAD = ["service.ingest_chunk", "service.adapt", "service.spectra.bulk"]
+
+
 def _pool(workers: int) -> Any:
+    """Worker processes forked from a clean fork server (never from this process, which
+    may hold threads or TensorFlow), or spawned where there is none (Windows)."""
     if workers <= 1:
         return _InProcess()
-    context = multiprocessing.get_context("spawn")  # safe beside threads and TensorFlow
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)  # no effect once a server runs: then imported
+    else:
+        context = multiprocessing.get_context("spawn")
     return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
 
 

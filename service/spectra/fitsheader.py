@@ -11,6 +11,7 @@ astropy would pad them silently. FITS 4.0 (Pence et al. 2010), section 3-4.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -43,19 +44,30 @@ def parse_value(text: str) -> Any:
         if quoted is None:
             return None  # unterminated string: unparsable, as astropy says, so absent
         return quoted.group(1).replace("''", "'").rstrip()
-    value = text.split("/", 1)[0].strip()
+    value = text.split("/", 1)[0].strip() if "/" in text else text
     if value in ("T", "F"):
         return value == "T"
     if not value:
         return None
-    try:
-        return int(value)
-    except ValueError:
-        pass
+    if not _FLOAT_MARK.search(value):  # int() would fail on these: skip its exception
+        try:
+            return int(value)
+        except ValueError:
+            pass
     try:
         return float(value.replace("D", "E"))
     except ValueError:
         return value
+
+
+#: Characters no int() accepts and a float field has (a bulk read parses ~18 cards a file).
+_FLOAT_MARK = re.compile(r"[.EeDd]")
+
+
+@functools.lru_cache(maxsize=1024)
+def _card_name(key: str) -> bytes:
+    """A keyword's 8-byte card name (cached: a bulk read asks for the same ~25 a file)."""
+    return key.encode("ascii", "replace").ljust(8)
 
 
 class Cards(Mapping[str, Any]):
@@ -75,13 +87,14 @@ class Cards(Mapping[str, Any]):
         self._parsed: dict[str, Any] = {}
 
     def _field(self, key: str) -> bytes | None:
-        field = self._fields.get(key.encode("ascii", "replace").ljust(8))
+        field = self._fields.get(_card_name(key))
         return field if field is not None and field.startswith(b"= ") else None
 
     def get(self, key: str, default: Any = None) -> Any:
         """Like ``dict.get``, without the exception a missing key costs ``Mapping.get``."""
-        if key in self._parsed:
-            return self._parsed[key]
+        value = self._parsed.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
         field = self._field(key)
         if field is None:
             return default

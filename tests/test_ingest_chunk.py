@@ -1,0 +1,71 @@
+"""A tree ingest's worker gives, per file, what the full reader and adaptation give: the
+same features, header columns, ``file://`` URL (``Path.resolve().as_uri()``) and named
+failure, though it builds them as columns and joins URLs as strings."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.adapt import AdaptConfig, adapt
+from service.ingest_chunk import FLOAT_COLUMNS, ROW_COLUMNS, file_url, read_chunk
+from service.reasons import Reason, SpectrumError
+from service.spectra import read_spectrum
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> tuple[Path, list[str]]:
+    from service.archive.generate import generate_archive
+    from service.ingest_tree import archive_files
+
+    folder = tmp_path_factory.mktemp("chunk tree")  # a space: URLs must quote it
+    generate_archive(folder / "make", "lamost", 80, seed=9)
+    root = folder / "make" / "archive" / "lamost"
+    (root / "catalogue.fits").unlink()
+    first = next(iter(archive_files(root)))
+    shutil.copy(root / first, root / "0000" / "spéc #1.fits")  # quoting, a duplicate DID
+    (root / "0000" / "empty.fits").write_bytes(b"")
+    return root, list(archive_files(root))
+
+
+def test_file_url_is_what_pathlib_writes(tree) -> None:
+    root, files = tree
+    for relative in files:
+        assert file_url(str(root), relative) == (root / relative).resolve().as_uri()
+    assert file_url("/", "a b/c%.fits") == Path("/a b/c%.fits").as_uri()
+
+
+def test_read_chunk_gives_the_full_readers_values(tree) -> None:
+    root, files = tree
+    chunk = read_chunk(str(root), files)
+    failed = dict(chunk.failures)
+    assert failed["0000/empty.fits"] == "CORRUPT_FITS" and len(failed) < 10
+    good = [r for r in files if r not in failed]
+    assert len(chunk.features) == len(good) and set(chunk.columns) == set(ROW_COLUMNS)
+    config = AdaptConfig()
+    for row, relative in enumerate(good):
+        full = read_spectrum(root / relative)
+        np.testing.assert_allclose(
+            chunk.features[row], adapt([full], config).features[0], rtol=1e-5, atol=1e-5
+        )
+        url = (root / relative).resolve().as_uri()
+        assert chunk.columns["access_url"][row] == url
+        assert chunk.columns["pubdid"][row] == (full.meta.pubdid or url)
+        for name in ROW_COLUMNS:
+            value = chunk.columns[name][row]
+            if name in FLOAT_COLUMNS:
+                expected = getattr(full.meta, name)
+                assert value == expected or (math.isnan(value) and math.isnan(expected)), name
+            elif name not in ("pubdid", "access_url"):
+                assert value == getattr(full.meta, name), name
+    for relative, reason in chunk.failures:  # the full path fails on them too, for a named reason
+        assert reason in Reason.__members__
+        try:
+            batch = adapt([read_spectrum(root / relative)], config)
+        except SpectrumError:
+            continue
+        assert batch.failures and np.isnan(batch.features[0]).all(), relative
