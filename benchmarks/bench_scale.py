@@ -16,6 +16,13 @@ Stages (each in its own process, so peak RSS is per stage):
              ``service.predictions`` on SQLite: wall time, peak RSS, bytes on disk,
              rows in SQL, against the floor of writing the same columns with
              ``numpy.save``; then TAP's ADQL over them (top-100 entropy, class counts);
+``campaign`` a whole campaign (``benchmarks/scale_campaign.py``): ``--files`` LAMOST
+             files generated in ``--shard``-sized shards (each ingested, then deleted:
+             1 M files are ~80 GB) -> ``ingest tree`` -> a labelled source set ->
+             ``--iterations`` iterate jobs, each batch answered by a simulated oracle
+             -> classify -> TAP; per step seconds, rate, peak RSS, disk, and ratios to
+             the bare reader / bare network measured in the same run. On each of
+             ``--backends`` (sqlite-local, postgres-dask, ...) with the answers compared;
 ``turnaround`` one iteration's training from scratch or warm-started from the
              previous iteration, batch 64 or 256, patience 10 or 3 (``--turn-n``
              simulated labels): seconds, epochs, accuracy, emission precision/recall.
@@ -24,9 +31,10 @@ The ISA the run had is printed first. With ``--model``/``--features``/``--truth`
 the scoring stage uses a model and labelled features you give; otherwise it
 simulates LAMOST spectra and trains a reference net first (minutes).
 
-    .venv/bin/python benchmarks/bench_scale.py [--stage scoring|pipeline|storage|turnaround|all]
+    .venv/bin/python benchmarks/bench_scale.py [--stage scoring|pipeline|campaign|storage|turnaround|all]
         [--n 20000] [--files 20000] [--storage-n 4100000] [--repeats 3]
         [--model M.keras --features X.npy --truth Y.npy]
+        [--stage campaign --files 1000000 --shard 100000 --backends sqlite-local,postgres-dask]
 """
 
 # ruff: noqa: E402  (thread limits must be set before numpy/TF are imported)
@@ -366,9 +374,16 @@ def stage_turnaround(args: argparse.Namespace) -> dict:
 
 
 # --------------------------------------------------------------------------------- driver
+def stage_campaign(args: argparse.Namespace) -> dict:
+    from scale_campaign import stage_campaign as run
+
+    return run(args)
+
+
 STAGES = {
     "scoring": stage_scoring,
     "pipeline": stage_pipeline,
+    "campaign": stage_campaign,
     "storage": stage_storage,
     "turnaround": stage_turnaround,
 }
@@ -392,6 +407,27 @@ def main() -> None:
     parser.add_argument("--truth", help="(n,) class index .npy for --features")
     parser.add_argument("--turn-n", type=int, default=2400, help="labels of the turnaround stage")
     parser.add_argument("--variant", default="reference", help="network of the turnaround stage")
+    campaign = parser.add_argument_group("campaign stage")
+    campaign.add_argument(
+        "--backends",
+        default="sqlite-local",
+        help="comma-separated: sqlite-local, postgres-dask (same answers?)",
+    )
+    campaign.add_argument(
+        "--shard",
+        type=int,
+        default=100_000,
+        help="files written, ingested and deleted at a time (disk peak)",
+    )
+    campaign.add_argument("--keep-files", action="store_true", help="keep every shard")
+    campaign.add_argument("--iterations", type=int, default=2, help="iterate jobs, each answered")
+    campaign.add_argument("--source-n", type=int, default=2000, help="labelled source spectra")
+    campaign.add_argument("--epochs", type=int, default=100)
+    campaign.add_argument("--patience", type=int, default=10)
+    campaign.add_argument("--batch-size", type=int, default=64)
+    campaign.add_argument("--precision", default="auto", help="ALVO_SCORING_PRECISION")
+    campaign.add_argument("--floor-n", type=int, default=20_000,
+                          help="pool rows the bare network is timed on")  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -405,10 +441,14 @@ def main() -> None:
     print(machine())
     for stage in STAGES if args.stage == "all" else [args.stage]:
         command = [sys.executable, __file__, *sys.argv[1:], "--stage", stage, "--child"]
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        lines = [s for s in completed.stdout.splitlines() if s.startswith("RESULT ")]
-        if not lines:
-            print(completed.stdout[-2000:], completed.stderr[-4000:])
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        lines = []
+        for line in child.stdout or ():  # each step as it finishes: a long stage shows progress
+            if line.startswith("RESULT "):
+                lines.append(line)
+            else:
+                print(line, end="", flush=True)
+        if child.wait() != 0 or not lines:
             raise SystemExit(f"stage {stage} failed")
         print(f"== {stage}\n{json.dumps(json.loads(lines[-1][7:]), indent=1)}")
     print(machine())
