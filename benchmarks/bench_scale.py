@@ -31,7 +31,7 @@ The ISA the run had is printed first. With ``--model``/``--features``/``--truth`
 the scoring stage uses a model and labelled features you give; otherwise it
 simulates LAMOST spectra and trains a reference net first (minutes).
 
-    .venv/bin/python benchmarks/bench_scale.py [--stage scoring|pipeline|campaign|storage|turnaround|all]
+    .venv/bin/python benchmarks/bench_scale.py [--stage STAGE|all]  (STAGE: as above)
         [--n 20000] [--files 20000] [--storage-n 4100000] [--repeats 3]
         [--model M.keras --features X.npy --truth Y.npy]
         [--stage campaign --files 1000000 --shard 100000 --backends sqlite-local,postgres-dask]
