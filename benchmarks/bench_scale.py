@@ -102,8 +102,9 @@ def trained_model(args: argparse.Namespace, folder: Path) -> Path:
 
     if args.model:
         return Path(args.model)
-    x, y = simulated(8000, 1, 0.4)
-    config = TrainConfig(epochs=15, patience=3, batch_size=128)
+    seed = args.train_seed  # None: the net of the first runs; S: other data and weights
+    x, y = simulated(8000, 1 if seed is None else 100 + seed, 0.4)
+    config = TrainConfig(epochs=15, patience=3, batch_size=128, seed=seed or 0)
     adaptation = AdaptConfig()
     started = time.perf_counter()
     model = SpectrumClassifier.train(
@@ -403,6 +404,7 @@ def main() -> None:
     parser.add_argument("--storage-n", type=int, default=LAMOST_DR2, help="predictions stored")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats")
     parser.add_argument("--model", help="a trained .keras model (default: train one)")
+    parser.add_argument("--train-seed", type=int, help="seed of the trained net's data, weights")
     parser.add_argument("--features", help="(n, 140) float32 .npy to score")
     parser.add_argument("--truth", help="(n,) class index .npy for --features")
     parser.add_argument("--turn-n", type=int, default=2400, help="labels of the turnaround stage")

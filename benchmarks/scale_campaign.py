@@ -292,6 +292,8 @@ class Pool:
             self.truth.update(truth)
             seconds += made_in
             disk_peak = max(disk_peak, disk_mib(root))
+            print(f"[{steps.label}] shard {root.name}: {len(truth)} files in {made_in:.0f} s",
+                  flush=True)  # fmt: skip
             yield root
             if self.keep:
                 self.kept.append(root)
@@ -332,6 +334,8 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
             read_halpha_windows(sample)
             floor_rate = len(sample) / (time.perf_counter() - started)
         summary = ingest_tree(settings, root, "pool", workers=2)
+        print(f"[{steps.label}] ingested {root.name}: {summary['added']} added in "
+              f"{summary['seconds']:.0f} s", flush=True)  # fmt: skip
         ingest_s += summary["seconds"]
         added += summary["added"]
         failed += sum(summary["failed"].values())

@@ -109,8 +109,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--scoring-precision",
         choices=["auto", "fp32", "bf16", "int8"],
         help="arithmetic of pool scoring (ALVO_SCORING_PRECISION, default auto: bf16 with "
-        "AMX/AVX-512 BF16, int8 with VNNI, else fp32; a precision the CPU lacks falls back "
-        "to fp32)",
+        "AMX/AVX-512 BF16, else int8 with AVX2 or better, else fp32; pools under 20 000 "
+        "spectra in fp32; int8 is checked against fp32 on each pool and falls back below "
+        "99.9%% agreement; a precision the CPU lacks falls back to fp32)",
     )
     parser.set_defaults(func=run)
 
