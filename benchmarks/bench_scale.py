@@ -23,6 +23,9 @@ Stages (each in its own process, so peak RSS is per stage):
              -> classify -> TAP; per step seconds, rate, peak RSS, disk, and ratios to
              the bare reader / bare network measured in the same run. On each of
              ``--backends`` (sqlite-local, postgres-dask, ...) with the answers compared;
+``pool``     ``classify`` over a feature store of ``--pool-n`` rows (``--features``
+             tiled, e.g. the campaign's 1 M-row pool to 4.1 M) with ``--model``:
+             seconds, rate, peak RSS, ratio to the bare network in the same run;
 ``turnaround`` one iteration's training from scratch or warm-started from the
              previous iteration, batch 64 or 256, patience 10 or 3 (``--turn-n``
              simulated labels): seconds, epochs, accuracy, emission precision/recall.
@@ -174,6 +177,54 @@ def stage_scoring(args: argparse.Namespace) -> dict:
         path_rate = len(x) / (time.perf_counter() - started)
         result["variants"][p]["pool_path_per_s"] = round(path_rate)
         result["variants"][p]["path_over_floor"] = round(path_rate / max(rates[p]), 2)
+    return result
+
+
+def stage_pool(args: argparse.Namespace) -> dict:
+    """``classify`` over a whole feature store (memory map, chunks) at ``--pool-n`` rows.
+
+    The store is ``--features`` tiled up to ``--pool-n`` rows (real adapted features,
+    e.g. the campaign stage's 1 M-row pool, repeated to LAMOST DR2's 4.1 M); scored
+    in the arithmetic "auto" picks here, against the bare network on 20 000 of the
+    rows in memory, in the same run.
+    """
+    from scale_campaign import scoring_floor
+
+    from service.features import FeatureStore
+    from service.jobs.learning import classify, scoring_precision
+    from service.learn import configure_threads
+    from service.settings import Settings
+
+    configure_threads()
+    if not (args.model and args.features):
+        raise SystemExit("the pool stage needs --model M.keras and --features X.npy")
+    source = np.load(args.features, mmap_mode="r")
+    folder = Path(tempfile.mkdtemp(prefix="bench-scale-pool-"))
+    store = FeatureStore.create(folder / "pool.npy", source.shape[1])
+    started = time.perf_counter()
+    while len(store) < args.pool_n:
+        for start in range(0, len(source), 200_000):
+            take = min(200_000, len(source) - start, args.pool_n - len(store))
+            if take <= 0:
+                break
+            store.append(np.asarray(source[start : start + take]))
+    tiled_s = time.perf_counter() - started
+    precision = scoring_precision(Settings(), len(store))
+    rss_before = peak_rss_mib()
+    started = time.perf_counter()
+    predictions = classify(args.model, store.path, precision=precision)
+    seconds = time.perf_counter() - started
+    floor = scoring_floor(Path(args.model), np.asarray(source[:20_000]), predictions.arithmetic)
+    result = {
+        "rows": len(store), "store_gib": round(store.path.stat().st_size / 2**30, 2),
+        "tile_s": round(tiled_s, 1), "arithmetic": predictions.arithmetic,
+        "int8_agreement": predictions.int8_agreement, "seconds": round(seconds, 1),
+        "per_s": round(len(store) / seconds), "bare_network_per_s": round(floor),
+        "ratio_to_bare_network": round(len(store) / seconds / floor, 2),
+        "candidates": int(predictions.candidates().sum()),
+        "peak_rss_mib_before_scoring": round(rss_before),
+    }  # fmt: skip
+    store.path.unlink()
     return result
 
 
@@ -385,6 +436,7 @@ STAGES = {
     "scoring": stage_scoring,
     "pipeline": stage_pipeline,
     "campaign": stage_campaign,
+    "pool": stage_pool,
     "storage": stage_storage,
     "turnaround": stage_turnaround,
 }
@@ -402,6 +454,7 @@ def main() -> None:
         "generate on 2 cores; hence the small default)",
     )
     parser.add_argument("--storage-n", type=int, default=LAMOST_DR2, help="predictions stored")
+    parser.add_argument("--pool-n", type=int, default=LAMOST_DR2, help="rows the pool stage scores")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats")
     parser.add_argument("--model", help="a trained .keras model (default: train one)")
     parser.add_argument("--train-seed", type=int, help="seed of the trained net's data, weights")
@@ -441,7 +494,8 @@ def main() -> None:
         print("RESULT " + json.dumps(out))
         return
     print(machine())
-    for stage in STAGES if args.stage == "all" else [args.stage]:
+    chosen = [s for s in STAGES if s != "pool" or args.features]  # pool: only with features
+    for stage in chosen if args.stage == "all" else [args.stage]:
         command = [sys.executable, __file__, *sys.argv[1:], "--stage", stage, "--child"]
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         lines = []
