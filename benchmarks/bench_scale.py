@@ -262,7 +262,7 @@ def stage_storage(args: argparse.Namespace) -> dict:
                                     for k, v in table.items()})  # fmt: skip
             floor = time.perf_counter() - started
             floor_path.unlink()
-            for variant in variants:
+            for variant in variants if number % 2 == 0 else variants[::-1]:  # neither always first
                 share, dialects = schema.REBUILD_SHARE, schema.REBUILD_DIALECTS
                 if variant == "kept":
                     schema.REBUILD_SHARE = float("inf")

@@ -158,7 +158,7 @@ def record(
             deleted = _forget_unselected(conn, scoring) if scoring.campaign_id is not None else 0
             for start in range(0, len(chosen), CHUNK):
                 rows = chosen[start : start + CHUNK]
-                part = {k: v[rows] for k, v in table.items()}
+                part: dict[str, Any] = {k: v[rows] for k, v in table.items()}
                 part.update({k: [v] * len(rows) for k, v in keys.items()})
                 schema.bulk_insert(conn, schema.prediction, part)
     return {"path": path, "sql_rows": len(chosen), "deleted": deleted}
