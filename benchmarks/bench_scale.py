@@ -13,9 +13,11 @@ Stages (each in its own process, so peak RSS is per stage):
              ingest tree`` (and again: nothing added) -> classify the pool -> record
              the predictions -> a TAP query over them: seconds, rate, RSS, disk;
 ``storage``  4.1 M synthetic predictions recorded twice (two iterations) through
-             ``service.predictions`` on SQLite: wall time, peak RSS, bytes on disk,
-             rows in SQL, against the floor of writing the same columns with
-             ``numpy.save``; then TAP's ADQL over them (top-100 entropy, class counts);
+             ``service.predictions`` on SQLite (or ``--database postgresql``), as the
+             service does it (indexes rebuilt around the load) and with the indexes
+             kept, interleaved: wall time, peak RSS, bytes on disk, rows in SQL,
+             against the floor of writing the same columns with ``numpy.savez``;
+             then TAP's ADQL over them (top-100 entropy, class counts);
 ``campaign`` a whole campaign (``benchmarks/scale_campaign.py``): ``--files`` LAMOST
              files generated in ``--shard``-sized shards (each ingested, then deleted:
              1 M files are ~80 GB) -> ``ingest tree`` -> a labelled source set ->
@@ -36,6 +38,7 @@ simulates LAMOST spectra and trains a reference net first (minutes).
 
     .venv/bin/python benchmarks/bench_scale.py [--stage STAGE|all]  (STAGE: as above)
         [--n 20000] [--files 20000] [--storage-n 4100000] [--repeats 3]
+        [--storage-variants rebuild,kept] [--database sqlite|postgresql]
         [--model M.keras --features X.npy --truth Y.npy]
         [--stage campaign --files 1000000 --shard 100000 --backends sqlite-local,postgres-dask]
 """
@@ -50,9 +53,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -244,7 +249,52 @@ def synthetic_pool(n: int, seed: int) -> dict[str, np.ndarray]:
     return store.columns(ids, p, entropy, rng.random(n) < 0.02, roles, labelled)
 
 
+#: Storage variants: indexes dropped and built again around a large load (the service's
+#: path on SQLite; on PostgreSQL the service keeps them, see ``schema.bulk_load``), and
+#: every index kept and updated row by row (what ``record`` did on both before).
+STORAGE_VARIANTS = ("rebuild", "kept")
+
+
+def postgres_cluster(stack: contextlib.ExitStack):  # type: ignore[no-untyped-def]
+    """A throwaway PostgreSQL cluster (the tests' one), stopped when ``stack`` closes."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.peers.postgres import PostgresCluster
+
+    return stack.enter_context(PostgresCluster.started())
+
+
+def storage_engine(url: str, n: int):  # type: ignore[no-untyped-def]
+    """The service's engine on ``url`` (SQLite: WAL, synchronous=NORMAL), tables made;
+    on PostgreSQL, which checks foreign keys, with spectra 1..n for the predictions."""
+    import sqlalchemy as sa
+
+    from service.tables import schema
+    from uws.store import make_engine
+
+    engine = make_engine(url)
+    if url.startswith("sqlite"):
+        with engine.connect() as conn:  # as JobStore.migrate sets it on the service's file
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        # synthetic spectrum ids have no spectrum rows: the service checks them, cheaply
+        # (ids come in order), the benchmark cannot
+        sa.event.listen(
+            engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys=OFF")
+        )
+        engine.dispose()
+    schema.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(schema.campaign.insert().values(campaign_id=1, name="scale"))
+        if not url.startswith("sqlite"):
+            conn.execute(schema.dataset.insert().values(dataset_id=1, name="pool"))
+            ids = np.arange(1, n + 1)
+            spectra = {"spectrum_id": ids, "dataset_id": np.ones(n, int), "row_index": ids - 1}
+            schema.bulk_insert(conn, schema.spectrum, {**spectra, "pubdid": ids.astype(str)})
+    return engine
+
+
 def stage_storage(args: argparse.Namespace) -> dict:
+    """Two iterations recorded per variant, the variants interleaved per iteration, each
+    into its own database; the numpy floor measured before each iteration."""
     import sqlalchemy as sa
 
     from service import predictions as store
@@ -252,47 +302,74 @@ def stage_storage(args: argparse.Namespace) -> dict:
     from service.tables.query import TapDatabase
 
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-store-"))
-    url = f"sqlite:///{folder / 'alvo.sqlite'}"
-    engine = sa.create_engine(url)
-    schema.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(schema.campaign.insert().values(campaign_id=1, name="scale"))
-    result: dict = {"n": args.storage_n, "iterations": []}
-    for number in (0, 1):
-        table = synthetic_pool(args.storage_n, number)
-        started = time.perf_counter()
-        floor_path = folder / f"floor-{number}.npz"
-        np.savez(floor_path, **{k: v.astype(str) if v.dtype == object else v
-                                for k, v in table.items()})  # fmt: skip
-        floor = time.perf_counter() - started
-        started = time.perf_counter()
-        done = store.record(
-            engine, folder / "predictions", table, store.Scoring(1, number, None, f"j{number}")
-        )
-        seconds = time.perf_counter() - started
-        result["iterations"].append({
-            "iteration": number, "seconds": round(seconds, 1), "floor_npz_s": round(floor, 1),
-            "ratio": round(seconds / floor, 1), "sql_rows": done["sql_rows"],
-            "deleted": done["deleted"], "parquet_mib": round(disk_mib(done["path"]), 1),
-        })  # fmt: skip
-        floor_path.unlink()
-    with engine.connect() as conn:
-        result["sql_rows_total"] = conn.scalar(
-            sa.select(sa.func.count()).select_from(schema.prediction)
-        )
-    result["sqlite_mib"] = round(disk_mib(folder / "alvo.sqlite"), 1)
-    database = TapDatabase(url, timeout_s=600)
-    for name, adql in {
-        "top100_entropy": "SELECT TOP 100 spectrum_id, entropy FROM alvo.prediction "
-        "WHERE campaign_id = 1 AND iteration = 1 ORDER BY entropy DESC",
-        "class_counts": "SELECT predicted_class, COUNT(*) AS n FROM alvo.prediction "
-        "WHERE iteration = 1 GROUP BY predicted_class",
-        "queries_all_iterations": "SELECT COUNT(*) AS n FROM alvo.prediction WHERE role = 'query'",
-    }.items():
-        started = time.perf_counter()
-        rows = database.run(adql, maxrec=1000)
-        result[f"tap_{name}_s"] = round(time.perf_counter() - started, 2)
-        result[f"tap_{name}_rows"] = len(rows.columns[0])
+    variants = args.storage_variants.split(",")
+    result: dict = {"n": args.storage_n, "database": args.database, "iterations": []}
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)  # GiBs at 4.1 M rows
+        cluster = postgres_cluster(stack) if args.database == "postgresql" else None
+        urls = {  # a fresh database per variant, as the service opens it
+            v: cluster.create_database(f"store_{v}")
+            if cluster
+            else f"sqlite:///{folder / f'store_{v}.sqlite'}"
+            for v in variants
+        }
+        engines = {v: storage_engine(url, args.storage_n) for v, url in urls.items()}
+        for number in (0, 1):
+            table = synthetic_pool(args.storage_n, number)
+            started = time.perf_counter()
+            floor_path = folder / f"floor-{number}.npz"
+            np.savez(floor_path, **{k: v.astype(str) if v.dtype == object else v
+                                    for k, v in table.items()})  # fmt: skip
+            floor = time.perf_counter() - started
+            floor_path.unlink()
+            for variant in variants if number % 2 == 0 else variants[::-1]:  # neither always first
+                share, dialects = schema.REBUILD_SHARE, schema.REBUILD_DIALECTS
+                if variant == "kept":
+                    schema.REBUILD_SHARE = float("inf")
+                else:  # rebuilt on PostgreSQL too, to measure it
+                    schema.REBUILD_DIALECTS = frozenset({"sqlite", "postgresql"})
+                started = time.perf_counter()
+                done = store.record(
+                    engines[variant],
+                    folder / variant / "predictions",
+                    table,
+                    store.Scoring(1, number, None, f"j{number}"),
+                )
+                seconds = time.perf_counter() - started
+                schema.REBUILD_SHARE, schema.REBUILD_DIALECTS = share, dialects
+                result["iterations"].append({
+                    "iteration": number, "variant": variant, "seconds": round(seconds, 1),
+                    "floor_npz_s": round(floor, 1), "ratio": round(seconds / floor, 1),
+                    "sql_rows": done["sql_rows"], "deleted": done["deleted"],
+                    "parquet_mib": round(disk_mib(done["path"]), 1),
+                    "load": round(os.getloadavg()[0], 1),
+                })  # fmt: skip
+                print(result["iterations"][-1], flush=True)
+        url = urls[variants[0]]
+        with engines[variants[0]].connect() as conn:
+            result["sql_rows_total"] = conn.scalar(
+                sa.select(sa.func.count()).select_from(schema.prediction)
+            )
+        if args.database == "sqlite":
+            result["sqlite_mib"] = round(disk_mib(folder / f"store_{variants[0]}.sqlite"), 1)
+        for engine in engines.values():
+            engine.dispose()
+        database = TapDatabase(url, timeout_s=600)
+        for name, adql in {
+            "top100_entropy": "SELECT TOP 100 spectrum_id, entropy FROM alvo.prediction "
+            "WHERE campaign_id = 1 AND iteration = 1 ORDER BY entropy DESC",
+            "class_counts": "SELECT predicted_class, COUNT(*) AS n FROM alvo.prediction "
+            "WHERE iteration = 1 GROUP BY predicted_class",
+            "class_counts_campaign": "SELECT predicted_class, COUNT(*) AS n FROM alvo.prediction "
+            "WHERE campaign_id = 1 AND iteration = 1 GROUP BY predicted_class",
+            "queries_all_iterations": "SELECT COUNT(*) AS n FROM alvo.prediction "
+            "WHERE role = 'query'",
+        }.items():
+            started = time.perf_counter()
+            rows = database.run(adql, maxrec=1000)
+            result[f"tap_{name}_s"] = round(time.perf_counter() - started, 2)
+            result[f"tap_{name}_rows"] = len(rows.columns[0])
+        database.dispose()
     return result
 
 
@@ -300,7 +377,6 @@ def stage_storage(args: argparse.Namespace) -> dict:
 def stage_pipeline(args: argparse.Namespace) -> dict:
     """generate -> ingest tree (and again: idempotent) -> classify -> record -> TAP."""
     import itertools
-    import shutil
 
     from service.archive.generate import generate_archive
     from service.datasets import Datasets
@@ -455,6 +531,20 @@ def main() -> None:
     )
     parser.add_argument("--storage-n", type=int, default=LAMOST_DR2, help="predictions stored")
     parser.add_argument("--pool-n", type=int, default=LAMOST_DR2, help="rows the pool stage scores")
+    parser.add_argument(
+        "--storage-variants",
+        default=",".join(STORAGE_VARIANTS),
+        help="storage stage: rebuild (indexes dropped and built again around a large load: "
+        "the service on SQLite), kept (indexes updated row by row: the service on "
+        "PostgreSQL), comma-separated, run interleaved",
+    )
+    parser.add_argument(
+        "--database",
+        default="sqlite",
+        choices=["sqlite", "postgresql"],
+        help="storage stage: the embedded SQLite file, or a throwaway PostgreSQL cluster "
+        "(tests/peers/postgres.py: needs the postgresql-15 binaries)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats")
     parser.add_argument("--model", help="a trained .keras model (default: train one)")
     parser.add_argument("--train-seed", type=int, help="seed of the trained net's data, weights")

@@ -215,6 +215,65 @@ def test_predictions_round_trip_through_parquet_sql_and_tap(world) -> None:
     assert list(files["arithmetic"]) == ["fp32", "fp32", "int8"]
 
 
+def _synthetic(n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet((0.3, 0.2, 2.0), n).astype(np.float32)
+    entropy = -np.sum(p * np.log(p), axis=1)
+    roles = np.where(np.argmax(p, axis=1) < 2, "candidate", "").astype(object)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    return store.columns(ids, p, entropy, rng.random(n) < 0.1, roles, np.zeros(n, bool))
+
+
+def test_a_large_load_rebuilds_the_indexes_in_its_transaction(tmp_path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    schema.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(schema.campaign.insert().values(campaign_id=1, name="c"))
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2].strip()))
+    names = {index.name for index in schema.prediction.indexes}
+
+    def indexes() -> set[str]:
+        return {i["name"] for i in sa.inspect(engine).get_indexes("prediction")}
+
+    store.record(engine, tmp_path, _synthetic(2000, 1), store.Scoring(1, 0, None, "j0"))
+    assert sum(s.startswith("DROP INDEX") for s in statements) == len(names)
+    assert indexes() == names
+    done = store.record(engine, tmp_path, _synthetic(2000, 2), store.Scoring(1, 1, None, "j1"))
+    assert done["deleted"] > 1000 and indexes() == names
+    # a classify job's few candidates into the large table: the indexes stay
+    statements.clear()
+    few = _synthetic(2000, 3)
+    few["role"][100:] = None
+    store.record(engine, tmp_path, few, store.Scoring(None, 0, None, "jc"))
+    assert not any(s.startswith("DROP INDEX") for s in statements)
+    # the predicted-class counts of an iteration read the class index, not the table
+    with engine.connect() as conn:
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT predicted_class, COUNT(*) FROM prediction "
+            "WHERE campaign_id = 1 AND iteration = 1 GROUP BY predicted_class"))  # fmt: skip
+    assert "COVERING INDEX ix_prediction_class" in plan, plan
+    # a failure inside the load rolls the dropped indexes and the deletes back
+    with engine.connect() as conn:
+        before = conn.scalar(sa.select(sa.func.count()).select_from(schema.prediction))
+    with pytest.raises(ZeroDivisionError), engine.begin() as conn:
+        conn.execute(schema.prediction_file.insert().values(iteration=9))
+        with schema.bulk_load(conn, schema.prediction, 10**6):
+            conn.execute(sa.delete(schema.prediction))
+            1 / 0  # noqa: B018
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(schema.prediction)) == before
+    assert indexes() == names
+    # without an open SQLite transaction the DROP INDEX would commit at once: refused
+    with (
+        pytest.raises(RuntimeError),
+        engine.connect() as conn,
+        schema.bulk_load(conn, schema.prediction, 10**6),
+    ):
+        pass
+    assert indexes() == names
+
+
 # -------------------------------------------------------------------- bulk ingest of a tree
 class _KilledError(Exception):
     pass

@@ -165,9 +165,11 @@ def _label_and_measure(
     p = schema.prediction
     with engine.begin() as conn:
         queried = conn.execute(
-            sa.select(p.c.spectrum_id, p.c.predicted_class).where(
+            sa.select(p.c.spectrum_id, p.c.predicted_class)
+            .where(
                 (p.c.campaign_id == campaign_id) & (p.c.iteration == number) & (p.c.role == "query")
             )
+            .order_by(p.c.spectrum_id)  # the verdicts are drawn in this order, on any database
         ).all()
         verdicts = rng.choice(
             np.array(schema.VERDICTS), len(queried), p=[0.3, 0.2, 0.4, 0.05, 0.05]
