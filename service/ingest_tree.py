@@ -80,6 +80,20 @@ def known_keys(engine: sa.Engine, dataset_id: int) -> np.ndarray:
     return np.unique(np.array(keys, dtype=np.int64))
 
 
+def among(keys: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Which ``keys`` are in the sorted array ``known``: a binary search per key.
+
+    Why not ``np.isin``: it hashes or sorts ``known`` again on every call, 1.5 s per
+    2 048-file chunk against a 900 000-spectrum dataset (1.8 M keys) -- the tree
+    ingest slowed from 8 300 to ~900 spectra/s as the dataset grew. This is
+    O(k log n) per chunk.
+    """
+    if not len(known):
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+    return known[at] == keys
+
+
 def ingest_tree(
     settings: Any,
     root: Path,
@@ -115,7 +129,7 @@ def ingest_tree(
             while batch := list(itertools.islice(files, chunk)):
                 seen += len(batch)
                 urls = np.array([key(file_url(base, r)) for r in batch], dtype=np.int64)
-                old = np.isin(urls, known).tolist()
+                old = among(urls, known).tolist()
                 new = [r for r, o in zip(batch, old, strict=True) if not o]
                 skipped += len(batch) - len(new)
                 if new:
@@ -143,7 +157,7 @@ def ingest_tree(
 def _drop_known_dids(result: Chunk, known: np.ndarray) -> Chunk:
     """The chunk without spectra whose publisher DID the dataset already has."""
     dids = np.array([key(p) for p in result.columns["pubdid"]], dtype=np.int64)
-    keep = ~np.isin(dids, known)
+    keep = ~among(dids, known)
     return result if keep.all() else result.select(keep)
 
 
