@@ -33,7 +33,7 @@ from service.ownership import may_change, refusal
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.tables import schema
-from uws.store import make_engine
+from uws.store import make_engine, use_wal
 
 FEATURE_WIDTH = 140
 
@@ -42,6 +42,7 @@ FEATURE_WIDTH = 140
 def engine_for(url: str) -> sa.Engine:
     """One engine per database URL and process, with the result tables created."""
     engine = make_engine(url)
+    use_wal(engine)
     schema.create_all(engine)
     return engine
 
