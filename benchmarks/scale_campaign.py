@@ -54,6 +54,15 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def hwm_mib() -> float:
+    """This process's own peak RSS (``VmHWM``): unlike ``ru_maxrss``, which Linux carries
+    over fork and exec, so a spawned Dask worker would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def disk_mib(path: Path) -> float:
     if not path.exists():
         return 0.0
@@ -396,7 +405,7 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
         "database_mib": round(database_mib(settings)),
     }
     if backend.client is not None:
-        rss = backend.client.run(peak_rss_mib)
+        rss = backend.client.run(hwm_mib)
         steps.done["dask_worker_peak_rss_mib"] = sorted(round(v) for v in rss.values())
     return {"steps": steps.done, "answers": answers}
 
