@@ -182,6 +182,7 @@ def stage_scoring(args: argparse.Namespace) -> dict:
         path_rate = len(x) / (time.perf_counter() - started)
         result["variants"][p]["pool_path_per_s"] = round(path_rate)
         result["variants"][p]["path_over_floor"] = round(path_rate / max(rates[p]), 2)
+    shutil.rmtree(folder, ignore_errors=True)  # the model and the feature store
     return result
 
 
@@ -229,7 +230,7 @@ def stage_pool(args: argparse.Namespace) -> dict:
         "candidates": int(predictions.candidates().sum()),
         "peak_rss_mib_before_scoring": round(rss_before),
     }  # fmt: skip
-    store.path.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
@@ -450,6 +451,7 @@ def stage_pipeline(args: argparse.Namespace) -> dict:
         maxrec=1000,
     )
     step("tap_top100_candidates", started, len(rows.columns[0]))
+    shutil.rmtree(folder, ignore_errors=True)
     return {"files": args.files, "steps": steps}
 
 
