@@ -9,9 +9,6 @@ Stages (each in its own process, so peak RSS is per stage):
              against the simulator's truth; the pool path (``classify`` over a
              feature store, chunked) against the bare network on an in-memory array
              (the "bare-model floor") in the same run; the 4.1 M time extrapolated.
-``pipeline`` ``--files`` simulated LAMOST DR2 files (written in parallel) -> ``alvo
-             ingest tree`` (and again: nothing added) -> classify the pool -> record
-             the predictions -> a TAP query over them: seconds, rate, RSS, disk;
 ``storage``  4.1 M synthetic predictions recorded twice (two iterations) through
              ``service.predictions`` on SQLite (or ``--database postgresql``), as the
              service does it (indexes rebuilt around the load) and with the indexes
@@ -56,7 +53,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -65,21 +61,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scale_campaign import disk_mib, peak_rss_mib
 
 LAMOST_DR2 = 4_100_000
 PRECISIONS = ("fp32", "bf16", "int8")
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def disk_mib(*paths: Path) -> float:
-    total = 0
-    for path in paths:
-        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-        total += sum(p.stat().st_size for p in files)
-    return total / 2**20
 
 
 def machine() -> str:
@@ -374,87 +359,6 @@ def stage_storage(args: argparse.Namespace) -> dict:
     return result
 
 
-# ------------------------------------------------------------------------------ pipeline
-def stage_pipeline(args: argparse.Namespace) -> dict:
-    """generate -> ingest tree (and again: idempotent) -> classify -> record -> TAP."""
-    import itertools
-
-    from service.archive.generate import generate_archive
-    from service.datasets import Datasets
-    from service.ingest_tree import ingest_tree
-    from service.jobs.learning import classify, scoring_precision, write_predictions
-    from service.learn import configure_threads
-    from service.predictions import Scoring
-    from service.settings import Settings
-    from service.tables.query import TapDatabase
-
-    configure_threads()
-    folder = Path(tempfile.mkdtemp(prefix="bench-scale-pipeline-"))
-    steps: dict = {}
-
-    def step(name: str, started: float, n: int, **extra: object) -> None:
-        seconds = time.perf_counter() - started
-        steps[name] = {"seconds": round(seconds, 1), "per_s": round(n / seconds),
-                       "peak_rss_mib_so_far": round(peak_rss_mib()), **extra}  # fmt: skip
-        print(name, steps[name], flush=True)
-
-    started = time.perf_counter()
-    generate_archive(folder / "make", "lamost", args.files, seed=5, workers=2)
-    root = folder / "make" / "archive" / "lamost"
-    (root / "catalogue.fits").unlink()
-    step("generate", started, args.files, disk_mib=round(disk_mib(root), 1))
-    from service.ingest_tree import archive_files
-    from service.spectra.bulk import read_halpha_windows
-
-    sample = [root / r for r in itertools.islice(archive_files(root), 4000)]
-    started = time.perf_counter()
-    read_halpha_windows(sample)  # the bare reader, one process: the floor per core
-    step("bare_reader_1_process", started, len(sample))
-    settings = Settings(home=folder / "home")
-    started = time.perf_counter()
-    summary = ingest_tree(settings, root, "pool", workers=2)
-    dataset = Datasets(settings).require("pool")
-    step("ingest_tree", started, args.files, added=summary["added"], failed=summary["failed"],
-         features_mib=round(disk_mib(dataset.feature_path), 1),
-         sqlite_mib=round(disk_mib(settings.home / "alvo.sqlite"), 1))  # fmt: skip
-    started = time.perf_counter()
-    again = ingest_tree(settings, root, "pool", workers=2)
-    step("ingest_tree_again", started, args.files, added=again["added"])
-    shutil.rmtree(folder / "make")  # the files are not needed any more: features are
-    model_path = trained_model(args, folder)
-    precision = scoring_precision(settings)
-    n = summary["added"]
-    for arithmetic in dict.fromkeys([precision, "int8"]):
-        started = time.perf_counter()
-        predictions = classify(model_path, dataset.feature_path, precision=arithmetic)
-        step(f"classify_{arithmetic}", started, n, candidates=int(predictions.candidates().sum()))
-    from service.campaigns import Campaigns
-
-    ids = Campaigns(settings).spectrum_ids(dataset)
-    roles = np.where(predictions.candidates(), "candidate", "").astype(object)
-    started = time.perf_counter()
-    engine = Datasets(settings).engine
-    labelled = np.zeros(len(ids), bool)
-    scoring = Scoring(None, 0, None, "bench", "int8")
-    write_predictions(engine, settings.home, ids, predictions, roles, labelled, scoring)
-    step(
-        "record_predictions",
-        started,
-        n,
-        predictions_mib=round(disk_mib(settings.home / "predictions"), 1),
-    )
-    database = TapDatabase(settings.sqlalchemy_url, timeout_s=600)
-    started = time.perf_counter()
-    rows = database.run(
-        "SELECT TOP 100 s.pubdid, p.entropy FROM alvo.prediction AS p JOIN alvo.spectrum AS s "
-        "ON s.spectrum_id = p.spectrum_id WHERE p.job_id = 'bench' ORDER BY p.entropy DESC",
-        maxrec=1000,
-    )
-    step("tap_top100_candidates", started, len(rows.columns[0]))
-    shutil.rmtree(folder, ignore_errors=True)
-    return {"files": args.files, "steps": steps}
-
-
 # ---------------------------------------------------------------------------- turnaround
 def stage_turnaround(args: argparse.Namespace) -> dict:
     """Training time of one iteration: from scratch or warm, batch 64 or 256, patience.
@@ -512,7 +416,6 @@ def stage_campaign(args: argparse.Namespace) -> dict:
 
 STAGES = {
     "scoring": stage_scoring,
-    "pipeline": stage_pipeline,
     "campaign": stage_campaign,
     "pool": stage_pool,
     "storage": stage_storage,
@@ -528,8 +431,8 @@ def main() -> None:
         "--files",
         type=int,
         default=20_000,
-        help="LAMOST files the pipeline stage generates and ingests (1 M take ~14 min to "
-        "generate on 2 cores; hence the small default)",
+        help="LAMOST files the campaign stage generates and ingests (1 M took the "
+        "simulator 20 min on 2 cores; hence the small default)",
     )
     parser.add_argument("--storage-n", type=int, default=LAMOST_DR2, help="predictions stored")
     parser.add_argument("--pool-n", type=int, default=LAMOST_DR2, help="rows the pool stage scores")

@@ -309,3 +309,17 @@ def test_tree_ingest_is_idempotent_and_resumes_after_a_kill(tmp_path) -> None:
     assert all(p.startswith("ivo://") for p in spectra["pubdid"])  # the header's OBSID
     features = np.asarray(dataset.features.array())[spectra["row_index"].astype(int)]
     assert np.isfinite(features).all() and np.isfinite(spectra["ra"].astype(float)).all()
+
+
+def test_known_keys_are_found_by_binary_search_as_isin_finds_them() -> None:
+    """``among`` replaced ``np.isin`` (which re-hashed every known key per chunk)."""
+    from service.ingest_tree import among
+
+    rng = np.random.default_rng(0)
+    known = np.unique(rng.integers(-(2**62), 2**62, 50_000))
+    keys = np.concatenate([
+        rng.choice(known, 300), rng.integers(-(2**62), 2**62, 300),
+        [known[0], known[-1], known[0] - 1, known[-1] + 1],
+    ])  # fmt: skip
+    np.testing.assert_array_equal(among(keys, known), np.isin(keys, known))
+    assert not among(keys, known[:0]).any()

@@ -61,3 +61,14 @@ def test_demo_rows_are_consistent(tmp_path):
     assert np.allclose(entropy, [r[3] for r in rows])
     best = np.array(schema.CLASSES)[probabilities.argmax(axis=1)]
     assert list(best) == [r[4] for r in rows]
+
+
+def test_the_result_tables_engine_puts_a_fresh_sqlite_file_in_wal_mode(tmp_path) -> None:
+    """A home only ``alvo ingest tree`` opened (no service, so no job store) gets WAL too:
+    readers keep reading while an ingest or a prediction record writes."""
+    from service.datasets import engine_for
+
+    path = tmp_path / "alvo.sqlite"
+    engine_for(f"sqlite:///{path}")
+    with sa.create_engine(f"sqlite:///{path}").connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
