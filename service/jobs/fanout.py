@@ -5,7 +5,8 @@ fans its chunks out to the cluster through ``worker_client`` (which secedes
 from the worker's thread pool while it waits, so a cluster of one worker does
 not deadlock). Under the local executor the chunks run one after another in
 the job's own process. Results come back in order, as they are needed, so the
-runner appends chunk by chunk with bounded memory.
+runner appends chunk by chunk with bounded memory. Chunks on a worker run with
+the allocator settings of a plain process (:mod:`uws.executors.allocator`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import collections
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
+
+from uws.executors.allocator import job_allocator
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,6 +32,11 @@ def on_dask_worker() -> bool:
     return True
 
 
+def _chunk_task(function: Callable[..., R], chunk: T, *args: Any) -> R:
+    with job_allocator():
+        return function(chunk, *args)
+
+
 def map_chunks(
     function: Callable[..., R], chunks: Sequence[T], *args: Any, window: int = 8
 ) -> Iterator[R]:
@@ -42,11 +50,11 @@ def map_chunks(
     with worker_client() as client:
         remaining = iter(chunks)
         in_flight = collections.deque(
-            client.submit(function, chunk, *args, pure=False)
+            client.submit(_chunk_task, function, chunk, *args, pure=False)
             for chunk in itertools.islice(remaining, window)
         )
         while in_flight:
             result = in_flight.popleft().result()
             for chunk in itertools.islice(remaining, 1):  # keep `window` chunks in flight
-                in_flight.append(client.submit(function, chunk, *args, pure=False))
+                in_flight.append(client.submit(_chunk_task, function, chunk, *args, pure=False))
             yield result

@@ -11,7 +11,8 @@ report. A worker that dies makes the future fail (``KilledWorker``), which is
 reported as a lost job.
 
 Inside a runner, ``distributed.worker_client()`` gives a client to fan the work
-out into more Dask tasks.
+out into more Dask tasks. Jobs run with a plain process's malloc thresholds, not
+the nanny's (:mod:`uws.executors.allocator`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import uuid
 from typing import Any
 
 from uws.executors import ExecutionSink, Executor
+from uws.executors.allocator import job_allocator
 from uws.runner import JobAbortedError, WorkOrder, execute
 
 log = logging.getLogger(__name__)
@@ -186,4 +188,5 @@ def _dask_task(order: WorkOrder, queue_name: str) -> tuple[Any, ...]:
         value = None if fraction is None else min(1.0, max(0.0, float(fraction)))
         events.put(("progress", order.job_id, value, str(message)))
 
-    return execute(order, progress)
+    with job_allocator():
+        return execute(order, progress)
