@@ -16,9 +16,10 @@ else is refused with :attr:`Reason.OUTSIDE_ARCHIVE_ROOT`.
 
 The database keeps the ``file://`` URL: it is the provenance, and the key a
 re-run of the tree ingest skips known files by. Clients get the served form
-(``{base}/archive/{root_id}/{relative path}``, see :mod:`service.web.archive`)
-by a rewrite on output (:meth:`Roots.served_url`), so a changed ``ALVO_BASE_URL``
-or a moved service needs no update of millions of rows.
+(``{base}/archive/{root_id}/{relative path}`` and its DataLink, see
+:mod:`service.vo.archive_links`) by a rewrite on output (:meth:`Roots.served`),
+so a changed ``ALVO_BASE_URL`` or a moved service needs no update of millions
+of rows, and a root dropped from the list stops being served at once.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
@@ -85,9 +86,7 @@ class Roots:
 
     def file(self, rid: str, relative: str) -> Path:
         """The regular spectrum file ``relative`` under root ``rid``, checked (see module)."""
-        root = self.by_id.get(rid)
-        if root is None:
-            raise refused(f"no archive root {rid!r}")
+        root = self.require(rid)
         parts = PurePosixPath(relative).parts
         if not parts or relative.startswith("/") or ".." in parts or "\x00" in relative:
             raise refused(f"{relative!r} is not a path inside archive root {rid}")
@@ -125,22 +124,39 @@ class Roots:
             raise refused(f"{url[:200]} is not under an archive root")
         return self.file(*found)
 
+    def require(self, rid: str) -> Path:
+        if rid not in self.by_id:
+            raise refused(f"no archive root {rid!r}")
+        return self.by_id[rid]
+
     def served_url(self, url: str | None, base_url: str) -> str | None:
         """The http(s) URL the service serves a root's ``file://`` URL at; others unchanged."""
         found = self.place(url or "")
-        if found is None:
-            return url
-        rid, relative = found
-        return f"{base_url}/{ROUTE}/{rid}/{quote(relative)}"
+        return url if found is None else served(base_url, *found)
 
-    def served_rows(
-        self,
-        rows: Iterable[dict[str, Any]],
-        base_url: str,
-        columns: Sequence[str] = ("access_url",),
-    ) -> list[dict[str, Any]]:
-        """Copies of the rows with their ``file://`` URLs in ``columns`` served instead."""
-        return [
-            {**row, **{c: self.served_url(row.get(c), base_url) for c in columns if c in row}}
-            for row in rows
-        ]
+    def served(self, row: Mapping[str, Any], base_url: str) -> dict[str, Any]:
+        """A copy of a ``spectrum`` row for clients: a root's ``file://`` access URL as the
+        URL the service serves it at, and (when it has none) the service's DataLink
+        {links} URL of it, so ``#this``, ``#preview`` and ``#proc`` work as elsewhere."""
+        found = self.place(row.get("access_url") or "")
+        if found is None:
+            return dict(row)
+        out = {**row, "access_url": served(base_url, *found)}
+        if not row.get("datalink_url") and row.get("pubdid"):
+            out["datalink_url"] = datalink_url(base_url, found[0], str(row["pubdid"]))
+        return out
+
+    def served_rows(self, rows: Iterable[Mapping[str, Any]], base_url: str) -> list[dict[str, Any]]:
+        return [self.served(row, base_url) for row in rows]
+
+
+def served(base_url: str, rid: str, relative: str) -> str:
+    """Where the service serves the file ``relative`` of root ``rid``."""
+    return f"{base_url}/{ROUTE}/{rid}/{quote(relative)}"
+
+
+def datalink_url(base_url: str, rid: str, pubdid: str) -> str:
+    """The DataLink {links} URL of the spectrum ``pubdid`` under root ``rid``."""
+    from service.spectra.access import links_url
+
+    return links_url(f"{base_url}/{ROUTE}/{rid}/datalink", pubdid)

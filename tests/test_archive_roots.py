@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io.votable import parse_single_table
+import sqlalchemy as sa
+from astropy.io import fits
+from astropy.io.votable import parse, parse_single_table
 from starlette.testclient import TestClient
 
 from service import archive_roots
@@ -26,6 +28,7 @@ from service.datasets import Datasets
 from service.ingest_chunk import file_url
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
+from tests.votable_check import votable_problems
 from tests.web_world import add_source_set, record_iteration
 
 N_FILES = 24
@@ -126,9 +129,55 @@ def test_candidate_votable_hands_out_served_urls(client, tree):
     settings = tree[0]
     response = client.get("/campaigns/tree/candidates", params={"ROLE": "query"})
     assert response.status_code == 200, response.text
-    urls = [str(u) for u in parse_single_table(io.BytesIO(response.content)).array["access_url"]]
+    assert votable_problems(response.content) == []
+    document = parse(io.BytesIO(response.content))
+    table = document.get_first_table().array
+    urls = [str(u) for u in table["access_url"]]
     assert len(urls) == N_FILES and not any(u.startswith("file:") for u in urls)
     assert client.get(local(settings, urls[0])).status_code == 200
+    # the DataLink service descriptor TOPCAT activates: this service's, for every row
+    service = {p.ID: p.value for r in document.resources for p in r.params}
+    links = [str(u) for u in table["datalink"]]
+    assert all(u.startswith(f"{service['dl_accessURL']}?ID=") for u in links)
+    assert client.get(local(settings, links[0])).status_code == 200
+
+
+def pubdid_of(settings: Settings, relative: str, root: Path) -> str:
+    from service.tables import schema
+
+    url = file_url(str(root.resolve()), relative)
+    with Datasets(settings).engine.connect() as conn:
+        query = sa.select(schema.spectrum.c.pubdid).where(schema.spectrum.c.access_url == url)
+        return str(conn.scalar(query))
+
+
+def test_datalink_of_a_tree_spectrum_gives_this_preview_and_proc(client, tree):
+    settings, root, rid, files = tree
+    pubdid = pubdid_of(settings, files[2], root)
+    response = client.get(f"/archive/{rid}/datalink", params={"ID": [pubdid, "ivo://x?none"]})
+    assert response.status_code == 200 and votable_problems(response.content) == []
+    table = parse_single_table(io.BytesIO(response.content)).to_table(use_names_over_ids=True)
+    assert list(table["semantics"]) == ["#this", "#preview", "#proc", "#this"]
+    this, preview = table[0], table[1]
+    assert this["content_length"] == (root / files[2]).stat().st_size
+    assert client.get(local(settings, this["access_url"])).content == (root / files[2]).read_bytes()
+    png = client.get(local(settings, preview["access_url"]))
+    assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    assert str(table[3]["error_message"]).startswith("NotFoundFault")
+    cutout = client.get(f"/archive/{rid}/proc", params={"ID": pubdid, "BAND": "6.5e-7 6.6e-7"})
+    assert cutout.status_code == 200 and cutout.headers["content-type"] == "application/fits"
+    with fits.open(io.BytesIO(cutout.content)) as hdus:
+        spectral = hdus["SPECTRUM"].data["spectral"]
+        assert hdus["SPECTRUM"].header["DS_IDPUB"] == pubdid
+    assert 6500 <= spectral.min() < spectral.max() <= 6600
+
+
+def test_datalink_of_an_unknown_root_or_id_is_refused(client, tree):
+    _, _, rid, _ = tree
+    unknown_root = client.get("/archive/000000000000/datalink", params={"ID": "x"})
+    assert unknown_root.status_code == 404 and "OUTSIDE_ARCHIVE_ROOT" in unknown_root.text
+    missing = client.get(f"/archive/{rid}/proc", params={"ID": "ivo://x?none"})
+    assert missing.status_code == 404 and missing.text.startswith("NotFoundError")
 
 
 def test_a_link_out_of_the_root_is_not_read_for_the_page(tree):

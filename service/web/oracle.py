@@ -126,7 +126,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     names = [(extra[sid]["designation"], extra[sid]["object"]) for sid in ids]
     neighbours, twins = _neighbours(campaigns.engine, ids, names, *positions)
     features = campaign.target.features.array()
-    roots = archive_roots.load(settings)
+    roots, base = archive_roots.load(settings), settings.public_url
     twin_entries = [t for found in twins.values() for t in found]
     twin_urls = {t["spectrum_id"]: t.pop("access_url") or "" for t in twin_entries}
     urls = [row["access_url"] or "" for row in rows] + list(twin_urls.values())
@@ -136,7 +136,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     twin_spectra = dict(zip(twin_urls, spectra[len(rows) :], strict=True))
     for twin in twin_entries:
         twin["spectrum"] = twin_spectra[twin["spectrum_id"]]
-    for i, row in enumerate(rows):
+    for i, (row, public) in enumerate(zip(rows, roots.served_rows(rows, base), strict=True)):
         sid = ids[i]
         more = extra[sid]
         by_user = votes.get(sid, {})
@@ -155,8 +155,8 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "simbad": row["simbad_id"],
                 "collection": more["collection"],
                 "flux_unit": flux_unit(more["collection"] or ""),
-                "access_url": roots.served_url(row["access_url"], settings.public_url),
-                "datalink_url": row["datalink_url"],
+                "access_url": public["access_url"],
+                "datalink_url": public["datalink_url"],
                 "role": row["role"],
                 "predicted": row["predicted_class"],
                 "p": [row["p_single_peak"], row["p_double_peak"], row["p_absorption"]],
