@@ -89,13 +89,10 @@ def held(settings: Settings, roots: Roots, rid: str, identifier: str) -> Held:
         if place is not None and place[0] == rid:
             collection = row.collection or ""
             known = COLLECTIONS.get(collection.lower())
+            ra, dec, mjd = (math.nan if v is None else float(v) for v in row[3:6])
             described = Described(
-                pubdid=identifier,
-                **{n: str(getattr(row, n) or "") for n in ("obsid", "object")},
-                **{n: math.nan if getattr(row, n) is None else getattr(row, n)
-                   for n in ("ra", "dec", "mjd")},
-                collection=collection,
-                instrument=known.instrument if known else collection or "archive tree",
+                identifier, row.obsid or "", row.object or "", ra, dec, mjd, collection,
+                known.instrument if known else collection or "archive tree",
             )  # fmt: skip
             return Held(place[1], roots.file(*place), described)
     raise dali.DaliError(

@@ -79,11 +79,10 @@ class Described:
     @classmethod
     def of(cls, catalogue: Catalogue, index: int) -> Described:
         """Row ``index`` of an embedded collection's catalogue."""
-        values = {k: catalogue[k][index] for k in ("pubdid", "obsid", "object", "ra", "dec", "mjd")}
-        text = {k: str(values[k]) for k in ("pubdid", "obsid", "object")}
-        numbers = {k: float(values[k]) for k in ("ra", "dec", "mjd")}
+        pubdid, obsid, name = (str(catalogue[k][index]) for k in ("pubdid", "obsid", "object"))
+        ra, dec, mjd = (float(catalogue[k][index]) for k in ("ra", "dec", "mjd"))
         info = catalogue.info
-        return cls(**text, **numbers, collection=info.name, instrument=info.instrument)
+        return cls(pubdid, obsid, name, ra, dec, mjd, info.name, info.instrument)
 
     @property
     def title(self) -> str:
