@@ -24,6 +24,7 @@ of rows, and a root dropped from the list stops being served at once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -55,11 +56,13 @@ def register(settings: Settings, root: Path) -> str:
     root = Path(root).resolve()
     rid = root_id(root)
     table = schema.archive_root
-    with engine_for(settings.sqlalchemy_url).begin() as conn:
-        if conn.scalar(sa.select(table.c.root_id).where(table.c.root_id == rid)) is None:
-            conn.execute(
-                table.insert().values(root_id=rid, path=str(root), registered=schema.utcnow())
-            )
+    engine = engine_for(settings.sqlalchemy_url)
+    with engine.connect() as conn:
+        if conn.scalar(sa.select(table.c.root_id).where(table.c.root_id == rid)) is not None:
+            return rid
+    with contextlib.suppress(sa.exc.IntegrityError), engine.begin() as conn:
+        # two ingests of one tree at once: the second insert loses, the row is there
+        conn.execute(table.insert().values(root_id=rid, path=str(root), registered=schema.utcnow()))
     return rid
 
 

@@ -219,3 +219,22 @@ def test_a_root_the_operator_lists_is_trusted_without_an_ingest(tree, tmp_path):
         url = archive_roots.load(listed).served_url(file_url(str(mounted), files[1]), "")
         response = client.get(url)
     assert response.status_code == 200 and response.content == (root / files[1]).read_bytes()
+
+
+def test_rerunning_the_ingest_registers_a_root_recorded_before_roots_were(client, tree):
+    """A tree ingested by an older alvo has no root: its spectra are refused until the
+    operator runs the ingest again, which adds nothing but registers the root."""
+    from service.ingest_tree import ingest_tree
+    from service.tables import schema
+
+    settings, root, rid, _ = tree
+    with Datasets(settings).engine.begin() as conn:
+        conn.execute(schema.archive_root.delete())
+    rows = client.get("/campaigns/tree/batch").json()["rows"]
+    assert {row["spectrum"]["error"].split(":")[0] for row in rows} == {"OUTSIDE_ARCHIVE_ROOT"}
+    assert all(row["access_url"].startswith("file://") for row in rows)
+    assert ingest_tree(settings, root, "pool", workers=1)["added"] == 0
+    assert archive_roots.load(settings).by_id == {rid: root.resolve()}
+    assert all(
+        "flux" in row["spectrum"] for row in client.get("/campaigns/tree/batch").json()["rows"]
+    )
