@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 
 from service.jobs import uws_service
 from service.settings import Settings
-from service.vo import datalink, labels, ssa, vosi
+from service.vo import archive_links, datalink, labels, ssa, vosi
 from service.vo import tap as tap_routes
 from service.web import pages as oracle_pages
 from service.web.access import AnonymousReadOnly
@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     routes: list[BaseRoute] = vosi.routes(settings)
     routes += ssa.routes(settings) + datalink.routes(settings) + labels.routes(settings)
-    routes += tap_routes.routes(settings)
+    routes += tap_routes.routes(settings) + archive_links.routes(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.save_snapshot()  # job runners in other processes read it (Settings.for_job)
     jobs = uws_service(settings, extra=[tap_routes.async_job_list(settings)])

@@ -18,7 +18,10 @@ tree in sorted order and, chunk by chunk:
    row points at; they are never classified into predictions (no spectrum id).
 
 Only an operator runs this (``alvo ingest tree PATH``): the service never reads
-a local path named in a request. Memory: one chunk of windows per worker.
+a local path named in a request. PATH, named by the operator, is registered as an
+archive root (:mod:`service.archive_roots`): the service reads its files in place
+for the labelling page and serves them to clients over HTTP. Memory: one chunk of
+windows per worker.
 CPU: a file costs ~1.1-1.4 bare reads in all; the main process stays ~95 % idle, so
 ``workers`` = cores (docs/performance.md).
 """
@@ -108,6 +111,7 @@ def ingest_tree(
     ``progress(files_done, files_added)`` is called after each chunk. Returns a
     summary: files seen, skipped (already there), added, failed by reason, seconds.
     """
+    from service.archive_roots import register
     from service.datasets import Datasets
 
     root = Path(root).resolve()
@@ -118,6 +122,7 @@ def ingest_tree(
             pool.submit(warm)  # the workers boot while the known keys are read
         settings.home.mkdir(parents=True, exist_ok=True)
         datasets = Datasets(settings)
+        root_id = register(settings, root)
         dataset = datasets.open_or_create(dataset_name, domain)
         known = known_keys(datasets.engine, dataset.dataset_id)
         seen = skipped = added = 0
@@ -146,6 +151,7 @@ def ingest_tree(
     return {
         "dataset": dataset_name,
         "root": base,
+        "root_id": root_id,
         "files": seen,
         "skipped": skipped,
         "added": added,

@@ -138,7 +138,14 @@ class Reason(enum.Enum):
         "The file path leaves the collection's folder ('..', an absolute path or a link).",
         404,
     )
-    UNKNOWN_FILE = ("The collection has no catalogued file at this path.", 404)
+    UNKNOWN_FILE = ("The collection or archive root has no spectrum file at this path.", 404)
+    OUTSIDE_ARCHIVE_ROOT = (
+        "The service reads and serves local files only under an operator's archive root "
+        "(a folder given to 'alvo ingest tree' or listed in ALVO_ARCHIVE_ROOTS); this one "
+        "is not under one, leaves it ('..', an absolute path, a link pointing out) or is "
+        "not a regular spectrum file. A user-given file:// URL is never read.",
+        404,
+    )
     UNKNOWN_JOB = ("No UWS job of this id exists in this job list (or it was destroyed).", 404)
     JOB_PHASE_CONFLICT = (
         "The job's phase does not allow this (parameters of a job that ran, RUN of a "

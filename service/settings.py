@@ -39,6 +39,7 @@ class Settings:
     fetch_timeout: int = 120  # seconds one fetch (spectrum, SSA/DataLink, LABELS, UPLOAD) may take
     fetch_max_bytes: int = 64 * 1024 * 1024  # largest spectrum or document fetched
     fetch_allow: str = ""  # CIDRs and host names fetched although private (see docs/security.md)
+    archive_roots: str = ""  # more trusted archive folders, os.pathsep-separated (read-only mounts)
     scoring_precision: str = "auto"  # auto | fp32 | bf16 | int8 (fp32 where the CPU lacks it)
     cpu_flags: str = ""  # CPU flags to assume instead of /proc/cpuinfo's (tests, "avx2")
 

@@ -77,13 +77,9 @@ def write_lamost(path: Path, flux: np.ndarray, designation: str, ra: float, dec:
     hdu.writeto(path, overwrite=True)
 
 
-def build_world(
-    home: Path, port: int, n_pool: int = 240, batch: int = 100, sample: int = 30, seed: int = 7
-) -> World:
-    settings = Settings(home=home, port=port, demo_archive_size=0)
-    rng = np.random.default_rng(seed)
-    datasets = Datasets(settings)
-    source_kinds = rng.choice(3, 240, p=[0.4, 0.15, 0.45])
+def add_source_set(datasets: Datasets, rng: np.random.Generator, n: int = 240) -> None:
+    """Dataset ``src``: ``n`` labelled LAMOST-like profiles, the campaigns' source set."""
+    source_kinds = rng.choice(3, n, p=[0.4, 0.15, 0.45])
     source = datasets.open_or_create("src", "source")
     wavelength, flux = lamost_profiles(source_kinds, rng)
     datasets.append(
@@ -92,6 +88,52 @@ def build_world(
         {"pubdid": [f"ivo://t/src?{i}" for i in range(len(source_kinds))]},
         [CLASSES[k] for k in source_kinds],
     )
+
+
+def record_iteration(
+    campaigns: Campaigns,
+    campaign: Any,
+    ids: list[int],
+    p: np.ndarray,
+    roles: np.ndarray,
+    hou: np.ndarray,
+) -> None:
+    """Iteration 0 of ``campaign`` as an iterate job leaves it: predictions (class
+    probabilities ``p``, (n, 3), and batch roles of spectra ``ids``) and its row."""
+    n = len(ids)
+    entropy = -(p * np.log(p)).sum(1)
+    with campaigns.engine.begin() as conn:
+        schema.bulk_insert(
+            conn,
+            schema.prediction,
+            {
+                "spectrum_id": np.array(ids),
+                "campaign_id": np.full(n, campaign.campaign_id),
+                "iteration": np.zeros(n, int),
+                "predicted_class": np.array(CLASSES)[p.argmax(1)],
+                "p_single_peak": p[:, 0],
+                "p_double_peak": p[:, 1],
+                "p_absorption": p[:, 2],
+                "entropy": entropy,
+                "hou_verdict": hou,
+                "role": roles,
+            },
+        )
+        conn.execute(
+            schema.iteration.insert().values(
+                campaign_id=campaign.campaign_id, number=0, n_labels=0,
+                started=schema.utcnow(), finished=schema.utcnow(),
+            )
+        )  # fmt: skip
+
+
+def build_world(
+    home: Path, port: int, n_pool: int = 240, batch: int = 100, sample: int = 30, seed: int = 7
+) -> World:
+    settings = Settings(home=home, port=port, demo_archive_size=0)
+    rng = np.random.default_rng(seed)
+    datasets = Datasets(settings)
+    add_source_set(datasets, rng)
     kinds = rng.choice(3, n_pool, p=[0.45, 0.25, 0.30])
     wavelength, flux = lamost_profiles(kinds, rng)
     features = adapt_array(wavelength, flux, medium="vacuum", resolving_power=1800.0).features
@@ -153,29 +195,7 @@ def build_world(
     )  # fmt: skip
     campaigns = Campaigns(settings)
     campaign = campaigns.create("be", "src", "pool", batch, "Be stars in LAMOST DR2")
-    with campaigns.engine.begin() as conn:
-        schema.bulk_insert(
-            conn,
-            schema.prediction,
-            {
-                "spectrum_id": np.array(ids),
-                "campaign_id": np.full(n_pool, campaign.campaign_id),
-                "iteration": np.zeros(n_pool, int),
-                "predicted_class": np.array(CLASSES)[predicted],
-                "p_single_peak": p[:, 0],
-                "p_double_peak": p[:, 1],
-                "p_absorption": p[:, 2],
-                "entropy": entropy,
-                "hou_verdict": np.where(kinds < 2, "emission", "none"),
-                "role": roles,
-            },
-        )
-        conn.execute(
-            schema.iteration.insert().values(
-                campaign_id=campaign.campaign_id, number=0, n_labels=0,
-                started=schema.utcnow(), finished=schema.utcnow(),
-            )
-        )  # fmt: skip
+    record_iteration(campaigns, campaign, ids, p, roles, np.where(kinds < 2, "emission", "none"))
     # another oracle already judged two query spectra (the second one wrongly: a conflict
     # waits for whoever labels it right); the two are observations of one star
     ben = [CLASSES[kinds[query[0]]], CLASSES[(kinds[query[1]] + 1) % 3]]

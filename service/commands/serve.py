@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -92,6 +93,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "private, loopback or link-local, e.g. 10.1.0.0/16,archive.intra (ALVO_FETCH_ALLOW; "
         "default none: public addresses, the service itself, and loopback when it listens "
         "on loopback; see docs/security.md)",
+    )
+    parser.add_argument(
+        "--archive-roots",
+        help="folders of archive trees (a read-only mounted LAMOST release) whose spectrum "
+        "files the service may read and serve at /archive/..., separated by "
+        f"{os.pathsep!r}; the folders given to 'alvo ingest tree' are trusted without "
+        "this (ALVO_ARCHIVE_ROOTS, default none; see docs/security.md)",
     )
     parser.add_argument(
         "--max-upload-bytes",

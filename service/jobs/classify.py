@@ -45,6 +45,7 @@ class ClassifyRequest:
 
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
+    from service import archive_roots
     from service.campaigns import Campaigns
     from service.jobs.learning import (
         classify,
@@ -101,6 +102,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         for i in chosen
     ]
     info = {"kind": "candidates", "model": str(request.model_id)}
+    rows = archive_roots.load(settings).served_rows(rows, settings.public_url)
     (workdir / "candidates.vot").write_bytes(rows_votable(rows, info, request.serialization))
     summary = {
         "dataset": dataset.name,

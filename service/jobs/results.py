@@ -86,10 +86,13 @@ def candidates_votable(
     kind: str,
     serialization: str = "tabledata",
 ) -> bytes:
-    """The candidates (or query batch) of an iteration as a VOTable for TOPCAT and Aladin."""
+    """The candidates (or query batch) of an iteration as a VOTable for TOPCAT and Aladin
+    (a tree-ingested file as the URL the service serves it at, not ``file://``)."""
+    from service import archive_roots
     from service.datasets import engine_for
 
     rows = candidate_rows(engine_for(settings.sqlalchemy_url), campaign, iteration, roles)
+    rows = archive_roots.load(settings).served_rows(rows, settings.public_url)
     info = {"campaign": campaign.name, "iteration": str(iteration), "kind": kind}
     return rows_votable(rows, info, serialization)
 

@@ -511,6 +511,20 @@ iteration = sa.Table(
     comment="Metrics of each active-learning iteration.",
 )
 
+#: Folders an operator named to ``alvo ingest tree``: the only local paths the service
+#: reads spectra from or serves (:mod:`service.archive_roots`). Not published over TAP:
+#: a server's file paths are nobody's business.
+archive_root = sa.Table(
+    "archive_root",
+    metadata,
+    col("root_id", sa.String(32), "Short hash of the folder's path", "meta.id", primary_key=True),
+    col("path", sa.Text, "The folder, absolute and with links resolved", "meta.ref", None,
+        nullable=False),
+    col("registered", sa.DateTime, "When first ingested from (UTC)", "time.creation",
+        xtype="timestamp"),
+    comment="Archive trees an operator ingested: files under them may be read and served.",
+)  # fmt: skip
+
 #: The tables published over TAP, in the order TAP_SCHEMA lists them.
 PUBLISHED = (campaign, dataset, spectrum, label, model, prediction, prediction_file, iteration)
 

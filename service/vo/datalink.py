@@ -21,6 +21,7 @@ service are SODA ``text/plain`` messages (``UsageError: ...``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import logging
@@ -62,6 +63,82 @@ PROC_FORMATS = {
 
 
 # --- the links document --------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Described:
+    """What a cutout's header and a preview's title say of a spectrum (any archive)."""
+
+    pubdid: str
+    obsid: str
+    object: str
+    ra: float
+    dec: float
+    mjd: float
+    collection: str
+    instrument: str
+
+    @classmethod
+    def of(cls, catalogue: Catalogue, index: int) -> Described:
+        """Row ``index`` of an embedded collection's catalogue."""
+        pubdid, obsid, name = (str(catalogue[k][index]) for k in ("pubdid", "obsid", "object"))
+        ra, dec, mjd = (float(catalogue[k][index]) for k in ("ra", "dec", "mjd"))
+        info = catalogue.info
+        return cls(pubdid, obsid, name, ra, dec, mjd, info.name, info.instrument)
+
+    @property
+    def title(self) -> str:
+        return f"{self.object}  ({self.collection} {self.obsid})"
+
+
+def link_rows(
+    identifier: str, file: tuple[str, str, int | None], preview_url: str, instrument: str
+) -> list[dict[str, object]]:
+    """The ``#this``, ``#preview`` and ``#proc`` rows of one dataset; ``file`` is the
+    native file's (URL, content type, length in bytes or None)."""
+    url, content_type, length = file
+    common = {"dl_ID": identifier, "dl_link_auth": "false", "dl_link_authorized": True}
+    return [
+        {
+            **common,
+            "dl_access_url": url,
+            "dl_description": f"The spectrum as FITS file ({instrument})",
+            "dl_semantics": "#this",
+            "dl_content_type": content_type,
+            "dl_content_length": length,
+            "dl_content_qualifier": "#spectrum",
+        },
+        {
+            **common,
+            "dl_access_url": preview_url,
+            "dl_description": "Plot of the spectrum around H-alpha (PNG)",
+            "dl_semantics": "#preview",
+            "dl_content_type": "image/png",
+        },
+        {
+            **common,
+            "dl_service_def": "proc",
+            "dl_description": "Wavelength cutout as FITS or as Spectrum DM VOTable",
+            "dl_semantics": "#proc",
+            "dl_content_qualifier": "#spectrum",
+        },
+    ]
+
+
+def not_found_row(identifier: str, detail: str) -> dict[str, object]:
+    return {
+        "dl_ID": identifier,
+        "dl_error_message": f"NotFoundFault: {detail}",
+        "dl_semantics": "#this",
+    }
+
+
+def links_votable(rows: list[dict[str, object]], proc_url: str, serialization: str) -> bytes:
+    """``votable_templates/datalink.xml`` with these rows; ``proc_url`` is the cutout service."""
+    doc = templates.load("datalink.xml")
+    doc.set_param("proc_accessURL", proc_url)
+    doc.fill("links", _columns(rows), serialization)
+    return doc.to_bytes()
+
+
 def links_document(
     catalogue: Catalogue, ids: Sequence[str], base_url: str, serialization: str = "tabledata"
 ) -> bytes:
@@ -71,46 +148,16 @@ def links_document(
     for identifier in ids:
         index = catalogue.index_of(identifier)
         if index is None:
-            rows.append(
-                {
-                    "dl_ID": identifier,
-                    "dl_error_message": "NotFoundFault: "
-                    + not_found_detail(identifier, collection),
-                    "dl_semantics": "#this",
-                }
-            )
+            rows.append(not_found_row(identifier, not_found_detail(identifier, collection)))
             continue
-        quoted = quote(identifier, safe="")
-        common = {"dl_ID": identifier, "dl_link_auth": "false", "dl_link_authorized": True}
-        rows += [
-            {
-                **common,
-                "dl_access_url": data_url(base_url, collection, str(catalogue["file"][index])),
-                "dl_description": f"The spectrum as FITS file ({catalogue.info.instrument})",
-                "dl_semantics": "#this",
-                "dl_content_type": str(catalogue["format"][index]),
-                "dl_content_length": int(catalogue["size"][index]),
-                "dl_content_qualifier": "#spectrum",
-            },
-            {
-                **common,
-                "dl_access_url": f"{base_url}/datalink/{collection}/preview?ID={quoted}",
-                "dl_description": "Plot of the spectrum around H-alpha (PNG)",
-                "dl_semantics": "#preview",
-                "dl_content_type": "image/png",
-            },
-            {
-                **common,
-                "dl_service_def": "proc",
-                "dl_description": "Wavelength cutout as FITS or as Spectrum DM VOTable",
-                "dl_semantics": "#proc",
-                "dl_content_qualifier": "#spectrum",
-            },
-        ]
-    doc = templates.load("datalink.xml")
-    doc.set_param("proc_accessURL", f"{base_url}/datalink/{collection}/proc")
-    doc.fill("links", _columns(rows), serialization)
-    return doc.to_bytes()
+        file = (
+            data_url(base_url, collection, str(catalogue["file"][index])),
+            str(catalogue["format"][index]),
+            int(catalogue["size"][index]),
+        )
+        preview = f"{base_url}/datalink/{collection}/preview?ID={quote(identifier, safe='')}"
+        rows += link_rows(identifier, file, preview, catalogue.info.instrument)
+    return links_votable(rows, f"{base_url}/datalink/{collection}/proc", serialization)
 
 
 def _columns(rows: list[dict[str, object]]) -> dict[str, object]:
@@ -139,16 +186,6 @@ def not_found_detail(identifier: str, collection: str) -> str:
     return f"no dataset {identifier!r} in collection {collection!r}"
 
 
-# --- reading spectra ---------------------------------------------------------------
-def read_catalogued_spectrum(catalogue: Catalogue, index: int) -> Spectrum:
-    """The spectrum of catalogue row ``index``, read by the project's readers.
-
-    A file the readers refuse raises :class:`~service.reasons.SpectrumError`
-    (an :class:`AlvoError`), which the endpoints answer with its reason.
-    """
-    return read_spectrum(catalogue.path_of(index))
-
-
 # --- preview ---------------------------------------------------------------------
 def preview_png(spectrum: Spectrum, title: str) -> bytes:
     """A 640x320 PNG of the flux around H-alpha (matplotlib Agg, no pyplot state)."""
@@ -175,15 +212,19 @@ def preview_png(spectrum: Spectrum, title: str) -> bytes:
 
 
 def cached_preview(cache_dir: Path, catalogue: Catalogue, index: int) -> Path:
-    """The preview PNG of a row, drawn on first use and redrawn if the FITS file changed."""
+    """The preview PNG of a catalogue row (see :func:`cached_png`)."""
     obsid = re.sub(r"[^A-Za-z0-9._-]", "_", str(catalogue["obsid"][index]))
     target = cache_dir / catalogue.info.name / f"{obsid}.png"
-    source = catalogue.path_of(index)
+    title = Described.of(catalogue, index).title
+    return cached_png(target, catalogue.path_of(index), title)
+
+
+def cached_png(target: Path, source: Path, title: str) -> Path:
+    """The preview PNG of the spectrum file ``source`` at ``target``, drawn on first use
+    and redrawn if the file changed."""
     if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
         return target
-    spectrum = read_catalogued_spectrum(catalogue, index)
-    title = f"{catalogue['object'][index]}  ({catalogue.info.name} {catalogue['obsid'][index]})"
-    png = preview_png(spectrum, title)
+    png = preview_png(read_spectrum(source), title)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as handle:
         handle.write(png)
@@ -222,7 +263,7 @@ def _flux_error(spectrum: Spectrum) -> np.ndarray:
         return np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), np.nan)
 
 
-def cutout_fits(spectrum: Spectrum, catalogue: Catalogue, index: int) -> bytes:
+def cutout_fits(spectrum: Spectrum, described: Described) -> bytes:
     """FITS: empty primary HDU + BINTABLE ``SPECTRUM`` (spectral [Angstrom], flux, flux_error).
 
     Header keywords follow the Ondrejov DataLink files (``DS_IDPUB``,
@@ -243,33 +284,37 @@ def cutout_fits(spectrum: Spectrum, catalogue: Catalogue, index: int) -> bytes:
     header["TUCD2"] = "phot.flux.density;em.wl"
     header["TUTYP3"] = "spec:Spectrum.Data.FluxAxis.Accuracy.StatError"
     header["VOCLASS"] = ("Spectrum-1.0", "IVOA Spectrum data model")
-    header["DS_IDPUB"] = str(catalogue["pubdid"][index])
-    header["OBJECT"] = str(catalogue["object"][index])
-    header["RA"] = (float(catalogue["ra"][index]), "[deg] ICRS")
-    header["DEC"] = (float(catalogue["dec"][index]), "[deg] ICRS")
-    header["MJD"] = (float(catalogue["mjd"][index]), "[d] mid-exposure")
+    header["DS_IDPUB"] = described.pubdid
+    header["OBJECT"] = described.object
+    for key, value, comment in (
+        ("RA", described.ra, "[deg] ICRS"),
+        ("DEC", described.dec, "[deg] ICRS"),
+        ("MJD", described.mjd, "[d] mid-exposure"),
+    ):
+        if np.isfinite(value):  # FITS headers hold no NaN; an unknown value is left out
+            header[key] = (value, comment)
     header["AIRORVAC"] = ("air" if air else "vac", "medium of the wavelengths")
     header["RESPOWER"] = (float(spectrum.resolving_power), "lambda / delta-lambda")
-    header["COLLECTN"] = catalogue.info.name
+    header["COLLECTN"] = described.collection
     out = io.BytesIO()
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(out)
     return out.getvalue()
 
 
-def cutout_votable(spectrum: Spectrum, catalogue: Catalogue, index: int) -> bytes:
+def cutout_votable(spectrum: Spectrum, described: Described) -> bytes:
     """The IVOA Spectrum DM VOTable of ``votable_templates/sdm-spectrum.xml``."""
     doc = templates.load("sdm-spectrum.xml")
-    info = catalogue.info
+    d = described
     doc.set_params(
         {
-            "sdm_pubdid": catalogue["pubdid"][index],
-            "sdm_title": f"{catalogue['object'][index]} ({info.name} {catalogue['obsid'][index]})",
-            "sdm_collection": info.name,
-            "sdm_instrument": info.instrument,
-            "sdm_target": catalogue["object"][index],
-            "sdm_ra": float(catalogue["ra"][index]),
-            "sdm_dec": float(catalogue["dec"][index]),
-            "sdm_mjd": float(catalogue["mjd"][index]),
+            "sdm_pubdid": d.pubdid,
+            "sdm_title": f"{d.object} ({d.collection} {d.obsid})",
+            "sdm_collection": d.collection,
+            "sdm_instrument": d.instrument,
+            "sdm_target": d.object,
+            "sdm_ra": d.ra,
+            "sdm_dec": d.dec,
+            "sdm_mjd": d.mjd,
             "sdm_respower": float(spectrum.resolving_power),
             "sdm_medium": spectrum.medium,
         }
@@ -307,7 +352,43 @@ def soda_endpoint(handler: dali.Handler) -> dali.Handler:
     return wrapped
 
 
-def _single(params: dali.DaliParams, name: str) -> str | None:
+def proc_arguments(params: dali.DaliParams) -> tuple[tuple[float, float] | None, str]:
+    """``BAND`` (metres, checked) and the media type ``RESPONSEFORMAT`` asks for."""
+    band_text = single(params, "BAND")
+    band = dali.parse_interval(band_text, "BAND") if band_text else None
+    if band is not None:
+        band = (check_wavelength(band[0]), check_wavelength(band[1]))
+    requested = single(params, "RESPONSEFORMAT") or single(params, "FORMAT")
+    media = PROC_FORMATS.get((requested or FITS_MEDIA_TYPE).replace(" ", "").lower())
+    if media is None:
+        raise dali.bad_parameter(
+            "RESPONSEFORMAT",
+            f"{requested!r} is not offered; use {FITS_MEDIA_TYPE} or {SDM_MEDIA_TYPE}",
+        )
+    return band, media
+
+
+def proc_body(
+    path: Path, described: Described, band: tuple[float, float] | None, media: str
+) -> bytes:
+    """The cutout of the spectrum file ``path`` as ``media`` (blocking: a worker thread)."""
+    spectrum = cutout(read_spectrum(path), band)
+    if media == FITS_MEDIA_TYPE:
+        return cutout_fits(spectrum, described)
+    return cutout_votable(spectrum, described)
+
+
+def requested_ids(params: dali.DaliParams) -> list[str]:
+    """The ``ID`` values of a {links} request: at least one, at most :data:`MAX_IDS`."""
+    ids = params.getlist("ID")
+    if not ids:
+        raise dali.bad_parameter("ID", "missing; give one or more publisher DIDs")
+    if len(ids) > MAX_IDS:
+        raise dali.bad_parameter("ID", f"{len(ids)} IDs; at most {MAX_IDS} per request")
+    return ids
+
+
+def single(params: dali.DaliParams, name: str) -> str | None:
     values = params.getlist(name)
     if len(values) > 1:
         raise dali.bad_parameter(name, "MultiValuedParamNotSupported: give one value")
@@ -340,11 +421,7 @@ def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRou
     @dali.endpoint
     async def links(request: Request) -> Response:
         params = await dali.DaliParams.from_request(request)
-        ids = params.getlist("ID")
-        if not ids:
-            raise dali.bad_parameter("ID", "missing; give one or more publisher DIDs")
-        if len(ids) > MAX_IDS:
-            raise dali.bad_parameter("ID", f"{len(ids)} IDs; at most {MAX_IDS} per request")
+        ids = requested_ids(params)
         fmt = dali.response_format(params)
         catalogue = await catalogue_of(request)
         body = await run_in_threadpool(links_document, catalogue, ids, base_url, fmt.serialization)
@@ -369,7 +446,7 @@ def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRou
     async def preview(request: Request) -> Response:
         params = await dali.DaliParams.from_request(request)
         catalogue = await catalogue_of(request)
-        index = _find(catalogue, _single(params, "ID"))
+        index = _find(catalogue, single(params, "ID"))
         path = await run_in_threadpool(cached_preview, cache_dir, catalogue, index)
         return FileResponse(path, media_type="image/png")
 
@@ -377,24 +454,11 @@ def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRou
     async def proc(request: Request) -> Response:
         params = await dali.DaliParams.from_request(request)
         catalogue = await catalogue_of(request)
-        index = _find(catalogue, _single(params, "ID"))
-        band_text = _single(params, "BAND")
-        band = dali.parse_interval(band_text, "BAND") if band_text else None
-        if band is not None:
-            band = (check_wavelength(band[0]), check_wavelength(band[1]))
-        requested = _single(params, "RESPONSEFORMAT") or _single(params, "FORMAT")
-        media = PROC_FORMATS.get((requested or FITS_MEDIA_TYPE).replace(" ", "").lower())
-        if media is None:
-            raise dali.bad_parameter(
-                "RESPONSEFORMAT",
-                f"{requested!r} is not offered; use {FITS_MEDIA_TYPE} or {SDM_MEDIA_TYPE}",
-            )
+        index = _find(catalogue, single(params, "ID"))
+        band, media = proc_arguments(params)
 
         def make() -> bytes:
-            spectrum = cutout(read_catalogued_spectrum(catalogue, index), band)
-            if media == FITS_MEDIA_TYPE:
-                return cutout_fits(spectrum, catalogue, index)
-            return cutout_votable(spectrum, catalogue, index)
+            return proc_body(catalogue.path_of(index), Described.of(catalogue, index), band, media)
 
         return Response(await run_in_threadpool(make), media_type=media)
 

@@ -1,4 +1,4 @@
-"""What the oracle's page shows, gathered from the result tables, the feature store and the cache.
+"""What the oracle's page shows, gathered from the result tables, the feature store and the files.
 
 No HTTP here: :func:`batch` builds the one compact document the labelling page
 loads (every row of a query batch with its metadata, the classifier's view, the
@@ -23,9 +23,12 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from service import archive_roots
+from service.archive_roots import Roots
 from service.campaigns import Campaign, Campaigns
 from service.fetch import Fetcher
 from service.learn.step import BATCH_ROLES as STEP_BATCH_ROLES
+from service.reasons import AlvoError
 from service.settings import Settings
 from service.tables import schema
 
@@ -123,18 +126,17 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     names = [(extra[sid]["designation"], extra[sid]["object"]) for sid in ids]
     neighbours, twins = _neighbours(campaigns.engine, ids, names, *positions)
     features = campaign.target.features.array()
-    cache = Fetcher(settings.home / "cache" / "spectra")
+    roots, base = archive_roots.load(settings), settings.public_url
     twin_entries = [t for found in twins.values() for t in found]
     twin_urls = {t["spectrum_id"]: t.pop("access_url") or "" for t in twin_entries}
     urls = [row["access_url"] or "" for row in rows] + list(twin_urls.values())
-    paths = [cache.cache_path(url) for url in urls]
-    views = spectrum_views(paths)
+    views = spectrum_views_of(settings, roots, urls)
     spectra, document["wavelengths"] = views.native, views.native_grids
     wide, document["overview_wavelengths"] = views.overview, views.overview_grids
     twin_spectra = dict(zip(twin_urls, spectra[len(rows) :], strict=True))
     for twin in twin_entries:
         twin["spectrum"] = twin_spectra[twin["spectrum_id"]]
-    for i, row in enumerate(rows):
+    for i, (row, public) in enumerate(zip(rows, roots.served_rows(rows, base), strict=True)):
         sid = ids[i]
         more = extra[sid]
         by_user = votes.get(sid, {})
@@ -153,8 +155,8 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "simbad": row["simbad_id"],
                 "collection": more["collection"],
                 "flux_unit": flux_unit(more["collection"] or ""),
-                "access_url": row["access_url"],
-                "datalink_url": row["datalink_url"],
+                "access_url": public["access_url"],
+                "datalink_url": public["datalink_url"],
                 "role": row["role"],
                 "predicted": row["predicted_class"],
                 "p": [row["p_single_peak"], row["p_double_peak"], row["p_absorption"]],
@@ -337,6 +339,30 @@ class SpectrumViews:
     native_grids: list[str]
     overview: list[dict[str, Any]]
     overview_grids: list[str]
+
+
+def spectrum_views_of(settings: Settings, roots: Roots, urls: Sequence[str]) -> SpectrumViews:
+    """:func:`spectrum_views` of the files at ``urls``: a tree-ingested ``file://`` one read
+    in place, only under an operator's archive root (``roots``); any other from the fetch
+    cache, where an ingest left it. A ``file://`` URL refused says why in its entries."""
+    cache = Fetcher(settings.home / "cache" / "spectra")
+    paths: list[Path] = []
+    refused: dict[int, AlvoError] = {}
+    for i, url in enumerate(urls):
+        try:
+            paths.append(
+                roots.local_file(url) if url.startswith("file://") else cache.cache_path(url)
+            )
+        except AlvoError as error:
+            refused[i] = error
+            paths.append(cache.cache_path(url))  # never there: a placeholder
+    views = spectrum_views(paths)
+    if not refused:
+        return views
+    native, overview = list(views.native), list(views.overview)  # the cached views stay as they are
+    for i, why in refused.items():
+        native[i], overview[i] = {"error": str(why)}, {"error": why.reason.name}
+    return dataclasses.replace(views, native=native, overview=overview)
 
 
 def spectrum_views(paths: Sequence[Path]) -> SpectrumViews:

@@ -1,6 +1,6 @@
 """Every SSA and DataLink document passes STILTS votlint and datalinklint cleanly.
 
-A real uvicorn serves the fixture archive: datalinklint fetches the links
+A real uvicorn serves the fixture archive (and a tree-ingested one): datalinklint fetches the links
 document and then follows its access URLs and service descriptors.
 """
 
@@ -83,3 +83,30 @@ def test_generated_demo_archive_passes_votlint_and_datalinklint(tmp_path_factory
             assert votlint(f"{url}/ssa/{collection}?REQUEST=queryData&MAXREC=5") == []
             ids = "&".join(f"ID={quote(str(p), safe='')}" for p in catalogue["pubdid"][:3])
             assert datalinklint(f"{url}/datalink/{collection}?{ids}") == []
+
+
+def test_tree_ingested_archive_links_pass_datalinklint(tmp_path_factory):
+    """DataLink of an operator's archive root (``/archive/{root_id}/datalink``): the same
+    checks, datalinklint following ``#this``, ``#preview`` and the cutout descriptor."""
+    from service.app import create_app
+    from service.archive.generate import generate_archive
+    from service.datasets import Datasets
+    from service.ingest_tree import ingest_tree
+    from service.settings import Settings
+    from tests.vo_fixture import free_port, live_server
+
+    require_stilts()
+    folder = tmp_path_factory.mktemp("tree-lint")
+    generate_archive(folder / "make", "lamost", 4, seed=3)
+    root = folder / "make" / "archive" / "lamost"
+    (root / "catalogue.fits").unlink()
+    port = free_port()
+    settings = Settings(home=folder / "home", port=port, demo_archive_size=0)
+    rid = ingest_tree(settings, root, "pool", workers=1)["root_id"]
+    datasets = Datasets(settings)
+    pubdids = datasets.spectra(datasets.require("pool"), ["pubdid"])["pubdid"][:2]
+    ids = "&".join(f"ID={quote(str(p), safe='')}" for p in [*pubdids, "ivo://x/none?here"])
+    with live_server(create_app(settings), port) as url:
+        links = f"{url}/archive/{rid}/datalink?{ids}"
+        assert datalinklint(links) == []
+        assert votlint(links) == []
