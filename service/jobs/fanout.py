@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -37,6 +38,12 @@ def _chunk_task(function: Callable[..., R], chunk: T, *args: Any) -> R:
         return function(chunk, *args)
 
 
+def _key(function: Callable[..., Any]) -> str:
+    """Named after the chunk's function, not the wrapper: the dashboard's task stream and
+    ``get_task_stream`` show what runs (``_classify_rows-<hex>``)."""
+    return f"{getattr(function, '__name__', 'chunk')}-{uuid.uuid4().hex}"
+
+
 def map_chunks(
     function: Callable[..., R], chunks: Sequence[T], *args: Any, window: int = 8
 ) -> Iterator[R]:
@@ -48,13 +55,18 @@ def map_chunks(
     from distributed import worker_client
 
     with worker_client() as client:
+
+        def submit(chunk: T) -> Any:
+            return client.submit(
+                _chunk_task, function, chunk, *args, key=_key(function), pure=False
+            )
+
         remaining = iter(chunks)
         in_flight = collections.deque(
-            client.submit(_chunk_task, function, chunk, *args, pure=False)
-            for chunk in itertools.islice(remaining, window)
+            submit(chunk) for chunk in itertools.islice(remaining, window)
         )
         while in_flight:
             result = in_flight.popleft().result()
             for chunk in itertools.islice(remaining, 1):  # keep `window` chunks in flight
-                in_flight.append(client.submit(_chunk_task, function, chunk, *args, pure=False))
+                in_flight.append(submit(chunk))
             yield result

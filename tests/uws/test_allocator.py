@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from tests.uws.test_executors import RecordingSink
-from uws.executors.allocator import job_allocator
 from uws.runner import WorkOrder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,11 +68,27 @@ def fan_out_probes(chunks: list[int]) -> list[tuple[int, bool]]:
     return list(map_chunks(probe_chunk, chunks, window=2))
 
 
-def test_thresholds_hold_while_jobs_run_and_come_back_after() -> None:
-    script = (
+def probes_in_a_process(environment: dict[str, str], script: str) -> dict[str, bool]:
+    """Run ``script`` (with ``probe`` and ``job_allocator`` imported) in a fresh process
+    whose environment is this one's, less the nanny's variable, plus ``environment``."""
+    prelude = (
         "import json\n"
         "from tests.uws.test_allocator import mebibyte_is_mmapped as probe\n"
         "from uws.executors.allocator import job_allocator\n"
+    )
+    inherited = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + script],
+        env={**inherited, "PYTHONPATH": str(REPO), **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_thresholds_hold_while_jobs_run_and_come_back_after() -> None:
+    script = (
         "seen = {'before': probe()}\n"
         "with job_allocator():\n"
         "    with job_allocator():\n"
@@ -82,21 +97,22 @@ def test_thresholds_hold_while_jobs_run_and_come_back_after() -> None:
         "seen['after'] = probe()\n"
         "print(json.dumps(seen))\n"
     )
-    environment = dict(os.environ, PYTHONPATH=str(REPO), **NANNY_ENVIRONMENT)
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True
+    seen = probes_in_a_process(NANNY_ENVIRONMENT, script)
+    assert seen == {"before": True, "inside": False, "after": True}
+
+
+def test_a_plain_process_keeps_its_dynamic_thresholds() -> None:
+    """Without the nanny's variable glibc raises its mmap threshold past a freed 1 MiB
+    block by itself; a job must not pin it back to 128 KiB when it ends."""
+    script = (
+        "probe()  # if mmapped, freeing it raises the threshold past 1 MiB\n"
+        "seen = {'warm': probe()}\n"
+        "with job_allocator():\n"
+        "    pass\n"
+        "seen['after a job'] = probe()\n"
+        "print(json.dumps(seen))\n"
     )
-    assert json.loads(done.stdout) == {"before": True, "inside": False, "after": True}
-
-
-def test_without_the_nanny_variable_nothing_is_touched() -> None:
-    if "MALLOC_TRIM_THRESHOLD_" in os.environ:
-        pytest.skip("this test process itself runs with MALLOC_TRIM_THRESHOLD_ set")
-    with job_allocator():
-        pass  # would raise nothing either way; the point is the next line
-    from uws.executors import allocator
-
-    assert allocator._libc() is None
+    assert probes_in_a_process({}, script) == {"warm": False, "after a job": False}
 
 
 @pytest.fixture(scope="module")
