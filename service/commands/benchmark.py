@@ -54,6 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     al.add_argument("--variant", default="reference", help="network variant")
     al.add_argument("--epochs", type=int, default=100)
     al.add_argument("--patience", type=int, default=10)
+    al.add_argument(
+        "--train-batch", type=int, default=64, help="training batch size (original: 64)"
+    )
+    al.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="start each iteration's training from the previous iteration's weights",
+    )
     al.add_argument("--balancing", default="smote", choices=["smote", "class-weight", "none"])
     al.add_argument("--n-source", type=int, default=13000, help="source spectra")
     al.add_argument("--n-target", type=int, default=50000, help="target pool + test spectra")
@@ -152,6 +160,8 @@ def active_learning_command(args: argparse.Namespace) -> int:
         variant=args.variant,
         epochs=args.epochs,
         patience=args.patience,
+        batch_size=args.train_batch,
+        warm_start=args.warm_start,
         balancing=args.balancing,
         noise_augment=args.noise_augment,
     )

@@ -160,6 +160,7 @@ def run_active_learning(
     oracle = SimulatedOracle(problem.target_truth)
     labelled = np.empty(0, dtype=np.int64)  # target rows the oracle has answered
     results = []
+    model: SpectrumClassifier | None = None  # the previous iteration's, for a warm start
     for iteration in range(config.iterations + 1):
         started = time.perf_counter()
         codes = training_targets(oracle.truth[labelled], classes, extra)
@@ -176,6 +177,7 @@ def run_active_learning(
             classes=classes,
             adapt_config=problem.adapt_config,
             adapt_fingerprint=problem.adapt_fingerprint,
+            initial=model,
         )
         p_test = model.predict_proba(test_x)
         confusion = confusion_matrix(test_y, p_test.argmax(axis=1), len(classes))
