@@ -152,6 +152,12 @@ class Reason(enum.Enum):
         "finished job...); create a new job instead.",
         409,
     )
+    DATABASE_BUSY = (
+        "Another job is writing a large result (a pool's predictions: about 50 s at 4 "
+        "million spectra on SQLite) and held the database past the wait; nothing was "
+        "stored. Send the same request again after the Retry-After seconds.",
+        503,
+    )
     INTERNAL_ERROR = (
         "The service failed on something it did not foresee; the operator's log has the "
         "details (by job ID for a job). Please report it with the request that caused it.",

@@ -35,6 +35,7 @@ from uws.models import (
     PayloadTooLargeError,
     UWSError,
 )
+from uws.store import RETRY_AFTER_S, is_busy
 
 XML_TYPE = "text/xml"
 VOTABLE_TYPE = "application/x-votable+xml"
@@ -78,6 +79,13 @@ def _uws(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable
         except UWSError as error:
             return PlainTextResponse(error.text + "\n", status_code=error.status)
         except Exception as error:  # the log has the traceback, the client only the fact
+            if is_busy(error):
+                LOG.warning("%s %s: %s", request.method, request.url.path, error.args[0])
+                return PlainTextResponse(
+                    "DATABASE_BUSY: another job is writing a large result; try again shortly\n",
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
             LOG.error("internal error answering %s %s", request.method, request.url.path,
                       exc_info=None if isinstance(error, RecursionError) else error)  # fmt: skip
             return PlainTextResponse(

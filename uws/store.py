@@ -33,7 +33,35 @@ from uws.models import (
     ResultRecord,
 )
 
-__all__ = ["JobRef", "JobStore"]
+__all__ = ["JobRef", "JobStore", "is_busy"]
+
+#: How long a write waits for SQLite's lock before giving up (the URL's ``timeout``
+#: query parameter overrides it, as in SQLAlchemy's own pysqlite dialect).
+BUSY_TIMEOUT_S = 30.0
+#: What a refused writer is told to wait before trying again.
+RETRY_AFTER_S = 10
+_SQLITE_BUSY = ("database is locked", "database table is locked")
+_POSTGRES_BUSY = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` is a write that lost the wait for a lock another writer held.
+
+    Not a bug but a moment: a pool's predictions take SQLite's write lock for
+    ~50 s at 4.1 M rows. Callers answer 503 with ``Retry-After``.
+    """
+    if not isinstance(error, sa.exc.OperationalError):
+        return False
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code in _POSTGRES_BUSY or any(text in str(error.orig) for text in _SQLITE_BUSY)
+
+
+def busy_timeout(url: str) -> float:
+    """Seconds an SQLite write waits for the lock: ``?timeout=`` of the URL, else 30."""
+    try:
+        return float(sa.engine.make_url(url).query.get("timeout", BUSY_TIMEOUT_S))
+    except (TypeError, ValueError):
+        return BUSY_TIMEOUT_S
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +82,10 @@ def make_engine(url: str) -> sa.Engine:
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     # as many pooled connections as request threads: reopening one costs far more than a query
+    timeout = busy_timeout(url)
     engine = sa.create_engine(
         url,
-        connect_args={"timeout": 30, "check_same_thread": False},
+        connect_args={"timeout": timeout, "check_same_thread": False},
         pool_size=40,
         max_overflow=20,
     )
@@ -66,7 +95,7 @@ def make_engine(url: str) -> sa.Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={round(timeout * 1000)}")
         cursor.close()
 
     return engine

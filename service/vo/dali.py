@@ -37,7 +37,7 @@ from starlette.responses import Response
 from service.reasons import AlvoError, Reason
 from service.vo.templates import SERIALIZATIONS, VOTABLE_NS, parse_xml, v
 from service.web.bodies import MAX_FIELD_BYTES, read_form
-from service.web.errors import unexpected
+from service.web.errors import retry_headers, unexpected
 
 VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
 LOG = logging.getLogger(__name__)
@@ -255,7 +255,9 @@ def votable_response(body: bytes, fmt: VotableFormat | None = None, status: int 
 
 def error_response(error: AlvoError) -> Response:
     """The DALI error document of a refusal, with its reason's HTTP status."""
-    return votable_response(error_document(str(error)), status=error.status)
+    response = votable_response(error_document(str(error)), status=error.status)
+    response.headers.update(retry_headers(error) or {})
+    return response
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -6,7 +6,8 @@ labelling pages, :func:`service.vo.dali.endpoint` as a DALI error VOTable for
 SSA/DataLink/TAP, and the UWS routes as a 400 on job creation. Anything else
 that escapes is a bug: it becomes ``INTERNAL_ERROR`` (500) with no traceback
 in the answer; the log has the traceback (a RecursionError's thousands of
-identical frames only at DEBUG).
+identical frames only at DEBUG). The one exception a healthy service meets is a
+write that waited too long for the database lock: ``DATABASE_BUSY`` (503).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.reasons import AlvoError, Reason
+from uws.store import RETRY_AFTER_S, is_busy
 
 LOG = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -27,11 +29,23 @@ Handler = Callable[[Request], Awaitable[Response]]
 def error_json(error: AlvoError) -> JSONResponse:
     """``{"error": "CODE: detail", "reason": "CODE", "detail": ...}`` with the reason's status."""
     body = {"error": str(error), "reason": error.reason.code, "detail": error.detail}
-    return JSONResponse(body, status_code=error.status)
+    return JSONResponse(body, status_code=error.status, headers=retry_headers(error))
+
+
+def retry_headers(error: AlvoError) -> dict[str, str] | None:
+    """``Retry-After`` for a refusal that passes by itself (503)."""
+    return {"Retry-After": str(RETRY_AFTER_S)} if error.status == 503 else None
 
 
 def unexpected(request: Request, error: BaseException) -> AlvoError:
-    """Log an unforeseen failure; the client learns only that it happened."""
+    """Log an unforeseen failure; the client learns only that it happened.
+
+    A write that lost the wait for the database lock is no bug but a moment
+    (:func:`uws.store.is_busy`): a 503 the client may repeat, logged without traceback.
+    """
+    if is_busy(error):
+        LOG.warning("%s %s: %s", request.method, request.url.path, error.args[0])
+        return AlvoError(Reason.DATABASE_BUSY)
     deep = isinstance(error, RecursionError)
     LOG.error(
         "internal error answering %s %s: %r",
