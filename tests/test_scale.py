@@ -123,6 +123,28 @@ def test_int8_is_used_only_where_it_agrees_with_fp32_on_the_pool(tmp_path) -> No
     assert reference.int8_agreement is None
 
 
+def test_the_int8_check_grows_with_the_pool_and_scores_in_bounded_batches() -> None:
+    from service.jobs.learning import CHECK_ROWS, check_rows
+    from service.learn.scoring import agreement
+
+    assert check_rows(3000) == CHECK_ROWS[0]  # small pools: the floor
+    assert check_rows(4_100_000) == 41_000  # 1 % of LAMOST DR2
+    assert check_rows(50_000_000) == CHECK_ROWS[1]
+    seen: list[int] = []
+
+    def scorer(shift: int):
+        def score(rows: np.ndarray) -> tuple[np.ndarray, None]:
+            seen.append(len(rows))
+            return np.eye(3)[(rows[:, 0].astype(int) + shift * (rows[:, 1] > 0)) % 3], None
+
+        return score
+
+    rows = np.stack([np.arange(1000) % 3, (np.arange(1000) % 10 == 0) * 1.0], axis=1)
+    share = agreement(scorer(0), scorer(1), rows, batch=64)
+    assert share == 0.9  # every tenth row disagrees
+    assert max(seen) == 64 and sum(seen) == 2 * len(rows)  # never the whole sample at once
+
+
 @pytest.mark.parametrize("variant", ["small", "same", "batchnorm"])
 def test_the_onnx_export_computes_what_keras_computes(variant) -> None:
     network = build_network(variant)

@@ -119,7 +119,7 @@ def choose_precision(requested: str, flags: Iterable[str], n_rows: int | None = 
     return requested if requested == "fp32" or runs(requested, FAST_FLAGS) else "fp32"
 
 
-def agreement(reference: Scorer, candidate: Scorer, rows: np.ndarray) -> float:
+def agreement(reference: Scorer, candidate: Scorer, rows: np.ndarray, batch: int = 4096) -> float:
     """Share of ``rows`` whose predicted class ``candidate`` and ``reference`` agree on.
 
     Why per pool: int8's ranges are calibrated on the pool's own rows, and a pool
@@ -130,7 +130,11 @@ def agreement(reference: Scorer, candidate: Scorer, rows: np.ndarray) -> float:
     """
     if not len(rows):
         return 1.0
-    return float(np.mean(reference(rows)[0].argmax(axis=1) == candidate(rows)[0].argmax(axis=1)))
+    same = 0
+    for start in range(0, len(rows), batch):  # one batch's activations at a time
+        part = rows[start : start + batch]
+        same += int(np.sum(reference(part)[0].argmax(axis=1) == candidate(part)[0].argmax(axis=1)))
+    return same / len(rows)
 
 
 # --------------------------------------------------------------------------- scorers
