@@ -58,9 +58,10 @@ def is_busy(error: BaseException) -> bool:
 
 def busy_timeout(url: str) -> float:
     """Seconds an SQLite write waits for the lock: ``?timeout=`` of the URL, else 30."""
+    value = sa.engine.make_url(url).query.get("timeout", BUSY_TIMEOUT_S)
     try:
-        return float(sa.engine.make_url(url).query.get("timeout", BUSY_TIMEOUT_S))
-    except (TypeError, ValueError):
+        return float(value[-1] if isinstance(value, tuple) else value)
+    except ValueError:
         return BUSY_TIMEOUT_S
 
 
