@@ -28,7 +28,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
@@ -151,6 +151,20 @@ class Roots:
 
     def served_rows(self, rows: Iterable[Mapping[str, Any]], base_url: str) -> list[dict[str, Any]]:
         return [self.served(row, base_url) for row in rows]
+
+
+def public_urls(settings: Settings) -> Callable[[list[Any]], list[Any]]:
+    """For TAP: a column of URLs as clients can open them (a root's ``file://`` ones
+    served by the service), the roots read afresh for each column that has any."""
+
+    def rewrite(values: list[Any]) -> list[Any]:
+        if not any(isinstance(v, str) and v.startswith("file://") for v in values):
+            return values
+        roots = load(settings)
+        return [roots.served_url(v, settings.public_url) if isinstance(v, str) else v
+                for v in values]  # fmt: skip
+
+    return rewrite
 
 
 def served(base_url: str, rid: str, relative: str) -> str:

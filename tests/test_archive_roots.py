@@ -142,6 +142,20 @@ def test_candidate_votable_hands_out_served_urls(client, tree):
     assert client.get(local(settings, links[0])).status_code == 200
 
 
+def test_tap_hands_out_served_urls_not_the_servers_paths(client, tree):
+    """TAP reads the stored ``file://`` URLs; TOPCAT gets the URLs the service serves."""
+    settings = tree[0]
+    query = "SELECT access_url, pubdid FROM alvo.spectrum WHERE access_url LIKE 'file:%'"
+    response = client.post("/tap/sync", data={"REQUEST": "doQuery", "LANG": "ADQL",
+                                              "QUERY": query})  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert votable_problems(response.content) == []
+    urls = [str(u) for u in parse_single_table(io.BytesIO(response.content)).array["access_url"]]
+    assert len(urls) == N_FILES and not any(u.startswith("file:") for u in urls)
+    served = client.get(local(settings, urls[0]))
+    assert served.status_code == 200 and served.content[:6] == b"SIMPLE"
+
+
 def pubdid_of(settings: Settings, relative: str, root: Path) -> str:
     from service.tables import schema
 

@@ -27,7 +27,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,14 +112,23 @@ class TapDatabase:
 
     ``timeout_s`` bounds each statement; :meth:`setup` (once, with write access)
     creates the tables, TAP_SCHEMA and, on PostgreSQL, the ``alvo_tap`` role.
+    ``links`` turns a column of URLs (UCD ``meta.ref.url``) into what a client can
+    open: a tree-ingested spectrum's ``file://`` URL into the service's own
+    (:func:`service.archive_roots.public_urls`).
     """
 
-    def __init__(self, url: str, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 60.0,
+        links: Callable[[list[Any]], list[Any]] | None = None,
+    ) -> None:
         self.url = sa.make_url(url)
         self.dialect = self.url.get_backend_name()
         if self.dialect not in adql.DIALECTS:
             raise ValueError(f"TAP supports sqlite and postgresql, not {self.dialect}")
         self.timeout_s = timeout_s
+        self.links = links
         self.tables = tap_schema.published(self.dialect)
         self.sql_names = tap_schema.published_tables(self.dialect)
         self._engine = self._make_engine()
@@ -187,6 +196,9 @@ class TapDatabase:
         columns = [[row[i] for row in rows] for i in range(len(description))]
         metas = [dataclasses.replace(m, name=n) for m, n in zip(metas, names_out, strict=True)]
         columns = [_normalise(col, meta) for col, meta in zip(columns, metas, strict=True)]
+        if self.links is not None:
+            columns = [self.links(c) if m.ucd == "meta.ref.url" else c
+                       for c, m in zip(columns, metas, strict=True)]  # fmt: skip
         metas = [_infer(col, meta) for col, meta in zip(columns, metas, strict=True)]
         return QueryResult(names_out, metas, columns, overflow, query)
 

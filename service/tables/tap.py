@@ -119,6 +119,7 @@ def execute(
 # --- async (UWS runner) -----------------------------------------------------------------------
 def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     """UWS runner of /tap/async: run the query, write the document as result ``result``."""
+    from service.archive_roots import public_urls
     from service.settings import Settings
     from uws import UWSJobError
 
@@ -129,7 +130,9 @@ def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     params = dali.DaliParams(job.parameters.pairs())
     uploads = {}
     limits = TapLimits.from_settings(settings)
-    db = TapDatabase(settings.sqlalchemy_url, timeout_s=limits.execution_s)
+    db = TapDatabase(
+        settings.sqlalchemy_url, timeout_s=limits.execution_s, links=public_urls(settings)
+    )
     try:
         for name, where in job.uploads.items():
             if upload.is_url(where):

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from service.archive_roots import public_urls
 from service.reasons import Reason
 from service.settings import Settings
 from service.tables import tap, upload, vosi
@@ -79,7 +80,9 @@ async def _params_and_uploads(
 def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[BaseRoute]:
     limits = limits or tap.TapLimits.from_settings(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
-    db = TapDatabase(settings.sqlalchemy_url, timeout_s=limits.timeout_s)
+    db = TapDatabase(
+        settings.sqlalchemy_url, timeout_s=limits.timeout_s, links=public_urls(settings)
+    )
     base = f"{settings.public_url}/tap"
 
     @dali.endpoint
