@@ -472,9 +472,27 @@ def main() -> None:
     campaign.add_argument("--keep-files", action="store_true", help="keep every shard")
     campaign.add_argument("--iterations", type=int, default=2, help="iterate jobs, each answered")
     campaign.add_argument("--source-n", type=int, default=2000, help="labelled source spectra")
+    from service.jobs import learning as job_defaults  # what an iterate job trains with
+
     campaign.add_argument("--epochs", type=int, default=100)
-    campaign.add_argument("--patience", type=int, default=10)
-    campaign.add_argument("--batch-size", type=int, default=64)
+    campaign.add_argument(
+        "--patience",
+        type=int,
+        default=job_defaults.PATIENCE,
+        help="default: the service's %(default)s (the original: 10)",
+    )
+    campaign.add_argument(
+        "--batch-size",
+        type=int,
+        default=job_defaults.TRAIN_BATCH_SIZE,
+        help="default: the service's %(default)s (the original: 64)",
+    )
+    campaign.add_argument(
+        "--noise-augment",
+        type=float,
+        default=job_defaults.NOISE_AUGMENT,
+        help="default: the service's %(default)s (the original: 0)",
+    )
     campaign.add_argument("--precision", default="auto", help="ALVO_SCORING_PRECISION")
     campaign.add_argument("--floor-n", type=int, default=20_000,
                           help="pool rows the bare network is timed on")  # fmt: skip

@@ -364,7 +364,8 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
         record["rows"] = source_set(datasets, args.source_n, seed=3)
     campaigns = Campaigns(settings)
     campaigns.create("scale", "source", "pool", batch_size=100)
-    training = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size)
+    training = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+                           noise_augment=args.noise_augment)  # fmt: skip
     request = IterateRequest("scale", None, None, "entropy", None, 30, training, "tabledata", False)
     answers: dict[str, Any] = {"candidates": []}
     for number in range(args.iterations):

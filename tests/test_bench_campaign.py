@@ -22,7 +22,8 @@ def test_a_tiny_campaign_runs_end_to_end_and_its_oracle_answers(tmp_path, monkey
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the stage's folder, deleted at its end
     args = argparse.Namespace(
         files=400, shard=200, keep_files=False, iterations=2, source_n=300, epochs=2,
-        patience=1, batch_size=64, precision="auto", floor_n=400, backends="sqlite-local",
+        patience=1, batch_size=64, noise_augment=0.0, precision="auto", floor_n=400,
+        backends="sqlite-local",
     )  # fmt: skip
     result = scale_campaign.stage_campaign(args)
     steps = result["backends"]["sqlite-local"]["steps"]
