@@ -33,6 +33,7 @@ debian-test-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check service uws tests benchmarks
 	$(BIN)/ruff format --check service uws tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -38,7 +38,7 @@ from lxml import etree
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from service.uws_client import submit  # noqa: E402
+from service.net.uws_client import submit  # noqa: E402
 from tests.security.hostile_servers import FixedAnswer, Silent, SlowLoris, running  # noqa: E402
 from tests.vo_fixture import free_port  # noqa: E402
 

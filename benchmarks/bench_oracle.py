@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from service.fetch import Fetcher  # noqa: E402
+from service.net.fetch import Fetcher  # noqa: E402
 from service.spectra import read_spectrum  # noqa: E402
 from service.web import oracle  # noqa: E402
 from service.web.oracle import WINDOW  # noqa: E402

@@ -10,7 +10,7 @@ Stages (each in its own process, so peak RSS is per stage):
              feature store, chunked) against the bare network on an in-memory array
              (the "bare-model floor") in the same run; the 4.1 M time extrapolated.
 ``storage``  4.1 M synthetic predictions recorded twice (two iterations) through
-             ``service.predictions`` on SQLite (or ``--database postgresql``), as the
+             ``service.store.predictions`` on SQLite (or ``--database postgresql``), as the
              service does it (indexes rebuilt around the load) and with the indexes
              kept, interleaved: wall time, peak RSS, bytes on disk, rows in SQL,
              against the floor of writing the same columns with ``numpy.savez``;
@@ -116,10 +116,10 @@ def emission_scores(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, fl
 
 
 def stage_scoring(args: argparse.Namespace) -> dict:
-    from service.features import FeatureStore
     from service.jobs.learning import classify
     from service.learn import configure_threads
     from service.learn.model import SpectrumClassifier, finite_rows
+    from service.store.features import FeatureStore
 
     configure_threads()
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -181,10 +181,10 @@ def stage_pool(args: argparse.Namespace) -> dict:
     """
     from scale_campaign import scoring_floor
 
-    from service.features import FeatureStore
     from service.jobs.learning import classify, scoring_precision
     from service.learn import configure_threads
     from service.settings import Settings
+    from service.store.features import FeatureStore
 
     configure_threads()
     if not (args.model and args.features):
@@ -221,7 +221,7 @@ def stage_pool(args: argparse.Namespace) -> dict:
 
 # ------------------------------------------------------------------------------- storage
 def synthetic_pool(n: int, seed: int) -> dict[str, np.ndarray]:
-    from service import predictions as store
+    from service.store import predictions as store
 
     rng = np.random.default_rng(seed)
     p = rng.dirichlet((0.3, 0.2, 2.0), n).astype(np.float32)
@@ -254,7 +254,7 @@ def storage_engine(url: str, n: int):  # type: ignore[no-untyped-def]
     on PostgreSQL, which checks foreign keys, with spectra 1..n for the predictions."""
     import sqlalchemy as sa
 
-    from service.tables import schema
+    from service.store import schema
     from uws.store import make_engine
 
     engine = make_engine(url)
@@ -283,9 +283,9 @@ def stage_storage(args: argparse.Namespace) -> dict:
     into its own database; the numpy floor measured before each iteration."""
     import sqlalchemy as sa
 
-    from service import predictions as store
-    from service.tables import schema
-    from service.tables.query import TapDatabase
+    from service.store import predictions as store
+    from service.store import schema
+    from service.vo.tap.query import TapDatabase
 
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-store-"))
     variants = args.storage_variants.split(",")

@@ -36,8 +36,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.tables import demo
-from service.tables.query import TapDatabase
+from service.store import demo
+from service.vo.tap.query import TapDatabase
 
 CONE = (
     "SELECT s.spectrum_id, s.ra, s.dec, p.entropy FROM alvo.spectrum AS s "
@@ -90,7 +90,7 @@ def reference(url: str, dialect: str, name: str) -> Callable[[], int]:
     """The same query with the index unusable, on a plain connection."""
     engine = sa.create_engine(url)
     if dialect == "sqlite":
-        from service.tables import sphere
+        from service.vo.tap import sphere
 
         sa.event.listen(engine, "connect", lambda dbapi, _: sphere.register(dbapi))
 

@@ -141,7 +141,7 @@ def source_set(datasets: Any, n: int, seed: int) -> int:
 
 
 def oracle_label(truth: str) -> str:
-    from service.tables.schema import VERDICTS
+    from service.store.schema import VERDICTS
 
     return truth if truth in VERDICTS else "not-sure"
 
@@ -193,9 +193,9 @@ def open_backend(name: str, folder: Path) -> Iterator[Backend]:
 
 def iterate_once(settings: Any, campaign_name: str, request: Any, workdir: Path) -> dict:
     """One ``iterate`` job's work (the job's own code) -- here or on a Dask worker."""
-    from service.campaigns import Campaigns
     from service.jobs.iterate import Iteration
     from service.learn import configure_threads
+    from service.store.campaigns import Campaigns
 
     configure_threads()
     campaigns = Campaigns(settings)
@@ -211,9 +211,9 @@ def answer_batch(campaigns: Any, campaign: Any, number: int, truth: dict[str, st
     """The simulated oracle labels iteration ``number``'s query batch from the truth."""
     import sqlalchemy as sa
 
-    from service.campaigns import Verdict
     from service.learn.step import BATCH_ROLES
-    from service.tables import schema
+    from service.store import schema
+    from service.store.campaigns import Verdict
 
     p, s = schema.prediction, schema.spectrum
     with campaigns.engine.connect() as conn:
@@ -234,10 +234,10 @@ def answer_batch(campaigns: Any, campaign: Any, number: int, truth: dict[str, st
 
 def classify_once(settings: Any, dataset_name: str, model_path: str, job_id: str) -> dict:
     """A ``classify`` job's work: the pool scored with a model, its candidates recorded."""
-    from service.campaigns import Campaigns
     from service.jobs.learning import classify, scoring_precision, write_predictions
     from service.learn import configure_threads
-    from service.predictions import Scoring
+    from service.store.campaigns import Campaigns
+    from service.store.predictions import Scoring
 
     configure_threads()
     campaigns = Campaigns(settings)
@@ -320,14 +320,14 @@ class Pool:
 
 def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
     """Ingest the pool, then iterate with the simulated oracle, classify and ask TAP."""
-    from service.campaigns import Campaigns
-    from service.datasets import Datasets
-    from service.ingest_tree import archive_files, ingest_tree
+    from service.jobs.ingest_tree import archive_files, ingest_tree
     from service.jobs.iterate import IterateRequest
     from service.learn.model import TrainConfig
     from service.settings import Settings
     from service.spectra.bulk import read_halpha_windows
-    from service.tables.query import TapDatabase
+    from service.store.campaigns import Campaigns
+    from service.store.datasets import Datasets
+    from service.vo.tap.query import TapDatabase
 
     steps = Steps(backend.name)
     settings = Settings(

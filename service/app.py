@@ -10,14 +10,15 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from service.http.access import AnonymousReadOnly
+from service.http.origin import SameOriginWrites, trusted_origins
 from service.jobs import uws_service
 from service.settings import Settings
-from service.vo import archive_links, datalink, labels, ssa, vosi
-from service.vo import tap as tap_routes
+from service.vo import archive_links, datalink, ssa, vosi
+from service.vo import published_labels as labels
+from service.vo.tap import routes as tap_routes
 from service.web import pages as oracle_pages
-from service.web.access import AnonymousReadOnly
 from service.web.api import CampaignAPI
-from service.web.origin import SameOriginWrites, trusted_origins
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

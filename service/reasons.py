@@ -9,7 +9,7 @@ A reason's value is its explanation, or ``(explanation, HTTP status)`` when a
 request refused for it should not be answered with 400: 404 for something
 unknown, 403 for something not the caller's, 409 for a conflict with what
 exists, 413 for a body too large, 502/504 when an upstream service failed.
-:func:`service.web.errors` renders every :class:`AlvoError` with that status,
+:func:`service.http.errors` renders every :class:`AlvoError` with that status,
 so handlers raise and never pick numbers themselves.
 """
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from service.tables import demo
+from service.store import demo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def tap_server(
-    home: Path, database_url: str = "", factory: str = "service.vo.tap:standalone_app"
+    home: Path, database_url: str = "", factory: str = "service.vo.tap.routes:standalone_app"
 ) -> Iterator[str]:
     """Run ``uvicorn --factory FACTORY`` (TAP alone, or ``service.app:create_app``, the
     whole service) on a free port; yield the /tap URL."""

@@ -14,7 +14,7 @@ from service.settings import Settings
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from service.archive.catalogue import ensure_demo_archive
+    from service.archive.generate import ensure_demo_archive
 
     home = tmp_path_factory.mktemp("labels-home")
     ensure_demo_archive(home, 40)

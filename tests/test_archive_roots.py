@@ -21,13 +21,13 @@ from astropy.io import fits
 from astropy.io.votable import parse, parse_single_table
 from starlette.testclient import TestClient
 
-from service import archive_roots
 from service.app import create_app
-from service.campaigns import Campaigns
-from service.datasets import Datasets
-from service.ingest_chunk import file_url
+from service.jobs.ingest_chunk import file_url
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
+from service.store import archive_roots
+from service.store.campaigns import Campaigns
+from service.store.datasets import Datasets
 from tests.votable_check import votable_problems
 from tests.web_world import add_source_set, record_iteration
 
@@ -38,7 +38,7 @@ N_FILES = 24
 def tree(tmp_path_factory):
     """(settings, root, root id, relative paths ingested), a campaign ``tree`` over them."""
     from service.archive.generate import generate_archive
-    from service.ingest_tree import archive_files, ingest_tree
+    from service.jobs.ingest_tree import archive_files, ingest_tree
 
     folder = tmp_path_factory.mktemp("roots")
     generate_archive(folder / "make", "lamost", N_FILES, seed=5)
@@ -157,7 +157,7 @@ def test_tap_hands_out_served_urls_not_the_servers_paths(client, tree):
 
 
 def pubdid_of(settings: Settings, relative: str, root: Path) -> str:
-    from service.tables import schema
+    from service.store import schema
 
     url = file_url(str(root.resolve()), relative)
     with Datasets(settings).engine.connect() as conn:
@@ -238,8 +238,8 @@ def test_a_root_the_operator_lists_is_trusted_without_an_ingest(tree, tmp_path):
 def test_rerunning_the_ingest_registers_a_root_recorded_before_roots_were(client, tree):
     """A tree ingested by an older alvo has no root: its spectra are refused until the
     operator runs the ingest again, which adds nothing but registers the root."""
-    from service.ingest_tree import ingest_tree
-    from service.tables import schema
+    from service.jobs.ingest_tree import ingest_tree
+    from service.store import schema
 
     settings, root, rid, _ = tree
     with Datasets(settings).engine.begin() as conn:

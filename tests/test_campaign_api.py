@@ -11,8 +11,8 @@ from astropy.table import Table
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.datasets import Datasets
 from service.settings import Settings
+from service.store.datasets import Datasets
 from tests.votable_check import votable_problems
 
 

@@ -7,10 +7,10 @@ import uuid
 import numpy as np
 import pytest
 
-from service.campaigns import Campaigns, Verdict
-from service.datasets import Datasets
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
+from service.store.campaigns import Campaigns, Verdict
+from service.store.datasets import Datasets
 from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 
 

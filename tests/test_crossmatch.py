@@ -14,7 +14,7 @@ import pytest
 import requests
 import urllib3
 
-from service.crossmatch import simbad_identify
+from service.net.simbad import simbad_identify
 
 RECORDED = Path(__file__).parent / "data" / "simbad"
 

@@ -17,8 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.datasets import Datasets
 from service.settings import Settings
+from service.store.datasets import Datasets
 
 VERDICT = {"labels": [{"pubdid": "ivo://t/pool?0", "label": "single-peak"}]}
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from pyvo.dal import DALResults, TAPService
 
+from service.net.uws_client import follow, submit
 from service.settings import Settings
-from service.uws_client import follow, submit
 from tests.security.hostile_servers import FixedAnswer, running
 from tests.vo_fixture import catalogue_real_files, free_port, live_server
 from tests.votable_check import votable_problems

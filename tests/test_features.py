@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.features import FeatureStore
+from service.store.features import FeatureStore
 
 
 def test_appends_are_memory_mapped_in_order(tmp_path):

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.fetch import Fetcher, FetchPolicy
+from service.net.fetch import Fetcher, FetchPolicy
 from service.reasons import Reason
 
 

@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 from astropy.io.votable import parse_single_table
 
-from service.datasets import Datasets, engine_for
+from service.net.uws_client import follow, submit
 from service.settings import Settings
-from service.tables import schema
-from service.uws_client import follow, submit
+from service.store import schema
+from service.store.datasets import Datasets, engine_for
 from tests.security.hostile_servers import FixedAnswer, running
 from tests.vo_fixture import catalogue_real_files, free_port, live_server
 from tests.votable_check import votable_problems

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from service.datasets import Datasets
+from service.net.uws_client import follow, submit
 from service.settings import Settings
-from service.uws_client import follow, submit
+from service.store.datasets import Datasets
 from tests.vo_fixture import catalogue_real_files, free_port, live_server
 
 
@@ -54,9 +54,9 @@ def test_classification_fans_out_and_matches_the_local_run(tmp_path, cluster):
     from distributed import Client, get_task_stream
 
     from service.adapt import AdaptConfig
-    from service.features import FeatureStore
     from service.jobs.learning import classify
     from service.learn import SpectrumClassifier, TrainConfig
+    from service.store.features import FeatureStore
 
     rng = np.random.default_rng(0)
     config = AdaptConfig()

@@ -17,11 +17,11 @@ import pytest
 from astropy.table import Table
 from lxml import etree
 
-from service.datasets import Datasets
+from service.net.uws_client import follow, submit
 from service.settings import Settings
 from service.spectra import sky_tiles
 from service.spectra.access import SSAQuery, ssa_listing
-from service.uws_client import follow, submit
+from service.store.datasets import Datasets
 from tests.vo_fixture import free_port, live_server, write_lamost
 
 SERVER_MAXREC = 50

@@ -8,8 +8,8 @@ import threading
 import pytest
 from astropy.table import Table
 
-from service import samp
-from service.labelfiles import OracleLabel, parse_labels
+from service.vo import samp
+from service.vo.label_tables import OracleLabel, parse_labels
 
 
 @pytest.fixture

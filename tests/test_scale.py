@@ -14,14 +14,14 @@ from astropy.io import votable
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from service import predictions as store
 from service.jobs.learning import scoring_precision
 from service.learn import configure_threads
 from service.learn import scoring as scorers
 from service.learn.model import SpectrumClassifier, TrainConfig, build_network
 from service.settings import Settings
-from service.tables import schema
-from service.vo import tap as tap_routes
+from service.store import predictions as store
+from service.store import schema
+from service.vo.tap import routes as tap_routes
 from tests.tap_support import sqlite_demo
 from tests.test_learn_model import ADAPT, FINGERPRINT, _data
 
@@ -97,8 +97,8 @@ def test_int8_keeps_nan_rows_and_one_quantisation_across_chunks(trained) -> None
 
 def test_int8_is_used_only_where_it_agrees_with_fp32_on_the_pool(tmp_path) -> None:
     from service.adapt import AdaptConfig
-    from service.features import FeatureStore
     from service.jobs.learning import classify
+    from service.store.features import FeatureStore
 
     adaptation = AdaptConfig()  # classify() refuses a model of another adaptation
     x, y = _data(900, seed=3)
@@ -303,8 +303,8 @@ class _KilledError(Exception):
 
 def test_tree_ingest_is_idempotent_and_resumes_after_a_kill(tmp_path) -> None:
     from service.archive.generate import generate_archive
-    from service.datasets import Datasets
-    from service.ingest_tree import archive_files, ingest_tree
+    from service.jobs.ingest_tree import archive_files, ingest_tree
+    from service.store.datasets import Datasets
 
     generate_archive(tmp_path / "make", "lamost", 300, seed=4)
     root = tmp_path / "make" / "archive" / "lamost"
@@ -335,7 +335,7 @@ def test_tree_ingest_is_idempotent_and_resumes_after_a_kill(tmp_path) -> None:
 
 def test_known_keys_are_found_by_binary_search_as_isin_finds_them() -> None:
     """``among`` replaced ``np.isin`` (which re-hashed every known key per chunk)."""
-    from service.ingest_tree import among
+    from service.jobs.ingest_tree import among
 
     rng = np.random.default_rng(0)
     known = np.unique(rng.integers(-(2**62), 2**62, 50_000))

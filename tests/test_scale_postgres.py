@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from service import predictions as store
-from service.tables import schema
-from service.tables.query import TapDatabase
+from service.store import predictions as store
+from service.store import schema
+from service.vo.tap.query import TapDatabase
 from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 from tests.tap_support import postgres_demo, sqlite_demo
 from tests.test_scale import _pool

@@ -7,7 +7,7 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
-from service.tables import adql, sphere, tap_schema
+from service.vo.tap import adql, sphere, tap_schema
 
 TABLES = tap_schema.published_tables("sqlite")
 

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from service.reasons import Reason
-from service.tables import adql
-from service.tables.query import TAP_ROLE, TapDatabase
+from service.vo.tap import adql
+from service.vo.tap.query import TAP_ROLE, TapDatabase
 from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 from tests.tap_support import CROSS_DATABASE_QUERIES, postgres_demo, sqlite_demo
 
@@ -88,6 +88,6 @@ def _raw(db: TapDatabase, sql: str) -> None:
         try:
             db._run_postgresql(conn, translation, {}, 10)
         except sa.exc.DBAPIError as error:
-            from service.tables.query import _query_error
+            from service.vo.tap.query import _query_error
 
             raise _query_error(error, db.timeout_s) from None

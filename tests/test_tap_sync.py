@@ -16,9 +16,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from service.settings import Settings
-from service.tables import adql, tap, vosi
-from service.tables.query import TapDatabase
-from service.vo import tap as tap_routes
+from service.vo.tap import adql
+from service.vo.tap import execute as tap
+from service.vo.tap import metadata as vosi
+from service.vo.tap import routes as tap_routes
+from service.vo.tap.query import TapDatabase
 from tests.tap_support import sqlite_demo
 
 V = "{http://www.ivoa.net/xml/VOTable/v1.3}"

@@ -70,7 +70,7 @@ def test_metrics_rows_describe_their_own_iteration_as_tap_does():
     """Issue 15: the metrics table put ``error`` on the row its description said it was not
     on, and its precision was single-peak-only; every column now means what alvo.iteration's
     column of the same name means (one row = one model and its batch)."""
-    from service.tables import schema
+    from service.store import schema
 
     table = templates.load("metrics.xml").table("metrics")
     described = {

@@ -11,8 +11,8 @@ from astropy.io.votable import parse_single_table
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.datasets import Datasets
 from service.spectra import read_spectrum
+from service.store.datasets import Datasets
 from service.web.oracle import OVERVIEW_PIXELS, WINDOW
 from tests.votable_check import votable_problems
 from tests.web_world import build_world
@@ -47,7 +47,7 @@ def test_batch_document_holds_every_query_row_with_its_data(client, world):
     np.testing.assert_array_equal(floats(row["adapted"]), features[pool_row])
     assert len(document["wavelengths"]) == 1  # all LAMOST files share one grid: sent once
     # native pixels are those of the file in the fetch cache, cut to the window
-    from service.fetch import Fetcher
+    from service.net.fetch import Fetcher
 
     path = Fetcher(world.settings.home / "cache" / "spectra").cache_path(row["access_url"])
     spectrum = read_spectrum(path)

@@ -19,11 +19,11 @@ import numpy as np
 from astropy.io import fits
 
 from service.adapt import adapt_array
-from service.campaigns import Campaigns, Verdict
-from service.datasets import Datasets
-from service.fetch import Fetcher
+from service.net.fetch import Fetcher
 from service.settings import Settings
-from service.tables import schema
+from service.store import schema
+from service.store.campaigns import Campaigns, Verdict
+from service.store.datasets import Datasets
 
 CLASSES = schema.CLASSES
 COEFF0, COEFF1, NPIX = 3.5682, 1e-4, 3909

@@ -9,7 +9,7 @@ Declare job lists, build one service, mount its routes, run its lifespan::
 
     ingest = JobList("ingest", "service.jobs.ingest:run", validator=check_ingest,
                      max_execution_duration=6 * 3600)
-    tap = JobList("tap", "service.tables.tap:run_async", path="/tap/async")
+    tap = JobList("tap", "service.vo.tap.execute:run_async", path="/tap/async")
     jobs = UWSService("sqlite:///var/alvo.sqlite", executor="local", workdir="var/jobs",
                       job_lists=[ingest, tap], authenticator=HeaderAuthenticator())
     app = Starlette(routes=jobs.routes(), lifespan=jobs.lifespan)

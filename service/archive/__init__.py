@@ -8,8 +8,8 @@ with ``catalogue.fits``, which the SSA and DataLink endpoints serve
 demo archive once. See docs/archive.md.
 """
 
-from service.archive.catalogue import ensure_demo_archive, load_catalogue, resolve_file
-from service.archive.generate import generate_archive
+from service.archive.catalogue import load_catalogue, resolve_file
+from service.archive.generate import ensure_demo_archive, generate_archive
 from service.archive.simulate import simulate_batch, simulate_rows
 
 __all__ = [

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astropy.io import fits
 from astropy.table import Table
 
 from service.reasons import AlvoError, Reason
@@ -93,27 +92,3 @@ def resolve_file(home: str | Path, collection: str, relative: str) -> Path:
             Reason.PATH_OUTSIDE_COLLECTION, f"{relative!r} is not a file of {collection}"
         )
     return path
-
-
-def ensure_demo_archive(
-    home: str | Path, n_per_collection: int, seed: int = DEMO_SEED, workers: int = 1
-) -> dict[str, Path]:
-    """Generate the demo archive (both collections) unless it is already there.
-
-    Idempotent: a collection whose catalogue was made with the same size and seed
-    is left alone. Returns {collection: catalogue path}.
-    """
-    from service.archive.generate import generate_archive
-
-    out = {}
-    for collection in ("ondrejov", "lamost"):
-        path = catalogue_path(home, collection)
-        if path.is_file():
-            header = fits.getheader(path, 1)
-            if header.get("NROWS") == n_per_collection and header.get("SEED") == seed:
-                out[collection] = path
-                continue
-        out[collection] = generate_archive(
-            home, collection, n_per_collection, seed, workers=workers
-        )
-    return out

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 
 from service.archive import writers
-from service.archive.catalogue import CATALOGUE_FILE, collection_root
+from service.archive.catalogue import CATALOGUE_FILE, DEMO_SEED, catalogue_path, collection_root
 from service.archive.instruments import instrument
 from service.archive.simulate import BLOCK, Block, simulate_rows
 
@@ -140,3 +141,25 @@ def generate_archive(
     table.write(partial, format="fits", overwrite=True)
     os.replace(partial, path)
     return path
+
+
+def ensure_demo_archive(
+    home: str | Path, n_per_collection: int, seed: int = DEMO_SEED, workers: int = 1
+) -> dict[str, Path]:
+    """Generate the demo archive (both collections) unless it is already there.
+
+    Idempotent: a collection whose catalogue was made with the same size and seed
+    is left alone. Returns {collection: catalogue path}.
+    """
+    out = {}
+    for collection in ("ondrejov", "lamost"):
+        path = catalogue_path(home, collection)
+        if path.is_file():
+            header = fits.getheader(path, 1)
+            if header.get("NROWS") == n_per_collection and header.get("SEED") == seed:
+                out[collection] = path
+                continue
+        out[collection] = generate_archive(
+            home, collection, n_per_collection, seed, workers=workers
+        )
+    return out

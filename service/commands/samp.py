@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def send_command(args: argparse.Namespace) -> int:
-    from service import samp
-    from service.uws_client import NotATableError, votable_results
+    from service.net.uws_client import NotATableError, votable_results
+    from service.vo import samp
 
     try:
         tables = votable_results(args.url, only=args.result)
@@ -68,7 +68,7 @@ def send_command(args: argparse.Namespace) -> int:
     if not tables:
         print(f"alvo samp send: {args.url} has no VOTable results to send", file=sys.stderr)
         return 1
-    from service.uws_client import fetch
+    from service.net.uws_client import fetch
 
     named: dict[str, tuple[str, bool]] = {}
     for result_id, url in tables.items():
@@ -89,7 +89,7 @@ def listen_command(args: argparse.Namespace) -> int:
 
     import httpx
 
-    from service import samp
+    from service.vo import samp
 
     endpoint = f"{args.service.rstrip('/')}/campaigns/{args.campaign}/labels"
 

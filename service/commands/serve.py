@@ -125,7 +125,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.confinement import parse_allow
+    from service.net.confinement import parse_allow
     from service.settings import Settings
 
     names = {f.name for f in dataclasses.fields(Settings)}
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings.home.mkdir(parents=True, exist_ok=True)
     if settings.demo_archive_size > 0:
-        from service.archive.catalogue import ensure_demo_archive
+        from service.archive.generate import ensure_demo_archive
 
         print(f"demo archive: {settings.demo_archive_size} spectra per collection (made once)")
         ensure_demo_archive(settings.home, settings.demo_archive_size, workers=settings.workers)

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from service.uws_client import JobStatus, follow, submit
+    from service.net.uws_client import JobStatus, follow, submit
 
     pairs = []
     for item in args.parameters:

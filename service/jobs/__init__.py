@@ -8,21 +8,24 @@ failed job), and ``run(job, workdir, progress) -> results``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from service.settings import Settings
+from service.store.campaigns import Campaigns
+from service.store.datasets import Datasets
+from service.store.ownership import may_change, refusal
 from uws.auth import HeaderAuthenticator, anonymous
 from uws.executors import make_executor
 from uws.joblist import JobList
+from uws.models import ForbiddenError, JobParameters
 from uws.service import UWSService
 
 
 def job_lists(settings: Settings) -> list[JobList]:
     from service.jobs import classify, ingest, iterate, train
     from service.jobs.params import existing_datasets, validator
-    from service.ownership import job_authorizers
 
-    authorize = job_authorizers(settings)
+    authorize = _authorizers(settings)
     return [
         JobList(
             "ingest",
@@ -66,11 +69,36 @@ def job_lists(settings: Settings) -> list[JobList]:
     ]
 
 
+def _authorizers(settings: Settings) -> dict[str, Callable[[str | None, JobParameters], None]]:
+    """Per job list, the check run when a job is created: may its owner change what it names?
+
+    Refusing at creation (HTTP 403) beats a job that fails later; the runners
+    check again, as the dataset or campaign may be created meanwhile.
+    """
+
+    def ingest(owner: str | None, parameters: JobParameters) -> None:
+        name = parameters.get("DATASET") or ""
+        dataset = Datasets(settings).get(name) if name else None
+        if dataset is not None and not may_change(dataset.owner, owner):
+            raise ForbiddenError(
+                str(refusal("dataset", name, dataset.owner, "ingest into a DATASET of your own"))
+            )
+
+    def iterate(owner: str | None, parameters: JobParameters) -> None:
+        name = parameters.get("CAMPAIGN") or ""
+        campaign = Campaigns(settings).get(name) if name else None
+        if campaign is not None and not may_change(campaign.owner, owner):
+            raise ForbiddenError(
+                str(refusal("campaign", name, campaign.owner, "only its owner runs iterations"))
+            )
+
+    return {"ingest": ingest, "iterate": iterate}
+
+
 def _campaign_or_its_datasets(settings: Settings):  # type: ignore[no-untyped-def]
     """An iterate job names a campaign that exists, or SOURCE and TARGET to create it."""
 
     def check(params) -> None:  # type: ignore[no-untyped-def]
-        from service.campaigns import Campaigns
         from service.reasons import AlvoError, Reason
 
         name = params.get("CAMPAIGN")

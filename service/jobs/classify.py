@@ -22,7 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.jobs.params import JobParams
-from service.tables import schema
+from service.store import schema
 from service.vo import dali
 
 
@@ -45,8 +45,6 @@ class ClassifyRequest:
 
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
-    from service import archive_roots
-    from service.campaigns import Campaigns
     from service.jobs.learning import (
         classify,
         load_model,
@@ -56,8 +54,10 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         write_predictions,
     )
     from service.jobs.results import rows_votable
-    from service.predictions import Scoring
     from service.reasons import AlvoError
+    from service.store import archive_roots
+    from service.store.campaigns import Campaigns
+    from service.store.predictions import Scoring
     from uws.runner import UWSJobError
 
     settings, request = start_job(job, workdir, ClassifyRequest)
@@ -118,7 +118,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "int8_agreement": predictions.int8_agreement,
     }
     if request.broadcast:
-        from service.samp import broadcast_tables
+        from service.vo.samp import broadcast_tables
 
         summary["samp"] = broadcast_tables({"candidates": (workdir / "candidates.vot").as_uri()})
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -23,7 +23,7 @@ Parameters (case-insensitive; UWS ``/ingest``):
     Never a path: the service reads no file of its own for a request.
 
 Every URL (SSA, DataLink, access URLs, LABELS, an UPLOAD by URL) is fetched by
-:mod:`service.fetch`: confined to public addresses unless allowed, within the
+:mod:`service.net.fetch`: confined to public addresses unless allowed, within the
 fetch deadline and size cap (``ALVO_FETCH_*``, docs/security.md).
 Spectra are fetched concurrently (per-host limit, retries, disk cache), read
 by content, adapted and appended in chunks; under the Dask executor the chunks
@@ -48,9 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from service.fetch import FetchPolicy, fetch_document
 from service.jobs.params import JobParams, validator
-from service.labelfiles import parse_labels
+from service.net.fetch import FetchPolicy, fetch_document
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.spectra.access import (
@@ -62,6 +61,7 @@ from service.spectra.access import (
     ssa_listing,
 )
 from service.vo import dali
+from service.vo.label_tables import parse_labels
 from service.vo.ssa import parse_pos
 
 DOMAINS = ("auto", "source", "target")
@@ -256,7 +256,7 @@ def process_chunk(
 ) -> ChunkResult:
     """Fetch, read and adapt a chunk of references (pure apart from the disk cache)."""
     from service.adapt import AdaptConfig, adapt
-    from service.fetch import Fetcher
+    from service.net.fetch import Fetcher
     from service.spectra import read_spectrum
 
     fetched = Fetcher(Path(cache_dir), policy).fetch_all([r.access_url for r in references])
@@ -323,8 +323,8 @@ ROW_COLUMNS = (
 
 # --- the runner ---------------------------------------------------------------------------------
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
-    from service.datasets import Datasets
     from service.jobs.fanout import map_chunks, on_dask_worker
+    from service.store.datasets import Datasets
     from uws.runner import UWSJobError
 
     settings = Settings.for_job(workdir)
@@ -403,7 +403,7 @@ def without_ingested(
     """The references dataset ``name`` does not hold yet, and how many it holds.
 
     Re-running an ingest (after a kill, a crash or by mistake) fetches and adds
-    only what is missing; :meth:`service.datasets.Datasets.append` makes sure
+    only what is missing; :meth:`service.store.datasets.Datasets.append` makes sure
     of it again when the rows are stored.
     """
     keys = [key for r in references for key in (r.pubdid, r.access_url) if key]

@@ -50,7 +50,7 @@ from service.jobs.learning import (
 from service.jobs.params import JobParams
 from service.learn import STRATEGIES
 from service.settings import Settings
-from service.tables import schema
+from service.store import schema
 from service.vo import dali
 
 
@@ -82,9 +82,9 @@ class IterateRequest:
 
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
-    from service.campaigns import Campaigns
-    from service.ownership import may_change, refusal
     from service.reasons import AlvoError
+    from service.store.campaigns import Campaigns
+    from service.store.ownership import may_change, refusal
     from uws.runner import UWSJobError
 
     settings, request = start_job(job, workdir, IterateRequest)
@@ -254,7 +254,7 @@ class Iteration:
     def record(
         self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
     ) -> None:
-        from service.predictions import Scoring
+        from service.store.predictions import Scoring
 
         ids = self.campaigns.spectrum_ids(self.campaign.target)
         labelled = np.zeros(len(ids), dtype=bool)
@@ -283,7 +283,7 @@ class Iteration:
 
     def crossmatch(self, roles: np.ndarray) -> None:
         """SIMBAD ids for the spectra the oracle will see first; skipped (and said) offline."""
-        from service.crossmatch import BATCH, simbad_identify
+        from service.net.simbad import BATCH, simbad_identify
 
         if self.settings.simbad != "on":
             self.simbad = "skipped: switched off (ALVO_SIMBAD=off)"
@@ -357,7 +357,7 @@ class Iteration:
             "simbad": self.simbad,
         }
         if self.request.broadcast:
-            from service.samp import broadcast_tables
+            from service.vo.samp import broadcast_tables
 
             tables = {
                 name: Path(outputs[name][0]).resolve().as_uri() for name in ("query", "candidates")

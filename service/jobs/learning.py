@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service.tables import schema
+from service.store import schema
 
 CLASSES = schema.CLASSES
 log = logging.getLogger(__name__)
@@ -228,8 +228,8 @@ def classify(
     used only if it agrees with float32 on a check sample of this pool
     (:func:`checked_precision`).
     """
-    from service.features import FeatureStore
     from service.jobs.fanout import map_chunks
+    from service.store.features import FeatureStore
 
     n = len(FeatureStore(feature_path))
     chunks = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
@@ -278,9 +278,9 @@ def checked_precision(
     (on a small pool one row is no evidence either way). Returns the precision to
     use and the agreement measured (None when nothing was checked).
     """
-    from service.features import FeatureStore
     from service.learn.model import CALIBRATION_ROWS, finite_rows
     from service.learn.scoring import INT8_AGREEMENT, agreement
+    from service.store.features import FeatureStore
 
     if precision != "int8":
         return precision, None
@@ -304,9 +304,9 @@ def _classify_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One chunk: CNN probabilities and the Hou rule's verdicts for rows start..stop."""
     from service.adapt import AdaptConfig
-    from service.features import FeatureStore
     from service.learn import configure_threads, hou_rule
     from service.learn.model import finite_rows
+    from service.store.features import FeatureStore
 
     configure_threads()  # a fresh Dask worker has not limited TF's threads yet
     store = FeatureStore(feature_path).array()
@@ -327,10 +327,10 @@ def write_predictions(
     labelled: np.ndarray,
     scoring: Any,
 ) -> dict[str, Any]:
-    """Record a pool's predictions (see :mod:`service.predictions`): the whole pool in a
-    Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.predictions.record`
+    """Record a pool's predictions (see :mod:`service.store.predictions`): the whole pool in a
+    Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.store.predictions.record`
     returns."""
-    from service import predictions as store
+    from service.store import predictions as store
 
     table = store.columns(
         spectrum_ids,

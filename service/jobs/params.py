@@ -104,7 +104,7 @@ def existing_datasets(settings: Settings, *names: str) -> Callable[[JobParams], 
     """A check that the datasets named by parameters ``names`` exist (when given)."""
 
     def check(params: JobParams) -> None:
-        from service.datasets import Datasets
+        from service.store.datasets import Datasets
 
         given = [(name, params.get(name)) for name in names if params.get(name)]
         if given:

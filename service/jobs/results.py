@@ -15,7 +15,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.settings import Settings
-from service.tables import schema
+from service.store import schema
 
 LABEL_PRIORITY = {"query": 0, "precision-sample": 1, "padding": 2, "candidate": 3}
 
@@ -88,8 +88,8 @@ def candidates_votable(
 ) -> bytes:
     """The candidates (or query batch) of an iteration as a VOTable for TOPCAT and Aladin
     (a tree-ingested file as the URL the service serves it at, not ``file://``)."""
-    from service import archive_roots
-    from service.datasets import engine_for
+    from service.store import archive_roots
+    from service.store.datasets import engine_for
 
     rows = candidate_rows(engine_for(settings.sqlalchemy_url), campaign, iteration, roles)
     rows = archive_roots.load(settings).served_rows(rows, settings.public_url)

@@ -23,7 +23,7 @@ import numpy as np
 
 from service.jobs.learning import fit_classifier, record_model, start_job, training_config
 from service.jobs.params import JobParams
-from service.tables import schema
+from service.store import schema
 
 CLASSES = schema.CLASSES
 
@@ -53,9 +53,9 @@ def stratified_test(y: np.ndarray, fraction: float, rng: np.random.Generator) ->
 
 
 def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
-    from service.datasets import Datasets
     from service.learn.metrics import confusion_matrix
     from service.reasons import AlvoError
+    from service.store.datasets import Datasets
     from uws.runner import UWSJobError
 
     settings, request = start_job(job, workdir, TrainRequest)

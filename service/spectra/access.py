@@ -2,7 +2,7 @@
 
 Any SSA 1.1 service (a GAVO DaCHS archive such as Ondrejov's, or alvo's own
 embedded archive) and any DataLink 1.x service go through the same code: the
-HTTP request is ours (:func:`service.fetch.fetch_document`: confined, a total
+HTTP request is ours (:func:`service.net.fetch.fetch_document`: confined, a total
 deadline, a size cap, named errors), the parsing is pyvo's
 (records by utype, DataLink semantics), so the references a user sees are what
 TOPCAT would see.
@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from service.fetch import FetchPolicy, Params, fetch_document
+from service.net.fetch import FetchPolicy, Params, fetch_document
 from service.reasons import AlvoError, Reason
 
 
@@ -200,7 +200,7 @@ def ssa_listing(
     what its first page misses is reported as SSA_TOO_DENSE. Records are
     deduplicated by publisher DID (else access URL), kept only inside the
     query's cone, and ``query.maxrec`` caps the total. Every request goes
-    through :func:`service.fetch.fetch_document` with ``policy``.
+    through :func:`service.net.fetch.fetch_document` with ``policy``.
     """
     from service.spectra import sky_tiles
 

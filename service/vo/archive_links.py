@@ -3,7 +3,7 @@
 A tree-ingested spectrum is recorded by its ``file://`` URL, which no client
 elsewhere can open; the service hands out these routes instead (TOPCAT and SPLAT
 over SAMP, the candidate VOTables, the labelling page's links; see
-:meth:`service.archive_roots.Roots.served`):
+:meth:`service.store.archive_roots.Roots.served`):
 
 - ``/archive/{root_id}/{path}``: the file itself, as stored;
 - ``/archive/{root_id}/datalink?ID=...``: DataLink {links} of the spectra with these
@@ -13,7 +13,7 @@ over SAMP, the candidate VOTables, the labelling page's links; see
 - ``/archive/{root_id}/preview?ID=...`` and ``/archive/{root_id}/proc?ID=&BAND=...``.
 
 Only regular spectrum files inside a registered root are read
-(:meth:`~service.archive_roots.Roots.file`, links resolved); the ID is only a key
+(:meth:`~service.store.archive_roots.Roots.file`, links resolved); the ID is only a key
 into the ``spectrum`` table, whose ``file://`` URL was written by the operator's
 ingest and is checked again on every read. A path that leaves the root is a DALI
 error with ``OUTSIDE_ARCHIVE_ROOT`` (404), as ``/datalink/{collection}/files``
@@ -34,11 +34,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from service import archive_roots
-from service.archive_roots import Roots
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.tables import schema
+from service.store import archive_roots, schema
+from service.store.archive_roots import Roots
 from service.vo import dali
 from service.vo.datalink import (
     LINKS_MEDIA_TYPE,
@@ -77,7 +76,7 @@ class Held:
 
 def held(settings: Settings, roots: Roots, rid: str, identifier: str) -> Held:
     """The spectrum with publisher DID ``identifier`` whose file lies under root ``rid``."""
-    from service.datasets import engine_for
+    from service.store.datasets import engine_for
 
     spectrum = schema.spectrum
     names = ("pubdid", "obsid", "object", "ra", "dec", "mjd", "collection", "access_url")

@@ -34,10 +34,10 @@ from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.http.bodies import MAX_FIELD_BYTES, read_form
+from service.http.errors import retry_headers, unexpected
 from service.reasons import AlvoError, Reason
 from service.vo.templates import SERIALIZATIONS, VOTABLE_NS, parse_xml, v
-from service.web.bodies import MAX_FIELD_BYTES, read_form
-from service.web.errors import retry_headers, unexpected
 
 VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
 LOG = logging.getLogger(__name__)

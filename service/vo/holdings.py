@@ -27,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from service.archive.catalogue import catalogue_path, ensure_demo_archive, load_catalogue
+from service.archive.catalogue import catalogue_path, load_catalogue
+from service.archive.generate import ensure_demo_archive
 from service.reasons import Reason
 from service.vo import dali, vosi
 from service.vo.dali import DaliError

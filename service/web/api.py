@@ -27,15 +27,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from service.campaigns import Campaigns, LabelOutcome, Verdict
+from service.http.bodies import MAX_FIELD_BYTES, media_type, read_body, read_form, read_json
+from service.http.errors import json_errors
 from service.jobs.params import NAME
-from service.labelfiles import parse_labels
-from service.ownership import parse_oracles, refusal
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.tables import schema
-from service.web.bodies import MAX_FIELD_BYTES, media_type, read_body, read_form, read_json
-from service.web.errors import json_errors
+from service.store import schema
+from service.store.campaigns import Campaigns, LabelOutcome, Verdict
+from service.store.ownership import parse_oracles, refusal
+from service.vo.label_tables import parse_labels
 
 Handler = Callable[[Request], Awaitable[Response]]
 VOTABLE_TYPE = "application/x-votable+xml"
@@ -255,8 +255,8 @@ def _accepted_format(accept: str) -> str:
 def _labels_votable(rows: list[dict[str, Any]]) -> bytes:
     from lxml import etree
 
-    from service.tables.output import field_element
-    from service.tables.schema import column_meta
+    from service.store.schema import column_meta
+    from service.vo.tap.output import field_element
     from service.vo.templates import VOTABLE_NS, VOTableDocument, v
 
     root = etree.Element(v("VOTABLE"), nsmap={None: VOTABLE_NS}, version="1.4")

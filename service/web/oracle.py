@@ -23,14 +23,13 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service import archive_roots
-from service.archive_roots import Roots
-from service.campaigns import Campaign, Campaigns
-from service.fetch import Fetcher
 from service.learn.step import BATCH_ROLES as STEP_BATCH_ROLES
+from service.net.fetch import Fetcher
 from service.reasons import AlvoError
 from service.settings import Settings
-from service.tables import schema
+from service.store import archive_roots, schema
+from service.store.archive_roots import Roots
+from service.store.campaigns import Campaign, Campaigns
 
 #: Å, vacuum: the native spectrum sent per row. Wide enough for the whole adapted
 #: vector (6519-6732 Å); the page opens on 6500-6640 Å, the H-alpha region.

@@ -36,14 +36,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from service import __version__
-from service.campaigns import Campaigns
-from service.ownership import refusal
+from service.http.bodies import MAX_FIELD_BYTES, read_json
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.tables import schema
+from service.store import schema
+from service.store.campaigns import Campaigns
+from service.store.ownership import refusal
 from service.web import oracle
 from service.web.api import _guarded
-from service.web.bodies import MAX_FIELD_BYTES, read_json
 from service.web.home import home_html
 
 STATIC = Path(__file__).with_name("static")
@@ -190,7 +190,7 @@ class OraclePages:
         def undo() -> str | None:
             campaigns = Campaigns(self.settings)
             campaign = campaigns.require(name)
-            if not campaign.may_label(user or None):  # service.ownership
+            if not campaign.may_label(user or None):  # service.store.ownership
                 raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")
             return oracle.undo_label(campaigns, campaign, spectrum_id, user)
 

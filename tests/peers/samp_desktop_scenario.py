@@ -5,7 +5,7 @@ Run by ``test_samp_desktop.py`` inside a private network namespace (``unshare
 fresh HOME so no stale ``~/.samp`` lockfile interferes. It starts a JSAMP hub,
 the JSAMP snooper (it logs every message it receives, standing in for SPLAT-VO,
 which cannot be installed here), and TOPCAT on an Xvfb display, then sends
-alvo's messages through :class:`service.samp.SampMessenger`.
+alvo's messages through :class:`service.vo.samp.SampMessenger`.
 
 Usage: python samp_desktop_scenario.py VOTABLE_PATH OUT_DIR
 """
@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from service import samp
+from service.vo import samp
 
 DISPLAY = ":98"
 PEERS = {"topcat", "snooper", "aladin"}

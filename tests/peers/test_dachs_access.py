@@ -2,7 +2,7 @@
 
 DaCHS (tests/peers/dachs.py) publishes the real Ondrejov spectra the way the
 archive does; everything here goes through alvo's own code
-(``service.spectra.access``, ``service.fetch.Fetcher``, ``read_spectrum``) and
+(``service.spectra.access``, ``service.net.fetch.Fetcher``, ``read_spectrum``) and
 is checked against the FITS headers of the files DaCHS was fed.
 """
 
@@ -19,8 +19,8 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from service.datasets import Datasets
-from service.fetch import Fetcher, FetchPolicy
+from service.net.fetch import Fetcher, FetchPolicy
+from service.net.uws_client import follow, submit
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.spectra import Spectrum, read_spectrum
@@ -32,7 +32,7 @@ from service.spectra.access import (
     ssa_page,
     ssa_references,
 )
-from service.uws_client import follow, submit
+from service.store.datasets import Datasets
 from tests.peers.dachs import DachsService, dachs_ondrejov  # noqa: F401  (the fixture)
 from tests.vo_fixture import free_port, live_server
 

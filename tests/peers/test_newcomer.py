@@ -16,7 +16,7 @@ import json
 
 import pytest
 
-from service.archive.catalogue import ensure_demo_archive
+from service.archive.generate import ensure_demo_archive
 from service.settings import Settings
 from tests.peers.axe import axe_script, violations
 from tests.vo_fixture import free_port, live_server

@@ -71,7 +71,8 @@ def test_every_encoded_datatype_passes_votlint(serialization):
 
 def test_generated_demo_archive_passes_votlint_and_datalinklint(tmp_path_factory):
     """The simulator's own files and catalogue, not only the test fixture, lint clean."""
-    from service.archive.catalogue import ensure_demo_archive, load_catalogue
+    from service.archive.catalogue import load_catalogue
+    from service.archive.generate import ensure_demo_archive
     from tests.vo_fixture import ServedArchive
 
     require_stilts()
@@ -90,9 +91,9 @@ def test_tree_ingested_archive_links_pass_datalinklint(tmp_path_factory):
     checks, datalinklint following ``#this``, ``#preview`` and the cutout descriptor."""
     from service.app import create_app
     from service.archive.generate import generate_archive
-    from service.datasets import Datasets
-    from service.ingest_tree import ingest_tree
+    from service.jobs.ingest_tree import ingest_tree
     from service.settings import Settings
+    from service.store.datasets import Datasets
     from tests.vo_fixture import free_port, live_server
 
     require_stilts()

@@ -2,7 +2,7 @@
 
 Each database gets a real uvicorn with generated result rows: on SQLite the
 whole service (``service.app:create_app``, TAP async beside the other UWS job
-lists, as users run it), on PostgreSQL TAP alone (``service.vo.tap:standalone_app``).
+lists, as users run it), on PostgreSQL TAP alone (``service.vo.tap.routes:standalone_app``).
 taplint runs every stage that applies (all but OBS and LOC: no ObsCore table, no ObsLocTAP
 ivoa.obsplan table); it exits 0 even on errors, so its JSON report
 is parsed and the error list must be empty.

@@ -16,8 +16,8 @@ import numpy as np
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.datasets import Datasets
 from service.settings import Settings
+from service.store.datasets import Datasets
 from tests.vo_fixture import make_archive
 
 #: What an answer must never carry, whatever was asked.

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.datasets import Datasets
+from service.http.origin import trusted_origins
 from service.settings import Settings
-from service.tables import schema
-from service.web.origin import trusted_origins
+from service.store import schema
+from service.store.datasets import Datasets
 
 ANA, BEN, CARL = ({"X-Forwarded-User": name} for name in ("ana", "ben", "carl"))
 LABEL = {"labels": [{"pubdid": "ivo://t/pool?0", "label": "single-peak"}]}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.confinement import Confinement, parse_allow
-from service.fetch import Fetcher, FetchPolicy, fetch_document
+from service.net.confinement import Confinement, parse_allow
+from service.net.fetch import Fetcher, FetchPolicy, fetch_document
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from tests.security.hostile_servers import FixedAnswer, running

@@ -16,7 +16,7 @@ import pytest
 import pyvo.dal.adhoc
 import pyvo.dal.ssa  # noqa: F401
 
-from service.fetch import Fetcher, FetchPolicy, fetch_document
+from service.net.fetch import Fetcher, FetchPolicy, fetch_document
 from service.reasons import AlvoError, Reason
 from service.spectra.access import SSAQuery, datalink_references, ssa_references
 from tests.security.hostile_servers import Silent, SlowLoris, running

@@ -18,8 +18,8 @@ import pytest
 import uvicorn
 from lxml import etree
 
+from service.net.uws_client import SAFE_PARSER, UWS_NS, follow, submit
 from service.settings import Settings
-from service.uws_client import SAFE_PARSER, UWS_NS, follow, submit
 from tests.security.hostile_servers import FixedAnswer, Silent, SlowLoris, running
 from tests.vo_fixture import free_port, live_server
 
@@ -192,7 +192,7 @@ def test_failed_label_fetches_are_named_reasons_not_tracebacks(service, answer):
 
 def test_tap_sync_upload_from_a_slow_server_does_not_block_shutdown(tmp_path, servers):
     """uvicorn waits for open requests on shutdown: a fetch without deadline held it forever."""
-    from service.vo.tap import standalone_app
+    from service.vo.tap.routes import standalone_app
 
     port = free_port()
     app = standalone_app(Settings(home=tmp_path, port=port, fetch_timeout=DEADLINE_S))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.labelfiles import parse_labels
+from service.vo.label_tables import parse_labels
 
 
 def test_a_typo_in_a_verdict_is_shown():

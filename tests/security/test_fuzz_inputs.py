@@ -290,8 +290,8 @@ def test_campaign_create(app, body, as_form):
             lambda: client.post("/campaigns", content=json.dumps(body), headers=headers)
         )
     if response.status_code == 201:  # made one: remove it so the next example may too
-        from service.campaigns import Campaigns
-        from service.tables import schema
+        from service.store import schema
+        from service.store.campaigns import Campaigns
 
         campaigns = Campaigns(client.app.state.settings)
         with campaigns.engine.begin() as conn:

@@ -19,10 +19,10 @@ import pytest
 import sqlalchemy as sa
 from astropy.io import fits
 
-from service.datasets import Datasets
+from service.net.uws_client import follow, submit
 from service.settings import Settings
-from service.tables import schema
-from service.uws_client import follow, submit
+from service.store import schema
+from service.store.datasets import Datasets
 from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 from tests.security.processes import HoldingServer, family, role, survivors, wait_until
 from tests.vo_fixture import free_port, live_server, make_archive

@@ -11,9 +11,9 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from service.http.errors import json_errors
 from service.reasons import AlvoError, Reason
 from service.vo import dali
-from service.web.errors import json_errors
 from tests.security.inputs_world import TRACEBACK_MARKS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from service.uws_client import job_status, submit
+from service.net.uws_client import job_status, submit
 from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 from tests.security.processes import (
     HoldingServer,

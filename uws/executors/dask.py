@@ -24,8 +24,8 @@ import threading
 import uuid
 from typing import Any
 
-from uws.executors import ExecutionSink, Executor
 from uws.executors.allocator import job_allocator
+from uws.executors.base import ExecutionSink, Executor
 from uws.runner import JobAbortedError, WorkOrder, execute
 
 log = logging.getLogger(__name__)

@@ -46,7 +46,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from uws.executors import ExecutionSink, Executor
+from uws.executors.base import ExecutionSink, Executor
 from uws.runner import WorkOrder, execute
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ classify job would add 4 M rows that carry no model. Instead:
 * rows carry ``model_id`` and ``job_id`` (two classifications of a dataset are told
   apart) and ``labelled`` (the spectrum was a training row of that model).
 
-Rows go in through :func:`service.tables.schema.bulk_insert` (COPY on PostgreSQL,
-one executemany on SQLite) inside :func:`~service.tables.schema.bulk_load`: on SQLite
+Rows go in through :func:`service.store.schema.bulk_insert` (COPY on PostgreSQL,
+one executemany on SQLite) inside :func:`~service.store.schema.bulk_load`: on SQLite
 a whole pool's rows (and the deletes of the iteration before) go into a table without
 secondary indexes, which are then built again by sorting, in the same transaction --
 an order of magnitude less time at 4.1 M rows than updating them row by row
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service.tables import schema
+from service.store import schema
 
 #: Rows per SQL bulk insert and per Parquet row group.
 CHUNK = 250_000

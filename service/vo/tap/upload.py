@@ -3,7 +3,7 @@
 Each uploaded table becomes a temporary table of the query's connection,
 queryable as ``TAP_UPLOAD.name`` (TAP 1.1 §3.3.5). Inline uploads
 (``param:part``) and ``http(s)://`` URLs (TAPRegExt's mandatory upload-http)
-are accepted; a URL is fetched once by :mod:`service.fetch`, confined to
+are accepted; a URL is fetched once by :mod:`service.net.fetch`, confined to
 public addresses unless the operator allows more (docs/security.md), within
 the fetch deadline and at most the upload size limit.
 """
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from astropy.io import votable as astropy_votable
 
 from service.reasons import AlvoError, Reason
-from service.tables.schema import ColumnMeta
+from service.store.schema import ColumnMeta
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -83,7 +83,7 @@ async def fetch_upload(name: str, url: str, settings: Settings, max_bytes: int) 
     """Download an UPLOAD given by URL into memory, as every fetch: confined, within the
     fetch deadline (``ALVO_FETCH_TIMEOUT``), at most ``max_bytes``; failures keep their
     reason (``FETCH_TIMEOUT``, ``FETCH_REFUSED``, ``HTTP_ERROR``, ``RESPONSE_TOO_LARGE``)."""
-    from service.fetch import FetchPolicy, fetch_document_async
+    from service.net.fetch import FetchPolicy, fetch_document_async
 
     policy = FetchPolicy.from_settings(settings, max_bytes=max_bytes)
     return await fetch_document_async(url, policy=policy, what=f"UPLOAD {name}:")

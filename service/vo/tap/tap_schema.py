@@ -1,6 +1,6 @@
 """TAP_SCHEMA (TAP 1.1 §4): the published tables described in the database itself.
 
-The rows are derived from :data:`service.tables.schema.metadata` -- the same
+The rows are derived from :data:`service.store.schema.metadata` -- the same
 ``Column.info`` that VOTables use -- plus the five TAP_SCHEMA tables, which
 describe themselves. :func:`ensure_tap_schema` (re)writes them at service
 start, so they never drift from the code.
@@ -16,8 +16,8 @@ import dataclasses
 
 import sqlalchemy as sa
 
-from service.tables import schema
-from service.tables.schema import col
+from service.store import schema
+from service.store.schema import col
 
 TAP_SCHEMA = "TAP_SCHEMA"
 SCHEMA_DESCRIPTIONS = {

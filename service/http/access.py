@@ -14,8 +14,8 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.http.origin import SAFE_METHODS, refuse
 from service.reasons import Reason
-from service.web.origin import SAFE_METHODS, refuse
 
 #: Paths where a POST is a query (DALI allows POST for long parameters).
 READ_ONLY_POSTS = ("/tap/sync", "/ssa/", "/datalink/")

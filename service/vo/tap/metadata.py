@@ -1,7 +1,7 @@
 """TAP's metadata documents: VOSI tables 1.1, TAPRegExt capabilities, DALI examples.
 
 All three are built from the same sources as TAP_SCHEMA
-(:func:`service.tables.tap_schema.published` and ``Column.info``), so the
+(:func:`service.vo.tap.tap_schema.published` and ``Column.info``), so the
 ``/tables`` document, TAP_SCHEMA and query results agree -- which is exactly
 what ``stilts taplint`` cross-checks.
 """
@@ -13,8 +13,8 @@ import html
 import sqlalchemy as sa
 from lxml import etree
 
-from service.tables import tap_schema
-from service.tables.schema import column_meta
+from service.store.schema import column_meta
+from service.vo.tap import tap_schema
 
 VOSI_TABLES = "http://www.ivoa.net/xml/VOSITables/v1.0"
 VOSI_CAPABILITIES = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"

@@ -14,7 +14,7 @@ PostgreSQL + pgSphere (``CONTAINS(POINT, CIRCLE)`` -> ``spoint @ scircle``,
 - neutralises queryparser's ``eval()`` of geometry arguments (it would run a
   Python expression written in the query) by converting values itself;
 - for SQLite, translates the geometry with the same tree walk to SQL functions
-  that :mod:`service.tables.sphere` registers on each connection
+  that :mod:`service.vo.tap.sphere` registers on each connection
   (``adql_contains``, ``adql_in_circle``, ``adql_sep``...), adding a
   declination band before an ``adql_in_circle`` so a cone search uses the index
   on ``dec``.
@@ -426,7 +426,7 @@ def _find(ctx: antlr4.ParserRuleContext, kind: type) -> antlr4.ParserRuleContext
 
 
 class _SqliteFunctions(_Predicates):
-    """Predicates and DISTANCE as SQLite function calls (see :mod:`service.tables.sphere`)."""
+    """Predicates and DISTANCE as SQLite function calls (see :mod:`service.vo.tap.sphere`)."""
 
     def __init__(self, contexts, output_sql, shapes=None):  # type: ignore[no-untyped-def]
         super().__init__(contexts, output_sql)

@@ -1,6 +1,6 @@
 """ADQL geometry for SQLite: spherical functions registered on each connection.
 
-The SQLite translation of :mod:`service.tables.adql` writes geometry as calls
+The SQLite translation of :mod:`service.vo.tap.adql` writes geometry as calls
 to these functions. Shapes travel between them as text in the DALI 1.1
 serialisations prefixed by their type -- ``point ra dec``, ``circle ra dec r``,
 ``box ra dec width height``, ``polygon ra1 dec1 ra2 dec2 ...`` -- all in

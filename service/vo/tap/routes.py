@@ -3,7 +3,7 @@
 Routes (under ``{base}/tap``):
 
 ``/sync`` (GET, POST)
-    a ``doQuery`` answered at once (:func:`service.tables.tap.execute`);
+    a ``doQuery`` answered at once (:func:`service.vo.tap.execute.execute`);
     multipart POSTs carry ``UPLOAD=name,param:part`` tables.
 ``/availability``, ``/capabilities``, ``/tables``, ``/tables/{name}``
     VOSI 1.1 (capabilities with the TAPRegExt record of the service).
@@ -13,7 +13,7 @@ Routes (under ``{base}/tap``):
     a UWS 1.1 job list -- not here: the application's one
     :class:`uws.UWSService` mounts it from :func:`async_job_list`.
 
-Handlers are thin: parameters in, a call into :mod:`service.tables`, a document out.
+Handlers are thin: parameters in, a call into :mod:`service.vo.tap.execute`, a document out.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from service.archive_roots import public_urls
+from service.http.bodies import read_form
 from service.reasons import Reason
 from service.settings import Settings
-from service.tables import tap, upload, vosi
-from service.tables.query import TapDatabase
+from service.store.archive_roots import public_urls
 from service.vo import dali
+from service.vo.tap import execute as tap
+from service.vo.tap import metadata as vosi
+from service.vo.tap import upload
+from service.vo.tap.query import TapDatabase
 from service.vo.vosi import availability_response
-from service.web.bodies import read_form
 from uws import JobList, UWSService
 
 XML = "text/xml; charset=utf-8"
@@ -44,7 +46,7 @@ def async_job_list(settings: Settings) -> JobList:
     limits = tap.TapLimits.from_settings(settings)
     return JobList(
         "tap",
-        "service.tables.tap:run_async",
+        "service.vo.tap.execute:run_async",
         path=ASYNC_PATH,
         max_execution_duration=limits.execution_s,
         max_upload_bytes=limits.max_upload_bytes,
@@ -125,7 +127,7 @@ def standalone_app(settings: Settings | None = None) -> Starlette:
     """TAP alone -- sync, VOSI, examples and ``/tap/async`` on its own UWS service.
 
     For serving just the result tables, and for tests that run a real server:
-    ``uvicorn --factory service.vo.tap:standalone_app`` (settings from ``ALVO_*``).
+    ``uvicorn --factory service.vo.tap.routes:standalone_app`` (settings from ``ALVO_*``).
     """
     settings = settings or Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)

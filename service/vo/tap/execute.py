@@ -4,7 +4,7 @@
 ``doQuery``), ``LANG`` (``ADQL`` or ``ADQL-2.0``), ``QUERY``, ``MAXREC``
 (default and hard limit from :class:`TapLimits`), ``RESPONSEFORMAT`` (or
 ``FORMAT``: VOTable TABLEDATA / BINARY / BINARY2, CSV) and ``UPLOAD``.
-The sync route (:mod:`service.vo.tap`) calls it in a thread; the async UWS
+The sync route (:mod:`service.vo.tap.routes`) calls it in a thread; the async UWS
 runner :func:`run_async` calls it in a worker process and writes the document
 as the job's ``result``.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from service.reasons import AlvoError, Reason
-from service.tables import output, upload
-from service.tables.query import TapDatabase
 from service.vo import dali
+from service.vo.tap import output, upload
+from service.vo.tap.query import TapDatabase
 
 LANGUAGES = frozenset({"ADQL", "ADQL-2.0"})
 CSV_FORMATS = frozenset({"csv", "text/csv"})
@@ -119,8 +119,8 @@ def execute(
 # --- async (UWS runner) -----------------------------------------------------------------------
 def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     """UWS runner of /tap/async: run the query, write the document as result ``result``."""
-    from service.archive_roots import public_urls
     from service.settings import Settings
+    from service.store.archive_roots import public_urls
     from uws import UWSJobError
 
     try:  # the settings of the service that owns this job directory

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service.tables import schema
+from service.store import schema
 
 _PIPELINE = np.array(["STAR", "GALAXY", "QSO", "Unknown"])
 _HOU = np.array(["emission", "absorption", "uncertain"])

@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from service.labelfiles import OracleLabel, parse_labels
+from service.vo.label_tables import OracleLabel, parse_labels
 
 Message = dict[str, Any]
 

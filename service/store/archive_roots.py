@@ -1,8 +1,8 @@
 """The operator's archive roots: the only local folders the service reads spectra from.
 
 ``alvo ingest tree ROOT`` records each spectrum by its ``file://`` URL. The
-service itself never reads a local path a *request* names (:mod:`service.fetch`
-and :mod:`service.confinement` refuse every scheme but http(s)), but ROOT was
+service itself never reads a local path a *request* names (:mod:`service.net.fetch`
+and :mod:`service.net.confinement` refuse every scheme but http(s)), but ROOT was
 named by the operator on the command line, so it is trusted: the ingest
 registers it here (table ``archive_root``, not published over TAP), and
 ``ALVO_ARCHIVE_ROOTS`` may list more (a read-only mounted release the service
@@ -10,7 +10,7 @@ did not ingest itself, or a tree ingested before roots were recorded -- running
 the ingest again adds nothing but registers its root).
 
 A file is read or served only if, after resolving every link, it is a regular
-spectrum file (:data:`service.ingest_tree.SUFFIXES`) inside the root its path
+spectrum file (:data:`service.spectra.files.SUFFIXES`) inside the root its path
 names; no ``..``, no absolute relative path, no link that points out. Anything
 else is refused with :attr:`Reason.OUTSIDE_ARCHIVE_ROOT`.
 
@@ -35,10 +35,10 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import sqlalchemy as sa
 
-from service.ingest_tree import SUFFIXES
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.tables import schema
+from service.spectra.files import SUFFIXES
+from service.store import schema
 
 #: Where the service serves the files of a root (``/archive/{root_id}/{path}``).
 ROUTE = "archive"
@@ -51,7 +51,7 @@ def root_id(root: Path) -> str:
 
 def register(settings: Settings, root: Path) -> str:
     """Record ``root`` (resolved) as an operator archive root; idempotent. Returns its id."""
-    from service.datasets import engine_for
+    from service.store.datasets import engine_for
 
     root = Path(root).resolve()
     rid = root_id(root)
@@ -68,7 +68,7 @@ def register(settings: Settings, root: Path) -> str:
 
 def load(settings: Settings) -> Roots:
     """The registered roots and those of ``ALVO_ARCHIVE_ROOTS``, as they are now."""
-    from service.datasets import engine_for
+    from service.store.datasets import engine_for
 
     table = schema.archive_root
     with engine_for(settings.sqlalchemy_url).connect() as conn:

@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service.features import FeatureStore
-from service.ownership import may_change, refusal
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.tables import schema
+from service.store import schema
+from service.store.features import FeatureStore
+from service.store.ownership import may_change, refusal
 from uws.store import make_engine, use_wal
 
 FEATURE_WIDTH = 140
@@ -54,7 +54,7 @@ class Dataset:
     domain: str
     collection: str
     feature_path: Path
-    owner: str | None = None  # who may add to it (None: anyone); see service.ownership
+    owner: str | None = None  # who may add to it (None: anyone); see service.store.ownership
 
     @property
     def features(self) -> FeatureStore:
@@ -101,7 +101,7 @@ class Datasets:
         """The dataset ``name`` to add to; created empty (owned by ``owner``) if new.
 
         A second ingest appends to it -- if ``owner`` may change it
-        (``PermissionError`` otherwise, see :mod:`service.ownership`).
+        (``PermissionError`` otherwise, see :mod:`service.store.ownership`).
         """
         existing = self.get(name)
         if existing is not None:

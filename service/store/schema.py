@@ -13,7 +13,7 @@ observation and UTC timestamps where they describe our own bookkeeping.
 
 Who writes what (the ingest/train/iterate jobs of ``service/jobs``)::
 
-    from service.tables import schema
+    from service.store import schema
     engine = sqlalchemy.create_engine(settings.sqlalchemy_url)
     schema.create_all(engine)                        # idempotent, at start
     with engine.begin() as conn:
@@ -249,7 +249,7 @@ spectrum = sa.Table(
 )
 
 #: One spectrum per publisher DID (or, without one, per access URL) in a dataset:
-#: what makes re-running an ingest add nothing (see :mod:`service.datasets`).
+#: what makes re-running an ingest add nothing (see :mod:`service.store.datasets`).
 spectrum_identity = sa.Index(
     "ux_spectrum_identity",
     spectrum.c.dataset_id,
@@ -512,7 +512,7 @@ iteration = sa.Table(
 )
 
 #: Folders an operator named to ``alvo ingest tree``: the only local paths the service
-#: reads spectra from or serves (:mod:`service.archive_roots`). Not published over TAP:
+#: reads spectra from or serves (:mod:`service.store.archive_roots`). Not published over TAP:
 #: a server's file paths are nobody's business.
 archive_root = sa.Table(
     "archive_root",
@@ -657,7 +657,7 @@ def _ensure_identity_index(engine: sa.Engine) -> None:
 
     ``create_all`` makes indexes only with new tables. Where older ingests left
     duplicates the index cannot be built: say so and go on (new ingests are
-    still idempotent, :meth:`service.datasets.Datasets.append` checks too).
+    still idempotent, :meth:`service.store.datasets.Datasets.append` checks too).
     """
     try:
         with engine.begin() as conn:

@@ -3,7 +3,7 @@
 :class:`TapDatabase` is what TAP sync and async both call. Its defences, in
 order:
 
-1. :mod:`service.tables.adql` lets through only one SELECT over published
+1. :mod:`service.vo.tap.adql` lets through only one SELECT over published
    tables that calls ADQL functions;
 2. SQLite: the database file is opened ``mode=ro``; an authorizer allows only
    reading the published tables (plus this query's uploads) and calling
@@ -34,9 +34,9 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from service.reasons import AlvoError, Reason
-from service.tables import adql, sphere, tap_schema
-from service.tables.schema import ColumnMeta, column_meta
-from service.tables.upload import UploadTable, create_temporary
+from service.store.schema import ColumnMeta, column_meta
+from service.vo.tap import adql, sphere, tap_schema
+from service.vo.tap.upload import UploadTable, create_temporary
 
 LOG = logging.getLogger(__name__)
 TAP_ROLE = "alvo_tap"
@@ -114,7 +114,7 @@ class TapDatabase:
     creates the tables, TAP_SCHEMA and, on PostgreSQL, the ``alvo_tap`` role.
     ``links`` turns a column of URLs (UCD ``meta.ref.url``) into what a client can
     open: a tree-ingested spectrum's ``file://`` URL into the service's own
-    (:func:`service.archive_roots.public_urls`).
+    (:func:`service.store.archive_roots.public_urls`).
     """
 
     def __init__(

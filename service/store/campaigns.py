@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service.datasets import Dataset, Datasets
-from service.ownership import may_label
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.tables import schema
+from service.store import schema
+from service.store.datasets import Dataset, Datasets
+from service.store.ownership import may_label
 
 CLASSES = schema.CLASSES
 VERDICTS = schema.VERDICTS
@@ -36,7 +36,7 @@ class Campaign:
     target: Dataset
     batch_size: int
     description: str = ""
-    owner: str | None = None  # runs its iterations (None: anyone); see service.ownership
+    owner: str | None = None  # runs its iterations (None: anyone); see service.store.ownership
     oracles: tuple[str, ...] = ()  # may label it too ('*': every signed-in user)
 
     def may_label(self, user: str | None) -> bool:

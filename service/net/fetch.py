@@ -5,7 +5,7 @@ Every user-given reference goes through this module -- spectrum access URLs
 ``LABELS``, TAP ``UPLOAD`` by URL -- so one set of rules holds for all:
 
 * **confined**: http(s) only, public addresses only unless allowed
-  (:mod:`service.confinement`), every redirect hop checked again;
+  (:mod:`service.net.confinement`), every redirect hop checked again;
 * **a total deadline** per fetch (``ALVO_FETCH_TIMEOUT``): redirects, retries
   and every byte of the body together. A server that sends one byte every few
   seconds, or accepts and never answers, ends as ``FETCH_TIMEOUT`` (or
@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from service.confinement import ConfinedBackend, Confinement, refused
+from service.net.confinement import ConfinedBackend, Confinement, refused
 from service.reasons import AlvoError, Reason
 
 if TYPE_CHECKING:

@@ -13,18 +13,16 @@ proxy names owns what they create:
   owner and stays open to every signed-in user.
 
 Anonymous callers may not change anything at all under ``auth=header``
-(:mod:`service.web.access`). Refusals are ``PermissionError`` here, HTTP 403
+(:mod:`service.http.access`). Refusals are ``PermissionError`` here, HTTP 403
 for requests and a named error for jobs (:class:`NotYoursError`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from service.reasons import AlvoError, Reason
-from service.settings import Settings
-from uws.models import ForbiddenError, JobParameters
 
 EVERYONE = "*"
 
@@ -67,33 +65,3 @@ def parse_oracles(value: Any) -> tuple[str, ...]:
             Reason.BAD_PARAMETER, "oracles: user names of at most 255 characters, without commas"
         )
     return names
-
-
-def job_authorizers(settings: Settings) -> dict[str, Callable[[str | None, JobParameters], None]]:
-    """Per job list, the check run when a job is created: may its owner change what it names?
-
-    Refusing at creation (HTTP 403) beats a job that fails later; the runners
-    check again, as the dataset or campaign may be created meanwhile.
-    """
-
-    def ingest(owner: str | None, parameters: JobParameters) -> None:
-        from service.datasets import Datasets
-
-        name = parameters.get("DATASET") or ""
-        dataset = Datasets(settings).get(name) if name else None
-        if dataset is not None and not may_change(dataset.owner, owner):
-            raise ForbiddenError(
-                str(refusal("dataset", name, dataset.owner, "ingest into a DATASET of your own"))
-            )
-
-    def iterate(owner: str | None, parameters: JobParameters) -> None:
-        from service.campaigns import Campaigns
-
-        name = parameters.get("CAMPAIGN") or ""
-        campaign = Campaigns(settings).get(name) if name else None
-        if campaign is not None and not may_change(campaign.owner, owner):
-            raise ForbiddenError(
-                str(refusal("campaign", name, campaign.owner, "only its owner runs iterations"))
-            )
-
-    return {"ingest": ingest, "iterate": iterate}

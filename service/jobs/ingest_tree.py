@@ -11,7 +11,7 @@ tree in sorted order and, chunk by chunk:
 2. reads only the H-alpha window of each file (:func:`service.spectra.bulk.
    read_halpha_windows`), and adapts the stacked windows in one vectorised call
    (``service.adapt.adapt_array``), in ``workers`` processes forked from a fork
-   server (:mod:`service.ingest_chunk`, which hands back columns, not rows);
+   server (:mod:`service.jobs.ingest_chunk`, which hands back columns, not rows);
 3. appends the features to the dataset's feature store and bulk-inserts the
    ``spectrum`` rows (COPY on PostgreSQL, one executemany on SQLite) in one
    transaction per chunk. A kill between the two leaves feature rows no spectrum
@@ -19,7 +19,7 @@ tree in sorted order and, chunk by chunk:
 
 Only an operator runs this (``alvo ingest tree PATH``): the service never reads
 a local path named in a request. PATH, named by the operator, is registered as an
-archive root (:mod:`service.archive_roots`): the service reads its files in place
+archive root (:mod:`service.store.archive_roots`): the service reads its files in place
 for the labelling page and serves them to clients over HTTP. Memory: one chunk of
 windows per worker.
 CPU: a file costs ~1.1-1.4 bare reads in all; the main process stays ~95 % idle, so
@@ -32,7 +32,6 @@ import concurrent.futures
 import hashlib
 import itertools
 import multiprocessing
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -42,27 +41,15 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service.ingest_chunk import FLOAT_COLUMNS, Chunk, file_url, read_chunk, warm
-from service.tables import schema
+from service.jobs.ingest_chunk import FLOAT_COLUMNS, Chunk, file_url, read_chunk, warm
+from service.spectra.files import archive_files
+from service.store import schema
 
 __all__ = ["CHUNK", "Chunk", "archive_files", "ingest_tree", "key", "known_keys", "read_chunk"]
 
-#: File names read as spectra.
-SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 #: Files per chunk: one worker task, one transaction (two fsyncs). 1024 and 4096
 #: measured no faster on a 20 000-file tree (docs/performance.md).
 CHUNK = 2048
-
-
-def archive_files(root: Path) -> Iterator[str]:
-    """Paths of the spectra under ``root``, relative and POSIX, in a stable sorted order."""
-    for folder, subfolders, files in os.walk(root):
-        subfolders.sort()
-        here = Path(folder).relative_to(root).as_posix()
-        prefix = "" if here == "." else f"{here}/"
-        for name in sorted(files):
-            if name.lower().endswith(SUFFIXES):
-                yield prefix + name
 
 
 def key(text: str) -> int:
@@ -111,8 +98,8 @@ def ingest_tree(
     ``progress(files_done, files_added)`` is called after each chunk. Returns a
     summary: files seen, skipped (already there), added, failed by reason, seconds.
     """
-    from service.archive_roots import register
-    from service.datasets import Datasets
+    from service.store.archive_roots import register
+    from service.store.datasets import Datasets
 
     root = Path(root).resolve()
     base = str(root)
@@ -190,7 +177,7 @@ def _append(datasets: Any, dataset: Any, result: Chunk) -> int:
 
 
 #: What the fork server imports once for all workers (~0.45 s of CPU each otherwise).
-PRELOAD = ["service.ingest_chunk", "service.adapt", "service.spectra.bulk"]
+PRELOAD = ["service.jobs.ingest_chunk", "service.adapt", "service.spectra.bulk"]
 
 
 def _pool(workers: int) -> Any:

@@ -1,6 +1,6 @@
 """TAP results as documents: VOTable (TABLEDATA, BINARY, BINARY2) and CSV.
 
-The VOTable FIELDs carry the metadata of :mod:`service.tables.schema` (the
+The VOTable FIELDs carry the metadata of :mod:`service.store.schema` (the
 same words as TAP_SCHEMA); the DATA is encoded by the shared
 :class:`service.vo.templates.VOTableDocument` (astropy underneath), and the
 status INFOs follow DALI 1.1: ``QUERY_STATUS=OK`` before the table,
@@ -17,9 +17,9 @@ import numpy as np
 from lxml import etree
 
 from service import __version__
-from service.tables.query import QueryResult
-from service.tables.schema import ColumnMeta
+from service.store.schema import ColumnMeta
 from service.vo import dali
+from service.vo.tap.query import QueryResult
 from service.vo.templates import VOTABLE_NS, VOTableDocument, v
 
 CSV_MEDIA_TYPE = "text/csv"
