@@ -110,7 +110,9 @@ def _pixel_edges(x: np.ndarray) -> np.ndarray:
     return np.concatenate(([x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]))
 
 
-def _gaussian_operator(x: np.ndarray, sigma: np.ndarray, truncate: float = 4.0):
+def _gaussian_operator(
+    x: np.ndarray, sigma: np.ndarray, truncate: float = 4.0
+) -> scipy.sparse.csr_matrix:
     """Sparse (n, n) blur matrix: row i holds the Gaussian weights of output pixel i.
 
     x : (n,) increasing coordinate (Å, or pixel index); sigma : (n,) kernel sigma at
@@ -152,7 +154,7 @@ def kernel_sigma(wavelength: np.ndarray, r_source: float, r_target: float) -> np
     return lam * width
 
 
-def _apply_rows(operator, flux: np.ndarray) -> np.ndarray:
+def _apply_rows(operator: scipy.sparse.csr_matrix, flux: np.ndarray) -> np.ndarray:
     """flux (n, p) times a (q, p) operator's transpose -> (n, q), NaN-aware.
 
     Non-finite pixels are left out and the weights renormalised (a normalised

@@ -9,11 +9,10 @@ from astropy.io import fits
 from service.archive.catalogue import (
     REQUIRED_COLUMNS,
     catalogue_path,
-    ensure_demo_archive,
     load_catalogue,
     resolve_file,
 )
-from service.archive.generate import generate_archive
+from service.archive.generate import ensure_demo_archive, generate_archive
 from service.archive.instruments import LAMOST_COEFF0, LAMOST_COEFF1
 from service.reasons import AlvoError
 from service.spectra import read_spectrum

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from service.jobs.params import JobParams
 from service.settings import Settings
 from service.store.campaigns import Campaigns
 from service.store.datasets import Datasets
@@ -95,10 +96,10 @@ def _authorizers(settings: Settings) -> dict[str, Callable[[str | None, JobParam
     return {"ingest": ingest, "iterate": iterate}
 
 
-def _campaign_or_its_datasets(settings: Settings):  # type: ignore[no-untyped-def]
+def _campaign_or_its_datasets(settings: Settings) -> Callable[[JobParams], None]:
     """An iterate job names a campaign that exists, or SOURCE and TARGET to create it."""
 
-    def check(params) -> None:  # type: ignore[no-untyped-def]
+    def check(params: JobParams) -> None:
         from service.reasons import AlvoError, Reason
 
         name = params.get("CAMPAIGN")

@@ -185,6 +185,7 @@ def _pool(workers: int) -> Any:
     may hold threads or TensorFlow), or spawned where there is none (Windows)."""
     if workers <= 1:
         return _InProcess()
+    context: multiprocessing.context.BaseContext
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)  # no effect once a server runs: then imported

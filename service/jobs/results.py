@@ -116,7 +116,15 @@ def rows_votable(
             return np.array(values, dtype=object)
         return np.array([np.nan if v is None else v for v in values], dtype=dtype)
 
-    text = ("pubdid", "obsid", "designation", "predicted_class", "hou_verdict", "role", "reason")
+    text: tuple[str, ...] = (
+        "pubdid",
+        "obsid",
+        "designation",
+        "predicted_class",
+        "hou_verdict",
+        "role",
+        "reason",
+    )
     text += ("label", "simbad_id")
     document.fill(
         "candidates",

@@ -16,6 +16,7 @@ import math
 import urllib.parse
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 
@@ -79,7 +80,7 @@ def _get(url: str, params: Params, policy: FetchPolicy | None, what: str) -> byt
     )
 
 
-def _votable(data: bytes, what: str):  # type: ignore[no-untyped-def]
+def _votable(data: bytes, what: str) -> Any:
     """Parse a VOTable; DALI error documents become SSA_ERROR with the server's text."""
     from astropy.io.votable import parse
 
@@ -140,7 +141,7 @@ def ssa_page(
     return references, overflowed(votable)
 
 
-def overflowed(votable) -> bool:  # type: ignore[no-untyped-def]
+def overflowed(votable: Any) -> bool:
     """Whether a DAL answer was cut at MAXREC: a QUERY_STATUS INFO says OVERFLOW.
 
     DALI 1.1 puts it in the results RESOURCE after the TABLE (astropy keeps it
@@ -155,7 +156,7 @@ def overflowed(votable) -> bool:  # type: ignore[no-untyped-def]
     )
 
 
-def _holds_any(tile, references: Sequence[SpectrumReference]) -> bool:  # type: ignore[no-untyped-def]
+def _holds_any(tile: Any, references: Sequence[SpectrumReference]) -> bool:
     """Whether a tile's box holds one of these records (or one has no position).
 
     A tile's cone reaches into its neighbours' boxes, so one dense spot can
@@ -257,7 +258,7 @@ def links_url(datalink_url: str, pubdid: str) -> str:
     return f"{datalink_url}?{urllib.parse.urlencode({'ID': pubdid})}"
 
 
-def _datalink_base(results) -> str:  # type: ignore[no-untyped-def]
+def _datalink_base(results: Any) -> str:
     """The accessURL of a DataLink service descriptor in an SSA response, if any."""
     for resource in results.votable.resources:
         if resource.type == "meta" and resource.utype == "adhoc:service":
@@ -281,7 +282,7 @@ ACREF_UTYPE, TITLE_UTYPE, FORMAT_UTYPE = (
 RECORD_UTYPES = (PUBDID_UTYPE, ACREF_UTYPE, TITLE_UTYPE, FORMAT_UTYPE, *POSITION_UTYPES)
 
 
-def _position(record, names: dict[str, str | None]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def _position(record: Any, names: dict[str, str | None]) -> tuple[float, float]:
     """ICRS (RA, Dec) in degrees of an SSA record, NaN when it has none."""
     for utype in POSITION_UTYPES:
         try:

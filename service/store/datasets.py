@@ -155,8 +155,9 @@ class Datasets:
                 return []
             if len(keep) < len(features):
                 features = np.asarray(features)[keep]
-                rows = {name: [values[i] for i in keep] for name, values in rows.items()}
-                labels = [labels[i] for i in keep if i < len(labels)]
+                kept = keep.tolist()
+                rows = {name: [values[i] for i in kept] for name, values in rows.items()}
+                labels = [labels[i] for i in kept if i < len(labels)]
             indices = dataset.features.append(features)
             columns = dict(rows)
             columns["row_index"] = list(indices)

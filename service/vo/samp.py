@@ -160,11 +160,15 @@ class LabelListener:
         self.sink(labels)
         return labels
 
-    def _receive_notification(self, private_key, sender_id, mtype, params, extra):  # type: ignore[no-untyped-def]
+    def _receive_notification(
+        self, private_key: Any, sender_id: Any, mtype: Any, params: Any, extra: Any
+    ) -> Any:
         with contextlib.suppress(Exception):
             self._labels(params)
 
-    def _receive_call(self, private_key, sender_id, msg_id, mtype, params, extra):  # type: ignore[no-untyped-def]
+    def _receive_call(
+        self, private_key: Any, sender_id: Any, msg_id: Any, mtype: Any, params: Any, extra: Any
+    ) -> Any:
         try:
             labels = self._labels(params)
         except Exception as error:  # the reply carries the reason to the sender's GUI

@@ -191,7 +191,14 @@ def _finite(value: Any) -> float | None:
 
 def _spectrum_extra(engine: sa.Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
     spectrum = schema.spectrum
-    columns = ("row_index", "designation", "object", "magnitude", "mjd", "pipeline_class")
+    columns: tuple[str, ...] = (
+        "row_index",
+        "designation",
+        "object",
+        "magnitude",
+        "mjd",
+        "pipeline_class",
+    )
     columns += ("collection",)
     query = sa.select(spectrum.c.spectrum_id, *(spectrum.c[name] for name in columns)).where(
         spectrum.c.spectrum_id.in_(ids)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import antlr4
 from antlr4.atn.PredictionMode import PredictionMode
@@ -189,7 +190,7 @@ def _parse(adql: str) -> qp.ADQLQueryTranslator:
     return translator
 
 
-def _walk(node: antlr4.ParserRuleContext):  # type: ignore[no-untyped-def]
+def _walk(node: antlr4.ParserRuleContext) -> Any:
     stack = [node]
     while stack:
         current = stack.pop()
@@ -266,14 +267,14 @@ def _values(ctx: antlr4.ParserRuleContext, index: int) -> list[float | str]:
 
 
 class _SafeGeometry(qp.ADQLGeometryTranslationVisitor):
-    def _convert_values(self, ctx, cidx):  # type: ignore[no-untyped-def]
+    def _convert_values(self, ctx: Any, cidx: Any) -> Any:
         return _values(ctx, cidx)
 
-    def visitCircle(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitCircle(self, ctx: Any) -> Any:  # noqa: N802
         _check_radius(_circle_args(ctx)[2])
         return super().visitCircle(ctx)
 
-    def visitBox(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitBox(self, ctx: Any) -> Any:  # noqa: N802
         s = 4 if len(ctx.children) > 8 else 2
         if any(isinstance(v, str) for j in (s, s + 2, s + 4) for v in _values(ctx, j)):
             raise AdqlError("BOX takes numeric centre and size (degrees)")
@@ -283,7 +284,7 @@ class _SafeGeometry(qp.ADQLGeometryTranslationVisitor):
 class _Predicates(qp.ADQLFunctionsTranslationVisitor):
     """``1 = CONTAINS(a, b)`` / ``INTERSECTS(...) = 0``: the function's SQL, negated for 0."""
 
-    def _predicate(self, ctx, name: str, visit) -> None:  # type: ignore[no-untyped-def]
+    def _predicate(self, ctx: Any, name: str, visit: Any) -> None:
         left, right = ctx.children[0].getText(), ctx.children[2].getText()
         if left in ("0", "1"):
             flag, inner, reverse = left, ctx.children[2], False
@@ -298,19 +299,19 @@ class _Predicates(qp.ADQLFunctionsTranslationVisitor):
         qp._remove_children(ctx, reverse=reverse)
         self.contexts[ctx] = text
 
-    def visitContains_predicate(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitContains_predicate(self, ctx: Any) -> Any:  # noqa: N802
         self._predicate(ctx, "CONTAINS", self.visitContains)
 
-    def visitIntersects_predicate(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitIntersects_predicate(self, ctx: Any) -> Any:  # noqa: N802
         self._predicate(ctx, "INTERSECTS", self.visitIntersects)
 
 
 class _PgFunctions(_Predicates):
-    def visitComparison_predicate(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitComparison_predicate(self, ctx: Any) -> Any:  # noqa: N802
         """``DISTANCE(...) < r`` stays a comparison: pgSphere 1.1 has no ``spoint_dwithin``."""
         return self.visitChildren(ctx)
 
-    def visitIntersects(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitIntersects(self, ctx: Any) -> Any:  # noqa: N802
         """pgSphere has no ``spoint && shape``: a point intersects what contains it."""
         first, second = ctx.children[2], ctx.children[4]
         for point, other in ((first, second), (second, first)):
@@ -323,7 +324,7 @@ class _PgFunctions(_Predicates):
                 return
         super().visitIntersects(ctx)
 
-    def visitDistance(self, ctx, dwithin_radius=None):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitDistance(self, ctx: Any, dwithin_radius: Any = None) -> Any:  # noqa: N802
         if not isinstance(ctx.children[2], P.Coord_valueContext):  # DISTANCE(ra, dec, ra, dec)
             a, b, c, d = (ctx.children[i].getText() for i in (2, 4, 6, 8))
             for _ in range(ctx.getChildCount() - 1):
@@ -358,26 +359,26 @@ class _SqliteGeometry(_SafeGeometry):
         super().__init__(output_sql)
         self.shapes: dict[antlr4.ParserRuleContext, tuple[float | str, ...]] = {}
 
-    def visitPoint(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitPoint(self, ctx: Any) -> Any:  # noqa: N802
         coords = _point_coords(ctx)
         self.shapes[ctx] = tuple(coords[:2])
         qp._remove_children(ctx)
         self.contexts[ctx] = f"adql_point({_num(coords[0])}, {_num(coords[1])})"
 
-    def visitCircle(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitCircle(self, ctx: Any) -> Any:  # noqa: N802
         ra, dec, radius = _circle_args(ctx)
         _check_radius(radius)
         self.shapes[ctx] = (ra, dec, radius)
         qp._remove_children(ctx)
         self.contexts[ctx] = f"adql_circle({_num(ra)}, {_num(dec)}, {_num(radius)})"
 
-    def visitBox(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitBox(self, ctx: Any) -> Any:  # noqa: N802
         s = 4 if len(ctx.children) > 8 else 2
         args = [_values(ctx, j)[i] for j in (s, s + 2, s + 4) for i in range(len(_values(ctx, j)))]
         qp._remove_children(ctx)
         self.contexts[ctx] = "adql_box(" + ", ".join(_num(a) for a in args) + ")"
 
-    def visitPolygon(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitPolygon(self, ctx: Any) -> Any:  # noqa: N802
         args = []
         for j in range(2, len(ctx.children), 2):
             values = _values(ctx, j)
@@ -428,14 +429,14 @@ def _find(ctx: antlr4.ParserRuleContext, kind: type) -> antlr4.ParserRuleContext
 class _SqliteFunctions(_Predicates):
     """Predicates and DISTANCE as SQLite function calls (see :mod:`service.vo.tap.sphere`)."""
 
-    def __init__(self, contexts, output_sql, shapes=None):  # type: ignore[no-untyped-def]
+    def __init__(self, contexts: Any, output_sql: Any, shapes: Any = None) -> None:
         super().__init__(contexts, output_sql)
         self.shapes = shapes or {}
 
-    def _geometry(self, ctx, index):  # type: ignore[no-untyped-def]
+    def _geometry(self, ctx: Any, index: Any) -> Any:
         return self._get_geometry_value(ctx, index)
 
-    def visitContains(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitContains(self, ctx: Any) -> Any:  # noqa: N802
         point = _find(ctx.children[2], P.PointContext)
         circle = _find(ctx.children[4], P.CircleContext)
         if point in self.shapes and circle in self.shapes and _is_simple(ctx.children[2], point):
@@ -445,15 +446,15 @@ class _SqliteFunctions(_Predicates):
             self.contexts[ctx] = f"(adql_contains({a}, {b}) = 1)"
         qp._remove_children(ctx)
 
-    def visitIntersects(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitIntersects(self, ctx: Any) -> Any:  # noqa: N802
         a, b = self._geometry(ctx, 2), self._geometry(ctx, 4)
         qp._remove_children(ctx)
         self.contexts[ctx] = f"(adql_intersects({a}, {b}) = 1)"
 
-    def visitComparison_predicate(self, ctx):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitComparison_predicate(self, ctx: Any) -> Any:  # noqa: N802
         return self.visitChildren(ctx)
 
-    def visitDistance(self, ctx, dwithin_radius=None):  # type: ignore[no-untyped-def]  # noqa: N802
+    def visitDistance(self, ctx: Any, dwithin_radius: Any = None) -> Any:  # noqa: N802
         if isinstance(ctx.children[2], P.Coord_valueContext):
             points = [_find(ctx.children[i], P.PointContext) for i in (2, 4)]
             if all(p in self.shapes for p in points):

@@ -62,7 +62,7 @@ def register(connection: sqlite3.Connection) -> None:
     connection.create_function("cot", 1, lambda x: None if x is None else 1.0 / math.tan(x))
 
 
-def _maker(kind: str):  # type: ignore[no-untyped-def]
+def _maker(kind: str) -> Any:
     def make(*values: float | None) -> str | None:
         if any(value is None for value in values):
             return None

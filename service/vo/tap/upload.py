@@ -15,7 +15,7 @@ import io
 import re
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -132,7 +132,7 @@ def read_upload(name: str, data: bytes) -> UploadTable:
     return UploadTable(name, columns, meta)
 
 
-def _kind(datatype: str, arraysize: str | None):  # type: ignore[no-untyped-def]
+def _kind(datatype: str, arraysize: str | None) -> Any:
     if arraysize and datatype not in ("char", "unicodeChar"):
         return "char", lambda v: " ".join(str(x) for x in np.ravel(v))
     if datatype in ("short", "int", "long", "unsignedByte"):
