@@ -39,7 +39,7 @@ def test_the_reasons_uws_names_are_reasons_of_the_service():
 
 
 @pytest.mark.parametrize(
-    "module", ["service/campaigns.py", "service/datasets.py", "service/web/api.py"]
+    "module", ["service/store/campaigns.py", "service/store/datasets.py", "service/web/api.py"]
 )
 def test_campaigns_datasets_and_the_api_raise_only_named_reasons(module):
     tree = ast.parse((REPO / module).read_text())
