@@ -210,7 +210,10 @@ def test_one_cursor_messages_in_the_header_undo_after_reload_and_narrow(served, 
     page.keyboard.press("2")
     page.wait_for_selector("#notice.warn:has-text('no such spectrum')")
     assert page.evaluate(f"alvo.byId.get({refused_id}).mine") is None
-    assert "not labelled" in page.locator(f"#row-{refused_id} .verdict").inner_text()
+    # the row re-renders after the notice: wait for it (Playwright retries until a deadline)
+    page.wait_for_function(
+        f"document.querySelector('#row-{refused_id} .verdict').textContent.includes('not labelled')"
+    )
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     box = page.locator("#notice").bounding_box()
     assert box is not None and 0 <= box["y"] < VIEWPORT["height"] / 3  # in the sticky header
