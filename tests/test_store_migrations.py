@@ -1,9 +1,23 @@
 """The result tables' Alembic history (service/store/migrations): a new database ends
-exactly as ``schema.metadata`` says, on SQLite and on PostgreSQL, and one made before
-the history began is upgraded in place."""
+exactly as ``schema.metadata`` says, and a kept old home is upgraded with every label.
+
+The old homes under ``tests/data/homes/`` were made by the code of earlier commits,
+not by today's; ``tests/data/make_old_homes.py`` makes them again and says how:
+
+* ``before-owners`` -- main at 10906a6, the last schema before any migration (no
+  owners, no spectrum identity index, predictions without model and job, no
+  ``prediction_file``, no ``archive_root``), rollback journal;
+* ``before-alembic`` -- main at f859ef0, today's tables but no version table (kept
+  for later schema changes, issue 24), WAL.
+
+Both hold the same story: two datasets, campaign ``be-stars``, three source labels
+from ingest and six verdicts on the pool by ana and ben (one changed, one conflict).
+"""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import threading
 import warnings
 from pathlib import Path
@@ -12,8 +26,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from service.settings import Settings
 from service.store import migrations, schema
+from service.store.campaigns import Campaigns
+from service.store.datasets import Datasets
 from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
+
+HOMES = Path(__file__).parent / "data" / "homes"
 
 
 def structure(engine: sa.Engine) -> dict[str, Any]:
@@ -89,6 +108,41 @@ def test_processes_that_start_together_migrate_one_at_a_time(tmp_path: Path) -> 
         thread.join()
     assert failures == []
     assert migrations.current(engines[0]) == migrations.head()
+
+
+def raw_labels(database: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(database) as conn:
+        return conn.execute("SELECT * FROM label ORDER BY label_id").fetchall()
+
+
+@pytest.mark.parametrize("home", ["before-owners", "before-alembic"])
+def test_an_old_home_is_upgraded_with_every_label_intact(home: str, tmp_path: Path) -> None:
+    shutil.copytree(HOMES / home, tmp_path / "home")
+    database = tmp_path / "home" / "alvo.sqlite"
+    before = raw_labels(database)
+    assert len(before) == 9
+
+    settings = Settings(home=tmp_path / "home", demo_archive_size=0)
+    campaigns = Campaigns(settings)  # opening the store migrates
+    engine = campaigns.engine
+    assert migrations.current(engine) == migrations.head()
+    assert structure(engine) == as_metadata_makes_it(f"sqlite:///{tmp_path / 'metadata.sqlite'}")
+    assert raw_labels(database) == before
+
+    campaign = campaigns.require("be-stars")
+    assert campaigns.pool_verdicts(campaign) == {0: "single-peak", 2: "not-sure", 3: "bad"}
+    (conflict,) = campaigns.conflicts(campaign)
+    assert conflict["verdicts"] == {"ana": "double-peak", "ben": "absorption"}
+    assert campaign.target.name == "lamost-pool"
+    source = Datasets(settings).require("ondrejov-src")
+    assert Datasets(settings).source_labels(source) == {
+        0: "single-peak",
+        1: "double-peak",
+        2: "absorption",
+    }
+    owned = home != "before-owners"
+    assert (campaign.owner, campaign.oracles) == (("ana", ("ben",)) if owned else (None, ()))
+    assert source.owner == ("ana" if owned else None)
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
