@@ -18,7 +18,8 @@ from astropy.io.votable import parse_single_table
 from service.net.uws_client import follow, submit
 from service.settings import Settings
 from service.store import schema
-from service.store.datasets import Datasets, engine_for
+from service.store.datasets import Datasets
+from service.store.engine import engine_for
 from tests.security.hostile_servers import FixedAnswer, running
 from tests.vo_fixture import catalogue_real_files, free_port, live_server
 from tests.votable_check import votable_problems

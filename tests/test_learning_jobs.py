@@ -21,7 +21,8 @@ from service.adapt import AdaptConfig
 from service.net.uws_client import follow, submit
 from service.settings import Settings
 from service.store import schema
-from service.store.datasets import Datasets, engine_for
+from service.store.datasets import Datasets
+from service.store.engine import engine_for
 from tests.vo_fixture import free_port, live_server
 from tests.votable_check import votable_problems
 

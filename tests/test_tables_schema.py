@@ -67,7 +67,7 @@ def test_demo_rows_are_consistent(tmp_path):
 def test_the_result_tables_engine_puts_a_fresh_sqlite_file_in_wal_mode(tmp_path) -> None:
     """A home only ``alvo ingest tree`` opened (no service, so no job store) gets WAL too:
     readers keep reading while an ingest or a prediction record writes."""
-    from service.store.datasets import engine_for
+    from service.store.engine import engine_for
 
     path = tmp_path / "alvo.sqlite"
     engine_for(f"sqlite:///{path}")

@@ -89,7 +89,7 @@ def candidates_votable(
     """The candidates (or query batch) of an iteration as a VOTable for TOPCAT and Aladin
     (a tree-ingested file as the URL the service serves it at, not ``file://``)."""
     from service.store import archive_roots
-    from service.store.datasets import engine_for
+    from service.store.engine import engine_for
 
     rows = candidate_rows(engine_for(settings.sqlalchemy_url), campaign, iteration, roles)
     rows = archive_roots.load(settings).served_rows(rows, settings.public_url)

@@ -1,7 +1,8 @@
 """Everything alvo keeps: the only SQL of :mod:`service` (besides the ADQL engine).
 
-``schema`` (result tables + their VO column metadata), ``engine`` (one engine per
-database URL, WAL on SQLite), ``features`` (the float32 feature store),
+``schema`` (result tables + their VO column metadata), ``migrations`` (their Alembic
+history), ``engine`` (one engine per database URL and process, WAL on SQLite, the
+tables at the newest revision), ``features`` (the float32 feature store),
 ``datasets``, ``campaigns`` (source set, pool, attributed verdicts),
 ``predictions`` (Parquet file + the SQL rows TAP publishes), ``ownership`` (who may
 change or label what), ``archive_roots`` (the operator's trusted local trees),

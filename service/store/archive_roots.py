@@ -39,6 +39,7 @@ from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.spectra.files import SUFFIXES
 from service.store import schema
+from service.store.engine import engine_for
 
 #: Where the service serves the files of a root (``/archive/{root_id}/{path}``).
 ROUTE = "archive"
@@ -51,8 +52,6 @@ def root_id(root: Path) -> str:
 
 def register(settings: Settings, root: Path) -> str:
     """Record ``root`` (resolved) as an operator archive root; idempotent. Returns its id."""
-    from service.store.datasets import engine_for
-
     root = Path(root).resolve()
     rid = root_id(root)
     table = schema.archive_root
@@ -68,8 +67,6 @@ def register(settings: Settings, root: Path) -> str:
 
 def load(settings: Settings) -> Roots:
     """The registered roots and those of ``ALVO_ARCHIVE_ROOTS``, as they are now."""
-    from service.store.datasets import engine_for
-
     table = schema.archive_root
     with engine_for(settings.sqlalchemy_url).connect() as conn:
         stored = [Path(p) for p in conn.scalars(sa.select(table.c.path))]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,20 +30,11 @@ import sqlalchemy as sa
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
+from service.store.engine import engine_for
 from service.store.features import FeatureStore
 from service.store.ownership import may_change, refusal
-from uws.store import make_engine, use_wal
 
 FEATURE_WIDTH = 140
-
-
-@functools.cache
-def engine_for(url: str) -> sa.Engine:
-    """One engine per database URL and process, with the result tables created."""
-    engine = make_engine(url)
-    use_wal(engine)
-    schema.create_all(engine)
-    return engine
 
 
 @dataclasses.dataclass(frozen=True)

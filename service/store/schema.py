@@ -37,6 +37,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from service.store import migrations
+
 #: The ADQL schema the result tables are published under (``alvo.prediction``).
 SCHEMA = "alvo"
 
@@ -248,15 +250,14 @@ spectrum = sa.Table(
     comment="One row per ingested spectrum: identifiers, position, quality and access.",
 )
 
-#: One spectrum per publisher DID (or, without one, per access URL) in a dataset:
-#: what makes re-running an ingest add nothing (see :mod:`service.store.datasets`).
+#: What a spectrum is known by in its dataset: its publisher DID, else its access URL.
+spectrum_key = sa.func.coalesce(
+    sa.func.nullif(spectrum.c.pubdid, sa.literal_column("''")), spectrum.c.access_url
+)
+#: One spectrum per key in a dataset: what makes re-running an ingest add nothing
+#: (see :mod:`service.store.datasets`).
 spectrum_identity = sa.Index(
-    "ux_spectrum_identity",
-    spectrum.c.dataset_id,
-    sa.func.coalesce(
-        sa.func.nullif(spectrum.c.pubdid, sa.literal_column("''")), spectrum.c.access_url
-    ),
-    unique=True,
+    "ux_spectrum_identity", spectrum.c.dataset_id, spectrum_key, unique=True
 )
 
 label = sa.Table(
@@ -589,16 +590,19 @@ def votable_type(type_: sa.types.TypeEngine) -> tuple[str, str | None]:
 
 
 def create_all(engine: sa.Engine) -> None:
-    """Create the result tables if missing (idempotent), plus the spatial index on PostgreSQL.
+    """Bring the result tables up to date: the newest Alembic revision, plus on PostgreSQL
+    pgSphere's spatial index. Idempotent; a database already up to date is only read.
 
-    On PostgreSQL with pgSphere, ``spectrum`` gets a GiST index on
-    ``spoint(radians(ra), radians(dec))`` -- exactly the expression the ADQL
+    The revisions live in :mod:`service.store.migrations`. Two steps stay outside
+    them and run on every start, as they depend on more than the revision: the
+    identity index where duplicate spectra from old ingests blocked it
+    (:func:`ensure_identity_index`), and, on PostgreSQL with pgSphere installed, a GiST
+    index on ``spoint(radians(ra), radians(dec))`` -- exactly the expression the ADQL
     translation writes for ``POINT(ra, dec)``, so cone searches use it.
     """
-    metadata.create_all(engine)
-    _add_new_columns(engine)
-    _ensure_identity_index(engine)
-    _add_new_indexes(engine)
+    if not migrations.upgrade(engine):  # a start that migrated may just have warned (0002)
+        with engine.begin() as conn:
+            ensure_identity_index(conn)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             has_sphere = conn.execute(
@@ -614,61 +618,43 @@ def create_all(engine: sa.Engine) -> None:
                 )
 
 
-#: Columns added after the first release: (table, column) that older databases lack.
-ADDED_COLUMNS = (("dataset", "owner"), ("campaign", "owner"), ("campaign", "oracles"))
+def ensure_identity_index(conn: sa.Connection) -> None:
+    """Build :data:`spectrum_identity` where the database lacks it, unless duplicates block it.
 
-
-def _add_new_columns(engine: sa.Engine) -> None:
-    """``ALTER TABLE ... ADD COLUMN`` what :data:`ADDED_COLUMNS` lists and the database lacks.
-
-    ``create_all`` only creates missing tables; nullable columns added later
-    are this simple, on SQLite and PostgreSQL alike, without a migration tool.
-    """
-    inspector = sa.inspect(engine)
-    for table_name, column_name in ADDED_COLUMNS:
-        present = {c["name"] for c in inspector.get_columns(table_name)}
-        if column_name in present:
-            continue
-        column = metadata.tables[table_name].c[column_name]
-        kind = column.type.compile(dialect=engine.dialect)
-        # another process may have added it meanwhile: then the ALTER fails, harmlessly
-        with (
-            contextlib.suppress(sa.exc.OperationalError, sa.exc.ProgrammingError),
-            engine.begin() as conn,
-        ):
-            conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {kind}")
-
-
-#: Indexes added after the first release, which ``create_all`` makes only with new tables.
-ADDED_INDEXES = ("ix_prediction_class",)
-
-
-def _add_new_indexes(engine: sa.Engine) -> None:
-    """``CREATE INDEX IF NOT EXISTS`` what :data:`ADDED_INDEXES` names (once per database)."""
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            for index in table.indexes:
-                if index.name in ADDED_INDEXES:
-                    conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-
-
-def _ensure_identity_index(engine: sa.Engine) -> None:
-    """Add :data:`spectrum_identity` to a database made before it existed.
-
-    ``create_all`` makes indexes only with new tables. Where older ingests left
-    duplicates the index cannot be built: say so and go on (new ingests are
+    Where ingests from before alvo made them idempotent left a spectrum twice in
+    a dataset, the unique index cannot be built: say so and go on (new ingests are
     still idempotent, :meth:`service.store.datasets.Datasets.append` checks too).
+    The duplicates are looked for first, so a failed build never spoils the
+    caller's transaction (PostgreSQL would refuse every later statement in it).
     """
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.schema.CreateIndex(spectrum_identity, if_not_exists=True))
-    except sa.exc.IntegrityError as error:
+    if has_index(conn, str(spectrum_identity.name)):
+        return
+    duplicate = conn.execute(
+        sa.select(spectrum.c.dataset_id, spectrum_key)
+        .where(spectrum_key.is_not(None))
+        .group_by(spectrum.c.dataset_id, spectrum_key)
+        .having(sa.func.count() > 1)
+        .limit(1)
+    ).first()
+    if duplicate is not None:
         logging.getLogger(__name__).warning(
             "spectrum: duplicate spectra in a dataset (from ingests before alvo made them "
             "idempotent) prevent the unique index ux_spectrum_identity; re-ingest the "
-            "dataset under a new name to clean it (%s)",
-            error.orig,
+            "dataset under a new name to clean it (dataset %s, %r)",
+            *duplicate,
         )
+        return
+    conn.execute(sa.schema.CreateIndex(spectrum_identity, if_not_exists=True))
+
+
+def has_index(conn: sa.Connection, name: str) -> bool:
+    """Whether the database has an index of that name (expression indexes too, which
+    SQLAlchemy's inspector skips on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        query = "SELECT to_regclass(:name) IS NOT NULL"
+    else:
+        query = "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'index' AND name = :name"
+    return bool(conn.execute(sa.text(query), {"name": name}).scalar())
 
 
 def row_dicts(table: sa.Table, rows: Mapping[str, Any]) -> list[dict[str, Any]]:

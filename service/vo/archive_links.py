@@ -76,7 +76,7 @@ class Held:
 
 def held(settings: Settings, roots: Roots, rid: str, identifier: str) -> Held:
     """The spectrum with publisher DID ``identifier`` whose file lies under root ``rid``."""
-    from service.store.datasets import engine_for
+    from service.store.engine import engine_for
 
     spectrum = schema.spectrum
     names = ("pubdid", "obsid", "object", "ra", "dec", "mjd", "collection", "access_url")
