@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from service.learn.step import BATCH_ROLES
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
@@ -26,6 +27,19 @@ from service.store.ownership import may_label
 
 CLASSES = schema.CLASSES
 VERDICTS = schema.VERDICTS
+#: What a campaign's verdicts are exported with (``/campaigns/{name}/labels``): the
+#: spectrum's identity and position, then who said what, when and how.
+VERDICT_COLUMNS = (
+    schema.spectrum.c.pubdid,
+    schema.spectrum.c.designation,
+    schema.spectrum.c.ra,
+    schema.spectrum.c.dec,
+    schema.label.c.label,
+    schema.label.c.oracle_user,
+    schema.label.c.labelled,
+    schema.label.c.iteration,
+    schema.label.c.source,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,7 +259,7 @@ class Campaigns:
                 sa.select(prediction.c.spectrum_id, sa.func.max(prediction.c.iteration))
                 .where(prediction.c.campaign_id == campaign.campaign_id)
                 .where(prediction.c.spectrum_id.in_(sids))
-                .where(prediction.c.role.in_(("query", "precision-sample", "padding")))
+                .where(prediction.c.role.in_(BATCH_ROLES))
                 .group_by(prediction.c.spectrum_id)
             )
         }
@@ -281,6 +295,41 @@ class Campaigns:
             for sid, by_user in sorted(votes.items())
             if len(set(by_user.values())) > 1
         ]
+
+    def undo_verdict(self, campaign: Campaign, spectrum_id: int, user: str) -> str | None:
+        """Delete ``user``'s latest verdict on a spectrum; return the one now in effect (or None).
+
+        Verdicts are append-only otherwise; undo removes exactly the row the
+        user's last key press added, so an earlier verdict of theirs comes back.
+        """
+        label = schema.label
+        mine = (
+            sa.select(label.c.label_id, label.c.label)
+            .where(label.c.campaign_id == campaign.campaign_id)
+            .where(label.c.spectrum_id == spectrum_id)
+            .where(label.c.oracle_user == user)
+            .order_by(label.c.label_id.desc())
+            .limit(2)
+        )
+        with self.engine.begin() as conn:
+            latest = conn.execute(mine).all()
+            if not latest:
+                return None
+            conn.execute(label.delete().where(label.c.label_id == latest[0].label_id))
+        return str(latest[1].label) if len(latest) > 1 else None
+
+    def verdict_rows(self, campaign: Campaign) -> list[dict[str, Any]]:
+        """Every verdict given in the campaign, oldest first, as dicts of
+        :data:`VERDICT_COLUMNS` (the spectrum's identity and position, who said what when)."""
+        label, spectrum = schema.label, schema.spectrum
+        query = (
+            sa.select(*VERDICT_COLUMNS)
+            .join(spectrum, spectrum.c.spectrum_id == label.c.spectrum_id)
+            .where(label.c.campaign_id == campaign.campaign_id)
+            .order_by(label.c.label_id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     # --- training data --------------------------------------------------------------------------
     def training_set(
@@ -385,7 +434,7 @@ class Campaigns:
                 sa.func.count(sa.distinct(prediction.c.spectrum_id)).label("n"),
             )
             .where(prediction.c.campaign_id == campaign.campaign_id)
-            .where(prediction.c.role.in_(("query", "precision-sample", "padding")))
+            .where(prediction.c.role.in_(BATCH_ROLES))
             .where(
                 prediction.c.spectrum_id.in_(
                     sa.select(label.c.spectrum_id).where(
@@ -403,3 +452,56 @@ class Campaigns:
                 .order_by(table.c.number)
             )
             return [{**row._mapping, "n_answered": counts.get(int(row.number), 0)} for row in rows]
+
+    def last_predicted_iteration(self, campaign: Campaign) -> int | None:
+        """The latest iteration with predictions (the one the labelling page opens on)."""
+        prediction = schema.prediction
+        with self.engine.connect() as conn:
+            return conn.scalar(
+                sa.select(sa.func.max(prediction.c.iteration)).where(
+                    prediction.c.campaign_id == campaign.campaign_id
+                )
+            )
+
+    def batch_predictions(
+        self, campaign: Campaign, iteration: int | None = None
+    ) -> list[tuple[int, int, str, str]]:
+        """``(iteration, spectrum_id, predicted class, role)`` of every spectrum a batch put
+        before the oracle (query, precision sample, padding): of one iteration, or of all."""
+        prediction = schema.prediction
+        query = (
+            sa.select(
+                prediction.c.iteration,
+                prediction.c.spectrum_id,
+                prediction.c.predicted_class,
+                prediction.c.role,
+            )
+            .where(prediction.c.campaign_id == campaign.campaign_id)
+            .where(prediction.c.role.in_(BATCH_ROLES))
+        )
+        if iteration is not None:
+            query = query.where(prediction.c.iteration == iteration)
+        with self.engine.connect() as conn:
+            return [(int(n), int(sid), str(p), str(r)) for n, sid, p, r in conn.execute(query)]
+
+    def record_iteration(self, campaign: Campaign, number: int, **values: Any) -> None:
+        """Add the ``iteration`` row of a finished step (``values``: its strategy, counts,
+        timings; the metrics follow once the oracle has labelled its batch)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.iteration.insert().values(
+                    campaign_id=campaign.campaign_id, number=number, **values
+                )
+            )
+
+    def record_metrics(self, campaign: Campaign, number: int, metrics: dict[str, Any]) -> None:
+        """Set the metrics of iteration ``number`` (error, precisions: how its model did on
+        the batch it asked about, now that the oracle has answered)."""
+        table = schema.iteration
+        with self.engine.begin() as conn:
+            conn.execute(
+                table.update()
+                .where(table.c.campaign_id == campaign.campaign_id)
+                .where(table.c.number == number)
+                .values(**metrics)
+            )

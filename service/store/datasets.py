@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +260,25 @@ class Datasets:
             column.name: np.array([row[i] for row in result], dtype=object)
             for i, column in enumerate(chosen)
         }
+
+    def with_pubdid(self, pubdid: str, columns: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        """``spectrum`` columns of at most ``limit`` spectra with publisher DID ``pubdid``,
+        in any dataset (one file may have been ingested into several)."""
+        table = schema.spectrum
+        query = sa.select(*(table.c[name] for name in columns)).where(table.c.pubdid == pubdid)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
+
+    def record_simbad_ids(self, identifiers: Iterable[tuple[int, str]]) -> None:
+        """Store the SIMBAD main identifier found for each ``(spectrum_id, identifier)``."""
+        table = schema.spectrum
+        with self.engine.begin() as conn:
+            for spectrum_id, identifier in identifiers:
+                conn.execute(
+                    table.update()
+                    .where(table.c.spectrum_id == int(spectrum_id))
+                    .values(simbad_id=identifier)
+                )
 
     def source_labels(self, dataset: Dataset) -> dict[int, str]:
         """Campaign-free labels of a dataset: ``{row_index: verdict}`` (latest wins)."""

@@ -1,0 +1,95 @@
+"""Candidate rows: the spectra an iteration put before the oracle, with what it predicted.
+
+One query serves every list of candidates the service shows -- the query batch and
+candidates VOTables of an ``iterate`` job and of ``/campaigns/{name}/candidates``,
+and the rows of the labelling page: an iteration's ``prediction`` rows joined with
+their ``spectrum`` rows, each with the oracle's latest verdict in the campaign
+(``label``) and a ``reason`` saying why it is listed (rebuilt from its stored role
+and the iteration's query strategy). The query batch comes first (query,
+precision-sample, padding), then the candidates; the most uncertain first in each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from service.learn.query import NEEDS_EMBEDDINGS
+from service.learn.step import reason
+from service.store import schema
+
+#: ``spectrum`` columns of every candidate row (what ``votable_templates/candidates.xml``
+#: lists); callers may ask for more.
+SPECTRUM_COLUMNS = (
+    "spectrum_id",
+    "pubdid",
+    "obsid",
+    "designation",
+    "ra",
+    "dec",
+    "snr",
+    "access_url",
+    "datalink_url",
+    "simbad_id",
+)
+#: ``prediction`` columns of every candidate row.
+PREDICTION_COLUMNS = (
+    "predicted_class",
+    "p_single_peak",
+    "p_double_peak",
+    "p_absorption",
+    "entropy",
+    "hou_verdict",
+    "role",
+    "iteration",
+)
+#: The order of the list: the query batch first, in the order the oracle is asked.
+ROLE_ORDER = {"query": 0, "precision-sample": 1, "padding": 2, "candidate": 3}
+
+
+def candidate_rows(
+    engine: sa.Engine,
+    campaign_id: int,
+    iteration: int,
+    roles: Sequence[str] | None = None,
+    more: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The rows of iteration ``iteration`` of a campaign with one of ``roles`` (None: every
+    selected row, candidates included), as dicts of :data:`SPECTRUM_COLUMNS`,
+    :data:`PREDICTION_COLUMNS`, the ``spectrum`` columns named in ``more``, ``label``
+    (the campaign's latest verdict on the spectrum, None if none) and ``reason``."""
+    prediction, spectrum, label = schema.prediction, schema.spectrum, schema.label
+    wanted = [*SPECTRUM_COLUMNS, *(name for name in more if name not in SPECTRUM_COLUMNS)]
+    query = (
+        sa.select(
+            *(spectrum.c[name] for name in wanted),
+            *(prediction.c[name] for name in PREDICTION_COLUMNS),
+        )
+        .join(spectrum, spectrum.c.spectrum_id == prediction.c.spectrum_id)
+        .where(prediction.c.campaign_id == campaign_id)
+        .where(prediction.c.iteration == iteration)
+    )
+    query = query.where(prediction.c.role.in_(roles) if roles else prediction.c.role.is_not(None))
+    with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+        latest: dict[int, str] = {}
+        for sid, verdict in conn.execute(
+            sa.select(label.c.spectrum_id, label.c.label)
+            .where(label.c.campaign_id == campaign_id)
+            .order_by(label.c.label_id)
+        ):
+            latest[int(sid)] = str(verdict)
+        strategy = conn.scalar(
+            sa.select(schema.iteration.c.strategy)
+            .where(schema.iteration.c.campaign_id == campaign_id)
+            .where(schema.iteration.c.number == iteration)
+        )
+    for row in rows:
+        row["label"] = latest.get(int(row["spectrum_id"]))
+        row["reason"] = reason(
+            row["role"], strategy or "entropy", None, strategy in NEEDS_EMBEDDINGS
+        )
+    rows.sort(key=lambda r: (ROLE_ORDER.get(r["role"], 9), -(r["entropy"] or 0)))
+    return rows

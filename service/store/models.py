@@ -1,0 +1,52 @@
+"""Trained networks: one ``model`` row per saved Keras file (a train job's or an iteration's).
+
+The row says what the file is -- the campaign and iteration it was trained in, the
+adaptation it expects its spectra in, its output classes, its training metrics --
+and where it lies, relative to the service's home (the table is published over TAP,
+and a server's file paths are nobody's business). ``MODEL_ID`` of a classify job is
+this row's key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from service.store import schema
+
+
+def record_model(
+    engine: sa.Engine,
+    path: str,
+    adaptation: str,
+    classes: Sequence[str],
+    metrics: str,
+    campaign_id: int | None = None,
+    iteration: int | None = None,
+) -> int:
+    """Add the ``model`` row of a saved file (``path`` relative to home, ``metrics`` as
+    JSON); returns its ``model_id``."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            schema.model.insert().values(
+                campaign_id=campaign_id,
+                iteration=iteration,
+                path=path,
+                adaptation=adaptation,
+                classes=",".join(classes),
+                metrics=metrics,
+                created=schema.utcnow(),
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def model_path(engine: sa.Engine, model_id: int) -> str | None:
+    """The stored ``path`` of model ``model_id`` (None: no such model)."""
+    table = schema.model
+    with engine.connect() as conn:
+        stored = conn.scalar(sa.select(table.c.path).where(table.c.model_id == model_id))
+    return None if stored is None else str(stored)
