@@ -248,9 +248,7 @@ def classify_once(settings: Any, dataset_name: str, model_path: str, job_id: str
     ids = campaigns.spectrum_ids(dataset)
     scoring = Scoring(None, 0, None, job_id, predictions.arithmetic)
     started = time.perf_counter()
-    write_predictions(
-        campaigns.engine, settings.home, ids, predictions, roles, np.zeros(len(ids), bool), scoring
-    )
+    write_predictions(settings, ids, predictions, roles, np.zeros(len(ids), bool), scoring)
     return {
         "arithmetic": predictions.arithmetic,
         "int8_agreement": predictions.int8_agreement,

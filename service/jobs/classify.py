@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
 from service.jobs.params import JobParams
 from service.store import schema
@@ -57,6 +56,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     from service.reasons import AlvoError
     from service.store import archive_roots
     from service.store.campaigns import Campaigns
+    from service.store.models import model_path
     from service.store.predictions import Scoring
     from uws.runner import UWSJobError
 
@@ -64,10 +64,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     campaigns = Campaigns(settings)
     try:
         dataset = campaigns.datasets.require(request.dataset)
-        with campaigns.engine.connect() as conn:
-            stored = conn.scalar(
-                sa.select(schema.model.c.path).where(schema.model.c.model_id == request.model_id)
-            )
+        stored = model_path(campaigns.engine, request.model_id)
         if stored is None:
             raise LookupError(f"no model with MODEL_ID={request.model_id}")
         path = model_file(settings.home, stored)
@@ -83,7 +80,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     progress(0.8, "recording predictions")
     scoring = Scoring(None, 0, request.model_id, job.id, precision)
     labelled = np.zeros(len(ids), dtype=bool)
-    write_predictions(campaigns.engine, settings.home, ids, predictions, roles, labelled, scoring)
+    write_predictions(settings, ids, predictions, roles, labelled, scoring)
     spectra = campaigns.datasets.spectra(dataset)
     chosen = np.flatnonzero(predictions.candidates())
     chosen = chosen[np.argsort(-predictions.entropy[chosen], kind="stable")]

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
 from service.jobs.learning import (
     Predictions,
@@ -130,7 +129,6 @@ class Iteration:
         self.request = request
         self.workdir = workdir
         self.progress = progress
-        self.engine = campaigns.engine
         last = campaigns.last_iteration(campaign)
         self.number = 0 if last is None else last + 1
         self.timings: dict[str, float] = {}
@@ -160,23 +158,16 @@ class Iteration:
         """Metrics of the last iteration's row, from the labels given since on its batch
         (:func:`service.learn.step.score_batch`): each row describes its own model."""
         from service.learn import TARGET_CLASSES
-        from service.learn.step import BATCH_ROLES, QUERY, score_batch
+        from service.learn.step import QUERY, score_batch
 
         if self.number == 0:
             return
         previous = self.number - 1
         verdicts = self.campaigns.labels(self.campaign)
-        prediction = schema.prediction
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(prediction.c.spectrum_id, prediction.c.predicted_class, prediction.c.role)
-                .where(prediction.c.campaign_id == self.campaign.campaign_id)
-                .where(prediction.c.iteration == previous)
-                .where(prediction.c.role.in_(BATCH_ROLES))
-            ).all()
-        predicted = [p for _, p, _ in rows]
-        role = [r for _, _, r in rows]
-        verdict = [verdicts.get(s) for s, _, _ in rows]
+        rows = self.campaigns.batch_predictions(self.campaign, previous)
+        predicted = [p for _, _, p, _ in rows]
+        role = [r for _, _, _, r in rows]
+        verdict = [verdicts.get(s) for _, s, _, _ in rows]
         values = score_batch(predicted, role, verdict, CLASSES, TARGET_CLASSES)
         batch = zip(predicted, role, verdict, strict=True)
         query = [(p, v) for p, r, v in batch if r == QUERY and v in CLASSES]
@@ -184,13 +175,7 @@ class Iteration:
             self.confusion = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
             for p, v in query:
                 self.confusion[CLASSES.index(v), CLASSES.index(p)] += 1
-        with self.engine.begin() as conn:
-            conn.execute(
-                schema.iteration.update()
-                .where(schema.iteration.c.campaign_id == self.campaign.campaign_id)
-                .where(schema.iteration.c.number == previous)
-                .values(**values)
-            )
+        self.campaigns.record_metrics(self.campaign, previous, values)
 
     def train(self) -> tuple[Path, int]:
         """Train on every label so far; returns the saved model's path and the number
@@ -207,12 +192,7 @@ class Iteration:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
         self.model_id = record_model(
-            self.engine,
-            classifier,
-            path,
-            self.campaign.campaign_id,
-            self.number,
-            home=self.settings.home,
+            self.settings, classifier, path, self.campaign.campaign_id, self.number
         )
         return path, len(target_rows)
 
@@ -263,23 +243,18 @@ class Iteration:
         scoring = Scoring(
             self.campaign.campaign_id, self.number, self.model_id, job_id, self.precision
         )
-        write_predictions(
-            self.engine, self.settings.home, ids, predictions, roles, labelled, scoring
+        write_predictions(self.settings, ids, predictions, roles, labelled, scoring)
+        self.campaigns.record_iteration(
+            self.campaign,
+            self.number,
+            strategy=self.request.strategy,
+            n_labels=n_labels,
+            n_candidates=self.step.n_candidates,
+            train_seconds=self.timings.get("train"),
+            classify_seconds=self.timings.get("classify"),
+            started=started,
+            finished=schema.utcnow(),
         )
-        with self.engine.begin() as conn:
-            conn.execute(
-                schema.iteration.insert().values(
-                    campaign_id=self.campaign.campaign_id,
-                    number=self.number,
-                    strategy=self.request.strategy,
-                    n_labels=n_labels,
-                    n_candidates=self.step.n_candidates,
-                    train_seconds=self.timings.get("train"),
-                    classify_seconds=self.timings.get("classify"),
-                    started=started,
-                    finished=schema.utcnow(),
-                )
-            )
 
     def crossmatch(self, roles: np.ndarray) -> None:
         """SIMBAD ids for the spectra the oracle will see first; skipped (and said) offline."""
@@ -306,13 +281,7 @@ class Iteration:
             return
         pairs = zip(rows, match.identifiers, strict=True)
         found = [(spectra["spectrum_id"][r], name) for r, name in pairs if name]
-        with self.engine.begin() as conn:
-            for spectrum_id, identifier in found:
-                conn.execute(
-                    schema.spectrum.update()
-                    .where(schema.spectrum.c.spectrum_id == int(spectrum_id))
-                    .values(simbad_id=identifier)
-                )
+        self.campaigns.datasets.record_simbad_ids(found)
         self.simbad = f"{len(found)} of {len(rows)} identified"
 
     def results(self, probabilities: np.ndarray, roles: np.ndarray) -> dict[str, Any]:

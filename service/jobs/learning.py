@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
-from service.store import schema
+from service.settings import Settings
+from service.store import models, schema
+from service.store import predictions as prediction_store
+from service.store.engine import engine_for
+from service.store.predictions import Scoring
 
 CLASSES = schema.CLASSES
 log = logging.getLogger(__name__)
@@ -28,7 +31,6 @@ def start_job(job: Any, workdir: Path, request_type: Any) -> tuple[Any, Any]:
     """
     from service.jobs.params import JobParams
     from service.learn import configure_threads
-    from service.settings import Settings
 
     configure_threads()
     return Settings.for_job(workdir), request_type.from_params(JobParams(job.parameters.pairs()))
@@ -108,38 +110,31 @@ def fit_classifier(
 
 
 def record_model(
-    engine: sa.Engine,
+    settings: Settings,
     classifier: Any,
     path: Path,
     campaign_id: int | None = None,
     iteration: int | None = None,
-    home: Path | None = None,
 ) -> int:
     """Save the model file and its ``model`` row; returns the ``model_id`` (``MODEL_ID``).
 
-    The row holds the path relative to the service's ``home`` (``models/be/...``):
+    The row holds the path relative to the service's home (``models/be/...``):
     the table is published over TAP, and a server's file paths are nobody's business.
     :func:`model_file` resolves it again.
     """
     classifier.save(path)
-    stored = Path(path)
-    if home is not None and stored.resolve().is_relative_to(Path(home).resolve()):
-        stored = stored.resolve().relative_to(Path(home).resolve())
-    with engine.begin() as conn:
-        result = conn.execute(
-            schema.model.insert().values(
-                campaign_id=campaign_id,
-                iteration=iteration,
-                path=str(stored),
-                adaptation=classifier.adapt_fingerprint,
-                classes=",".join(classifier.classes),
-                metrics=json.dumps(classifier.provenance, default=str),
-                created=schema.utcnow(),
-            )
-        )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+    stored, home = Path(path), Path(settings.home).resolve()
+    if stored.resolve().is_relative_to(home):
+        stored = stored.resolve().relative_to(home)
+    return models.record_model(
+        engine_for(settings.sqlalchemy_url),
+        str(stored),
+        classifier.adapt_fingerprint,
+        classifier.classes,
+        json.dumps(classifier.provenance, default=str),
+        campaign_id,
+        iteration,
+    )
 
 
 def model_file(home: Path, stored: str) -> Path:
@@ -319,20 +314,17 @@ def _classify_rows(
 
 
 def write_predictions(
-    engine: sa.Engine,
-    home: Path,
+    settings: Settings,
     spectrum_ids: np.ndarray,
     predictions: Predictions,
     roles: np.ndarray,
     labelled: np.ndarray,
-    scoring: Any,
+    scoring: Scoring,
 ) -> dict[str, Any]:
     """Record a pool's predictions (see :mod:`service.store.predictions`): the whole pool in a
     Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.store.predictions.record`
     returns."""
-    from service.store import predictions as store
-
-    table = store.columns(
+    table = prediction_store.columns(
         spectrum_ids,
         predictions.probabilities,
         predictions.entropy,
@@ -340,7 +332,8 @@ def write_predictions(
         roles,
         labelled,
     )
-    return store.record(engine, home / "predictions", table, scoring)
+    engine = engine_for(settings.sqlalchemy_url)
+    return prediction_store.record(engine, settings.home / "predictions", table, scoring)
 
 
 def scoring_precision(settings: Any, n_rows: int | None = None) -> str:

@@ -1,8 +1,9 @@
 """Result documents of the learning jobs: candidate VOTables, metrics, plots.
 
 The metadata (names, UCDs, utypes, units, descriptions, the DataLink service
-descriptor) lives in ``votable_templates/``; this module only gathers rows
-from the result tables and lets :mod:`service.vo.templates` encode them.
+descriptor) lives in ``votable_templates/``; this module only takes rows from
+:mod:`service.store` (the candidate rows of :mod:`service.store.candidates`, the
+``iteration`` rows) and lets :mod:`service.vo.templates` encode them.
 """
 
 from __future__ import annotations
@@ -12,70 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
 from service.settings import Settings
-from service.store import schema
-
-LABEL_PRIORITY = {"query": 0, "precision-sample": 1, "padding": 2, "candidate": 3}
-
-
-def candidate_rows(
-    engine: sa.Engine, campaign: Any, iteration: int, roles: Sequence[str] | None
-) -> list[dict[str, Any]]:
-    """Predictions of one iteration joined with their spectra (and oracle labels), each
-    with a ``reason`` saying why it is listed (rebuilt from its stored role)."""
-    from service.learn.query import NEEDS_EMBEDDINGS
-    from service.learn.step import reason
-
-    prediction, spectrum, label = schema.prediction, schema.spectrum, schema.label
-    query = (
-        sa.select(
-            spectrum.c.spectrum_id,
-            spectrum.c.pubdid,
-            spectrum.c.obsid,
-            spectrum.c.designation,
-            spectrum.c.ra,
-            spectrum.c.dec,
-            spectrum.c.snr,
-            spectrum.c.access_url,
-            spectrum.c.datalink_url,
-            spectrum.c.simbad_id,
-            prediction.c.predicted_class,
-            prediction.c.p_single_peak,
-            prediction.c.p_double_peak,
-            prediction.c.p_absorption,
-            prediction.c.entropy,
-            prediction.c.hou_verdict,
-            prediction.c.role,
-            prediction.c.iteration,
-        )
-        .join(spectrum, spectrum.c.spectrum_id == prediction.c.spectrum_id)
-        .where(prediction.c.campaign_id == campaign.campaign_id)
-        .where(prediction.c.iteration == iteration)
-    )
-    query = query.where(prediction.c.role.in_(roles) if roles else prediction.c.role.is_not(None))
-    with engine.connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(query)]
-        latest: dict[int, str] = {}
-        for sid, verdict in conn.execute(
-            sa.select(label.c.spectrum_id, label.c.label)
-            .where(label.c.campaign_id == campaign.campaign_id)
-            .order_by(label.c.label_id)
-        ):
-            latest[int(sid)] = str(verdict)
-        strategy = conn.scalar(
-            sa.select(schema.iteration.c.strategy)
-            .where(schema.iteration.c.campaign_id == campaign.campaign_id)
-            .where(schema.iteration.c.number == iteration)
-        )
-    for row in rows:
-        row["label"] = latest.get(int(row["spectrum_id"]))
-        row["reason"] = reason(
-            row["role"], strategy or "entropy", None, strategy in NEEDS_EMBEDDINGS
-        )
-    rows.sort(key=lambda r: (LABEL_PRIORITY.get(r["role"], 9), -(r["entropy"] or 0)))
-    return rows
+from service.store.candidates import candidate_rows
 
 
 def candidates_votable(
@@ -91,7 +31,8 @@ def candidates_votable(
     from service.store import archive_roots
     from service.store.engine import engine_for
 
-    rows = candidate_rows(engine_for(settings.sqlalchemy_url), campaign, iteration, roles)
+    engine = engine_for(settings.sqlalchemy_url)
+    rows = candidate_rows(engine, campaign.campaign_id, iteration, roles)
     rows = archive_roots.load(settings).served_rows(rows, settings.public_url)
     info = {"campaign": campaign.name, "iteration": str(iteration), "kind": kind}
     return rows_votable(rows, info, serialization)
@@ -100,7 +41,8 @@ def candidates_votable(
 def rows_votable(
     rows: Sequence[dict[str, Any]], info: dict[str, str], serialization: str = "tabledata"
 ) -> bytes:
-    """Fill ``votable_templates/candidates.xml`` with prediction rows (see candidate_rows)."""
+    """Fill ``votable_templates/candidates.xml`` with prediction rows (see
+    :func:`service.store.candidates.candidate_rows`)."""
     from service.vo import templates
 
     document = templates.load("candidates.xml")

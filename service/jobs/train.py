@@ -83,7 +83,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     predicted = np.argmax(classifier.predict_proba(x[test]), axis=1) if test.any() else y[:0]
     confusion = confusion_matrix(y[test], predicted, len(CLASSES))
     model_path = workdir / "model.keras"
-    model_id = record_model(datasets.engine, classifier, model_path, home=settings.home)
+    model_id = record_model(settings, classifier, model_path)
     (workdir / "confusion.png").write_bytes(_confusion_png(confusion, dataset.name))
     (workdir / "training-curve.png").write_bytes(_training_curve_png(classifier.provenance))
     (workdir / "confusion.vot").write_bytes(confusion_votable(confusion))

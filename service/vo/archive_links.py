@@ -28,7 +28,6 @@ import math
 from pathlib import Path
 from urllib.parse import quote
 
-import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -36,8 +35,9 @@ from starlette.routing import BaseRoute, Route
 
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.store import archive_roots, schema
+from service.store import archive_roots
 from service.store.archive_roots import Roots
+from service.store.datasets import Datasets
 from service.vo import dali
 from service.vo.datalink import (
     LINKS_MEDIA_TYPE,
@@ -76,21 +76,17 @@ class Held:
 
 def held(settings: Settings, roots: Roots, rid: str, identifier: str) -> Held:
     """The spectrum with publisher DID ``identifier`` whose file lies under root ``rid``."""
-    from service.store.engine import engine_for
-
-    spectrum = schema.spectrum
     names = ("pubdid", "obsid", "object", "ra", "dec", "mjd", "collection", "access_url")
-    query = sa.select(*(spectrum.c[n] for n in names)).where(spectrum.c.pubdid == identifier)
-    with engine_for(settings.sqlalchemy_url).connect() as conn:
-        rows = conn.execute(query.limit(SAME_ID)).all()
-    for row in rows:
-        place = roots.place(row.access_url or "")
+    for row in Datasets(settings).with_pubdid(identifier, names, SAME_ID):
+        place = roots.place(row["access_url"] or "")
         if place is not None and place[0] == rid:
-            collection = row.collection or ""
+            collection = row["collection"] or ""
             known = COLLECTIONS.get(collection.lower())
-            ra, dec, mjd = (math.nan if v is None else float(v) for v in row[3:6])
+            ra, dec, mjd = (
+                math.nan if row[n] is None else float(row[n]) for n in ("ra", "dec", "mjd")
+            )
             described = Described(
-                identifier, row.obsid or "", row.object or "", ra, dec, mjd, collection,
+                identifier, row["obsid"] or "", row["object"] or "", ra, dec, mjd, collection,
                 known.instrument if known else collection or "archive tree",
             )  # fmt: skip
             return Held(place[1], roots.file(*place), described)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service.settings import Settings
+from service.store.health import database_answers
 
 VOSI_AVAILABILITY = "http://www.ivoa.net/xml/VOSIAvailability/v1.0"
 VOSI_CAPABILITIES = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
@@ -33,12 +33,9 @@ def availability_document(available: bool = True, note: str = "accepting request
 def health(database_url: str, executor: Any = None) -> tuple[bool, str]:
     """``(available, note)``: the database answers ``SELECT 1`` and, when given, the job
     executor can run jobs. A service that cannot do either must not say it is available."""
-    import sqlalchemy as sa
-
     notes = []
     try:
-        with _engine(database_url).connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        database_answers(database_url)
         notes.append("database answering")
     except Exception as error:  # any driver's failure: report, never raise
         return False, f"database unreachable: {type(error).__name__}: {str(error)[:200]}"
@@ -48,13 +45,6 @@ def health(database_url: str, executor: Any = None) -> tuple[bool, str]:
             return False, note
         notes.append(note)
     return True, "accepting requests: " + "; ".join(notes)
-
-
-@functools.lru_cache(maxsize=4)
-def _engine(database_url: str) -> Any:
-    from uws.store import make_engine
-
-    return make_engine(database_url)
 
 
 def availability_response(request: Request, settings: Settings) -> Response:

@@ -22,7 +22,6 @@ from typing import Any
 
 import anyio.to_thread
 import numpy as np
-import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -33,7 +32,7 @@ from service.jobs.params import NAME
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
-from service.store.campaigns import Campaigns, LabelOutcome, Verdict
+from service.store.campaigns import VERDICT_COLUMNS, Campaigns, LabelOutcome, Verdict
 from service.store.ownership import parse_oracles, refusal
 from service.vo.label_tables import parse_labels
 
@@ -207,26 +206,8 @@ class CampaignAPI:
         )
 
     def _export(self, name: str, fmt: str) -> tuple[bytes, str]:
-        campaign = self.campaigns.require(name)
-        label, spectrum = schema.label, schema.spectrum
-        query = (
-            sa.select(
-                spectrum.c.pubdid,
-                spectrum.c.designation,
-                spectrum.c.ra,
-                spectrum.c.dec,
-                label.c.label,
-                label.c.oracle_user,
-                label.c.labelled,
-                label.c.iteration,
-                label.c.source,
-            )
-            .join(spectrum, spectrum.c.spectrum_id == label.c.spectrum_id)
-            .where(label.c.campaign_id == campaign.campaign_id)
-            .order_by(label.c.label_id)
-        )
-        with self.campaigns.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query)]
+        campaigns = self.campaigns
+        rows = campaigns.verdict_rows(campaigns.require(name))
         for row in rows:
             row["labelled"] = row["labelled"].isoformat() + "Z" if row["labelled"] else None
         if fmt == "json":
@@ -235,7 +216,7 @@ class CampaignAPI:
             return json.dumps({"labels": rows}).encode(), "application/json"
         if fmt == "csv":
             out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=list(query.selected_columns.keys()))
+            writer = csv.DictWriter(out, fieldnames=[c.name for c in VERDICT_COLUMNS])
             writer.writeheader()
             writer.writerows(rows)
             return out.getvalue().encode(), "text/csv"
@@ -263,16 +244,11 @@ def _labels_votable(rows: list[dict[str, Any]]) -> bytes:
     resource = etree.SubElement(root, v("RESOURCE"), type="results")
     etree.SubElement(resource, v("INFO"), name="QUERY_STATUS", value="OK")
     table = etree.SubElement(resource, v("TABLE"), name="labels")
-    columns = [
-        schema.spectrum.c.pubdid, schema.spectrum.c.designation, schema.spectrum.c.ra,
-        schema.spectrum.c.dec, schema.label.c.label, schema.label.c.oracle_user,
-        schema.label.c.labelled, schema.label.c.iteration, schema.label.c.source,
-    ]  # fmt: skip
-    for column in columns:
+    for column in VERDICT_COLUMNS:
         table.append(field_element(column_meta(column)))
     document = VOTableDocument(root)
     data: dict[str, Any] = {}
-    for column in columns:
+    for column in VERDICT_COLUMNS:
         values = [row[column.name] for row in rows]
         if column.name in ("ra", "dec"):
             data[column.name] = np.array([np.nan if x is None else x for x in values], float)

@@ -3,8 +3,8 @@
 No HTTP here: :func:`batch` builds the one compact document the labelling page
 loads (every row of a query batch with its metadata, the classifier's view, the
 labels so far, the native spectrum around H-alpha and the adapted 140-pixel
-vector), :func:`performance` the per-iteration metrics and confusion matrices
-of the overview, and :func:`undo_label` takes back a user's latest verdict.
+vector) and :func:`performance` the per-iteration metrics and confusion matrices
+of the overview. The rows themselves come from :mod:`service.store`.
 
 Arrays travel as base64 of little-endian float32 (``Float32Array`` in the
 browser reads them without parsing): a LAMOST window is ~100 pixels, an
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 
 from service.learn.step import BATCH_ROLES as STEP_BATCH_ROLES
 from service.net.fetch import Fetcher
@@ -30,12 +29,16 @@ from service.settings import Settings
 from service.store import archive_roots, schema
 from service.store.archive_roots import Roots
 from service.store.campaigns import Campaign, Campaigns
+from service.store.candidates import candidate_rows
+from service.store.stars import spectra_near, verdicts_on_same_stars
 
 #: Å, vacuum: the native spectrum sent per row. Wide enough for the whole adapted
 #: vector (6519-6732 Å); the page opens on 6500-6640 Å, the H-alpha region.
 WINDOW = (6500.0, 6740.0)
 #: Roles shown for labelling, in the order of the batch VOTable (service.learn.step).
 BATCH_ROLES = STEP_BATCH_ROLES
+#: ``spectrum`` columns each row of the page shows beyond the candidate row's.
+PAGE_COLUMNS = ("row_index", "object", "magnitude", "mjd", "pipeline_class", "collection")
 #: Most candidate rows one request returns (the page asks for them on demand).
 MAX_CANDIDATES = 500
 #: arcsec: neighbours closer than this may contaminate the spectrum (LAMOST fibres
@@ -75,25 +78,13 @@ class BatchRequest:
     user: str = ""
 
 
-def latest_predicted_iteration(campaigns: Campaigns, campaign: Campaign) -> int | None:
-    prediction = schema.prediction
-    with campaigns.engine.connect() as conn:
-        return conn.scalar(
-            sa.select(sa.func.max(prediction.c.iteration)).where(
-                prediction.c.campaign_id == campaign.campaign_id
-            )
-        )
-
-
 def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     """The labelling page's document for one iteration's batch (or its candidates)."""
-    from service.jobs.results import candidate_rows
-
     campaigns = Campaigns(settings)
     campaign = campaigns.require(request.campaign)
     number = request.iteration
     if number is None:
-        number = latest_predicted_iteration(campaigns, campaign)
+        number = campaigns.last_predicted_iteration(campaign)
     document: dict[str, Any] = {
         "campaign": campaign.name,
         "description": campaign.description,
@@ -112,18 +103,19 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     }
     if number is None:
         return document
-    rows = candidate_rows(campaigns.engine, campaign, number, list(request.roles))
+    rows = candidate_rows(
+        campaigns.engine, campaign.campaign_id, number, list(request.roles), PAGE_COLUMNS
+    )
     if request.limit is not None:
         rows = rows[: request.limit]
     if not rows:
         return document
     ids = [int(row["spectrum_id"]) for row in rows]
-    extra = _spectrum_extra(campaigns.engine, ids)
     votes = _votes(campaigns, campaign, ids)
-    history = _history(campaigns.engine, campaign, ids)
+    history = _history(campaigns, campaign, ids)
     positions = [r["ra"] for r in rows], [r["dec"] for r in rows]
-    names = [(extra[sid]["designation"], extra[sid]["object"]) for sid in ids]
-    neighbours, twins = _neighbours(campaigns.engine, ids, names, *positions)
+    names = [(row["designation"], row["object"]) for row in rows]
+    neighbours, twins = _neighbours(campaigns, ids, names, *positions)
     features = campaign.target.features.array()
     roots, base = archive_roots.load(settings), settings.public_url
     twin_entries = [t for found in twins.values() for t in found]
@@ -137,23 +129,22 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
         twin["spectrum"] = twin_spectra[twin["spectrum_id"]]
     for i, (row, public) in enumerate(zip(rows, roots.served_rows(rows, base), strict=True)):
         sid = ids[i]
-        more = extra[sid]
         by_user = votes.get(sid, {})
         document["rows"].append(
             {
                 "id": sid,
                 "pubdid": row["pubdid"],
                 "designation": row["designation"],
-                "object": more["object"],
+                "object": row["object"],
                 "ra": row["ra"],
                 "dec": row["dec"],
-                "mag": _finite(more["magnitude"]),
+                "mag": _finite(row["magnitude"]),
                 "snr": _finite(row["snr"]),
-                "mjd": _finite(more["mjd"]),
-                "pipeline_class": more["pipeline_class"],
+                "mjd": _finite(row["mjd"]),
+                "pipeline_class": row["pipeline_class"],
                 "simbad": row["simbad_id"],
-                "collection": more["collection"],
-                "flux_unit": flux_unit(more["collection"] or ""),
+                "collection": row["collection"],
+                "flux_unit": flux_unit(row["collection"] or ""),
                 "access_url": public["access_url"],
                 "datalink_url": public["datalink_url"],
                 "role": row["role"],
@@ -167,7 +158,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "neighbours": neighbours.get(sid, []),
                 "twins": twins.get(sid, []),
                 "reason": row.get("reason") or ROLE_REASONS.get(row["role"], ""),
-                "adapted": encode(features[more["row_index"]]),
+                "adapted": encode(features[row["row_index"]]),
                 "spectrum": spectra[i],
                 "overview": wide[i],
             }
@@ -189,24 +180,6 @@ def _finite(value: Any) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
-def _spectrum_extra(engine: sa.Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
-    spectrum = schema.spectrum
-    columns: tuple[str, ...] = (
-        "row_index",
-        "designation",
-        "object",
-        "magnitude",
-        "mjd",
-        "pipeline_class",
-    )
-    columns += ("collection",)
-    query = sa.select(spectrum.c.spectrum_id, *(spectrum.c[name] for name in columns)).where(
-        spectrum.c.spectrum_id.in_(ids)
-    )
-    with engine.connect() as conn:
-        return {int(r[0]): dict(zip(columns, r[1:], strict=True)) for r in conn.execute(query)}
-
-
 def _votes(campaigns: Campaigns, campaign: Campaign, ids: list[int]) -> dict[int, dict[str, str]]:
     """``{spectrum_id: {user: latest verdict}}`` in this campaign."""
     wanted = set(ids)
@@ -218,68 +191,30 @@ def _votes(campaigns: Campaigns, campaign: Campaign, ids: list[int]) -> dict[int
 
 
 def _history(
-    engine: sa.Engine, campaign: Campaign, ids: list[int]
+    campaigns: Campaigns, campaign: Campaign, ids: list[int]
 ) -> dict[int, list[dict[str, Any]]]:
     """Earlier verdicts on the same object: other spectra of the same designation or
     object name, and this spectrum in other campaigns (or as a source-set label)."""
-    spectrum, label, camp = schema.spectrum, schema.label, schema.campaign
-    with engine.connect() as conn:
-        own = conn.execute(
-            sa.select(spectrum.c.spectrum_id, spectrum.c.designation, spectrum.c.object).where(
-                spectrum.c.spectrum_id.in_(ids)
-            )
-        ).all()
-        names = {str(n) for _, d, o in own for n in (d, o) if n}
-        if not names:
-            names = {"\x00"}
-        other = spectrum.alias("other")
-        query = (
-            sa.select(
-                other.c.spectrum_id,
-                other.c.designation,
-                other.c.object,
-                other.c.collection,
-                label.c.label,
-                label.c.oracle_user,
-                label.c.iteration,
-                label.c.campaign_id,
-                camp.c.name,
-            )
-            .join(label, label.c.spectrum_id == other.c.spectrum_id)
-            .outerjoin(camp, camp.c.campaign_id == label.c.campaign_id)
-            .where(
-                sa.or_(
-                    other.c.spectrum_id.in_(ids),
-                    other.c.designation.in_(names),
-                    other.c.object.in_(names),
-                )
-            )
-            .order_by(label.c.label_id)
-        )
-        found = conn.execute(query).all()
     history: dict[int, list[dict[str, Any]]] = {}
-    for sid, designation, name in own:
-        keys = {k for k in (designation, name) if k}
-        for hit in found:
-            same = int(hit.spectrum_id) == sid
-            if same and hit.campaign_id == campaign.campaign_id:
+    for sid, verdicts in verdicts_on_same_stars(campaigns.engine, ids).items():
+        for hit in verdicts:
+            if hit["same_spectrum"] and hit["campaign_id"] == campaign.campaign_id:
                 continue  # shown as this campaign's votes
-            if same or keys & {hit.designation, hit.object}:
-                history.setdefault(int(sid), []).append(
-                    {
-                        "label": hit.label,
-                        "user": hit.oracle_user or "",
-                        "campaign": hit.name or "source set",
-                        "iteration": hit.iteration,
-                        "same_spectrum": same,
-                        "collection": hit.collection or "",
-                    }
-                )
+            history.setdefault(sid, []).append(
+                {
+                    "label": hit["label"],
+                    "user": hit["oracle_user"] or "",
+                    "campaign": hit["campaign"] or "source set",
+                    "iteration": hit["iteration"],
+                    "same_spectrum": hit["same_spectrum"],
+                    "collection": hit["collection"] or "",
+                }
+            )
     return history
 
 
 def _neighbours(
-    engine: sa.Engine,
+    campaigns: Campaigns,
     ids: list[int],
     names: list[tuple[str | None, str | None]],
     ra: list[Any],
@@ -291,24 +226,18 @@ def _neighbours(
 
     One query over declination bands (indexed), separations in numpy.
     """
-    spectrum = schema.spectrum
     ra_deg = np.array([np.nan if x is None else x for x in ra], float)
     dec_deg = np.array([np.nan if x is None else x for x in dec], float)
     known = np.isfinite(ra_deg) & np.isfinite(dec_deg)
     if not known.any():
         return {}, {}
-    reach = FIBRE_REACH / 3600
-    bands = [spectrum.c.dec.between(d - reach, d + reach) for d in dec_deg[known]]
-    columns = ("spectrum_id", "designation", "object", "ra", "dec", "collection", "mjd")
-    query = sa.select(*(spectrum.c[c] for c in columns), spectrum.c.access_url).where(
-        sa.or_(*bands)
-    )
-    with engine.connect() as conn:
-        found = conn.execute(query).all()
+    found = spectra_near(campaigns.engine, dec_deg[known], FIBRE_REACH / 3600)
     if not found:
         return {}, {}
-    other_id = np.array([int(f.spectrum_id) for f in found])
-    other_ra, other_dec = (np.radians(np.array([f[i] for f in found], float)) for i in (3, 4))
+    other_id = np.array([int(f["spectrum_id"]) for f in found])
+    other_ra, other_dec = (
+        np.radians(np.array([f[c] for f in found], float)) for c in ("ra", "dec")
+    )
     ra0, dec0 = np.radians(ra_deg)[:, None], np.radians(dec_deg)[:, None]
     # haversine: (rows, candidates) separations in arcsec
     hav = (
@@ -322,12 +251,12 @@ def _neighbours(
         if other_id[j] == ids[i]:
             continue
         hit, arcsec = found[j], round(float(separation[i, j]), 2)
-        same_name = bool({n for n in names[i] if n} & {hit.designation, hit.object})
-        entry = {"spectrum_id": int(other_id[j]), "designation": hit.designation or "",
+        same_name = bool({n for n in names[i] if n} & {hit["designation"], hit["object"]})
+        entry = {"spectrum_id": int(other_id[j]), "designation": hit["designation"] or "",
                  "separation_arcsec": arcsec}  # fmt: skip
         if arcsec <= SAME_STAR or same_name:
-            entry |= {"collection": hit.collection or "", "mjd": _finite(hit.mjd),
-                      "access_url": hit.access_url}  # fmt: skip
+            entry |= {"collection": hit["collection"] or "", "mjd": _finite(hit["mjd"]),
+                      "access_url": hit["access_url"]}  # fmt: skip
             twins.setdefault(ids[i], []).append(entry)
         else:
             neighbours.setdefault(ids[i], []).append(entry)
@@ -481,21 +410,12 @@ def performance(campaigns: Campaigns, campaign: Campaign) -> dict[str, Any]:
     carry a (consensus) verdict now.
     """
     verdicts = campaigns.labels(campaign)
-    prediction = schema.prediction
-    with campaigns.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                prediction.c.iteration, prediction.c.spectrum_id, prediction.c.predicted_class
-            )
-            .where(prediction.c.campaign_id == campaign.campaign_id)
-            .where(prediction.c.role.in_(BATCH_ROLES))
-        ).all()
     confusion: dict[int, dict[str, dict[str, int]]] = {}
-    for number, sid, predicted in rows:
-        verdict = verdicts.get(int(sid))
+    for number, sid, predicted, _ in campaigns.batch_predictions(campaign):
+        verdict = verdicts.get(sid)
         if verdict is None:
             continue
-        cell = confusion.setdefault(int(number), {}).setdefault(str(predicted), {})
+        cell = confusion.setdefault(number, {}).setdefault(predicted, {})
         cell[verdict] = cell.get(verdict, 0) + 1
     return {
         "campaign": campaign.name,
@@ -503,26 +423,3 @@ def performance(campaigns: Campaigns, campaign: Campaign) -> dict[str, Any]:
         "verdicts": list(schema.VERDICTS),
         "confusion": {str(k): v for k, v in sorted(confusion.items())},
     }
-
-
-def undo_label(campaigns: Campaigns, campaign: Campaign, spectrum_id: int, user: str) -> str | None:
-    """Delete ``user``'s latest verdict on a spectrum; return the one now in effect (or None).
-
-    Verdicts are append-only otherwise; undo removes exactly the row the
-    user's last key press added, so an earlier verdict of theirs comes back.
-    """
-    label = schema.label
-    mine = (
-        sa.select(label.c.label_id, label.c.label)
-        .where(label.c.campaign_id == campaign.campaign_id)
-        .where(label.c.spectrum_id == spectrum_id)
-        .where(label.c.oracle_user == user)
-        .order_by(label.c.label_id.desc())
-        .limit(2)
-    )
-    with campaigns.engine.begin() as conn:
-        latest = conn.execute(mine).all()
-        if not latest:
-            return None
-        conn.execute(label.delete().where(label.c.label_id == latest[0].label_id))
-    return str(latest[1].label) if len(latest) > 1 else None

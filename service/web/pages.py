@@ -192,7 +192,7 @@ class OraclePages:
             campaign = campaigns.require(name)
             if not campaign.may_label(user or None):  # service.store.ownership
                 raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")
-            return oracle.undo_label(campaigns, campaign, spectrum_id, user)
+            return campaigns.undo_verdict(campaign, spectrum_id, user)
 
         now = await anyio.to_thread.run_sync(undo)
         return JSONResponse({"spectrum_id": spectrum_id, "label": now})
