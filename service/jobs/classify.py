@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from service.jobs.params import JobParams
 from service.store import schema
 from service.vo import dali
+from service.vocabulary import CANDIDATE, CLASSES, HOU_EMISSION, HOU_NONE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +79,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     progress(0.1, f"classifying {len(dataset.features)} spectra ({precision})")
     predictions = classify(path, dataset.feature_path, progress, (0.1, 0.8), precision=precision)
     precision = predictions.arithmetic
-    roles = np.where(predictions.candidates(), "candidate", "").astype(object)
+    roles = np.where(predictions.candidates(), CANDIDATE, "").astype(object)
     ids = campaigns.spectrum_ids(dataset)
     progress(0.8, "recording predictions")
     scoring = Scoring(None, 0, request.model_id, job.id, precision)
@@ -90,13 +91,13 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     rows = [
         {
             **{name: spectra[name][i] for name in spectra},
-            "predicted_class": schema.CLASSES[predictions.predicted[i]],
+            "predicted_class": CLASSES[predictions.predicted[i]],
             "p_single_peak": float(predictions.probabilities[i, 0]),
             "p_double_peak": float(predictions.probabilities[i, 1]),
             "p_absorption": float(predictions.probabilities[i, 2]),
             "entropy": float(predictions.entropy[i]),
-            "hou_verdict": "emission" if predictions.hou[i] else "none",
-            "role": "candidate",
+            "hou_verdict": HOU_EMISSION if predictions.hou[i] else HOU_NONE,
+            "role": CANDIDATE,
             "iteration": None,
         }
         for i in chosen
@@ -110,8 +111,8 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "classified": int(predictions.finite.sum()),
         "candidates": len(chosen),
         "hou_verdict": {  # the name of the column in the candidates table and over TAP
-            "emission": int(predictions.hou.sum()),
-            "none": int((~predictions.hou & predictions.finite).sum()),
+            HOU_EMISSION: int(predictions.hou.sum()),
+            HOU_NONE: int((~predictions.hou & predictions.finite).sum()),
         },
         "seconds": round(predictions.seconds, 3),
         "arithmetic": precision,

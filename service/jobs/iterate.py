@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,16 @@ from service.learn import STRATEGIES
 from service.settings import Settings
 from service.store import schema
 from service.vo import dali
+from service.vocabulary import (
+    BATCH_ROLES,
+    CANDIDATE,
+    CLASSES,
+    PADDING,
+    PRECISION_SAMPLE,
+    QUERY,
+    ROLES,
+    TARGET_CLASSES,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,8 +168,7 @@ class Iteration:
     def score_previous(self) -> None:
         """Metrics of the last iteration's row, from the labels given since on its batch
         (:func:`service.learn.step.score_batch`): each row describes its own model."""
-        from service.learn import TARGET_CLASSES
-        from service.learn.step import BATCH_ROLES, QUERY, score_batch
+        from service.learn.step import score_batch
 
         if self.number == 0:
             return
@@ -230,7 +238,6 @@ class Iteration:
         """The shared active-learning step (:func:`service.learn.step.select_batch`) on
         the pool's predictions, with the network's embeddings for diverse-entropy."""
         from service.jobs.learning import load_model
-        from service.learn import TARGET_CLASSES
         from service.learn.step import select_batch
 
         features = self.campaign.target.features.array()
@@ -288,8 +295,6 @@ class Iteration:
         if self.settings.simbad != "on":
             self.simbad = "skipped: switched off (ALVO_SIMBAD=off)"
             return
-        from service.learn.step import BATCH_ROLES, CANDIDATE
-
         order = [*self.step.rows(*BATCH_ROLES), *self.step.rows(CANDIDATE)]
         spectra = self.campaigns.datasets.spectra(
             self.campaign.target, ["spectrum_id", "ra", "dec", "simbad_id"]
@@ -317,7 +322,6 @@ class Iteration:
 
     def results(self, probabilities: np.ndarray, roles: np.ndarray) -> dict[str, Any]:
         from service.jobs.results import candidates_votable, learning_curve_png, metrics_votable
-        from service.learn.step import BATCH_ROLES, CANDIDATE, PADDING, QUERY, SAMPLE
 
         workdir, campaign, number = self.workdir, self.campaign, self.number
         base = self.settings.public_url
@@ -347,9 +351,9 @@ class Iteration:
             "strategy": self.step.strategy,
             "embeddings": "network" if self.step.embedded else "none",
             "query": int(np.sum(roles == QUERY)),
-            "precision_sample": int(np.sum(roles == SAMPLE)),
+            "precision_sample": int(np.sum(roles == PRECISION_SAMPLE)),
             "padding": int(np.sum(roles == PADDING)),
-            "why": {role: self.step.reason(role) for role in (QUERY, SAMPLE, PADDING, CANDIDATE)},
+            "why": {role: self.step.reason(role) for role in ROLES},
             "candidates": self.step.n_candidates,
             "pool": len(probabilities),
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
@@ -367,6 +371,3 @@ class Iteration:
         outputs["summary"] = (workdir / "summary.json", "application/json")
         outputs["page"] = (f"{base}/oracle/{campaign.name}", "text/html")
         return outputs
-
-
-CLASSES: Sequence[str] = schema.CLASSES

@@ -15,8 +15,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.store import schema
+from service.vocabulary import CLASSES, TARGET_CLASSES
 
-CLASSES = schema.CLASSES
 log = logging.getLogger(__name__)
 
 
@@ -173,8 +173,6 @@ class Predictions:
 
     def candidates(self) -> np.ndarray:
         """Rows predicted as an emission class (the original's positives)."""
-        from service.learn import TARGET_CLASSES
-
         among = [CLASSES.index(c) for c in TARGET_CLASSES]
         return np.isin(self.predicted, among) & self.finite
 

@@ -16,8 +16,11 @@ import sqlalchemy as sa
 
 from service.settings import Settings
 from service.store import schema
+from service.vocabulary import ROLES
 
-LABEL_PRIORITY = {"query": 0, "precision-sample": 1, "padding": 2, "candidate": 3}
+#: Order of the rows of a candidates or query table: the batch's roles first, in the
+#: order the page shows them, then the candidates.
+LABEL_PRIORITY = {role: rank for rank, role in enumerate(ROLES)}
 
 
 def candidate_rows(

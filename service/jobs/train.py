@@ -23,9 +23,7 @@ import numpy as np
 
 from service.jobs.learning import fit_classifier, record_model, start_job, training_config
 from service.jobs.params import JobParams
-from service.store import schema
-
-CLASSES = schema.CLASSES
+from service.vocabulary import CLASSES
 
 
 @dataclasses.dataclass(frozen=True)

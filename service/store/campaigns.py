@@ -23,9 +23,7 @@ from service.settings import Settings
 from service.store import schema
 from service.store.datasets import Dataset, Datasets
 from service.store.ownership import may_label
-
-CLASSES = schema.CLASSES
-VERDICTS = schema.VERDICTS
+from service.vocabulary import BATCH_ROLES, CLASSES, VERDICTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,7 +243,7 @@ class Campaigns:
                 sa.select(prediction.c.spectrum_id, sa.func.max(prediction.c.iteration))
                 .where(prediction.c.campaign_id == campaign.campaign_id)
                 .where(prediction.c.spectrum_id.in_(sids))
-                .where(prediction.c.role.in_(("query", "precision-sample", "padding")))
+                .where(prediction.c.role.in_(BATCH_ROLES))
                 .group_by(prediction.c.spectrum_id)
             )
         }
@@ -385,7 +383,7 @@ class Campaigns:
                 sa.func.count(sa.distinct(prediction.c.spectrum_id)).label("n"),
             )
             .where(prediction.c.campaign_id == campaign.campaign_id)
-            .where(prediction.c.role.in_(("query", "precision-sample", "padding")))
+            .where(prediction.c.role.in_(BATCH_ROLES))
             .where(
                 prediction.c.spectrum_id.in_(
                     sa.select(label.c.spectrum_id).where(
