@@ -14,8 +14,12 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from service.learn.query import NEEDS_EMBEDDINGS
+from service.learn.step import reason
 from service.settings import Settings
-from service.store import schema
+from service.store import archive_roots, schema
+from service.store.engine import engine_for
+from service.vo import templates
 from service.vocabulary import ROLES
 
 #: Order of the rows of a candidates or query table: the batch's roles first, in the
@@ -28,9 +32,6 @@ def candidate_rows(
 ) -> list[dict[str, Any]]:
     """Predictions of one iteration joined with their spectra (and oracle labels), each
     with a ``reason`` saying why it is listed (rebuilt from its stored role)."""
-    from service.learn.query import NEEDS_EMBEDDINGS
-    from service.learn.step import reason
-
     prediction, spectrum, label = schema.prediction, schema.spectrum, schema.label
     query = (
         sa.select(
@@ -91,9 +92,6 @@ def candidates_votable(
 ) -> bytes:
     """The candidates (or query batch) of an iteration as a VOTable for TOPCAT and Aladin
     (a tree-ingested file as the URL the service serves it at, not ``file://``)."""
-    from service.store import archive_roots
-    from service.store.engine import engine_for
-
     rows = candidate_rows(engine_for(settings.sqlalchemy_url), campaign, iteration, roles)
     rows = archive_roots.load(settings).served_rows(rows, settings.public_url)
     info = {"campaign": campaign.name, "iteration": str(iteration), "kind": kind}
@@ -104,8 +102,6 @@ def rows_votable(
     rows: Sequence[dict[str, Any]], info: dict[str, str], serialization: str = "tabledata"
 ) -> bytes:
     """Fill ``votable_templates/candidates.xml`` with prediction rows (see candidate_rows)."""
-    from service.vo import templates
-
     document = templates.load("candidates.xml")
     for name in ("campaign", "iteration", "kind", "model"):
         if name in info:
@@ -182,8 +178,6 @@ METRIC_INTS = ("iteration", "n_labels", "n_answered", "n_candidates", "n_sample_
 def metrics_votable(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:
     """``votable_templates/metrics.xml`` with one row per iteration (see Campaigns.iterations);
     every value of a row describes that iteration's model and batch."""
-    from service.vo import templates
-
     document = templates.load("metrics.xml")
     document.by_id("info_campaign").set("value", campaign.name)
 
@@ -205,7 +199,7 @@ def metrics_votable(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:
 
 
 def learning_curve_png(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:
-    from service.plots import learning_curve_figure, save_png
+    from service.plots import learning_curve_figure, save_png  # matplotlib: only to draw
 
     labels = [it.get("n_labels") or 0 for it in iterations]
     error = [np.nan if it.get("error") is None else it["error"] for it in iterations]
