@@ -6,6 +6,7 @@ job as ``"CODE: detail"``; the jobs' own "not found" cases have names too.
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,19 @@ def test_unknown_model_campaign_and_unlabelled_dataset_have_names(workdir: Path)
         with pytest.raises(UWSJobError) as failed:
             run(job, workdir, _ignore)
         assert failed.value.message.startswith(f"{reason}: "), failed.value.message
+
+
+def test_jobs_raise_named_reasons_and_wrap_them_in_one_place() -> None:
+    """No bare LookupError/ValueError/KeyError, and UWSJobError only in job_runner."""
+    found = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "service" / "jobs").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                name = getattr(node.exc.func, "id", "")
+                bare = name in ("ValueError", "LookupError", "KeyError")
+                if bare or (name == "UWSJobError" and path.name != "runner.py"):
+                    found.append(f"{path.name}:{node.lineno}: raise {name}")
+    assert found == []
 
 
 def test_importing_the_jobs_package_imports_no_job() -> None:
