@@ -80,7 +80,7 @@ def machine() -> str:
 def simulated(n: int, seed: int, emission: float) -> tuple[np.ndarray, np.ndarray]:
     from service.adapt import adapt
     from service.archive.simulate import simulate_batch
-    from service.learn.labels import CLASSES
+    from service.vocabulary import CLASSES
 
     spectra, truth = simulate_batch("lamost", n, seed, emission)
     x = np.asarray(adapt(spectra).features, np.float32)

@@ -22,7 +22,8 @@ import numpy as np
 from service.adapt import AdaptConfig, adapt
 from service.archive import simulate_batch
 from service.archive.realism import real_examples
-from service.learn import CLASSES, SpectrumClassifier, TrainConfig, configure_threads
+from service.learn import SpectrumClassifier, TrainConfig, configure_threads
+from service.vocabulary import CLASSES
 
 EMISSION = ("single-peak", "double-peak")
 REAL = Path(

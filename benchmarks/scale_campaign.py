@@ -141,9 +141,9 @@ def source_set(datasets: Any, n: int, seed: int) -> int:
 
 
 def oracle_label(truth: str) -> str:
-    from service.store.schema import VERDICTS
+    from service.vocabulary import NOT_SURE, VERDICTS
 
-    return truth if truth in VERDICTS else "not-sure"
+    return truth if truth in VERDICTS else NOT_SURE
 
 
 # ------------------------------------------------------------------------------ campaign
@@ -211,9 +211,9 @@ def answer_batch(campaigns: Any, campaign: Any, number: int, truth: dict[str, st
     """The simulated oracle labels iteration ``number``'s query batch from the truth."""
     import sqlalchemy as sa
 
-    from service.learn.step import BATCH_ROLES
     from service.store import schema
     from service.store.campaigns import Verdict
+    from service.vocabulary import BATCH_ROLES
 
     p, s = schema.prediction, schema.spectrum
     with campaigns.engine.connect() as conn:

@@ -7,7 +7,8 @@ spectrum is brought into one feature space before it meets the network:
 1. air -> vacuum wavelengths (:func:`to_vacuum`, IAU formula inverted by Piskunov);
 2. Gaussian blur to the target resolving power (:func:`degrade_resolution`), or
    the original fixed sigma of 7 CCD700 pixels (:func:`blur_fixed_pixels`);
-3. rebin onto 140 points 6519-6732 A, vacuum (:func:`rebin`: linear interpolation as
+3. rebin onto the feature grid, 140 points 6519-6732 A in vacuum
+   (:data:`service.vocabulary.FEATURE_WINDOW`; :func:`rebin`: linear interpolation as
    in the original, or flux-conserving as SpectRes does it);
 4. division by a straight continuum through both ends of the window
    (:func:`divide_continuum`; not in the original): Ondrejov spectra come
@@ -37,6 +38,7 @@ import scipy.sparse
 
 from service.reasons import AlvoError, Reason, SpectrumError
 from service.spectra.spectrum import Medium, Spectrum
+from service.vocabulary import FEATURE_PIXELS, FEATURE_WINDOW
 
 #: FWHM of a Gaussian in units of its sigma, 2 sqrt(2 ln 2).
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -405,9 +407,9 @@ class AdaptConfig:
     max_gap_angstrom : widest run of bad pixels (Å between good neighbours) we bridge
     """
 
-    start: float = 6519.0
-    stop: float = 6732.0
-    n: int = 140
+    start: float = FEATURE_WINDOW[0]
+    stop: float = FEATURE_WINDOW[1]
+    n: int = FEATURE_PIXELS
     blur: BlurMode = "resolving-power"
     target_resolving_power: float = 1800.0
     sigma_px: float = 7.0

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 
 from service.http.access import AnonymousReadOnly
 from service.http.origin import SameOriginWrites, trusted_origins
-from service.jobs import uws_service
+from service.jobs.lists import uws_service
 from service.settings import Settings
 from service.vo import archive_links, datalink, ssa, vosi
 from service.vo import published_labels as labels

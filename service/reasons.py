@@ -85,6 +85,16 @@ class Reason(enum.Enum):
     BAD_MODEL_FILE = (
         "The model file or its metadata sidecar (.keras.json) is missing or unreadable."
     )
+    UNKNOWN_MODEL = (
+        "No trained model has this MODEL_ID; the alvo.model table (over TAP) lists the "
+        "models that train and iterate jobs made.",
+        404,
+    )
+    UNLABELLED_DATASET = (
+        "The dataset has no spectrum labelled with a class (single-peak, double-peak or "
+        "absorption) to train on; ingest it with LABELS, or let a campaign (iterate) train "
+        "on the oracle's labels."
+    )
     MODEL_ADAPTATION_MISMATCH = (
         "The model was trained on features made with another adaptation configuration; "
         "re-adapt the spectra with the model's configuration or train a new model."

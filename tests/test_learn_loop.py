@@ -18,7 +18,7 @@ from service.learn import (
     configure_threads,
     run_active_learning,
 )
-from service.learn.labels import VERDICTS
+from service.vocabulary import VERDICTS
 
 GRID = np.linspace(6519.0, 6732.0, 140)
 HALPHA = 6564.614

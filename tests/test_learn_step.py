@@ -7,14 +7,9 @@ import inspect
 import numpy as np
 import pytest
 
-from service.learn.step import (
-    CANDIDATE,
-    PADDING,
-    QUERY,
-    SAMPLE,
-    score_batch,
-    select_batch,
-)
+from service.learn.step import score_batch, select_batch
+from service.vocabulary import CANDIDATE, PADDING, QUERY
+from service.vocabulary import PRECISION_SAMPLE as SAMPLE
 
 CLASSES = ("single-peak", "double-peak", "absorption")
 EMISSION = CLASSES[:2]

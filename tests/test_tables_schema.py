@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from service.store import demo, schema
 from service.vo.tap import tap_schema
+from service.vocabulary import CLASSES
 
 
 def test_every_published_column_is_described():
@@ -60,7 +61,7 @@ def test_demo_rows_are_consistent(tmp_path):
     assert np.allclose(probabilities.sum(axis=1), 1.0)
     entropy = -np.sum(probabilities * np.log(probabilities), axis=1)
     assert np.allclose(entropy, [r[3] for r in rows])
-    best = np.array(schema.CLASSES)[probabilities.argmax(axis=1)]
+    best = np.array(CLASSES)[probabilities.argmax(axis=1)]
     assert list(best) == [r[4] for r in rows]
 
 

@@ -24,8 +24,8 @@ from service.settings import Settings
 from service.store import schema
 from service.store.campaigns import Campaigns, Verdict
 from service.store.datasets import Datasets
+from service.vocabulary import CLASSES
 
-CLASSES = schema.CLASSES
 COEFF0, COEFF1, NPIX = 3.5682, 1e-4, 3909
 HALPHA = 6564.61
 

@@ -34,7 +34,7 @@ import dataclasses
 import importlib
 import logging
 import mimetypes
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +45,9 @@ __all__ = [
     "Outcome",
     "Progress",
     "Result",
+    "ResultLocation",
+    "Results",
+    "Runner",
     "RunnerJob",
     "UWSJobError",
     "WorkOrder",
@@ -102,6 +105,16 @@ class RunnerJob:
     uploads: Mapping[str, str]
 
 
+#: Where a result is: a file path (inside the workdir, or relative to it) or an
+#: ``http(s)://`` URL, alone or as ``(location, mime_type)``.
+ResultLocation = str | Path | tuple[str | Path, str | None]
+#: What a runner returns: ``{result_id: location}``, a sequence of :class:`Result` or
+#: ``(id, location[, mime_type])`` tuples, or None (no results).
+Results = Mapping[str, ResultLocation] | Iterable[Result | tuple[Any, ...]] | None
+#: The runner function itself: ``run(job, workdir, progress) -> results``.
+Runner = Callable[[RunnerJob, Path, Progress], Results]
+
+
 @dataclasses.dataclass(frozen=True)
 class WorkOrder:
     """Everything a worker needs to run one job; picklable, sent to worker processes."""
@@ -129,7 +142,7 @@ class WorkOrder:
 Outcome = tuple[Any, ...]
 
 
-def load_runner(spec: str) -> Callable[..., Any]:
+def load_runner(spec: str) -> Runner:
     module_name, _, function_name = spec.partition(":")
     module = importlib.import_module(module_name)
     runner = getattr(module, function_name, None)
@@ -155,7 +168,7 @@ def execute(order: WorkOrder, progress: Progress) -> Outcome:
         return ("failed", INTERNAL_ERROR.format(job_id=order.job_id), None, True)
 
 
-def normalise_results(returned: Any, workdir: Path) -> list[ResultRecord]:
+def normalise_results(returned: Results, workdir: Path) -> list[ResultRecord]:
     """Turn a runner's return value into result records (files checked, sized, typed)."""
     if returned is None:
         return []

@@ -1,7 +1,8 @@
 """Fine (physical) classes of simulated spectra, their learning labels and priors.
 
 Fine classes say what the star does; labels say what the learning core is told
-(``service.learn.labels.CLASSES`` plus ``bad`` and the source's ``unknown``):
+(the classes of :mod:`service.vocabulary` plus ``bad`` and the source's ``unknown``).
+Four fine classes are the label they become, and are spelled by the vocabulary's names:
 
 =====================  ================  ==========================================
 fine class             label             what it is
@@ -27,34 +28,39 @@ from __future__ import annotations
 
 import numpy as np
 
+from service.vocabulary import ABSORPTION, BAD, DOUBLE_PEAK, SINGLE_PEAK
+
+#: What the Ondrejov label file calls an ambiguous profile (the service's ``not-sure``).
+UNKNOWN = "unknown"
+
 FINE_CLASSES: tuple[str, ...] = (
-    "absorption",
-    "single-peak",
+    ABSORPTION,
+    SINGLE_PEAK,
     "emission-in-absorption",
     "p-cygni",
-    "double-peak",
+    DOUBLE_PEAK,
     "shell",
-    "unknown",
-    "bad",
+    UNKNOWN,
+    BAD,
 )
-LABELS: tuple[str, ...] = ("single-peak", "double-peak", "absorption", "bad", "unknown")
+LABELS: tuple[str, ...] = (SINGLE_PEAK, DOUBLE_PEAK, ABSORPTION, BAD, UNKNOWN)
 LABEL_OF: dict[str, str] = {
-    "absorption": "absorption",
-    "single-peak": "single-peak",
-    "emission-in-absorption": "single-peak",
-    "p-cygni": "single-peak",
-    "double-peak": "double-peak",
-    "shell": "double-peak",
-    "unknown": "unknown",
-    "bad": "bad",
+    ABSORPTION: ABSORPTION,
+    SINGLE_PEAK: SINGLE_PEAK,
+    "emission-in-absorption": SINGLE_PEAK,
+    "p-cygni": SINGLE_PEAK,
+    DOUBLE_PEAK: DOUBLE_PEAK,
+    "shell": DOUBLE_PEAK,
+    UNKNOWN: UNKNOWN,
+    BAD: BAD,
 }
-EMISSION_FINE = ("single-peak", "emission-in-absorption", "p-cygni", "double-peak", "shell")
+EMISSION_FINE = (SINGLE_PEAK, "emission-in-absorption", "p-cygni", DOUBLE_PEAK, "shell")
 
 #: Ondrejov CCD700 labels (13 334): emission 5301, absorption 6102, unknown 398, double-peak 1533.
-ONDREJOV_COUNTS = {"emission": 5301, "absorption": 6102, "unknown": 398, "double-peak": 1533}
+ONDREJOV_COUNTS = {"emission": 5301, ABSORPTION: 6102, UNKNOWN: 398, DOUBLE_PEAK: 1533}
 #: How the archive's "emission" and "double-peak" split into fine classes (our choice).
-SINGLE_SPLIT = {"single-peak": 0.65, "emission-in-absorption": 0.25, "p-cygni": 0.10}
-DOUBLE_SPLIT = {"double-peak": 0.80, "shell": 0.20}
+SINGLE_SPLIT = {SINGLE_PEAK: 0.65, "emission-in-absorption": 0.25, "p-cygni": 0.10}
+DOUBLE_SPLIT = {DOUBLE_PEAK: 0.80, "shell": 0.20}
 #: LAMOST emission-line stars: single vs double peaked as in the published candidates
 #: (3731 single-peak, 648 double-peak of 4379).
 TARGET_DOUBLE_SHARE = 648 / 4379
@@ -66,12 +72,12 @@ def source_priors() -> dict[str, float]:
     """Fine-class probabilities of the Ondrejov-like source set (sum 1)."""
     total = sum(ONDREJOV_COUNTS.values())
     emission = ONDREJOV_COUNTS["emission"] / total
-    double = ONDREJOV_COUNTS["double-peak"] / total
+    double = ONDREJOV_COUNTS[DOUBLE_PEAK] / total
     priors = {k: emission * v for k, v in SINGLE_SPLIT.items()}
     priors.update({k: double * v for k, v in DOUBLE_SPLIT.items()})
-    priors["absorption"] = ONDREJOV_COUNTS["absorption"] / total
-    priors["unknown"] = ONDREJOV_COUNTS["unknown"] / total
-    priors["bad"] = 0.0
+    priors[ABSORPTION] = ONDREJOV_COUNTS[ABSORPTION] / total
+    priors[UNKNOWN] = ONDREJOV_COUNTS[UNKNOWN] / total
+    priors[BAD] = 0.0
     return priors
 
 
@@ -96,9 +102,9 @@ def target_priors(
     single = emission_fraction - double
     priors = {k: single * v for k, v in SINGLE_SPLIT.items()}
     priors.update({k: double * v for k, v in DOUBLE_SPLIT.items()})
-    priors["bad"] = bad_fraction
-    priors["unknown"] = 0.0
-    priors["absorption"] = 1.0 - emission_fraction - bad_fraction
+    priors[BAD] = bad_fraction
+    priors[UNKNOWN] = 0.0
+    priors[ABSORPTION] = 1.0 - emission_fraction - bad_fraction
     return priors
 
 
@@ -123,7 +129,7 @@ def observed_label(
     emission too weak to show at this resolution (< 10 % of the continuum after the
     line-spread function) reads as absorption."""
     labels = labels_of(fine)
-    blurred = (labels == "double-peak") & ~peaks_resolved
-    labels = np.where(blurred, "single-peak", labels)
-    hidden = np.isin(labels, ("single-peak", "double-peak")) & ~emission_visible
-    return np.where(hidden, "absorption", labels)
+    blurred = (labels == DOUBLE_PEAK) & ~peaks_resolved
+    labels = np.where(blurred, SINGLE_PEAK, labels)
+    hidden = np.isin(labels, (SINGLE_PEAK, DOUBLE_PEAK)) & ~emission_visible
+    return np.where(hidden, ABSORPTION, labels)

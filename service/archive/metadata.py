@@ -17,6 +17,7 @@ import numpy as np
 
 from service.archive import sky
 from service.archive.classes import EMISSION_FINE
+from service.vocabulary import ABSORPTION
 
 N_SHARED = 400
 SHARED_FRACTION = {"ondrejov": 0.03, "lamost": 0.002}
@@ -67,7 +68,7 @@ def draw_shared(
     any_star = rng.integers(0, N_SHARED, n)
     be_star = be[rng.integers(0, be.size, n)]
     emission = np.isin(fine, EMISSION_FINE)
-    shared &= emission | (fine == "absorption")
+    shared &= emission | (fine == ABSORPTION)
     return shared, np.where(emission, be_star, any_star)
 
 

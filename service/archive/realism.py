@@ -27,7 +27,11 @@ from service.archive import simulate_batch
 from service.archive.lines import HALPHA
 from service.spectra import Spectrum, read_spectrum
 from service.spectra.checks import der_snr
+from service.vocabulary import ABSORPTION, CLASSES, TARGET_CLASSES
 
+#: The realism check's two sides: emission (either target class) or absorption.
+EMISSION = "emission"
+SIDES = (ABSORPTION, EMISSION)
 EMISSION_FILES = {
     "ondrejov/gamma-cas-emission.fits",
     "ondrejov/bt-cmi-ondrejov.fits",
@@ -53,9 +57,9 @@ def real_examples(real: Path) -> list[tuple[str, str, Spectrum]]:
         if name in UNLABELLED or not path.exists():
             continue
         if name in EMISSION_FILES:
-            label = "emission"
+            label = EMISSION
         else:
-            label = "emission" if twins.get(name) == "emission" else "absorption"
+            label = EMISSION if twins.get(name) == "emission" else ABSORPTION
         out.append((name, label, read_spectrum(path)))
     return out
 
@@ -96,8 +100,8 @@ def simulated(n: int, seed: int) -> dict[str, tuple[list[Spectrum], np.ndarray]]
 def binary(labels: np.ndarray) -> np.ndarray:
     """'emission' for single/double-peak, 'absorption', '' for labels not trained on."""
     return np.select(
-        [np.isin(labels, ("single-peak", "double-peak")), labels == "absorption"],
-        ["emission", "absorption"],
+        [np.isin(labels, TARGET_CLASSES), labels == ABSORPTION],
+        [EMISSION, ABSORPTION],
         "",
     )
 
@@ -122,11 +126,11 @@ class ProjectCnn:
 
     def __init__(self, epochs: int = 12) -> None:
         self.epochs = epochs
-        self.classes_ = np.array(["absorption", "emission"])
+        self.classes_ = np.array(SIDES)
         self.model: Any = None
 
     def fit_labels(self, x: np.ndarray, labels: np.ndarray) -> ProjectCnn:
-        from service.learn import CLASSES, SpectrumClassifier, TrainConfig
+        from service.learn import SpectrumClassifier, TrainConfig
 
         keep = np.isin(labels, CLASSES)
         y = np.array([CLASSES.index(v) for v in labels[keep]])
@@ -139,10 +143,8 @@ class ProjectCnn:
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        from service.learn import CLASSES
-
         p = self.model.predict_proba(x)
-        emission = p[:, CLASSES.index("single-peak")] + p[:, CLASSES.index("double-peak")]
+        emission = p[:, [CLASSES.index(c) for c in TARGET_CLASSES]].sum(axis=1)
         return np.stack([1 - emission, emission], axis=1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -154,16 +156,16 @@ def report_transfer(
 ) -> float:
     """Print each real spectrum's predicted class; return the accuracy."""
     predicted = model.predict(real_x)
-    proba = model.predict_proba(real_x)[:, list(model.classes_).index("emission")]
+    proba = model.predict_proba(real_x)[:, list(model.classes_).index(EMISSION)]
     correct = predicted == real_y
     print(f"  {title}:")
     for (name, label, _), p, ok, pe in zip(examples, predicted, correct, proba, strict=True):
         verdict = "ok " if ok else "NO "
         print(f"    {verdict} {name:58s} true {label:10s} predicted {p:10s} p(em)={pe:.2f}")
-    recall = {c: correct[real_y == c].mean() for c in ("emission", "absorption")}
+    recall = {c: correct[real_y == c].mean() for c in SIDES}
     print(
         f"    accuracy {correct.mean():.3f} ({correct.sum()}/{correct.size}); recall emission "
-        f"{recall['emission']:.2f}, absorption {recall['absorption']:.2f}"
+        f"{recall[EMISSION]:.2f}, absorption {recall[ABSORPTION]:.2f}"
     )
     return float(correct.mean())
 
@@ -185,7 +187,7 @@ def main(
 
     print("1. H-alpha EW (Å; <0 emission) and DER_SNR: 10/50/90 percentiles")
     for domain, (spectra, labels) in sims.items():
-        for cls in ("absorption", "emission"):
+        for cls in SIDES:
             chosen = binary(labels) == cls
             ew = np.array([halpha_ew(s) for s, c in zip(spectra, chosen, strict=True) if c])
             snr = np.array(

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from service.vocabulary import ABSORPTION
+
 
 def side_by_side(
     path: Path,
@@ -25,7 +27,7 @@ def side_by_side(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"emission": "tab:red", "absorption": "tab:blue"}
+    colours = {"emission": "tab:red", ABSORPTION: "tab:blue"}
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex="col")
     rng = np.random.default_rng(0)
     for r, domain in enumerate(("ondrejov", "lamost")):
@@ -33,7 +35,7 @@ def side_by_side(
         for x, y in zip(real_x[real_d == domain], real_y[real_d == domain], strict=True):
             ax_real.plot(grid, x, color=colours[y], lw=0.8, alpha=0.8)
         pool = np.flatnonzero(sim_d == domain)
-        for cls in ("absorption", "emission"):
+        for cls in (ABSORPTION, "emission"):
             chosen = pool[sim_y[pool] == cls]
             for i in rng.choice(chosen, min(12, chosen.size), replace=False):
                 ax_sim.plot(grid, sim_x[i], color=colours[cls], lw=0.6, alpha=0.6)

@@ -20,12 +20,11 @@ from service.archive import lines as ll
 from service.archive import metadata, physics
 from service.archive.instruments import Instrument, instrument
 from service.spectra.spectrum import Spectrum, SpectrumMeta
+from service.vocabulary import BAD, DOUBLE_PEAK, FEATURE_WINDOW, SINGLE_PEAK
 
 BLOCK = 512
 COLLECTION_CODE = {"ondrejov": 1, "lamost": 2}
 ARTEFACTS: tuple[str, ...] = ("cosmic", "dead", "sky", "zeros", "nans", "truncated")
-#: H-alpha window of the learning features (vacuum Å): artefacts are put where they show.
-FEATURE_WINDOW = (6519.0, 6732.0)
 #: Effective wavelengths (Å) of the LAMOST SN_U..SN_Z bands.
 SN_BANDS = {"u": 3560.0, "g": 4700.0, "r": 6200.0, "i": 7500.0, "z": 8900.0}
 
@@ -93,7 +92,7 @@ def draw_stars(
     """Fine class and the star's physical parameters (always the same draws, in order)."""
     fine = rng.choice(len(cl.FINE_CLASSES), size=n, p=priors)
     name = np.array(cl.FINE_CLASSES)[fine]
-    emission = np.isin(name, (*cl.EMISSION_FINE, "unknown"))
+    emission = np.isin(name, (*cl.EMISSION_FINE, cl.UNKNOWN))
     if collection == "ondrejov":
         teff_abs = _mixture(rng, n, [(0.7, 9000, 28000), (0.3, 4300, 9000)])
         teff_em = _mixture(rng, n, [(0.9, 10500, 30000), (0.1, 8000, 10500)])
@@ -151,15 +150,15 @@ def draw_emission(
     v = np.zeros((n, 3))
     s = np.ones((n, 3)) * 50.0
     a = np.zeros((n, 3))
-    single = fine == "single-peak"
+    single = fine == SINGLE_PEAK
     v[single, 0], s[single, 0], a[single, 0] = 0.0, sigma_single[single], amp[single]
-    disk = np.isin(fine, ("double-peak", "shell"))
+    disk = np.isin(fine, (DOUBLE_PEAK, "shell"))
     violet, red = amp * np.sqrt(vr), amp / np.sqrt(vr)
     sigma_peak = separation * peak_width
     v[disk, 0], s[disk, 0], a[disk, 0] = -separation[disk] / 2, sigma_peak[disk], violet[disk]
     v[disk, 1], s[disk, 1], a[disk, 1] = separation[disk] / 2, sigma_peak[disk], red[disk]
     at_centre = (violet + red) * np.exp(-0.5 * (0.5 / peak_width) ** 2)
-    double = fine == "double-peak"
+    double = fine == DOUBLE_PEAK
     v[double, 2], s[double, 2] = 0.0, 0.25 * separation[double]
     a[double, 2] = -depression[double] * at_centre[double]
     shell = fine == "shell"
@@ -170,7 +169,7 @@ def draw_emission(
     pcyg = fine == "p-cygni"
     v[pcyg, 0], s[pcyg, 0], a[pcyg, 0] = em_shift[pcyg], sigma_single[pcyg], amp[pcyg]
     v[pcyg, 1], s[pcyg, 1], a[pcyg, 1] = -wind_v[pcyg], wind_sigma[pcyg], -wind_depth[pcyg]
-    unknown = fine == "unknown"
+    unknown = fine == cl.UNKNOWN
     v[unknown, 0], s[unknown, 0], a[unknown, 0] = 0.0, fill_sigma[unknown], weak[unknown]
 
     nan = np.full(n, np.nan)
@@ -195,7 +194,7 @@ def draw_observation(
     if collection == "ondrejov":
         magnitude = rng.uniform(2.0, 9.0, n)
         snr = np.exp(rng.normal(np.log(110.0), 0.55, n)) * 10 ** (-0.1 * (magnitude - 5.5))
-        snr = np.where(fine == "unknown", snr * 0.25, snr)
+        snr = np.where(fine == cl.UNKNOWN, snr * 0.25, snr)
         snr = np.clip(snr, 8.0, 600.0)
     else:
         u = rng.random(n)  # p(r) ∝ 10^(0.25 r) on [10, 17.8]: more faint stars
@@ -303,7 +302,7 @@ def apply_artefacts(
     n, p = int(flux.shape[0]), int(flux.shape[1])
     kind = rng.integers(0, len(ARTEFACTS), n)
     names = np.where(bad, np.array(ARTEFACTS)[kind], "")
-    lo, hi = np.searchsorted(vac, FEATURE_WINDOW)
+    lo, hi = np.searchsorted(vac, FEATURE_WINDOW)  # inside the features, where they show
     cols = np.arange(p)[None, :]
     start = rng.integers(lo, max(hi - 130, lo + 1), n)[:, None]
     run = rng.integers(3, 26, n)[:, None]
@@ -375,7 +374,7 @@ def simulate_block(
     cont = continuum(rng, inst, vac, stars)
     model = cont * normalised
     flux, ivar, bands = add_noise(rng, inst, vac, model, cont, stars["snr"])
-    bad = stars["fine_class"] == "bad"
+    bad = stars["fine_class"] == BAD
     artefact = apply_artefacts(rng, vac, flux, ivar, cont, bad, sigma_inst)
 
     resolved = physics.peaks_resolved(vac, normalised)
@@ -413,7 +412,7 @@ def resolve_priors(collection: str, emission_fraction: float | None = None) -> n
         if emission_fraction is None:
             return cl.prior_vector(cl.source_priors())
         priors = cl.target_priors(emission_fraction, 0.0)
-        priors["unknown"] = 0.0
+        priors[cl.UNKNOWN] = 0.0
         return cl.prior_vector(priors)
     fraction = cl.DEFAULT_EMISSION_FRACTION if emission_fraction is None else emission_fraction
     return cl.prior_vector(cl.target_priors(fraction))

@@ -108,8 +108,10 @@ def archive_problem(
 
     from service.adapt import AdaptConfig, adapt
     from service.archive import simulate_batch
-    from service.learn.labels import CLASSES, verdict_codes
+    from service.archive.classes import UNKNOWN
+    from service.learn.labels import verdict_codes
     from service.learn.loop import Problem
+    from service.vocabulary import CLASSES, NOT_SURE
 
     config = AdaptConfig(continuum=continuum)  # type: ignore[arg-type]
     parts = []
@@ -120,7 +122,7 @@ def archive_problem(
         spectra, truth = simulate_batch(collection, n, 2 * seed + offset, fraction)
         batch = adapt(spectra, config)
         good = np.isfinite(batch.features).all(axis=1)
-        names = [{"unknown": "not-sure"}.get(str(v), str(v)) for v in truth["label"]]
+        names = [{UNKNOWN: NOT_SURE}.get(str(v), str(v)) for v in truth["label"]]
         parts.append((batch.features[good], verdict_codes(names)[good]))
     (source_x, source_v), (target_x, target_v) = parts
     trainable = source_v < len(CLASSES)

@@ -16,13 +16,29 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from service.jobs.learning import (
+    classify,
+    load_model,
+    model_file,
+    scoring_precision,
+    start_job,
+    write_predictions,
+)
 from service.jobs.params import JobParams
-from service.store import schema
+from service.jobs.results import rows_votable
+from service.jobs.runner import job_runner
+from service.reasons import AlvoError, Reason
+from service.store import archive_roots
+from service.store.campaigns import Campaigns
+from service.store.models import model_path
+from service.store.predictions import Scoring
 from service.vo import dali
+from service.vo.samp import broadcast_tables
+from service.vocabulary import CANDIDATE, CLASSES, HOU_EMISSION, HOU_NONE
+from uws.runner import Progress, Results, RunnerJob
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,39 +59,24 @@ class ClassifyRequest:
         )
 
 
-def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
-    from service.jobs.learning import (
-        classify,
-        load_model,
-        model_file,
-        scoring_precision,
-        start_job,
-        write_predictions,
-    )
-    from service.jobs.results import rows_votable
-    from service.reasons import AlvoError
-    from service.store import archive_roots
-    from service.store.campaigns import Campaigns
-    from service.store.models import model_path
-    from service.store.predictions import Scoring
-    from uws.runner import UWSJobError
-
+@job_runner
+def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
     settings, request = start_job(job, workdir, ClassifyRequest)
     campaigns = Campaigns(settings)
-    try:
-        dataset = campaigns.datasets.require(request.dataset)
-        stored = model_path(campaigns.engine, request.model_id)
-        if stored is None:
-            raise LookupError(f"no model with MODEL_ID={request.model_id}")
-        path = model_file(settings.home, stored)
-        load_model(path)  # a model of another adaptation is refused before any work
-    except (LookupError, AlvoError) as error:
-        raise UWSJobError(str(error)) from error
+    dataset = campaigns.datasets.require(request.dataset)
+    stored = model_path(campaigns.engine, request.model_id)
+    if stored is None:
+        raise AlvoError(
+            Reason.UNKNOWN_MODEL,
+            f"no model with MODEL_ID={request.model_id}: the alvo.model table lists them",
+        )
+    path = model_file(settings.home, stored)
+    load_model(path)  # a model of another adaptation is refused before any work
     precision = scoring_precision(settings, len(dataset.features))
     progress(0.1, f"classifying {len(dataset.features)} spectra ({precision})")
     predictions = classify(path, dataset.feature_path, progress, (0.1, 0.8), precision=precision)
     precision = predictions.arithmetic
-    roles = np.where(predictions.candidates(), "candidate", "").astype(object)
+    roles = np.where(predictions.candidates(), CANDIDATE, "").astype(object)
     ids = campaigns.spectrum_ids(dataset)
     progress(0.8, "recording predictions")
     scoring = Scoring(None, 0, request.model_id, job.id, precision)
@@ -87,13 +88,13 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
     rows = [
         {
             **{name: spectra[name][i] for name in spectra},
-            "predicted_class": schema.CLASSES[predictions.predicted[i]],
+            "predicted_class": CLASSES[predictions.predicted[i]],
             "p_single_peak": float(predictions.probabilities[i, 0]),
             "p_double_peak": float(predictions.probabilities[i, 1]),
             "p_absorption": float(predictions.probabilities[i, 2]),
             "entropy": float(predictions.entropy[i]),
-            "hou_verdict": "emission" if predictions.hou[i] else "none",
-            "role": "candidate",
+            "hou_verdict": HOU_EMISSION if predictions.hou[i] else HOU_NONE,
+            "role": CANDIDATE,
             "iteration": None,
         }
         for i in chosen
@@ -107,16 +108,14 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
         "classified": int(predictions.finite.sum()),
         "candidates": len(chosen),
         "hou_verdict": {  # the name of the column in the candidates table and over TAP
-            "emission": int(predictions.hou.sum()),
-            "none": int((~predictions.hou & predictions.finite).sum()),
+            HOU_EMISSION: int(predictions.hou.sum()),
+            HOU_NONE: int((~predictions.hou & predictions.finite).sum()),
         },
         "seconds": round(predictions.seconds, 3),
         "arithmetic": precision,
         "int8_agreement": predictions.int8_agreement,
     }
     if request.broadcast:
-        from service.vo.samp import broadcast_tables
-
         summary["samp"] = broadcast_tables({"candidates": (workdir / "candidates.vot").as_uri()})
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
     return {

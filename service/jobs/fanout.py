@@ -24,7 +24,7 @@ R = TypeVar("R")
 
 
 def on_dask_worker() -> bool:
-    try:
+    try:  # dask.distributed (0.3 s to import) only once a job asks where it runs
         from distributed import get_worker
 
         get_worker()

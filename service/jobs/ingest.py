@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from service.jobs.params import JobParams, validator
+from service.jobs.runner import job_runner
 from service.net.fetch import FetchPolicy, fetch_document
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
@@ -63,6 +64,7 @@ from service.spectra.access import (
 from service.vo import dali
 from service.vo.label_tables import parse_labels
 from service.vo.ssa import parse_pos
+from uws.runner import Progress, Results, RunnerJob
 
 DOMAINS = ("auto", "source", "target")
 #: Names a DALI UPLOAD of references may have (``UPLOAD=refs,param:refs``).
@@ -322,26 +324,24 @@ ROW_COLUMNS = (
 
 
 # --- the runner ---------------------------------------------------------------------------------
-def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
+@job_runner
+def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
     from service.jobs.fanout import map_chunks, on_dask_worker
     from service.store.datasets import Datasets
-    from uws.runner import UWSJobError
 
     settings = Settings.for_job(workdir)
     policy = FetchPolicy.from_settings(settings)
-    try:
-        request = IngestRequest.from_params(JobParams(job.parameters.pairs()), job.uploads)
-        progress(0.0, "finding spectra")
-        listings: list[SSAListing] = []
-        references, failures = gather_references(request, workdir, policy, progress, listings)
-        labels = read_labels(request.labels, workdir, policy) if request.labels else {}
-    except AlvoError as error:
-        raise UWSJobError(str(error)) from error
+    request = IngestRequest.from_params(JobParams(job.parameters.pairs()), job.uploads)
+    progress(0.0, "finding spectra")
+    listings: list[SSAListing] = []
+    references, failures = gather_references(request, workdir, policy, progress, listings)
+    labels = read_labels(request.labels, workdir, policy) if request.labels else {}
     if not references and not failures:
         where = "the SSA query" if request.ssa_url else "the given references"
-        raise UWSJobError(
-            f"{Reason.BAD_PARAMETER.code}: {where} named no spectra: nothing to ingest "
-            "(widen POS/SIZE/BAND/TIME, or check the uploaded table's access URL or DID column)"
+        raise AlvoError(
+            Reason.BAD_PARAMETER,
+            f"{where} named no spectra: nothing to ingest "
+            "(widen POS/SIZE/BAND/TIME, or check the uploaded table's access URL or DID column)",
         )
     datasets = Datasets(settings)
     references, present = without_ingested(datasets, request.dataset, references)
@@ -358,10 +358,8 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
                     float(np.median(result.resolving_powers)) if result.resolving_powers else 0
                 )
                 domain = "source" if median_r >= SOURCE_MIN_R else "target"
-            try:
-                dataset = datasets.open_or_create(request.dataset, domain, owner=job.owner)
-            except AlvoError as error:  # another's dataset, or another domain
-                raise UWSJobError(str(error)) from error
+            # another's dataset, or another domain: refused by name (job_runner)
+            dataset = datasets.open_or_create(request.dataset, domain, owner=job.owner)
         added += len(
             datasets.append(dataset, result.features, result.rows, result.labels, job.owner or "")
         )

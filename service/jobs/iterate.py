@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from service.jobs.learning import (
     Predictions,
     classify,
     fit_classifier,
+    load_model,
     record_model,
     scoring_precision,
     start_job,
@@ -47,10 +47,31 @@ from service.jobs.learning import (
     write_predictions,
 )
 from service.jobs.params import JobParams
+from service.jobs.results import candidates_votable, learning_curve_png, metrics_votable
+from service.jobs.runner import job_runner
 from service.learn import STRATEGIES
+from service.learn.step import score_batch, select_batch
+from service.net.simbad import BATCH as SIMBAD_BATCH
+from service.net.simbad import simbad_identify
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
+from service.store.campaigns import Campaigns
+from service.store.ownership import may_change, refusal
+from service.store.predictions import Scoring
 from service.vo import dali
+from service.vo.samp import broadcast_tables
+from service.vocabulary import (
+    BATCH_ROLES,
+    CANDIDATE,
+    CLASSES,
+    PADDING,
+    PRECISION_SAMPLE,
+    QUERY,
+    ROLES,
+    TARGET_CLASSES,
+)
+from uws.runner import Progress, Results, RunnerJob
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,31 +101,25 @@ class IterateRequest:
         )
 
 
-def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
-    from service.reasons import AlvoError
-    from service.store.campaigns import Campaigns
-    from service.store.ownership import may_change, refusal
-    from uws.runner import UWSJobError
-
+@job_runner
+def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
     settings, request = start_job(job, workdir, IterateRequest)
     campaigns = Campaigns(settings)
-    try:
-        campaign = campaigns.get(request.campaign)
-        if campaign is None:
-            if not (request.source and request.target):
-                raise LookupError(
-                    f"no campaign named {request.campaign!r}: give SOURCE and TARGET datasets "
-                    "to create it"
-                )
-            campaign = campaigns.create(
-                request.campaign, request.source, request.target, request.batch or 100,
-                owner=job.owner,
-            )  # fmt: skip
-        if not may_change(campaign.owner, job.owner):
-            raise refusal("campaign", campaign.name, campaign.owner, "only its owner iterates")
-        return Iteration(settings, campaigns, campaign, request, workdir, progress).run()
-    except (LookupError, ValueError, PermissionError, AlvoError) as error:
-        raise UWSJobError(str(error)) from error
+    campaign = campaigns.get(request.campaign)
+    if campaign is None:
+        if not (request.source and request.target):
+            raise AlvoError(
+                Reason.UNKNOWN_CAMPAIGN,
+                f"no campaign named {request.campaign!r}: give SOURCE and TARGET datasets "
+                "to create it",
+            )
+        campaign = campaigns.create(
+            request.campaign, request.source, request.target, request.batch or 100,
+            owner=job.owner,
+        )  # fmt: skip
+    if not may_change(campaign.owner, job.owner):
+        raise refusal("campaign", campaign.name, campaign.owner, "only its owner iterates")
+    return Iteration(settings, campaigns, campaign, request, workdir, progress).run()
 
 
 class Iteration:
@@ -121,7 +136,7 @@ class Iteration:
         campaign: Any,
         request: IterateRequest,
         workdir: Path,
-        progress: Any,
+        progress: Progress,
     ) -> None:
         self.settings = settings
         self.campaigns = campaigns
@@ -157,9 +172,6 @@ class Iteration:
     def score_previous(self) -> None:
         """Metrics of the last iteration's row, from the labels given since on its batch
         (:func:`service.learn.step.score_batch`): each row describes its own model."""
-        from service.learn import TARGET_CLASSES
-        from service.learn.step import QUERY, score_batch
-
         if self.number == 0:
             return
         previous = self.number - 1
@@ -209,10 +221,6 @@ class Iteration:
     def select(self, predictions: Predictions, model_path: Path) -> Any:
         """The shared active-learning step (:func:`service.learn.step.select_batch`) on
         the pool's predictions, with the network's embeddings for diverse-entropy."""
-        from service.jobs.learning import load_model
-        from service.learn import TARGET_CLASSES
-        from service.learn.step import select_batch
-
         features = self.campaign.target.features.array()
 
         def embed(rows: np.ndarray) -> np.ndarray:
@@ -234,8 +242,6 @@ class Iteration:
     def record(
         self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
     ) -> None:
-        from service.store.predictions import Scoring
-
         ids = self.campaigns.spectrum_ids(self.campaign.target)
         labelled = np.zeros(len(ids), dtype=bool)
         labelled[list(self.campaigns.pool_verdicts(self.campaign))] = True
@@ -258,18 +264,14 @@ class Iteration:
 
     def crossmatch(self, roles: np.ndarray) -> None:
         """SIMBAD ids for the spectra the oracle will see first; skipped (and said) offline."""
-        from service.net.simbad import BATCH, simbad_identify
-
         if self.settings.simbad != "on":
             self.simbad = "skipped: switched off (ALVO_SIMBAD=off)"
             return
-        from service.learn.step import BATCH_ROLES, CANDIDATE
-
         order = [*self.step.rows(*BATCH_ROLES), *self.step.rows(CANDIDATE)]
         spectra = self.campaigns.datasets.spectra(
             self.campaign.target, ["spectrum_id", "ra", "dec", "simbad_id"]
         )
-        rows = [r for r in order if not spectra["simbad_id"][r]][:BATCH]
+        rows = [r for r in order if not spectra["simbad_id"][r]][:SIMBAD_BATCH]
         if not rows:
             self.simbad = "nothing new to identify"
             return
@@ -285,9 +287,6 @@ class Iteration:
         self.simbad = f"{len(found)} of {len(rows)} identified"
 
     def results(self, probabilities: np.ndarray, roles: np.ndarray) -> dict[str, Any]:
-        from service.jobs.results import candidates_votable, learning_curve_png, metrics_votable
-        from service.learn.step import BATCH_ROLES, CANDIDATE, PADDING, QUERY, SAMPLE
-
         workdir, campaign, number = self.workdir, self.campaign, self.number
         base = self.settings.public_url
         outputs: dict[str, Any] = {}
@@ -305,7 +304,7 @@ class Iteration:
         (workdir / "learning-curve.png").write_bytes(learning_curve_png(campaign, iterations))
         outputs["learning-curve"] = (workdir / "learning-curve.png", "image/png")
         if self.confusion is not None:
-            from service.plots import confusion_figure, save_png
+            from service.plots import confusion_figure, save_png  # matplotlib: only to draw
 
             title = f"iteration {number - 1}: its query batch as the oracle labelled it"
             save_png(confusion_figure(self.confusion, CLASSES, title), workdir / "confusion.png")
@@ -316,9 +315,9 @@ class Iteration:
             "strategy": self.step.strategy,
             "embeddings": "network" if self.step.embedded else "none",
             "query": int(np.sum(roles == QUERY)),
-            "precision_sample": int(np.sum(roles == SAMPLE)),
+            "precision_sample": int(np.sum(roles == PRECISION_SAMPLE)),
             "padding": int(np.sum(roles == PADDING)),
-            "why": {role: self.step.reason(role) for role in (QUERY, SAMPLE, PADDING, CANDIDATE)},
+            "why": {role: self.step.reason(role) for role in ROLES},
             "candidates": self.step.n_candidates,
             "pool": len(probabilities),
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
@@ -326,8 +325,6 @@ class Iteration:
             "simbad": self.simbad,
         }
         if self.request.broadcast:
-            from service.vo.samp import broadcast_tables
-
             tables = {
                 name: Path(outputs[name][0]).resolve().as_uri() for name in ("query", "candidates")
             }
@@ -336,6 +333,3 @@ class Iteration:
         outputs["summary"] = (workdir / "summary.json", "application/json")
         outputs["page"] = (f"{base}/oracle/{campaign.name}", "text/html")
         return outputs
-
-
-CLASSES: Sequence[str] = schema.CLASSES

@@ -13,25 +13,41 @@ from typing import Any
 
 import numpy as np
 
+from service.adapt import AdaptConfig
+from service.jobs.fanout import map_chunks
+from service.jobs.params import JobParams
+from service.learn import (
+    BALANCING,
+    VARIANTS,
+    SpectrumClassifier,
+    TrainConfig,
+    choose_precision,
+    configure_threads,
+    cpu_flags,
+    hou_rule,
+)
+from service.learn import entropy as shannon_entropy
+from service.learn.model import CALIBRATION_ROWS, finite_rows
+from service.learn.scoring import INT8_AGREEMENT, agreement
+from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.store import models, schema
+from service.store import models
 from service.store import predictions as prediction_store
 from service.store.engine import engine_for
+from service.store.features import FeatureStore
 from service.store.predictions import Scoring
+from service.vocabulary import CLASSES, TARGET_CLASSES
+from uws.runner import Progress, RunnerJob
 
-CLASSES = schema.CLASSES
 log = logging.getLogger(__name__)
 
 
-def start_job(job: Any, workdir: Path, request_type: Any) -> tuple[Any, Any]:
+def start_job(job: RunnerJob, workdir: Path, request_type: Any) -> tuple[Settings, Any]:
     """``(settings, request)`` for a learning job's runner, with TensorFlow's threads set.
 
     The request is parsed again in the worker (it was validated at creation), so
     a runner always works from the same typed object the validator accepted.
     """
-    from service.jobs.params import JobParams
-    from service.learn import configure_threads
-
     configure_threads()
     return Settings.for_job(workdir), request_type.from_params(JobParams(job.parameters.pairs()))
 
@@ -52,8 +68,6 @@ PATIENCE = 3
 def training_config(params: Any) -> Any:
     """``MODEL``, ``EPOCHS``, ``PATIENCE``, ``BALANCE``, ``SEED``, ``NOISE_AUGMENT``,
     ``TRAIN_BATCH_SIZE``, ``WARM_START`` as a learn TrainConfig."""
-    from service.learn import BALANCING, VARIANTS, TrainConfig
-
     return TrainConfig(
         variant=params.choice("MODEL", VARIANTS, "reference"),
         epochs=params.integer("EPOCHS", 100, 1, 10_000),
@@ -71,7 +85,7 @@ def fit_classifier(
     y: np.ndarray,
     config: Any,
     provenance: dict[str, Any],
-    progress: Any = None,
+    progress: Progress | None = None,
     span: tuple[float, float] = (0.0, 1.0),
     initial_path: Path | None = None,
 ) -> Any:
@@ -84,10 +98,9 @@ def fit_classifier(
     and names the epoch and its losses: training is most of a learning job's time,
     and a bar frozen for minutes looks like a hung job.
     """
-    from service.adapt import AdaptConfig
-    from service.learn import SpectrumClassifier
 
     def on_epoch(epoch: int, epochs: int, logs: Any) -> None:
+        assert progress is not None  # passed to training only with progress
         losses = ", ".join(f"{k} {v:.3f}" for k, v in logs.items() if "loss" in k)
         fraction = span[0] + (span[1] - span[0]) * epoch / epochs
         progress(fraction, f"training: epoch {epoch} of at most {epochs} ({losses})")
@@ -162,14 +175,10 @@ class Predictions:
 
     @property
     def entropy(self) -> np.ndarray:
-        from service.learn import entropy
-
-        return np.asarray(entropy(np.nan_to_num(self.probabilities, nan=1 / 3)))
+        return np.asarray(shannon_entropy(np.nan_to_num(self.probabilities, nan=1 / 3)))
 
     def candidates(self) -> np.ndarray:
         """Rows predicted as an emission class (the original's positives)."""
-        from service.learn import TARGET_CLASSES
-
         among = [CLASSES.index(c) for c in TARGET_CLASSES]
         return np.isin(self.predicted, among) & self.finite
 
@@ -187,8 +196,6 @@ def load_model(path: str | Path) -> Any:
     modification time are part of the key, so a long-lived Dask worker never uses
     a model file that has since been replaced.
     """
-    from service.reasons import AlvoError, Reason
-
     try:
         stat = Path(path).stat()
     except OSError as error:
@@ -198,16 +205,13 @@ def load_model(path: str | Path) -> Any:
 
 @functools.lru_cache(maxsize=2)
 def _load_model(path: str, mtime_ns: int, size: int) -> Any:
-    from service.adapt import AdaptConfig
-    from service.learn import SpectrumClassifier
-
     return SpectrumClassifier.load(path, AdaptConfig().fingerprint)
 
 
 def classify(
     model_path: str | Path,
     feature_path: str | Path,
-    progress: Any = None,
+    progress: Progress | None = None,
     span: tuple[float, float] = (0.0, 1.0),
     chunk: int = CLASSIFY_CHUNK,
     precision: str = "fp32",
@@ -223,9 +227,6 @@ def classify(
     used only if it agrees with float32 on a check sample of this pool
     (:func:`checked_precision`).
     """
-    from service.jobs.fanout import map_chunks
-    from service.store.features import FeatureStore
-
     n = len(FeatureStore(feature_path))
     chunks = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
     started = time.perf_counter()
@@ -273,10 +274,6 @@ def checked_precision(
     (on a small pool one row is no evidence either way). Returns the precision to
     use and the agreement measured (None when nothing was checked).
     """
-    from service.learn.model import CALIBRATION_ROWS, finite_rows
-    from service.learn.scoring import INT8_AGREEMENT, agreement
-    from service.store.features import FeatureStore
-
     if precision != "int8":
         return precision, None
     store = FeatureStore(feature_path).array()
@@ -298,11 +295,6 @@ def _classify_rows(
     rows: tuple[int, int], model_path: str, feature_path: str, precision: str = "fp32"
 ) -> tuple[np.ndarray, np.ndarray]:
     """One chunk: CNN probabilities and the Hou rule's verdicts for rows start..stop."""
-    from service.adapt import AdaptConfig
-    from service.learn import configure_threads, hou_rule
-    from service.learn.model import finite_rows
-    from service.store.features import FeatureStore
-
     configure_threads()  # a fresh Dask worker has not limited TF's threads yet
     store = FeatureStore(feature_path).array()
     features = np.asarray(store[rows[0] : rows[1]])
@@ -336,11 +328,9 @@ def write_predictions(
     return prediction_store.record(engine, settings.home / "predictions", table, scoring)
 
 
-def scoring_precision(settings: Any, n_rows: int | None = None) -> str:
+def scoring_precision(settings: Settings, n_rows: int | None = None) -> str:
     """The arithmetic this machine scores a pool of ``n_rows`` in: ``ALVO_SCORING_PRECISION``
     where the CPU has its instructions (``ALVO_CPU_FLAGS`` stands in for /proc/cpuinfo),
     else fp32; "auto" keeps small pools in fp32 (:func:`~service.learn.choose_precision`)."""
-    from service.learn import choose_precision, cpu_flags
-
     flags = cpu_flags(settings.cpu_flags or None)
     return choose_precision(settings.scoring_precision, flags, n_rows)

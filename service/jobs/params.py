@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
+from service.store.datasets import Datasets
 from service.vo.dali import DaliParams, bad_parameter
 from uws.models import BadRequestError
 
@@ -104,8 +105,6 @@ def existing_datasets(settings: Settings, *names: str) -> Callable[[JobParams], 
     """A check that the datasets named by parameters ``names`` exist (when given)."""
 
     def check(params: JobParams) -> None:
-        from service.store.datasets import Datasets
-
         given = [(name, params.get(name)) for name in names if params.get(name)]
         if given:
             datasets = Datasets(settings)

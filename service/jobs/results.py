@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 
 from service.settings import Settings
+from service.store import archive_roots
 from service.store.candidates import candidate_rows
+from service.store.engine import engine_for
+from service.vo import templates
 
 
 def candidates_votable(
@@ -28,9 +31,6 @@ def candidates_votable(
 ) -> bytes:
     """The candidates (or query batch) of an iteration as a VOTable for TOPCAT and Aladin
     (a tree-ingested file as the URL the service serves it at, not ``file://``)."""
-    from service.store import archive_roots
-    from service.store.engine import engine_for
-
     engine = engine_for(settings.sqlalchemy_url)
     rows = candidate_rows(engine, campaign.campaign_id, iteration, roles)
     rows = archive_roots.load(settings).served_rows(rows, settings.public_url)
@@ -43,8 +43,6 @@ def rows_votable(
 ) -> bytes:
     """Fill ``votable_templates/candidates.xml`` with prediction rows (see
     :func:`service.store.candidates.candidate_rows`)."""
-    from service.vo import templates
-
     document = templates.load("candidates.xml")
     for name in ("campaign", "iteration", "kind", "model"):
         if name in info:
@@ -121,8 +119,6 @@ METRIC_INTS = ("iteration", "n_labels", "n_answered", "n_candidates", "n_sample_
 def metrics_votable(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:
     """``votable_templates/metrics.xml`` with one row per iteration (see Campaigns.iterations);
     every value of a row describes that iteration's model and batch."""
-    from service.vo import templates
-
     document = templates.load("metrics.xml")
     document.by_id("info_campaign").set("value", campaign.name)
 
@@ -144,7 +140,7 @@ def metrics_votable(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:
 
 
 def learning_curve_png(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:
-    from service.plots import learning_curve_figure, save_png
+    from service.plots import learning_curve_figure, save_png  # matplotlib: only to draw
 
     labels = [it.get("n_labels") or 0 for it in iterations]
     error = [np.nan if it.get("error") is None else it["error"] for it in iterations]

@@ -20,12 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from astropy.table import Table
 
 from service.jobs.learning import fit_classifier, record_model, start_job, training_config
 from service.jobs.params import JobParams
-from service.store import schema
-
-CLASSES = schema.CLASSES
+from service.jobs.runner import job_runner
+from service.learn.metrics import confusion_matrix
+from service.reasons import AlvoError, Reason
+from service.store.datasets import Datasets
+from service.vocabulary import CLASSES
+from uws.runner import Progress, Results, RunnerJob
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,33 +56,26 @@ def stratified_test(y: np.ndarray, fraction: float, rng: np.random.Generator) ->
     return test
 
 
-def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
-    from service.learn.metrics import confusion_matrix
-    from service.reasons import AlvoError
-    from service.store.datasets import Datasets
-    from uws.runner import UWSJobError
-
+@job_runner
+def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
     settings, request = start_job(job, workdir, TrainRequest)
     datasets = Datasets(settings)
-    try:
-        dataset = datasets.require(request.dataset)
-    except AlvoError as error:
-        raise UWSJobError(str(error)) from error
+    dataset = datasets.require(request.dataset)
     labels = {row: v for row, v in datasets.source_labels(dataset).items() if v in CLASSES}
     if not labels:
-        raise UWSJobError(f"dataset {request.dataset!r} has no class labels to train on")
+        raise AlvoError(
+            Reason.UNLABELLED_DATASET,
+            f"dataset {request.dataset!r} has no class labels to train on",
+        )
     rows = np.array(sorted(labels), dtype=np.int64)
     y = np.array([CLASSES.index(labels[r]) for r in rows], dtype=np.int64)
     x = np.asarray(dataset.features.array()[rows])
     test = stratified_test(y, request.test_fraction, np.random.default_rng(request.training.seed))
     progress(0.05, f"training on {int((~test).sum())} spectra")
-    try:
-        provenance = {"dataset": dataset.name, "job": job.id}
-        classifier = fit_classifier(
-            x[~test], y[~test], request.training, provenance, progress, (0.05, 0.9)
-        )
-    except AlvoError as error:
-        raise UWSJobError(str(error)) from error
+    provenance = {"dataset": dataset.name, "job": job.id}
+    classifier = fit_classifier(
+        x[~test], y[~test], request.training, provenance, progress, (0.05, 0.9)
+    )
     progress(0.9, "testing")
     predicted = np.argmax(classifier.predict_proba(x[test]), axis=1) if test.any() else y[:0]
     confusion = confusion_matrix(y[test], predicted, len(CLASSES))
@@ -110,7 +107,7 @@ def run(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
 
 
 def _confusion_png(confusion: np.ndarray, name: str) -> bytes:
-    from service.plots import confusion_figure, save_png
+    from service.plots import confusion_figure, save_png  # matplotlib: only to draw
 
     out = io.BytesIO()
     save_png(confusion_figure(confusion, CLASSES, title=f"held-out part of {name}"), out)
@@ -119,8 +116,6 @@ def _confusion_png(confusion: np.ndarray, name: str) -> bytes:
 
 def confusion_votable(confusion: np.ndarray) -> bytes:
     """The confusion matrix as a VOTable: one row per (true, predicted) pair."""
-    from astropy.table import Table
-
     pairs = [
         (t, p, int(confusion[i, j])) for i, t in enumerate(CLASSES) for j, p in enumerate(CLASSES)
     ]
@@ -135,7 +130,7 @@ def confusion_votable(confusion: np.ndarray) -> bytes:
 
 def _training_curve_png(provenance: dict[str, Any]) -> bytes:
     """Loss per epoch, training and validation: where early stopping stopped, and why."""
-    from service.plots import learning_curve_figure, save_png
+    from service.plots import learning_curve_figure, save_png  # matplotlib: only to draw
 
     history = provenance.get("history", {})
     epochs = range(1, 1 + max((len(v) for v in history.values()), default=0))

@@ -8,7 +8,7 @@ need it, so importing this package is cheap.
 
 from service.learn.balance import BALANCING, balance
 from service.learn.hou import hou_rule
-from service.learn.labels import CLASSES, TARGET_CLASSES, VERDICTS, training_targets
+from service.learn.labels import training_targets
 from service.learn.loop import (
     ActiveLearningConfig,
     IterationResult,
@@ -30,12 +30,9 @@ from service.learn.step import Batch, score_batch, select_batch
 
 __all__ = [
     "BALANCING",
-    "CLASSES",
     "PRECISIONS",
     "STRATEGIES",
-    "TARGET_CLASSES",
     "VARIANTS",
-    "VERDICTS",
     "ActiveLearningConfig",
     "Batch",
     "IterationResult",

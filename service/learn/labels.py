@@ -1,11 +1,9 @@
-"""Class names and oracle verdicts, and how verdicts become training targets.
+"""How oracle verdicts become training targets.
 
-The network learns three classes (the original's): ``single-peak`` and
-``double-peak`` H-alpha emission, and ``absorption`` (everything uninteresting).
-A human oracle may also answer ``not-sure`` or ``bad`` (an instrumental artefact
-that may still be interesting). Those verdicts are *kept* (they count as labels
-used and leave the pool) but are not trained on unless a caller maps them to a
-class explicitly (``extra``), because they are not classes of the sky.
+The words themselves (the three classes, ``not-sure`` and ``bad``) are defined in
+:mod:`service.vocabulary`. The verdicts that are not classes are *kept* (they count
+as labels used and leave the pool) but are not trained on unless a caller maps
+them to a class explicitly (``extra``), because they are not classes of the sky.
 """
 
 from __future__ import annotations
@@ -15,19 +13,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from service.reasons import AlvoError, Reason
+from service.vocabulary import CLASSES, VERDICTS
 
-CLASSES: tuple[str, ...] = ("single-peak", "double-peak", "absorption")
-#: Classes whose predicted members are the candidates (the original's "positives").
-TARGET_CLASSES: tuple[str, ...] = ("single-peak", "double-peak")
-#: Verdicts the oracle may give besides the classes.
-EXTRA_VERDICTS: tuple[str, ...] = ("not-sure", "bad")
-VERDICTS: tuple[str, ...] = CLASSES + EXTRA_VERDICTS
 #: Integer code of a verdict that is not trained on.
 NOT_TRAINED = -1
 
 
 def verdict_codes(verdicts: Sequence[str]) -> np.ndarray:
-    """(n,) int8 index into :data:`VERDICTS`; refuses unknown verdicts by name."""
+    """(n,) int8 index into :data:`service.vocabulary.VERDICTS`; refuses unknown ones by name."""
     lookup = {v: i for i, v in enumerate(VERDICTS)}
     try:
         return np.array([lookup[v] for v in verdicts], dtype=np.int8)
@@ -44,7 +37,7 @@ def training_targets(
 ) -> np.ndarray:
     """Map verdict codes (indices into VERDICTS) to class indices for training.
 
-    codes : (n,) int, index into :data:`VERDICTS`
+    codes : (n,) int, index into :data:`~service.vocabulary.VERDICTS`
     extra : optional mapping of an extra verdict to a class, e.g. ``{"bad": "single-peak"}``
         to train artefacts as candidates; unmapped extras become :data:`NOT_TRAINED`.
     Returns (n,) int64 class index into ``classes`` or NOT_TRAINED.

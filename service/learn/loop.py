@@ -25,13 +25,7 @@ from typing import Any
 import numpy as np
 
 from service.learn.hou import hou_rule
-from service.learn.labels import (
-    CLASSES,
-    NOT_TRAINED,
-    TARGET_CLASSES,
-    class_indices,
-    training_targets,
-)
+from service.learn.labels import NOT_TRAINED, class_indices, training_targets
 from service.learn.metrics import (
     binary_precision_recall,
     confusion_matrix,
@@ -41,7 +35,8 @@ from service.learn.metrics import (
 )
 from service.learn.model import SpectrumClassifier, TrainConfig
 from service.learn.precision import clopper_pearson_lower
-from service.learn.step import PADDING, QUERY, SAMPLE, select_batch
+from service.learn.step import select_batch
+from service.vocabulary import CLASSES, PADDING, PRECISION_SAMPLE, QUERY, TARGET_CLASSES
 
 
 @dataclasses.dataclass
@@ -50,7 +45,7 @@ class Problem:
 
     source_x : (n_s, m) float32 adapted source features; source_y : (n_s,) class index
     target_x : (n_t, m) float32 adapted target features (may be a memmap)
-    target_truth : (n_t,) verdict code (index into labels.VERDICTS) the oracle will give
+    target_truth : (n_t,) verdict code (index into vocabulary.VERDICTS) the oracle will give
     grid : (m,) vacuum Å of the features (for the Hou rule)
     adapt_config, adapt_fingerprint : how the features were made (goes into models)
     """
@@ -201,7 +196,7 @@ def run_active_learning(
                 positive,
                 embed=functools.partial(_embed_rows, model, problem.target_x, unlabelled),
             )
-            query, check = step.rows(QUERY, PADDING), step.rows(SAMPLE)
+            query, check = step.rows(QUERY, PADDING), step.rows(PRECISION_SAMPLE)
             verdicts = training_targets(oracle(unlabelled[check]), classes, extra)
             confirmed, sample = int(np.isin(verdicts, positive).sum()), len(check)
             oracle(unlabelled[query])

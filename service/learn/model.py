@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from service.learn.balance import balance
-from service.learn.labels import CLASSES
 from service.reasons import AlvoError, Reason
+from service.vocabulary import CLASSES, FEATURE_PIXELS
 
 #: Bump when the meaning of a model file's metadata changes.
 MODEL_FORMAT = 1
@@ -130,7 +130,10 @@ VARIANTS: dict[str, Callable[..., Any]] = {
 
 
 def build_network(
-    variant: str = "reference", n_pixels: int = 140, n_classes: int = 3, seed: int = 0
+    variant: str = "reference",
+    n_pixels: int = FEATURE_PIXELS,
+    n_classes: int = len(CLASSES),
+    seed: int = 0,
 ) -> Any:
     """A compiled Keras model (Adam 1e-3, categorical cross-entropy) of the named variant."""
     import keras

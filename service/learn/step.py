@@ -33,11 +33,7 @@ import numpy as np
 
 from service.learn.precision import precision_sample as draw_sample
 from service.learn.query import NEEDS_EMBEDDINGS, entropy, get_strategy, select_query
-
-#: Role of a pool row in one iteration ('' = not selected, not a candidate).
-QUERY, SAMPLE, PADDING, CANDIDATE = "query", "precision-sample", "padding", "candidate"
-#: Roles of the rows put to the oracle, in the order the page shows them.
-BATCH_ROLES = (QUERY, SAMPLE, PADDING)
+from service.vocabulary import CANDIDATE, PADDING, PRECISION_SAMPLE, QUERY
 
 
 class LazyEmbeddings:
@@ -102,7 +98,7 @@ def reason(role: str, strategy: str, open_candidates: int | None, embedded: bool
     how = f"{strategy}{' over network embeddings' if embedded else ''}"
     if role == QUERY:
         return f"query: most useful by {how} among {among}"
-    if role == SAMPLE:
+    if role == PRECISION_SAMPLE:
         return f"precision sample: drawn at random among {among}, to estimate their precision"
     if role == PADDING:
         return (
@@ -162,7 +158,7 @@ def select_batch(
 
     role = np.full(n, "", dtype=object)
     role[candidate] = CANDIDATE
-    role[sample] = SAMPLE
+    role[sample] = PRECISION_SAMPLE
     role[picked] = np.where(candidate[picked], QUERY, PADDING)
     return Batch(
         role=role,
@@ -201,7 +197,7 @@ def score_batch(
     query = judged & (kind == QUERY)
     if query.any():
         out["error"] = float(np.mean(model[query] != said[query]))
-    sample = judged & (kind == SAMPLE)
+    sample = judged & (kind == PRECISION_SAMPLE)
     out["n_sample_judged"] = int(sample.sum())
 
     def precision(key: str, rows: np.ndarray, hits: np.ndarray) -> None:

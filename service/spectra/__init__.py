@@ -8,12 +8,11 @@ See docs/readers.md.
 """
 
 from service.spectra.bulk import HalphaWindows, WindowGroup, read_halpha_windows
-from service.spectra.checks import HALPHA_WINDOW, check_halpha_coverage
+from service.spectra.checks import check_halpha_coverage
 from service.spectra.read import read_spectrum
 from service.spectra.spectrum import Medium, Spectrum, SpectrumMeta
 
 __all__ = [
-    "HALPHA_WINDOW",
     "HalphaWindows",
     "Medium",
     "Spectrum",

@@ -35,15 +35,16 @@ import numpy as np
 from service.reasons import Reason, SpectrumError
 from service.spectra import fitsheader, lamost, ondrejov
 from service.spectra import keywords as kw
-from service.spectra.checks import HALPHA_WINDOW, window_in_medium
+from service.spectra.checks import window_in_medium
 from service.spectra.read import read_spectrum
 from service.spectra.sdm import FLUX, SPECTRAL, find_column, to_angstrom
 from service.spectra.spectrum import Medium, SpectrumMeta
+from service.vocabulary import FEATURE_WINDOW
 
 #: Å (vacuum) read around the classifier's window: room for the blur kernel of
 #: adaptation (4 σ of a Gaussian to R = 1800 is ~6 Å) and the air/vacuum shift (~1.8 Å).
 MARGIN = 25.0
-BULK_WINDOW = (HALPHA_WINDOW[0] - MARGIN, HALPHA_WINDOW[1] + MARGIN)
+BULK_WINDOW = (FEATURE_WINDOW[0] - MARGIN, FEATURE_WINDOW[1] + MARGIN)
 #: Bytes read first: enough for the headers of all known layouts (LAMOST 2 blocks,
 #: Ondrejov BINTABLE 1 + 1); longer headers are read in full on demand.
 HEAD_BYTES = 4 * fitsheader.BLOCK

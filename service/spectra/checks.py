@@ -13,9 +13,8 @@ import numpy as np
 
 from service.reasons import Reason, SpectrumError
 from service.spectra.spectrum import Medium, Spectrum
+from service.vocabulary import FEATURE_WINDOW
 
-#: The classifier's window, Å in vacuum (140 points from 6519 to 6732 Å).
-HALPHA_WINDOW = (6519.0, 6732.0)
 #: Refractive index of air around H-alpha (IAU standard air, 6563 Å), good to
 #: 1e-7 over the window: enough to place a window edge to 1 mÅ without importing
 #: the adaptation module.
@@ -30,7 +29,7 @@ def window_in_medium(window: tuple[float, float], medium: Medium) -> tuple[float
 
 
 def check_halpha_coverage(
-    spectrum: Spectrum, window: tuple[float, float] = HALPHA_WINDOW
+    spectrum: Spectrum, window: tuple[float, float] = FEATURE_WINDOW
 ) -> Spectrum:
     """Return ``spectrum`` if its good pixels span ``window`` (vacuum Å), else raise.
 

@@ -18,15 +18,13 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service.learn.step import BATCH_ROLES
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
 from service.store.datasets import Dataset, Datasets
 from service.store.ownership import may_label
+from service.vocabulary import BATCH_ROLES, CLASSES, VERDICTS
 
-CLASSES = schema.CLASSES
-VERDICTS = schema.VERDICTS
 #: What a campaign's verdicts are exported with (``/campaigns/{name}/labels``): the
 #: spectrum's identity and position, then who said what, when and how.
 VERDICT_COLUMNS = (

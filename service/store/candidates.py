@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from service.learn.query import NEEDS_EMBEDDINGS
 from service.learn.step import reason
 from service.store import schema
+from service.vocabulary import ROLES
 
 #: ``spectrum`` columns of every candidate row (what ``votable_templates/candidates.xml``
 #: lists); callers may ask for more.
@@ -46,7 +47,7 @@ PREDICTION_COLUMNS = (
     "iteration",
 )
 #: The order of the list: the query batch first, in the order the oracle is asked.
-ROLE_ORDER = {"query": 0, "precision-sample": 1, "padding": 2, "candidate": 3}
+ROLE_ORDER = {role: rank for rank, role in enumerate(ROLES)}
 
 
 def candidate_rows(

@@ -33,8 +33,7 @@ from service.store import schema
 from service.store.engine import engine_for
 from service.store.features import FeatureStore
 from service.store.ownership import may_change, refusal
-
-FEATURE_WIDTH = 140
+from service.vocabulary import FEATURE_PIXELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +104,7 @@ class Datasets:
                 )
             return existing
         path = (self.settings.home / "datasets" / name / "features.npy").resolve()
-        FeatureStore.create(path, FEATURE_WIDTH)
+        FeatureStore.create(path, FEATURE_PIXELS)
         with self.engine.begin() as conn:
             conn.execute(
                 schema.dataset.insert().values(

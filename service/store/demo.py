@@ -15,9 +15,18 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.store import schema
+from service.vocabulary import (
+    ABSORPTION,
+    CANDIDATE,
+    CLASSES,
+    HOU_EMISSION,
+    HOU_NONE,
+    QUERY,
+    VERDICTS,
+)
 
 _PIPELINE = np.array(["STAR", "GALAXY", "QSO", "Unknown"])
-_HOU = np.array(["emission", "absorption", "uncertain"])
+_HOU = np.array([HOU_EMISSION, HOU_NONE])
 
 
 def fill_demo(
@@ -139,11 +148,11 @@ def prediction_rows(
     """Columns of ``size`` predictions for consecutive spectrum ids."""
     probabilities = rng.dirichlet((0.3, 0.2, 2.0), size)
     entropy = -np.sum(probabilities * np.log(np.clip(probabilities, 1e-300, None)), axis=1)
-    classes = np.array(schema.CLASSES)[np.argmax(probabilities, axis=1)]
+    classes = np.array(CLASSES)[np.argmax(probabilities, axis=1)]
     role = np.full(size, None, dtype=object)
     top = np.argsort(-entropy)[:100]
-    role[top] = "query"
-    role[(classes != "absorption") & (role == None)] = "candidate"  # noqa: E711 (numpy)
+    role[top] = QUERY
+    role[(classes != ABSORPTION) & (role == None)] = CANDIDATE  # noqa: E711 (numpy)
     return {
         "spectrum_id": np.arange(first_spectrum, first_spectrum + size),
         "campaign_id": np.full(size, campaign_id),
@@ -167,13 +176,11 @@ def _label_and_measure(
         queried = conn.execute(
             sa.select(p.c.spectrum_id, p.c.predicted_class)
             .where(
-                (p.c.campaign_id == campaign_id) & (p.c.iteration == number) & (p.c.role == "query")
+                (p.c.campaign_id == campaign_id) & (p.c.iteration == number) & (p.c.role == QUERY)
             )
             .order_by(p.c.spectrum_id)  # the verdicts are drawn in this order, on any database
         ).all()
-        verdicts = rng.choice(
-            np.array(schema.VERDICTS), len(queried), p=[0.3, 0.2, 0.4, 0.05, 0.05]
-        )
+        verdicts = rng.choice(np.array(VERDICTS), len(queried), p=[0.3, 0.2, 0.4, 0.05, 0.05])
         if queried:
             conn.execute(
                 schema.label.insert(),
@@ -214,7 +221,7 @@ def _label_and_measure(
                 iteration=number,
                 path=f"models/demo-{number}.keras",
                 adaptation="demo",
-                classes=",".join(schema.CLASSES),
+                classes=",".join(CLASSES),
                 metrics='{"accuracy": 0.9}',
                 created=now,
             )

@@ -33,6 +33,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.store import schema
+from service.vocabulary import CANDIDATE, CLASSES, HOU_EMISSION, HOU_NONE
 
 #: Rows per SQL bulk insert and per Parquet row group.
 CHUNK = 250_000
@@ -60,7 +61,7 @@ def columns(
     """The prediction columns of every finite row with a spectrum id, as arrays."""
     keep = np.isfinite(probabilities).all(axis=1) & (spectrum_ids >= 0)
     predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
-    classes = np.asarray(schema.CLASSES, dtype=object)
+    classes = np.asarray(CLASSES, dtype=object)
     kept_roles = np.asarray(roles, dtype=object)[keep]
     return {
         "spectrum_id": np.asarray(spectrum_ids, dtype=np.int64)[keep],
@@ -69,7 +70,7 @@ def columns(
         "p_double_peak": probabilities[keep, 1].astype(np.float32),
         "p_absorption": probabilities[keep, 2].astype(np.float32),
         "entropy": np.asarray(entropy, dtype=np.float32)[keep],
-        "hou_verdict": np.where(np.asarray(hou)[keep], "emission", "none").astype(object),
+        "hou_verdict": np.where(np.asarray(hou)[keep], HOU_EMISSION, HOU_NONE).astype(object),
         "role": np.where(kept_roles == "", None, kept_roles),
         "labelled": np.asarray(labelled, dtype=bool)[keep],
     }
@@ -149,7 +150,7 @@ def record(
                 **keys,
                 path=str(path.relative_to(folder.parent)),
                 n_rows=len(table["spectrum_id"]),
-                n_candidates=int(np.sum(table["role"] == "candidate")),
+                n_candidates=int(np.sum(table["role"] == CANDIDATE)),
                 arithmetic=scoring.arithmetic,
                 created=schema.utcnow(),
             )

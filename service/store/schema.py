@@ -38,16 +38,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.store import migrations
+from service.vocabulary import CLASSES, ROLES, VERDICTS
 
 #: The ADQL schema the result tables are published under (``alvo.prediction``).
 SCHEMA = "alvo"
 
-#: Target classes of the classifier, in the order of the probability columns.
-CLASSES = ("single-peak", "double-peak", "absorption")
-#: Every verdict an oracle may give: the classes plus the oracle-only ones.
-VERDICTS = (*CLASSES, "not-sure", "bad")
 LABEL_SOURCES = ("page", "votable", "csv", "samp", "api", "ingest")
-ROLES = ("query", "precision-sample", "padding", "candidate")
 DOMAINS = ("source", "target")
 
 metadata = sa.MetaData()
@@ -474,7 +470,7 @@ iteration = sa.Table(
     ),
     *(
         column
-        for name in ("single_peak", "double_peak", "absorption")
+        for name in (c.replace("-", "_") for c in CLASSES)
         for column in (
             col(
                 f"precision_{name}",

@@ -15,13 +15,13 @@ import io
 import re
 from typing import Any
 
-#: The verdicts an oracle may give (the classes plus not-sure and bad).
-VERDICTS = ("single-peak", "double-peak", "absorption", "not-sure", "bad")
+from service.vocabulary import ABSORPTION, DOUBLE_PEAK, NOT_SURE, SINGLE_PEAK, VERDICTS
+
 #: Columns that identify a spectrum, most specific first (case-insensitive).
 ID_COLUMNS = ("pubdid", "ssa_pubdid", "obs_publisher_did", "pub_did", "obsid", "spectrum_id", "id")
 LABEL_COLUMNS = ("label", "verdict", "class")
 #: The class codes of the Ondrejov label file (0 emission, 1 absorption, 2 unknown, 3 double).
-ONDREJOV_CODES = {"0": "single-peak", "1": "absorption", "2": "not-sure", "3": "double-peak"}
+ONDREJOV_CODES = {"0": SINGLE_PEAK, "1": ABSORPTION, "2": NOT_SURE, "3": DOUBLE_PEAK}
 
 
 @dataclasses.dataclass(frozen=True)

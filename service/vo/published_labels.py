@@ -17,13 +17,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from service.archive.classes import UNKNOWN
 from service.reasons import AlvoError
 from service.settings import Settings
+from service.vocabulary import NOT_SURE
 
 #: Collections whose labels are public (the labelled source instrument).
 LABELLED = ("ondrejov",)
 #: Catalogue labels as oracle verdicts ('unknown' is what the Ondrejov file calls not sure).
-VERDICT = {"unknown": "not-sure"}
+VERDICT = {UNKNOWN: NOT_SURE}
 
 
 def labels_csv(settings: Settings, collection: str) -> bytes:

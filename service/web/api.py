@@ -35,6 +35,7 @@ from service.store import schema
 from service.store.campaigns import VERDICT_COLUMNS, Campaigns, LabelOutcome, Verdict
 from service.store.ownership import parse_oracles, refusal
 from service.vo.label_tables import parse_labels
+from service.vocabulary import PRECISION_SAMPLE, QUERY
 
 Handler = Callable[[Request], Awaitable[Response]]
 VOTABLE_TYPE = "application/x-votable+xml"
@@ -172,7 +173,7 @@ class CampaignAPI:
                     Reason.UNKNOWN_ITERATION,
                     f"campaign {name!r} has no iteration {iteration}: run /iterate",
                 )
-            roles = ("query", "precision-sample") if role == "query" else None
+            roles = (QUERY, PRECISION_SAMPLE) if role == "query" else None
             return candidates_votable(
                 self.settings, campaign, iteration, roles, role, fmt.serialization
             )

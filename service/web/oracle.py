@@ -22,21 +22,34 @@ from typing import Any
 
 import numpy as np
 
-from service.learn.step import BATCH_ROLES as STEP_BATCH_ROLES
 from service.net.fetch import Fetcher
 from service.reasons import AlvoError
 from service.settings import Settings
-from service.store import archive_roots, schema
+from service.store import archive_roots
 from service.store.archive_roots import Roots
 from service.store.campaigns import Campaign, Campaigns
 from service.store.candidates import candidate_rows
 from service.store.stars import spectra_near, verdicts_on_same_stars
+from service.vocabulary import (
+    ABSORPTION,
+    BAD,
+    BATCH_ROLES,
+    CANDIDATE,
+    CLASSES,
+    DOUBLE_PEAK,
+    FEATURE_PIXELS,
+    FEATURE_WINDOW,
+    NOT_SURE,
+    PADDING,
+    PRECISION_SAMPLE,
+    QUERY,
+    SINGLE_PEAK,
+    VERDICTS,
+)
 
 #: Å, vacuum: the native spectrum sent per row. Wide enough for the whole adapted
 #: vector (6519-6732 Å); the page opens on 6500-6640 Å, the H-alpha region.
 WINDOW = (6500.0, 6740.0)
-#: Roles shown for labelling, in the order of the batch VOTable (service.learn.step).
-BATCH_ROLES = STEP_BATCH_ROLES
 #: ``spectrum`` columns each row of the page shows beyond the candidate row's.
 PAGE_COLUMNS = ("row_index", "object", "magnitude", "mjd", "pipeline_class", "collection")
 #: Most candidate rows one request returns (the page asks for them on demand).
@@ -55,13 +68,13 @@ OVERVIEW_PIXELS = 240
 LINES = {"Hβ": 4862.68, "He I 5876": 5877.25, "Hα": 6564.61, "He I 6678": 6679.99}
 #: Why a row is in the batch, when the iterate job did not record a reason itself.
 ROLE_REASONS = {
-    "query": "asked: the query strategy found the network least sure here (entropy H)",
-    "precision-sample": "random predicted emission-line spectrum: its verdict measures precision",
-    "padding": "padding: fills the batch when too few emission-line candidates were left",
-    "candidate": "predicted emission-line spectrum, not in the batch",
+    QUERY: "asked: the query strategy found the network least sure here (entropy H)",
+    PRECISION_SAMPLE: "random predicted emission-line spectrum: its verdict measures precision",
+    PADDING: "padding: fills the batch when too few emission-line candidates were left",
+    CANDIDATE: "predicted emission-line spectrum, not in the batch",
 }
 #: The key that gives each verdict on the page.
-KEYS = {"1": "single-peak", "2": "double-peak", "3": "absorption", "4": "not-sure", "5": "bad"}
+KEYS = {"1": SINGLE_PEAK, "2": DOUBLE_PEAK, "3": ABSORPTION, "4": NOT_SURE, "5": BAD}
 
 
 def encode(values: np.ndarray) -> str:
@@ -93,9 +106,9 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
         "iterations": [it["number"] for it in campaigns.iterations(campaign)],
         "roles": list(request.roles),
         "keys": KEYS,
-        "classes": list(schema.CLASSES),
+        "classes": list(CLASSES),
         "window": list(WINDOW),
-        "grid": [6519.0, 6732.0, 140],
+        "grid": [*FEATURE_WINDOW, FEATURE_PIXELS],
         "overview": list(OVERVIEW),
         "lines": LINES,
         "exemplars": exemplars(campaigns, campaign),
@@ -388,9 +401,9 @@ def exemplars(campaigns: Campaigns, campaign: Campaign) -> dict[str, Any]:
 
     What "single-peak" looks like to the network, to compare a query spectrum with.
     """
-    features, y, _ = campaigns.training_set(campaign, schema.CLASSES)
+    features, y, _ = campaigns.training_set(campaign, CLASSES)
     out: dict[str, Any] = {}
-    for index, name in enumerate(schema.CLASSES):
+    for index, name in enumerate(CLASSES):
         members = features[y == index]
         members = members[np.isfinite(members).all(axis=1)]
         if len(members):
@@ -419,7 +432,7 @@ def performance(campaigns: Campaigns, campaign: Campaign) -> dict[str, Any]:
         cell[verdict] = cell.get(verdict, 0) + 1
     return {
         "campaign": campaign.name,
-        "classes": list(schema.CLASSES),
-        "verdicts": list(schema.VERDICTS),
+        "classes": list(CLASSES),
+        "verdicts": list(VERDICTS),
         "confusion": {str(k): v for k, v in sorted(confusion.items())},
     }

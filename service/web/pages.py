@@ -39,9 +39,9 @@ from service import __version__
 from service.http.bodies import MAX_FIELD_BYTES, read_json
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.store import schema
 from service.store.campaigns import Campaigns
 from service.store.ownership import refusal
+from service.vocabulary import BATCH_ROLES, CANDIDATE, ROLES
 from service.web import oracle
 from service.web.api import _guarded
 from service.web.home import home_html
@@ -150,15 +150,15 @@ class OraclePages:
 
     async def batch(self, request: Request) -> Response:
         query = _upper(request)
-        roles = tuple(r for r in query.get("ROLE", ",".join(oracle.BATCH_ROLES)).split(",") if r)
-        if any(role not in schema.ROLES for role in roles):
+        roles = tuple(r for r in query.get("ROLE", ",".join(BATCH_ROLES)).split(",") if r)
+        if any(role not in ROLES for role in roles):
             raise AlvoError(
-                Reason.BAD_PARAMETER, f"ROLE: a comma-separated list of {', '.join(schema.ROLES)}"
+                Reason.BAD_PARAMETER, f"ROLE: a comma-separated list of {', '.join(ROLES)}"
             )
         if not query.get("LIMIT", "1").isdecimal() or len(query.get("LIMIT", "")) > 9:
             raise AlvoError(Reason.BAD_PARAMETER, "LIMIT must be a whole number of spectra")
         limit = int(query["LIMIT"]) if query.get("LIMIT") else None
-        if "candidate" in roles:
+        if CANDIDATE in roles:
             limit = min(limit or oracle.MAX_CANDIDATES, oracle.MAX_CANDIDATES)
         wanted = oracle.BatchRequest(
             campaign=request.path_params["name"],

@@ -15,6 +15,7 @@ from lxml import etree
 
 from service.store.schema import column_meta
 from service.vo.tap import tap_schema
+from service.vocabulary import TARGET_CLASSES
 
 VOSI_TABLES = "http://www.ivoa.net/xml/VOSITables/v1.0"
 VOSI_CAPABILITIES = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
@@ -196,6 +197,8 @@ def _interface(
 
 
 # --- examples -------------------------------------------------------------------------------
+#: The emission classes as an ADQL list of string literals.
+_TARGET_CLASSES_ADQL = ", ".join(f"'{c}'" for c in TARGET_CLASSES)
 EXAMPLES = (
     (
         "top-entropy",
@@ -221,7 +224,7 @@ EXAMPLES = (
         "       DISTANCE(POINT('ICRS', s.ra, s.dec), POINT('ICRS', 83.8, -5.4)) AS dist\n"
         "FROM alvo.prediction AS p JOIN alvo.spectrum AS s ON s.spectrum_id = p.spectrum_id\n"
         "WHERE 1 = CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', 83.8, -5.4, 10))\n"
-        "  AND p.predicted_class IN ('single-peak', 'double-peak')\n"
+        f"  AND p.predicted_class IN ({_TARGET_CLASSES_ADQL})\n"
         "ORDER BY dist",
         ("alvo.prediction", "alvo.spectrum"),
     ),

@@ -1,0 +1,128 @@
+"""The four job lists of alvo (``/ingest``, ``/train``, ``/classify``, ``/iterate``) and
+the UWS service that serves them with the application's settings.
+
+Each job list names its runner (``service.jobs.<type>:run``), the validator that
+refuses bad parameters when a job is created (a 400, not a failed job) and, where
+a job changes something that has an owner, the check that its owner may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from service.jobs import classify, ingest, iterate, train
+from service.jobs.params import JobParams, existing_datasets, validator
+from service.reasons import AlvoError, Reason
+from service.settings import Settings
+from service.store.campaigns import Campaigns
+from service.store.datasets import Datasets
+from service.store.ownership import may_change, refusal
+from uws.auth import HeaderAuthenticator, anonymous
+from uws.executors import make_executor
+from uws.joblist import JobList
+from uws.models import ForbiddenError, JobParameters
+from uws.service import UWSService
+
+
+def job_lists(settings: Settings) -> list[JobList]:
+    authorize = _authorizers(settings)
+    return [
+        JobList(
+            "ingest",
+            "service.jobs.ingest:run",
+            validator=ingest.check,
+            authorize=authorize["ingest"],
+            max_execution_duration=24 * 3600,
+            max_upload_bytes=settings.max_upload_bytes,
+            description="Fill a named dataset from SSA, DataLink, access URLs or an upload.",
+        ),
+        JobList(
+            "train",
+            "service.jobs.train:run",
+            validator=validator(
+                train.TrainRequest.from_params, existing_datasets(settings, "DATASET")
+            ),
+            max_execution_duration=24 * 3600,
+            description="Train a CNN on a labelled dataset; confusion matrix on a held-out part.",
+        ),
+        JobList(
+            "classify",
+            "service.jobs.classify:run",
+            validator=validator(
+                classify.ClassifyRequest.from_params, existing_datasets(settings, "DATASET")
+            ),
+            max_execution_duration=24 * 3600,
+            description="Classify a dataset with a trained model; candidate list as VOTable.",
+        ),
+        JobList(
+            "iterate",
+            "service.jobs.iterate:run",
+            validator=validator(
+                iterate.IterateRequest.from_params,
+                existing_datasets(settings, "SOURCE", "TARGET"),
+                _campaign_or_its_datasets(settings),
+            ),
+            authorize=authorize["iterate"],
+            max_execution_duration=24 * 3600,
+            description="One active-learning step: train, classify the pool, pick the query batch.",
+        ),
+    ]
+
+
+def _authorizers(settings: Settings) -> dict[str, Callable[[str | None, JobParameters], None]]:
+    """Per job list, the check run when a job is created: may its owner change what it names?
+
+    Refusing at creation (HTTP 403) beats a job that fails later; the runners
+    check again, as the dataset or campaign may be created meanwhile.
+    """
+
+    def ingest(owner: str | None, parameters: JobParameters) -> None:
+        name = parameters.get("DATASET") or ""
+        dataset = Datasets(settings).get(name) if name else None
+        if dataset is not None and not may_change(dataset.owner, owner):
+            raise ForbiddenError(
+                str(refusal("dataset", name, dataset.owner, "ingest into a DATASET of your own"))
+            )
+
+    def iterate(owner: str | None, parameters: JobParameters) -> None:
+        name = parameters.get("CAMPAIGN") or ""
+        campaign = Campaigns(settings).get(name) if name else None
+        if campaign is not None and not may_change(campaign.owner, owner):
+            raise ForbiddenError(
+                str(refusal("campaign", name, campaign.owner, "only its owner runs iterations"))
+            )
+
+    return {"ingest": ingest, "iterate": iterate}
+
+
+def _campaign_or_its_datasets(settings: Settings) -> Callable[[JobParams], None]:
+    """An iterate job names a campaign that exists, or SOURCE and TARGET to create it."""
+
+    def check(params: JobParams) -> None:
+        name = params.get("CAMPAIGN")
+        if params.get("SOURCE") and params.get("TARGET"):
+            return
+        if name and Campaigns(settings).get(name) is None:
+            raise AlvoError(
+                Reason.UNKNOWN_CAMPAIGN,
+                f"no campaign named {name!r}: give SOURCE and TARGET datasets to create it",
+            )
+
+    return check
+
+
+def uws_service(settings: Settings, extra: Iterable[JobList] = ()) -> UWSService:
+    """The job service of an app: every job list, on the settings' database and executor."""
+    executor = make_executor(settings.executor, settings.workers, settings.dask_scheduler)
+    authenticator = (
+        HeaderAuthenticator(settings.auth_header) if settings.auth == "header" else anonymous
+    )
+    return UWSService(
+        settings.sqlalchemy_url,
+        executor,
+        settings.home / "jobs",
+        authenticator=authenticator,
+        job_lists=[*job_lists(settings), *extra],
+        base_url=settings.base_url or None,
+        workers=settings.workers,
+    )

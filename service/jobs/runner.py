@@ -1,0 +1,32 @@
+"""How alvo's job types keep the UWS runner contract: typed, and failing by named reason.
+
+:mod:`uws.runner` calls ``run(job, workdir, progress) -> results``. A runner that
+raises :class:`~uws.runner.UWSJobError` ends its job in ERROR with exactly that
+message; anything else is an unforeseen failure, logged under the job ID and shown
+to the client only as ``INTERNAL_ERROR``. Everything alvo refuses -- an unknown
+dataset, model or campaign, someone else's campaign, a spectrum file it cannot
+read -- is an :class:`~service.reasons.AlvoError` with a named reason, so
+:func:`job_runner` turns each into the job's error summary ``"CODE: detail"`` in
+this one place, and the ``run`` of each job module is only its work.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from service.reasons import AlvoError
+from uws.runner import Progress, Results, Runner, RunnerJob, UWSJobError
+
+
+def job_runner(work: Runner) -> Runner:
+    """``work`` as a UWS runner whose named refusals end the job as ``"CODE: detail"``."""
+
+    @functools.wraps(work)
+    def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
+        try:
+            return work(job, workdir, progress)
+        except AlvoError as error:
+            raise UWSJobError(str(error)) from error
+
+    return run
