@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from service.archive.generate import generate_archive
-    from service.jobs.ingest_tree import CHUNK, archive_files, ingest_tree
+    from service.jobs.ingest.tree import CHUNK, archive_files, ingest_tree
     from service.settings import Settings
     from service.spectra.bulk import read_halpha_windows
 
@@ -100,7 +100,7 @@ def _warm_imports(root: Path) -> None:
     """Import what an ingest imports in the main process (SQL, UWS models, numpy.ma)."""
     import numpy as np
 
-    from service.jobs.ingest_chunk import read_chunk
+    from service.jobs.ingest.chunk import read_chunk
     from service.store.datasets import Datasets  # noqa: F401
 
     np.unique(np.zeros(2))

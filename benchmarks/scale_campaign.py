@@ -318,7 +318,7 @@ class Pool:
 
 def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
     """Ingest the pool, then iterate with the simulated oracle, classify and ask TAP."""
-    from service.jobs.ingest_tree import archive_files, ingest_tree
+    from service.jobs.ingest.tree import archive_files, ingest_tree
     from service.jobs.iterate import IterateRequest
     from service.learn.model import TrainConfig
     from service.settings import Settings

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from service.adapt import AdaptConfig, adapt
-from service.jobs.ingest_chunk import FLOAT_COLUMNS, ROW_COLUMNS, file_url, read_chunk
+from service.jobs.ingest.chunk import FLOAT_COLUMNS, ROW_COLUMNS, file_url, read_chunk
 from service.reasons import Reason, SpectrumError
 from service.spectra import read_spectrum
 
@@ -20,7 +20,7 @@ from service.spectra import read_spectrum
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> tuple[Path, list[str]]:
     from service.archive.generate import generate_archive
-    from service.jobs.ingest_tree import archive_files
+    from service.jobs.ingest.tree import archive_files
 
     folder = tmp_path_factory.mktemp("chunk tree")  # a space: URLs must quote it
     generate_archive(folder / "make", "lamost", 80, seed=9)

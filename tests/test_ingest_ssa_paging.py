@@ -217,7 +217,7 @@ def test_tiles_cover_the_cone_and_quadrants_cover_their_tile(pos, size):
 
 def test_job_progress_says_queries_tiles_and_spectra(archive, tmp_path):
     """What the job's jobInfo shows while listing: one message per SSA query."""
-    from service.jobs.ingest import IngestRequest, gather_references
+    from service.jobs.ingest.served import IngestRequest, gather_references
     from service.jobs.params import JobParams
 
     base, _, _ = archive

@@ -303,7 +303,7 @@ class _KilledError(Exception):
 
 def test_tree_ingest_is_idempotent_and_resumes_after_a_kill(tmp_path) -> None:
     from service.archive.generate import generate_archive
-    from service.jobs.ingest_tree import archive_files, ingest_tree
+    from service.jobs.ingest.tree import archive_files, ingest_tree
     from service.store.datasets import Datasets
 
     generate_archive(tmp_path / "make", "lamost", 300, seed=4)
@@ -335,7 +335,7 @@ def test_tree_ingest_is_idempotent_and_resumes_after_a_kill(tmp_path) -> None:
 
 def test_known_keys_are_found_by_binary_search_as_isin_finds_them() -> None:
     """``among`` replaced ``np.isin`` (which re-hashed every known key per chunk)."""
-    from service.jobs.ingest_tree import among
+    from service.jobs.ingest.tree import among
 
     rng = np.random.default_rng(0)
     known = np.unique(rng.integers(-(2**62), 2**62, 50_000))

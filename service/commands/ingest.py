@@ -37,7 +37,7 @@ def run_tree(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from service.jobs.ingest_tree import archive_files, ingest_tree
+    from service.jobs.ingest.tree import archive_files, ingest_tree
     from service.settings import Settings
 
     if not args.path.is_dir():

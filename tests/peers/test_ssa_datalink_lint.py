@@ -91,7 +91,7 @@ def test_tree_ingested_archive_links_pass_datalinklint(tmp_path_factory):
     checks, datalinklint following ``#this``, ``#preview`` and the cutout descriptor."""
     from service.app import create_app
     from service.archive.generate import generate_archive
-    from service.jobs.ingest_tree import ingest_tree
+    from service.jobs.ingest.tree import ingest_tree
     from service.settings import Settings
     from service.store.datasets import Datasets
     from tests.vo_fixture import free_port, live_server

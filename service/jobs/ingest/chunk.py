@@ -1,6 +1,6 @@
 """The worker side of a tree ingest: read, adapt and describe one chunk of files.
 
-:func:`read_chunk` runs in the spawned processes of :mod:`service.jobs.ingest_tree`, so
+:func:`read_chunk` runs in the spawned processes of :mod:`service.jobs.ingest.tree`, so
 this module imports no SQL (a worker starts in ~0.5 s instead of ~0.75 s) and
 hands back columns, not rows: features as one float32 array, the numeric
 ``spectrum`` columns as float64 arrays and the text ones as lists of str, which

@@ -11,7 +11,7 @@ tree in sorted order and, chunk by chunk:
 2. reads only the H-alpha window of each file (:func:`service.spectra.bulk.
    read_halpha_windows`), and adapts the stacked windows in one vectorised call
    (``service.adapt.adapt_array``), in ``workers`` processes forked from a fork
-   server (:mod:`service.jobs.ingest_chunk`, which hands back columns, not rows);
+   server (:mod:`service.jobs.ingest.chunk`, which hands back columns, not rows);
 3. appends the features to the dataset's feature store and bulk-inserts the
    ``spectrum`` rows (COPY on PostgreSQL, one executemany on SQLite) in one
    transaction per chunk. A kill between the two leaves feature rows no spectrum
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from service.jobs.ingest_chunk import FLOAT_COLUMNS, Chunk, file_url, read_chunk, warm
+from service.jobs.ingest.chunk import FLOAT_COLUMNS, Chunk, file_url, read_chunk, warm
 from service.spectra.files import archive_files
 from service.store import schema
 
@@ -177,7 +177,7 @@ def _append(datasets: Any, dataset: Any, result: Chunk) -> int:
 
 
 #: What the fork server imports once for all workers (~0.45 s of CPU each otherwise).
-PRELOAD = ["service.jobs.ingest_chunk", "service.adapt", "service.spectra.bulk"]
+PRELOAD = ["service.jobs.ingest.chunk", "service.adapt", "service.spectra.bulk"]
 
 
 def _pool(workers: int) -> Any:
