@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,11 @@ from service.store import schema
 from service.store.engine import engine_for
 from service.store.features import FeatureStore
 from service.store.ownership import may_change, refusal
+from service.store.spectrum_keys import SpectrumKeys, hashes_of
 from service.vocabulary import FEATURE_PIXELS
+
+#: One ``spectrum`` column to store: a list, or an array (numbers; NaN is NULL).
+Column = Sequence[Any] | np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,34 +131,47 @@ class Datasets:
         self,
         dataset: Dataset,
         features: np.ndarray,
-        rows: Mapping[str, Sequence[Any]],
+        rows: Mapping[str, Column],
         labels: Sequence[str] = (),
         oracle_user: str = "",
+        known: SpectrumKeys | None = None,
     ) -> list[int]:
         """Add spectra (features + ``spectrum`` columns); return their spectrum ids.
 
+        The one writer of both ingest doors (:mod:`service.jobs.ingest`): under
+        the dataset's lock and in one transaction, it drops the spectra the
+        dataset holds already (:meth:`absent`), appends the features of the
+        others, bulk-inserts their rows (``rows``: columns as lists or arrays; a
+        float NaN is NULL), their labels and the dataset's new count.
         ``labels`` (one per row, '' for none) are stored as verdicts without a
-        campaign: the labels of a labelled source set.
+        campaign: the labels of a labelled source set. ``known``, the dataset's
+        hashed keys (:meth:`spectrum_keys`), answers "held already?" for a bulk
+        ingest without asking the database per chunk.
         """
         if len(features) == 0:
             return []
+        n = _row_count(rows) if rows else len(features)
+        hashes = np.zeros(0, dtype=np.int64)
+        if known is not None:  # of DIDs, then URLs
+            hashes = hashes_of([*_column(rows, "pubdid", n), *_column(rows, "access_url", n)])
         with dataset_lock(dataset), self.engine.begin() as conn:
-            new = self.absent(conn, dataset, rows) if rows else np.ones(len(features), bool)
+            new = self.absent(conn, dataset, rows, known, hashes) if rows else np.ones(n, bool)
             keep = np.flatnonzero(new)
             if len(keep) == 0:
                 return []
             if len(keep) < len(features):
                 features = np.asarray(features)[keep]
-                kept = keep.tolist()
-                rows = {name: [values[i] for i in kept] for name, values in rows.items()}
-                labels = [labels[i] for i in kept if i < len(labels)]
+                rows = {name: _take(values, keep) for name, values in rows.items()}
+                labels = [labels[i] for i in keep.tolist() if i < len(labels)]
             indices = dataset.features.append(features)
-            columns = dict(rows)
-            columns["row_index"] = list(indices)
+            columns: dict[str, Any] = {
+                name: _nulls(values) if name in _FLOAT_COLUMNS else values
+                for name, values in rows.items()
+            }
+            columns["row_index"] = np.arange(indices.start, indices.stop)
             columns["dataset_id"] = [dataset.dataset_id] * len(indices)
             columns.setdefault("learning_domain", [dataset.domain] * len(indices))
-            records = schema.row_dicts(schema.spectrum, columns)
-            conn.execute(schema.spectrum.insert(), records)
+            schema.bulk_insert(conn, schema.spectrum, columns)
             ids = list(
                 conn.scalars(
                     sa.select(schema.spectrum.c.spectrum_id)
@@ -189,23 +207,44 @@ class Datasets:
                     .where(sa.or_(table.c.collection.is_(None), table.c.collection == ""))
                     .values(collection=",".join(collections))
                 )
+        if known is not None and len(hashes):  # committed: from now on they are the dataset's
+            known.add(np.concatenate([hashes[:n][keep], hashes[n:][keep]]), indices.stop)
         return ids
 
+    def spectrum_keys(self, dataset: Dataset) -> SpectrumKeys:
+        """The hashed DIDs and URLs of the dataset's spectra, for a bulk ingest (streamed)."""
+        return SpectrumKeys(self.engine, dataset.dataset_id)
+
     def absent(
-        self, conn: sa.Connection, dataset: Dataset, rows: Mapping[str, Sequence[Any]]
+        self,
+        conn: sa.Connection,
+        dataset: Dataset,
+        rows: Mapping[str, Column],
+        known: SpectrumKeys | None = None,
+        hashes: np.ndarray | None = None,
     ) -> np.ndarray:
         """Which of ``rows`` (``spectrum`` columns) are new to the dataset: a bool mask.
 
         A row is not new if a stored spectrum, or an earlier row of ``rows``,
         has its publisher DID or its access URL (the same file reached by
         another route: SSA first, a plain URL later). Rows with neither are
-        always new. Call it inside :func:`dataset_lock` and the transaction
-        that inserts the rows, so nobody adds the same spectra in between.
+        always new. Stored spectra are looked up in the database, or in
+        ``known`` brought up to date (``hashes``: the DIDs' then the URLs'
+        hashes, if at hand). Call it inside :func:`dataset_lock` and the
+        transaction that inserts the rows, so nobody adds the same spectra in
+        between.
         """
         n = _row_count(rows)
         pubdids, urls = _column(rows, "pubdid", n), _column(rows, "access_url", n)
-        seen = self.stored_keys(conn, dataset, [k for k in (*pubdids, *urls) if k])
-        new = np.ones(n, dtype=bool)
+        if known is not None:
+            known.refresh(conn)
+            if hashes is None or len(hashes) != 2 * n:
+                hashes = hashes_of([*pubdids, *urls])
+            new = ~(known.holds(hashes[:n]) | known.holds(hashes[n:]))
+            seen: set[str] = set()
+        else:
+            new = np.ones(n, dtype=bool)
+            seen = self.stored_keys(conn, dataset, [k for k in (*pubdids, *urls) if k])
         for i, keys in enumerate(zip(pubdids, urls, strict=True)):
             present = [k for k in keys if k]
             if any(k in seen for k in present):
@@ -293,17 +332,37 @@ class Datasets:
             return {int(row): str(verdict) for row, verdict in conn.execute(query)}
 
 
+#: ``spectrum`` columns of floating-point numbers: a NaN there is stored as NULL.
+_FLOAT_COLUMNS = frozenset(c.name for c in schema.spectrum.c if isinstance(c.type, sa.Float))
 #: Identities per ``IN (...)`` query: far below every database's parameter limit.
 _KEYS_PER_QUERY = 500
 
 
-def _row_count(rows: Mapping[str, Sequence[Any]]) -> int:
+def _row_count(rows: Mapping[str, Column]) -> int:
     return len(next(iter(rows.values()), []))
 
 
-def _column(rows: Mapping[str, Sequence[Any]], name: str, n: int) -> list[str]:
+def _column(rows: Mapping[str, Column], name: str, n: int) -> list[str]:
     values = rows[name] if name in rows else [None] * n
     return [str(v) if v else "" for v in values]
+
+
+def _take(values: Column, keep: np.ndarray) -> Column:
+    """The ``keep`` (indices) of a column, an array staying an array."""
+    if isinstance(values, np.ndarray):
+        return values[keep]
+    return [values[i] for i in keep.tolist()]
+
+
+def _nulls(values: Column) -> Column:
+    """A column with each float NaN or infinity (a header without the value) as None (NULL)."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind != "f":
+            return values
+        nullable = values.astype(object)
+        nullable[~np.isfinite(values)] = None
+        return nullable
+    return [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from service.net.uws_client import follow, submit
 from service.settings import Settings
 from service.store import schema
 from service.store.datasets import Datasets
+from service.store.spectrum_keys import hashes_of
 from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 from tests.security.processes import HoldingServer, family, role, survivors, wait_until
 from tests.vo_fixture import free_port, live_server, make_archive
@@ -77,6 +78,30 @@ def test_appending_the_same_spectra_again_adds_nothing(settings):
     with datasets.engine.connect() as conn:
         n_spectra = conn.scalar(sa.select(schema.dataset.c.n_spectra))
     assert n_spectra == 8
+
+
+def test_a_bulk_ingests_hashed_keys_decide_as_the_database_does(settings):
+    """``alvo ingest tree`` gives the one writer the dataset's keys as 64-bit hashes (no
+    query per chunk): they drop what the database check drops, also what another
+    writer stored after they were read, and what the writer itself added."""
+    datasets = Datasets(settings)
+    pool = datasets.open_or_create("pool", "target")
+    datasets.append(pool, features(3), rows(3))
+    known = datasets.spectrum_keys(pool)
+    asked = ["ivo://t/pool?1", "http://archive.example/2.fits", "ivo://t/pool?3", ""]
+    assert known.holds(hashes_of(asked)).tolist() == [True, True, False, False]
+    datasets.append(pool, features(2, start=3), rows(2, start=3))  # another writer, since
+    assert len(datasets.append(pool, features(6), rows(6), known=known)) == 1  # only ?5
+    assert datasets.append(pool, features(1, start=5), rows(1, start=5), known=known) == []
+    other_did = rows(1, pubdid=["ivo://other/did"])  # the file ?0 under another DID
+    assert datasets.append(pool, features(1), other_did, known=known) == []
+    twice = {k: v * 2 for k, v in rows(1, start=20).items()}
+    assert len(datasets.append(pool, features(2, start=20), twice, known=known)) == 1
+    table = stored(datasets, "pool")
+    assert sorted(table["pubdid"]) == sorted(rows(6)["pubdid"] + ["ivo://t/pool?20"])
+    array = datasets.require("pool").features.array()
+    for pubdid, row in zip(table["pubdid"], table["row_index"], strict=True):
+        assert array[row, 0] == float(pubdid.rsplit("?", 1)[1])  # row i <-> spectrum row i
 
 
 def test_the_database_refuses_a_duplicate_spectrum(settings):
