@@ -43,9 +43,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from service.archive.generate import generate_archive
-    from service.jobs.ingest.tree import CHUNK, archive_files, ingest_tree
+    from service.jobs.ingest.tree import CHUNK, ingest_tree
     from service.settings import Settings
     from service.spectra.bulk import read_halpha_windows
+    from service.spectra.files import archive_files
 
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-tree-"))
     tree = args.tree or work / "make"
@@ -100,11 +101,11 @@ def _warm_imports(root: Path) -> None:
     """Import what an ingest imports in the main process (SQL, UWS models, numpy.ma)."""
     import numpy as np
 
-    from service.jobs.ingest.chunk import read_chunk
+    from service.jobs.ingest.tree import read_chunk
     from service.store.datasets import Datasets  # noqa: F401
 
     np.unique(np.zeros(2))
-    read_chunk(str(root), [])
+    read_chunk([], str(root))
 
 
 def _cpu_seconds() -> float:

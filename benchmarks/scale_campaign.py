@@ -318,11 +318,12 @@ class Pool:
 
 def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
     """Ingest the pool, then iterate with the simulated oracle, classify and ask TAP."""
-    from service.jobs.ingest.tree import archive_files, ingest_tree
+    from service.jobs.ingest.tree import ingest_tree
     from service.jobs.iterate import IterateRequest
     from service.learn.model import TrainConfig
     from service.settings import Settings
     from service.spectra.bulk import read_halpha_windows
+    from service.spectra.files import archive_files
     from service.store.campaigns import Campaigns
     from service.store.datasets import Datasets
     from service.vo.tap.query import TapDatabase

@@ -22,7 +22,7 @@ from astropy.io.votable import parse, parse_single_table
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.jobs.ingest.chunk import file_url
+from service.jobs.ingest.tree import file_url
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import archive_roots
@@ -38,7 +38,8 @@ N_FILES = 24
 def tree(tmp_path_factory):
     """(settings, root, root id, relative paths ingested), a campaign ``tree`` over them."""
     from service.archive.generate import generate_archive
-    from service.jobs.ingest.tree import archive_files, ingest_tree
+    from service.jobs.ingest.tree import ingest_tree
+    from service.spectra.files import archive_files
 
     folder = tmp_path_factory.mktemp("roots")
     generate_archive(folder / "make", "lamost", N_FILES, seed=5)
@@ -211,15 +212,15 @@ def test_a_link_out_of_the_root_is_not_read_for_the_page(tree):
 def test_user_given_file_urls_stay_refused_even_inside_a_root(tree):
     """The ingest job's path (URL parameters, uploaded tables, SSA answers all end here)
     never reads a local file, registered root or not."""
-    from service.jobs.ingest.served import process_chunk
+    from service.jobs.ingest.served import fetch_chunk
     from service.spectra.access import SpectrumReference
 
     settings, root, _, files = tree
     urls = [file_url(str(root), files[0]), "file:///etc/passwd", f"file://{os.devnull}"]
     cache = Path(settings.home) / "cache" / "user"
-    result = process_chunk([SpectrumReference(access_url=u) for u in urls], str(cache), {})
+    result = fetch_chunk([SpectrumReference(access_url=u) for u in urls], str(cache), {})
     assert len(result.features) == 0
-    assert [f.error.reason for f in result.failures] == [Reason.FETCH_REFUSED] * 3
+    assert [f.reason for f in result.failures] == [Reason.FETCH_REFUSED] * 3
 
 
 def test_a_root_the_operator_lists_is_trusted_without_an_ingest(tree, tmp_path):

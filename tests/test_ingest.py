@@ -8,6 +8,7 @@ file, so the job must add the good spectra and name the bad one's reason.
 from __future__ import annotations
 
 import io
+import shutil
 
 import httpx
 import numpy as np
@@ -173,3 +174,43 @@ def test_an_ssa_query_that_finds_nothing_is_a_clear_error(service):
     )
     assert status.phase == "ERROR"
     assert "the SSA query named no spectra" in status.error and "widen POS/SIZE" in status.error
+
+
+def test_both_doors_write_the_same_rows_for_the_same_files(service, tmp_path):
+    """``alvo ingest tree`` (the window reader, on local files) and an ``ingest`` job (the
+    full reader, on the same files fetched by URL) hand the same chunk type to the same
+    writer: the same ``spectrum`` rows but for the access URL, the same features to
+    float32 precision, the same failure and the same dataset columns."""
+    from service.jobs.ingest.chunk import ROW_COLUMNS
+    from service.jobs.ingest.tree import ingest_tree
+    from service.vo.ssa import data_url
+
+    base, settings = service
+    served = settings.home / "archive" / "lamost" / "spectra"
+    names = sorted(path.name for path in served.glob("*.fits"))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in names:  # the same bytes, the truncated file among them
+        shutil.copyfile(served / name, tree / name)
+    summary = ingest_tree(settings, tree, "by-tree", workers=1)
+    urls = [("URL", data_url(base, "lamost", f"spectra/{name}")) for name in names]
+    status = run_job(base, [("DATASET", "by-url"), *urls])
+    assert status.phase == "COMPLETED", status.error
+    assert summary["added"] == httpx.get(status.results["summary"][0]).json()["added"] == 5
+    assert summary["failed"] == {"CORRUPT_FITS": 1}
+
+    datasets = Datasets(settings)
+    columns = [name for name in ROW_COLUMNS if name != "access_url"] + ["learning_domain"]
+    rows, features, described = {}, {}, {}
+    for name in ("by-tree", "by-url"):
+        dataset = datasets.require(name)
+        spectra = datasets.spectra(dataset, [*columns, "row_index"])
+        order = np.argsort(spectra["pubdid"])
+        rows[name] = [{c: spectra[c][i] for c in columns} for i in order]
+        features[name] = dataset.features.array()[spectra["row_index"][order].astype(int)]
+        found = datasets.get(name)
+        described[name] = (found.domain, found.collection) if found else None
+    assert rows["by-tree"] == rows["by-url"]
+    assert all(row["pubdid"].startswith("ivo://") for row in rows["by-tree"])
+    np.testing.assert_allclose(features["by-tree"], features["by-url"], rtol=1e-6, atol=1e-6)
+    assert described["by-tree"] == described["by-url"] == ("target", "lamost")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from service.adapt import AdaptConfig, adapt
-from service.jobs.ingest.chunk import FLOAT_COLUMNS, ROW_COLUMNS, file_url, read_chunk
+from service.jobs.ingest.chunk import FLOAT_COLUMNS, ROW_COLUMNS, TEXT_COLUMNS
+from service.jobs.ingest.tree import file_url, read_chunk
 from service.reasons import Reason, SpectrumError
 from service.spectra import read_spectrum
 
@@ -20,7 +21,7 @@ from service.spectra import read_spectrum
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> tuple[Path, list[str]]:
     from service.archive.generate import generate_archive
-    from service.jobs.ingest.tree import archive_files
+    from service.spectra.files import archive_files
 
     folder = tmp_path_factory.mktemp("chunk tree")  # a space: URLs must quote it
     generate_archive(folder / "make", "lamost", 80, seed=9)
@@ -41,8 +42,8 @@ def test_file_url_is_what_pathlib_writes(tree) -> None:
 
 def test_read_chunk_gives_the_full_readers_values(tree) -> None:
     root, files = tree
-    chunk = read_chunk(str(root), files)
-    failed = dict(chunk.failures)
+    chunk = read_chunk(files, str(root))
+    failed = {failure.reference: failure.reason.name for failure in chunk.failures}
     assert failed["0000/empty.fits"] == "CORRUPT_FITS" and len(failed) < 10
     good = [r for r in files if r not in failed]
     assert len(chunk.features) == len(good) and set(chunk.columns) == set(ROW_COLUMNS)
@@ -55,15 +56,17 @@ def test_read_chunk_gives_the_full_readers_values(tree) -> None:
         url = (root / relative).resolve().as_uri()
         assert chunk.columns["access_url"][row] == url
         assert chunk.columns["pubdid"][row] == (full.meta.pubdid or url)
-        for name in ROW_COLUMNS:
+        for name in (*FLOAT_COLUMNS, *TEXT_COLUMNS):
             value = chunk.columns[name][row]
+            expected = getattr(full.meta, name, full.meta.extra.get(name, math.nan))
             if name in FLOAT_COLUMNS:
-                expected = getattr(full.meta, name)
                 assert value == expected or (math.isnan(value) and math.isnan(expected)), name
-            elif name not in ("pubdid", "access_url"):
-                assert value == getattr(full.meta, name), name
-    for relative, reason in chunk.failures:  # the full path fails on them too, for a named reason
-        assert reason in Reason.__members__
+            else:
+                assert value == expected, name
+        assert chunk.columns["datalink_id"][row] == chunk.columns["datalink_url"][row] == ""
+    for failure in chunk.failures:  # the full path fails on them too, for a named reason
+        relative = failure.reference
+        assert failure.reason.name in Reason.__members__
         try:
             batch = adapt([read_spectrum(root / relative)], config)
         except SpectrumError:

@@ -5,6 +5,7 @@ runs the same code at 4.1 M rows."""
 from __future__ import annotations
 
 import io
+import shutil
 import warnings
 
 import numpy as np
@@ -303,7 +304,8 @@ class _KilledError(Exception):
 
 def test_tree_ingest_is_idempotent_and_resumes_after_a_kill(tmp_path) -> None:
     from service.archive.generate import generate_archive
-    from service.jobs.ingest.tree import archive_files, ingest_tree
+    from service.jobs.ingest.tree import ingest_tree
+    from service.spectra.files import archive_files
     from service.store.datasets import Datasets
 
     generate_archive(tmp_path / "make", "lamost", 300, seed=4)
@@ -333,9 +335,32 @@ def test_tree_ingest_is_idempotent_and_resumes_after_a_kill(tmp_path) -> None:
     assert np.isfinite(features).all() and np.isfinite(spectra["ra"].astype(float)).all()
 
 
+def test_a_tree_holding_one_spectrum_twice_ingests_it_once(tmp_path) -> None:
+    """A copied file (another URL, the same DID) in another chunk is stored once: the
+    writer both doors share drops it; the tree's own check once let it reach the
+    unique index, which failed the whole ingest."""
+    from service.archive.generate import generate_archive
+    from service.jobs.ingest.tree import ingest_tree
+    from service.spectra.files import archive_files
+    from service.store.datasets import Datasets
+
+    generate_archive(tmp_path / "make", "lamost", 24, seed=6)
+    root = tmp_path / "make" / "archive" / "lamost"
+    (root / "catalogue.fits").unlink()
+    first = next(iter(archive_files(root)))
+    (root / "zz").mkdir()
+    shutil.copyfile(root / first, root / "zz" / "copy.fits")  # walked last: another chunk
+    settings = Settings(home=tmp_path / "home")
+    summary = ingest_tree(settings, root, "pool", workers=1, chunk=8)
+    failed = sum(summary["failed"].values())
+    assert summary["files"] == 25 and summary["added"] == 24 - failed
+    spectra = Datasets(settings).spectra(Datasets(settings).require("pool"), ["pubdid"])
+    assert len(set(spectra["pubdid"])) == len(spectra["pubdid"]) == 24 - failed
+
+
 def test_known_keys_are_found_by_binary_search_as_isin_finds_them() -> None:
     """``among`` replaced ``np.isin`` (which re-hashed every known key per chunk)."""
-    from service.jobs.ingest.tree import among
+    from service.store.spectrum_keys import among
 
     rng = np.random.default_rng(0)
     known = np.unique(rng.integers(-(2**62), 2**62, 50_000))

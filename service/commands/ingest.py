@@ -37,8 +37,9 @@ def run_tree(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from service.jobs.ingest.tree import archive_files, ingest_tree
+    from service.jobs.ingest.tree import ingest_tree
     from service.settings import Settings
+    from service.spectra.files import archive_files
 
     if not args.path.is_dir():
         print(f"{args.path} is not a folder: give the root of the archive tree")

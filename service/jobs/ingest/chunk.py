@@ -1,103 +1,119 @@
-"""The worker side of a tree ingest: read, adapt and describe one chunk of files.
+"""One chunk of an ingest, whichever door it came through: what the one writer stores.
 
-:func:`read_chunk` runs in the spawned processes of :mod:`service.jobs.ingest.tree`, so
-this module imports no SQL (a worker starts in ~0.5 s instead of ~0.75 s) and
-hands back columns, not rows: features as one float32 array, the numeric
-``spectrum`` columns as float64 arrays and the text ones as lists of str, which
-pickle as a few buffers per chunk. Per file it does only what cannot be batched:
-the read, and one attribute lookup per column; the ``file://`` URLs are joined as
-strings under a root resolved once (``Path.resolve`` per file cost ~90 µs of
-``lstat`` calls, half a bare read).
+Both doors read and adapt their spectra chunk by chunk in a worker (a Dask
+task, a process forked from a fork server, or the job's own process) and hand
+back a :class:`Chunk`; the caller gives it to the one writer,
+:meth:`service.store.datasets.Datasets.append` (under the dataset's lock,
+idempotent). :func:`describe` fills the ``spectrum`` columns the same way for
+both, so a file ingested by ``alvo ingest tree`` and the same file fetched by an
+``ingest`` job make the same row, access URL aside.
+
+A chunk holds columns, not rows: the features as one float32 array, the numeric
+``spectrum`` columns as float64 arrays (NaN where the file says nothing: NULL
+in SQL) and the text ones as lists of str, which pickle as a few buffers per
+chunk. Per spectrum only what cannot be batched happens: one attribute lookup
+per column.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Sequence
-from typing import Any
-from urllib.parse import quote_from_bytes
+import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-#: ``spectrum`` columns a tree ingest fills from the file headers.
+from service.reasons import AlvoError, Reason
+from service.spectra.access import SpectrumReference
+from service.spectra.spectrum import SpectrumMeta
+
+#: ``spectrum`` columns an ingest fills, through either door.
 ROW_COLUMNS = (
-    "pubdid", "obsid", "designation", "object", "ra", "dec", "mjd", "snr",
-    "pipeline_class", "access_url", "collection",
+    "pubdid", "obsid", "designation", "object", "ra", "dec", "mjd", "snr", "pipeline_class",
+    "access_url", "datalink_id", "datalink_url", "collection", "magnitude",
 )  # fmt: skip
-#: The numeric ones: float64 arrays, NaN where the header has no value (NULL in SQL).
-FLOAT_COLUMNS = ("ra", "dec", "mjd", "snr")
-#: The ones copied from the header's text as they are.
+#: The numeric ones: float64 arrays, NaN where the file has no value (NULL in SQL).
+FLOAT_COLUMNS = ("ra", "dec", "mjd", "snr", "magnitude")
+#: The ones copied from the file's header as they are.
 TEXT_COLUMNS = ("obsid", "designation", "object", "pipeline_class", "collection")
 
 
-def file_url(root: str, relative: str) -> str:
-    """``Path(root, relative).as_uri()`` for a resolved, absolute ``root``, without pathlib.
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """A spectrum left out, and the named reason why (a row of the ``failures`` table).
 
-    The same bytes, percent-quoted the same way (``quote_from_bytes`` with ``/``
-    safe); the file itself is not resolved, so a symbolic link under the root is
-    named by its place in the tree, the name the skip-by-URL check looks for.
+    ``reference`` is what the request or the tree named it by (access URL, DID,
+    or the file's path under the tree's root).
     """
-    return "file://" + quote_from_bytes(os.fsencode(f"{root.rstrip('/')}/{relative}"))
+
+    reference: str
+    pubdid: str
+    reason: Reason
+    detail: str
+
+    @classmethod
+    def of(cls, reference: str, pubdid: str, error: AlvoError) -> Failure:
+        """Kept as reason and detail, not the exception: a chunk travels between processes."""
+        return cls(reference, pubdid, error.reason, error.detail)
 
 
 @dataclasses.dataclass
 class Chunk:
-    """One chunk's good spectra (features and ``spectrum`` columns) and its failures."""
+    """One chunk's good spectra (features, ``spectrum`` columns, labels) and its failures.
 
-    features: np.ndarray  # (n, config.n) float32
-    columns: dict[str, Any]  # ROW_COLUMNS -> (n,) float64 array or list of n str
-    failures: list[tuple[str, str]]  # (relative path, reason name)
+    features : (n, 140) float32, adapted (``service.adapt``)
+    columns : :data:`ROW_COLUMNS` -> (n,) float64 array or list of n str
+    labels : n verdicts, '' where none (a labelled source set has them)
+    resolving_powers : (n,) λ/Δλ of each spectrum as read (``DOMAIN=auto`` looks at it)
+    """
 
-    def select(self, keep: np.ndarray) -> Chunk:
-        """The chunk with only the good spectra where ``keep`` (bool, (n,)) is True."""
-        columns = {
-            name: values[keep]
-            if isinstance(values, np.ndarray)
-            else [v for v, k in zip(values, keep.tolist(), strict=True) if k]
-            for name, values in self.columns.items()
-        }
-        return Chunk(self.features[keep], columns, self.failures)
+    features: np.ndarray
+    columns: dict[str, np.ndarray | list[str]]
+    labels: list[str]
+    resolving_powers: np.ndarray
+    failures: list[Failure]
 
 
-def read_chunk(root: str, relatives: Sequence[str]) -> Chunk:
-    """Read and adapt one chunk of files under the resolved ``root`` (runs in a worker)."""
-    from service.adapt import AdaptConfig, adapt_array
-    from service.spectra.bulk import read_halpha_windows
-    from service.spectra.spectrum import SpectrumMeta
+def describe(
+    features: np.ndarray,
+    metas: Sequence[SpectrumMeta],
+    references: Sequence[SpectrumReference],
+    resolving_powers: np.ndarray,
+    failures: list[Failure],
+    labels: Mapping[str, str] | None = None,
+) -> Chunk:
+    """The chunk of the spectra read from ``references``, with what their files say.
 
-    config = AdaptConfig()
-    base = root.rstrip("/")
-    windows = read_halpha_windows([f"{base}/{r}" for r in relatives])
-    features = np.full((len(relatives), config.n), np.nan, dtype=np.float32)
-    failures = {i: error.reason.name for i, error in windows.failures.items()}
-    for group in windows.groups:
-        batch = adapt_array(
-            group.wavelength, group.flux, group.mask, group.medium, group.resolving_power, config
-        )
-        features[group.index] = batch.features
-        for j, error in batch.failures.items():
-            failures[int(group.index[j])] = error.reason.name
-    good = [i for i in range(len(relatives)) if i not in failures]
-    empty = SpectrumMeta()  # a file read without header metadata: its URL names it
-    metas = [windows.meta.get(i, empty) for i in good]
-    urls = [file_url(base, relatives[i]) for i in good]
-    columns: dict[str, Any] = {
-        name: np.array([getattr(m, name) for m in metas], dtype=np.float64)
-        for name in FLOAT_COLUMNS
-    }
-    columns.update({name: [getattr(m, name) for m in metas] for name in TEXT_COLUMNS})
-    columns["access_url"] = urls
-    columns["pubdid"] = [m.pubdid or url for m, url in zip(metas, urls, strict=True)]
-    return Chunk(
-        features[good],
-        columns,
-        [(relatives[i], reason) for i, reason in sorted(failures.items())],
+    The archive's DID (SSA, DataLink) names a spectrum, the file's own (e.g.
+    Ondrejov DS_IDPUB, LAMOST OBSID) otherwise; DataLink gets that DID when the
+    archive has a DataLink service. A position the file lacks is the archive's.
+    A spectrum's label is its reference's (an uploaded table's ``label``
+    column), else the one ``labels`` gives its DID.
+    """
+    labels = labels or {}
+    columns: dict[str, np.ndarray | list[str]] = {}
+    for name in ("ra", "dec"):
+        own = np.array([getattr(m, name) for m in metas], dtype=np.float64)
+        given = np.array([getattr(r, name) for r in references], dtype=np.float64)
+        columns[name] = np.where(np.isfinite(own), own, given)
+    for name in ("mjd", "snr"):
+        columns[name] = np.array([getattr(m, name) for m in metas], dtype=np.float64)
+    columns["magnitude"] = np.array(
+        [m.extra.get("magnitude", math.nan) for m in metas], dtype=np.float64
     )
-
-
-def warm() -> None:
-    """Import what :func:`read_chunk` needs, so a worker boots while the main process
-    reads the dataset's known keys instead of when the first chunk is waiting."""
-    import service.adapt
-    import service.spectra.bulk  # noqa: F401
+    for name in TEXT_COLUMNS:
+        columns[name] = [getattr(m, name) for m in metas]
+    pubdids = [r.pubdid or m.pubdid for r, m in zip(references, metas, strict=True)]
+    columns["pubdid"] = pubdids
+    columns["access_url"] = [r.access_url for r in references]
+    columns["datalink_id"] = [
+        p if r.datalink else "" for r, p in zip(references, pubdids, strict=True)
+    ]
+    columns["datalink_url"] = [r.datalink for r in references]
+    chosen = [
+        r.label or labels.get(p) or labels.get(m.pubdid) or ""
+        for r, p, m in zip(references, pubdids, metas, strict=True)
+    ]
+    return Chunk(
+        np.asarray(features, dtype=np.float32), columns, chosen, resolving_powers, failures
+    )

@@ -48,11 +48,15 @@ from typing import Any
 
 import numpy as np
 
+from service.adapt import AdaptConfig, adapt
+from service.jobs.fanout import map_chunks, on_dask_worker
+from service.jobs.ingest.chunk import Chunk, Failure, describe
 from service.jobs.params import JobParams, validator
 from service.jobs.runner import job_runner
-from service.net.fetch import FetchPolicy, fetch_document
+from service.net.fetch import Fetcher, FetchPolicy, fetch_document
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
+from service.spectra import read_spectrum
 from service.spectra.access import (
     SpectrumReference,
     SSAListing,
@@ -61,7 +65,8 @@ from service.spectra.access import (
     references_from_votable,
     ssa_listing,
 )
-from service.vo import dali
+from service.store.datasets import Datasets
+from service.vo import dali, templates
 from service.vo.label_tables import parse_labels
 from service.vo.ssa import parse_pos
 from uws.runner import Progress, Results, RunnerJob
@@ -71,13 +76,6 @@ DOMAINS = ("auto", "source", "target")
 REFERENCE_UPLOADS = frozenset({"refs", "references"})
 #: Resolving power above which an instrument counts as the (high-resolution) source.
 SOURCE_MIN_R = 5000.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Failure:
-    reference: str
-    pubdid: str
-    error: AlvoError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +180,7 @@ def gather_references(
 
         listing = ssa_listing(request.ssa_url, request.ssa_query, policy, listed)
         references += listing.references
-        failures += [Failure(request.ssa_url, "", error) for error in listing.too_dense]
+        failures += [Failure.of(request.ssa_url, "", error) for error in listing.too_dense]
         if listings is not None:
             listings.append(listing)
     references += [SpectrumReference(access_url=url) for url in request.urls]
@@ -203,7 +201,7 @@ def gather_references(
         )
         for (pubdid, label), found in zip(to_resolve, resolved, strict=True):
             if isinstance(found, AlvoError):
-                failures.append(Failure(pubdid, pubdid, found))
+                failures.append(Failure.of(pubdid, pubdid, found))
             else:
                 references.append(dataclasses.replace(found, label=label or found.label))
     return references, failures
@@ -238,97 +236,45 @@ def read_labels(location: str, workdir: Path, policy: FetchPolicy | None = None)
         raise AlvoError(Reason.BAD_PARAMETER, f"LABELS: {error}") from error
 
 
-# --- one chunk ----------------------------------------------------------------------------------
-@dataclasses.dataclass
-class ChunkResult:
-    """What one chunk adds: features and ``spectrum`` columns of the good ones, failures."""
-
-    features: np.ndarray
-    rows: dict[str, list[Any]]
-    labels: list[str]
-    resolving_powers: list[float]
-    failures: list[Failure]
-
-
-def process_chunk(
+# --- one chunk ---------------------------------------------------------------------------------
+def fetch_chunk(
     references: Sequence[SpectrumReference],
     cache_dir: str,
     labels: Mapping[str, str],
     policy: FetchPolicy | None = None,
-) -> ChunkResult:
+) -> Chunk:
     """Fetch, read and adapt a chunk of references (pure apart from the disk cache)."""
-    from service.adapt import AdaptConfig, adapt
-    from service.net.fetch import Fetcher
-    from service.spectra import read_spectrum
-
     fetched = Fetcher(Path(cache_dir), policy).fetch_all([r.access_url for r in references])
     spectra, kept, failures = [], [], []
     for reference, result in zip(references, fetched, strict=True):
         if result.error is not None:
-            failures.append(Failure(reference.access_url, reference.pubdid, result.error))
+            failures.append(Failure.of(reference.access_url, reference.pubdid, result.error))
             continue
         assert result.path is not None
         try:
             spectrum = read_spectrum(result.path)
         except AlvoError as error:
-            failures.append(Failure(reference.access_url, reference.pubdid, error))
+            failures.append(Failure.of(reference.access_url, reference.pubdid, error))
             continue
         spectra.append(spectrum)
         kept.append(reference)
     batch = adapt(spectra, AdaptConfig())
     good = [i for i in range(len(spectra)) if i not in batch.failures]
     for i, adapt_error in batch.failures.items():
-        failures.append(Failure(kept[i].access_url, kept[i].pubdid, adapt_error))
-    rows: dict[str, list[Any]] = {name: [] for name in ROW_COLUMNS}
-    chosen_labels = []
-    for i in good:
-        meta, reference = spectra[i].meta, kept[i]
-        # The archive's DID (SSA/DataLink) names the spectrum for DataLink; the file's
-        # own (e.g. Ondrejov DS_IDPUB) is the fallback, and labels may use either.
-        pubdid = reference.pubdid or meta.pubdid
-        values = {
-            "pubdid": pubdid,
-            "obsid": meta.obsid,
-            "designation": meta.designation,
-            "object": meta.object,
-            "ra": meta.ra if math.isfinite(meta.ra) else reference.ra,
-            "dec": meta.dec if math.isfinite(meta.dec) else reference.dec,
-            "mjd": meta.mjd,
-            "snr": meta.snr,
-            "pipeline_class": meta.pipeline_class,
-            "access_url": reference.access_url,
-            "datalink_id": pubdid if reference.datalink else "",
-            "datalink_url": reference.datalink,
-            "collection": meta.collection,
-            "magnitude": meta.extra.get("magnitude", float("nan")),
-        }
-        for name in ROW_COLUMNS:
-            value = values[name]
-            rows[name].append(
-                None if isinstance(value, float) and not math.isfinite(value) else value
-            )
-        chosen_labels.append(reference.label or labels.get(pubdid) or labels.get(meta.pubdid) or "")
-    return ChunkResult(
-        features=batch.features[good] if good else np.zeros((0, batch.features.shape[1]), "f4"),
-        rows=rows,
-        labels=chosen_labels,
-        resolving_powers=[spectra[i].resolving_power for i in good],
-        failures=failures,
+        failures.append(Failure.of(kept[i].access_url, kept[i].pubdid, adapt_error))
+    return describe(
+        batch.features[good] if good else np.zeros((0, batch.features.shape[1]), "f4"),
+        [spectra[i].meta for i in good],
+        [kept[i] for i in good],
+        np.array([spectra[i].resolving_power for i in good], dtype=np.float64),
+        failures,
+        labels,
     )
-
-
-ROW_COLUMNS = (
-    "pubdid", "obsid", "designation", "object", "ra", "dec", "mjd", "snr", "pipeline_class",
-    "access_url", "datalink_id", "datalink_url", "collection", "magnitude",
-)  # fmt: skip
 
 
 # --- the runner ---------------------------------------------------------------------------------
 @job_runner
 def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
-    from service.jobs.fanout import map_chunks, on_dask_worker
-    from service.store.datasets import Datasets
-
     settings = Settings.for_job(workdir)
     policy = FetchPolicy.from_settings(settings)
     request = IngestRequest.from_params(JobParams(job.parameters.pairs()), job.uploads)
@@ -349,19 +295,21 @@ def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
     cache = str(settings.home / "cache" / "spectra")
     dataset = None
     added = 0
-    chunk_results = map_chunks(process_chunk, chunks, cache, labels, policy)
+    chunk_results = map_chunks(fetch_chunk, chunks, cache, labels, policy)
     for done, result in enumerate(chunk_results, start=1):
         if dataset is None:
             domain = request.domain
             if domain == "auto":
                 median_r = (
-                    float(np.median(result.resolving_powers)) if result.resolving_powers else 0
+                    float(np.median(result.resolving_powers)) if len(result.resolving_powers) else 0
                 )
                 domain = "source" if median_r >= SOURCE_MIN_R else "target"
             # another's dataset, or another domain: refused by name (job_runner)
             dataset = datasets.open_or_create(request.dataset, domain, owner=job.owner)
         added += len(
-            datasets.append(dataset, result.features, result.rows, result.labels, job.owner or "")
+            datasets.append(
+                dataset, result.features, result.columns, result.labels, job.owner or ""
+            )
         )
         failures += result.failures
         progress(done / len(chunks), f"{added} spectra added, {len(failures)} failed")
@@ -396,7 +344,7 @@ def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
 
 
 def without_ingested(
-    datasets: Any, name: str, references: list[SpectrumReference]
+    datasets: Datasets, name: str, references: list[SpectrumReference]
 ) -> tuple[list[SpectrumReference], int]:
     """The references dataset ``name`` does not hold yet, and how many it holds.
 
@@ -413,13 +361,11 @@ def without_ingested(
 def _reason_counts(failures: Sequence[Failure]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for failure in failures:
-        counts[failure.error.reason.code] = counts.get(failure.error.reason.code, 0) + 1
+        counts[failure.reason.code] = counts.get(failure.reason.code, 0) + 1
     return counts
 
 
 def failures_votable(dataset: str, failures: Sequence[Failure]) -> bytes:
-    from service.vo import templates
-
     document = templates.load("failures.xml")
     document.by_id("info_dataset").set("value", dataset)
     document.fill(
@@ -427,8 +373,8 @@ def failures_votable(dataset: str, failures: Sequence[Failure]) -> bytes:
         {
             "reference": np.array([f.reference for f in failures], dtype=object),
             "pubdid": np.array([f.pubdid for f in failures], dtype=object),
-            "reason": np.array([f.error.reason.code for f in failures], dtype=object),
-            "detail": np.array([f.error.detail for f in failures], dtype=object),
+            "reason": np.array([f.reason.code for f in failures], dtype=object),
+            "detail": np.array([f.detail for f in failures], dtype=object),
         },
     )
     return document.to_bytes()

@@ -5,17 +5,22 @@ for LAMOST; the simulator writes ``<0000..>/spec-*.fits``). Going through SSA an
 HTTP for 4 M local files would cost more than the science; this path walks the
 tree in sorted order and, chunk by chunk:
 
-1. skips files already in the dataset (by file URL and by publisher DID, compared
-   as 64-bit hashes so 4 M known keys take 64 MB), which makes a re-run add
-   nothing and a run killed at any point resumable by running it again;
+1. skips files already in the dataset by their file URL (compared as 64-bit
+   hashes, :mod:`service.store.spectrum_keys`, so 4 M known keys take 64 MB),
+   which makes a re-run read nothing it stored and a run killed at any point
+   resumable by running it again;
 2. reads only the H-alpha window of each file (:func:`service.spectra.bulk.
    read_halpha_windows`), and adapts the stacked windows in one vectorised call
    (``service.adapt.adapt_array``), in ``workers`` processes forked from a fork
-   server (:mod:`service.jobs.ingest.chunk`, which hands back columns, not rows);
-3. appends the features to the dataset's feature store and bulk-inserts the
-   ``spectrum`` rows (COPY on PostgreSQL, one executemany on SQLite) in one
-   transaction per chunk. A kill between the two leaves feature rows no spectrum
-   row points at; they are never classified into predictions (no spectrum id).
+   server (:func:`service.jobs.fanout.processes`), each handing back a
+   :class:`~service.jobs.ingest.chunk.Chunk`;
+3. gives the chunk to the writer both doors share,
+   :meth:`service.store.datasets.Datasets.append`: under the dataset's lock it
+   drops spectra whose DID the dataset holds, appends the features to the
+   feature store and bulk-inserts the ``spectrum`` rows (COPY on PostgreSQL, one
+   executemany on SQLite) in one transaction. A kill between the two leaves
+   feature rows no spectrum row points at; they are never classified into
+   predictions (no spectrum id).
 
 Only an operator runs this (``alvo ingest tree PATH``): the service never reads
 a local path named in a request. PATH, named by the operator, is registered as an
@@ -24,68 +29,46 @@ for the labelling page and serves them to clients over HTTP. Memory: one chunk o
 windows per worker.
 CPU: a file costs ~1.1-1.4 bare reads in all; the main process stays ~95 % idle, so
 ``workers`` = cores (docs/performance.md).
+
+The worker's part, :func:`read_chunk`, joins ``file://`` URLs as strings under
+a root resolved once (``Path.resolve`` per file cost ~90 µs of ``lstat``
+calls, half a bare read).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import hashlib
 import itertools
-import multiprocessing
+import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 import numpy as np
-import sqlalchemy as sa
 
-from service.jobs.ingest.chunk import FLOAT_COLUMNS, Chunk, file_url, read_chunk, warm
+from service.adapt import AdaptConfig, adapt_array
+from service.jobs.fanout import map_chunks, processes
+from service.jobs.ingest.chunk import Chunk, Failure, describe
+from service.settings import Settings
+from service.spectra.access import SpectrumReference
+from service.spectra.bulk import read_halpha_windows
 from service.spectra.files import archive_files
-from service.store import schema
-
-__all__ = ["CHUNK", "Chunk", "archive_files", "ingest_tree", "key", "known_keys", "read_chunk"]
+from service.spectra.spectrum import SpectrumMeta
+from service.store.archive_roots import register
+from service.store.datasets import Datasets
+from service.store.spectrum_keys import hashes_of
 
 #: Files per chunk: one worker task, one transaction (two fsyncs). 1024 and 4096
 #: measured no faster on a 20 000-file tree (docs/performance.md).
 CHUNK = 2048
-
-
-def key(text: str) -> int:
-    """A stable 64-bit hash of an identifier (file URL or publisher DID)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
-
-
-def known_keys(engine: sa.Engine, dataset_id: int) -> np.ndarray:
-    """Sorted hashes of the file URLs and DIDs already in the dataset (streamed)."""
-    spectrum = schema.spectrum
-    keys: list[int] = []
-    query = sa.select(spectrum.c.access_url, spectrum.c.pubdid).where(
-        spectrum.c.dataset_id == dataset_id
-    )
-    with engine.connect() as conn:
-        for url, pubdid in conn.execution_options(yield_per=100_000).execute(query):
-            keys += [key(url or ""), key(pubdid or "")]
-    return np.unique(np.array(keys, dtype=np.int64))
-
-
-def among(keys: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Which ``keys`` are in the sorted array ``known``: a binary search per key.
-
-    Why not ``np.isin``: it hashes or sorts ``known`` again on every call, 1.5 s per
-    2 048-file chunk against a 900 000-spectrum dataset (1.8 M keys) -- the tree
-    ingest slowed from 8 300 to ~900 spectra/s as the dataset grew. This is
-    O(k log n) per chunk.
-    """
-    if not len(known):
-        return np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
-    return known[at] == keys
+#: What the fork server imports once for all workers (~0.45 s of CPU each otherwise).
+PRELOAD = ("service.jobs.ingest.tree",)
 
 
 def ingest_tree(
-    settings: Any,
+    settings: Settings,
     root: Path,
     dataset_name: str,
     domain: str = "target",
@@ -98,20 +81,15 @@ def ingest_tree(
     ``progress(files_done, files_added)`` is called after each chunk. Returns a
     summary: files seen, skipped (already there), added, failed by reason, seconds.
     """
-    from service.store.archive_roots import register
-    from service.store.datasets import Datasets
-
     root = Path(root).resolve()
     base = str(root)
     started = time.perf_counter()
-    with _pool(workers) as pool:
-        for _ in range(workers if workers > 1 else 0):
-            pool.submit(warm)  # the workers boot while the known keys are read
+    with processes(workers, PRELOAD) as pool:  # the workers boot while the known keys are read
         settings.home.mkdir(parents=True, exist_ok=True)
         datasets = Datasets(settings)
         root_id = register(settings, root)
         dataset = datasets.open_or_create(dataset_name, domain)
-        known = known_keys(datasets.engine, dataset.dataset_id)
+        known = datasets.spectrum_keys(dataset)
         seen = skipped = added = 0
         reasons: Counter[str] = Counter()
 
@@ -120,17 +98,16 @@ def ingest_tree(
             files = archive_files(root)
             while batch := list(itertools.islice(files, chunk)):
                 seen += len(batch)
-                urls = np.array([key(file_url(base, r)) for r in batch], dtype=np.int64)
-                old = among(urls, known).tolist()
-                new = [r for r, o in zip(batch, old, strict=True) if not o]
+                held = known.holds(hashes_of([file_url(base, r) for r in batch])).tolist()
+                new = [r for r, h in zip(batch, held, strict=True) if not h]
                 skipped += len(batch) - len(new)
                 if new:
                     yield new
 
-        for result in _ordered(pool, fresh_chunks(), base, window=2 * max(1, workers)):
-            result = _drop_known_dids(result, known)
-            added += _append(datasets, dataset, result)
-            reasons.update(reason for _, reason in result.failures)
+        window = 2 * max(1, workers)
+        for result in map_chunks(read_chunk, fresh_chunks(), base, window=window, pool=pool):
+            added += len(datasets.append(dataset, result.features, result.columns, known=known))
+            reasons.update(failure.reason.name for failure in result.failures)
             if progress is not None:
                 progress(seen, added)
     if reasons:
@@ -147,72 +124,43 @@ def ingest_tree(
     }
 
 
-def _drop_known_dids(result: Chunk, known: np.ndarray) -> Chunk:
-    """The chunk without spectra whose publisher DID the dataset already has."""
-    dids = np.array([key(p) for p in result.columns["pubdid"]], dtype=np.int64)
-    keep = ~among(dids, known)
-    return result if keep.all() else result.select(keep)
+def file_url(root: str, relative: str) -> str:
+    """``Path(root, relative).as_uri()`` for a resolved, absolute ``root``, without pathlib.
+
+    The same bytes, percent-quoted the same way (``quote_from_bytes`` with ``/``
+    safe); the file itself is not resolved, so a symbolic link under the root is
+    named by its place in the tree, the name the skip-by-URL check looks for.
+    """
+    return "file://" + quote_from_bytes(os.fsencode(f"{root.rstrip('/')}/{relative}"))
 
 
-def _append(datasets: Any, dataset: Any, result: Chunk) -> int:
-    """Features to the store, then the rows in one transaction (bulk insert)."""
-    if not len(result.features):
-        return 0
-    indices = dataset.features.append(result.features)
-    columns: dict[str, Any] = dict(result.columns)
-    for name in FLOAT_COLUMNS:  # NaN (no value in the header) is NULL
-        values = columns[name]
-        columns[name] = np.where(np.isfinite(values), values, None)
-    columns["row_index"] = np.arange(indices.start, indices.stop)
-    columns["dataset_id"] = [dataset.dataset_id] * len(indices)
-    columns["learning_domain"] = [dataset.domain] * len(indices)
-    with datasets.engine.begin() as conn:
-        schema.bulk_insert(conn, schema.spectrum, columns)
-        conn.execute(
-            schema.dataset.update()
-            .where(schema.dataset.c.dataset_id == dataset.dataset_id)
-            .values(n_spectra=schema.dataset.c.n_spectra + len(indices))
+def read_chunk(relatives: Sequence[str], root: str) -> Chunk:
+    """Read and adapt one chunk of files under the resolved ``root`` (runs in a worker).
+
+    A file is named by its ``file://`` URL, and by it as DID too when its
+    header has none.
+    """
+    config = AdaptConfig()
+    base = root.rstrip("/")
+    windows = read_halpha_windows([f"{base}/{r}" for r in relatives])
+    features = np.full((len(relatives), config.n), np.nan, dtype=np.float32)
+    resolving_powers = np.full(len(relatives), np.nan)
+    failed = dict(windows.failures)
+    for group in windows.groups:
+        batch = adapt_array(
+            group.wavelength, group.flux, group.mask, group.medium, group.resolving_power, config
         )
-    return len(indices)
-
-
-#: What the fork server imports once for all workers (~0.45 s of CPU each otherwise).
-PRELOAD = ["service.jobs.ingest.chunk", "service.adapt", "service.spectra.bulk"]
-
-
-def _pool(workers: int) -> Any:
-    """Worker processes forked from a clean fork server (never from this process, which
-    may hold threads or TensorFlow), or spawned where there is none (Windows)."""
-    if workers <= 1:
-        return _InProcess()
-    context: multiprocessing.context.BaseContext
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)  # no effect once a server runs: then imported
-    else:
-        context = multiprocessing.get_context("spawn")
-    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
-
-
-class _InProcess:
-    """A stand-in pool that runs each chunk in this process (``workers=1``)."""
-
-    def __enter__(self) -> _InProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, function: Callable[..., Any], *args: Any) -> Any:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        future.set_result(function(*args))
-        return future
-
-
-def _ordered(pool: Any, chunks: Iterator[list[str]], root: str, window: int) -> Iterator[Chunk]:
-    """Results of :func:`read_chunk` in input order, at most ``window`` chunks in flight."""
-    in_flight = [pool.submit(read_chunk, root, c) for c in itertools.islice(chunks, window)]
-    while in_flight:
-        result = in_flight.pop(0).result()
-        in_flight += [pool.submit(read_chunk, root, c) for c in itertools.islice(chunks, 1)]
-        yield result
+        features[group.index] = batch.features
+        resolving_powers[group.index] = group.resolving_power
+        for j, error in batch.failures.items():
+            failed[int(group.index[j])] = error
+    good = [i for i in range(len(relatives)) if i not in failed]
+    empty = SpectrumMeta()  # a file read without header metadata: its URL names it
+    metas = [windows.meta.get(i, empty) for i in good]
+    urls = [file_url(base, relatives[i]) for i in good]
+    references = [
+        SpectrumReference(access_url=url, pubdid=meta.pubdid or url)
+        for meta, url in zip(metas, urls, strict=True)
+    ]
+    failures = [Failure.of(relatives[i], "", error) for i, error in sorted(failed.items())]
+    return describe(features[good], metas, references, resolving_powers[good], failures)
