@@ -1,7 +1,8 @@
 """The four job lists of alvo (``/ingest``, ``/train``, ``/classify``, ``/iterate``) and
 the UWS service that serves them with the application's settings.
 
-Each job list names its runner (``service.jobs.<type>:run``), the validator that
+Each job list names its runner (``service.jobs.<type>:run``; ingest's is its served door,
+``service.jobs.ingest.served:run``), the validator that
 refuses bad parameters when a job is created (a 400, not a failed job) and, where
 a job changes something that has an owner, the check that its owner may.
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from service.jobs import classify, ingest, iterate, train
+from service.jobs import classify, iterate, train
+from service.jobs.ingest import served
 from service.jobs.params import JobParams, existing_datasets, validator
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
@@ -29,8 +31,8 @@ def job_lists(settings: Settings) -> list[JobList]:
     return [
         JobList(
             "ingest",
-            "service.jobs.ingest:run",
-            validator=ingest.check,
+            "service.jobs.ingest.served:run",
+            validator=served.check,
             authorize=authorize["ingest"],
             max_execution_duration=24 * 3600,
             max_upload_bytes=settings.max_upload_bytes,
