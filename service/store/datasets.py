@@ -34,7 +34,7 @@ from service.store import schema
 from service.store.engine import engine_for
 from service.store.features import FeatureStore
 from service.store.ownership import may_change, refusal
-from service.store.spectrum_keys import SpectrumKeys, hashes_of
+from service.store.spectrum_keys import SpectrumKeys, hashes_of, repeats
 from service.vocabulary import FEATURE_PIXELS
 
 #: One ``spectrum`` column to store: a list, or an array (numbers; NaN is NULL).
@@ -150,13 +150,11 @@ class Datasets:
         """
         if len(features) == 0:
             return []
-        n = _row_count(rows) if rows else len(features)
-        hashes = np.zeros(0, dtype=np.int64)
-        if known is not None:  # of DIDs, then URLs
-            hashes = hashes_of([*_column(rows, "pubdid", n), *_column(rows, "access_url", n)])
+        n = len(features)
+        pubdids, urls = _column(rows, "pubdid", n), _column(rows, "access_url", n)
+        hashes = hashes_of([*pubdids, *urls]) if known is not None else None  # outside the lock
         with dataset_lock(dataset), self.engine.begin() as conn:
-            new = self.absent(conn, dataset, rows, known, hashes) if rows else np.ones(n, bool)
-            keep = np.flatnonzero(new)
+            keep = np.flatnonzero(self._new(conn, dataset, pubdids, urls, known, hashes))
             if len(keep) == 0:
                 return []
             if len(keep) < len(features):
@@ -198,7 +196,7 @@ class Datasets:
                 .where(schema.dataset.c.dataset_id == dataset.dataset_id)
                 .values(n_spectra=schema.dataset.c.n_spectra + len(ids))
             )
-            collections = sorted({str(c) for c in columns.get("collection", []) if c})
+            collections = sorted(str(c) for c in set(columns.get("collection", [])) if c)
             if collections:  # the dataset's collection(s), from its spectra, when not given
                 table = schema.dataset
                 conn.execute(
@@ -207,7 +205,7 @@ class Datasets:
                     .where(sa.or_(table.c.collection.is_(None), table.c.collection == ""))
                     .values(collection=",".join(collections))
                 )
-        if known is not None and len(hashes):  # committed: from now on they are the dataset's
+        if known is not None and hashes is not None:  # committed: now they are the dataset's
             known.add(np.concatenate([hashes[:n][keep], hashes[n:][keep]]), indices.stop)
         return ids
 
@@ -221,7 +219,6 @@ class Datasets:
         dataset: Dataset,
         rows: Mapping[str, Column],
         known: SpectrumKeys | None = None,
-        hashes: np.ndarray | None = None,
     ) -> np.ndarray:
         """Which of ``rows`` (``spectrum`` columns) are new to the dataset: a bool mask.
 
@@ -229,22 +226,33 @@ class Datasets:
         has its publisher DID or its access URL (the same file reached by
         another route: SSA first, a plain URL later). Rows with neither are
         always new. Stored spectra are looked up in the database, or in
-        ``known`` brought up to date (``hashes``: the DIDs' then the URLs'
-        hashes, if at hand). Call it inside :func:`dataset_lock` and the
-        transaction that inserts the rows, so nobody adds the same spectra in
-        between.
+        ``known`` brought up to date. Call it inside :func:`dataset_lock` and
+        the transaction that inserts the rows, so nobody adds the same spectra
+        in between.
         """
         n = _row_count(rows)
         pubdids, urls = _column(rows, "pubdid", n), _column(rows, "access_url", n)
+        return self._new(conn, dataset, pubdids, urls, known, None)
+
+    def _new(
+        self,
+        conn: sa.Connection,
+        dataset: Dataset,
+        pubdids: list[str],
+        urls: list[str],
+        known: SpectrumKeys | None,
+        hashes: np.ndarray | None,
+    ) -> np.ndarray:
+        """:meth:`absent` of rows with these DIDs and URLs ('' for none); ``hashes`` are
+        their :func:`~service.store.spectrum_keys.hashes_of` (DIDs, then URLs), if at hand."""
+        n = len(pubdids)
         if known is not None:
             known.refresh(conn)
-            if hashes is None or len(hashes) != 2 * n:
-                hashes = hashes_of([*pubdids, *urls])
-            new = ~(known.holds(hashes[:n]) | known.holds(hashes[n:]))
-            seen: set[str] = set()
-        else:
-            new = np.ones(n, dtype=bool)
-            seen = self.stored_keys(conn, dataset, [k for k in (*pubdids, *urls) if k])
+            hashes = hashes_of([*pubdids, *urls]) if hashes is None else hashes
+            held = known.holds(hashes[:n]) | known.holds(hashes[n:])
+            return ~(held | repeats(hashes, n))
+        seen = self.stored_keys(conn, dataset, [k for k in (*pubdids, *urls) if k])
+        new = np.ones(n, dtype=bool)
         for i, keys in enumerate(zip(pubdids, urls, strict=True)):
             present = [k for k in keys if k]
             if any(k in seen for k in present):

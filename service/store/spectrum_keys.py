@@ -54,6 +54,24 @@ def among(keys: np.ndarray, known: np.ndarray) -> np.ndarray:
     return known[at] == keys
 
 
+def repeats(hashes: np.ndarray, n: int) -> np.ndarray:
+    """Which of ``n`` rows share a DID or URL with an earlier row: (n,) bool.
+
+    ``hashes`` (2n,) are the rows' DIDs' then URLs' (:func:`hashes_of`, -1 for
+    none). A row is a repeat if any of its hashes first appears on an earlier row.
+    """
+    row = np.tile(np.arange(n), 2)
+    given = hashes >= 0
+    value, row = hashes[given], row[given]
+    order = np.lexsort((row, value))  # by hash, then row
+    value, row = value[order], row[order]
+    starts = np.r_[True, value[1:] != value[:-1]] if len(value) else np.zeros(0, dtype=bool)
+    first_row = row[starts][np.cumsum(starts) - 1]  # the earliest row holding each hash
+    repeated = np.zeros(n, dtype=bool)
+    repeated[row[first_row < row]] = True
+    return repeated
+
+
 class SpectrumKeys:
     """The hashed publisher DIDs and access URLs of one dataset's spectra."""
 
