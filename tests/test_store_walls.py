@@ -18,11 +18,9 @@ from service.store import schema
 REPO = Path(__file__).resolve().parents[1]
 #: Where SQL belongs: the store, and the ADQL engine that runs users' queries.
 SQL_HOMES = ("service/store/", "service/vo/tap/")
-#: Modules still holding SQL while they move: the tree ingest is being merged into the one
-#: ingest chunk writer of both doors (issue 20), whose SQL goes to service/store/. Drop the
-#: entry once that has landed (the served door, jobs/ingest.py, and ingest_chunk.py hold
-#: none already).
-NOT_YET_MOVED = frozenset({"service/jobs/ingest_tree.py"})
+#: Modules still holding SQL while they move (none: both ingest doors store through the
+#: one writer, ``Datasets.append``, since issue 20).
+NOT_YET_MOVED: frozenset[str] = frozenset()
 #: Methods that run a statement on a connection or engine.
 RUNS_SQL = frozenset({"execute", "exec_driver_sql", "scalar", "scalars", "execution_options"})
 #: Table methods that build a statement: ``schema.iteration.update()``.
