@@ -1,10 +1,10 @@
 """The four job lists of alvo (``/ingest``, ``/train``, ``/classify``, ``/iterate``) and
 the UWS service that serves them with the application's settings.
 
-Each job list names its runner (``service.jobs.<type>:run``; ingest's is its served door,
-``service.jobs.ingest.served:run``), the validator that
-refuses bad parameters when a job is created (a 400, not a failed job) and, where
-a job changes something that has an owner, the check that its owner may.
+Each job list names its runner (``service.jobs.<type>:run``; ingest's is its served
+door, ``service.jobs.ingest.served:run``), the validator that refuses bad parameters
+when a job is created (a 400, not a failed job) and, where a job changes something
+that has an owner, the check that its owner may.
 """
 
 from __future__ import annotations
