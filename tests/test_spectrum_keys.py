@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.store.spectrum_keys import hashes_of, repeats
+from service.store.spectrum_keys import hashes_of, key, repeats
 
 
 def repeats_by_strings(pubdids: list[str], urls: list[str]) -> list[bool]:
@@ -35,3 +35,9 @@ def test_a_row_naming_itself_twice_is_no_repeat() -> None:
     url = "file:///data/spec-1.fits"
     assert repeats(hashes_of([url, url]), 1).tolist() == [False]
     assert hashes_of(["", url]).tolist()[0] == -1
+
+
+def test_hashes_are_the_keys_one_by_one() -> None:
+    texts = ["", "ivo://lamost.org/spectrum?spec-1", "file:///data/sp%C3%A9c%20%231.fits", "x"]
+    assert hashes_of(texts).tolist() == [-1, *(key(t) for t in texts[1:])]
+    assert (hashes_of(texts)[1:] >= 0).all() and hashes_of([]).shape == (0,)

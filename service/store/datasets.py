@@ -171,12 +171,14 @@ class Datasets:
             columns.setdefault("learning_domain", [dataset.domain] * len(indices))
             schema.bulk_insert(conn, schema.spectrum, columns)
             ids = list(
-                conn.scalars(
+                conn.execute(
                     sa.select(schema.spectrum.c.spectrum_id)
                     .where(schema.spectrum.c.dataset_id == dataset.dataset_id)
                     .where(schema.spectrum.c.row_index >= indices.start)
                     .order_by(schema.spectrum.c.row_index)
                 )
+                .scalars()
+                .all()
             )
             verdicts = [
                 {

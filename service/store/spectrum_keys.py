@@ -36,8 +36,15 @@ def key(text: str) -> int:
 
 
 def hashes_of(texts: Sequence[str]) -> np.ndarray:
-    """``key`` of each text, ``-1`` (no spectrum's) for an empty one: (n,) int64."""
-    return np.array([key(t) if t else -1 for t in texts], dtype=np.int64)
+    """:func:`key` of each text, ``-1`` (no spectrum's) for an empty one: (n,) int64.
+
+    The digests are joined and read as one array (half the time of a key per text).
+    """
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(t.encode(), digest_size=8).digest() for t in texts])
+    hashes = (np.frombuffer(digests, dtype="<u8") >> np.uint64(1)).astype(np.int64)
+    hashes[[i for i, t in enumerate(texts) if not t]] = -1
+    return hashes
 
 
 def among(keys: np.ndarray, known: np.ndarray) -> np.ndarray:
