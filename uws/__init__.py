@@ -7,7 +7,7 @@ Declare job lists, build one service, mount its routes, run its lifespan::
     from starlette.applications import Starlette
     from uws import JobList, UWSService, HeaderAuthenticator
 
-    ingest = JobList("ingest", "service.jobs.ingest:run", validator=check_ingest,
+    ingest = JobList("ingest", "service.jobs.ingest.served:run", validator=check_ingest,
                      max_execution_duration=6 * 3600)
     tap = JobList("tap", "service.vo.tap.execute:run_async", path="/tap/async")
     jobs = UWSService("sqlite:///var/alvo.sqlite", executor="local", workdir="var/jobs",
