@@ -35,7 +35,7 @@ from service.store.engine import engine_for
 from service.store.features import FeatureStore
 from service.store.ownership import may_change, refusal
 from service.store.spectrum_keys import SpectrumKeys, hashes_of, repeats
-from service.vocabulary import FEATURE_PIXELS
+from service.vocabulary import CLASSES, FEATURE_PIXELS
 
 #: One ``spectrum`` column to store: a list, or an array (numbers; NaN is NULL).
 Column = Sequence[Any] | np.ndarray
@@ -340,6 +340,20 @@ class Datasets:
         )
         with self.engine.connect() as conn:
             return {int(row): str(verdict) for row, verdict in conn.execute(query)}
+
+    def has_class_labels(self, dataset: Dataset) -> bool:
+        """Whether a campaign-free label gives one of ``spectrum``'s rows a class to train on."""
+        spectrum, label = schema.spectrum, schema.label
+        query = (
+            sa.select(label.c.label_id)
+            .join(spectrum, label.c.spectrum_id == spectrum.c.spectrum_id)
+            .where(spectrum.c.dataset_id == dataset.dataset_id)
+            .where(label.c.campaign_id.is_(None))
+            .where(label.c.label.in_(CLASSES))
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.scalar(query) is not None
 
 
 #: ``spectrum`` columns of floating-point numbers: a NaN there is stored as NULL.

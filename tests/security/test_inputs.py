@@ -104,6 +104,23 @@ def test_iterate_naming_unknown_datasets_is_refused_at_creation(client):
     refused(unknown_campaign, 400, "UNKNOWN_CAMPAIGN")
 
 
+def test_classify_with_an_unknown_model_is_refused_at_creation(client):
+    before = job_count(client)
+    response = client.post("/classify", data={"DATASET": "pool", "MODEL_ID": "999"})
+    refused(response, 400, "UNKNOWN_MODEL")
+    assert "MODEL_ID=999" in response.text
+    assert job_count(client) == before
+
+
+def test_train_on_a_dataset_without_labels_is_refused_at_creation(client):
+    response = client.post("/train", data={"DATASET": "pool"})
+    refused(response, 400, "UNLABELLED_DATASET")
+    assert "'pool'" in response.text
+    accepted = client.post("/train", data={"DATASET": "src"}, follow_redirects=False)
+    assert accepted.status_code == 303, accepted.text[:300]  # labelled: the job exists
+    client.delete(accepted.headers["location"])
+
+
 def test_ingest_position_nan_is_refused(client):
     response = client.post(
         "/ingest", data={"DATASET": "x", "SSA": "http://example.org/ssa", "POS": "nan,nan"}
