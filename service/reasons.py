@@ -125,6 +125,16 @@ class Reason(enum.Enum):
         "send less at once (split a label file, upload a large table as a file part).",
         413,
     )
+    REQUEST_HEAD_TOO_LARGE = (
+        "The request line and headers together exceed the service's limit "
+        "(ALVO_MAX_HEAD_BYTES); send fewer or shorter headers, parameters in a POST body.",
+        431,
+    )
+    URL_TOO_LONG = (
+        "The request line (the URL with its query) alone exceeds the service's head limit "
+        "(ALVO_MAX_HEAD_BYTES); send the parameters in a POST body instead.",
+        414,
+    )
     BAD_REQUEST_BODY = (
         "The request body is not what the Content-Type says (broken multipart, JSON "
         "or form encoding), or holds characters XML cannot carry."

@@ -107,6 +107,11 @@ class Settings:
         100 * 1024 * 1024,
         "largest job or TAP request body (uploads included) in bytes; larger is refused with 413",
     )
+    max_head_bytes: int = setting(
+        64 * 1024,
+        "largest request head (request line and headers) in bytes; larger is refused with "
+        "431 REQUEST_HEAD_TOO_LARGE, a longer request line with 414 URL_TOO_LONG",
+    )
     max_label_bytes: int = setting(
         32 * 1024 * 1024,
         "largest label POST to a campaign, JSON/CSV/VOTable, in bytes; larger is refused "
