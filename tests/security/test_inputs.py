@@ -244,6 +244,38 @@ def test_a_fits_body_as_labels_is_bad_label_file(client):
     refused(response, 400, "BAD_LABEL_FILE")
 
 
+NO_LABEL_VOTABLE = b"""<?xml version="1.0"?><VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE><FIELD name="pubdid" datatype="char" arraysize="*"/><FIELD name="note" datatype="char" arraysize="*"/><DATA><TABLEDATA><TR><TD>ivo://t/pool?0</TD><TD>x</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""  # noqa: E501
+LATIN1_CSV = "pubdid,label,comment\nivo://t/pool?0,absorption,café\n".encode("latin-1")
+PYTHON_WORDS = ("codec", "decode", "Error", "position", "invalid start byte")
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [(LATIN1_CSV, "UTF-8"), (NO_LABEL_VOTABLE, "'label' column"), (b"<VOTABLE><TABLE", "VOTable")],
+    ids=["not-utf8", "votable-without-label", "broken-votable"],
+)
+def test_a_label_file_that_cannot_be_used_says_what_to_do(client, body, says):
+    response = client.post(
+        "/campaigns/be/labels", content=body, headers={"content-type": "text/csv"}
+    )
+    refused(response, 400, "BAD_LABEL_FILE")
+    detail = response.json()["detail"]
+    assert says in detail and not any(word in detail for word in PYTHON_WORDS), detail
+
+
+@pytest.mark.parametrize("body", [LATIN1_CSV, NO_LABEL_VOTABLE], ids=["not-utf8", "no-label"])
+def test_ingest_labels_that_cannot_be_used_are_bad_label_file(tmp_path, body):
+    from service.jobs.ingest.served import read_labels
+    from service.reasons import AlvoError
+
+    (tmp_path / "labels").write_bytes(body)
+    with pytest.raises(AlvoError) as refusal:
+        read_labels("labels", tmp_path)
+    assert refusal.value.reason.code == "BAD_LABEL_FILE", str(refusal.value)
+    assert str(refusal.value).startswith("BAD_LABEL_FILE: LABELS: ")
+    assert not any(word in refusal.value.detail for word in PYTHON_WORDS), refusal.value.detail
+
+
 def test_a_label_body_larger_than_the_cap_is_a_413_before_it_is_read(client):
     huge = client.app.state.settings.max_label_bytes + 1
     response = client.post(

@@ -232,8 +232,8 @@ def read_labels(location: str, workdir: Path, policy: FetchPolicy | None = None)
     data = read_table(location, workdir, policy, "LABELS")
     try:
         return {x.spectrum: x.label for x in parse_labels(data)}
-    except ValueError as error:
-        raise AlvoError(Reason.BAD_PARAMETER, f"LABELS: {error}") from error
+    except AlvoError as error:
+        raise AlvoError(error.reason, f"LABELS: {error.detail}") from None
 
 
 # --- one chunk ---------------------------------------------------------------------------------
