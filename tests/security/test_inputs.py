@@ -324,3 +324,35 @@ def test_a_path_leaving_the_collection_is_named_so_not_an_unknown_dataset(client
     response = client.get("/datalink/ondrejov/files/%2E%2E/lamost/catalogue.fits")
     refused(response, 404, "PATH_OUTSIDE_COLLECTION")
     refused(client.get("/datalink/ondrejov/files/spectra/none.fits"), 404, "UNKNOWN_FILE")
+
+
+# --- header positions ----------------------------------------------------------------------------
+def test_header_positions_no_sky_has_are_null_and_flagged_over_tap(tmp_path):
+    """Before, Dec = 95 and RA = 400 were stored and published as read."""
+    from astropy.io.votable import parse_single_table
+
+    from service.store.datasets import Datasets
+
+    settings = build_home(tmp_path)
+    datasets = Datasets(settings)
+    odd = datasets.open_or_create("odd", "target")
+    positions = [(10.0, 95.0), (400.0, 10.0), (-1.0, 10.0), (360.0, 0.0), (359.5, -90.0)]
+    rows = {
+        "pubdid": [f"ivo://t/odd?{i}" for i in range(len(positions))],
+        "ra": [ra for ra, _ in positions],
+        "dec": [dec for _, dec in positions],
+    }
+    datasets.append(odd, np.zeros((len(positions), 140), np.float32), rows)
+    query = (
+        "SELECT s.pubdid, s.ra, s.dec, s.position_flag FROM alvo.spectrum AS s "
+        "JOIN alvo.dataset AS d ON d.dataset_id = s.dataset_id WHERE d.name = 'odd' "
+        "ORDER BY s.row_index"
+    )
+    with served(settings) as own:
+        response = tap(own, query)
+    assert response.status_code == 200, response.text[:500]
+    table = parse_single_table(io.BytesIO(response.content)).to_table()
+    flags = [None if np.ma.is_masked(f) or not f else str(f) for f in table["position_flag"]]
+    assert flags == ["header-out-of-range"] * 4 + [None]
+    assert table["ra"].mask[:4].all() and table["dec"].mask[:4].all()
+    assert (float(table["ra"][4]), float(table["dec"][4])) == (359.5, -90.0)
