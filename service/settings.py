@@ -82,6 +82,11 @@ class Settings:
         10_000, "row limit of one embedded SSA query; more rows: OVERFLOW status"
     )
     tap_timeout: int = setting(60, "seconds a sync TAP query may run")
+    tap_anonymous_timeout: int = setting(
+        10,
+        "seconds a sync TAP query may run for a caller the proxy names no one, with "
+        "--auth header (signed-in callers get --tap-timeout)",
+    )
     tap_async_timeout: int = setting(3600, "seconds an async TAP query may run")
     fetch_timeout: int = setting(
         120,

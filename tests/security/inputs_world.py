@@ -53,3 +53,10 @@ def assert_clean(response) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code < 500, (response.status_code, response.text[:500])
     for mark in TRACEBACK_MARKS:
         assert mark not in response.text, response.text[:500]
+
+
+@contextlib.contextmanager
+def served_bare(settings: Settings) -> Iterator[TestClient]:
+    """:func:`served` without its campaign (whose creation ``auth=header`` would refuse)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client

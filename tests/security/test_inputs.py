@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tests.security.inputs_world import assert_clean, build_home, served
+from tests.security.inputs_world import assert_clean, build_home, served, served_bare
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +356,47 @@ def test_header_positions_no_sky_has_are_null_and_flagged_over_tap(tmp_path):
     assert flags == ["header-out-of-range"] * 4 + [None]
     assert table["ra"].mask[:4].all() and table["dec"].mask[:4].all()
     assert (float(table["ra"][4]), float(table["dec"][4])) == (359.5, -90.0)
+
+
+# --- TAP cost ------------------------------------------------------------------------------------
+CROSS_JOIN = (
+    "SELECT COUNT(*) FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, "
+    "TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d"
+)
+
+
+def test_an_anonymous_cross_join_stops_sooner_and_vosi_shows_what_runs(tmp_path):
+    """Before, a 4-way cross join held a core for the full sync limit whoever sent it,
+    and nothing showed it running."""
+    import threading
+    import time
+
+    from tests.security.processes import wait_until
+
+    settings = build_home(tmp_path)
+    settings = type(settings)(
+        **{**settings.__dict__, "auth": "header", "tap_timeout": 4, "tap_anonymous_timeout": 1}
+    )
+    with served_bare(settings) as own:
+        started = time.monotonic()
+        anonymous = tap(own, CROSS_JOIN)
+        assert "QUERY_TIMEOUT" in anonymous.text and "1 s" in anonymous.text, anonymous.text
+        assert time.monotonic() - started < 3
+        answers = []
+        signed_in = threading.Thread(
+            target=lambda: answers.append(
+                own.post("/tap/sync", data={"LANG": "ADQL", "QUERY": CROSS_JOIN},
+                         headers={"X-Forwarded-User": "alice"})  # fmt: skip
+            )
+        )
+        started = time.monotonic()
+        signed_in.start()
+        note = wait_until(
+            lambda: "1 query running" in (text := own.get("/availability").text) and text,
+            3, "VOSI availability to show the running query",
+        )  # fmt: skip
+        assert "of its 4 s" in str(note), note
+        signed_in.join(30)
+        assert "QUERY_TIMEOUT" in answers[0].text and "4 s" in answers[0].text
+        assert time.monotonic() - started > 3.5
+        assert "TAP: no query running" in own.get("/tap/availability").text
