@@ -383,11 +383,9 @@ def test_an_anonymous_cross_join_stops_sooner_and_vosi_shows_what_runs(tmp_path)
         assert "QUERY_TIMEOUT" in anonymous.text and "1 s" in anonymous.text, anonymous.text
         assert time.monotonic() - started < 3
         answers = []
+        form, alice = {"LANG": "ADQL", "QUERY": CROSS_JOIN}, {"X-Forwarded-User": "alice"}
         signed_in = threading.Thread(
-            target=lambda: answers.append(
-                own.post("/tap/sync", data={"LANG": "ADQL", "QUERY": CROSS_JOIN},
-                         headers={"X-Forwarded-User": "alice"})  # fmt: skip
-            )
+            target=lambda: answers.append(own.post("/tap/sync", data=form, headers=alice))
         )
         started = time.monotonic()
         signed_in.start()
