@@ -178,6 +178,12 @@ class Reason(enum.Enum):
         "stored. Send the same request again after the Retry-After seconds.",
         503,
     )
+    DATABASE_UNAVAILABLE = (
+        "The database does not answer (PostgreSQL restarting or stopped, the network to "
+        "it down); nothing was stored. The service reconnects by itself when it is back: "
+        "send the same request again after the Retry-After seconds.",
+        503,
+    )
     INTERNAL_ERROR = (
         "The service failed on something it did not foresee; the operator's log has the "
         "details (by job ID for a job). Please report it with the request that caused it.",

@@ -35,7 +35,7 @@ from uws.models import (
     PayloadTooLargeError,
     UWSError,
 )
-from uws.store import RETRY_AFTER_S, is_busy
+from uws.store import RETRY_AFTER_S, is_busy, is_unavailable
 
 XML_TYPE = "text/xml"
 VOTABLE_TYPE = "application/x-votable+xml"
@@ -83,6 +83,13 @@ def _uws(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable
                 LOG.warning("%s %s: %s", request.method, request.url.path, error.args[0])
                 return PlainTextResponse(
                     "DATABASE_BUSY: another job is writing a large result; try again shortly\n",
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            if is_unavailable(error):
+                LOG.warning("%s %s: database unavailable", request.method, request.url.path)
+                return PlainTextResponse(
+                    "DATABASE_UNAVAILABLE: the database does not answer; try again shortly\n",
                     status_code=503,
                     headers={"Retry-After": str(RETRY_AFTER_S)},
                 )
