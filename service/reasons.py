@@ -154,6 +154,18 @@ class Reason(enum.Enum):
         404,
     )
     NAME_IN_USE = ("A campaign or dataset of this name exists already; choose another.", 409)
+    BAD_BACKUP = (
+        "The file is not a campaign backup 'alvo campaign export' wrote (a gzipped tar of "
+        "campaign.xml, spectra.xml, labels.xml, iterations.xml and batches.xml VOTables), "
+        "or one of its tables is unreadable or lacks a column."
+    )
+    BACKUP_DATASETS_MISSING = (
+        "The backup's labels are on spectra this service has not ingested: a dataset of "
+        "the backup is missing, or lacks some of its spectra (matched by dataset name and "
+        "publisher DID). Ingest the same spectra under the same dataset names, then import "
+        "again; nothing was stored.",
+        409,
+    )
     PATH_OUTSIDE_COLLECTION = (
         "The file path leaves the collection's folder ('..', an absolute path or a link).",
         404,
