@@ -390,11 +390,11 @@ def test_an_anonymous_cross_join_stops_sooner_and_vosi_shows_what_runs(tmp_path)
         started = time.monotonic()
         signed_in.start()
         note = wait_until(
-            lambda: "1 query running" in (text := own.get("/availability").text) and text,
+            lambda: "TAP queries running: 1," in (text := own.get("/availability").text) and text,
             3, "VOSI availability to show the running query",
         )  # fmt: skip
         assert "of its 4 s" in str(note), note
         signed_in.join(30)
         assert "QUERY_TIMEOUT" in answers[0].text and "4 s" in answers[0].text
         assert time.monotonic() - started > 3.5
-        assert "TAP: no query running" in own.get("/tap/availability").text
+        assert "TAP queries running: none" in own.get("/tap/availability").text

@@ -142,13 +142,13 @@ class TapDatabase:
         self._count = itertools.count()
 
     def running_note(self) -> str:
-        """``TAP: 2 queries running, the longest 12.3 s of its 60 s`` (VOSI availability)."""
+        """``TAP queries running: 2, the longest 12.3 s of its 60 s`` (VOSI availability)."""
         now, queries = time.monotonic(), list(self.running.values())
         if not queries:
-            return "TAP: no query running"
+            return "TAP queries running: none"
         started, limit = min(queries)
         return (
-            f"TAP: {len(queries)} {'query' if len(queries) == 1 else 'queries'} running, "
+            f"TAP queries running: {len(queries)}, "
             f"the longest {now - started:.1f} s of its {limit:g} s"
         )
 
