@@ -196,6 +196,13 @@ class Reason(enum.Enum):
         "send the same request again after the Retry-After seconds.",
         503,
     )
+    DISK_FULL = (
+        "The disk that holds the service's files or its database is full; nothing of "
+        "this request or job was stored, and what was stored before (labels above all) "
+        "is intact. The operator frees space (docs/operations.md); then send the request "
+        "or run the job again.",
+        507,
+    )
     INTERNAL_ERROR = (
         "The service failed on something it did not foresee; the operator's log has the "
         "details (by job ID for a job). Please report it with the request that caused it.",

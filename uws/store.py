@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import logging
 import threading
 import time
@@ -35,7 +36,7 @@ from uws.models import (
     ResultRecord,
 )
 
-__all__ = ["JobRef", "JobStore", "is_busy", "is_unavailable", "retrying"]
+__all__ = ["JobRef", "JobStore", "is_busy", "is_disk_full", "is_unavailable", "retrying"]
 
 #: How long a write waits for SQLite's lock before giving up (the URL's ``timeout``
 #: query parameter overrides it, as in SQLAlchemy's own pysqlite dialect).
@@ -84,6 +85,30 @@ def is_unavailable(error: BaseException) -> bool:
     # psycopg raises a connection that could not be made without a SQLSTATE
     module = type(error.orig).__module__
     return isinstance(error, sa.exc.OperationalError) and module.startswith("psycopg")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is a write that found no space left.
+
+    The disk under the job directories, the feature stores or the database filled
+    up (or a quota ran out): ``ENOSPC``/``EDQUOT`` from the file system, SQLite's
+    ``SQLITE_FULL``, PostgreSQL's ``disk_full`` (SQLSTATE 53100). Not a bug, and not
+    a moment that passes by itself: the operator has to free space. SQLite and
+    PostgreSQL roll the failed transaction back, so what was stored before is intact.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(current, sa.exc.DBAPIError):
+            orig = current.orig
+            code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+            if code == "53100" or "database or disk is full" in str(orig):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def retrying(

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.reasons import AlvoError, Reason
-from uws.store import RETRY_AFTER_S, is_busy, is_unavailable
+from uws.store import RETRY_AFTER_S, is_busy, is_disk_full, is_unavailable
 
 LOG = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -50,6 +50,9 @@ def unexpected(request: Request, error: BaseException) -> AlvoError:
     if is_unavailable(error):
         LOG.warning("%s %s: database unavailable: %s", request.method, request.url.path, error)
         return AlvoError(Reason.DATABASE_UNAVAILABLE)
+    if is_disk_full(error):
+        LOG.error("%s %s: disk full: %s", request.method, request.url.path, error)
+        return AlvoError(Reason.DISK_FULL)
     deep = isinstance(error, RecursionError)
     LOG.error(
         "internal error answering %s %s: %r",
