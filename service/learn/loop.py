@@ -143,6 +143,8 @@ class IterationResult:
         for i, name in enumerate(classes):
             out[f"precision_{name}"] = float(self.precision[i])
             out[f"recall_{name}"] = float(self.recall[i])
+            for j, predicted in enumerate(classes):  # test-set confusion: truth x prediction
+                out[f"confusion_{name}_as_{predicted}"] = int(self.confusion[i, j])
         return out
 
 
@@ -250,7 +252,8 @@ def run_active_learning(
             pool_emission[pool_truth != NOT_TRAINED], pool_candidate[pool_truth != NOT_TRAINED]
         )
         estimate = (float("nan"), float("nan"))
-        if iteration < config.iterations:
+        # every iteration draws its batch: the last one's sample still estimates its precision
+        if pool.size:
             unlabelled = np.setdiff1d(pool, labelled, assume_unique=True)
             p_pool = p_all[~is_labelled]  # pool and labelled are sorted: same row order
             step = select_batch(
@@ -276,8 +279,9 @@ def run_active_learning(
                 confirmed,
                 sample,
             )
-            oracle(unlabelled[query])
-            labelled = np.concatenate([labelled, unlabelled[query], unlabelled[check]])
+            if iteration < config.iterations:
+                oracle(unlabelled[query])
+                labelled = np.concatenate([labelled, unlabelled[query], unlabelled[check]])
         result = IterationResult(
             strategy=config.strategy,
             seed=config.seed,
