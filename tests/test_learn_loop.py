@@ -99,7 +99,8 @@ def test_benchmark_command_writes_csv_and_pngs(tmp_path, capsys) -> None:
     out = tmp_path / "bench"
     problem = "tests.test_learn_loop:standin_problem"
     argv = ["benchmark", "active-learning", "--problem", problem, "--strategies",
-            "entropy,random", "--exploit", "0,0.5", "--iterations", "1", "--variant", "small", "--epochs", "2",
+            "entropy,random", "--exploit", "0,0.5", "--iterations", "1", "--variant",
+            "small", "--epochs", "2",
             "--n-source", "300", "--n-target", "1200", "--test-size", "400",
             "-o", str(out)]  # fmt: skip
     assert main(argv) == 0
