@@ -142,3 +142,14 @@ def test_stopping_rule_stops_only_when_stable_for_k_iterations_and_nothing_uncer
         {"churn": 0.002, "candidate_agreement": 0.995, "n_uncertain": 2},
     ]
     assert latest_stopping(rows).stop
+
+
+def test_random_pool_draws_among_every_open_spectrum_not_only_candidates():
+    rng = np.random.default_rng(5)
+    p = np.r_[np.tile([0.8, 0.1, 0.1], (100, 1)), np.tile([0.05, 0.05, 0.9], (900, 1))]
+    step = select_batch(p, np.zeros(len(p), bool), 200, 0, rng, "random-pool")
+    chosen = step.rows(QUERY)
+    assert chosen.size == 200 and np.sum(chosen >= 100) > 100  # mostly predicted absorption
+    assert step.rows(PADDING).size == 0 and "all unlabelled spectra" in step.reason(QUERY)
+    restricted = select_batch(p, np.zeros(len(p), bool), 200, 0, rng, "random")
+    assert np.sum(restricted.rows(QUERY) >= 100) == 0  # the service's random: candidates first

@@ -10,6 +10,7 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``CAMPAIGN``      the campaign (required); created when ``SOURCE`` and ``TARGET``
                   datasets are given and it does not exist yet
 ``STRATEGY``      entropy (default), margin, least-confidence, random, diverse-entropy,
+                  random-pool (at random among all open spectra, not only candidates),
                   exploit (most likely emission first)
 ``EXPLOIT``       fraction of the batch given to the most likely emission stars
                   (p(single) + p(double)) before the strategy picks the rest (default 0)

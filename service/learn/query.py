@@ -151,7 +151,11 @@ STRATEGIES: dict[str, Callable[..., np.ndarray]] = {
     "random": random_sampling,
     "diverse-entropy": diverse_entropy_sampling,
     "exploit": exploit_sampling,
+    "random-pool": random_sampling,
 }
+#: Strategies that choose among the whole open pool, not only the predicted candidates
+#: (``random-pool``: the baseline of an oracle labelling spectra at random).
+UNRESTRICTED = frozenset({"random-pool"})
 #: Strategies that also take ``embeddings=`` (the loop computes them only for these).
 NEEDS_EMBEDDINGS = frozenset({"diverse-entropy"})
 

@@ -37,6 +37,7 @@ import numpy as np
 from service.learn.precision import precision_sample as draw_sample
 from service.learn.query import (
     NEEDS_EMBEDDINGS,
+    UNRESTRICTED,
     entropy,
     exploit_sampling,
     get_strategy,
@@ -113,6 +114,8 @@ def reason(
         else f"the {open_candidates} unlabelled spectra predicted as emission"
     )
     how = f"{strategy}{' over network embeddings' if embedded else ''}"
+    if role == QUERY and strategy in UNRESTRICTED:
+        return f"query: drawn by {strategy} among all unlabelled spectra, whatever predicted"
     if role == QUERY:
         if n_exploit:
             return (
@@ -184,14 +187,22 @@ def select_batch(
     embeddings = LazyEmbeddings(embed, rest) if embedded and embed is not None else None
     explore = batch - likely.size
     picked = rest[
-        select_query(probabilities[rest], explore, rng, strategy, among, embeddings=embeddings)  # type: ignore[arg-type]  # lazy: computed for the shortlist only
+        select_query(
+            probabilities[rest],
+            explore,
+            rng,
+            strategy,
+            None if strategy in UNRESTRICTED else among,
+            embeddings=embeddings,  # type: ignore[arg-type]  # lazy: computed for the shortlist only
+        )
     ]  # candidates first, then the rest: see select_query
     picked = np.r_[likely, picked].astype(np.int64)
 
     role = np.full(n, "", dtype=object)
     role[candidate] = CANDIDATE
     role[sample] = PRECISION_SAMPLE
-    role[picked] = np.where(candidate[picked], QUERY, PADDING)
+    unrestricted = strategy in UNRESTRICTED  # chose among every open spectrum: no padding
+    role[picked] = np.where(candidate[picked] | unrestricted, QUERY, PADDING)
     return Batch(
         role=role,
         score=score,
