@@ -124,9 +124,19 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     stored = httpx.post(f"{base}/campaigns/be/labels", json={"labels": labels}).json()
     assert stored["stored"] == len(labels)
 
-    second = iterate(base, STRATEGY="diverse-entropy", WARM_START="true", TRAIN_BATCH_SIZE="128")
+    second = iterate(
+        base,
+        STRATEGY="diverse-entropy",
+        WARM_START="true",
+        TRAIN_BATCH_SIZE="128",
+        EXPLOIT="0.25",
+        LABEL_SHIFT="true",
+    )
     summary = httpx.get(second.results["summary"][0]).json()
     assert summary["iteration"] == 1
+    # issue 25: a quarter of the batch (20) by emission probability; the pool's EM priors
+    assert summary["exploit"] == 5 and "5 most likely emission" in summary["why"]["query"]
+    assert len(summary["label_shift"]) == 3 and sum(summary["label_shift"]) == pytest.approx(1)
     with engine.connect() as conn:
         provenance = json.loads(
             conn.scalar(sa.select(schema.model.c.metrics).where(schema.model.c.iteration == 1))
