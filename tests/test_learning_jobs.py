@@ -89,7 +89,8 @@ def table(url: str):
 
 def test_two_iterations_with_oracle_labels_in_between(service):
     base, settings, pool_kinds = service
-    first = iterate(base, SOURCE="src", TARGET="pool", PRECISION_SAMPLE="10")
+    # EXPLOIT=0: the original's batch, all by entropy (the default gives half to p(emission))
+    first = iterate(base, SOURCE="src", TARGET="pool", PRECISION_SAMPLE="10", EXPLOIT="0")
     query = table(first.results["query"][0])
     roles = list(query["role"])
     # the precision sample is drawn first among the candidates, so it is never empty
