@@ -80,6 +80,7 @@ from service.store.predictions import Scoring, read_file
 from service.vo import dali
 from service.vo.samp import broadcast_tables
 from service.vocabulary import (
+    ABSORPTION,
     BATCH_ROLES,
     CANDIDATE,
     CLASSES,
@@ -90,7 +91,6 @@ from service.vocabulary import (
     TARGET_CLASSES,
 )
 from uws.runner import Progress, Results, RunnerJob
-
 
 #: Share of each batch given to the most likely emission stars: at 1 % emission it
 #: showed the oracle 82 % of the pool's stars in the first 130 answers instead of 58 %
@@ -335,7 +335,7 @@ class Iteration:
                 np.isin(previous[both], among), np.isin(current[both], among)
             )
         verdicts = self.campaigns.pool_verdicts(self.campaign)
-        absorbed = np.array([r for r, v in verdicts.items() if v == "absorption"], dtype=np.int64)
+        absorbed = np.array([r for r, v in verdicts.items() if v == ABSORPTION], dtype=np.int64)
         candidate = predictions.candidates()
         out["n_flipped"] = int(candidate[absorbed].sum()) if absorbed.size else 0
         open_rows = np.ones(len(current), bool)

@@ -45,7 +45,14 @@ from service.learn.stability import (
     uncertain,
 )
 from service.learn.step import select_batch
-from service.vocabulary import CLASSES, PADDING, PRECISION_SAMPLE, QUERY, TARGET_CLASSES
+from service.vocabulary import (
+    ABSORPTION,
+    CLASSES,
+    PADDING,
+    PRECISION_SAMPLE,
+    QUERY,
+    TARGET_CLASSES,
+)
 
 
 @dataclasses.dataclass
@@ -194,7 +201,7 @@ def run_active_learning(
     model: SpectrumClassifier | None = None  # the previous iteration's, for a warm start
     pool_truth = training_targets(problem.target_truth[pool], classes, extra)
     pool_emission = np.isin(pool_truth, positive)
-    absorption = classes.index("absorption") if "absorption" in classes else -1
+    absorption = classes.index(ABSORPTION) if ABSORPTION in classes else -1
     history_churn: list[float | None] = []
     history_agree: list[float | None] = []
     previous_class: np.ndarray | None = None
