@@ -190,7 +190,7 @@ class Iteration:
         self.progress(0.6, "classifying the pool")
         predictions = self.classify(model_path)
         self.progress(0.85, "selecting the query batch")
-        roles = self.select(predictions, model_path)
+        roles = self.choose_batch(predictions, model_path)
         self.progress(0.9, "recording predictions")
         self.record(predictions, roles, n_labels, started)
         self.progress(0.93, "identifying candidates in SIMBAD")
@@ -285,7 +285,7 @@ class Iteration:
             self.pool_priors = [round(float(v), 5) for v in priors]
         return predictions
 
-    def select(self, predictions: Predictions, model_path: Path) -> Any:
+    def choose_batch(self, predictions: Predictions, model_path: Path) -> Any:
         """The shared active-learning step (:func:`service.learn.step.select_batch`) on
         the pool's predictions, with the network's embeddings for diverse-entropy."""
         features = self.campaign.target.features.array()

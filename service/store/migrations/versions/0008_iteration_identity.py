@@ -1,7 +1,7 @@
 """Classify rows get their own identity; the iteration table's loose ends (issue 25).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07
 
 * ``prediction.iteration`` may be NULL: a classify job's rows had iteration 0, so
@@ -23,8 +23,8 @@ from alembic import op
 
 from service.store.migrations.ops import add_column
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
