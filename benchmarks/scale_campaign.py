@@ -246,7 +246,7 @@ def classify_once(settings: Any, dataset_name: str, model_path: str, job_id: str
     predictions = classify(model_path, dataset.feature_path, precision=precision)
     roles = np.where(predictions.candidates(), "candidate", "").astype(object)
     ids = campaigns.spectrum_ids(dataset)
-    scoring = Scoring(None, 0, None, job_id, predictions.arithmetic)
+    scoring = Scoring(None, None, None, job_id, predictions.arithmetic)
     started = time.perf_counter()
     write_predictions(settings, ids, predictions, roles, np.zeros(len(ids), bool), scoring)
     return {

@@ -84,7 +84,13 @@ def test_each_round_labels_the_batch_and_a_full_precision_sample() -> None:
     first, second = run_active_learning(problem, config)
     assert first.sample_size == 30  # drawn first: never emptied by the query batch
     assert second.labels_used - first.labels_used == 100 + 30
-    assert 0 <= first.sample_confirmed <= 30 and second.sample_size == 0  # last round: none
+    assert 0 <= first.sample_confirmed <= 30
+    # the last round's sample estimates its precision too (it trains nobody)
+    assert second.sample_size == 30 and np.isfinite(second.precision_estimate)
+    # issue 25's pool measures: stars shown, churn between the two models, the stop rule
+    assert 0 <= first.emission_shown <= second.emission_shown <= first.pool_emission
+    assert np.isnan(first.churn) and 0 <= second.churn <= 1 and first.flipped == 0
+    assert not first.stop and "fewer than" in first.stop_reason
 
 
 def test_benchmark_command_writes_csv_and_pngs(tmp_path, capsys) -> None:
@@ -93,14 +99,17 @@ def test_benchmark_command_writes_csv_and_pngs(tmp_path, capsys) -> None:
     out = tmp_path / "bench"
     problem = "tests.test_learn_loop:standin_problem"
     argv = ["benchmark", "active-learning", "--problem", problem, "--strategies",
-            "entropy,random", "--iterations", "1", "--variant", "small", "--epochs", "2",
+            "entropy,random", "--exploit", "0,0.5", "--iterations", "1", "--variant",
+            "small", "--epochs", "2",
             "--n-source", "300", "--n-target", "1200", "--test-size", "400",
             "-o", str(out)]  # fmt: skip
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "Hou et al. 2016 rule: precision" in text and "random's final error" in text
+    assert "rare regime" in text and "entropy+exploit0.5:" in text and "labels to 95%" in text
     rows = (out / "active_learning.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * 2 and rows[0].startswith("strategy,seed,iteration,labels_used")
+    assert len(rows) == 1 + 4 * 2 and rows[0].startswith("strategy,seed,iteration,labels_used")
+    assert "confusion_absorption_as_single-peak" in rows[0] and "precision_estimate" in rows[0]
     for png in ("learning_curve.png", "confusion.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main([*argv[:4], "--strategies", "greedy"]) == 2

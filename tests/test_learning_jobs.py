@@ -89,7 +89,8 @@ def table(url: str):
 
 def test_two_iterations_with_oracle_labels_in_between(service):
     base, settings, pool_kinds = service
-    first = iterate(base, SOURCE="src", TARGET="pool", PRECISION_SAMPLE="10")
+    # EXPLOIT=0: the original's batch, all by entropy (the default gives half to p(emission))
+    first = iterate(base, SOURCE="src", TARGET="pool", PRECISION_SAMPLE="10", EXPLOIT="0")
     query = table(first.results["query"][0])
     roles = list(query["role"])
     # the precision sample is drawn first among the candidates, so it is never empty
@@ -107,7 +108,14 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     engine = engine_for(settings.sqlalchemy_url)
     with engine.connect() as conn:
         n_predictions = conn.scalar(sa.select(sa.func.count()).select_from(schema.prediction))
+        emission = conn.scalar(
+            sa.select(sa.func.count()).where(schema.prediction.c.predicted_class.in_(CLASSES[:2]))
+        )
+        n_file = conn.scalar(sa.select(schema.prediction_file.c.n_candidates))
     assert n_predictions == len(pool_kinds)
+    # issue 25: "all predicted emission", the batch's query and sample spectra included
+    with_batch = roles.count("precision-sample") + roles.count("query")
+    assert n_file == emission == len(candidates) and with_batch > 0
 
     # the oracle labels the query batch and the precision sample with the truth
     labels = [
@@ -117,9 +125,19 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     stored = httpx.post(f"{base}/campaigns/be/labels", json={"labels": labels}).json()
     assert stored["stored"] == len(labels)
 
-    second = iterate(base, STRATEGY="diverse-entropy", WARM_START="true", TRAIN_BATCH_SIZE="128")
+    second = iterate(
+        base,
+        STRATEGY="diverse-entropy",
+        WARM_START="true",
+        TRAIN_BATCH_SIZE="128",
+        EXPLOIT="0.25",
+        LABEL_SHIFT="true",
+    )
     summary = httpx.get(second.results["summary"][0]).json()
     assert summary["iteration"] == 1
+    # issue 25: a quarter of the batch (20) by emission probability; the pool's EM priors
+    assert summary["exploit"] == 5 and "5 most likely emission" in summary["why"]["query"]
+    assert len(summary["label_shift"]) == 3 and sum(summary["label_shift"]) == pytest.approx(1)
     with engine.connect() as conn:
         provenance = json.loads(
             conn.scalar(sa.select(schema.model.c.metrics).where(schema.model.c.iteration == 1))
@@ -156,9 +174,31 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     )
     assert metrics["precision_emission"][0] == pytest.approx(truly.mean())
     assert metrics["n_sample_judged"][0] == 10
+    # iteration 0 had no labelled candidate: the stratified estimate is the sample's
+    assert metrics["precision_estimate"][0] == pytest.approx(truly.mean())
+    assert 0 <= metrics["churn"][1] <= 1 and np.ma.is_masked(metrics["churn"][0])
+    assert summary["churn"] == pytest.approx(float(metrics["churn"][1]))
+    assert set(summary["stopping"]) == {"stop", "reason", "evidence"}
+    # issue 25: n_answered is a TAP column; precision_absorption (always empty) is gone
+    tap = httpx.get(
+        f"{base}/tap/sync",
+        params={
+            "LANG": "ADQL",
+            "QUERY": "SELECT number, n_answered, churn, n_flipped, stop FROM alvo.iteration "
+            "ORDER BY number",
+        },
+    )
+    assert tap.status_code == 200, tap.text
+    over_tap = parse_single_table(io.BytesIO(tap.content)).to_table()
+    assert list(over_tap["n_answered"]) == [len(labels), 0]
+    assert int(over_tap["n_flipped"][1]) >= 0
+    assert "precision_absorption" not in schema.iteration.c
     # the page's overview reads the same counts (issue 14: "oracle labels 0" after 100)
-    overview = httpx.get(f"{base}/campaigns/be").json()["iterations"]
+    campaign = httpx.get(f"{base}/campaigns/be").json()
+    overview = campaign["iterations"]
     assert [it["n_answered"] for it in overview] == [len(labels), 0]
+    assert set(campaign["stopping"]) == {"stop", "reason", "evidence"}  # the page reads it
+    assert campaign["stopping"]["stop"] is False  # two iterations: too early to say
     # a label that does not say its iteration (SAMP, files) is filed under its batch's
     late = {"pubdid": str(again["pubdid"][0]), "label": "not-sure"}
     httpx.post(f"{base}/campaigns/be/labels", json={"source": "samp", "labels": [late]})
@@ -199,6 +239,25 @@ def test_train_then_classify(service):
     )
     assert classified.phase == "COMPLETED", classified.error
     result = httpx.get(classified.results["summary"][0]).json()
+    # issue 25: a classify job's rows are not a campaign's iteration 0
+    engine = engine_for(settings.sqlalchemy_url)
+    p = schema.prediction
+    job_id = classified.url.rstrip("/").rsplit("/", 1)[-1]
+    with engine.connect() as conn:
+        mine = conn.execute(
+            sa.select(p.c.iteration, p.c.model_id).where(p.c.job_id == job_id)
+        ).all()
+        files = conn.execute(
+            sa.select(schema.prediction_file.c.iteration).where(
+                schema.prediction_file.c.job_id == job_id
+            )
+        ).all()
+        zero = conn.scalar(sa.select(sa.func.count()).where(p.c.iteration == 0))
+        zero_campaign = conn.scalar(
+            sa.select(sa.func.count()).where(p.c.iteration == 0, p.c.campaign_id.is_not(None))
+        )
+    assert mine and all(it is None and m == summary["model_id"] for it, m in mine)
+    assert files == [(None,)] and zero == zero_campaign
     # Issue 15: alvo.model.path showed server file paths over TAP; now relative to home
     for published, column in [
         ("alvo.model", "path"),

@@ -210,7 +210,7 @@ def test_predictions_round_trip_through_parquet_sql_and_tap(world) -> None:
     newer = store.record(engine, folder, second, store.Scoring(campaign_id, 51, model_id, "j51"))
     classify = _pool(engine, 250, 3)
     classify["labelled"][:] = False  # a classify job has no oracle
-    store.record(engine, folder, classify, store.Scoring(None, 0, model_id, "jc", "int8"))
+    store.record(engine, folder, classify, store.Scoring(None, None, model_id, "jc", "int8"))
 
     back = store.read_file(newer["path"])
     assert len(back["spectrum_id"]) == 249  # the NaN row is not a prediction
@@ -268,7 +268,7 @@ def test_a_large_load_rebuilds_the_indexes_in_its_transaction(tmp_path) -> None:
     statements.clear()
     few = _synthetic(2000, 3)
     few["role"][100:] = None
-    store.record(engine, tmp_path, few, store.Scoring(None, 0, None, "jc"))
+    store.record(engine, tmp_path, few, store.Scoring(None, None, None, "jc"))
     assert not any(s.startswith("DROP INDEX") for s in statements)
     # the predicted-class counts of an iteration read the class index, not the table
     with engine.connect() as conn:

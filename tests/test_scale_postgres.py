@@ -32,7 +32,7 @@ def _record(url: str, folder) -> TapDatabase:
         store.record(engine, folder, _pool(engine, 200, seed), scoring)
     classify = _pool(engine, 200, 3)
     classify["labelled"][:] = False
-    store.record(engine, folder, classify, store.Scoring(None, 0, model_id, "c", "int8"))
+    store.record(engine, folder, classify, store.Scoring(None, None, model_id, "c", "int8"))
     engine.dispose()
     database = TapDatabase(url)
     database.setup()

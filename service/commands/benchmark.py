@@ -84,6 +84,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="adaptation's continuum step (archive problem): 'linear' (default) divides each "
         "spectrum by a straight line through the window's ends; 'none' is the original",
     )
+    al.add_argument(
+        "--exploit",
+        default="0",
+        help="comma-separated fractions of the batch given to the most likely emission stars "
+        "(each is run with each strategy; 0: none, the original)",
+    )
+    al.add_argument(
+        "--label-shift",
+        default="off",
+        choices=["off", "on", "both"],
+        help="re-weight probabilities to the pool's EM-estimated class priors (Saerens 2002)",
+    )
     al.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     al.add_argument("-o", "--out", type=Path, default=Path("benchmark-active-learning"))
     al.set_defaults(func=active_learning_command)
@@ -158,6 +170,15 @@ def active_learning_command(args: argparse.Namespace) -> int:
     from service.learn.query import get_strategy
 
     strategies = [s for s in args.strategies.split(",") if s]
+    exploits = [float(f) for f in str(args.exploit).split(",") if f]
+    shifts = {"off": [False], "on": [True], "both": [False, True]}[args.label_shift]
+    variants = [
+        (strategy, fraction, shift)
+        for strategy in strategies
+        for fraction in exploits
+        for shift in shifts
+        if not (strategy == "exploit" and fraction > 0)
+    ]
     train = TrainConfig(
         variant=args.variant,
         epochs=args.epochs,
@@ -177,18 +198,20 @@ def active_learning_command(args: argparse.Namespace) -> int:
             )
         results: list[IterationResult] = []
         classes: Sequence[str] = ()
-        with tqdm(total=len(strategies) * args.seeds * (args.iterations + 1), unit="it") as bar:
+        with tqdm(total=len(variants) * args.seeds * (args.iterations + 1), unit="it") as bar:
             for seed in range(args.seeds):
                 problem = make_problem(args.n_source, args.n_target, seed)
                 classes = problem.classes
-                for strategy in strategies:
+                for strategy, fraction, shift in variants:
                     config = ActiveLearningConfig(
                         strategy=strategy, iterations=args.iterations, batch=args.batch,
                         precision_sample=args.sample, test_size=args.test_size, train=train,
-                        seed=seed,
+                        seed=seed, exploit=fraction, label_shift=shift,
                     )  # fmt: skip
+                    name = variant_name(strategy, fraction, shift)
 
                     def advance(r: IterationResult) -> None:
+                        r.strategy = name  # noqa: B023 (called before the next variant)
                         bar.set_postfix_str(f"{r.strategy} s{r.seed} error {r.error:.3f}")
                         bar.update()
 
@@ -201,8 +224,62 @@ def active_learning_command(args: argparse.Namespace) -> int:
     learning_curve_png(results, args.out / "learning_curve.png")
     confusion_png(results, classes, args.out / "confusion.png")
     print(summary(results))
+    print(rare_summary(results))
     print(f"wrote {args.out}/active_learning.csv, learning_curve.png, confusion.png")
     return 0
+
+
+def variant_name(strategy: str, exploit: float, label_shift: bool) -> str:
+    """``entropy``, ``entropy+exploit0.5``, ``entropy+shift`` ...: one curve's name."""
+    return (
+        strategy + (f"+exploit{exploit:g}" if exploit else "") + ("+shift" if label_shift else "")
+    )
+
+
+def rare_summary(results: Sequence[IterationResult], goal: float = 0.95) -> str:
+    """Issue 25's questions per variant, mean ± std over seeds, on the *pool*: emission
+    stars shown in the first batch (100 + 30 answers), iteration-0 precision/recall,
+    labels until precision and recall are both >= ``goal``, the precision estimate
+    against the truth, churn and flipped labels, and where the stopping rule stopped."""
+    import numpy as np
+
+    def ms(values: Sequence[float]) -> str:
+        v = np.asarray(values, dtype=float)
+        return f"{np.nanmean(v):.3f} ± {np.nanstd(v):.3f}" if np.isfinite(v).any() else "n/a"
+
+    lines = ["", "rare regime, on the pool (mean ± std over seeds):"]
+    for name in dict.fromkeys(r.strategy for r in results):
+        mine = [r for r in results if r.strategy == name]
+        seeds = sorted({r.seed for r in mine})
+        runs = [sorted((r for r in mine if r.seed == s), key=lambda r: r.iteration) for s in seeds]
+        first = [run[0] for run in runs]
+        shown = [r.emission_shown / max(r.pool_emission, 1) for r in first]
+        reach = []
+        for run in runs:
+            hits = [
+                r.labels_used for r in run if r.pool_precision >= goal and r.pool_recall >= goal
+            ]
+            reach.append(float(hits[0]) if hits else float("nan"))
+        lines.append(
+            f"{name}: {len(runs)} seeds, pool emission {ms([r.pool_emission for r in first])}; "
+            f"shown in the first {first[0].labels_used + 130 if first else 130} answers "
+            f"{ms(shown)}; iteration 0 precision {ms([r.pool_precision for r in first])} "
+            f"recall {ms([r.pool_recall for r in first])}; labels to {goal:.0%}/{goal:.0%}: "
+            f"{ms(reach)} ({sum(np.isfinite(reach))} of {len(runs)} seeds reached it)"
+        )
+        for it in range(max(len(run) for run in runs)):
+            at = [run[it] for run in runs if len(run) > it]
+            lines.append(
+                f"  it {it} labels {np.mean([r.labels_used for r in at]):5.0f}: precision "
+                f"{ms([r.pool_precision for r in at])} estimate "
+                f"{ms([r.precision_estimate for r in at])} (lower "
+                f"{ms([r.precision_estimate_lower for r in at])}) recall "
+                f"{ms([r.pool_recall for r in at])} churn {ms([r.churn for r in at])} "
+                f"flipped {ms([r.flipped for r in at])} uncertain {ms([r.n_uncertain for r in at])}"
+                f" stop {sum(r.stop for r in at)}/{len(at)} shown "
+                f"{ms([r.emission_shown for r in at])}"
+            )
+    return "\n".join(lines)
 
 
 def write_csv(results: Sequence[IterationResult], classes: Sequence[str], path: Path) -> None:

@@ -79,7 +79,7 @@ def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
     roles = np.where(predictions.candidates(), CANDIDATE, "").astype(object)
     ids = campaigns.spectrum_ids(dataset)
     progress(0.8, "recording predictions")
-    scoring = Scoring(None, 0, request.model_id, job.id, precision)
+    scoring = Scoring(None, None, request.model_id, job.id, precision)  # no iteration
     labelled = np.zeros(len(ids), dtype=bool)
     write_predictions(settings, ids, predictions, roles, labelled, scoring)
     spectra = campaigns.datasets.spectra(dataset)

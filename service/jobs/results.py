@@ -110,10 +110,22 @@ METRIC_FLOATS = (
     "precision_single_peak_lower",
     "precision_double_peak",
     "precision_double_peak_lower",
+    "precision_estimate",
+    "precision_estimate_lower",
+    "churn",
+    "candidate_agreement",
     "train_seconds",
     "classify_seconds",
 )
-METRIC_INTS = ("iteration", "n_labels", "n_answered", "n_candidates", "n_sample_judged")
+METRIC_INTS = (
+    "iteration",
+    "n_labels",
+    "n_answered",
+    "n_candidates",
+    "n_sample_judged",
+    "n_flipped",
+    "n_uncertain",
+)
 
 
 def metrics_votable(campaign: Any, iterations: list[dict[str, Any]]) -> bytes:

@@ -34,9 +34,25 @@ from service.learn.metrics import (
     precision_recall,
 )
 from service.learn.model import SpectrumClassifier, TrainConfig
-from service.learn.precision import clopper_pearson_lower
+from service.learn.precision import clopper_pearson_lower, stratified_precision
+from service.learn.query import emission_probability
+from service.learn.shift import em_priors, reweight
+from service.learn.stability import (
+    StoppingRule,
+    candidate_agreement,
+    churn,
+    stopping_rule,
+    uncertain,
+)
 from service.learn.step import select_batch
-from service.vocabulary import CLASSES, PADDING, PRECISION_SAMPLE, QUERY, TARGET_CLASSES
+from service.vocabulary import (
+    ABSORPTION,
+    CLASSES,
+    PADDING,
+    PRECISION_SAMPLE,
+    QUERY,
+    TARGET_CLASSES,
+)
 
 
 @dataclasses.dataclass
@@ -85,6 +101,9 @@ class ActiveLearningConfig:
     extra_verdicts: tuple[tuple[str, str], ...] = ()
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     seed: int = 0
+    exploit: float = 0.0  # fraction of the batch given to the most likely emission stars
+    label_shift: bool = False  # re-weight probabilities to the pool's EM-estimated priors
+    stopping: StoppingRule = dataclasses.field(default_factory=StoppingRule)
 
 
 @dataclasses.dataclass
@@ -110,6 +129,20 @@ class IterationResult:
     sample_lower_bound: float
     epochs: int
     seconds: float
+    # --- the pool (what the oracle is asked about), scored against ground truth
+    pool_emission: int = 0  # emission stars in the pool
+    emission_shown: int = 0  # of them, labelled by the oracle up to and including this batch
+    pool_precision: float = float("nan")  # this model's predicted-emission set, all the pool
+    pool_recall: float = float("nan")
+    precision_estimate: float = float("nan")  # stratified estimate of pool_precision
+    precision_estimate_lower: float = float("nan")
+    churn: float = float("nan")  # share of pool spectra whose class changed since the last model
+    candidate_agreement: float = float("nan")  # Jaccard of the two predicted-emission sets
+    flipped: int = 0  # labelled absorption by the oracle, predicted emission by this model
+    n_uncertain: int = 0  # open pool spectra with emission probability in (0.1, 0.9)
+    stop: bool = False  # the stopping rule's decision after this iteration
+    stop_reason: str = ""
+    pool_priors: str = ""  # EM-estimated pool class priors (label shift on), "a/b/c"
 
     def row(self, classes: Sequence[str]) -> dict[str, Any]:
         """Flat dict for a CSV row."""
@@ -117,6 +150,8 @@ class IterationResult:
         for i, name in enumerate(classes):
             out[f"precision_{name}"] = float(self.precision[i])
             out[f"recall_{name}"] = float(self.recall[i])
+            for j, predicted in enumerate(classes):  # test-set confusion: truth x prediction
+                out[f"confusion_{name}_as_{predicted}"] = int(self.confusion[i, j])
         return out
 
 
@@ -125,6 +160,14 @@ def _embed_rows(
 ) -> np.ndarray:
     """Network embeddings of the pool rows ``unlabelled[rows]`` (for diverse-entropy)."""
     return model.embed(np.asarray(target_x[unlabelled[rows]]))
+
+
+def _train_priors(y: np.ndarray, k: int, balancing: str) -> np.ndarray:
+    """Class priors the network was trained under: uniform when balanced, else the counts."""
+    if balancing in ("smote", "class-weight"):
+        return np.full(k, 1.0 / k)
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=k).astype(np.float64) + 1.0
+    return counts / counts.sum()
 
 
 def split_target(n: int, test_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -156,6 +199,12 @@ def run_active_learning(
     labelled = np.empty(0, dtype=np.int64)  # target rows the oracle has answered
     results = []
     model: SpectrumClassifier | None = None  # the previous iteration's, for a warm start
+    pool_truth = training_targets(problem.target_truth[pool], classes, extra)
+    pool_emission = np.isin(pool_truth, positive)
+    absorption = classes.index(ABSORPTION) if ABSORPTION in classes else -1
+    history_churn: list[float | None] = []
+    history_agree: list[float | None] = []
+    previous_class: np.ndarray | None = None
     for iteration in range(config.iterations + 1):
         started = time.perf_counter()
         codes = training_targets(oracle.truth[labelled], classes, extra)
@@ -175,6 +224,15 @@ def run_active_learning(
             initial=model,
         )
         p_test = model.predict_proba(test_x)
+        p_all = model.predict_proba(problem.target_x[pool])  # the whole pool, labelled too
+        priors = ""
+        if config.label_shift:
+            p_all, pool_priors = em_priors(p_all, _train_priors(y, len(classes), train.balancing))
+            p_test = reweight(p_test, pool_priors, _train_priors(y, len(classes), train.balancing))
+            priors = "/".join(f"{v:.4f}" for v in pool_priors)
+        pool_class = p_all.argmax(axis=1)
+        pool_candidate = np.isin(pool_class, positive)
+        is_labelled = np.isin(pool, labelled)
         confusion = confusion_matrix(test_y, p_test.argmax(axis=1), len(classes))
         precision, recall = precision_recall(confusion)
         emission_score = p_test[:, positive].sum(axis=1)
@@ -183,9 +241,28 @@ def run_active_learning(
         )
         at_hou, _ = precision_at_recall(test_emission[scored], emission_score[scored], hou_recall)
         confirmed = sample = 0
-        if iteration < config.iterations:
+        if previous_class is not None:
+            history_churn.append(churn(previous_class, pool_class))
+            history_agree.append(
+                candidate_agreement(np.isin(previous_class, positive), pool_candidate)
+            )
+        else:
+            history_churn.append(None)
+            history_agree.append(None)
+        previous_class = pool_class
+        open_em = emission_probability(p_all[~is_labelled], positive)
+        n_uncertain = uncertain(open_em)
+        stopping = stopping_rule(history_churn, history_agree, n_uncertain, config.stopping)
+        known = is_labelled & (pool_truth != NOT_TRAINED)
+        flipped = int(np.sum(known & (pool_truth == absorption) & pool_candidate))
+        pool_p, pool_r = binary_precision_recall(
+            pool_emission[pool_truth != NOT_TRAINED], pool_candidate[pool_truth != NOT_TRAINED]
+        )
+        estimate = (float("nan"), float("nan"))
+        # every iteration draws its batch: the last one's sample still estimates its precision
+        if pool.size:
             unlabelled = np.setdiff1d(pool, labelled, assume_unique=True)
-            p_pool = model.predict_proba(problem.target_x[unlabelled])
+            p_pool = p_all[~is_labelled]  # pool and labelled are sorted: same row order
             step = select_batch(
                 p_pool,
                 np.zeros(len(unlabelled), dtype=bool),
@@ -195,12 +272,23 @@ def run_active_learning(
                 config.strategy,
                 positive,
                 embed=functools.partial(_embed_rows, model, problem.target_x, unlabelled),
+                exploit=config.exploit,
             )
             query, check = step.rows(QUERY, PADDING), step.rows(PRECISION_SAMPLE)
             verdicts = training_targets(oracle(unlabelled[check]), classes, extra)
-            confirmed, sample = int(np.isin(verdicts, positive).sum()), len(check)
-            oracle(unlabelled[query])
-            labelled = np.concatenate([labelled, unlabelled[query], unlabelled[check]])
+            judged = verdicts != NOT_TRAINED
+            confirmed, sample = int(np.isin(verdicts, positive).sum()), int(judged.sum())
+            labelled_candidates = known & pool_candidate
+            estimate = stratified_precision(
+                int(np.sum(labelled_candidates & pool_emission)),
+                int(labelled_candidates.sum()),
+                step.n_open_candidates,
+                confirmed,
+                sample,
+            )
+            if iteration < config.iterations:
+                oracle(unlabelled[query])
+                labelled = np.concatenate([labelled, unlabelled[query], unlabelled[check]])
         result = IterationResult(
             strategy=config.strategy,
             seed=config.seed,
@@ -221,6 +309,21 @@ def run_active_learning(
             sample_lower_bound=clopper_pearson_lower(confirmed, sample),
             epochs=int(model.provenance["epochs_run"]),
             seconds=time.perf_counter() - started,
+            pool_emission=int(pool_emission.sum()),
+            emission_shown=int(np.sum(np.isin(pool, labelled) & pool_emission)),
+            pool_precision=pool_p,
+            pool_recall=pool_r,
+            precision_estimate=estimate[0],
+            precision_estimate_lower=estimate[1],
+            churn=float("nan") if history_churn[-1] is None else float(history_churn[-1]),
+            candidate_agreement=(
+                float("nan") if history_agree[-1] is None else float(history_agree[-1])
+            ),
+            flipped=flipped,
+            n_uncertain=n_uncertain,
+            stop=stopping.stop,
+            stop_reason=stopping.reason,
+            pool_priors=priors,
         )
         results.append(result)
         if progress is not None:

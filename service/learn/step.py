@@ -12,8 +12,11 @@ Order of the draw, and why:
    an unbiased sample of the candidates and is never emptied by the query batch
    (when there were fewer candidates than the batch, the batch used to take them
    all and the promised sample was empty).
-2. **query** -- the ``batch`` most useful of the remaining candidates by the
-   query strategy (highest entropy by default).
+2. **query** -- ``exploit`` (a fraction) of the ``batch``: the open spectra most
+   likely to be emission (p(single) + p(double), :func:`~service.learn.query.exploit_sampling`),
+   so the oracle sees the stars first -- the exploitation part; then the rest of
+   the batch: the most useful of the remaining candidates by the query strategy
+   (highest entropy by default) -- the exploration part that teaches the network.
 3. **padding** -- if fewer than ``batch`` candidates remain, the batch is filled
    by the same strategy from the spectra predicted as absorption, so the oracle
    always gets ``batch`` spectra. Padding rows may well be certain (entropy ~0):
@@ -32,7 +35,14 @@ from typing import Any
 import numpy as np
 
 from service.learn.precision import precision_sample as draw_sample
-from service.learn.query import NEEDS_EMBEDDINGS, entropy, get_strategy, select_query
+from service.learn.query import (
+    NEEDS_EMBEDDINGS,
+    UNRESTRICTED,
+    entropy,
+    exploit_sampling,
+    get_strategy,
+    select_query,
+)
 from service.vocabulary import CANDIDATE, PADDING, PRECISION_SAMPLE, QUERY
 
 
@@ -70,6 +80,7 @@ class Batch:
     n_open_candidates : of them, those not labelled yet (what the draw chose among)
     strategy : the query strategy's name
     embedded : True when the strategy clustered network embeddings
+    n_exploit : query rows picked as the most likely emission (the exploitation part)
     """
 
     role: np.ndarray
@@ -78,6 +89,7 @@ class Batch:
     n_open_candidates: int
     strategy: str
     embedded: bool
+    n_exploit: int = 0
 
     def rows(self, *roles: str) -> np.ndarray:
         """Pool rows with any of ``roles``, in row order."""
@@ -85,10 +97,16 @@ class Batch:
 
     def reason(self, role: str) -> str:
         """Why a row with ``role`` is in the batch, in the oracle's words."""
-        return reason(role, self.strategy, self.n_open_candidates, self.embedded)
+        return reason(role, self.strategy, self.n_open_candidates, self.embedded, self.n_exploit)
 
 
-def reason(role: str, strategy: str, open_candidates: int | None, embedded: bool = False) -> str:
+def reason(
+    role: str,
+    strategy: str,
+    open_candidates: int | None,
+    embedded: bool = False,
+    n_exploit: int = 0,
+) -> str:
     """Text for the ``reason`` column of a query table (also rebuilt from stored roles)."""
     among = (
         "the spectra predicted as emission"
@@ -96,7 +114,14 @@ def reason(role: str, strategy: str, open_candidates: int | None, embedded: bool
         else f"the {open_candidates} unlabelled spectra predicted as emission"
     )
     how = f"{strategy}{' over network embeddings' if embedded else ''}"
+    if role == QUERY and strategy in UNRESTRICTED:
+        return f"query: drawn by {strategy} among all unlabelled spectra, whatever predicted"
     if role == QUERY:
+        if n_exploit:
+            return (
+                f"query: the {n_exploit} most likely emission stars (p(single) + p(double)), "
+                f"then the most useful by {how} among {among}"
+            )
         return f"query: most useful by {how} among {among}"
     if role == PRECISION_SAMPLE:
         return f"precision sample: drawn at random among {among}, to estimate their precision"
@@ -119,6 +144,7 @@ def select_batch(
     strategy: str = "entropy",
     among: Sequence[int] | np.ndarray = (0, 1),
     embed: Callable[[np.ndarray], np.ndarray] | None = None,
+    exploit: float = 0.0,
 ) -> Batch:
     """Roles and scores of one active-learning step.
 
@@ -129,6 +155,8 @@ def select_batch(
     embed : ``embed(rows) -> (len(rows), d)`` network embeddings, needed by the
         strategies in :data:`service.learn.query.NEEDS_EMBEDDINGS`; without it
         those refuse (clustering 3 probabilities is not the benchmarked method)
+    exploit : fraction (0-1) of ``batch`` given to the most likely emission stars
+        among the open spectra, before the strategy picks the rest
     """
     probabilities = np.asarray(probabilities)
     n = len(probabilities)
@@ -148,18 +176,33 @@ def select_batch(
 
     sample = np.sort(open_rows[draw_sample(probabilities[open_rows], precision_sample, rng, among)])
     rest = np.setdiff1d(open_rows, sample, assume_unique=True)
+    if not 0.0 <= exploit <= 1.0:
+        raise ValueError(f"exploit must be a fraction in [0, 1], not {exploit}")
+    n_exploit = min(round(exploit * batch), rest.size)
+    likely = rest[exploit_sampling(probabilities[rest], n_exploit, rng, among)]
+    rest = np.setdiff1d(rest, likely, assume_unique=True)
     embedded = strategy in NEEDS_EMBEDDINGS
     if embedded and embed is None:
         raise ValueError(f"strategy {strategy!r} needs the network's embeddings (embed=...)")
     embeddings = LazyEmbeddings(embed, rest) if embedded and embed is not None else None
+    explore = batch - likely.size
     picked = rest[
-        select_query(probabilities[rest], batch, rng, strategy, among, embeddings=embeddings)  # type: ignore[arg-type]  # lazy: computed for the shortlist only
+        select_query(
+            probabilities[rest],
+            explore,
+            rng,
+            strategy,
+            None if strategy in UNRESTRICTED else among,
+            embeddings=embeddings,  # type: ignore[arg-type]  # lazy: computed for the shortlist only
+        )
     ]  # candidates first, then the rest: see select_query
+    picked = np.r_[likely, picked].astype(np.int64)
 
     role = np.full(n, "", dtype=object)
     role[candidate] = CANDIDATE
     role[sample] = PRECISION_SAMPLE
-    role[picked] = np.where(candidate[picked], QUERY, PADDING)
+    unrestricted = strategy in UNRESTRICTED  # chose among every open spectrum: no padding
+    role[picked] = np.where(candidate[picked] | unrestricted, QUERY, PADDING)
     return Batch(
         role=role,
         score=score,
@@ -167,6 +210,7 @@ def select_batch(
         n_open_candidates=int(open_candidates.size),
         strategy=strategy,
         embedded=embedded,
+        n_exploit=int(likely.size),
     )
 
 
@@ -206,7 +250,7 @@ def score_batch(
             out[key], out[f"{key}_lower"] = k / n, clopper_pearson_lower(k, n)
 
     precision("precision_emission", sample, np.isin(said, np.asarray(emission, dtype=object)))
-    for name in classes:
+    for name in emission:  # the sample is drawn among predicted emission only
         key = f"precision_{name.replace('-', '_')}"
         precision(key, sample & (model == name), np.asarray(said == name, dtype=bool))
     return out

@@ -23,7 +23,7 @@ from service.settings import Settings
 from service.store import schema
 from service.store.datasets import Dataset, Datasets
 from service.store.ownership import may_label
-from service.vocabulary import BATCH_ROLES, CLASSES, VERDICTS
+from service.vocabulary import BATCH_ROLES, CLASSES, TARGET_CLASSES, VERDICTS
 from uws.store import retrying
 
 #: What a campaign's verdicts are exported with (``/campaigns/{name}/labels``): the
@@ -220,6 +220,7 @@ class Campaigns:
                 )
             if rows:
                 conn.execute(schema.label.insert(), rows)
+                self._count_answered(conn, campaign)
         touched = {row["spectrum_id"] for row in rows}
         conflicts = [c for c in self.conflicts(campaign) if c["spectrum_id"] in touched]
         return LabelOutcome(
@@ -425,14 +426,26 @@ class Campaigns:
     def iterations(self, campaign: Campaign) -> list[dict[str, Any]]:
         """The ``iteration`` rows, each with ``n_answered``: spectra of its batch the oracle
         has labelled so far (``n_labels`` counts only what its model was trained on, so
-        it stays 0 for iteration 0 however many labels its batch got since)."""
+        it stays 0 for iteration 0 however many labels its batch got since). ``n_answered``
+        is a column (kept up to date by :meth:`add_labels`), so TAP has it too."""
+        table = schema.iteration
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table)
+                .where(table.c.campaign_id == campaign.campaign_id)
+                .order_by(table.c.number)
+            )
+            return [{**row._mapping, "n_answered": row.n_answered or 0} for row in rows]
+
+    @staticmethod
+    def _count_answered(conn: sa.Connection, campaign: Campaign) -> None:
+        """Set ``iteration.n_answered`` of the campaign's iterations: distinct spectra of
+        each batch that anyone has labelled in the campaign."""
         table, prediction, label = schema.iteration, schema.prediction, schema.label
         answered = (
-            sa.select(
-                prediction.c.iteration,
-                sa.func.count(sa.distinct(prediction.c.spectrum_id)).label("n"),
-            )
+            sa.select(sa.func.count(sa.distinct(prediction.c.spectrum_id)))
             .where(prediction.c.campaign_id == campaign.campaign_id)
+            .where(prediction.c.iteration == table.c.number)
             .where(prediction.c.role.in_(BATCH_ROLES))
             .where(
                 prediction.c.spectrum_id.in_(
@@ -441,16 +454,13 @@ class Campaigns:
                     )
                 )
             )
-            .group_by(prediction.c.iteration)
+            .scalar_subquery()
         )
-        with self.engine.connect() as conn:
-            counts = {int(number): int(n) for number, n in conn.execute(answered)}
-            rows = conn.execute(
-                sa.select(table)
-                .where(table.c.campaign_id == campaign.campaign_id)
-                .order_by(table.c.number)
-            )
-            return [{**row._mapping, "n_answered": counts.get(int(row.number), 0)} for row in rows]
+        conn.execute(
+            table.update()
+            .where(table.c.campaign_id == campaign.campaign_id)
+            .values(n_answered=answered)
+        )
 
     def last_predicted_iteration(self, campaign: Campaign) -> int | None:
         """The latest iteration with predictions (the one the labelling page opens on)."""
@@ -483,6 +493,34 @@ class Campaigns:
         with self.engine.connect() as conn:
             return [(int(n), int(sid), str(p), str(r)) for n, sid, p, r in conn.execute(query)]
 
+    def labelled_candidates(self, campaign: Campaign, iteration: int) -> list[int]:
+        """Spectrum ids the oracle had labelled before ``iteration`` that its model predicted
+        as emission (the labelled stratum of its candidate set)."""
+        prediction = schema.prediction
+        with self.engine.connect() as conn:
+            return [
+                int(sid)
+                for sid in conn.scalars(
+                    sa.select(prediction.c.spectrum_id)
+                    .where(prediction.c.campaign_id == campaign.campaign_id)
+                    .where(prediction.c.iteration == iteration)
+                    .where(prediction.c.labelled == sa.true())
+                    .where(prediction.c.predicted_class.in_(TARGET_CLASSES))
+                )
+            ]
+
+    def prediction_file(self, campaign: Campaign, iteration: int) -> str | None:
+        """Path (relative to the home) of the Parquet file of an iteration's whole pool."""
+        table = schema.prediction_file
+        with self.engine.connect() as conn:
+            return conn.scalar(
+                sa.select(table.c.path)
+                .where(table.c.campaign_id == campaign.campaign_id)
+                .where(table.c.iteration == iteration)
+                .order_by(table.c.prediction_file_id.desc())
+                .limit(1)
+            )
+
     def record_iteration(self, campaign: Campaign, number: int, **values: Any) -> None:
         """Add the ``iteration`` row of a finished step (``values``: its strategy, counts,
         timings; the metrics follow once the oracle has labelled its batch)."""
@@ -491,7 +529,7 @@ class Campaigns:
             with self.engine.begin() as conn:
                 conn.execute(
                     schema.iteration.insert().values(
-                        campaign_id=campaign.campaign_id, number=number, **values
+                        campaign_id=campaign.campaign_id, number=number, n_answered=0, **values
                     )
                 )
 

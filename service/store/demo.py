@@ -208,8 +208,7 @@ def _label_and_measure(
                 precision_single_peak_lower=precision[0] - 0.1,
                 precision_double_peak=precision[1],
                 precision_double_peak_lower=precision[1] - 0.1,
-                precision_absorption=precision[2],
-                precision_absorption_lower=precision[2] - 0.1,
+                n_answered=len(queried),  # the demo oracle answered its whole batch
                 n_labels=len(queried) * number,
                 started=now,
                 finished=now,

@@ -33,7 +33,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.store import schema
-from service.vocabulary import CANDIDATE, CLASSES, HOU_EMISSION, HOU_NONE
+from service.vocabulary import CLASSES, HOU_EMISSION, HOU_NONE, TARGET_CLASSES
 from uws.store import retrying
 
 #: Rows per SQL bulk insert and per Parquet row group.
@@ -45,7 +45,7 @@ class Scoring:
     """Who scored: the keys every prediction row and file of one scoring carries."""
 
     campaign_id: int | None
-    iteration: int
+    iteration: int | None  # None: a classify job's scoring, not a campaign iteration
     model_id: int | None
     job_id: str | None
     arithmetic: str = "fp32"
@@ -87,7 +87,7 @@ def write_file(path: Path, table: dict[str, np.ndarray], scoring: Scoring) -> Pa
         arrays[name] = arrays[name].dictionary_encode()
     keys = {
         "campaign_id": "" if scoring.campaign_id is None else str(scoring.campaign_id),
-        "iteration": str(scoring.iteration),
+        "iteration": "" if scoring.iteration is None else str(scoring.iteration),
         "model_id": "" if scoring.model_id is None else str(scoring.model_id),
         "job_id": scoring.job_id or "",
         "arithmetic": scoring.arithmetic,
@@ -153,7 +153,8 @@ def record(
                     **keys,
                     path=str(path.relative_to(folder.parent)),
                     n_rows=len(table["spectrum_id"]),
-                    n_candidates=int(np.sum(table["role"] == CANDIDATE)),
+                    # every spectrum predicted as emission, the batch's (query, sample) too
+                    n_candidates=int(np.isin(table["predicted_class"], TARGET_CLASSES).sum()),
                     arithmetic=scoring.arithmetic,
                     created=schema.utcnow(),
                 )
@@ -176,6 +177,8 @@ def record(
 def _forget_unselected(conn: sa.Connection, scoring: Scoring) -> int:
     """Delete the campaign's earlier rows that were neither selected nor labelled."""
     p = schema.prediction
+    if scoring.iteration is None:  # a classify job's scoring forgets nothing
+        return 0
     result = conn.execute(
         sa.delete(p)
         .where(p.c.campaign_id == scoring.campaign_id)

@@ -38,7 +38,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.store import migrations
-from service.vocabulary import CLASSES, ROLES, VERDICTS
+from service.vocabulary import CLASSES, ROLES, TARGET_CLASSES, VERDICTS
 
 #: The ADQL schema the result tables are published under (``alvo.prediction``).
 SCHEMA = "alvo"
@@ -328,9 +328,9 @@ prediction = sa.Table(
     col(
         "iteration",
         sa.Integer,
-        "Iteration whose model made the prediction",
+        "Campaign iteration whose model made the prediction (null: a classify job's; see "
+        "model_id and job_id)",
         "meta.number",
-        nullable=False,
         principal=True,
     ),
     col(
@@ -386,7 +386,12 @@ prediction_file = sa.Table(
     metadata,
     _id("prediction_file_id", "prediction file"),
     _ref("campaign_id", "campaign.campaign_id", "campaign", nullable=True),
-    col("iteration", sa.Integer, "Iteration whose model made the predictions", "meta.number"),
+    col(
+        "iteration",
+        sa.Integer,
+        "Campaign iteration whose model made the predictions (null: a classify job's)",
+        "meta.number",
+    ),
     _ref("model_id", "model.model_id", "model that made the predictions", nullable=True),
     col("job_id", sa.String(64), "UWS job that made the predictions", "meta.id"),
     col(
@@ -396,7 +401,12 @@ prediction_file = sa.Table(
         "meta.ref",
     ),
     col("n_rows", sa.Integer, "Spectra scored", "meta.number"),
-    col("n_candidates", sa.Integer, "Spectra predicted as emission", "meta.number"),
+    col(
+        "n_candidates",
+        sa.Integer,
+        "Spectra predicted as emission (single- or double-peak), batch spectra included",
+        "meta.number",
+    ),
     col(
         "arithmetic", sa.String(8), "Number format of the scoring: fp32 | bf16 | int8", "meta.code"
     ),
@@ -477,7 +487,9 @@ iteration = sa.Table(
     ),
     *(
         column
-        for name in (c.replace("-", "_") for c in CLASSES)
+        # emission classes only: the precision sample is drawn among predicted emission,
+        # so a precision_absorption column would always be empty
+        for name in (c.replace("-", "_") for c in TARGET_CLASSES)
         for column in (
             col(
                 f"precision_{name}",
@@ -511,6 +523,64 @@ iteration = sa.Table(
     col(
         "finished", sa.DateTime, "When the iteration finished (UTC)", "time.end", xtype="timestamp"
     ),
+    # --- added by revision 0008 (issue 25), so at the end
+    col(
+        "n_answered",
+        sa.Integer,
+        "Spectra of this iteration's batch the oracle has labelled so far (what the next "
+        "iteration trains on)",
+        "meta.number",
+    ),
+    col(
+        "precision_estimate",
+        sa.Float,
+        "Estimated emission precision of every pool spectrum this iteration's model predicts as "
+        "emission: labelled ones by their verdicts, unlabelled ones by the precision sample "
+        "(stratified; empty until the sample is labelled)",
+        "stat.fit.goodness",
+        "",
+    ),
+    col(
+        "precision_estimate_lower",
+        sa.Float,
+        "One-sided 95% lower bound of precision_estimate (Clopper-Pearson on the sampled stratum)",
+        "stat.fit.goodness;stat.min",
+        "",
+    ),
+    col(
+        "churn",
+        sa.Float,
+        "Share of pool spectra whose predicted class changed since the previous iteration",
+        "stat.value",
+        "",
+    ),
+    col(
+        "candidate_agreement",
+        sa.Float,
+        "Jaccard overlap of this and the previous iteration's predicted-emission sets",
+        "stat.value",
+        "",
+    ),
+    col(
+        "n_flipped",
+        sa.Integer,
+        "Pool spectra the oracle labelled absorption that this iteration's model predicts as "
+        "emission",
+        "meta.number",
+    ),
+    col(
+        "n_uncertain",
+        sa.Integer,
+        "Unlabelled pool spectra whose emission probability is between 0.1 and 0.9",
+        "meta.number",
+    ),
+    col(
+        "stop",
+        sa.Boolean,
+        "The stopping rule's decision after this iteration (service.learn.stability)",
+        "meta.code",
+    ),
+    col("stop_reason", sa.Text, "Why the stopping rule decided so", "meta.note"),
     sa.UniqueConstraint("campaign_id", "number"),
     comment="Metrics of each active-learning iteration.",
 )

@@ -2,7 +2,8 @@
 
 ``/campaigns``                       GET list, POST create (name, source, target, batch,
                                       oracles: who besides the creator may label)
-``/campaigns/{name}``                GET summary: datasets, iterations, label counts, conflicts
+``/campaigns/{name}``                GET summary: datasets, iterations, label counts, conflicts,
+                                    ``stopping`` (the stopping rule on the latest iteration)
 ``/campaigns/{name}/candidates``     GET an iteration's candidates or query batch (VOTable)
 ``/campaigns/{name}/labels``         GET export (``FORMAT=votable|csv|json``), POST verdicts
                                       (JSON ``{"labels": [{"pubdid"|"spectrum_id", "label"}]}``,
@@ -29,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 from service.http.bodies import MAX_FIELD_BYTES, media_type, read_body, read_form, read_json
 from service.http.errors import json_errors
 from service.jobs.params import NAME
+from service.learn.stability import latest_stopping
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
@@ -132,6 +134,7 @@ class CampaignAPI:
         counts: dict[str, int] = {}
         for verdict in verdicts.values():
             counts[verdict] = counts.get(verdict, 0) + 1
+        iterations = campaigns.iterations(campaign)
         return {
             "name": campaign.name,
             "description": campaign.description,
@@ -142,8 +145,10 @@ class CampaignAPI:
             "conflicts": campaigns.conflicts(campaign),
             "iterations": [
                 {k: (v.isoformat() + "Z" if hasattr(v, "isoformat") else v) for k, v in it.items()}
-                for it in campaigns.iterations(campaign)
+                for it in iterations
             ],
+            # the stopping rule on the latest iteration: {"stop", "reason", "evidence"}
+            "stopping": latest_stopping(iterations).to_dict(),
         }
 
     async def candidates(self, request: Request) -> Response:

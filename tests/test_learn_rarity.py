@@ -1,0 +1,155 @@
+"""Issue 25's learning pieces on arrays: exploitation, label shift, the stratified
+precision estimate, churn and the stopping rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.learn.precision import clopper_pearson_lower, stratified_precision
+from service.learn.query import STRATEGIES, exploit_sampling
+from service.learn.shift import em_priors
+from service.learn.stability import (
+    StoppingRule,
+    candidate_agreement,
+    churn,
+    latest_stopping,
+    stopping_rule,
+    uncertain,
+)
+from service.learn.step import select_batch
+from service.vocabulary import PADDING, PRECISION_SAMPLE, QUERY
+
+
+def _probabilities(m: int, rng: np.random.Generator) -> np.ndarray:
+    p = rng.dirichlet([1.0, 1.0, 1.0], m)
+    return p
+
+
+def test_exploit_is_a_strategy_of_the_usual_shape_most_likely_emission_first():
+    rng = np.random.default_rng(0)
+    p = _probabilities(500, rng)
+    assert STRATEGIES["exploit"] is exploit_sampling
+    picked = exploit_sampling(p, 40, rng)
+    assert picked.dtype == np.int64 and picked.shape == (40,) and len(set(picked)) == 40
+    score = p[:, 0] + p[:, 1]
+    assert np.all(np.diff(score[picked]) <= 0)  # most likely first
+    assert score[picked].min() >= np.sort(score)[-40]  # and exactly the top 40
+    assert exploit_sampling(p, 0, rng).size == 0
+    assert exploit_sampling(p[:5], 10, rng).size == 5
+
+
+def test_a_batch_with_an_exploit_part_shows_the_likely_stars_entropy_skips():
+    """A pool where the source model ranks well but thresholds badly (issue 25): 20 true
+    stars at p(emission) ~0.95, 300 absorption stars predicted emission at ~0.55 (high
+    entropy), the rest certain absorption. Entropy asks about the 0.55 ones only."""
+    stars = np.tile([0.9, 0.05, 0.05], (20, 1))
+    confusing = np.tile([0.5, 0.05, 0.45], (300, 1))
+    certain = np.tile([0.0, 0.0, 1.0], (2000, 1))
+    p = np.r_[stars, confusing, certain]
+    labelled = np.zeros(len(p), bool)
+    plain = select_batch(p, labelled, 100, 0, np.random.default_rng(1))
+    mixed = select_batch(p, labelled, 100, 0, np.random.default_rng(1), exploit=0.3)
+    assert np.sum(plain.rows(QUERY) < 20) == 0  # entropy never shows a star
+    assert np.sum(mixed.rows(QUERY) < 20) == 20  # the exploit part shows all of them
+    assert mixed.rows(QUERY, PADDING).size == 100 and mixed.n_exploit == 30
+    assert "most likely emission" in mixed.reason(QUERY)
+    with pytest.raises(ValueError):
+        select_batch(p, labelled, 100, 0, np.random.default_rng(1), exploit=1.5)
+
+
+def test_exploit_never_takes_the_precision_sample_or_labelled_rows():
+    rng = np.random.default_rng(2)
+    p = _probabilities(400, rng)
+    labelled = np.arange(50)
+    step = select_batch(p, labelled, 60, 20, rng, exploit=1.0)
+    chosen = step.rows(QUERY, PADDING)
+    assert chosen.size == 60 and not set(chosen) & set(labelled)
+    assert not set(chosen) & set(step.rows(PRECISION_SAMPLE))
+
+
+def test_em_recovers_the_pool_priors_and_lifts_precision_at_one_percent():
+    """Saerens et al. 2002: posteriors of a balanced-trained model on a 1 %-emission pool."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    truth = rng.choice(3, n, p=[0.007, 0.003, 0.99])
+    # class-conditional scores: a Gaussian per class; balanced (uniform) training posteriors
+    means = np.array([[2.0, 0.0], [0.0, 2.0], [-1.0, -1.0]])
+    x = means[truth] + rng.normal(0, 1.0, (n, 2))
+    log_lik = -0.5 * ((x[:, None, :] - means[None]) ** 2).sum(axis=2)
+    p = np.exp(log_lik - log_lik.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    adjusted, priors = em_priors(p)
+    assert priors[2] == pytest.approx(0.99, abs=0.01)
+
+    def precision(q: np.ndarray) -> float:
+        called = q.argmax(axis=1) < 2
+        return float(np.mean(truth[called] < 2))
+
+    assert precision(p) < 0.3 < precision(adjusted)
+    nan_row = em_priors(np.r_[p[:10], [[np.nan] * 3]])[0]
+    assert np.isnan(nan_row[-1]).all() and np.isfinite(nan_row[:-1]).all()
+
+
+def test_stratified_precision_reads_99_percent_where_the_old_sample_read_zero():
+    """Issue 25 at convergence: 500 candidates labelled (495 right), 5 left unlabelled of
+    which the sample judged 1 -- wrong. The old estimate (the sample alone) read 0.000."""
+    old = 0 / 1
+    value, lower = stratified_precision(495, 500, 5, 0, 1)
+    truth = (495 + 4) / 505  # the 5 leftovers: 4 true stars, 1 not
+    assert old == 0.0 and value == pytest.approx(495 / 505)
+    assert abs(value - truth) < 0.01 and 0.97 < lower <= value
+    # early: no labelled candidate, the sample is the estimate, bounded by Clopper-Pearson
+    assert stratified_precision(0, 0, 1000, 27, 30) == pytest.approx(
+        (0.9, clopper_pearson_lower(27, 30))
+    )
+    assert stratified_precision(99, 100, 0, 0, 0) == (0.99, 0.99)  # all labelled: exact
+    assert np.isnan(stratified_precision(10, 10, 50, 0, 0)[0])  # open stratum unsampled
+
+
+def test_churn_agreement_uncertain():
+    assert churn(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 2])) == 0.25
+    assert churn(np.array([-1, 1]), np.array([0, 1])) == 0.0  # unpredicted rows left out
+    assert candidate_agreement(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool)) == (
+        pytest.approx(1 / 3)
+    )
+    assert candidate_agreement(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert uncertain(np.array([0.05, 0.5, 0.95, 0.2])) == 2
+
+
+def test_stopping_rule_stops_only_when_stable_for_k_iterations_and_nothing_uncertain():
+    rule = StoppingRule(max_churn=0.01, min_agreement=0.95, max_uncertain=5, k=2)
+    settled = stopping_rule([None, 0.2, 0.005, 0.004], [None, 0.7, 0.99, 0.97], 3, rule)
+    assert settled.stop and "stable for 2" in settled.reason
+    assert settled.to_dict()["evidence"]["churn"] == [0.005, 0.004]
+    assert set(settled.to_dict()) == {"stop", "reason", "evidence"}
+    churning = stopping_rule([None, 0.2, 0.005, 0.03], [None, 0.7, 0.99, 0.99], 3, rule)
+    assert not churning.stop and "churn" in churning.reason
+    moving = stopping_rule([None, 0.001, 0.001], [None, 0.9, 0.99], 0, rule)
+    assert not moving.stop and "candidate set" in moving.reason
+    open_ = stopping_rule([None, 0.001, 0.001], [None, 0.99, 0.99], 40, rule)
+    assert not open_.stop and "40 unlabelled" in open_.reason
+    young = stopping_rule([None], [None], 0, rule)
+    assert not young.stop and "fewer than 2" in young.reason
+    assert latest_stopping([]).to_dict() == {
+        "stop": False,
+        "reason": "no iteration yet",
+        "evidence": {},
+    }
+    rows = [
+        {"churn": None, "candidate_agreement": None, "n_uncertain": 50},
+        {"churn": 0.001, "candidate_agreement": 0.999, "n_uncertain": 8},
+        {"churn": 0.002, "candidate_agreement": 0.995, "n_uncertain": 2},
+    ]
+    assert latest_stopping(rows).stop
+
+
+def test_random_pool_draws_among_every_open_spectrum_not_only_candidates():
+    rng = np.random.default_rng(5)
+    p = np.r_[np.tile([0.8, 0.1, 0.1], (100, 1)), np.tile([0.05, 0.05, 0.9], (900, 1))]
+    step = select_batch(p, np.zeros(len(p), bool), 200, 0, rng, "random-pool")
+    chosen = step.rows(QUERY)
+    assert chosen.size == 200 and np.sum(chosen >= 100) > 100  # mostly predicted absorption
+    assert step.rows(PADDING).size == 0 and "all unlabelled spectra" in step.reason(QUERY)
+    restricted = select_batch(p, np.zeros(len(p), bool), 200, 0, rng, "random")
+    assert np.sum(restricted.rows(QUERY) >= 100) == 0  # the service's random: candidates first
