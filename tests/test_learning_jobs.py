@@ -246,3 +246,41 @@ def test_candidates_endpoint_serves_pyvo_and_binary2(service):
     assert len(results) > 0 and "entropy" in results.fieldnames
     missing = httpx.get(url, params={"ITERATION": "99"})
     assert missing.status_code == 404 and "no iteration 99" in missing.json()["error"]
+
+
+def test_more_like_this_from_the_iterations_index(service, capsys):
+    """The iterate job indexes the pool's embedding; /similar (pyvo, a DAL VOTable) and
+    ``alvo similar`` answer from it with neighbours of the asked spectrum's own class."""
+    from pyvo.dal import DALService
+
+    from service.cli import main
+    from service.store.campaigns import Campaigns
+    from service.store.predictions import similarity_index_file
+
+    base, settings, pool_kinds = service
+    status = iterate(base, SOURCE="src", TARGET="pool")
+    number = httpx.get(status.results["summary"][0]).json()["iteration"]
+    campaign = Campaigns(settings).require("be")
+    assert similarity_index_file(settings.home, campaign.campaign_id, number).is_file()
+    asked = [*[i for i in range(len(pool_kinds)) if pool_kinds[i] < 2][:5], 0, 1, 2]
+    agree = []
+    for i in asked:
+        response = httpx.get(f"{base}/similar", params={"ID": f"ivo://t/pool?{i}", "K": "10"})
+        assert response.status_code == 200, response.text
+        assert votable_problems(response.content) == []
+        found = parse_single_table(io.BytesIO(response.content)).to_table()
+        assert list(found["rank"]) == list(range(1, 11))
+        assert np.all(np.diff(found["distance"]) >= -1e-5)  # nearest first
+        rows = [int(p.split("?")[1]) for p in found["pubdid"]]
+        assert i not in rows and set(found["query_id"]) == {f"ivo://t/pool?{i}"}
+        agree.append(np.mean(pool_kinds[rows] == pool_kinds[i]))
+    assert np.mean(agree) > 0.6  # alike to the network: mostly the same class (random: ~0.1)
+    results = DALService(f"{base}/similar").search(ID="ivo://t/pool?3", K=5, CAMPAIGN="be")
+    assert len(results) == 5 and "distance" in results.fieldnames
+    refused = httpx.get(f"{base}/similar", params={"ID": "ivo://t/nowhere"})
+    assert refused.status_code == 404 and b"UNKNOWN_SPECTRUM" in refused.content
+    assert httpx.get(f"{base}/similar", params={"ID": "x", "K": "0"}).status_code == 400
+    capsys.readouterr()
+    assert main(["similar", "ivo://t/pool?3", "--k", "3", "--service", base]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("ivo://t/pool?") >= 6  # three rows: the query_id and each pubdid

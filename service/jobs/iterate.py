@@ -50,6 +50,7 @@ from service.jobs.params import JobParams
 from service.jobs.results import candidates_votable, learning_curve_png, metrics_votable
 from service.jobs.runner import job_runner
 from service.learn import STRATEGIES
+from service.learn.similar import Projection, SimilarityIndex, fit_projection, sample_rows
 from service.learn.step import score_batch, select_batch
 from service.net.simbad import BATCH as SIMBAD_BATCH
 from service.net.simbad import simbad_identify
@@ -58,7 +59,7 @@ from service.settings import Settings
 from service.store import schema
 from service.store.campaigns import Campaigns
 from service.store.ownership import may_change, refusal
-from service.store.predictions import Scoring
+from service.store.predictions import Scoring, similarity_index_file
 from service.vo import dali
 from service.vo.samp import broadcast_tables
 from service.vocabulary import (
@@ -128,6 +129,7 @@ class Iteration:
     #: set by the steps: the model trained and the arithmetic the pool was scored in
     model_id: int | None = None
     precision: str = "fp32"
+    projection: Projection | None = None  # the pool's embedding axes, for the similarity index
 
     def __init__(
         self,
@@ -163,6 +165,8 @@ class Iteration:
         roles = self.select(predictions, model_path)
         self.progress(0.9, "recording predictions")
         self.record(predictions, roles, n_labels, started)
+        self.progress(0.91, "indexing the pool for 'more like this'")
+        self.index_similar(predictions)
         self.progress(0.93, "identifying candidates in SIMBAD")
         self.crossmatch(roles)
         self.progress(0.97, "writing results")
@@ -209,10 +213,21 @@ class Iteration:
         return path, len(target_rows)
 
     def classify(self, model_path: Path) -> Predictions:
+        """Score the pool; its embeddings come out projected for the similarity index, on
+        axes fitted to a sample of the pool (:mod:`service.learn.similar`)."""
         pool = self.campaign.target
         precision = scoring_precision(self.settings, len(pool.features))
+        features = pool.features.array()
+        sample = np.asarray(features[sample_rows(len(features))])
+        projection = fit_projection(load_model(model_path).embed(sample)) if len(sample) else None
+        self.projection = projection
         predictions = classify(
-            model_path, pool.feature_path, self.progress, (0.6, 0.85), precision=precision
+            model_path,
+            pool.feature_path,
+            self.progress,
+            (0.6, 0.85),
+            precision=precision,
+            projection=projection,
         )
         self.precision = predictions.arithmetic
         self.timings["classify"] = predictions.seconds
@@ -261,6 +276,17 @@ class Iteration:
             started=started,
             finished=schema.utcnow(),
         )
+
+    def index_similar(self, predictions: Predictions) -> None:
+        """The pool's "more like this" index (HNSW over the projected embedding), saved
+        where the store looks for it (``/similar``, docs/discovery.md)."""
+        if predictions.embedding is None:
+            return
+        started = time.perf_counter()
+        index = SimilarityIndex.build(predictions.embedding, self.projection)
+        path = similarity_index_file(self.settings.home, self.campaign.campaign_id, self.number)
+        index.save(path)
+        self.timings["similar-index"] = time.perf_counter() - started
 
     def crossmatch(self, roles: np.ndarray) -> None:
         """SIMBAD ids for the spectra the oracle will see first; skipped (and said) offline."""
@@ -323,6 +349,7 @@ class Iteration:
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
             "arithmetic": self.precision,
             "simbad": self.simbad,
+            "similar": "indexed" if self.projection is not None else "not indexed",
         }
         if self.request.broadcast:
             tables = {

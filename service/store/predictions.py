@@ -165,6 +165,25 @@ def record(
     return {"path": path, "sql_rows": len(chosen), "deleted": deleted}
 
 
+def similarity_index_file(home: Path, campaign_id: int, iteration: int) -> Path:
+    """Where an iteration's "more like this" index lives: beside its predictions file
+    (``<home>/predictions/campaign-C-iteration-N.hnsw``, its projection in ``.hnsw.npz``)."""
+    return Path(home) / "predictions" / f"campaign-{campaign_id}-iteration-{iteration}.hnsw"
+
+
+def latest_similarity_index(
+    home: Path, campaign_id: int, last: int | None, wanted: int | None = None
+) -> tuple[int, Path] | None:
+    """(iteration, file) of iteration ``wanted``'s index, or else of the newest iteration up
+    to ``last`` that has one; None if there is none."""
+    numbers = [wanted] if wanted is not None else range(last if last is not None else -1, -1, -1)
+    for number in numbers:
+        path = similarity_index_file(home, campaign_id, number)
+        if path.is_file():
+            return number, path
+    return None
+
+
 def _forget_unselected(conn: sa.Connection, scoring: Scoring) -> int:
     """Delete the campaign's earlier rows that were neither selected nor labelled."""
     p = schema.prediction
