@@ -262,6 +262,31 @@ def test_more_like_this_from_the_iterations_index(service, capsys):
     number = httpx.get(status.results["summary"][0]).json()["iteration"]
     campaign = Campaigns(settings).require("be")
     assert similarity_index_file(settings.home, campaign.campaign_id, number).is_file()
+    surprises = table(status.results["surprises"][0])  # lint-clean, in process
+    assert len(surprises) == 100 and list(surprises["rank"]) == list(range(1, 101))
+    assert np.all(np.diff(surprises["surprise"]) <= 1e-6)  # most surprising first
+    assert set(surprises["nearest_class"]) <= set(CLASSES)
+    assert np.all(surprises["class_distance"] >= 0)
+    with engine_for(settings.sqlalchemy_url).connect() as conn:
+        stored = conn.execute(
+            sa.select(schema.prediction.c.spectrum_id, schema.prediction.c.surprise).where(
+                schema.prediction.c.iteration == number
+            )
+        ).all()
+    assert len(stored) == len(pool_kinds) and all(s is not None for _, s in stored)
+    best = max(stored, key=lambda row: row[1])
+    assert int(surprises["spectrum_id"][0]) == best[0]  # the table is the stored ranking
+    from pyvo.dal import TAPService
+
+    tap = TAPService(f"{base}/tap")
+    query = f"SELECT TOP 3 spectrum_id, surprise FROM alvo.prediction WHERE iteration = {number}"
+    over_tap = tap.search(query + " ORDER BY surprise DESC").to_table()
+    assert int(over_tap["spectrum_id"][0]) == best[0]
+    ucds = tap.search(
+        "SELECT ucd FROM TAP_SCHEMA.columns WHERE table_name = 'alvo.prediction' "
+        "AND column_name = 'surprise'"
+    ).to_table()
+    assert list(ucds["ucd"]) == ["stat.value"]
     asked = [*[i for i in range(len(pool_kinds)) if pool_kinds[i] < 2][:5], 0, 1, 2]
     agree = []
     for i in asked:

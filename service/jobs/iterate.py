@@ -14,6 +14,9 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``PRECISION_SAMPLE``  random predicted positives to label for precision (default 30)
 ``MODEL``         network variant (default ``reference``, the published one)
 ``RESPONSEFORMAT``  VOTable serialization of the tables: TABLEDATA (default) or BINARY2
+``SURPRISES``     how many of the most surprising pool spectra the ``surprises`` result
+                  lists (default 100; 0: none): an anomaly score on the network's
+                  embedding, stored per spectrum (``prediction.surprise``)
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
@@ -47,11 +50,18 @@ from service.jobs.learning import (
     write_predictions,
 )
 from service.jobs.params import JobParams
-from service.jobs.results import candidates_votable, learning_curve_png, metrics_votable
+from service.jobs.results import (
+    candidates_votable,
+    learning_curve_png,
+    metrics_votable,
+    surprises_votable,
+)
 from service.jobs.runner import job_runner
 from service.learn import STRATEGIES
 from service.learn.similar import Projection, SimilarityIndex, fit_projection, sample_rows
 from service.learn.step import score_batch, select_batch
+from service.learn.surprise import DEFAULT_METHOD as SURPRISE_METHOD
+from service.learn.surprise import class_centres, nearest_class, surprise_scores
 from service.net.simbad import BATCH as SIMBAD_BATCH
 from service.net.simbad import simbad_identify
 from service.reasons import AlvoError, Reason
@@ -86,6 +96,7 @@ class IterateRequest:
     training: Any  # service.learn.TrainConfig
     serialization: str
     broadcast: bool
+    surprises: int = 100
 
     @classmethod
     def from_params(cls, params: JobParams) -> IterateRequest:
@@ -99,6 +110,7 @@ class IterateRequest:
             training=training_config(params),
             serialization=dali.response_format(params).serialization,
             broadcast=params.flag("BROADCAST"),
+            surprises=params.integer("SURPRISES", 100, 0, 100_000),
         )
 
 
@@ -130,6 +142,9 @@ class Iteration:
     model_id: int | None = None
     precision: str = "fp32"
     projection: Projection | None = None  # the pool's embedding axes, for the similarity index
+    surprise: np.ndarray | None = None  # (n,) anomaly score of each pool row
+    centres: np.ndarray | None = None  # (classes, k) class centres in the projected embedding
+    embedding: np.ndarray | None = None  # (n, k) the pool's projected embedding
 
     def __init__(
         self,
@@ -163,6 +178,8 @@ class Iteration:
         predictions = self.classify(model_path)
         self.progress(0.85, "selecting the query batch")
         roles = self.select(predictions, model_path)
+        self.progress(0.87, "scoring surprises")
+        self.score_surprises(predictions)
         self.progress(0.9, "recording predictions")
         self.record(predictions, roles, n_labels, started)
         self.progress(0.91, "indexing the pool for 'more like this'")
@@ -264,7 +281,7 @@ class Iteration:
         scoring = Scoring(
             self.campaign.campaign_id, self.number, self.model_id, job_id, self.precision
         )
-        write_predictions(self.settings, ids, predictions, roles, labelled, scoring)
+        write_predictions(self.settings, ids, predictions, roles, labelled, scoring, self.surprise)
         self.campaigns.record_iteration(
             self.campaign,
             self.number,
@@ -276,6 +293,39 @@ class Iteration:
             started=started,
             finished=schema.utcnow(),
         )
+
+    def score_surprises(self, predictions: Predictions) -> None:
+        """Each pool spectrum's anomaly score on the projected embedding
+        (:mod:`service.learn.surprise`), and the class centres the top ones are said to be
+        nearest to."""
+        if predictions.embedding is None:
+            return
+        started = time.perf_counter()
+        seed = self.request.training.seed + self.number
+        self.surprise = surprise_scores(predictions.embedding, SURPRISE_METHOD, seed)
+        self.centres = class_centres(predictions.embedding, predictions.probabilities)
+        self.embedding = predictions.embedding
+        self.timings["surprise"] = time.perf_counter() - started
+
+    def surprises(self) -> list[dict[str, Any]]:
+        """The ``SURPRISES`` most surprising pool rows, most surprising first, with why."""
+        if self.surprise is None or self.centres is None or self.embedding is None:
+            return []
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+        scores = np.where(np.isfinite(self.surprise) & (ids >= 0), self.surprise, -np.inf)
+        n = min(self.request.surprises, int(np.isfinite(scores).sum()))
+        top = np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, np.int64)
+        top = top[np.argsort(-scores[top])]
+        nearest, distance = nearest_class(self.embedding[top], self.centres)
+        return [
+            {
+                "spectrum_id": int(ids[r]),
+                "surprise": float(scores[r]),
+                "nearest_class": CLASSES[int(c)],
+                "class_distance": float(d),
+            }
+            for r, c, d in zip(top, nearest, distance, strict=True)
+        ]
 
     def index_similar(self, predictions: Predictions) -> None:
         """The pool's "more like this" index (HNSW over the projected embedding), saved
@@ -324,6 +374,16 @@ class Iteration:
                 )
             )
             outputs[name] = (path, "application/x-votable+xml")
+        if self.request.surprises and self.surprise is not None:
+            path = workdir / "surprises.vot"
+            path.write_bytes(
+                surprises_votable(
+                    self.settings, campaign, number, self.surprises(),
+                    f"{SURPRISE_METHOD} on the projected network embedding",
+                    self.request.serialization,
+                )
+            )  # fmt: skip
+            outputs["surprises"] = (path, "application/x-votable+xml")
         iterations = self.campaigns.iterations(campaign)
         (workdir / "metrics.vot").write_bytes(metrics_votable(campaign, iterations))
         outputs["metrics"] = (workdir / "metrics.vot", "application/x-votable+xml")

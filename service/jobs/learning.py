@@ -331,6 +331,7 @@ def write_predictions(
     roles: np.ndarray,
     labelled: np.ndarray,
     scoring: Scoring,
+    surprise: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Record a pool's predictions (see :mod:`service.store.predictions`): the whole pool in a
     Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.store.predictions.record`
@@ -342,6 +343,7 @@ def write_predictions(
         predictions.hou,
         roles,
         labelled,
+        surprise,
     )
     engine = engine_for(settings.sqlalchemy_url)
     return prediction_store.record(engine, settings.home / "predictions", table, scoring)

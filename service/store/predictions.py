@@ -57,8 +57,10 @@ def columns(
     hou: np.ndarray,
     roles: np.ndarray,
     labelled: np.ndarray,
+    surprise: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """The prediction columns of every finite row with a spectrum id, as arrays."""
+    """The prediction columns of every finite row with a spectrum id, as arrays
+    (``surprise`` NaN -> null; absent: null in every row)."""
     keep = np.isfinite(probabilities).all(axis=1) & (spectrum_ids >= 0)
     predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
     classes = np.asarray(CLASSES, dtype=object)
@@ -73,7 +75,18 @@ def columns(
         "hou_verdict": np.where(np.asarray(hou)[keep], HOU_EMISSION, HOU_NONE).astype(object),
         "role": np.where(kept_roles == "", None, kept_roles),
         "labelled": np.asarray(labelled, dtype=bool)[keep],
+        "surprise": _nullable(surprise, keep),
     }
+
+
+def _nullable(values: np.ndarray | None, keep: np.ndarray) -> np.ndarray:
+    """Floats of the kept rows as an object array, None where NaN or not given."""
+    if values is None:
+        return np.full(int(keep.sum()), None, dtype=object)
+    kept = np.asarray(values, dtype=np.float64)[keep]
+    out = kept.astype(object)
+    out[~np.isfinite(kept)] = None
+    return out
 
 
 def write_file(path: Path, table: dict[str, np.ndarray], scoring: Scoring) -> Path:
