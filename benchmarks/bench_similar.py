@@ -15,7 +15,11 @@ the same run:
 Prints the numbers and the ratio exact / hnswlib latency. Goal: recall@10 >= 0.95 and a
 query <= 50 ms at 4.1 M rows (``docs/discovery.md``).
 
-    .venv/bin/python benchmarks/bench_similar.py [N=1000000] [Q=500] [--faiss-hnsw]
+    .venv/bin/python benchmarks/bench_similar.py [N=1000000] [Q=500] [--faiss-hnsw] [--sweep]
+
+``--sweep`` also prints recall@10 and latency for search beams (ef) 32..256.
+``--http`` measures instead a whole ``/similar`` request (uvicorn, SQLite lookups, VOTable)
+on the web tests' 240-row campaign world: the per-request cost besides the index query.
 """
 
 from __future__ import annotations
@@ -59,7 +63,38 @@ def timed_queries(search, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(found), np.array(seconds) * 1e3
 
 
+def http_latency() -> None:
+    import tempfile
+
+    import httpx
+
+    from service.learn.similar import fit_projection
+    from service.store.campaigns import Campaigns
+    from service.store.predictions import similarity_index_file
+    from tests.web_world import served_world
+
+    with tempfile.TemporaryDirectory() as home, served_world(Path(home)) as (url, world):
+        campaign = Campaigns(world.settings).require(world.campaign)
+        features = campaign.target.features.array()
+        projection = fit_projection(features, 16)
+        path = similarity_index_file(world.settings.home, campaign.campaign_id, 0)
+        SimilarityIndex.build(projection(features), projection).save(path)
+        with httpx.Client() as http:
+            http.get(f"{url}/similar", params={"ID": "ivo://t/pool?1"})  # loads the index
+            ms = []
+            for i in range(100):
+                started = time.perf_counter()
+                answer = http.get(f"{url}/similar", params={"ID": f"ivo://t/pool?{i}", "K": "10"})
+                ms.append((time.perf_counter() - started) * 1e3)
+                assert answer.status_code == 200, answer.text
+    print(f"HTTP /similar K=10 (240-row pool): p50 {np.median(ms):.1f} ms, "
+          f"p90 {np.percentile(ms, 90):.1f} ms, load {os.getloadavg()[0]:.2f}")  # fmt: skip
+
+
 def main() -> None:
+    if "--http" in sys.argv:
+        http_latency()
+        return
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 1_000_000
     q = int(args[1]) if len(args) > 1 else 500
@@ -89,6 +124,12 @@ def main() -> None:
     print(f"hnswlib M={LINKS} efC={CONSTRUCTION_BEAM} ef={SEARCH_BEAM}: build {build_s:.1f} s, "
           f"query p50 {np.median(hnsw_ms):.3f} ms p99 {np.percentile(hnsw_ms, 99):.3f} ms, "
           f"recall@10 {recall:.4f}")  # fmt: skip
+    if "--sweep" in sys.argv:  # the search beam: recall against time
+        for beam in (32, 64, 128, 256):
+            index.index.set_ef(beam)  # type: ignore[attr-defined]
+            got, ms = timed_queries(lambda v: index.index.knn_query(v[None], 11)[0][0], queries)  # type: ignore[attr-defined]
+            got = np.array([g[g != r][:10] for g, r in zip(got, queries_rows, strict=True)])
+            print(f"  ef={beam}: recall@10 {recall_at(got, truth):.4f}, p50 {np.median(ms):.3f} ms")
     print(f"exact (faiss IndexFlatL2, 1 thread): query p50 {np.median(exact_ms):.2f} ms "
           f"p99 {np.percentile(exact_ms, 99):.2f} ms")  # fmt: skip
     print(f"ratio exact / hnswlib (p50 query): {np.median(exact_ms) / np.median(hnsw_ms):.0f}x")

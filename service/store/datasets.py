@@ -335,6 +335,17 @@ class Datasets:
                     rows[key] = int(row)
         return rows
 
+    def ids_at_rows(self, dataset: Dataset, rows: Sequence[int]) -> dict[int, int]:
+        """``{feature row: spectrum_id}`` of these rows of ``dataset`` (an indexed lookup,
+        not a scan of the dataset: "more like this" answers from it per request)."""
+        table = schema.spectrum
+        query = sa.select(table.c.row_index, table.c.spectrum_id).where(
+            table.c.dataset_id == dataset.dataset_id,
+            table.c.row_index.in_([int(r) for r in rows]),
+        )
+        with self.engine.connect() as conn:
+            return {int(row): int(sid) for row, sid in conn.execute(query)}
+
     def record_simbad_ids(self, identifiers: Iterable[tuple[int, str]]) -> None:
         """Store the SIMBAD main identifier found for each ``(spectrum_id, identifier)``."""
         table = schema.spectrum

@@ -104,15 +104,16 @@ def similar_document(
             f"{missing[0]!r} is not a spectrum of campaign {campaign.name!r}'s pool "
             f"({campaign.target.name}); give a publisher DID or spectrum_id of that dataset",
         )
-    pool_ids = campaigns.spectrum_ids(campaign.target)
-    found: list[tuple[str, int, int, float]] = []  # (ID, rank, spectrum_id, distance)
+    near: list[tuple[str, int, int, float]] = []  # (ID, rank, pool row, distance)
     for identifier in ids:
         row = rows_of[identifier]
         if row not in index:
             continue  # a spectrum without finite features has no embedding: no neighbours
         rows, distances = index.neighbours(index.vector(row), k, exclude=row)
         for rank, (r, d) in enumerate(zip(rows, distances, strict=True), 1):
-            found.append((identifier, rank, int(pool_ids[r]), float(d)))
+            near.append((identifier, rank, int(r), float(d)))
+    pool_ids = campaigns.datasets.ids_at_rows(campaign.target, [n[2] for n in near])
+    found = [(q, rank, pool_ids[r], d) for q, rank, r, d in near if r in pool_ids]
     engine = engine_for(settings.sqlalchemy_url)
     described = spectrum_rows(engine, campaign.campaign_id, number, [f[2] for f in found])
     table = [{**described[sid], "query_id": q, "rank": r, "distance": d} for q, r, sid, d in found]
