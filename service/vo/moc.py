@@ -51,8 +51,8 @@ def serialized(moc: object, fmt: str) -> bytes:
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
-    """``/campaigns/{name}/moc`` (refusals as the campaign API's JSON)."""
-    campaigns = Campaigns(settings)
+    """``/campaigns/{name}/moc`` (refusals as the campaign API's JSON). The store is opened
+    per request: an app is built before its database need answer."""
 
     @json_errors
     async def moc(request: Request) -> Response:
@@ -67,6 +67,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
             raise AlvoError(Reason.BAD_PARAMETER, f"MOCORDER: a whole number 0..{MAX_ORDER}")
 
         def build() -> bytes:
+            campaigns = Campaigns(settings)
             campaign = campaigns.require(name)
             where = campaigns.datasets.spectra(campaign.target, ["ra", "dec"])
             ra = np.array([np.nan if v is None else v for v in where["ra"]], float)
