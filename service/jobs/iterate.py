@@ -177,7 +177,7 @@ class Iteration:
         self.progress(0.6, "classifying the pool")
         predictions = self.classify(model_path)
         self.progress(0.85, "selecting the query batch")
-        roles = self.select(predictions, model_path)
+        roles = self.choose_batch(predictions, model_path)
         self.progress(0.87, "scoring surprises")
         self.score_surprises(predictions)
         self.progress(0.9, "recording predictions")
@@ -250,7 +250,7 @@ class Iteration:
         self.timings["classify"] = predictions.seconds
         return predictions
 
-    def select(self, predictions: Predictions, model_path: Path) -> Any:
+    def choose_batch(self, predictions: Predictions, model_path: Path) -> Any:
         """The shared active-learning step (:func:`service.learn.step.select_batch`) on
         the pool's predictions, with the network's embeddings for diverse-entropy."""
         features = self.campaign.target.features.array()

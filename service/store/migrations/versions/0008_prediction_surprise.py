@@ -1,7 +1,7 @@
 """Surprise: an unsupervised anomaly score per predicted spectrum (docs/discovery.md).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07
 
 ``prediction.surprise``: how unlike the rest of the pool the spectrum is in the
@@ -16,8 +16,8 @@ from alembic import op
 
 from service.store.migrations.ops import add_column
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
