@@ -14,7 +14,7 @@ from service.http.access import AnonymousReadOnly
 from service.http.origin import SameOriginWrites, trusted_origins
 from service.jobs.lists import uws_service
 from service.settings import Settings
-from service.vo import archive_links, datalink, ssa, vosi
+from service.vo import archive_links, datalink, moc, similar, ssa, vosi
 from service.vo import published_labels as labels
 from service.vo.tap import routes as tap_routes
 from service.web import pages as oracle_pages
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += ssa.routes(settings) + datalink.routes(settings) + labels.routes(settings)
     tap = tap_routes.database(settings)
     routes += tap_routes.routes(settings, db=tap) + archive_links.routes(settings)
+    routes += similar.routes(settings) + moc.routes(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.save_snapshot()  # job runners in other processes read it (Settings.for_job)
     jobs = uws_service(settings, extra=[tap_routes.async_job_list(settings)])

@@ -149,6 +149,14 @@ class Reason(enum.Enum):
     )
     UNKNOWN_CAMPAIGN = ("No campaign of this name exists; create it first (POST /campaigns).", 404)
     UNKNOWN_ITERATION = ("The campaign has no iteration of this number yet; run /iterate.", 404)
+    UNKNOWN_SPECTRUM = (
+        "No ingested spectrum has this identifier (publisher DID, or alvo spectrum_id).",
+        404,
+    )
+    NO_SIMILARITY_INDEX = (
+        "The campaign has no 'more like this' index yet (an iterate job builds one); run /iterate.",
+        409,
+    )
     UNKNOWN_DATASET_NAME = (
         "No alvo dataset (a set of ingested spectra) of this name exists; ingest it first.",
         404,

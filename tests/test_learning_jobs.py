@@ -303,3 +303,66 @@ def test_candidates_endpoint_serves_pyvo_and_binary2(service):
     assert len(results) > 0 and "entropy" in results.fieldnames
     missing = httpx.get(url, params={"ITERATION": "99"})
     assert missing.status_code == 404 and "no iteration 99" in missing.json()["error"]
+
+
+def test_more_like_this_from_the_iterations_index(service, capsys):
+    """The iterate job indexes the pool's embedding; /similar (pyvo, a DAL VOTable) and
+    ``alvo similar`` answer from it with neighbours of the asked spectrum's own class."""
+    from pyvo.dal import DALService
+
+    from service.cli import main
+    from service.store.campaigns import Campaigns
+    from service.store.predictions import similarity_index_file
+
+    base, settings, pool_kinds = service
+    status = iterate(base, SOURCE="src", TARGET="pool")
+    number = httpx.get(status.results["summary"][0]).json()["iteration"]
+    campaign = Campaigns(settings).require("be")
+    assert similarity_index_file(settings.home, campaign.campaign_id, number).is_file()
+    surprises = table(status.results["surprises"][0])  # lint-clean, in process
+    assert len(surprises) == 100 and list(surprises["rank"]) == list(range(1, 101))
+    assert np.all(np.diff(surprises["surprise"]) <= 1e-6)  # most surprising first
+    assert set(surprises["nearest_class"]) <= set(CLASSES)
+    assert np.all(surprises["class_distance"] >= 0)
+    with engine_for(settings.sqlalchemy_url).connect() as conn:
+        stored = conn.execute(
+            sa.select(schema.prediction.c.spectrum_id, schema.prediction.c.surprise).where(
+                schema.prediction.c.iteration == number
+            )
+        ).all()
+    assert len(stored) == len(pool_kinds) and all(s is not None for _, s in stored)
+    best = max(stored, key=lambda row: row[1])
+    assert int(surprises["spectrum_id"][0]) == best[0]  # the table is the stored ranking
+    from pyvo.dal import TAPService
+
+    tap = TAPService(f"{base}/tap")
+    query = f"SELECT TOP 3 spectrum_id, surprise FROM alvo.prediction WHERE iteration = {number}"
+    over_tap = tap.search(query + " ORDER BY surprise DESC").to_table()
+    assert int(over_tap["spectrum_id"][0]) == best[0]
+    ucds = tap.search(
+        "SELECT ucd FROM TAP_SCHEMA.columns WHERE table_name = 'alvo.prediction' "
+        "AND column_name = 'surprise'"
+    ).to_table()
+    assert list(ucds["ucd"]) == ["stat.value"]
+    asked = [*[i for i in range(len(pool_kinds)) if pool_kinds[i] < 2][:5], 0, 1, 2]
+    agree = []
+    for i in asked:
+        response = httpx.get(f"{base}/similar", params={"ID": f"ivo://t/pool?{i}", "K": "10"})
+        assert response.status_code == 200, response.text
+        assert votable_problems(response.content) == []
+        found = parse_single_table(io.BytesIO(response.content)).to_table()
+        assert list(found["rank"]) == list(range(1, 11))
+        assert np.all(np.diff(found["distance"]) >= -1e-5)  # nearest first
+        rows = [int(p.split("?")[1]) for p in found["pubdid"]]
+        assert i not in rows and set(found["query_id"]) == {f"ivo://t/pool?{i}"}
+        agree.append(np.mean(pool_kinds[rows] == pool_kinds[i]))
+    assert np.mean(agree) > 0.6  # alike to the network: mostly the same class (random: ~0.1)
+    results = DALService(f"{base}/similar").search(ID="ivo://t/pool?3", K=5, CAMPAIGN="be")
+    assert len(results) == 5 and "distance" in results.fieldnames
+    refused = httpx.get(f"{base}/similar", params={"ID": "ivo://t/nowhere"})
+    assert refused.status_code == 404 and b"UNKNOWN_SPECTRUM" in refused.content
+    assert httpx.get(f"{base}/similar", params={"ID": "x", "K": "0"}).status_code == 400
+    capsys.readouterr()
+    assert main(["similar", "ivo://t/pool?3", "--k", "3", "--service", base]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("ivo://t/pool?") >= 6  # three rows: the query_id and each pubdid

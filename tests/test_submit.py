@@ -44,3 +44,34 @@ def test_submit_prefers_alvo_base_url(monkeypatch):
     assert service_url("http://elsewhere:1/") == "http://elsewhere:1"
     monkeypatch.delenv("ALVO_BASE_URL")
     assert service_url(None) == "http://127.0.0.1:9999"
+
+
+def test_submit_again_runs_a_job_again_with_edited_parameters(tmp_path, monkeypatch, capsys):
+    """``alvo submit --again LIST/ID NAME=VALUE``: a new job, the old parameters with the
+    given ones replaced, the upload copied, and jobInfo naming the parent (pyvo reads it)."""
+    import io
+
+    from pyvo.io import uws as pyvo_uws
+
+    from service.net.uws_client import job_status
+
+    port = free_port()
+    settings = Settings(home=tmp_path / "home", port=port, demo_archive_size=0)
+    refs = tmp_path / "my-stars.vot"
+    refs.write_bytes(REFS)
+    monkeypatch.setenv("ALVO_PORT", str(port))
+    monkeypatch.delenv("ALVO_BASE_URL", raising=False)
+    with live_server(create_app(settings), port, lifespan="on") as url:
+        assert main(["submit", "ingest", "DATASET=mine", f"UPLOAD=refs,@{refs}", "--no-wait"]) == 0
+        old = capsys.readouterr().out.strip().splitlines()[-1]
+        job_id = old.rsplit("/", 1)[1]
+        assert main(["submit", "--again", f"ingest/{job_id}", "DATASET=theirs", "--no-wait"]) == 0
+        new = capsys.readouterr().out.strip().splitlines()[-1]
+        assert new.startswith(f"{url}/ingest/") and new != old
+        document = httpx.get(new).content
+        assert job_status(new, document).parent == old
+        parsed = pyvo_uws.parse_job(io.BytesIO(document))
+        values = {p.id_.upper(): p.content for p in parsed.parameters}
+        assert values["DATASET"] == "theirs"
+        assert values["UPLOAD"] == "refs,param:refs"  # the old job's file went with it
+        assert main(["submit", "--again", f"ingest/{'0' * 16}", "--no-wait"]) == 1

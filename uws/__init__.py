@@ -41,6 +41,11 @@ Executors (``uws.executors``)
 Authenticators (``uws.auth``)
     :func:`anonymous` (default), :class:`HeaderAuthenticator` (behind a proxy).
 
+Run again (``UWSService.again``, ``POST /{list}/{id}/again``)
+    a new job from an old one's parameters with some replaced and its uploads
+    copied; ``JobRecord.parent`` and ``jobInfo``'s ``<parent jobId href>`` name
+    the old job; ``GET /{list}/{id}/again`` is an HTML form with the old values.
+
 The HTTP surface is all of UWS 1.1: see ``docs/uws.md``.
 """
 

@@ -192,6 +192,8 @@ class JobRecord:
     progress: float | None = None
     progress_message: str | None = None
     worker: str | None = None
+    #: The job this one was run again from (``POST {job}/again``), if any.
+    parent: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,10 +22,16 @@ from typing import Any
 import anyio.to_thread
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import BaseRoute, Route
 
-from uws import models, xml
+from uws import models, rerun, xml
 from uws.joblist import JobList
 from uws.models import (
     BadRequestError,
@@ -66,6 +72,7 @@ def job_list_routes(service: Any, job_list: JobList) -> list[BaseRoute]:
         Route(base + "/{job_id}/results", h.results, methods=["GET"]),
         Route(base + "/{job_id}/results/{result_id}", h.result, methods=["GET"]),
         Route(base + "/{job_id}/error", h.error, methods=["GET"]),
+        Route(base + "/{job_id}/again", h.again, methods=["GET", "POST"]),
     ]
 
 
@@ -304,6 +311,41 @@ class _Handlers:
                 run=phase is not None,
             )
         except BaseException:  # all or nothing: no folder of a job that does not exist
+            shutil.rmtree(self.service.job_dir(job_id), ignore_errors=True)
+            raise
+        return self.see_job(request, job_id)
+
+    @_uws
+    async def again(self, request: Request) -> Response:
+        """Run the job again: GET is an HTML form with the old values, POST creates the
+        new job (its parameters the old ones with the posted names replaced; PHASE=RUN
+        starts it) and answers 303 to it. The new job's jobInfo names this one."""
+        owner = self.owner(request)
+        parent_id = request.path_params["job_id"]
+        if request.method == "GET":
+            parent = await self.service.get(self.job_list, owner, parent_id)
+            page = rerun.form_html(parent, self.job_url(request, parent_id))
+            return HTMLResponse(page)
+        items = await self.form(request)
+        phase = _last(items, "phase")
+        if phase is not None and phase.upper() != "RUN":
+            raise BadRequestError(f"PHASE when running a job again can only be RUN, not {phase!r}")
+        job_id = self.service.new_job_id()
+        try:
+            pairs, uploads = await self.save_uploads(job_id, items)
+            await self.service.again(
+                self.job_list,
+                owner,
+                parent_id,
+                JobParameters(pairs),
+                job_id=job_id,
+                uploads=uploads,
+                run_id=_last(items, "runid"),
+                execution_duration=_last(items, "executionduration"),
+                destruction=_last(items, "destruction"),
+                run=phase is not None,
+            )
+        except BaseException:  # all or nothing, as at creation
             shutil.rmtree(self.service.job_dir(job_id), ignore_errors=True)
             raise
         return self.see_job(request, job_id)

@@ -59,6 +59,8 @@ job = sa.Table(
     sa.Column("progress", sa.Float, nullable=True),
     sa.Column("progress_message", sa.Text, nullable=True),
     sa.Column("worker", sa.String(255), nullable=True),
+    # the job this one was run again from (no foreign key: the parent may be deleted first)
+    sa.Column("parent", sa.String(32), nullable=True),
     sa.Index("ix_uws_job_list_owner_creation", "job_list", "owner", "creation_time"),
     sa.Index("ix_uws_job_list_owner_phase_creation", "job_list", "owner", "phase", "creation_time"),
     sa.Index("ix_uws_job_phase", "phase"),

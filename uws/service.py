@@ -199,6 +199,7 @@ class UWSService:
         execution_duration: str | None = None,
         destruction: str | None = None,
         run: bool = False,
+        parent: str | None = None,
     ) -> JobRecord:
         job_list.validate(parameters)
         await self._authorize(job_list, owner, parameters)
@@ -224,12 +225,70 @@ class UWSService:
             destruction=until,
             parameters=parameters,
             uploads=dict(uploads or {}),
+            parent=parent,
         )
         await self._io(self.store.create, record)
         self._poke()
         if run:
             await self.run(job_list, owner, record.id)
         return record
+
+    async def again(
+        self,
+        job_list: JobList,
+        owner: str | None,
+        parent_id: str,
+        update: JobParameters,
+        *,
+        job_id: str | None = None,
+        uploads: Mapping[str, str] | None = None,
+        run_id: str | None = None,
+        execution_duration: str | None = None,
+        destruction: str | None = None,
+        run: bool = False,
+    ) -> JobRecord:
+        """Run a job again: a new job whose parameters are the parent's with ``update``'s
+        names replaced, and whose ``parent`` names the job it came from.
+
+        Any phase may be run again (a finished job is the usual case). The parent's
+        uploaded files are copied into the new job unless ``update`` carries UPLOAD
+        (then ``uploads`` are the new job's); a parent's file that is gone (ARCHIVED)
+        is a 409. The runId is the parent's unless given.
+        """
+        parent = await self.get(job_list, owner, parent_id)
+        new_id = job_id or self.new_job_id()
+        if "upload" not in update:
+            uploads = await self._io(self._copy_uploads, parent, new_id)
+        return await self.create(
+            job_list,
+            owner,
+            parent.parameters.replaced(update),
+            job_id=new_id,
+            uploads=uploads,
+            run_id=run_id if run_id is not None else parent.run_id,
+            execution_duration=execution_duration,
+            destruction=destruction,
+            run=run,
+            parent=parent.id,
+        )
+
+    def _copy_uploads(self, parent: JobRecord, job_id: str) -> dict[str, str]:
+        copied = {}
+        for name, location in parent.uploads.items():
+            if location.startswith(("http://", "https://")):
+                copied[name] = location
+                continue
+            source = self.job_dir(parent.id) / location
+            if not source.is_file():
+                raise models.ConflictError(
+                    f"upload {name!r} of job {parent.id} is no longer stored; "
+                    f"run it again with a new UPLOAD"
+                )
+            target = self.job_dir(job_id) / location
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            copied[name] = location
+        return copied
 
     async def get(self, job_list: JobList, owner: str | None, job_id: str) -> JobRecord:
         job = await self._io(self.store.get, job_id)

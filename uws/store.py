@@ -354,6 +354,7 @@ class JobStore:
                     creation_time=record.creation_time,
                     execution_duration=record.execution_duration,
                     destruction=record.destruction,
+                    parent=record.parent,
                 )
             )
             _insert_parameters(conn, record.id, record.parameters.pairs())
@@ -531,4 +532,5 @@ def _record(row: Any, params: Any, uploads: Any, results: Any) -> JobRecord:
         progress=row.progress,
         progress_message=row.progress_message,
         worker=row.worker,
+        parent=row.parent,
     )

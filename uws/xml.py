@@ -3,7 +3,8 @@
 Nillable elements (ownerId, quote, startTime, endTime, destruction) are always
 written, with ``xsi:nil="true"`` when empty, as the UWS schema asks. The
 job's progress goes into ``jobInfo`` as ``<progress fraction="0.42">text</progress>``
-in the :data:`JOBINFO_NS` namespace. :data:`UWS_XSD` is the bundled UWS 1.1
+in the :data:`JOBINFO_NS` namespace, and a job run again names its parent there as
+``<parent jobId="..." href="..."/>``. :data:`UWS_XSD` is the bundled UWS 1.1
 schema (offline validation).
 """
 
@@ -52,8 +53,16 @@ class ProgressInfo(BaseXmlModel, tag="progress", ns="p", nsmap={"p": JOBINFO_NS}
     message: str = ""
 
 
+class ParentInfo(BaseXmlModel, tag="parent", ns="p", nsmap={"p": JOBINFO_NS}):
+    """The job this one was run again from: ``<p:parent jobId="..." href="..."/>``."""
+
+    job_id: str = attr(name="jobId")
+    href: str = attr()
+
+
 class JobInfo(BaseXmlModel, tag="jobInfo", ns="uws", nsmap=NSMAP):
     progress: Optional[ProgressInfo] = element(default=None)
+    parent: Optional[ParentInfo] = element(default=None)
 
 
 class JobDocument(JobSummary[AnyParameters], tag="job"):
@@ -82,10 +91,15 @@ def job_document(job: JobRecord, job_url: str) -> bytes:
     if job.error is not None:
         error = ErrorSummary(message=job.error.message, type=job.error.type, has_detail=True)
     info = None
-    if job.progress is not None or job.progress_message:
-        info = JobInfo(
-            progress=ProgressInfo(fraction=job.progress, message=job.progress_message or "")
-        )
+    if job.progress is not None or job.progress_message or job.parent:
+        progress = None
+        if job.progress is not None or job.progress_message:
+            progress = ProgressInfo(fraction=job.progress, message=job.progress_message or "")
+        parent = None
+        if job.parent:
+            list_url = job_url.rsplit("/", 1)[0]
+            parent = ParentInfo(job_id=job.parent, href=f"{list_url}/{job.parent}")
+        info = JobInfo(progress=progress, parent=parent)
     document = JobDocument(
         job_id=job.id,
         run_id=job.run_id,

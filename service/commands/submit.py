@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(a VOTable of references), e.g.\n"
             "  alvo submit ingest DATASET=pool SSA=http://127.0.0.1:8000/ssa/lamost MAXREC=2000\n"
             "  alvo submit ingest DATASET=mine UPLOAD=refs,@my-stars.vot\n"
+            "  alvo submit --again iterate/3f9c0a1b2c3d4e5f BATCH=50   (run a job again)\n"
             "The service is --service, else ALVO_BASE_URL, else http://127.0.0.1:$ALVO_PORT "
             "(the settings `alvo serve` reads)."
         ),
@@ -29,12 +30,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("job_list", metavar="LIST", help="ingest, train, classify or iterate")
+    parser.add_argument(
+        "job_list", metavar="LIST", nargs="?", help="ingest, train, classify or iterate"
+    )
     parser.add_argument("parameters", metavar="NAME=VALUE", nargs="*", help="job parameters")
     parser.add_argument(
         "--service",
         default=None,
         help="alvo service URL (default: ALVO_BASE_URL, else http://127.0.0.1:ALVO_PORT, 8000)",
+    )
+    parser.add_argument(
+        "--again",
+        metavar="JOB",
+        default=None,
+        help=(
+            "run the job JOB (LIST/ID or its URL) again: a new job with its parameters, "
+            "NAME=VALUE pairs replacing those of the same name; its jobInfo names JOB "
+            "(then LIST is not given)"
+        ),
     )
     parser.add_argument("--no-wait", action="store_true", help="print the job URL and return")
     parser.set_defaults(func=run)
@@ -43,10 +56,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from service.net.uws_client import JobStatus, follow, submit
+    from service.net.uws_client import JobStatus, again, follow, submit
 
+    items = list(args.parameters)
+    if args.again and args.job_list:
+        items.insert(0, args.job_list)  # with --again every word is NAME=VALUE
+    elif not args.again and not args.job_list:
+        print(
+            "alvo submit: give LIST (ingest, train, classify, iterate) or --again JOB",
+            file=sys.stderr,
+        )
+        return 2
     pairs = []
-    for item in args.parameters:
+    for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
             print(f"alvo submit: {item!r} is not NAME=VALUE", file=sys.stderr)
@@ -58,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"alvo submit: cannot read the file to upload: {error}", file=sys.stderr)
         return 2
     try:
-        job_url = submit(f"{service_url(args.service)}/{args.job_list}", pairs, files=files)
+        if args.again:
+            job_url = again(job_address(args.again, args.service), pairs, files=files)
+        else:
+            job_url = submit(f"{service_url(args.service)}/{args.job_list}", pairs, files=files)
     except (OSError, ValueError) as error:
         print(f"alvo submit: {error}", file=sys.stderr)
         return 1
@@ -93,6 +118,13 @@ def service_url(given: str | None) -> str:
         return settings.base_url.rstrip("/")
     host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     return f"http://{host}:{settings.port}"
+
+
+def job_address(job: str, service: str | None) -> str:
+    """A job's URL from its URL or from ``LIST/ID`` on the service."""
+    if job.startswith(("http://", "https://")):
+        return job.rstrip("/")
+    return f"{service_url(service)}/{job.strip('/')}"
 
 
 def attachments(

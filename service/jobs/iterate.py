@@ -21,6 +21,9 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``PRECISION_SAMPLE``  random predicted positives to label for precision (default 30)
 ``MODEL``         network variant (default ``reference``, the published one)
 ``RESPONSEFORMAT``  VOTable serialization of the tables: TABLEDATA (default) or BINARY2
+``SURPRISES``     how many of the most surprising pool spectra the ``surprises`` result
+                  lists (default 100; 0: none): an anomaly score on the network's
+                  embedding, stored per spectrum (``prediction.surprise``)
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
@@ -61,14 +64,22 @@ from service.jobs.learning import (
     write_predictions,
 )
 from service.jobs.params import JobParams
-from service.jobs.results import candidates_votable, learning_curve_png, metrics_votable
+from service.jobs.results import (
+    candidates_votable,
+    learning_curve_png,
+    metrics_votable,
+    surprises_votable,
+)
 from service.jobs.runner import job_runner
 from service.learn import STRATEGIES
 from service.learn.precision import stratified_precision
 from service.learn.query import emission_probability
 from service.learn.shift import em_priors
+from service.learn.similar import Projection, SimilarityIndex, fit_projection, sample_rows
 from service.learn.stability import candidate_agreement, churn, stopping_rule, uncertain
 from service.learn.step import score_batch, select_batch
+from service.learn.surprise import DEFAULT_METHOD as SURPRISE_METHOD
+from service.learn.surprise import class_centres, nearest_class, surprise_scores
 from service.net.simbad import BATCH as SIMBAD_BATCH
 from service.net.simbad import simbad_identify
 from service.reasons import AlvoError, Reason
@@ -76,7 +87,7 @@ from service.settings import Settings
 from service.store import schema
 from service.store.campaigns import Campaigns
 from service.store.ownership import may_change, refusal
-from service.store.predictions import Scoring, read_file
+from service.store.predictions import Scoring, read_file, similarity_index_file
 from service.vo import dali
 from service.vo.samp import broadcast_tables
 from service.vocabulary import (
@@ -111,6 +122,7 @@ class IterateRequest:
     broadcast: bool
     exploit: float = 0.0
     label_shift: bool = False
+    surprises: int = 100
 
     @classmethod
     def from_params(cls, params: JobParams) -> IterateRequest:
@@ -126,6 +138,7 @@ class IterateRequest:
             broadcast=params.flag("BROADCAST"),
             exploit=params.number("EXPLOIT", EXPLOIT, 0.0, 1.0),
             label_shift=params.flag("LABEL_SHIFT"),
+            surprises=params.integer("SURPRISES", 100, 0, 100_000),
         )
 
 
@@ -158,6 +171,10 @@ class Iteration:
     precision: str = "fp32"
     #: EM-estimated class priors of the pool (LABEL_SHIFT), else None
     pool_priors: list[float] | None = None
+    projection: Projection | None = None  # the pool's embedding axes, for the similarity index
+    surprise: np.ndarray | None = None  # (n,) anomaly score of each pool row
+    centres: np.ndarray | None = None  # (classes, k) class centres in the projected embedding
+    embedding: np.ndarray | None = None  # (n, k) the pool's projected embedding
 
     def __init__(
         self,
@@ -191,8 +208,12 @@ class Iteration:
         predictions = self.classify(model_path)
         self.progress(0.85, "selecting the query batch")
         roles = self.choose_batch(predictions, model_path)
+        self.progress(0.87, "scoring surprises")
+        self.score_surprises(predictions)
         self.progress(0.9, "recording predictions")
         self.record(predictions, roles, n_labels, started)
+        self.progress(0.91, "indexing the pool for 'more like this'")
+        self.index_similar(predictions)
         self.progress(0.93, "identifying candidates in SIMBAD")
         self.crossmatch(roles)
         self.progress(0.97, "writing results")
@@ -272,10 +293,21 @@ class Iteration:
         return path, len(target_rows)
 
     def classify(self, model_path: Path) -> Predictions:
+        """Score the pool; its embeddings come out projected for the similarity index, on
+        axes fitted to a sample of the pool (:mod:`service.learn.similar`)."""
         pool = self.campaign.target
         precision = scoring_precision(self.settings, len(pool.features))
+        features = pool.features.array()
+        sample = np.asarray(features[sample_rows(len(features))])
+        projection = fit_projection(load_model(model_path).embed(sample)) if len(sample) else None
+        self.projection = projection
         predictions = classify(
-            model_path, pool.feature_path, self.progress, (0.6, 0.85), precision=precision
+            model_path,
+            pool.feature_path,
+            self.progress,
+            (0.6, 0.85),
+            precision=precision,
+            projection=projection,
         )
         self.precision = predictions.arithmetic
         self.timings["classify"] = predictions.seconds
@@ -366,7 +398,7 @@ class Iteration:
         scoring = Scoring(
             self.campaign.campaign_id, self.number, self.model_id, job_id, self.precision
         )
-        write_predictions(self.settings, ids, predictions, roles, labelled, scoring)
+        write_predictions(self.settings, ids, predictions, roles, labelled, scoring, self.surprise)
         self.campaigns.record_iteration(
             self.campaign,
             self.number,
@@ -379,6 +411,50 @@ class Iteration:
             started=started,
             finished=schema.utcnow(),
         )
+
+    def score_surprises(self, predictions: Predictions) -> None:
+        """Each pool spectrum's anomaly score on the projected embedding
+        (:mod:`service.learn.surprise`), and the class centres the top ones are said to be
+        nearest to."""
+        if predictions.embedding is None:
+            return
+        started = time.perf_counter()
+        seed = self.request.training.seed + self.number
+        self.surprise = surprise_scores(predictions.embedding, SURPRISE_METHOD, seed)
+        self.centres = class_centres(predictions.embedding, predictions.probabilities)
+        self.embedding = predictions.embedding
+        self.timings["surprise"] = time.perf_counter() - started
+
+    def surprises(self) -> list[dict[str, Any]]:
+        """The ``SURPRISES`` most surprising pool rows, most surprising first, with why."""
+        if self.surprise is None or self.centres is None or self.embedding is None:
+            return []
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+        scores = np.where(np.isfinite(self.surprise) & (ids >= 0), self.surprise, -np.inf)
+        n = min(self.request.surprises, int(np.isfinite(scores).sum()))
+        top = np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, np.int64)
+        top = top[np.argsort(-scores[top])]
+        nearest, distance = nearest_class(self.embedding[top], self.centres)
+        return [
+            {
+                "spectrum_id": int(ids[r]),
+                "surprise": float(scores[r]),
+                "nearest_class": CLASSES[int(c)],
+                "class_distance": float(d),
+            }
+            for r, c, d in zip(top, nearest, distance, strict=True)
+        ]
+
+    def index_similar(self, predictions: Predictions) -> None:
+        """The pool's "more like this" index (HNSW over the projected embedding), saved
+        where the store looks for it (``/similar``, docs/discovery.md)."""
+        if predictions.embedding is None:
+            return
+        started = time.perf_counter()
+        index = SimilarityIndex.build(predictions.embedding, self.projection)
+        path = similarity_index_file(self.settings.home, self.campaign.campaign_id, self.number)
+        index.save(path)
+        self.timings["similar-index"] = time.perf_counter() - started
 
     def crossmatch(self, roles: np.ndarray) -> None:
         """SIMBAD ids for the spectra the oracle will see first; skipped (and said) offline."""
@@ -416,6 +492,16 @@ class Iteration:
                 )
             )
             outputs[name] = (path, "application/x-votable+xml")
+        if self.request.surprises and self.surprise is not None:
+            path = workdir / "surprises.vot"
+            path.write_bytes(
+                surprises_votable(
+                    self.settings, campaign, number, self.surprises(),
+                    f"{SURPRISE_METHOD} on the projected network embedding",
+                    self.request.serialization,
+                )
+            )  # fmt: skip
+            outputs["surprises"] = (path, "application/x-votable+xml")
         iterations = self.campaigns.iterations(campaign)
         (workdir / "metrics.vot").write_bytes(metrics_votable(campaign, iterations))
         outputs["metrics"] = (workdir / "metrics.vot", "application/x-votable+xml")
@@ -448,6 +534,7 @@ class Iteration:
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
             "arithmetic": self.precision,
             "simbad": self.simbad,
+            "similar": "indexed" if self.projection is not None else "not indexed",
         }
         if self.request.broadcast:
             tables = {

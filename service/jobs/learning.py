@@ -29,6 +29,7 @@ from service.learn import (
 from service.learn import entropy as shannon_entropy
 from service.learn.model import CALIBRATION_ROWS, finite_rows
 from service.learn.scoring import INT8_AGREEMENT, agreement
+from service.learn.similar import Projection
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import models
@@ -164,6 +165,8 @@ class Predictions:
     seconds: float
     arithmetic: str = "fp32"  # what the pool was scored in (int8 may fall back to fp32)
     int8_agreement: float | None = None  # int8's argmax agreement with fp32 on a check sample
+    #: (n, k) float32 projected network embedding (:mod:`service.learn.similar`), if asked
+    embedding: np.ndarray | None = None
 
     @property
     def finite(self) -> np.ndarray:
@@ -215,6 +218,7 @@ def classify(
     span: tuple[float, float] = (0.0, 1.0),
     chunk: int = CLASSIFY_CHUNK,
     precision: str = "fp32",
+    projection: Projection | None = None,
 ) -> Predictions:
     """Classify a whole feature store with a saved model, chunk by chunk.
 
@@ -225,7 +229,9 @@ def classify(
     (:func:`scoring_precision`); int8 calibrates every chunk on the same rows, the
     first finite ones of the store, so the chunks share one quantisation, and is
     used only if it agrees with float32 on a check sample of this pool
-    (:func:`checked_precision`).
+    (:func:`checked_precision`). With a ``projection`` each chunk also returns its
+    rows' network embedding projected by it (``Predictions.embedding``: k values a
+    row, so a chunk's answer stays small under Dask).
     """
     n = len(FeatureStore(feature_path))
     chunks = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
@@ -233,14 +239,21 @@ def classify(
     precision, agreement = checked_precision(model_path, feature_path, precision)
     probabilities = np.full((n, len(CLASSES)), np.nan, dtype=np.float32)
     hou = np.zeros(n, dtype=bool)
-    parts = map_chunks(_classify_rows, chunks, str(model_path), str(feature_path), precision)
-    for done, ((start, stop), (p, h)) in enumerate(zip(chunks, parts, strict=True), 1):
+    embedding = None
+    if projection is not None:
+        embedding = np.full((n, projection.axes.shape[1]), np.nan, dtype=np.float32)
+    parts = map_chunks(
+        _classify_rows, chunks, str(model_path), str(feature_path), precision, projection
+    )
+    for done, ((start, stop), (p, h, e)) in enumerate(zip(chunks, parts, strict=True), 1):
         probabilities[start:stop], hou[start:stop] = p, h
+        if embedding is not None:
+            embedding[start:stop] = e
         if progress is not None:
             fraction = span[0] + (span[1] - span[0]) * done / len(chunks)
             progress(fraction, f"classified {stop} of {n} spectra ({precision})")
     seconds = time.perf_counter() - started
-    return Predictions(probabilities, hou, seconds, precision, agreement)
+    return Predictions(probabilities, hou, seconds, precision, agreement, embedding)
 
 
 #: Rows of a pool on which int8 is checked against float32 (spread over the pool):
@@ -292,17 +305,23 @@ def checked_precision(
 
 
 def _classify_rows(
-    rows: tuple[int, int], model_path: str, feature_path: str, precision: str = "fp32"
-) -> tuple[np.ndarray, np.ndarray]:
-    """One chunk: CNN probabilities and the Hou rule's verdicts for rows start..stop."""
+    rows: tuple[int, int],
+    model_path: str,
+    feature_path: str,
+    precision: str = "fp32",
+    projection: Projection | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One chunk: CNN probabilities, the Hou rule's verdicts and (with a projection) the
+    projected embedding for rows start..stop."""
     configure_threads()  # a fresh Dask worker has not limited TF's threads yet
     store = FeatureStore(feature_path).array()
     features = np.asarray(store[rows[0] : rows[1]])
     calibration = finite_rows(store) if precision == "int8" else None
-    probabilities = load_model(model_path).score(
+    probabilities, embedding = load_model(model_path).score(
         features, precision=precision, calibration=calibration
-    )[0]
-    return probabilities.astype(np.float32), hou_rule(features, AdaptConfig().grid())
+    )
+    projected = projection(embedding) if projection is not None else None
+    return probabilities.astype(np.float32), hou_rule(features, AdaptConfig().grid()), projected
 
 
 def write_predictions(
@@ -312,6 +331,7 @@ def write_predictions(
     roles: np.ndarray,
     labelled: np.ndarray,
     scoring: Scoring,
+    surprise: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Record a pool's predictions (see :mod:`service.store.predictions`): the whole pool in a
     Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.store.predictions.record`
@@ -323,6 +343,7 @@ def write_predictions(
         predictions.hou,
         roles,
         labelled,
+        surprise,
     )
     engine = engine_for(settings.sqlalchemy_url)
     return prediction_store.record(engine, settings.home / "predictions", table, scoring)

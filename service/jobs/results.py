@@ -16,7 +16,7 @@ import numpy as np
 
 from service.settings import Settings
 from service.store import archive_roots
-from service.store.candidates import candidate_rows
+from service.store.candidates import candidate_rows, spectrum_rows
 from service.store.engine import engine_for
 from service.vo import templates
 
@@ -91,6 +91,59 @@ def rows_votable(
     if base:
         document.set_param("dl_accessURL", base)
     else:  # spectra from archives without one DataLink service: no descriptor to offer
+        document.remove("//v:RESOURCE[@ID='datalink_service']")
+    return document.to_bytes()
+
+
+def surprises_votable(
+    settings: Settings,
+    campaign: Any,
+    iteration: int,
+    ranked: Sequence[dict[str, Any]],
+    method: str,
+    serialization: str = "tabledata",
+) -> bytes:
+    """The most surprising pool spectra (``votable_templates/surprises.xml``); ``ranked``
+    holds, most surprising first, ``spectrum_id``, ``surprise``, ``nearest_class`` and
+    ``class_distance`` of each; the rest comes from the store."""
+    engine = engine_for(settings.sqlalchemy_url)
+    described = spectrum_rows(
+        engine, campaign.campaign_id, iteration, [r["spectrum_id"] for r in ranked]
+    )
+    rows = [{**described[int(r["spectrum_id"])], **r, "rank": n} for n, r in enumerate(ranked, 1)]
+    rows = archive_roots.load(settings).served_rows(rows, settings.public_url)
+    document = templates.load("surprises.xml")
+    document.by_id("info_campaign").set("value", campaign.name)
+    document.by_id("info_iteration").set("value", str(iteration))
+    document.by_id("info_method").set("value", method)
+
+    def column(name: str, dtype: Any = object) -> np.ndarray:
+        values = [row.get(name) for row in rows]
+        if dtype is object:
+            return np.array(values, dtype=object)
+        return np.array([np.nan if v is None else v for v in values], dtype=dtype)
+
+    text = ("nearest_class", "pubdid", "obsid", "designation", "predicted_class", "label")
+    floats: tuple[str, ...] = ("surprise", "class_distance", "snr", "entropy")
+    floats += ("p_single_peak", "p_double_peak", "p_absorption")
+    document.fill(
+        "surprises",
+        {
+            **{name: column(name) for name in (*text, "simbad_id", "access_url")},
+            **{name: column(name, np.float32) for name in floats},
+            "rank": column("rank", np.int32),
+            "spectrum_id": column("spectrum_id", np.int64),
+            "ra": column("ra", float),
+            "dec": column("dec", float),
+            "access_format": np.array(["application/fits"] * len(rows), dtype=object),
+            "datalink": column("datalink_url"),
+        },
+        serialization,
+    )
+    base = _datalink_base([row.get("datalink_url") for row in rows])
+    if base:
+        document.set_param("dl_accessURL", base)
+    else:
         document.remove("//v:RESOURCE[@ID='datalink_service']")
     return document.to_bytes()
 

@@ -74,6 +74,8 @@ class JobStatus:
     message: str
     error: str
     results: dict[str, tuple[str, str]]
+    #: The URL of the job this one was run again from (jobInfo), or "".
+    parent: str = ""
 
     @property
     def finished(self) -> bool:
@@ -84,6 +86,7 @@ def job_status(url: str, document: bytes) -> JobStatus:
     root = etree.fromstring(document, SAFE_PARSER)
     progress = root.find(f".//{{{JOBINFO_NS}}}progress")
     fraction = progress.get("fraction") if progress is not None else None
+    parent = root.find(f".//{{{JOBINFO_NS}}}parent")
     return JobStatus(
         url=url,
         phase=root.findtext(f"{{{UWS_NS}}}phase", default="UNKNOWN"),
@@ -91,6 +94,7 @@ def job_status(url: str, document: bytes) -> JobStatus:
         message=(progress.text or "") if progress is not None else "",
         error=root.findtext(f".//{{{UWS_NS}}}errorSummary/{{{UWS_NS}}}message", default=""),
         results=job_results(document),
+        parent=parent.get("href", "") if parent is not None else "",
     )
 
 
@@ -116,6 +120,17 @@ def submit(
     if response.status_code != 303:
         raise ValueError(f"{list_url} refused the job: HTTP {response.status_code} {response.text}")
     return str(httpx.URL(list_url).join(response.headers["Location"]))
+
+
+def again(
+    job_url: str,
+    parameters: list[tuple[str, str]],
+    timeout_s: float = 60,
+    files: dict[str, tuple[str, bytes]] | None = None,
+) -> str:
+    """Run the job at ``job_url`` again with ``parameters`` replacing its own of the same
+    names (``POST {job}/again`` with ``PHASE=RUN``); return the new job's URL."""
+    return submit(job_url.rstrip("/") + "/again", parameters, timeout_s, files)
 
 
 def follow(job_url: str, on_change: Callable[[JobStatus], None], wait_s: int = 30) -> JobStatus:

@@ -94,3 +94,41 @@ def candidate_rows(
         )
     rows.sort(key=lambda r: (ROLE_ORDER.get(r["role"], 9), -(r["entropy"] or 0)))
     return rows
+
+
+def spectrum_rows(
+    engine: sa.Engine, campaign_id: int, iteration: int, spectrum_ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    """``{spectrum_id: row}`` of these spectra as :func:`candidate_rows` gives them (their
+    prediction of iteration ``iteration`` where one is stored, else None in those columns;
+    ``label`` the campaign's latest verdict), whatever their role."""
+    prediction, spectrum, label = schema.prediction, schema.spectrum, schema.label
+    ids = [int(i) for i in spectrum_ids]
+    joined = spectrum.outerjoin(
+        prediction,
+        sa.and_(
+            prediction.c.spectrum_id == spectrum.c.spectrum_id,
+            prediction.c.campaign_id == campaign_id,
+            prediction.c.iteration == iteration,
+        ),
+    )
+    query = (
+        sa.select(
+            *(spectrum.c[name] for name in SPECTRUM_COLUMNS),
+            *(prediction.c[name] for name in PREDICTION_COLUMNS),
+        )
+        .select_from(joined)
+        .where(spectrum.c.spectrum_id.in_(ids))
+    )
+    with engine.connect() as conn:
+        rows = {int(row.spectrum_id): dict(row._mapping) for row in conn.execute(query)}
+        for sid, verdict in conn.execute(
+            sa.select(label.c.spectrum_id, label.c.label)
+            .where(label.c.campaign_id == campaign_id)
+            .where(label.c.spectrum_id.in_(ids))
+            .order_by(label.c.label_id)
+        ):
+            rows[int(sid)]["label"] = str(verdict)
+    for row in rows.values():
+        row.setdefault("label", None)
+    return rows

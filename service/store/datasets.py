@@ -318,6 +318,35 @@ class Datasets:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
 
+    def rows_of(self, dataset: Dataset, identifiers: Sequence[str]) -> dict[str, int]:
+        """``{identifier: feature row}`` of the spectra of ``dataset`` named by publisher DID
+        or by alvo ``spectrum_id`` (digits); identifiers it does not hold are left out."""
+        table = schema.spectrum
+        numbers = [int(i) for i in identifiers if i.isdecimal() and len(i) < 19]
+        query = sa.select(table.c.pubdid, table.c.spectrum_id, table.c.row_index).where(
+            table.c.dataset_id == dataset.dataset_id,
+            sa.or_(table.c.pubdid.in_(list(identifiers)), table.c.spectrum_id.in_(numbers)),
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(query).all()
+        rows = {}
+        for pubdid, spectrum_id, row in found:
+            for key in (str(pubdid), str(spectrum_id)):
+                if key in identifiers:
+                    rows[key] = int(row)
+        return rows
+
+    def ids_at_rows(self, dataset: Dataset, rows: Sequence[int]) -> dict[int, int]:
+        """``{feature row: spectrum_id}`` of these rows of ``dataset`` (an indexed lookup,
+        not a scan of the dataset: "more like this" answers from it per request)."""
+        table = schema.spectrum
+        query = sa.select(table.c.row_index, table.c.spectrum_id).where(
+            table.c.dataset_id == dataset.dataset_id,
+            table.c.row_index.in_([int(r) for r in rows]),
+        )
+        with self.engine.connect() as conn:
+            return {int(row): int(sid) for row, sid in conn.execute(query)}
+
     def record_simbad_ids(self, identifiers: Iterable[tuple[int, str]]) -> None:
         """Store the SIMBAD main identifier found for each ``(spectrum_id, identifier)``."""
         table = schema.spectrum

@@ -58,8 +58,10 @@ def columns(
     hou: np.ndarray,
     roles: np.ndarray,
     labelled: np.ndarray,
+    surprise: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """The prediction columns of every finite row with a spectrum id, as arrays."""
+    """The prediction columns of every finite row with a spectrum id, as arrays
+    (``surprise`` NaN -> null; absent: null in every row)."""
     keep = np.isfinite(probabilities).all(axis=1) & (spectrum_ids >= 0)
     predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
     classes = np.asarray(CLASSES, dtype=object)
@@ -74,7 +76,18 @@ def columns(
         "hou_verdict": np.where(np.asarray(hou)[keep], HOU_EMISSION, HOU_NONE).astype(object),
         "role": np.where(kept_roles == "", None, kept_roles),
         "labelled": np.asarray(labelled, dtype=bool)[keep],
+        "surprise": _nullable(surprise, keep),
     }
+
+
+def _nullable(values: np.ndarray | None, keep: np.ndarray) -> np.ndarray:
+    """Floats of the kept rows as an object array, None where NaN or not given."""
+    if values is None:
+        return np.full(int(keep.sum()), None, dtype=object)
+    kept = np.asarray(values, dtype=np.float64)[keep]
+    out = kept.astype(object)
+    out[~np.isfinite(kept)] = None
+    return out
 
 
 def write_file(path: Path, table: dict[str, np.ndarray], scoring: Scoring) -> Path:
@@ -172,6 +185,25 @@ def record(
 
     deleted = retrying(write, f"predictions {name}")
     return {"path": path, "sql_rows": len(chosen), "deleted": deleted}
+
+
+def similarity_index_file(home: Path, campaign_id: int, iteration: int) -> Path:
+    """Where an iteration's "more like this" index lives: beside its predictions file
+    (``<home>/predictions/campaign-C-iteration-N.hnsw``, its projection in ``.hnsw.npz``)."""
+    return Path(home) / "predictions" / f"campaign-{campaign_id}-iteration-{iteration}.hnsw"
+
+
+def latest_similarity_index(
+    home: Path, campaign_id: int, last: int | None, wanted: int | None = None
+) -> tuple[int, Path] | None:
+    """(iteration, file) of iteration ``wanted``'s index, or else of the newest iteration up
+    to ``last`` that has one; None if there is none."""
+    numbers = [wanted] if wanted is not None else range(last if last is not None else -1, -1, -1)
+    for number in numbers:
+        path = similarity_index_file(home, campaign_id, number)
+        if path.is_file():
+            return number, path
+    return None
 
 
 def _forget_unselected(conn: sa.Connection, scoring: Scoring) -> int:

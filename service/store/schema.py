@@ -368,6 +368,13 @@ prediction = sa.Table(
         "True when the oracle had labelled the spectrum before this iteration (a training row)",
         "meta.code",
     ),
+    col(
+        "surprise",
+        sa.Float,
+        "Anomaly score: how unlike the rest of the pool the spectrum is in the network's"
+        " embedding (IsolationForest; higher is more surprising; null: not scored)",
+        "stat.value",
+    ),
     sa.Index("ix_prediction_entropy", "campaign_id", "iteration", "entropy"),
     # predicted-class counts of an iteration read this index alone, not the 4 M-row table
     sa.Index("ix_prediction_class", "campaign_id", "iteration", "predicted_class"),
