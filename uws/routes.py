@@ -292,16 +292,23 @@ class _Handlers:
             return Response(
                 xml.job_list_document(refs, self.list_url(request)), media_type=XML_TYPE
             )
+        make = functools.partial(self.service.create, self.job_list, owner)
+        return await self.new_job(request, make, "on job creation")
+
+    async def new_job(
+        self, request: Request, make: Callable[..., Awaitable[Any]], when: str
+    ) -> Response:
+        """Create a job from the posted form with ``make(parameters, **options)`` (a new
+        job, or a job run again) and answer 303 to it; all or nothing: no folder is
+        left of a job that does not exist."""
         items = await self.form(request)
         phase = _last(items, "phase")
         if phase is not None and phase.upper() != "RUN":
-            raise BadRequestError(f"PHASE on job creation can only be RUN, not {phase!r}")
+            raise BadRequestError(f"PHASE {when} can only be RUN, not {phase!r}")
         job_id = self.service.new_job_id()
         try:
             pairs, uploads = await self.save_uploads(job_id, items)
-            await self.service.create(
-                self.job_list,
-                owner,
+            await make(
                 JobParameters(pairs),
                 job_id=job_id,
                 uploads=uploads,
@@ -310,7 +317,7 @@ class _Handlers:
                 destruction=_last(items, "destruction"),
                 run=phase is not None,
             )
-        except BaseException:  # all or nothing: no folder of a job that does not exist
+        except BaseException:
             shutil.rmtree(self.service.job_dir(job_id), ignore_errors=True)
             raise
         return self.see_job(request, job_id)
@@ -326,29 +333,8 @@ class _Handlers:
             parent = await self.service.get(self.job_list, owner, parent_id)
             page = rerun.form_html(parent, self.job_url(request, parent_id))
             return HTMLResponse(page)
-        items = await self.form(request)
-        phase = _last(items, "phase")
-        if phase is not None and phase.upper() != "RUN":
-            raise BadRequestError(f"PHASE when running a job again can only be RUN, not {phase!r}")
-        job_id = self.service.new_job_id()
-        try:
-            pairs, uploads = await self.save_uploads(job_id, items)
-            await self.service.again(
-                self.job_list,
-                owner,
-                parent_id,
-                JobParameters(pairs),
-                job_id=job_id,
-                uploads=uploads,
-                run_id=_last(items, "runid"),
-                execution_duration=_last(items, "executionduration"),
-                destruction=_last(items, "destruction"),
-                run=phase is not None,
-            )
-        except BaseException:  # all or nothing, as at creation
-            shutil.rmtree(self.service.job_dir(job_id), ignore_errors=True)
-            raise
-        return self.see_job(request, job_id)
+        make = functools.partial(self.service.again, self.job_list, owner, parent_id)
+        return await self.new_job(request, make, "when running a job again")
 
     @_uws
     async def job(self, request: Request) -> Response:

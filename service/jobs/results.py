@@ -87,12 +87,7 @@ def rows_votable(
         },
         serialization,
     )
-    base = _datalink_base([row.get("datalink_url") for row in rows])
-    if base:
-        document.set_param("dl_accessURL", base)
-    else:  # spectra from archives without one DataLink service: no descriptor to offer
-        document.remove("//v:RESOURCE[@ID='datalink_service']")
-    return document.to_bytes()
+    return _with_datalink_service(document, rows)
 
 
 def surprises_votable(
@@ -140,12 +135,7 @@ def surprises_votable(
         },
         serialization,
     )
-    base = _datalink_base([row.get("datalink_url") for row in rows])
-    if base:
-        document.set_param("dl_accessURL", base)
-    else:
-        document.remove("//v:RESOURCE[@ID='datalink_service']")
-    return document.to_bytes()
+    return _with_datalink_service(document, rows)
 
 
 def _datalink_base(urls: Sequence[str | None]) -> str:
@@ -223,3 +213,16 @@ def learning_curve_png(campaign: Any, iterations: list[dict[str, Any]]) -> bytes
     out = io.BytesIO()
     save_png(figure, out)
     return out.getvalue()
+
+
+def _with_datalink_service(
+    document: templates.VOTableDocument, rows: Sequence[dict[str, Any]]
+) -> bytes:
+    """The document with its DataLink service descriptor pointed at the rows' DataLink
+    service, or without one when the spectra come from archives without a single one."""
+    base = _datalink_base([row.get("datalink_url") for row in rows])
+    if base:
+        document.set_param("dl_accessURL", base)
+    else:
+        document.remove("//v:RESOURCE[@ID='datalink_service']")
+    return document.to_bytes()
