@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from service.jobs.eta import Stages, job_started
 from service.jobs.learning import (
     Predictions,
     classify,
@@ -101,6 +102,14 @@ class IterateRequest:
         )
 
 
+#: Before a campaign's first iteration: seconds per pool spectrum to classify (model
+#: loading included) and, after it, to select, record and publish the batch (plus a
+#: fixed part). Measured on the demo campaign (2 000 spectra, `benchmarks/bench_eta.py`,
+#: docs/oracle-page.md, *Time left*); later iterations use the previous one's times.
+CLASSIFY_SECONDS, CLASSIFY_PER_ROW = 0.5, 2.5e-4
+REST_SECONDS, REST_PER_ROW = 2.0, 2e-4
+
+
 @job_runner
 def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
     settings, request = start_job(job, workdir, IterateRequest)
@@ -153,20 +162,39 @@ class Iteration:
 
     def run(self) -> dict[str, Any]:
         started = schema.utcnow()
-        self.progress(0.02, "scoring the previous iteration against new labels")
+        job_id = self.workdir.name  # a UWS job's directory is named after the job
+        begun = job_started(self.settings.sqlalchemy_url, job_id)
+        self.stages = Stages(self.progress, self.plan(), started=begun)
+        self.stages.begin("score", "scoring the previous iteration against new labels")
         self.score_previous()
-        self.progress(0.05, "training on all labels")
         model_path, n_labels = self.train()
-        self.progress(0.6, "classifying the pool")
         predictions = self.classify(model_path)
-        self.progress(0.85, "selecting the query batch")
+        self.stages.begin("rest", "selecting the query batch")
         roles = self.select(predictions, model_path)
-        self.progress(0.9, "recording predictions")
+        self.stages.begin("rest", "recording predictions")
         self.record(predictions, roles, n_labels, started)
-        self.progress(0.93, "identifying candidates in SIMBAD")
+        self.stages.begin("rest", "identifying candidates in SIMBAD")
         self.crossmatch(roles)
-        self.progress(0.97, "writing results")
+        self.stages.begin("rest", "writing results")
         return self.results(predictions.probabilities, roles)
+
+    def plan(self) -> list[tuple[str, float | None]]:
+        """Each stage's expected seconds (:mod:`service.jobs.eta`): the previous
+        iteration's where the campaign had one, else unknown until this one's
+        training has shown its speed (see :meth:`classify`)."""
+        earlier = self.campaigns.iterations(self.campaign)
+        last = earlier[-1] if earlier else {}
+        train, classify = last.get("train_seconds"), last.get("classify_seconds")
+        rest = None
+        if last.get("started") and last.get("finished") and train and classify:
+            total = (last["finished"] - last["started"]).total_seconds()
+            rest = max(0.0, total - train - classify)
+        pool = len(self.campaign.target.features)
+        if classify is None:
+            classify = CLASSIFY_SECONDS + CLASSIFY_PER_ROW * pool
+        if rest is None:
+            rest = REST_SECONDS + REST_PER_ROW * pool
+        return [("score", 1.0), ("train", train), ("classify", classify), ("rest", rest)]
 
     # --- steps ----------------------------------------------------------------------------------
     def score_previous(self) -> None:
@@ -197,8 +225,10 @@ class Iteration:
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
         folder = self.settings.home / "models" / self.campaign.name
         previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
+        prior = self.stages.estimate("train")
+        stage = self.stages.begin("train", f"training on {len(y)} labelled spectra")
         classifier = fit_classifier(
-            features, y, self.request.training, provenance, self.progress, (0.05, 0.6), previous
+            features, y, self.request.training, provenance, stage, previous, prior
         )
         self.timings["train"] = time.perf_counter() - started
         folder.mkdir(parents=True, exist_ok=True)
@@ -211,9 +241,8 @@ class Iteration:
     def classify(self, model_path: Path) -> Predictions:
         pool = self.campaign.target
         precision = scoring_precision(self.settings, len(pool.features))
-        predictions = classify(
-            model_path, pool.feature_path, self.progress, (0.6, 0.85), precision=precision
-        )
+        stage = self.stages.begin("classify", f"classifying {len(pool.features)} spectra")
+        predictions = classify(model_path, pool.feature_path, stage.fraction, precision=precision)
         self.precision = predictions.arithmetic
         self.timings["classify"] = predictions.seconds
         return predictions

@@ -12,7 +12,9 @@ to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -51,10 +53,14 @@ def axe():
     return axe_script()
 
 
-def job_document(phase: str, fraction: float) -> str:
+def job_document(phase: str, fraction: float, started: float = 20) -> str:
+    """A job that started ``started`` seconds ago (by this machine's clock)."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=started)
     return (
         '<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0"><uws:jobId>j</uws:jobId>'
-        f"<uws:phase>{phase}</uws:phase><uws:jobInfo>"
+        f"<uws:phase>{phase}</uws:phase>"
+        f"<uws:startTime>{start.isoformat(timespec='seconds').replace('+00:00', 'Z')}"
+        "</uws:startTime><uws:jobInfo>"
         f'<progress xmlns="urn:x-uws:jobinfo" fraction="{fraction}">training</progress>'
         "</uws:jobInfo></uws:job>"
     )
@@ -96,9 +102,11 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
                               (s) => said.push(AlvoJobs.describe(s)));
         return said; }"""
     )
-    assert said[0].startswith("training · 10 % · ") and "so far" in said[0]
-    assert "left" not in said[0]  # one point: no rate yet
-    assert any("training · 50 %" in x and "left" in x for x in said)
+    # from the job's own startTime (20 s ago), not from when this page first saw it:
+    # 10 % of the expected time in 20 s is about 3 minutes left; 50 % about 20 s
+    assert said[0].startswith("training · 10 % · ") and "so far" in said[0], said[0]
+    assert re.search(r"· 2\d s so far · about (2 min 5\d|3 min [0-2]\d) s left", said[0]), said
+    assert any(re.search(r"training · 50 % · 2\d s so far · about [12]\d s left", x) for x in said)
     assert said[-1].startswith("completed in")
     page.unroute("**/scripted-job**")
     # jobs started elsewhere (alvo submit, pyvo) are listed from the UWS job lists

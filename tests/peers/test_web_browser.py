@@ -116,6 +116,12 @@ def test_label_a_full_batch_by_keyboard_reload_and_iterate(served, browser, arti
             page.keyboard.press("5")
             page.keyboard.press("Control+z")
             assert page.evaluate(CURRENT) == [sid, pubdid, None]
+        if step == 10:  # a reload mid-batch: the cursor comes back on the first unlabelled row
+            page.wait_for_function("alvo.queue.length === 0")
+            page.reload()
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.evaluate("alvo.cursor") == step
+            assert page.evaluate(CURRENT) == [sid, pubdid, None]
         if step == n - 8:  # the service becomes unreachable for the last labels
             page.route("**/campaigns/be/labels", lambda route: route.abort())
         page.keyboard.press(KEYS[verdict])
@@ -149,12 +155,33 @@ def test_label_a_full_batch_by_keyboard_reload_and_iterate(served, browser, arti
     page.locator("#iterate").click()
     page.wait_for_selector("#job-state[data-phase='EXECUTING']", timeout=60_000)
     page.screenshot(path=str(artifacts / "oracle-iteration-running.png"))
+    job = page.evaluate("alvo.job.url")
+    # a second iterate on the same campaign is refused, with the running job named
+    second = httpx.post(f"{url}/iterate", data={"CAMPAIGN": "be", "PHASE": "RUN"})
+    assert second.status_code == 409 and second.text.startswith("ITERATION_RUNNING"), second.text
+    assert job.rsplit("/", 1)[1] in second.text
+    # another tab (no localStorage of this one) finds the running job and follows it,
+    # with the time since the job's own start
+    page.wait_for_function("alvo.jobStatus && alvo.jobStatus.elapsed >= 3", timeout=60_000)
+    elsewhere = browser.new_context(viewport=VIEWPORT)
+    other = open_page(elsewhere, f"{url}/oracle/be")
+    other.wait_for_function(f"alvo.followed === {json.dumps(job)}", timeout=10_000)
+    other.wait_for_function("alvo.jobStatus && alvo.jobStatus.phase !== ''")
+    if other.evaluate("alvo.jobStatus.phase") in ("QUEUED", "EXECUTING"):
+        assert other.locator("#iterate").is_disabled()
+        mine, theirs = (
+            page.evaluate("alvo.jobStatus.elapsed"),
+            other.evaluate("alvo.jobStatus.elapsed"),
+        )
+        assert theirs >= 3 and abs(mine - theirs) < 2.5, (mine, theirs)
     page.wait_for_selector("#job-state[data-phase='COMPLETED']", timeout=180_000)
     page.wait_for_function("alvo.doc.iteration === 1")
     rows = page.evaluate("alvo.rows.map(r => [r.id, r.mine, r.role])")
     assert rows and all(mine is None and sid not in expected for sid, mine, _ in rows)
     assert page.locator("#iteration").input_value() == "1"
     page.screenshot(path=str(artifacts / "oracle-next-batch.png"))
+    other.wait_for_function("alvo.doc.iteration === 1", timeout=60_000)  # it loads it too
+    elsewhere.close()
 
     overview = open_page(context, f"{url}/oracle")
     first = overview.locator("table.metrics tbody tr").first.inner_text()

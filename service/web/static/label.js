@@ -146,7 +146,7 @@
     const doc = await response.json();
     const loaded = performance.now();
     const another = state.doc && state.doc.iteration !== doc.iteration;
-    if (another) state.cursor = 0; // a new batch starts at its first row
+    const opened = !state.doc || another; // a batch seen for the first time in this tab
     state.doc = doc;
     state.grid = AlvoPlot.grid(doc.grid);
     state.exemplarData = Object.fromEntries(
@@ -175,11 +175,13 @@
     state.byId = new Map(state.rows.map((row) => [row.id, row]));
     state.undo = loadUndo();
     applyQueue();
-    const select = $("#iteration");
-    select.replaceChildren(...(doc.iterations.length ? doc.iterations : [doc.iteration ?? "–"])
+    const iterations = $("#iteration");
+    iterations.replaceChildren(...(doc.iterations.length ? doc.iterations : [doc.iteration ?? "–"])
       .map((n) => h("option", { value: n, selected: n === doc.iteration ? "" : null }, String(n))));
-    render();
     if (another) window.scrollTo(0, 0);
+    if (opened) state.cursor = firstUnlabelled(); // a reload resumes where the oracle was
+    render();
+    if (state.cursor > 0) select(state.cursor); // and shows that row
     state.timing = { batchMs: loaded - asked, renderMs: performance.now() - loaded };
   }
 
@@ -529,6 +531,13 @@
     updateCount();
   }
 
+  /** Position in the view of the first row without my verdict (0 when all have one). */
+  function firstUnlabelled() {
+    state.view = filtered();
+    const position = state.view.findIndex((i) => !state.rows[i].mine);
+    return Math.max(0, position);
+  }
+
   function advance() {
     const n = state.view.length;
     for (let step = 1; step <= n; step++) {
@@ -821,6 +830,8 @@
     try {
       url = await AlvoJobs.start(`${root}iterate`, form);
     } catch (error) {
+      // ITERATION_RUNNING: one started elsewhere meanwhile; follow it rather than fail
+      if (error.message.includes("ITERATION_RUNNING") && await followRunning()) return;
       showNotice(`The iteration could not start: ${error.message}`, true);
       return;
     }
@@ -829,14 +840,29 @@
     follow(state.job.url);
   });
 
+  /** An iterate job of this campaign started elsewhere (home page, alvo submit, another tab):
+   * follow it, so the page shows its progress and offers no second start. */
+  async function followRunning() {
+    const [url] = await AlvoJobs.running(`${root}iterate`, "CAMPAIGN", campaign).catch(() => []);
+    if (!url || state.followed === url) return false;
+    state.job = { url };
+    localStorage.setItem(`${storeKey}:job`, JSON.stringify(state.job));
+    follow(url);
+    return true;
+  }
+
   /** Follow the iterate job (UWS WAIT and jobInfo), with the time so far and an estimate. */
   async function follow(url) {
     const bar = $("#job-progress");
     const text = $("#job-state");
+    state.followed = url;
     $("#iterate").disabled = true;
     bar.hidden = false;
+    if (!state.rows.length) $("#rows .empty")?.replaceChildren("An iteration is running: its batch appears here when it completes.");
     const final = await AlvoJobs.follow(url, (status) => {
-      bar.value = status.fraction ?? 0;
+      state.jobStatus = status;
+      if (status.fraction === null) bar.removeAttribute("value"); // indeterminate
+      else bar.value = status.fraction;
       text.textContent = AlvoJobs.describe(status);
       text.dataset.phase = status.phase;
     });
@@ -958,6 +984,7 @@
   load(query.get("iteration")).then(() => {
     flush();
     if (state.job) follow(state.job.url);
+    else followRunning();
     window.alvoReady = {
       sinceNavigationMs: performance.now(), scriptMs: performance.now() - started, ...state.timing,
     };
