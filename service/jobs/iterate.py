@@ -12,6 +12,9 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``STRATEGY``      entropy (default), margin, least-confidence, random, diverse-entropy
 ``BATCH``         spectra for the oracle (default: the campaign's, 100)
 ``PRECISION_SAMPLE``  random predicted positives to label for precision (default 30)
+``PADDING``       when fewer than ``BATCH`` candidates are left, add at most this many
+                  spectra predicted as absorption, drawn at random (default 0: the
+                  batch is only what the network predicts as emission)
 ``MODEL``         network variant (default ``reference``, the published one)
 ``RESPONSEFORMAT``  VOTable serialization of the tables: TABLEDATA (default) or BINARY2
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
@@ -83,6 +86,7 @@ class IterateRequest:
     strategy: str
     batch: int | None
     precision_sample: int
+    padding: int
     training: Any  # service.learn.TrainConfig
     serialization: str
     broadcast: bool
@@ -96,6 +100,7 @@ class IterateRequest:
             strategy=params.choice("STRATEGY", STRATEGIES, "entropy"),
             batch=params.integer("BATCH", 0, 1, 100_000) or None,
             precision_sample=params.integer("PRECISION_SAMPLE", 30, 0, 100_000),
+            padding=params.integer("PADDING", 0, 0, 100_000),
             training=training_config(params),
             serialization=dali.response_format(params).serialization,
             broadcast=params.flag("BROADCAST"),
@@ -264,6 +269,7 @@ class Iteration:
             self.request.strategy,
             [CLASSES.index(c) for c in TARGET_CLASSES],
             embed=embed,
+            padding=self.request.padding,
         )
         self.step = step
         return step.role

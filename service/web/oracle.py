@@ -98,12 +98,18 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     number = request.iteration
     if number is None:
         number = campaigns.last_predicted_iteration(campaign)
+    iterations = campaigns.iterations(campaign)
+    this = next((it for it in iterations if it["number"] == number), {})
     document: dict[str, Any] = {
         "campaign": campaign.name,
         "description": campaign.description,
         "user": request.user,
         "iteration": number,
-        "iterations": [it["number"] for it in campaigns.iterations(campaign)],
+        "iterations": [it["number"] for it in iterations],
+        # what the page says of the batch: how many it could have held, how many
+        # spectra the network predicted as emission (labelled or not)
+        "batch_size": campaign.batch_size,
+        "n_candidates": this.get("n_candidates"),
         "roles": list(request.roles),
         "keys": KEYS,
         "classes": list(CLASSES),

@@ -112,6 +112,8 @@
           h("label", {}, "model ", h("select", { name: "MODEL" }, h("option", { value: "" }, "default"),
             h("option", { value: "reference" }, "reference"), h("option", { value: "small" }, "small"))),
           h("label", {}, "epochs ", h("input", { name: "EPOCHS", type: "number", min: 1, size: 4 })),
+          h("label", { title: "when too few candidates are left: this many spectra predicted as absorption, at random" },
+            "absorption sample ", h("input", { name: "PADDING", type: "number", min: 0, size: 4 })),
           h("label", {}, "strategy ", h("select", { name: "STRATEGY" }, h("option", { value: "" }, "entropy"),
             ...["margin", "least-confidence", "random", "diverse-entropy"].map((s) => h("option", { value: s }, s))))),
         h("button", { id: "iterate", type: "button", class: "primary" }, "Start next iteration"),
@@ -121,6 +123,7 @@
       h("div", { id: "notice", class: "notice", role: "status", hidden: true },
         h("span", { id: "notice-text" }),
         h("button", { type: "button", id: "notice-close", "aria-label": "dismiss the message" }, "×"))),
+    h("section", { id: "composition", class: "composition", "aria-label": "what this batch is", hidden: true }),
     h("main", { id: "rows", class: "rows", tabindex: 0, role: "group",
       "aria-label": "batch: j/k or arrows move, keys 1-5 label the current spectrum" }),
     h("dialog", { id: "zoom", "aria-label": "zoomed spectrum" },
@@ -181,6 +184,7 @@
     if (another) window.scrollTo(0, 0);
     if (opened) state.cursor = firstUnlabelled(); // a reload resumes where the oracle was
     render();
+    describeBatch();
     if (state.cursor > 0) select(state.cursor); // and shows that row
     state.timing = { batchMs: loaded - asked, renderMs: performance.now() - loaded };
   }
@@ -260,7 +264,10 @@
     const t1 = performance.now();
     main.innerHTML = cards.join("");
     if (!cards.length) main.append(h("p", { class: "empty" }, state.rows.length
-      ? "No row matches the filter." : "No query batch yet: start an iteration."));
+      ? "No row matches the filter."
+      : state.doc && state.doc.iteration !== null
+        ? `Iteration ${state.doc.iteration} has no spectrum to label (see above).`
+        : "No query batch yet: start an iteration."));
     const t2 = performance.now();
     drawAll();
     state.renderTiming = { cards: t1 - t0, insert: t2 - t1, draw: performance.now() - t2 };
@@ -530,6 +537,78 @@
     advance();
     updateCount();
   }
+
+  /**
+   * What the batch is, in plain words: how many rows the network is unsure of, how many
+   * are the random precision sample or asked-for padding; when it has no uncertain
+   * candidate left, what the oracle can do (a random absorption sample, spot-check, or
+   * stop: the campaign's stopping rule with its evidence, when the service gives one).
+   */
+  const ABSORPTION_SAMPLE = 20;
+  function describeBatch() {
+    const section = $("#composition");
+    const doc = state.doc;
+    if (!doc || doc.iteration === null || doc.iteration === undefined || state.filter === "candidates") {
+      section.hidden = true;
+      return;
+    }
+    const count = (role) => state.rows.filter((r) => r.role === role).length;
+    const [query, sample, padding] = ["query", "precision-sample", "padding"].map(count);
+    const parts = [`${query} the network is unsure of (query)`];
+    if (sample) parts.push(`${sample} drawn at random among its predicted emission (precision sample)`);
+    if (padding) parts.push(`${padding} drawn at random among its predicted absorption (asked for)`);
+    const children = [h("p", {}, h("strong", {}, `Iteration ${doc.iteration}: `), `${parts.join(", ")}.`)];
+    if (query < doc.batch_size) {
+      const none = query === 0;
+      children.push(h("p", { class: "converged", id: "converged" },
+        none ? "The network has no uncertain candidates left: " : `The network has only ${query} uncertain candidates left (a batch holds ${doc.batch_size}): `,
+        `it predicts ${doc.n_candidates ?? "–"} spectra of the pool as emission, and every other one is ` +
+        "labelled or in the precision sample. What you can do:"));
+      children.push(h("ul", { class: "choices" },
+        h("li", {}, h("button", { type: "button", id: "absorption-sample" },
+          `Label ${ABSORPTION_SAMPLE} spectra it calls absorption`),
+          ` — the next iteration adds a random sample of ${ABSORPTION_SAMPLE} of them; an emission star among them is one the network misses.`),
+        h("li", {}, h("button", { type: "button", id: "spot-check" }, "Spot-check the candidates"),
+          " — the spectra it predicts as emission, most uncertain first."),
+        h("li", { id: "stop-choice" }, h("strong", {}, "Stop"),
+          state.stopping ? "" : " — if the labels so far satisfy you: the candidates are in the exports and over TAP.")));
+    }
+    if (state.stopping) children.push(stoppingRule(state.stopping));
+    section.replaceChildren(...children);
+    section.hidden = false;
+  }
+
+  /** The campaign's stopping rule as the service gives it (GET campaigns/{name}: "stopping"). */
+  function stoppingRule(stopping) {
+    const evidence = Object.entries(stopping.evidence || {})
+      .map(([k, v]) => h("li", {}, `${k.replace(/_/g, " ")}: ${typeof v === "object" ? JSON.stringify(v) : v}`));
+    return h("div", { class: `stopping ${stopping.stop ? "stop" : "go-on"}`, id: "stopping" },
+      h("p", {}, h("strong", {}, stopping.stop ? "Stopping rule: stop. " : "Stopping rule: go on. "), stopping.reason || ""),
+      evidence.length ? h("ul", { class: "evidence" }, ...evidence) : null);
+  }
+
+  async function loadStopping() {
+    try {
+      const response = await fetch(api, { cache: "no-store" });
+      const summary = response.ok ? await response.json() : {};
+      state.stopping = summary && typeof summary.stopping === "object" && summary.stopping ? summary.stopping : null;
+    } catch {
+      state.stopping = null;
+    }
+    describeBatch();
+  }
+
+  $("#composition").addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (!button) return;
+    if (button.id === "absorption-sample") {
+      $(".advanced [name=PADDING]").value = String(ABSORPTION_SAMPLE);
+      $("#iterate").click();
+    } else if (button.id === "spot-check") {
+      $("#filter").value = "candidates";
+      $("#filter").dispatchEvent(new Event("change"));
+    }
+  });
 
   /** Position in the view of the first row without my verdict (0 when all have one). */
   function firstUnlabelled() {
@@ -985,6 +1064,7 @@
     flush();
     if (state.job) follow(state.job.url);
     else followRunning();
+    loadStopping();
     window.alvoReady = {
       sinceNavigationMs: performance.now(), scriptMs: performance.now() - started, ...state.timing,
     };
