@@ -58,14 +58,16 @@
       h("div", { class: "line" },
         h("a", { href: root, class: "home" }, "alvo"),
         h("span", { class: "crumb", "aria-hidden": "true" }, " › "),
-        h("a", { href: `${root}oracle` }, "overview"),
-        h("span", { class: "crumb", "aria-hidden": "true" }, " › "),
+        h("a", { href: `${root}oracle`, class: "overview-crumb" }, "overview"),
+        h("span", { class: "crumb overview-crumb", "aria-hidden": "true" }, " › "),
         h("h1", {}, campaign),
         h("label", { class: "iter" }, " iteration ", h("select", { id: "iteration", "aria-label": "iteration" })),
         h("span", { id: "count", class: "count", "aria-live": "polite" }),
         h("span", { id: "sync", class: "sync", "aria-live": "polite" }),
+        h("button", { type: "button", id: "bar-more", class: "more", "aria-expanded": "false",
+          "aria-controls": "keys tools" }, "more ▾"),
         h("span", { class: "spacer" }),
-        h("label", {}, "show ",
+        h("label", { class: "filter-label" }, "show ",
           h("select", { id: "filter", "aria-label": "filter" },
             ...[["all", "all rows"], ["todo", "not labelled yet"], ["done", "labelled"],
               ["query", "query rows"], ["precision-sample", "precision sample"],
@@ -95,7 +97,7 @@
           h("i", { class: "sw halpha" }), " Hα ",
           h("i", { class: "sw query" }), " query ",
           h("i", { class: "sw sample" }), " precision sample")),
-      h("div", { class: "line tools" },
+      h("div", { class: "line tools", id: "tools" },
         h("button", { id: "samp-connect", type: "button" }, "Connect SAMP"),
         h("button", { id: "samp-table", type: "button", disabled: true,
           title: "send the batch as a VOTable (TOPCAT, Aladin)" }, "Batch → TOPCAT"),
@@ -133,6 +135,12 @@
       h("canvas", { id: "zoom-canvas", class: "zoomplot" }),
       h("div", { id: "zoom-legend", class: "legend" }))
   );
+
+  $("#bar-more").addEventListener("click", (event) => {
+    const open = $("header.bar").classList.toggle("open");
+    event.currentTarget.setAttribute("aria-expanded", String(open));
+    event.currentTarget.textContent = open ? "less ▴" : "more ▾";
+  });
 
   // --- data ------------------------------------------------------------------------------------------
   async function load(iteration) {
