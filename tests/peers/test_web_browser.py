@@ -66,6 +66,8 @@ def test_batch_page_is_interactive_fast_and_readable(served, browser, artifacts)
     print(f"\noracle batch page of 130 spectra, time to interactive (ms, cold then warm): {tti}")
     page = open_page(context, f"{url}/oracle/be")
     page.screenshot(path=str(artifacts / "oracle-batch.png"))
+    first = page.locator("article.row .meta").first.inner_text()
+    assert re.search(r"EW\(Hα\) −?\d+\.\d ± \d+\.\d Å", first), first  # what astronomers read
     page.keyboard.press("j")
     page.keyboard.press("j")
     page.keyboard.press("z")

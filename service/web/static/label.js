@@ -283,6 +283,12 @@
     updateCount();
   }
 
+  /** EW(Hα) ± 1σ in Å from the native pixels (negative: emission), as astronomers read it. */
+  const ewText = (row) => {
+    const [ew, error] = (row.spectrum && row.spectrum.ew_halpha) || [null, null];
+    if (ew === null || ew === undefined) return "";
+    return `EW(Hα) ${ew < 0 ? "−" : ""}${Math.abs(ew).toFixed(1)}${error !== null ? ` ± ${error.toFixed(1)}` : ""} Å`;
+  };
   const fmt = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
 
   /** Text for HTML: a card is built as one string (130 cards parse at once, ~5x faster
@@ -302,7 +308,7 @@
     const others = Object.entries(row.labels || {}).filter(([user]) => user !== state.doc.user);
     const meta = [`${fmt(row.ra, 5)} ${row.dec >= 0 ? "+" : ""}${fmt(row.dec, 5)}`,
       row.mag !== null ? `${fmt(row.mag, 1)} mag` : "mag –", `MJD ${row.mjd !== null ? fmt(row.mjd, 2) : "–"}`,
-      row.snr !== null ? `S/N ${fmt(row.snr, 0)}` : "", row.collection || "",
+      row.snr !== null ? `S/N ${fmt(row.snr, 0)}` : "", ewText(row), row.collection || "",
       row.pipeline_class ? `pipeline ${row.pipeline_class}` : ""].filter(Boolean).map(esc).join(" · ");
     const buttons = Object.entries(state.doc.keys).map(([key, verdict]) => tag("button", {
       type: "button", class: `vbtn ${verdict}${row.mine === verdict ? " chosen" : ""}`, "data-verdict": verdict,
