@@ -25,7 +25,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     routes: list[BaseRoute] = vosi.routes(settings)
     routes += ssa.routes(settings) + datalink.routes(settings) + labels.routes(settings)
-    routes += tap_routes.routes(settings) + archive_links.routes(settings)
+    tap = tap_routes.database(settings)
+    routes += tap_routes.routes(settings, db=tap) + archive_links.routes(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.save_snapshot()  # job runners in other processes read it (Settings.for_job)
     jobs = uws_service(settings, extra=[tap_routes.async_job_list(settings)])
@@ -44,4 +45,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.uws = jobs
+    app.state.tap = tap  # VOSI availability shows its running queries
     return app

@@ -125,6 +125,16 @@ class Reason(enum.Enum):
         "send less at once (split a label file, upload a large table as a file part).",
         413,
     )
+    REQUEST_HEAD_TOO_LARGE = (
+        "The request line and headers together exceed the service's limit "
+        "(ALVO_MAX_HEAD_BYTES); send fewer or shorter headers, parameters in a POST body.",
+        431,
+    )
+    URL_TOO_LONG = (
+        "The request line (the URL with its query) alone exceeds the service's head limit "
+        "(ALVO_MAX_HEAD_BYTES); send the parameters in a POST body instead.",
+        414,
+    )
     BAD_REQUEST_BODY = (
         "The request body is not what the Content-Type says (broken multipart, JSON "
         "or form encoding), or holds characters XML cannot carry."
@@ -149,6 +159,18 @@ class Reason(enum.Enum):
         404,
     )
     NAME_IN_USE = ("A campaign or dataset of this name exists already; choose another.", 409)
+    BAD_BACKUP = (
+        "The file is not a campaign backup 'alvo campaign export' wrote (a gzipped tar of "
+        "campaign.xml, spectra.xml, labels.xml, iterations.xml and batches.xml VOTables), "
+        "or one of its tables is unreadable or lacks a column."
+    )
+    BACKUP_DATASETS_MISSING = (
+        "The backup's labels are on spectra this service has not ingested: a dataset of "
+        "the backup is missing, or lacks some of its spectra (matched by dataset name and "
+        "publisher DID). Ingest the same spectra under the same dataset names, then import "
+        "again; nothing was stored.",
+        409,
+    )
     PATH_OUTSIDE_COLLECTION = (
         "The file path leaves the collection's folder ('..', an absolute path or a link).",
         404,
@@ -172,6 +194,19 @@ class Reason(enum.Enum):
         "million spectra on SQLite) and held the database past the wait; nothing was "
         "stored. Send the same request again after the Retry-After seconds.",
         503,
+    )
+    DATABASE_UNAVAILABLE = (
+        "The database does not answer (PostgreSQL restarting or stopped, the network to "
+        "it down); nothing was stored. The service reconnects by itself when it is back: "
+        "send the same request again after the Retry-After seconds.",
+        503,
+    )
+    DISK_FULL = (
+        "The disk that holds the service's files or its database is full; nothing of "
+        "this request or job was stored, and what was stored before (labels above all) "
+        "is intact. The operator frees space (docs/operations.md); then send the request "
+        "or run the job again.",
+        507,
     )
     INTERNAL_ERROR = (
         "The service failed on something it did not foresee; the operator's log has the "

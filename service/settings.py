@@ -82,6 +82,11 @@ class Settings:
         10_000, "row limit of one embedded SSA query; more rows: OVERFLOW status"
     )
     tap_timeout: int = setting(60, "seconds a sync TAP query may run")
+    tap_anonymous_timeout: int = setting(
+        10,
+        "seconds a sync TAP query may run for a caller the proxy names no one, with "
+        "--auth header (signed-in callers get --tap-timeout)",
+    )
     tap_async_timeout: int = setting(3600, "seconds an async TAP query may run")
     fetch_timeout: int = setting(
         120,
@@ -106,6 +111,11 @@ class Settings:
     max_upload_bytes: int = setting(
         100 * 1024 * 1024,
         "largest job or TAP request body (uploads included) in bytes; larger is refused with 413",
+    )
+    max_head_bytes: int = setting(
+        64 * 1024,
+        "largest request head (request line and headers) in bytes; larger is refused with "
+        "431 REQUEST_HEAD_TOO_LARGE, a longer request line with 414 URL_TOO_LONG",
     )
     max_label_bytes: int = setting(
         32 * 1024 * 1024,

@@ -97,6 +97,10 @@ HOU_NONE: Final = "none"
 
 # --- the feature grid ---------------------------------------------------------------------------
 #: First and last wavelength of the feature vector, Å in vacuum.
+#: ``spectrum.position_flag`` of a spectrum whose header gave a position no sky has
+#: (Dec outside [-90, 90], RA outside [0, 360)): its ``ra``/``dec`` are stored NULL.
+POSITION_OUT_OF_RANGE: Final = "header-out-of-range"
+
 FEATURE_WINDOW: Final[tuple[float, float]] = (6519.0, 6732.0)
 #: Fluxes per feature vector, evenly spaced over :data:`FEATURE_WINDOW` (ends included).
 FEATURE_PIXELS: Final = 140

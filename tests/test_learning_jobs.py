@@ -221,12 +221,10 @@ def test_train_then_classify(service):
     assert len(found & emitters) >= 0.6 * len(emitters)
 
 
-def test_classify_with_unknown_model_fails_cleanly(service):
+def test_classify_with_unknown_model_is_refused_at_creation(service):
     base, _, _ = service
-    status = follow(
-        submit(f"{base}/classify", [("MODEL_ID", "999"), ("DATASET", "pool")]), lambda s: None
-    )
-    assert status.phase == "ERROR" and "no model with MODEL_ID=999" in status.error
+    response = httpx.post(f"{base}/classify", data={"MODEL_ID": "999", "DATASET": "pool"})
+    assert response.status_code == 400 and "UNKNOWN_MODEL" in response.text, response.text
 
 
 def test_candidates_endpoint_serves_pyvo_and_binary2(service):

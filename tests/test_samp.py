@@ -8,6 +8,7 @@ import threading
 import pytest
 from astropy.table import Table
 
+from service.reasons import AlvoError, Reason
 from service.vo import samp
 from service.vo.label_tables import OracleLabel, parse_labels
 
@@ -106,8 +107,9 @@ def test_labels_from_votable_skips_unlabelled_rows():
 def test_bad_label_tables_are_refused_with_reason(table, message):
     out = io.BytesIO()
     table.write(out, format="votable")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(AlvoError, match=message) as refusal:
         parse_labels(out.getvalue())
+    assert refusal.value.reason is Reason.BAD_LABEL_FILE
 
 
 def test_topcat_style_send_becomes_labels(hub, tmp_path):

@@ -86,7 +86,7 @@ def _raw(db: TapDatabase, sql: str) -> None:
     translation = adql.Translation(sql, frozenset())
     with db._engine.connect() as conn:
         try:
-            db._run_postgresql(conn, translation, {}, 10)
+            db._run_postgresql(conn, translation, {}, 10, 5.0)
         except sa.exc.DBAPIError as error:
             from service.vo.tap.query import _query_error
 

@@ -249,7 +249,7 @@ def test_sqlite_authorizer_stops_what_got_past_adql(home):
             db._engine.connect() as conn,
             pytest.raises(Exception, match=r"not authorized|prohibited|readonly"),
         ):
-            db._run_sqlite(conn, adql.Translation(sql, frozenset()), {}, 5)
+            db._run_sqlite(conn, adql.Translation(sql, frozenset()), {}, 5, 5.0)
     db.dispose()
 
 

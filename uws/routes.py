@@ -35,7 +35,7 @@ from uws.models import (
     PayloadTooLargeError,
     UWSError,
 )
-from uws.store import RETRY_AFTER_S, is_busy
+from uws.store import RETRY_AFTER_S, is_busy, is_disk_full, is_unavailable
 
 XML_TYPE = "text/xml"
 VOTABLE_TYPE = "application/x-votable+xml"
@@ -95,6 +95,19 @@ def _uws(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable
                     "DATABASE_BUSY: another job is writing a large result; try again shortly\n",
                     status_code=503,
                     headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            if is_unavailable(error):
+                LOG.warning("%s %s: database unavailable", request.method, request.url.path)
+                return PlainTextResponse(
+                    "DATABASE_UNAVAILABLE: the database does not answer; try again shortly\n",
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            if is_disk_full(error):
+                LOG.error("%s %s: disk full: %s", request.method, request.url.path, error)
+                return PlainTextResponse(
+                    "DISK_FULL: the service's disk is full; nothing was stored\n",
+                    status_code=507,
                 )
             LOG.error("internal error answering %s %s", request.method, request.url.path,
                       exc_info=None if isinstance(error, RecursionError) else error)  # fmt: skip

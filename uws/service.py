@@ -52,7 +52,7 @@ from uws.models import (
     Phase,
 )
 from uws.runner import Outcome, WorkOrder
-from uws.store import JobRef, JobStore
+from uws.store import JobRef, JobStore, is_busy, is_unavailable, retrying
 
 log = logging.getLogger(__name__)
 
@@ -422,6 +422,9 @@ class UWSService:
     # -- ExecutionSink (executor threads) -----------------------------------------------------
 
     def on_started(self, job_id: str, worker: str) -> bool:
+        return retrying(lambda: self._started(job_id, worker), f"UWS job {job_id} start")
+
+    def _started(self, job_id: str, worker: str) -> bool:
         job = self.store.get(job_id)
         if job is not None and job.phase == Phase.EXECUTING:
             # started again elsewhere (Dask re-runs a task whose worker died): keep it
@@ -446,9 +449,19 @@ class UWSService:
         return moved
 
     def on_progress(self, job_id: str, fraction: float | None, message: str) -> None:
-        self.store.update(job_id, _RUNNING, progress=fraction, progress_message=message)
+        try:
+            self.store.update(job_id, _RUNNING, progress=fraction, progress_message=message)
+        except Exception as error:  # progress is a hint: the next one or the outcome follows
+            if not (is_busy(error) or is_unavailable(error)):
+                raise
+            log.warning("UWS job %s progress not recorded: %s", job_id, type(error).__name__)
 
     def on_outcome(self, job_id: str, outcome: Outcome) -> None:
+        """Record how the job ended; a database that is away or busy is waited for
+        (:func:`uws.store.retrying`), or the job would stay EXECUTING."""
+        retrying(lambda: self._ended(job_id, outcome), f"UWS job {job_id} outcome")
+
+    def _ended(self, job_id: str, outcome: Outcome) -> None:
         now = models.utcnow()
         kind = outcome[0]
         if kind == "completed":
@@ -472,7 +485,10 @@ class UWSService:
     def on_lost(self, job_id: str, reason: str) -> None:
         error = ErrorInfo(message=f"{WORKER_LOST}: {reason}", type=models.ErrorType.TRANSIENT)
         now = models.utcnow()
-        if self.store.set_error(job_id, _RUNNING, error, end_time=now, ran_until=now):
+        if retrying(
+            lambda: self.store.set_error(job_id, _RUNNING, error, end_time=now, ran_until=now),
+            f"UWS job {job_id} lost",
+        ):
             log.warning("UWS job %s lost: %s", job_id, reason)
             self._changed(job_id)
 

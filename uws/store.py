@@ -13,10 +13,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
+import logging
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -33,13 +36,15 @@ from uws.models import (
     ResultRecord,
 )
 
-__all__ = ["JobRef", "JobStore", "is_busy"]
+__all__ = ["JobRef", "JobStore", "is_busy", "is_disk_full", "is_unavailable", "retrying"]
 
 #: How long a write waits for SQLite's lock before giving up (the URL's ``timeout``
 #: query parameter overrides it, as in SQLAlchemy's own pysqlite dialect).
 BUSY_TIMEOUT_S = 30.0
 #: What a refused writer is told to wait before trying again.
 RETRY_AFTER_S = 10
+#: SQLite's ``synchronous`` levels a database URL may name (``?synchronous=full``).
+SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _SQLITE_BUSY = ("database is locked", "database table is locked")
 _POSTGRES_BUSY = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
 
@@ -54,6 +59,82 @@ def is_busy(error: BaseException) -> bool:
         return False
     code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
     return code in _POSTGRES_BUSY or any(text in str(error.orig) for text in _SQLITE_BUSY)
+
+
+#: SQLSTATEs of a PostgreSQL server that is going or not there yet: admin_shutdown,
+#: crash_shutdown, cannot_connect_now (class 08, connection exceptions, is added below).
+_POSTGRES_GONE = {"57P01", "57P02", "57P03"}
+_T = TypeVar("_T")
+log = logging.getLogger(__name__)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` is the database server gone (stopped, restarting, unreachable).
+
+    Not a bug but an outage: the pool pings connections before use
+    (:func:`make_engine`), so the first request after the server is back gets a
+    fresh connection. Callers answer 503 with ``Retry-After`` meanwhile.
+    """
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    if code is not None:
+        return str(code).startswith("08") or code in _POSTGRES_GONE
+    # psycopg raises a connection that could not be made without a SQLSTATE
+    module = type(error.orig).__module__
+    return isinstance(error, sa.exc.OperationalError) and module.startswith("psycopg")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is a write that found no space left.
+
+    The disk under the job directories, the feature stores or the database filled
+    up (or a quota ran out): ``ENOSPC``/``EDQUOT`` from the file system, SQLite's
+    ``SQLITE_FULL``, PostgreSQL's ``disk_full`` (SQLSTATE 53100). Not a bug, and not
+    a moment that passes by itself: the operator has to free space. SQLite and
+    PostgreSQL roll the failed transaction back, so what was stored before is intact.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(current, sa.exc.DBAPIError):
+            orig = current.orig
+            code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+            if code == "53100" or "database or disk is full" in str(orig):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def retrying(
+    write: Callable[[], _T], what: str, patience: float = 300.0, longest_wait: float = 5.0
+) -> _T:
+    """``write()``, again after a growing pause (0.1 s doubling to ``longest_wait``)
+    while it fails on a busy lock (:func:`is_busy`) or a database that is away
+    (:func:`is_unavailable`), for up to ``patience`` seconds; then its error.
+
+    For writes that are one transaction (a failed try stored nothing) and that a job
+    or the executor makes: a request answers 503 and lets its client retry, but a job
+    that meets a pool's 50-s predictions write or a PostgreSQL restart should wait,
+    not end in ERROR, and the final phase of a job must not be lost (it would stay
+    EXECUTING).
+    """
+    deadline = time.monotonic() + patience
+    pause = 0.1
+    while True:
+        try:
+            return write()
+        except sa.exc.DBAPIError as error:
+            if not (is_busy(error) or is_unavailable(error)) or time.monotonic() > deadline:
+                raise
+            log.warning("%s: %s; again in %.1f s", what, str(error.orig).strip()[:200], pause)
+        time.sleep(pause)
+        pause = min(pause * 2, longest_wait)
 
 
 def busy_timeout(url: str) -> float:
@@ -76,14 +157,36 @@ class JobRef:
     creation_time: dt.datetime
 
 
+def sqlite_synchronous(url: str) -> tuple[str, str]:
+    """``(url without it, level)``: the ``?synchronous=`` of an SQLite URL, else NORMAL.
+
+    What a commit survives in WAL mode (https://sqlite.org/pragma.html#pragma_synchronous):
+    NORMAL -- the commit is in the WAL file when it returns (the operating system's page
+    cache), so a killed process (kill -9, a crash, OOM) loses nothing acknowledged, but a
+    power loss or kernel crash may roll back the last commits (never corrupt the file);
+    FULL and EXTRA -- the WAL is fsynced at each commit, so an acknowledged commit also
+    survives a power loss. docs/operations.md, *Durability*, has what each costs.
+    """
+    parsed = sa.engine.make_url(url)
+    value = parsed.query.get("synchronous", "normal")
+    level = str(value[-1] if isinstance(value, tuple) else value).upper()
+    if level not in SYNCHRONOUS_LEVELS:
+        raise ValueError(f"synchronous={level.lower()}: one of {', '.join(SYNCHRONOUS_LEVELS)}")
+    bare = parsed.difference_update_query(["synchronous"])
+    return bare.render_as_string(hide_password=False), level
+
+
 def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite connections get a busy timeout and foreign keys
-    (WAL mode is set on the file by :func:`use_wal`, which :meth:`JobStore.migrate` and
-    the result tables' engine call)."""
+    """An engine for ``url``; SQLite connections get a busy timeout, foreign keys and
+    the ``synchronous`` level of :func:`sqlite_synchronous` (WAL mode is set on the file
+    by :func:`use_wal`, which :meth:`JobStore.migrate` and the result tables' engine
+    call). PostgreSQL connections are pinged when taken from the pool, so a server
+    restarted under the service costs the requests of its downtime, not the pool."""
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     # as many pooled connections as request threads: reopening one costs far more than a query
     timeout = busy_timeout(url)
+    url, synchronous = sqlite_synchronous(url)
     engine = sa.create_engine(
         url,
         connect_args={"timeout": timeout, "check_same_thread": False},
@@ -94,7 +197,7 @@ def make_engine(url: str) -> sa.Engine:
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={round(timeout * 1000)}")
         cursor.close()

@@ -67,7 +67,16 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings)
     print(f"alvo serving on {settings.public_url}/  (data in {settings.home.resolve()})")
     # uws's serve releases blocked WAITs on SIGTERM, so a restart never hangs on them
+    from service.http.head import HeadLimitedProtocol
     from uws.serving import serve
 
-    serve(app, app.state.uws, host=settings.host, port=settings.port, log_level="info")
+    serve(
+        app,
+        app.state.uws,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        http=HeadLimitedProtocol,
+        h11_max_incomplete_event_size=settings.max_head_bytes,
+    )
     return 0

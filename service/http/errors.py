@@ -6,8 +6,9 @@ labelling pages, :func:`service.vo.dali.endpoint` as a DALI error VOTable for
 SSA/DataLink/TAP, and the UWS routes as a 400 on job creation. Anything else
 that escapes is a bug: it becomes ``INTERNAL_ERROR`` (500) with no traceback
 in the answer; the log has the traceback (a RecursionError's thousands of
-identical frames only at DEBUG). The one exception a healthy service meets is a
-write that waited too long for the database lock: ``DATABASE_BUSY`` (503).
+identical frames only at DEBUG). The exceptions a healthy service meets are a
+write that waited too long for the database lock, ``DATABASE_BUSY`` (503), and a
+database server that is away (restarting), ``DATABASE_UNAVAILABLE`` (503).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.reasons import AlvoError, Reason
-from uws.store import RETRY_AFTER_S, is_busy
+from uws.store import RETRY_AFTER_S, is_busy, is_disk_full, is_unavailable
 
 LOG = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -46,6 +47,12 @@ def unexpected(request: Request, error: BaseException) -> AlvoError:
     if is_busy(error):
         LOG.warning("%s %s: %s", request.method, request.url.path, error.args[0])
         return AlvoError(Reason.DATABASE_BUSY)
+    if is_unavailable(error):
+        LOG.warning("%s %s: database unavailable: %s", request.method, request.url.path, error)
+        return AlvoError(Reason.DATABASE_UNAVAILABLE)
+    if is_disk_full(error):
+        LOG.error("%s %s: disk full: %s", request.method, request.url.path, error)
+        return AlvoError(Reason.DISK_FULL)
     deep = isinstance(error, RecursionError)
     LOG.error(
         "internal error answering %s %s: %r",

@@ -175,7 +175,7 @@ class Iteration:
         model_path, n_labels = self.train()
         predictions = self.classify(model_path)
         self.stages.begin("rest", "selecting the query batch")
-        roles = self.select(predictions, model_path)
+        roles = self.choose_batch(predictions, model_path)
         self.stages.begin("rest", "recording predictions")
         self.record(predictions, roles, n_labels, started)
         self.stages.begin("rest", "identifying candidates in SIMBAD")
@@ -252,7 +252,7 @@ class Iteration:
         self.timings["classify"] = predictions.seconds
         return predictions
 
-    def select(self, predictions: Predictions, model_path: Path) -> Any:
+    def choose_batch(self, predictions: Predictions, model_path: Path) -> Any:
         """The shared active-learning step (:func:`service.learn.step.select_batch`) on
         the pool's predictions, with the network's embeddings for diverse-entropy."""
         features = self.campaign.target.features.array()

@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable
 
 from service.jobs import classify, iterate, train
 from service.jobs.ingest import served
-from service.jobs.params import JobParams, existing_datasets, validator
+from service.jobs.params import (
+    JobParams,
+    existing_datasets,
+    existing_model,
+    labelled_dataset,
+    validator,
+)
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store.campaigns import Campaigns
@@ -43,7 +49,9 @@ def job_lists(settings: Settings) -> list[JobList]:
             "train",
             "service.jobs.train:run",
             validator=validator(
-                train.TrainRequest.from_params, existing_datasets(settings, "DATASET")
+                train.TrainRequest.from_params,
+                existing_datasets(settings, "DATASET"),
+                labelled_dataset(settings, "DATASET"),
             ),
             max_execution_duration=24 * 3600,
             description="Train a CNN on a labelled dataset; confusion matrix on a held-out part.",
@@ -52,7 +60,9 @@ def job_lists(settings: Settings) -> list[JobList]:
             "classify",
             "service.jobs.classify:run",
             validator=validator(
-                classify.ClassifyRequest.from_params, existing_datasets(settings, "DATASET")
+                classify.ClassifyRequest.from_params,
+                existing_datasets(settings, "DATASET"),
+                existing_model(settings),
             ),
             max_execution_duration=24 * 3600,
             description="Classify a dataset with a trained model; candidate list as VOTable.",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store.datasets import Datasets
+from service.store.models import model_path
 from service.vo.dali import DaliParams, bad_parameter
 from uws.models import BadRequestError
 
@@ -117,5 +118,37 @@ def existing_datasets(settings: Settings, *names: str) -> Callable[[JobParams], 
                         Reason.UNKNOWN_DATASET_NAME,
                         f"{name}: no dataset named {value!r}; ingest it first (/ingest)",
                     )
+
+    return check
+
+
+def existing_model(settings: Settings) -> Callable[[JobParams], None]:
+    """A check that ``MODEL_ID`` names a trained model (a classify job would fail later)."""
+
+    def check(params: JobParams) -> None:
+        model_id = params.integer("MODEL_ID", 0, 1, 2**31 - 1)
+        if model_id and model_path(Datasets(settings).engine, model_id) is None:
+            raise AlvoError(
+                Reason.UNKNOWN_MODEL,
+                f"MODEL_ID: no model with MODEL_ID={model_id}; the alvo.model table (TAP) "
+                "lists the models train and iterate jobs made",
+            )
+
+    return check
+
+
+def labelled_dataset(settings: Settings, name: str) -> Callable[[JobParams], None]:
+    """A check that dataset parameter ``name`` has class labels to train on."""
+
+    def check(params: JobParams) -> None:
+        value = params.get(name)
+        datasets = Datasets(settings)
+        dataset = datasets.get(str(value)) if value else None
+        if dataset is not None and not datasets.has_class_labels(dataset):
+            raise AlvoError(
+                Reason.UNLABELLED_DATASET,
+                f"{name}: dataset {value!r} has no class labels to train on; ingest it "
+                "with LABELS, or run a campaign (/iterate) on the oracle's labels",
+            )
 
     return check

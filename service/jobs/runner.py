@@ -7,7 +7,11 @@ to the client only as ``INTERNAL_ERROR``. Everything alvo refuses -- an unknown
 dataset, model or campaign, someone else's campaign, a spectrum file it cannot
 read -- is an :class:`~service.reasons.AlvoError` with a named reason, so
 :func:`job_runner` turns each into the job's error summary ``"CODE: detail"`` in
-this one place, and the ``run`` of each job module is only its work.
+this one place, and the ``run`` of each job module is only its work. A database
+that went away for longer than the job's writes wait (:func:`uws.store.retrying`)
+ends the job as ``DATABASE_UNAVAILABLE``, a lock held past that wait as
+``DATABASE_BUSY``, and a disk that filled up as ``DISK_FULL``: outages with a name,
+not an ``INTERNAL_ERROR``.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from service.reasons import AlvoError
+from service.reasons import AlvoError, Reason
 from uws.runner import Progress, Results, Runner, RunnerJob, UWSJobError
+from uws.store import is_busy, is_disk_full, is_unavailable
 
 
 def job_runner(work: Runner) -> Runner:
@@ -28,5 +33,15 @@ def job_runner(work: Runner) -> Runner:
             return work(job, workdir, progress)
         except AlvoError as error:
             raise UWSJobError(str(error)) from error
+        except Exception as error:  # an outage or a full disk has a name; anything else is a bug
+            if is_disk_full(error):
+                detail = "no space left for the job's files or the database; free some, run again"
+                raise UWSJobError(str(AlvoError(Reason.DISK_FULL, detail))) from error
+            for outage, reason in ((is_unavailable, Reason.DATABASE_UNAVAILABLE),
+                                   (is_busy, Reason.DATABASE_BUSY)):  # fmt: skip
+                if outage(error):
+                    detail = "the database was away or busy past the job's wait; run it again"
+                    raise UWSJobError(str(AlvoError(reason, detail))) from error
+            raise
 
     return run

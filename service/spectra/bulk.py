@@ -274,7 +274,7 @@ def _lamost(
         raise SpectrumError(
             Reason.WRONG_HDU_LAYOUT, f"LAMOST image has {cards.get('NAXIS2')} rows, not 5"
         )
-    exten = kw.text(cards, "EXTEN0").lower()
+    exten = kw.string(cards, "EXTEN0").lower()
     if "wavelength" in exten:
         dr2 = True
     elif "subcontinuum" in exten:
@@ -341,8 +341,8 @@ def _datalink_table(fd: int, hdu: fitsheader.HDUInfo, window: tuple[float, float
         raise _UseFullReaderError from None
     names = [name for name, *_ in layout]
     tfields = range(1, len(layout) + 1)
-    utypes = [kw.text(cards, f"TUTYP{i}") for i in tfields]
-    ucds = [kw.text(cards, f"TUCD{i}") for i in tfields]
+    utypes = [kw.string(cards, f"TUTYP{i}") for i in tfields]
+    ucds = [kw.string(cards, f"TUCD{i}") for i in tfields]
     i_lam, i_flux = (find_column(names, utypes, ucds, role) for role in (SPECTRAL, FLUX))
     if i_lam is None or i_flux is None or layout[i_lam][2] != 1 or layout[i_flux][2] != 1:
         raise _UseFullReaderError
@@ -357,7 +357,7 @@ def _datalink_table(fd: int, hdu: fitsheader.HDUInfo, window: tuple[float, float
         values = np.ndarray(shape, dtype=dtype, buffer=raw, offset=offset, strides=strides)
         return values.astype(np.float64)
 
-    lam = to_angstrom(column(i_lam), kw.text(cards, f"TUNIT{i_lam + 1}"))
+    lam = to_angstrom(column(i_lam), kw.string(cards, f"TUNIT{i_lam + 1}"))
     if not (np.diff(lam) > 0).all():
         raise _UseFullReaderError  # decreasing or broken: read_spectrum sorts or names it
     flux = column(i_flux)

@@ -26,7 +26,7 @@ def get(header: Mapping[str, Any], key: str) -> Any:
         return None
 
 
-def text(header: Mapping[str, Any], key: str, default: str = "") -> str:
+def string(header: Mapping[str, Any], key: str, default: str = "") -> str:
     """A keyword as a stripped string ("" when absent or empty)."""
     value = get(header, key)
     if value is None or isinstance(value, bool):

@@ -45,11 +45,11 @@ PUBDID_PREFIX = "ivo://lamost.org/spectrum?"
 
 def is_lamost(header: Mapping[str, Any]) -> bool:
     """A primary header written by the LAMOST pipeline (2-D image with log grid)."""
-    telescope = kw.text(header, "TELESCOP").upper()
+    telescope = kw.string(header, "TELESCOP").upper()
     return kw.get(header, "NAXIS") == 2 and (
         telescope.startswith("LAMOST")
         or "COEFF0" in header
-        or kw.text(header, "EXTEN0").startswith("Flux")
+        or kw.string(header, "EXTEN0").startswith("Flux")
     )
 
 
@@ -62,7 +62,7 @@ def log_grid(header: Mapping[str, Any], n: int) -> np.ndarray:
 
 def has_wavelength_row(header: Mapping[str, Any], data: np.ndarray) -> bool:
     """True for the DR2 layout (row 2 is the wavelength), False for DR1 (sub-continuum)."""
-    exten = kw.text(header, "EXTEN0").lower()
+    exten = kw.string(header, "EXTEN0").lower()
     if "wavelength" in exten:
         return True
     if "subcontinuum" in exten:
@@ -87,9 +87,9 @@ def meta(header: Mapping[str, Any], extra: bool = True) -> SpectrumMeta:
     ``extra=False`` skips the plan/fibre/redshift/band-SNR cards of ``meta.extra``:
     a bulk ingest of millions of files needs only the ``spectrum`` columns.
     """
-    obsid = kw.text(header, "OBSID")  # DR1 files have none: left empty, not the file name
-    classes = (kw.text(header, "CLASS"), kw.text(header, "SUBCLASS"))
-    mjd = kw.mjd_from_iso(kw.text(header, "DATE-OBS"))  # median UTC of the exposures
+    obsid = kw.string(header, "OBSID")  # DR1 files have none: left empty, not the file name
+    classes = (kw.string(header, "CLASS"), kw.string(header, "SUBCLASS"))
+    mjd = kw.mjd_from_iso(kw.string(header, "DATE-OBS"))  # median UTC of the exposures
     more = {}
     if extra:
         more = {
@@ -102,8 +102,8 @@ def meta(header: Mapping[str, Any], extra: bool = True) -> SpectrumMeta:
     return SpectrumMeta(
         pubdid=f"{PUBDID_PREFIX}{identity}" if identity else "",
         obsid=obsid,
-        designation=kw.text(header, "DESIG"),
-        object=kw.text(header, "OBJNAME"),
+        designation=kw.string(header, "DESIG"),
+        object=kw.string(header, "OBJNAME"),
         ra=kw.angle(kw.get(header, "RA"), hours=False),
         dec=kw.angle(kw.get(header, "DEC"), hours=False),
         mjd=mjd if np.isfinite(mjd) else kw.number(header, "MJD"),
@@ -131,10 +131,10 @@ def spectrum_name(header: Mapping[str, Any]) -> str:
 
     DR1 headers have no OBSID: this name is then what the publisher DID is made of.
     """
-    lmjd, plan = kw.get(header, "LMJD"), kw.text(header, "PLANID")
+    lmjd, plan = kw.get(header, "LMJD"), kw.string(header, "PLANID")
     spid, fiber = kw.get(header, "SPID"), kw.get(header, "FIBERID")
     if lmjd is None or not plan or spid is None or fiber is None:
-        return kw.text(header, "FILENAME").removesuffix(".fits").removesuffix(".gz")
+        return kw.string(header, "FILENAME").removesuffix(".fits").removesuffix(".gz")
     return f"spec-{int(lmjd)}-{plan}_sp{int(spid):02d}-{int(fiber):03d}"
 
 

@@ -36,15 +36,15 @@ INSTRUMENT_KEYWORDS = ("COUDE700", "CCD700")
 def is_raw_ccd700(header: Mapping[str, Any]) -> bool:
     """A 1-D image from the Ondrejov coude spectrograph (or any linear 1-D spectrum)."""
     return kw.get(header, "NAXIS") == 1 and (
-        kw.text(header, "OBSERVAT").upper().startswith("ONDREJOV")
-        or kw.text(header, "INSTRUME").upper() in INSTRUMENT_KEYWORDS
+        kw.string(header, "OBSERVAT").upper().startswith("ONDREJOV")
+        or kw.string(header, "INSTRUME").upper() in INSTRUMENT_KEYWORDS
         or "CRVAL1" in header
     )
 
 
 def is_datalink_table(header: Mapping[str, Any]) -> bool:
     """The header of an Ondrejov DataLink BINTABLE (DaCHS SDM FITS of ccd700)."""
-    return kw.text(header, "DS_IDPUB").startswith(PUBDID_PREFIX) or kw.text(
+    return kw.string(header, "DS_IDPUB").startswith(PUBDID_PREFIX) or kw.string(
         header, "TITLE"
     ).startswith("ccd700/")
 
@@ -66,9 +66,9 @@ def raw_mjd(header: Mapping[str, Any]) -> float:
     DATE-OBS is the night's date at the start of the exposure, so a UTMIDDLE
     earlier than UT means the exposure crossed 0h UT and the middle is a day later.
     """
-    date = kw.text(header, "DATE-OBS")
-    start = kw.mjd_from_iso(date, kw.text(header, "UT")) if date else math.nan
-    middle = kw.mjd_from_iso(date, kw.text(header, "UTMIDDLE")) if date else math.nan
+    date = kw.string(header, "DATE-OBS")
+    start = kw.mjd_from_iso(date, kw.string(header, "UT")) if date else math.nan
+    middle = kw.mjd_from_iso(date, kw.string(header, "UTMIDDLE")) if date else math.nan
     if math.isfinite(middle):
         return middle + 1.0 if middle < start else middle
     jd = kw.number(header, "JD")
@@ -110,18 +110,18 @@ def read_raw(header: Mapping[str, Any], data: Any) -> Spectrum:
         kw.angle(kw.get(header, "DEC"), hours=False),
         kw.number(header, "EQUINOX"),
     )
-    name = kw.text(header, "FILENAME").rsplit(".", 1)[0]
+    name = kw.string(header, "FILENAME").rsplit(".", 1)[0]
     meta = SpectrumMeta(
         pubdid=f"{PUBDID_PREFIX}{name}" if name else "",
         obsid=name,
-        object=kw.text(header, "OBJECT"),
+        object=kw.string(header, "OBJECT"),
         ra=ra,
         dec=dec,
         mjd=raw_mjd(header),
         snr=der_snr(flux),
         collection="ondrejov",
         instrument=INSTRUMENT,
-        extra={"flux_unit": kw.text(header, "BUNIT"), "snr_source": "der_snr"},
+        extra={"flux_unit": kw.string(header, "BUNIT"), "snr_source": "der_snr"},
     )
     return Spectrum(wavelength, flux, "air", RESOLVING_POWER, meta=meta)
 

@@ -194,22 +194,22 @@ def build(
         err = np.asarray(error, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             ivar = np.where(np.isfinite(err) & (err > 0), 1.0 / err**2, 0.0)
-    pubdid = kw.text(values, "curation.publisherdid")
+    pubdid = kw.string(values, "curation.publisherdid")
     ra, dec = position(values)
     snr = _float(values.get("derived.snr"))
     meta = SpectrumMeta(
         pubdid=pubdid,
-        obsid=kw.text(values, "dataid.creatordid") or kw.text(values, "dataid.datasetid"),
-        object=kw.text(values, "target.name"),
+        obsid=kw.string(values, "dataid.creatordid") or kw.string(values, "dataid.datasetid"),
+        object=kw.string(values, "target.name"),
         ra=ra,
         dec=dec,
         mjd=_float(values.get("char.timeaxis.coverage.location.value")),
         snr=snr,
-        collection=kw.text(values, "dataid.collection"),
-        instrument=kw.text(values, "dataid.instrument"),
+        collection=kw.string(values, "dataid.collection"),
+        instrument=kw.string(values, "dataid.instrument"),
         extra={
-            "title": kw.text(values, "dataid.title"),
-            "source_class": kw.text(values, "target.class"),
+            "title": kw.string(values, "dataid.title"),
+            "source_class": kw.string(values, "target.class"),
             "medium_source": medium_hint[1],
             "resolving_power_source": power_source,
         },
@@ -224,14 +224,15 @@ def fits_table(hdus: Any) -> tuple[int, list[int | None]] | None:
     """(HDU index, [spectral, flux, error] column indices) of the first SDM-like BINTABLE."""
     for index, hdu in enumerate(hdus):
         header = hdu.header
-        if kw.text(header, "XTENSION") != "BINTABLE":
+        if kw.string(header, "XTENSION") != "BINTABLE":
             continue
         n = int(kw.number(header, "TFIELDS")) if kw.number(header, "TFIELDS") > 0 else 0
-        names = [kw.text(header, f"TTYPE{i}") for i in range(1, n + 1)]
+        names = [kw.string(header, f"TTYPE{i}") for i in range(1, n + 1)]
         utypes = [
-            kw.text(header, f"TUTYP{i}") or kw.text(header, f"TUTYPE{i}") for i in range(1, n + 1)
+            kw.string(header, f"TUTYP{i}") or kw.string(header, f"TUTYPE{i}")
+            for i in range(1, n + 1)
         ]
-        ucds = [kw.text(header, f"TUCD{i}") for i in range(1, n + 1)]
+        ucds = [kw.string(header, f"TUCD{i}") for i in range(1, n + 1)]
         found = [find_column(names, utypes, ucds, role) for role in (SPECTRAL, FLUX, FLUX_ERROR)]
         if found[0] is not None and found[1] is not None:
             return index, found
@@ -257,7 +258,7 @@ def read_sdm_fits(hdus: Any) -> Spectrum:
     except (TypeError, ValueError) as error:
         raise SpectrumError(Reason.WRONG_HDU_LAYOUT, f"non-numeric column: {error}") from None
     col = i_lam + 1
-    lam = to_angstrom(lam, kw.text(header, f"TUNIT{col}") or kw.text(header, "SPECSDIM"))
+    lam = to_angstrom(lam, kw.string(header, f"TUNIT{col}") or kw.string(header, "SPECSDIM"))
     values: dict[str, Any] = {}
     for key, names in FITS_KEYWORDS.items():
         for name in names:
@@ -267,10 +268,10 @@ def read_sdm_fits(hdus: Any) -> Spectrum:
     if "char.spectralaxis.resolution" in values:
         values["char.spectralaxis.resolution.unit"] = _comment_unit(header, "SPEC_RES")
     explicit = next((str(kw.get(header, k)) for k in MEDIUM_KEYWORDS if k in header), "")
-    description = f"{_comment(header, f'TTYPE{col}')} {kw.text(header, f'TCOMM{col}')}"
-    hint = medium(explicit, kw.text(header, f"TUCD{col}"), description)
+    description = f"{_comment(header, f'TTYPE{col}')} {kw.string(header, f'TCOMM{col}')}"
+    hint = medium(explicit, kw.string(header, f"TUCD{col}"), description)
     spectrum = build(lam, flux, err, values, hint)
-    spectrum.meta.extra["flux_calibration"] = kw.text(header, "FLUX_CAL")
+    spectrum.meta.extra["flux_calibration"] = kw.string(header, "FLUX_CAL")
     return spectrum
 
 

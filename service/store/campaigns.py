@@ -24,6 +24,7 @@ from service.store import schema
 from service.store.datasets import Dataset, Datasets
 from service.store.ownership import may_label
 from service.vocabulary import BATCH_ROLES, CLASSES, VERDICTS
+from uws.store import retrying
 
 #: What a campaign's verdicts are exported with (``/campaigns/{name}/labels``): the
 #: spectrum's identity and position, then who said what, when and how.
@@ -485,21 +486,29 @@ class Campaigns:
     def record_iteration(self, campaign: Campaign, number: int, **values: Any) -> None:
         """Add the ``iteration`` row of a finished step (``values``: its strategy, counts,
         timings; the metrics follow once the oracle has labelled its batch)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                schema.iteration.insert().values(
-                    campaign_id=campaign.campaign_id, number=number, **values
+
+        def write() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    schema.iteration.insert().values(
+                        campaign_id=campaign.campaign_id, number=number, **values
+                    )
                 )
-            )
+
+        retrying(write, f"campaign {campaign.name} iteration {number}")
 
     def record_metrics(self, campaign: Campaign, number: int, metrics: dict[str, Any]) -> None:
         """Set the metrics of iteration ``number`` (error, precisions: how its model did on
         the batch it asked about, now that the oracle has answered)."""
         table = schema.iteration
-        with self.engine.begin() as conn:
-            conn.execute(
-                table.update()
-                .where(table.c.campaign_id == campaign.campaign_id)
-                .where(table.c.number == number)
-                .values(**metrics)
-            )
+
+        def write() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    table.update()
+                    .where(table.c.campaign_id == campaign.campaign_id)
+                    .where(table.c.number == number)
+                    .values(**metrics)
+                )
+
+        retrying(write, f"campaign {campaign.name} iteration {number} metrics")

@@ -35,7 +35,7 @@ from service.store.engine import engine_for
 from service.store.features import FeatureStore
 from service.store.ownership import may_change, refusal
 from service.store.spectrum_keys import SpectrumKeys, hashes_of, repeats
-from service.vocabulary import FEATURE_PIXELS
+from service.vocabulary import CLASSES, FEATURE_PIXELS, POSITION_OUT_OF_RANGE
 
 #: One ``spectrum`` column to store: a list, or an array (numbers; NaN is NULL).
 Column = Sequence[Any] | np.ndarray
@@ -166,6 +166,7 @@ class Datasets:
                 name: _nulls(values) if name in _FLOAT_COLUMNS else values
                 for name, values in rows.items()
             }
+            _null_impossible_positions(columns, len(indices))
             columns["row_index"] = np.arange(indices.start, indices.stop)
             columns["dataset_id"] = [dataset.dataset_id] * len(indices)
             columns.setdefault("learning_domain", [dataset.domain] * len(indices))
@@ -341,6 +342,20 @@ class Datasets:
         with self.engine.connect() as conn:
             return {int(row): str(verdict) for row, verdict in conn.execute(query)}
 
+    def has_class_labels(self, dataset: Dataset) -> bool:
+        """Whether a campaign-free label gives one of ``spectrum``'s rows a class to train on."""
+        spectrum, label = schema.spectrum, schema.label
+        query = (
+            sa.select(label.c.label_id)
+            .join(spectrum, label.c.spectrum_id == spectrum.c.spectrum_id)
+            .where(spectrum.c.dataset_id == dataset.dataset_id)
+            .where(label.c.campaign_id.is_(None))
+            .where(label.c.label.in_(CLASSES))
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.scalar(query) is not None
+
 
 #: ``spectrum`` columns of floating-point numbers: a NaN there is stored as NULL.
 _FLOAT_COLUMNS = frozenset(c.name for c in schema.spectrum.c if isinstance(c.type, sa.Float))
@@ -362,6 +377,27 @@ def _take(values: Column, keep: np.ndarray) -> Column:
     if isinstance(values, np.ndarray):
         return values[keep]
     return [values[i] for i in keep.tolist()]
+
+
+def _null_impossible_positions(columns: dict[str, Any], n: int) -> None:
+    """Store a position no sky has (Dec outside [-90, 90], RA outside [0, 360)) as NULL
+    ``ra``/``dec``, flagged in ``position_flag``: a broken header must not place a
+    spectrum on TAP's sky (a cone search, a cross-match), nor cost the spectrum itself."""
+    if "ra" not in columns and "dec" not in columns:
+        return
+    ra = np.array([np.nan if v is None else v for v in columns.get("ra", [None] * n)], float)
+    dec = np.array([np.nan if v is None else v for v in columns.get("dec", [None] * n)], float)
+    impossible = ((ra < 0) | (ra >= 360)) | ((dec < -90) | (dec > 90))  # NaN compares False
+    if not impossible.any():
+        return
+    for name in ("ra", "dec"):
+        if name in columns:
+            values = np.asarray(columns[name], dtype=object)
+            values[impossible] = None
+            columns[name] = values
+    flags = np.asarray(columns.get("position_flag", [None] * n), dtype=object)
+    flags[impossible] = POSITION_OUT_OF_RANGE
+    columns["position_flag"] = flags
 
 
 def _nulls(values: Column) -> Column:

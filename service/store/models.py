@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from service.store import schema
+from uws.store import retrying
 
 
 def record_model(
@@ -27,21 +28,25 @@ def record_model(
 ) -> int:
     """Add the ``model`` row of a saved file (``path`` relative to home, ``metrics`` as
     JSON); returns its ``model_id``."""
-    with engine.begin() as conn:
-        result = conn.execute(
-            schema.model.insert().values(
-                campaign_id=campaign_id,
-                iteration=iteration,
-                path=path,
-                adaptation=adaptation,
-                classes=",".join(classes),
-                metrics=metrics,
-                created=schema.utcnow(),
+
+    def write() -> int:
+        with engine.begin() as conn:
+            result = conn.execute(
+                schema.model.insert().values(
+                    campaign_id=campaign_id,
+                    iteration=iteration,
+                    path=path,
+                    adaptation=adaptation,
+                    classes=",".join(classes),
+                    metrics=metrics,
+                    created=schema.utcnow(),
+                )
             )
-        )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    return retrying(write, f"model {path}")
 
 
 def model_path(engine: sa.Engine, model_id: int) -> str | None:

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 
 from service.store import schema
 from service.vocabulary import CANDIDATE, CLASSES, HOU_EMISSION, HOU_NONE
+from uws.store import retrying
 
 #: Rows per SQL bulk insert and per Parquet row group.
 CHUNK = 250_000
@@ -144,24 +145,31 @@ def record(
         "job_id": scoring.job_id,
     }
     chosen = np.flatnonzero(sql_rows)
-    with engine.begin() as conn:
-        conn.execute(  # first: SQLite's transaction opens here, before bulk_load's DDL
-            schema.prediction_file.insert().values(
-                **keys,
-                path=str(path.relative_to(folder.parent)),
-                n_rows=len(table["spectrum_id"]),
-                n_candidates=int(np.sum(table["role"] == CANDIDATE)),
-                arithmetic=scoring.arithmetic,
-                created=schema.utcnow(),
+
+    def write() -> int:  # one transaction: a try that met a lock or an outage stored nothing
+        with engine.begin() as conn:
+            conn.execute(  # first: SQLite's transaction opens here, before bulk_load's DDL
+                schema.prediction_file.insert().values(
+                    **keys,
+                    path=str(path.relative_to(folder.parent)),
+                    n_rows=len(table["spectrum_id"]),
+                    n_candidates=int(np.sum(table["role"] == CANDIDATE)),
+                    arithmetic=scoring.arithmetic,
+                    created=schema.utcnow(),
+                )
             )
-        )
-        with schema.bulk_load(conn, schema.prediction, len(chosen)):
-            deleted = _forget_unselected(conn, scoring) if scoring.campaign_id is not None else 0
-            for start in range(0, len(chosen), CHUNK):
-                rows = chosen[start : start + CHUNK]
-                part: dict[str, Any] = {k: v[rows] for k, v in table.items()}
-                part.update({k: [v] * len(rows) for k, v in keys.items()})
-                schema.bulk_insert(conn, schema.prediction, part)
+            with schema.bulk_load(conn, schema.prediction, len(chosen)):
+                deleted = (
+                    _forget_unselected(conn, scoring) if scoring.campaign_id is not None else 0
+                )
+                for start in range(0, len(chosen), CHUNK):
+                    rows = chosen[start : start + CHUNK]
+                    part: dict[str, Any] = {k: v[rows] for k, v in table.items()}
+                    part.update({k: [v] * len(rows) for k, v in keys.items()})
+                    schema.bulk_insert(conn, schema.prediction, part)
+        return deleted
+
+    deleted = retrying(write, f"predictions {name}")
     return {"path": path, "sql_rows": len(chosen), "deleted": deleted}
 
 

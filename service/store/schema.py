@@ -240,6 +240,13 @@ spectrum = sa.Table(
         "SIMBAD main identifier from a cross-match (if any)",
         "meta.id.cross",
     ),
+    col(  # last: migration 0007 added it
+        "position_flag",
+        sa.String(32),
+        "Why ra and dec are NULL: header-out-of-range (the file's header gave Dec outside "
+        "[-90, 90] or RA outside [0, 360)); NULL when the position is as read",
+        "meta.code.qual;pos",
+    ),
     sa.UniqueConstraint("dataset_id", "row_index"),
     sa.Index("ix_spectrum_dec_ra", "dec", "ra"),
     sa.Index("ix_spectrum_pubdid", "pubdid"),

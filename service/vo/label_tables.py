@@ -4,7 +4,8 @@ One parser for every way labels arrive (the ``LABELS`` of an ingest, an upload
 to a campaign, a table sent back over SAMP), so the same names and the same
 errors apply everywhere: a row needs an identifier column and a ``label``
 column; unknown verdicts are refused naming the row (and the verdict, when it is
-a short word: no error echoes the content of a file).
+a short word: no error echoes the content of a file). Every way a file can be
+wrong is ``BAD_LABEL_FILE`` with what to do about it, never a parser's own text.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import io
 import re
 from typing import Any
 
+from service.reasons import AlvoError, Reason
 from service.vocabulary import ABSORPTION, DOUBLE_PEAK, NOT_SURE, SINGLE_PEAK, VERDICTS
 
 #: Columns that identify a spectrum, most specific first (case-insensitive).
@@ -31,24 +33,25 @@ class OracleLabel:
 
 
 def parse_labels(data: bytes) -> list[OracleLabel]:
-    """Labels from a VOTable or a CSV file; rows with an empty label are skipped."""
-    if b"<VOTABLE" in data[:4000].upper():
-        from astropy.io.votable import parse_single_table
+    """Labels from a VOTable or a CSV file; rows with an empty label are skipped.
 
-        table = parse_single_table(io.BytesIO(data)).to_table()
-        names = list(table.colnames)
-        rows: list[dict[str, Any]] = [dict(zip(names, row, strict=True)) for row in table]
+    Raises ``AlvoError(BAD_LABEL_FILE)`` saying what to fix: the encoding, the
+    VOTable, a missing column, a verdict of a row.
+    """
+    if b"<VOTABLE" in data[:4000].upper():
+        names, rows = _votable_rows(data)
     else:
-        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
-        names = list(reader.fieldnames or [])
-        rows = list(reader)
+        names, rows = _csv_rows(data)
     columns = {name.lower().strip(): name for name in names}
     label_column = next((columns[c] for c in LABEL_COLUMNS if c in columns), None)
     if label_column is None:
-        raise ValueError("the table has no 'label' column: add one with the verdicts")
+        raise bad_file(
+            f"the table has no 'label' column (nor {', '.join(LABEL_COLUMNS[1:])}): add one "
+            f"with a verdict per row ({', '.join(VERDICTS)})"
+        )
     id_column = next((columns[c] for c in ID_COLUMNS if c in columns), None)
     if id_column is None:
-        raise ValueError(f"the table has no identifier column (one of {', '.join(ID_COLUMNS)})")
+        raise bad_file(f"the table has no identifier column: add one of {', '.join(ID_COLUMNS)}")
     labels = []
     for number, row in enumerate(rows):
         label = _text(row[label_column]).lower()
@@ -56,11 +59,47 @@ def parse_labels(data: bytes) -> list[OracleLabel]:
         if not label:
             continue
         if label not in VERDICTS:
-            raise ValueError(
+            raise bad_file(
                 f"row {number}: label {_quoted(label)}is not one of {', '.join(VERDICTS)}"
             )
         labels.append(OracleLabel(spectrum=_text(row[id_column]), label=label))
     return labels
+
+
+def bad_file(detail: str) -> AlvoError:
+    return AlvoError(Reason.BAD_LABEL_FILE, detail)
+
+
+def _votable_rows(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
+    from astropy.io.votable import parse_single_table
+
+    try:
+        table = parse_single_table(io.BytesIO(data)).to_table()
+    except Exception:  # astropy/expat fail in their own words; none of them helps the user
+        raise bad_file(
+            "the VOTable could not be read (not well-formed, or no TABLE with data): "
+            "save it again from TOPCAT, or send a CSV with 'pubdid' and 'label' columns"
+        ) from None
+    names = list(table.colnames)
+    return names, [dict(zip(names, row, strict=True)) for row in table]
+
+
+def _csv_rows(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise bad_file(
+            f"the file is not UTF-8 text (byte {error.start} is not): save the CSV as "
+            "UTF-8, or send a VOTable"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return list(reader.fieldnames or []), list(reader)
+    except csv.Error:  # a field over csv's limit (128 KiB), a NUL byte
+        raise bad_file(
+            f"the CSV could not be read at line {reader.line_num}: one identifier and one "
+            "verdict per line, comma-separated, no field longer than 128 KiB"
+        ) from None
 
 
 def _quoted(label: str) -> str:

@@ -167,7 +167,7 @@ def check_wavelength(value: float, name: str = "BAND") -> float:
     return value
 
 
-def select(catalogue: Catalogue, query: SsaQuery) -> np.ndarray:
+def matching_rows(catalogue: Catalogue, query: SsaQuery) -> np.ndarray:
     """Indices of the matching rows, nearest first for cone searches."""
     keep = np.ones(catalogue.size, dtype=bool)
     if query.nothing:
@@ -316,7 +316,9 @@ def routes(settings: Settings, holdings: Holdings | None = None) -> list[BaseRou
 
         def answer() -> bytes:
             catalogue = holdings.catalogue(collection)
-            indices = np.zeros(0, dtype=np.int64) if query.metadata else select(catalogue, query)
+            indices = (
+                np.zeros(0, dtype=np.int64) if query.metadata else matching_rows(catalogue, query)
+            )
             overflow = len(indices) > query.maxrec
             return response_document(
                 catalogue,

@@ -48,9 +48,13 @@ def health(database_url: str, executor: Any = None) -> tuple[bool, str]:
 
 
 def availability_response(request: Request, settings: Settings) -> Response:
-    """The availability document of the app serving ``request`` (its UWS executor, if any)."""
+    """The availability document of the app serving ``request``: its database, its UWS
+    executor (if any) and its running TAP queries with their time so far and limit."""
     uws = getattr(request.app.state, "uws", None)
     available, note = health(settings.sqlalchemy_url, getattr(uws, "executor", None))
+    tap = getattr(request.app.state, "tap", None)  # a TapDatabase: what its queries cost now
+    if tap is not None:
+        note += "; " + tap.running_note()
     return Response(availability_document(available, note), media_type=XML_MEDIA_TYPE)
 
 

@@ -339,10 +339,5 @@ def _table_verdicts(body: bytes, user: str) -> list[Verdict]:
     """Verdicts of a VOTable or CSV label file, their source named after the format;
     whatever it is instead is BAD_LABEL_FILE."""
     source = "votable" if b"<VOTABLE" in body[:4000].upper() else "csv"
-    try:
-        rows = parse_labels(body)
-    except AlvoError:
-        raise
-    except Exception as error:  # astropy/expat/csv each fail their own way on a foreign body
-        raise AlvoError(Reason.BAD_LABEL_FILE, f"unreadable label file: {error}") from None
+    rows = parse_labels(body)
     return [Verdict(label=x.label, pubdid=x.spectrum, user=user, source=source) for x in rows]

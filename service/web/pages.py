@@ -128,20 +128,16 @@ class OraclePages:
     async def tap(self, request: Request) -> Response:
         """The TAP service's root for a person: what it holds and how to query it."""
         base = html.escape(self.settings.public_url)
-        example = html.escape("SELECT TOP 10 * FROM alvo.prediction ORDER BY entropy DESC")
         return _plain_page(
             "alvo TAP service",
             f"<p>The result tables (campaigns, iterations, predictions, labels, spectra) "
             f"queryable in ADQL with TAP 1.1. Point TOPCAT (<em>VO → Table Access Protocol</em>) "
-            f"or pyvo at <code>{base}/tap</code>:</p>"
-            f"<pre>import pyvo&#10;service = pyvo.dal.TAPService('{base}/tap')&#10;"
-            f"service.search('{example}')</pre>"
-            f"<ul><li><a href='tap/tables'>tables</a> (VOSI) and "
-            f"<a href='tap/examples'>examples</a></li>"
+            f"or pyvo (<code>pyvo.dal.TAPService('{base}/tap')</code>) at "
+            f"<code>{base}/tap</code>.</p>"
+            f"<ul><li><a href='tap/examples'>example queries</a> (DALI examples, each a "
+            f"link that runs it) and the <a href='tap/tables'>tables</a> (VOSI)</li>"
             f"<li><a href='tap/capabilities'>capabilities</a>, "
-            f"<a href='tap/availability'>availability</a></li>"
-            f"<li><a href='tap/sync?LANG=ADQL&amp;QUERY={html.escape(example.replace(' ', '+'))}'>"
-            f"a first query</a> (synchronous, a VOTable); "
+            f"<a href='tap/availability'>availability</a>; "
             f"<a href='tap/async'>asynchronous jobs</a></li></ul>",
         )
 

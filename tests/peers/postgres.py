@@ -102,6 +102,10 @@ class PostgresCluster:
         self._checked(
             "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its data directory (again, after :meth:`halt`)."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -110,6 +114,11 @@ class PostgresCluster:
             "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
             "-l", str(self.root / "postgres.log"), "-o", options,
         )  # fmt: skip
+
+    def halt(self) -> None:
+        """Stop the server as an operator's restart does (``-m fast``: every session is
+        ended, the data kept); :meth:`resume` starts it again on the same port."""
+        self._checked("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data))
 
     def stop(self) -> None:
         self._run("pg_ctl", "stop", "-m", "immediate", "-D", str(self.data))

@@ -17,6 +17,7 @@ import threading
 import httpx
 import pytest
 from astropy.io.votable import parse_single_table
+from pyvo.samp.errors import SAMPProxyError
 
 from tests.peers.samp_desktop_scenario import wait_for
 from tests.peers.stilts import votlint
@@ -89,8 +90,13 @@ def receiver(hub):
 
 def names(client) -> dict[str, str]:
     """``{samp.name: client id}`` of the other clients registered with the hub."""
-    ids = client.get_registered_clients()
-    return {client.get_metadata(c).get("samp.name"): c for c in ids}
+    found = {}
+    for other in client.get_registered_clients():
+        try:  # a client may unregister between the listing and this call
+            found[client.get_metadata(other).get("samp.name")] = other
+        except SAMPProxyError:
+            continue
+    return found
 
 
 def received(client, mtype):

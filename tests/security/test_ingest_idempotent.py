@@ -8,10 +8,12 @@ missing; the feature store row <-> ``spectrum.row_index`` contract holds.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 import uuid
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -207,3 +209,27 @@ def test_an_old_database_with_duplicates_still_starts(tmp_path, caplog):
         conn.execute(schema.spectrum.insert(), twice)
     schema.create_all(engine)
     assert "ux_spectrum_identity" in caplog.text and "re-ingest" in caplog.text
+
+
+@pytest.mark.parametrize("owner", [None, "alice"])
+def test_an_ingest_whose_every_spectrum_is_refused_creates_and_claims_no_dataset(tmp_path, owner):
+    """Before, the first chunk created the dataset (owned by the job's owner) even when
+    all its spectra failed: the name was taken, under auth by whoever tried first."""
+    from service.jobs.ingest import served
+    from uws.models import JobParameters
+    from uws.runner import RunnerJob
+
+    settings = Settings(home=tmp_path, fetch_allow="127.0.0.0/8", workers=1)
+    settings.save_snapshot()
+    workdir = tmp_path / "jobs" / "job1"
+    workdir.mkdir(parents=True)
+    junk = {f"/{i}.fits": b"SIMPLE  =  not a spectrum" for i in range(3)}
+    with HoldingServer(junk).running() as server:
+        urls = tuple(("URL", f"{server.url}/{i}.fits") for i in range(3))
+        job = RunnerJob("job1", owner, "ingest", JobParameters((("DATASET", "gone"), *urls)), {})
+        results = served.run(job, workdir, lambda fraction, message="": None)
+    summary = json.loads(Path(results["summary"][0]).read_text())
+    assert summary["added"] == 0 and summary["failed"] == 3, summary
+    assert Datasets(settings).get("gone") is None
+    datasets = Datasets(settings)  # the name is free: anyone may ingest into it
+    assert datasets.open_or_create("gone", "target", owner="bob").owner == "bob"

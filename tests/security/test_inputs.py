@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tests.security.inputs_world import assert_clean, build_home, served
+from tests.security.inputs_world import assert_clean, build_home, served, served_bare
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,23 @@ def test_iterate_naming_unknown_datasets_is_refused_at_creation(client):
     refused(response, 400, "UNKNOWN_DATASET_NAME")
     unknown_campaign = client.post("/iterate", data={"CAMPAIGN": "nosuch"})
     refused(unknown_campaign, 400, "UNKNOWN_CAMPAIGN")
+
+
+def test_classify_with_an_unknown_model_is_refused_at_creation(client):
+    before = job_count(client)
+    response = client.post("/classify", data={"DATASET": "pool", "MODEL_ID": "999"})
+    refused(response, 400, "UNKNOWN_MODEL")
+    assert "MODEL_ID=999" in response.text
+    assert job_count(client) == before
+
+
+def test_train_on_a_dataset_without_labels_is_refused_at_creation(client):
+    response = client.post("/train", data={"DATASET": "pool"})
+    refused(response, 400, "UNLABELLED_DATASET")
+    assert "'pool'" in response.text
+    accepted = client.post("/train", data={"DATASET": "src"}, follow_redirects=False)
+    assert accepted.status_code == 303, accepted.text[:300]  # labelled: the job exists
+    client.delete(accepted.headers["location"])
 
 
 def test_ingest_position_nan_is_refused(client):
@@ -227,6 +244,38 @@ def test_a_fits_body_as_labels_is_bad_label_file(client):
     refused(response, 400, "BAD_LABEL_FILE")
 
 
+NO_LABEL_VOTABLE = b"""<?xml version="1.0"?><VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE><FIELD name="pubdid" datatype="char" arraysize="*"/><FIELD name="note" datatype="char" arraysize="*"/><DATA><TABLEDATA><TR><TD>ivo://t/pool?0</TD><TD>x</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""  # noqa: E501
+LATIN1_CSV = "pubdid,label,comment\nivo://t/pool?0,absorption,café\n".encode("latin-1")
+PYTHON_WORDS = ("codec", "decode", "Error", "position", "invalid start byte")
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [(LATIN1_CSV, "UTF-8"), (NO_LABEL_VOTABLE, "'label' column"), (b"<VOTABLE><TABLE", "VOTable")],
+    ids=["not-utf8", "votable-without-label", "broken-votable"],
+)
+def test_a_label_file_that_cannot_be_used_says_what_to_do(client, body, says):
+    response = client.post(
+        "/campaigns/be/labels", content=body, headers={"content-type": "text/csv"}
+    )
+    refused(response, 400, "BAD_LABEL_FILE")
+    detail = response.json()["detail"]
+    assert says in detail and not any(word in detail for word in PYTHON_WORDS), detail
+
+
+@pytest.mark.parametrize("body", [LATIN1_CSV, NO_LABEL_VOTABLE], ids=["not-utf8", "no-label"])
+def test_ingest_labels_that_cannot_be_used_are_bad_label_file(tmp_path, body):
+    from service.jobs.ingest.served import read_labels
+    from service.reasons import AlvoError
+
+    (tmp_path / "labels").write_bytes(body)
+    with pytest.raises(AlvoError) as refusal:
+        read_labels("labels", tmp_path)
+    assert refusal.value.reason.code == "BAD_LABEL_FILE", str(refusal.value)
+    assert str(refusal.value).startswith("BAD_LABEL_FILE: LABELS: ")
+    assert not any(word in refusal.value.detail for word in PYTHON_WORDS), refusal.value.detail
+
+
 def test_a_label_body_larger_than_the_cap_is_a_413_before_it_is_read(client):
     huge = client.app.state.settings.max_label_bytes + 1
     response = client.post(
@@ -275,3 +324,77 @@ def test_a_path_leaving_the_collection_is_named_so_not_an_unknown_dataset(client
     response = client.get("/datalink/ondrejov/files/%2E%2E/lamost/catalogue.fits")
     refused(response, 404, "PATH_OUTSIDE_COLLECTION")
     refused(client.get("/datalink/ondrejov/files/spectra/none.fits"), 404, "UNKNOWN_FILE")
+
+
+# --- header positions ----------------------------------------------------------------------------
+def test_header_positions_no_sky_has_are_null_and_flagged_over_tap(tmp_path):
+    """Before, Dec = 95 and RA = 400 were stored and published as read."""
+    from astropy.io.votable import parse_single_table
+
+    from service.store.datasets import Datasets
+
+    settings = build_home(tmp_path)
+    datasets = Datasets(settings)
+    odd = datasets.open_or_create("odd", "target")
+    positions = [(10.0, 95.0), (400.0, 10.0), (-1.0, 10.0), (360.0, 0.0), (359.5, -90.0)]
+    rows = {
+        "pubdid": [f"ivo://t/odd?{i}" for i in range(len(positions))],
+        "ra": [ra for ra, _ in positions],
+        "dec": [dec for _, dec in positions],
+    }
+    datasets.append(odd, np.zeros((len(positions), 140), np.float32), rows)
+    query = (
+        "SELECT s.pubdid, s.ra, s.dec, s.position_flag FROM alvo.spectrum AS s "
+        "JOIN alvo.dataset AS d ON d.dataset_id = s.dataset_id WHERE d.name = 'odd' "
+        "ORDER BY s.row_index"
+    )
+    with served(settings) as own:
+        response = tap(own, query)
+    assert response.status_code == 200, response.text[:500]
+    table = parse_single_table(io.BytesIO(response.content)).to_table()
+    flags = [None if np.ma.is_masked(f) or not f else str(f) for f in table["position_flag"]]
+    assert flags == ["header-out-of-range"] * 4 + [None]
+    assert table["ra"].mask[:4].all() and table["dec"].mask[:4].all()
+    assert (float(table["ra"][4]), float(table["dec"][4])) == (359.5, -90.0)
+
+
+# --- TAP cost ------------------------------------------------------------------------------------
+CROSS_JOIN = (
+    "SELECT COUNT(*) FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, "
+    "TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d"
+)
+
+
+def test_an_anonymous_cross_join_stops_sooner_and_vosi_shows_what_runs(tmp_path):
+    """Before, a 4-way cross join held a core for the full sync limit whoever sent it,
+    and nothing showed it running."""
+    import threading
+    import time
+
+    from tests.security.processes import wait_until
+
+    settings = build_home(tmp_path)
+    settings = type(settings)(
+        **{**settings.__dict__, "auth": "header", "tap_timeout": 4, "tap_anonymous_timeout": 1}
+    )
+    with served_bare(settings) as own:
+        started = time.monotonic()
+        anonymous = tap(own, CROSS_JOIN)
+        assert "QUERY_TIMEOUT" in anonymous.text and "1 s" in anonymous.text, anonymous.text
+        assert time.monotonic() - started < 3
+        answers = []
+        form, alice = {"LANG": "ADQL", "QUERY": CROSS_JOIN}, {"X-Forwarded-User": "alice"}
+        signed_in = threading.Thread(
+            target=lambda: answers.append(own.post("/tap/sync", data=form, headers=alice))
+        )
+        started = time.monotonic()
+        signed_in.start()
+        note = wait_until(
+            lambda: "TAP queries running: 1," in (text := own.get("/availability").text) and text,
+            3, "VOSI availability to show the running query",
+        )  # fmt: skip
+        assert "of its 4 s" in str(note), note
+        signed_in.join(30)
+        assert "QUERY_TIMEOUT" in answers[0].text and "4 s" in answers[0].text
+        assert time.monotonic() - started > 3.5
+        assert "TAP queries running: none" in own.get("/tap/availability").text

@@ -17,7 +17,7 @@ from service.vo import dali
 from tests.security.inputs_world import TRACEBACK_MARKS
 
 REPO = Path(__file__).resolve().parents[2]
-STATUSES = {400, 401, 403, 404, 409, 413, 500, 502, 503, 504}  # 503: retry after
+STATUSES = {400, 401, 403, 404, 409, 413, 414, 431, 500, 502, 503, 504, 507}  # 503: retry after
 
 
 def test_every_reason_has_a_status_a_client_can_act_on():

@@ -232,8 +232,8 @@ def read_labels(location: str, workdir: Path, policy: FetchPolicy | None = None)
     data = read_table(location, workdir, policy, "LABELS")
     try:
         return {x.spectrum: x.label for x in parse_labels(data)}
-    except ValueError as error:
-        raise AlvoError(Reason.BAD_PARAMETER, f"LABELS: {error}") from error
+    except AlvoError as error:
+        raise AlvoError(error.reason, f"LABELS: {error.detail}") from None
 
 
 # --- one chunk ---------------------------------------------------------------------------------
@@ -297,7 +297,10 @@ def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
     added = 0
     chunk_results = map_chunks(fetch_chunk, chunks, cache, labels, policy)
     for done, result in enumerate(chunk_results, start=1):
-        if dataset is None:
+        failures += result.failures
+        if dataset is None and len(result.features):
+            # made by the first spectrum that can be stored: an ingest whose every spectrum
+            # is refused creates no dataset, and (under auth) claims no name
             domain = request.domain
             if domain == "auto":
                 median_r = (
@@ -306,12 +309,12 @@ def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
                 domain = "source" if median_r >= SOURCE_MIN_R else "target"
             # another's dataset, or another domain: refused by name (job_runner)
             dataset = datasets.open_or_create(request.dataset, domain, owner=job.owner)
-        added += len(
-            datasets.append(
-                dataset, result.features, result.columns, result.labels, job.owner or ""
+        if dataset is not None:
+            added += len(
+                datasets.append(
+                    dataset, result.features, result.columns, result.labels, job.owner or ""
+                )
             )
-        )
-        failures += result.failures
         progress(done / len(chunks), f"{added} spectra added, {len(failures)} failed")
     if dataset is not None:
         datasets.count_failures(dataset, len(failures))

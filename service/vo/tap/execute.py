@@ -37,6 +37,8 @@ class TapLimits:
     default_maxrec: int = 10_000
     max_maxrec: int = 1_000_000
     timeout_s: float = 60.0
+    #: A sync query's limit for a caller no authenticating proxy named (``ALVO_AUTH=header``).
+    anonymous_timeout_s: float = 10.0
     max_upload_bytes: int = 16 * 1024 * 1024
     retention_s: int = 7 * 86400
     execution_s: int = 3600
@@ -48,6 +50,7 @@ class TapLimits:
             default_maxrec=min(cls.default_maxrec, settings.tap_maxrec),
             max_maxrec=settings.tap_maxrec,
             timeout_s=float(settings.tap_timeout),
+            anonymous_timeout_s=float(min(settings.tap_anonymous_timeout, settings.tap_timeout)),
             max_upload_bytes=settings.max_upload_bytes,
             execution_s=settings.tap_async_timeout,
         )
@@ -93,9 +96,14 @@ def _format(params: dali.DaliParams) -> tuple[str, str]:
 
 
 def execute(
-    db: TapDatabase, params: dali.DaliParams, uploads: Mapping[str, bytes], limits: TapLimits
+    db: TapDatabase,
+    params: dali.DaliParams,
+    uploads: Mapping[str, bytes],
+    limits: TapLimits,
+    timeout_s: float | None = None,
 ) -> Document:
-    """Run one doQuery request; ``uploads`` maps each UPLOAD table name to its bytes."""
+    """Run one doQuery request; ``uploads`` maps each UPLOAD table name to its bytes;
+    ``timeout_s`` is the caller's time limit (default: ``limits.timeout_s``)."""
     check_parameters(params)
     kind, detail = _format(params)
     maxrec = dali.maxrec(params, limits.default_maxrec, limits.max_maxrec)
@@ -110,7 +118,7 @@ def execute(
                 f"UPLOAD {name}: {len(data)} bytes; at most {limits.max_upload_bytes}",
             )
         tables[name] = upload.read_upload(name, data)
-    result = db.run(params.get("QUERY") or "", maxrec, tables)
+    result = db.run(params.get("QUERY") or "", maxrec, tables, timeout_s)
     if kind == "csv":
         return Document(output.csv_bytes(result), output.CSV_MEDIA_TYPE)
     return Document(output.votable(result, detail), dali.VOTABLE_MEDIA_TYPE)

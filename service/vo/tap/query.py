@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
+import itertools
 import logging
 import re
 import sqlite3
@@ -136,6 +137,20 @@ class TapDatabase:
         self._role_checked = False
         self._ready = False
         self._lock = threading.Lock()
+        #: The queries running now: their start (monotonic) and time limit, for VOSI.
+        self.running: dict[int, tuple[float, float]] = {}
+        self._count = itertools.count()
+
+    def running_note(self) -> str:
+        """``TAP queries running: 2, the longest 12.3 s of its 60 s`` (VOSI availability)."""
+        now, queries = time.monotonic(), list(self.running.values())
+        if not queries:
+            return "TAP queries running: none"
+        started, limit = min(queries)
+        return (
+            f"TAP queries running: {len(queries)}, "
+            f"the longest {now - started:.1f} s of its {limit:g} s"
+        )
 
     def _make_engine(self) -> sa.Engine:
         if self.dialect == "sqlite":
@@ -173,9 +188,24 @@ class TapDatabase:
 
     # --- queries ------------------------------------------------------------------------------
     def run(
-        self, query: str, maxrec: int, uploads: Mapping[str, UploadTable] | None = None
+        self,
+        query: str,
+        maxrec: int,
+        uploads: Mapping[str, UploadTable] | None = None,
+        timeout_s: float | None = None,
     ) -> QueryResult:
-        uploads = dict(uploads or {})
+        """Run ``query``; each statement stops after ``timeout_s`` (default: the database's)."""
+        timeout = self.timeout_s if timeout_s is None else min(timeout_s, self.timeout_s)
+        key = next(self._count)
+        self.running[key] = (time.monotonic(), timeout)
+        try:
+            return self._run(query, maxrec, dict(uploads or {}), timeout)
+        finally:
+            self.running.pop(key, None)
+
+    def _run(
+        self, query: str, maxrec: int, uploads: dict[str, UploadTable], timeout: float
+    ) -> QueryResult:
         names = dict(self.sql_names)
         for upload in uploads.values():
             names[upload.adql_name.lower()] = upload.sql_name
@@ -183,12 +213,10 @@ class TapDatabase:
         LOG.info("TAP query %r -> %s", query, translation.sql)
         with self._engine.connect() as conn:
             try:
-                if self.dialect == "sqlite":
-                    rows, description = self._run_sqlite(conn, translation, uploads, maxrec)
-                else:
-                    rows, description = self._run_postgresql(conn, translation, uploads, maxrec)
+                run = self._run_sqlite if self.dialect == "sqlite" else self._run_postgresql
+                rows, description = run(conn, translation, uploads, maxrec, timeout)
             except sa.exc.DBAPIError as error:
-                raise _query_error(error, self.timeout_s) from None
+                raise _query_error(error, timeout) from None
         overflow = len(rows) > maxrec
         rows = rows[:maxrec]
         metas = self._metas(description, translation, uploads)
@@ -208,12 +236,13 @@ class TapDatabase:
         translation: adql.Translation,
         uploads: Mapping[str, UploadTable],
         maxrec: int,
+        timeout: float,
     ) -> tuple[list, Any]:
         create_temporary(conn, uploads)
         raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
         readable = {self.sql_names[t].lower() for t in translation.tables if t in self.sql_names}
         readable |= {u.sql_name for u in uploads.values()}
-        deadline = time.monotonic() + self.timeout_s
+        deadline = time.monotonic() + timeout
 
         def authorize(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
             if action == _SQLITE_SELECT:
@@ -246,6 +275,7 @@ class TapDatabase:
         translation: adql.Translation,
         uploads: Mapping[str, UploadTable],
         maxrec: int,
+        timeout: float,
     ) -> tuple[list, Any]:
         if not self._role_checked:  # a worker process that did not run setup()
             has = conn.execute(
@@ -258,7 +288,7 @@ class TapDatabase:
             conn.rollback()
             self._role, self._role_checked = (TAP_ROLE if has else None), True
         with conn.begin():
-            conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(self.timeout_s * 1000)}"))
+            conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
             create_temporary(conn, uploads)
             if self._role:
                 for upload in uploads.values():

@@ -79,10 +79,28 @@ async def _params_and_uploads(
     return params, uploads
 
 
-def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[BaseRoute]:
+def _signed_in(request: Request, settings: Settings) -> bool:
+    """Whether the caller gets the signed-in time limit: everyone without ``auth=header``."""
+    if settings.auth != "header":
+        return True
+    uws = getattr(request.app.state, "uws", None)
+    return uws is not None and uws.authenticator(request) is not None
+
+
+def database(settings: Settings) -> TapDatabase:
+    """The result tables as TAP queries them, with the operator's (signed-in) time limit;
+    an app keeps it as ``app.state.tap``, whose running queries VOSI availability shows."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    limit = float(settings.tap_timeout)
+    return TapDatabase(settings.sqlalchemy_url, timeout_s=limit, links=public_urls(settings))
+
+
+def routes(
+    settings: Settings, limits: tap.TapLimits | None = None, db: TapDatabase | None = None
+) -> list[BaseRoute]:
     limits = limits or tap.TapLimits.from_settings(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
-    db = TapDatabase(
+    db = db or TapDatabase(
         settings.sqlalchemy_url, timeout_s=limits.timeout_s, links=public_urls(settings)
     )
     base = f"{settings.public_url}/tap"
@@ -91,7 +109,8 @@ def routes(settings: Settings, limits: tap.TapLimits | None = None) -> list[Base
     async def sync(request: Request) -> Response:
         params, uploads = await _params_and_uploads(request, settings, limits.max_upload_bytes)
         await run_in_threadpool(db.ensure_ready)
-        document = await run_in_threadpool(tap.execute, db, params, uploads, limits)
+        timeout = limits.timeout_s if _signed_in(request, settings) else limits.anonymous_timeout_s
+        document = await run_in_threadpool(tap.execute, db, params, uploads, limits, timeout)
         return Response(document.body, media_type=document.media_type)
 
     async def availability(request: Request) -> Response:
