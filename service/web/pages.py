@@ -134,8 +134,8 @@ class OraclePages:
             f"queryable in ADQL with TAP 1.1. Point TOPCAT (<em>VO → Table Access Protocol</em>) "
             f"or pyvo (<code>pyvo.dal.TAPService('{base}/tap')</code>) at "
             f"<code>{base}/tap</code>.</p>"
-            f"<ul><li><a href='tap/examples'>example queries</a> (DALI examples, each a "
-            f"link that runs it) and the <a href='tap/tables'>tables</a> (VOSI)</li>"
+            f"<ul><li><a href='tap/examples'>example queries</a> (DALI examples) "
+            f"and the <a href='tap/tables'>tables</a> (VOSI)</li>"
             f"<li><a href='tap/capabilities'>capabilities</a>, "
             f"<a href='tap/availability'>availability</a>; "
             f"<a href='tap/async'>asynchronous jobs</a></li></ul>",
