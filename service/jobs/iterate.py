@@ -61,6 +61,8 @@ from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
 from service.store.campaigns import Campaigns
+from service.store.engine import engine_for
+from service.store.models import training_record
 from service.store.ownership import may_change, refusal
 from service.store.predictions import Scoring
 from service.vo import dali
@@ -189,6 +191,13 @@ class Iteration:
         training has shown its speed (see :meth:`classify`)."""
         earlier = self.campaigns.iterations(self.campaign)
         last = earlier[-1] if earlier else {}
+        #: epochs the previous training ran (its model's provenance)
+        self.prior_epochs: int | None = None
+        if earlier:
+            engine = engine_for(self.settings.sqlalchemy_url)
+            record = training_record(engine, self.campaign.campaign_id, last["number"])
+            if record and isinstance(record.get("epochs_run"), int):
+                self.prior_epochs = record["epochs_run"]
         train, classify = last.get("train_seconds"), last.get("classify_seconds")
         rest = None
         if last.get("started") and last.get("finished") and train and classify:
@@ -230,10 +239,9 @@ class Iteration:
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
         folder = self.settings.home / "models" / self.campaign.name
         previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
-        prior = self.stages.estimate("train")
         stage = self.stages.begin("train", f"training on {len(y)} labelled spectra")
         classifier = fit_classifier(
-            features, y, self.request.training, provenance, stage, previous, prior
+            features, y, self.request.training, provenance, stage, previous, self.prior_epochs
         )
         self.timings["train"] = time.perf_counter() - started
         folder.mkdir(parents=True, exist_ok=True)

@@ -88,7 +88,7 @@ def fit_classifier(
     provenance: dict[str, Any],
     stage: Stage | None = None,
     initial_path: Path | None = None,
-    prior_seconds: float | None = None,
+    prior_epochs: int | None = None,
 ) -> Any:
     """A CNN trained on features made with the service's adaptation (recorded in the model).
 
@@ -98,10 +98,11 @@ def fit_classifier(
     With ``stage``, each epoch reports the training's time left (:mod:`service.jobs.eta`):
     the seconds per epoch so far times the epochs early stopping may still run
     (:func:`~service.jobs.eta.epochs_left`: ``patience`` after the best validation
-    loss, the cap at most), or, when longer, what is left of ``prior_seconds`` (the
-    campaign's previous training). Without a previous training, an epoch that
-    improved the loss expects as many epochs again as it took, plus the patience.
-    Never the whole way to the epoch cap.
+    loss, the cap at most), or, when more, what is left of ``prior_epochs`` (the
+    epochs the campaign's previous training ran: epochs, not seconds, so a machine
+    busier or idler than then changes only the seconds per epoch). Without a
+    previous training, an epoch that improved the loss expects as many epochs again
+    as it took, plus the patience. Never the whole way to the epoch cap.
     """
     losses: list[float] = []
     ends: list[float] = []
@@ -115,7 +116,9 @@ def fit_classifier(
             losses.append(float(logs["val_loss"]))
             best = int(np.argmin(losses)) + 1
             more = epochs_left(losses, config.patience, epochs)  # if it improves no more
-            if prior_seconds is None and best == epoch:
+            if prior_epochs is not None:
+                more = max(more, min(prior_epochs, epochs) - epoch)
+            elif best == epoch:
                 # no earlier training to go by, and the loss still improves: expect it
                 # to improve about as long again (Copernican), then the patience
                 more = max(more, min(2 * best + config.patience, epochs) - epoch)
@@ -123,8 +126,6 @@ def fit_classifier(
         else:
             more, why = epochs - epoch, "no validation set: runs every epoch"
         left = per_epoch * more
-        if prior_seconds is not None and more > 0:
-            left = min(max(left, prior_seconds - ends[-1]), per_epoch * (epochs - epoch))
         shown = ", ".join(f"{k} {v:.3f}" for k, v in logs.items() if "loss" in k)
         stage.seconds_left(left, f"training: epoch {epoch} ({shown}; {why}, at most {epochs})")
 
