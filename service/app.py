@@ -38,7 +38,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = [Middleware(SameOriginWrites, origins=origins)]
     if settings.auth == "header":  # a shared service: anonymous callers only read
         middleware.append(Middleware(AnonymousReadOnly, identify=jobs.authenticator))
-    app = Starlette(routes=routes, lifespan=jobs.lifespan, middleware=middleware)
+    app = Starlette(
+        routes=routes,
+        lifespan=jobs.lifespan,
+        middleware=middleware,
+        exception_handlers={404: oracle_pages.not_found},  # browsers get a way back
+    )
     app.state.settings = settings
     app.state.uws = jobs
     app.state.tap = tap  # VOSI availability shows its running queries

@@ -149,6 +149,11 @@ class Reason(enum.Enum):
     )
     UNKNOWN_CAMPAIGN = ("No campaign of this name exists; create it first (POST /campaigns).", 404)
     UNKNOWN_ITERATION = ("The campaign has no iteration of this number yet; run /iterate.", 404)
+    ITERATION_RUNNING = (
+        "An iterate job of this campaign is queued or executing already; follow that job "
+        "(its URL is in the message) or abort it before starting another.",
+        409,
+    )
     UNKNOWN_SPECTRUM = (
         "No ingested spectrum has this identifier (publisher DID, or alvo spectrum_id).",
         404,

@@ -141,14 +141,23 @@ def test_noise_augmentation_adds_noisy_copies() -> None:
         TrainConfig(noise_augment=-1)
 
 
-def test_learning_jobs_report_epochs_in_their_progress() -> None:
+def test_learning_jobs_report_epochs_and_an_honest_time_left() -> None:
+    """The fraction is the part of the expected time: epochs to early stopping (patience
+    after the best validation loss), never the whole way to the epoch cap."""
+    from service.jobs.eta import Stages
     from service.jobs.learning import fit_classifier
 
     x, y = _data(200)
-    reports: list[tuple[float, str]] = []
+    reports: list[tuple[float | None, str]] = []
+    stages = Stages(lambda fraction, message="": reports.append((fraction, message)), [("t", None)])
     fit_classifier(
-        x, y, TrainConfig(variant="small", epochs=3, patience=5, seed=1), {},
-        lambda fraction, message: reports.append((fraction, message)), (0.2, 0.5),
+        x, y, TrainConfig(variant="small", epochs=100, patience=2, seed=1), {},
+        stages.begin("t"),
     )  # fmt: skip
-    assert [f for f, _ in reports] == pytest.approx([0.3, 0.4, 0.5])
-    assert reports[0][1].startswith("training: epoch 1 of at most 3 (loss ")
+    epochs = reports[1:]
+    assert epochs[0][1].startswith("training: epoch 1 (loss ")
+    assert "stops 2 epochs after it, at most 100" in epochs[0][1]
+    first = epochs[0][0]
+    assert first is not None and first > 0.2  # ~1/3 (2 more epochs), not 1/100
+    assert epochs[-1][0] == pytest.approx(0.999)  # nothing left when it stops
+    assert len(epochs) < 100

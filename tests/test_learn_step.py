@@ -35,10 +35,25 @@ def test_precision_sample_is_drawn_even_when_candidates_are_fewer_than_the_batch
     assert step.n_candidates == 60 and step.n_open_candidates == 60
 
 
+def test_the_served_job_pads_only_when_asked_with_a_random_sample():
+    """Issue 23: the demo's batches were 86-100 % certain absorption nobody asked for."""
+    p = _pool(60, 500)
+    bare = select_batch(p, np.zeros(len(p), bool), 100, 30, np.random.default_rng(1), padding=0)
+    assert bare.rows(QUERY).size == 30 and bare.rows(PADDING).size == 0
+    asked = select_batch(p, np.zeros(len(p), bool), 100, 30, np.random.default_rng(1), padding=20)
+    assert asked.rows(QUERY).size == 30 and asked.rows(PADDING).size == 20
+    assert (asked.rows(PADDING) >= 60).all()
+    by_entropy = select_batch(p, np.zeros(len(p), bool), 100, 30, np.random.default_rng(1))
+    top = set(
+        by_entropy.rows(PADDING)[np.argsort(-by_entropy.score[by_entropy.rows(PADDING)])][:20]
+    )
+    assert set(asked.rows(PADDING)) != top  # drawn at random, not the most uncertain
+
+
 def test_each_role_says_why():
     p = _pool(60, 500)
     step = select_batch(p, np.zeros(len(p), bool), 100, 30, np.random.default_rng(1))
-    assert "fills the batch" in step.reason(PADDING) and "60" in step.reason(PADDING)
+    assert "padding was asked for" in step.reason(PADDING) and "60" in step.reason(PADDING)
     assert "at random" in step.reason(SAMPLE) and "precision" in step.reason(SAMPLE)
     assert "entropy" in step.reason(QUERY)
     assert "not in this batch" in step.reason(CANDIDATE)

@@ -90,14 +90,16 @@ def table(url: str):
 def test_two_iterations_with_oracle_labels_in_between(service):
     base, settings, pool_kinds = service
     # EXPLOIT=0: the original's batch, all by entropy (the default gives half to p(emission))
-    first = iterate(base, SOURCE="src", TARGET="pool", PRECISION_SAMPLE="10", EXPLOIT="0")
+    first = iterate(
+        base, SOURCE="src", TARGET="pool", PRECISION_SAMPLE="10", EXPLOIT="0", PADDING="20"
+    )
     query = table(first.results["query"][0])
     roles = list(query["role"])
     # the precision sample is drawn first among the candidates, so it is never empty
     assert roles.count("precision-sample") == 10
     assert roles.count("query") + roles.count("padding") == 20
     assert all(query["reason"]) and len(set(query["reason"])) == len(set(roles))
-    assert all("fills the batch" in why for why in query["reason"][query["role"] == "padding"])
+    assert all("asked for" in why for why in query["reason"][query["role"] == "padding"])
     assert set(query["predicted_class"]) <= set(CLASSES)
     assert set(query["hou_verdict"]) <= {"emission", "none"}  # one name, as over TAP
     n_query = roles.count("query")

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from service.app import create_app
 from service.spectra import read_spectrum
+from service.spectra.lines import halpha_equivalent_width
 from service.store.datasets import Datasets
 from service.web.oracle import OVERVIEW_PIXELS, WINDOW
 from tests.votable_check import votable_problems
@@ -95,6 +96,7 @@ def test_same_star_in_another_archive_is_overplotted_not_a_neighbour(client, wor
 def test_each_row_has_an_error_band_a_wide_view_and_a_reason(client, world):
     document = client.get("/campaigns/be/batch").json()
     assert set(document["lines"]) >= {"Hα", "Hβ", "He I 6678"}
+    signs: list[tuple[int, float]] = []
     for row in document["rows"]:
         if row["id"] == world.missing_file:
             assert "error" in row["overview"]
@@ -105,6 +107,16 @@ def test_each_row_has_an_error_band_a_wide_view_and_a_reason(client, world):
         assert wide[0] < 4862 and wide[-1] > 6680  # H-beta to He I 6678
         assert len(wide) <= OVERVIEW_PIXELS and len(floats(row["overview"]["flux"])) == len(wide)
         assert row["reason"] and row["flux_unit"] == "relative flux"
+        # EW(Hα) in Å with its error, from the same pixels (negative: emission)
+        ew, error = row["spectrum"]["ew_halpha"]
+        grid = floats(document["wavelengths"][row["spectrum"]["grid"]])
+        expected = halpha_equivalent_width(grid, flux[None], sigma[None])
+        assert ew == pytest.approx(expected[0][0]) and error == pytest.approx(expected[1][0])
+        kind = world.kinds[int(row["pubdid"].rsplit("?", 1)[1])]
+        signs.append((kind, ew))
+    # the simulated emission-line spectra have negative EWs, absorption ones positive
+    assert np.median([ew for kind, ew in signs if kind < 2]) < -1
+    assert np.median([ew for kind, ew in signs if kind == 2]) > 0
 
 
 def test_batch_votable_rows_match_the_page_order(client, world):

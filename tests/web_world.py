@@ -97,6 +97,7 @@ def record_iteration(
     p: np.ndarray,
     roles: np.ndarray,
     hou: np.ndarray,
+    n_candidates: int | None = None,
 ) -> None:
     """Iteration 0 of ``campaign`` as an iterate job leaves it: predictions (class
     probabilities ``p``, (n, 3), and batch roles of spectra ``ids``) and its row."""
@@ -122,7 +123,7 @@ def record_iteration(
         conn.execute(
             schema.iteration.insert().values(
                 campaign_id=campaign.campaign_id, number=0, n_labels=0,
-                started=schema.utcnow(), finished=schema.utcnow(),
+                n_candidates=n_candidates, started=schema.utcnow(), finished=schema.utcnow(),
             )
         )  # fmt: skip
 

@@ -56,6 +56,16 @@ Handler = Callable[[Request], Awaitable[Response]]
 LOG = logging.getLogger(__name__)
 
 
+def stylesheet_route() -> BaseRoute:
+    """``GET /uws.xsl``: the XSLT that job lists and jobs name, so that a browser shows
+    them as HTML tables with links (:data:`uws.xml.STYLESHEET`)."""
+
+    async def stylesheet(request: Request) -> Response:
+        return FileResponse(xml.STYLESHEET, media_type="text/xsl")
+
+    return Route("/uws.xsl", stylesheet, methods=["GET"])
+
+
 def job_list_routes(service: Any, job_list: JobList) -> list[BaseRoute]:
     """All UWS 1.1 resources of one job list, under ``job_list.mount_path``."""
     h = _Handlers(service, job_list)
@@ -171,6 +181,10 @@ class _Handlers:
     def list_url(self, request: Request) -> str:
         base = self.service.base_url or str(request.base_url).rstrip("/")
         return base + self.job_list.mount_path
+
+    def stylesheet(self, request: Request) -> str:
+        """URL of the XSLT the job list and job documents name (``/uws.xsl``)."""
+        return (self.service.base_url or str(request.base_url).rstrip("/")) + "/uws.xsl"
 
     def job_url(self, request: Request, job_id: str) -> str:
         return f"{self.list_url(request)}/{job_id}"
@@ -290,7 +304,8 @@ class _Handlers:
             )
             refs = await self.service.list_jobs(self.job_list, owner, where)
             return Response(
-                xml.job_list_document(refs, self.list_url(request)), media_type=XML_TYPE
+                xml.job_list_document(refs, self.list_url(request), self.stylesheet(request)),
+                media_type=XML_TYPE,
             )
         make = functools.partial(self.service.create, self.job_list, owner)
         return await self.new_job(request, make, "on job creation")
@@ -371,7 +386,8 @@ class _Handlers:
             phase = _last(items, "phase")
             wanted = models.parse_phase(phase) if phase else None
             job = await self.service.wait(self.job_list, owner, job_id, seconds, wanted)
-        return Response(xml.job_document(job, self.job_url(request, job_id)), media_type=XML_TYPE)
+        document = xml.job_document(job, self.job_url(request, job_id), self.stylesheet(request))
+        return Response(document, media_type=XML_TYPE)
 
     async def update_parameters(
         self, owner: str | None, job_id: str, items: list[tuple[str, Any]]

@@ -129,9 +129,10 @@ class UWSService:
 
     def routes(self) -> list[Any]:
         """Starlette routes of every job list, each under its ``mount_path``."""
-        from uws.routes import job_list_routes
+        from uws.routes import job_list_routes, stylesheet_route
 
-        return [r for job_list in self.lists.values() for r in job_list_routes(self, job_list)]
+        routes = [r for job_list in self.lists.values() for r in job_list_routes(self, job_list)]
+        return [*routes, stylesheet_route()]
 
     # -- lifecycle -----------------------------------------------------------------------------
 

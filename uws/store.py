@@ -296,6 +296,28 @@ class JobStore:
             rows = conn.execute(query).all()
         return [JobRef(r.id, Phase(r.phase), r.run_id, r.owner, r.creation_time) for r in rows]
 
+    def with_parameter(
+        self, job_list: str, name: str, value: str, phases: Collection[Phase]
+    ) -> list[JobRef]:
+        """Jobs of any owner in ``job_list`` and ``phases`` with parameter ``name`` =
+        ``value`` (names are case-insensitive, values exact), oldest first: what an
+        application asks before it lets a second job work on the same thing."""
+        j, p = schema.job, schema.parameter
+        query = (
+            sa.select(j.c.id, j.c.phase, j.c.run_id, j.c.owner, j.c.creation_time)
+            .where(
+                j.c.job_list == job_list,
+                j.c.phase.in_([phase.value for phase in phases]),
+                sa.exists().where(
+                    p.c.job_id == j.c.id, p.c.name == name.lower(), p.c.value == value
+                ),
+            )
+            .order_by(j.c.creation_time)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [JobRef(r.id, Phase(r.phase), r.run_id, r.owner, r.creation_time) for r in rows]
+
     def ids_in(self, phases: Collection[Phase]) -> list[str]:
         """Ids of all jobs in ``phases``, oldest first (for recovery after a restart)."""
         j = schema.job

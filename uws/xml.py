@@ -82,11 +82,24 @@ def _reference(result: ResultRecord, job_url: str) -> ResultReference:
     return ResultReference(id=result.id, href=href, mime_type=result.mime_type, size=result.size)
 
 
-def _declared(model: BaseXmlModel) -> bytes:
-    return model.to_xml(encoding="UTF-8", xml_declaration=True)  # type: ignore[return-value]
+#: The XSLT (``uws/uws.xsl``) that shows job lists and jobs to a browser as HTML tables
+#: with links; served by :meth:`uws.service.UWSService.routes` at ``/uws.xsl``.
+STYLESHEET = Path(__file__).with_name("uws.xsl")
 
 
-def job_document(job: JobRecord, job_url: str) -> bytes:
+def _declared(model: BaseXmlModel, stylesheet: str | None = None) -> bytes:
+    """The document with its XML declaration and, given a URL, an ``xml-stylesheet``
+    processing instruction: a browser renders it through the XSLT, while every XML
+    client (and schema validation) reads the very same elements."""
+    text: bytes = model.to_xml(encoding="UTF-8", xml_declaration=True)  # type: ignore[assignment]
+    if stylesheet is None:
+        return text
+    declaration, rest = text.split(b"?>", 1)
+    href = stylesheet.replace("&", "&amp;").replace('"', "&quot;").encode()
+    return declaration + b'?>\n<?xml-stylesheet type="text/xsl" href="' + href + b'"?>' + rest
+
+
+def job_document(job: JobRecord, job_url: str, stylesheet: str | None = None) -> bytes:
     error = None
     if job.error is not None:
         error = ErrorSummary(message=job.error.message, type=job.error.type, has_detail=True)
@@ -116,10 +129,12 @@ def job_document(job: JobRecord, job_url: str) -> bytes:
         error_summary=error,
         job_info=info,
     )
-    return _declared(document)
+    return _declared(document, stylesheet)
 
 
-def job_list_document(jobs: Sequence[JobRef], list_url: str) -> bytes:
+def job_list_document(
+    jobs: Sequence[JobRef], list_url: str, stylesheet: str | None = None
+) -> bytes:
     refs = [
         ShortJobDescription(
             job_id=j.id,
@@ -131,7 +146,7 @@ def job_list_document(jobs: Sequence[JobRef], list_url: str) -> bytes:
         )
         for j in jobs
     ]
-    return _declared(Jobs(jobref=refs))
+    return _declared(Jobs(jobref=refs), stylesheet)
 
 
 def results_document(job: JobRecord, job_url: str) -> bytes:

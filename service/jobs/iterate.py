@@ -19,6 +19,9 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   estimated by EM (Saerens et al. 2002) before choosing and recording
 ``BATCH``         spectra for the oracle (default: the campaign's, 100)
 ``PRECISION_SAMPLE``  random predicted positives to label for precision (default 30)
+``PADDING``       when fewer than ``BATCH`` candidates are left, add at most this many
+                  spectra predicted as absorption, drawn at random (default 0: the
+                  batch is only what the network predicts as emission)
 ``MODEL``         network variant (default ``reference``, the published one)
 ``RESPONSEFORMAT``  VOTable serialization of the tables: TABLEDATA (default) or BINARY2
 ``SURPRISES``     how many of the most surprising pool spectra the ``surprises`` result
@@ -52,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from service.jobs.eta import Stages, job_started
 from service.jobs.learning import (
     Predictions,
     classify,
@@ -86,6 +90,8 @@ from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
 from service.store.campaigns import Campaigns
+from service.store.engine import engine_for
+from service.store.models import training_record
 from service.store.ownership import may_change, refusal
 from service.store.predictions import Scoring, read_file, similarity_index_file
 from service.vo import dali
@@ -117,6 +123,7 @@ class IterateRequest:
     strategy: str
     batch: int | None
     precision_sample: int
+    padding: int
     training: Any  # service.learn.TrainConfig
     serialization: str
     broadcast: bool
@@ -133,6 +140,7 @@ class IterateRequest:
             strategy=params.choice("STRATEGY", STRATEGIES, "entropy"),
             batch=params.integer("BATCH", 0, 1, 100_000) or None,
             precision_sample=params.integer("PRECISION_SAMPLE", 30, 0, 100_000),
+            padding=params.integer("PADDING", 0, 0, 100_000),
             training=training_config(params),
             serialization=dali.response_format(params).serialization,
             broadcast=params.flag("BROADCAST"),
@@ -140,6 +148,14 @@ class IterateRequest:
             label_shift=params.flag("LABEL_SHIFT"),
             surprises=params.integer("SURPRISES", 100, 0, 100_000),
         )
+
+
+#: Before a campaign's first iteration: seconds per pool spectrum to classify (model
+#: loading included) and, after it, to select, record and publish the batch (plus a
+#: fixed part). Measured on the demo campaign (2 000 spectra, `benchmarks/bench_eta.py`,
+#: docs/oracle-page.md, *Time left*); later iterations use the previous one's times.
+CLASSIFY_SECONDS, CLASSIFY_PER_ROW = 0.5, 2.5e-4
+REST_SECONDS, REST_PER_ROW = 2.0, 2e-4
 
 
 @job_runner
@@ -200,24 +216,50 @@ class Iteration:
 
     def run(self) -> dict[str, Any]:
         started = schema.utcnow()
-        self.progress(0.02, "scoring the previous iteration against new labels")
+        job_id = self.workdir.name  # a UWS job's directory is named after the job
+        begun = job_started(self.settings.sqlalchemy_url, job_id)
+        self.stages = Stages(self.progress, self.plan(), started=begun)
+        self.stages.begin("score", "scoring the previous iteration against new labels")
         self.score_previous()
-        self.progress(0.05, "training on all labels")
         model_path, n_labels = self.train()
-        self.progress(0.6, "classifying the pool")
         predictions = self.classify(model_path)
-        self.progress(0.85, "selecting the query batch")
+        self.stages.begin("rest", "selecting the query batch")
         roles = self.choose_batch(predictions, model_path)
-        self.progress(0.87, "scoring surprises")
+        self.stages.begin("rest", "scoring surprises")
         self.score_surprises(predictions)
-        self.progress(0.9, "recording predictions")
+        self.stages.begin("rest", "recording predictions")
         self.record(predictions, roles, n_labels, started)
-        self.progress(0.91, "indexing the pool for 'more like this'")
+        self.stages.begin("rest", "indexing the pool for 'more like this'")
         self.index_similar(predictions)
-        self.progress(0.93, "identifying candidates in SIMBAD")
+        self.stages.begin("rest", "identifying candidates in SIMBAD")
         self.crossmatch(roles)
-        self.progress(0.97, "writing results")
+        self.stages.begin("rest", "writing results")
         return self.results(predictions.probabilities, roles)
+
+    def plan(self) -> list[tuple[str, float | None]]:
+        """Each stage's expected seconds (:mod:`service.jobs.eta`): the previous
+        iteration's where the campaign had one, else unknown until this one's
+        training has shown its speed (see :meth:`classify`)."""
+        earlier = self.campaigns.iterations(self.campaign)
+        last = earlier[-1] if earlier else {}
+        #: epochs the previous training ran (its model's provenance)
+        self.prior_epochs: int | None = None
+        if earlier:
+            engine = engine_for(self.settings.sqlalchemy_url)
+            record = training_record(engine, self.campaign.campaign_id, last["number"])
+            if record and isinstance(record.get("epochs_run"), int):
+                self.prior_epochs = record["epochs_run"]
+        train, classify = last.get("train_seconds"), last.get("classify_seconds")
+        rest = None
+        if last.get("started") and last.get("finished") and train and classify:
+            total = (last["finished"] - last["started"]).total_seconds()
+            rest = max(0.0, total - train - classify)
+        pool = len(self.campaign.target.features)
+        if classify is None:
+            classify = CLASSIFY_SECONDS + CLASSIFY_PER_ROW * pool
+        if rest is None:
+            rest = REST_SECONDS + REST_PER_ROW * pool
+        return [("score", 1.0), ("train", train), ("classify", classify), ("rest", rest)]
 
     # --- steps ----------------------------------------------------------------------------------
     def score_previous(self) -> None:
@@ -281,8 +323,9 @@ class Iteration:
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
         folder = self.settings.home / "models" / self.campaign.name
         previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
+        stage = self.stages.begin("train", f"training on {len(y)} labelled spectra")
         classifier = fit_classifier(
-            features, y, self.request.training, provenance, self.progress, (0.05, 0.6), previous
+            features, y, self.request.training, provenance, stage, previous, self.prior_epochs
         )
         self.timings["train"] = time.perf_counter() - started
         folder.mkdir(parents=True, exist_ok=True)
@@ -301,11 +344,11 @@ class Iteration:
         sample = np.asarray(features[sample_rows(len(features))])
         projection = fit_projection(load_model(model_path).embed(sample)) if len(sample) else None
         self.projection = projection
+        stage = self.stages.begin("classify", f"classifying {len(pool.features)} spectra")
         predictions = classify(
             model_path,
             pool.feature_path,
-            self.progress,
-            (0.6, 0.85),
+            stage.fraction,
             precision=precision,
             projection=projection,
         )
@@ -335,6 +378,7 @@ class Iteration:
             [CLASSES.index(c) for c in TARGET_CLASSES],
             embed=embed,
             exploit=self.request.exploit,
+            padding=self.request.padding,
         )
         self.step = step
         self.stability = self.measure_stability(predictions)

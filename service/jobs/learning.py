@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from service.adapt import AdaptConfig
+from service.jobs.eta import Stage, epochs_left
 from service.jobs.fanout import map_chunks
 from service.jobs.params import JobParams
 from service.learn import (
@@ -86,25 +87,48 @@ def fit_classifier(
     y: np.ndarray,
     config: Any,
     provenance: dict[str, Any],
-    progress: Progress | None = None,
-    span: tuple[float, float] = (0.0, 1.0),
+    stage: Stage | None = None,
     initial_path: Path | None = None,
+    prior_epochs: int | None = None,
 ) -> Any:
     """A CNN trained on features made with the service's adaptation (recorded in the model).
 
     ``initial_path``: a model to warm-start from when ``config.warm_start`` (the
     previous iteration's); ignored when missing or of another shape.
 
-    With ``progress``, each epoch moves the job's jobInfo fraction across ``span``
-    and names the epoch and its losses: training is most of a learning job's time,
-    and a bar frozen for minutes looks like a hung job.
+    With ``stage``, each epoch reports the training's time left (:mod:`service.jobs.eta`):
+    the seconds per epoch so far times the epochs early stopping may still run
+    (:func:`~service.jobs.eta.epochs_left`: ``patience`` after the best validation
+    loss, the cap at most), or, when more, what is left of ``prior_epochs`` (the
+    epochs the campaign's previous training ran: epochs, not seconds, so a machine
+    busier or idler than then changes only the seconds per epoch). Without a
+    previous training, an epoch that improved the loss expects as many epochs again
+    as it took, plus the patience. Never the whole way to the epoch cap.
     """
+    losses: list[float] = []
+    ends: list[float] = []
 
     def on_epoch(epoch: int, epochs: int, logs: Any) -> None:
-        assert progress is not None  # passed to training only with progress
-        losses = ", ".join(f"{k} {v:.3f}" for k, v in logs.items() if "loss" in k)
-        fraction = span[0] + (span[1] - span[0]) * epoch / epochs
-        progress(fraction, f"training: epoch {epoch} of at most {epochs} ({losses})")
+        assert stage is not None  # passed to training only with a stage
+        ends.append(stage.elapsed())
+        durations = np.diff([0.0, *ends])
+        per_epoch = float(np.mean(durations[1:]) if len(durations) > 1 else durations[0])
+        if "val_loss" in logs:
+            losses.append(float(logs["val_loss"]))
+            best = int(np.argmin(losses)) + 1
+            more = epochs_left(losses, config.patience, epochs)  # if it improves no more
+            if prior_epochs is not None:
+                more = max(more, min(prior_epochs, epochs) - epoch)
+            elif best == epoch:
+                # no earlier training to go by, and the loss still improves: expect it
+                # to improve about as long again (Copernican), then the patience
+                more = max(more, min(2 * best + config.patience, epochs) - epoch)
+            why = f"best validation loss at epoch {best}; stops {config.patience} epochs after it"
+        else:
+            more, why = epochs - epoch, "no validation set: runs every epoch"
+        left = per_epoch * more
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in logs.items() if "loss" in k)
+        stage.seconds_left(left, f"training: epoch {epoch} ({shown}; {why}, at most {epochs})")
 
     adaptation = AdaptConfig()
     initial = None
@@ -118,7 +142,7 @@ def fit_classifier(
         adapt_config=adaptation.to_dict(),
         adapt_fingerprint=adaptation.fingerprint,
         extra_provenance=provenance,
-        on_epoch=on_epoch if progress is not None else None,
+        on_epoch=on_epoch if stage is not None else None,
         initial=initial,
     )
 

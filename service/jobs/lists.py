@@ -28,8 +28,9 @@ from service.store.ownership import may_change, refusal
 from uws.auth import HeaderAuthenticator, anonymous
 from uws.executors import make_executor
 from uws.joblist import JobList
-from uws.models import ForbiddenError, JobParameters
+from uws.models import ForbiddenError, JobParameters, Phase
 from uws.service import UWSService
+from uws.store import JobStore
 
 
 def job_lists(settings: Settings) -> list[JobList]:
@@ -73,6 +74,7 @@ def job_lists(settings: Settings) -> list[JobList]:
                 iterate.IterateRequest.from_params,
                 existing_datasets(settings, "SOURCE", "TARGET"),
                 _campaign_or_its_datasets(settings),
+                _one_iteration_at_a_time(settings),
             ),
             authorize=authorize["iterate"],
             max_execution_duration=24 * 3600,
@@ -118,6 +120,36 @@ def _campaign_or_its_datasets(settings: Settings) -> Callable[[JobParams], None]
             raise AlvoError(
                 Reason.UNKNOWN_CAMPAIGN,
                 f"no campaign named {name!r}: give SOURCE and TARGET datasets to create it",
+            )
+
+    return check
+
+
+def _one_iteration_at_a_time(settings: Settings) -> Callable[[JobParams], None]:
+    """No second iterate job for a campaign while one is QUEUED or EXECUTING.
+
+    Two would train on the same labels and race to write the same iteration; the
+    refusal (409 ``ITERATION_RUNNING``) names the running job, so a page or a
+    script can follow it instead. Checked when a job is created (and when its
+    parameters change), with the job store the service itself uses.
+    """
+    stores: list[JobStore] = []  # one engine per job list, made on first use
+
+    def check(params: JobParams) -> None:
+        name = params.get("CAMPAIGN")
+        if not name:
+            return
+        if not stores:
+            stores.append(JobStore(settings.sqlalchemy_url))
+        running = stores[0].with_parameter(
+            "iterate", "CAMPAIGN", str(name), (Phase.QUEUED, Phase.EXECUTING)
+        )
+        if running:
+            job = running[0]
+            raise AlvoError(
+                Reason.ITERATION_RUNNING,
+                f"iterate job {job.id} ({job.phase.value}) works on campaign {name!r}: "
+                f"follow iterate/{job.id}, or abort it first",
             )
 
     return check

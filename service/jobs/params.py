@@ -88,7 +88,8 @@ def validator(*checks: Callable[[JobParams], object]) -> Callable[[object], None
 
     Every refusal is a 400 at job creation (UWS has no other status for a bad
     job), its text ``"REASON: detail"`` -- an unknown dataset included, which
-    over plain HTTP would be a 404.
+    over plain HTTP would be a 404 -- but for a conflict with another job
+    (``ITERATION_RUNNING``), which stays a 409.
     """
 
     def validate(parameters: object) -> None:
@@ -97,7 +98,9 @@ def validator(*checks: Callable[[JobParams], object]) -> Callable[[object], None
             for check in checks:
                 check(params)
         except AlvoError as error:
-            raise BadRequestError(error.detail, reason=error.reason.code) from None
+            # a conflict with another job (409) stays one; any other refusal is a 400
+            status = 409 if error.status == 409 else None
+            raise BadRequestError(error.detail, reason=error.reason.code, status=status) from None
 
     return validate
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from service.jobs.eta import Stages, job_started
 from service.jobs.learning import fit_classifier, record_model, start_job, training_config
 from service.jobs.params import JobParams
 from service.jobs.runner import job_runner
@@ -71,12 +72,12 @@ def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
     y = np.array([CLASSES.index(labels[r]) for r in rows], dtype=np.int64)
     x = np.asarray(dataset.features.array()[rows])
     test = stratified_test(y, request.test_fraction, np.random.default_rng(request.training.seed))
-    progress(0.05, f"training on {int((~test).sum())} spectra")
+    begun = job_started(settings.sqlalchemy_url, job.id)
+    stages = Stages(progress, [("train", None), ("test", 1.0)], started=begun)
+    stage = stages.begin("train", f"training on {int((~test).sum())} spectra")
     provenance = {"dataset": dataset.name, "job": job.id}
-    classifier = fit_classifier(
-        x[~test], y[~test], request.training, provenance, progress, (0.05, 0.9)
-    )
-    progress(0.9, "testing")
+    classifier = fit_classifier(x[~test], y[~test], request.training, provenance, stage)
+    stages.begin("test", "testing")
     predicted = np.argmax(classifier.predict_proba(x[test]), axis=1) if test.any() else y[:0]
     confusion = confusion_matrix(y[test], predicted, len(CLASSES))
     model_path = workdir / "model.keras"

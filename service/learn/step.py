@@ -17,10 +17,14 @@ Order of the draw, and why:
    so the oracle sees the stars first -- the exploitation part; then the rest of
    the batch: the most useful of the remaining candidates by the query strategy
    (highest entropy by default) -- the exploration part that teaches the network.
-3. **padding** -- if fewer than ``batch`` candidates remain, the batch is filled
-   by the same strategy from the spectra predicted as absorption, so the oracle
-   always gets ``batch`` spectra. Padding rows may well be certain (entropy ~0):
-   they are there because no uncertain candidate was left, and say so.
+3. **padding** -- only if fewer than ``batch`` candidates remain. The served
+   ``iterate`` job pads only when asked (``padding=N``, its ``PADDING``): at
+   most N spectra drawn at random among the unlabelled ones predicted as
+   absorption, a stated sample whose emission stars estimate what the network
+   misses. The benchmarked protocol (``padding=None``) fills the batch to
+   ``batch`` by the same strategy, as the original did. Padding rows may well be
+   certain (entropy ~0): they are there because no uncertain candidate was left,
+   and say so.
 
 Either way every candidate the pool has is shown to the oracle when candidates
 are scarce; only the role names differ.
@@ -127,8 +131,8 @@ def reason(
         return f"precision sample: drawn at random among {among}, to estimate their precision"
     if role == PADDING:
         return (
-            f"padding: predicted absorption; fills the batch because only {among} "
-            f"were left, picked by {strategy} among the rest (may be certain)"
+            f"padding: predicted absorption; in the batch because only {among} "
+            f"were left and padding was asked for (may be certain)"
         )
     if role == CANDIDATE:
         return "candidate: predicted as emission, not in this batch"
@@ -145,6 +149,7 @@ def select_batch(
     among: Sequence[int] | np.ndarray = (0, 1),
     embed: Callable[[np.ndarray], np.ndarray] | None = None,
     exploit: float = 0.0,
+    padding: int | None = None,
 ) -> Batch:
     """Roles and scores of one active-learning step.
 
@@ -157,6 +162,8 @@ def select_batch(
         those refuse (clustering 3 probabilities is not the benchmarked method)
     exploit : fraction (0-1) of ``batch`` given to the most likely emission stars
         among the open spectra, before the strategy picks the rest
+    padding : None: fill the batch to ``batch`` with predicted absorption by the
+        strategy (the benchmarked protocol); N: at most N of them, at random
     """
     probabilities = np.asarray(probabilities)
     n = len(probabilities)
@@ -198,6 +205,11 @@ def select_batch(
     ]  # candidates first, then the rest: see select_query
     picked = np.r_[likely, picked].astype(np.int64)
 
+    if padding is not None:  # candidates only, then the asked-for random sample
+        queried = picked[candidate[picked]]
+        certain = rest[~candidate[rest]]
+        size = min(padding, batch - queried.size, certain.size)
+        picked = np.concatenate([queried, rng.choice(certain, size=max(size, 0), replace=False)])
     role = np.full(n, "", dtype=object)
     role[candidate] = CANDIDATE
     role[sample] = PRECISION_SAMPLE

@@ -9,7 +9,9 @@ this row's key.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -55,3 +57,21 @@ def model_path(engine: sa.Engine, model_id: int) -> str | None:
     with engine.connect() as conn:
         stored = conn.scalar(sa.select(table.c.path).where(table.c.model_id == model_id))
     return None if stored is None else str(stored)
+
+
+def training_record(engine: sa.Engine, campaign_id: int, iteration: int) -> dict[str, Any] | None:
+    """The stored ``metrics`` (the training's provenance: epochs run, seconds...) of a
+    campaign iteration's model, None when it has none."""
+    table = schema.model
+    with engine.connect() as conn:
+        stored = conn.scalar(
+            sa.select(table.c.metrics)
+            .where(table.c.campaign_id == campaign_id, table.c.iteration == iteration)
+            .order_by(table.c.model_id.desc())
+            .limit(1)
+        )
+    try:
+        record = json.loads(stored) if stored else None
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -98,12 +98,18 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     number = request.iteration
     if number is None:
         number = campaigns.last_predicted_iteration(campaign)
+    iterations = campaigns.iterations(campaign)
+    this = next((it for it in iterations if it["number"] == number), {})
     document: dict[str, Any] = {
         "campaign": campaign.name,
         "description": campaign.description,
         "user": request.user,
         "iteration": number,
-        "iterations": [it["number"] for it in campaigns.iterations(campaign)],
+        "iterations": [it["number"] for it in iterations],
+        # what the page says of the batch: how many it could have held, how many
+        # spectra the network predicted as emission (labelled or not)
+        "batch_size": campaign.batch_size,
+        "n_candidates": this.get("n_candidates"),
         "roles": list(request.roles),
         "keys": KEYS,
         "classes": list(CLASSES),
@@ -333,6 +339,7 @@ def spectrum_views(paths: Sequence[Path]) -> SpectrumViews:
 def _views(stamps: tuple[tuple[str, int, int], ...]) -> SpectrumViews:
     from service.spectra import read_halpha_windows
     from service.spectra.checks import AIR_INDEX_HALPHA, window_in_medium
+    from service.spectra.lines import halpha_equivalent_width
 
     missing = {"error": "not in the fetch cache"}
     native: list[dict[str, Any]] = [missing for _ in stamps]
@@ -352,6 +359,9 @@ def _views(stamps: tuple[tuple[str, int, int], ...]) -> SpectrumViews:
         if cut.stop - cut.start > 1:
             native_grids.append(encode(group.wavelength[cut] * to_vacuum))
             sigma = _sigma(group.ivar[:, cut], group.mask[:, cut])
+            ew, ew_error = halpha_equivalent_width(
+                group.wavelength[cut] * to_vacuum, flux[:, cut], sigma
+            )
         lam, binned = _binned(group.wavelength, flux, OVERVIEW_PIXELS)
         overview_grids.append(encode(lam * to_vacuum))
         for k, j in enumerate(group.index):
@@ -366,6 +376,8 @@ def _views(stamps: tuple[tuple[str, int, int], ...]) -> SpectrumViews:
                 "grid": len(native_grids) - 1,
                 "flux": encode(flux[k, cut]),
                 "sigma": encode(sigma[k]),
+                # EW(Hα) and its 1σ error, Å (negative: emission); None where unmeasurable
+                "ew_halpha": [_finite(ew[k]), _finite(ew_error[k])],
             }
     return SpectrumViews(native, native_grids, overview, overview_grids)
 

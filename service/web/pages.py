@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -57,6 +57,8 @@ def routes(settings: Settings, owner: Owner | None = None) -> list[BaseRoute]:
         Route("/", pages.home, methods=["GET"]),
         Route("/oracle", pages.overview, methods=["GET"]),
         Route("/oracle/{name}", pages.labelling, methods=["GET"]),
+        Route("/tap", pages.tap, methods=["GET"]),
+        Route("/uws", pages.uws, methods=["GET"]),
         Mount("/oracle-static", app=StaticFiles(directory=STATIC), name="oracle-static"),
         Route("/campaigns/{name}/batch", _guarded(pages.batch), methods=["GET"]),
         Route("/campaigns/{name}/performance", _guarded(pages.performance), methods=["GET"]),
@@ -121,6 +123,43 @@ class OraclePages:
             "",
             {"service": service, "version": __version__},
             content=home_html(service),
+        )
+
+    async def tap(self, request: Request) -> Response:
+        """The TAP service's root for a person: what it holds and how to query it."""
+        base = html.escape(self.settings.public_url)
+        return _plain_page(
+            "alvo TAP service",
+            f"<p>The result tables (campaigns, iterations, predictions, labels, spectra) "
+            f"queryable in ADQL with TAP 1.1. Point TOPCAT (<em>VO → Table Access Protocol</em>) "
+            f"or pyvo (<code>pyvo.dal.TAPService('{base}/tap')</code>) at "
+            f"<code>{base}/tap</code>.</p>"
+            f"<ul><li><a href='tap/examples'>example queries</a> (DALI examples) "
+            f"and the <a href='tap/tables'>tables</a> (VOSI)</li>"
+            f"<li><a href='tap/capabilities'>capabilities</a>, "
+            f"<a href='tap/availability'>availability</a>; "
+            f"<a href='tap/async'>asynchronous jobs</a></li></ul>",
+        )
+
+    async def uws(self, request: Request) -> Response:
+        """The UWS job lists for a person: each list (shown as a table by its XSLT)."""
+        lists = [
+            ("ingest", "fill a dataset from SSA, DataLink, access URLs or an upload"),
+            ("train", "train a CNN on a labelled dataset"),
+            ("classify", "classify a dataset with a trained model"),
+            ("iterate", "one active-learning step of a campaign"),
+            ("tap/async", "asynchronous ADQL queries"),
+        ]
+        items = "".join(
+            f"<li><a href='{name}'>/{name}</a>: {what} "
+            f"(<a href='{name}?PHASE=QUEUED&amp;PHASE=EXECUTING'>running now</a>)</li>"
+            for name, what in lists
+        )
+        return _plain_page(
+            "alvo job lists (UWS 1.1)",
+            f"<p>Every long operation is a UWS 1.1 job. POST parameters to a list (with "
+            f"<code>PHASE=RUN</code>), or use <code>alvo submit</code> or pyvo; a browser "
+            f"shows each list and job as a table.</p><ul>{items}</ul>",
         )
 
     async def overview(self, request: Request) -> Response:
@@ -196,6 +235,35 @@ class OraclePages:
 
         now = await anyio.to_thread.run_sync(undo)
         return JSONResponse({"spectrum_id": spectrum_id, "label": now})
+
+
+def _plain_page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A small HTML page without script (landings, dead ends), with a way back."""
+    return HTMLResponse(
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title>"
+        f"<link rel='stylesheet' href='/oracle-static/oracle.css'></head><body>"
+        f"<main class='home-main'><section><p><a href='/'>alvo home</a> · "
+        f"<a href='/oracle'>campaigns</a> · <a href='/tap'>TAP</a> · <a href='/uws'>jobs</a></p>"
+        f"<h1>{html.escape(title)}</h1>{body}</section></main></body></html>",
+        status_code=status,
+    )
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """A 404 of no route: an HTML page with a way back for a browser (``Accept:
+    text/html``), the bare ``Not Found`` text for every other client."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return PlainTextResponse("Not Found", status_code=404)
+    path = html.escape(request.url.path)
+    return _plain_page(
+        "Nothing here",
+        f"<p>alvo has no page at <code>{path}</code>. Try the <a href='/'>campaigns home</a> "
+        "(start or open a campaign), the <a href='/oracle'>campaigns overview</a>, the "
+        "<a href='/tap'>TAP service</a> or the <a href='/uws'>job lists</a>.</p>",
+        404,
+    )
 
 
 def _upper(request: Request) -> dict[str, str]:

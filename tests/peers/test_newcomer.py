@@ -12,7 +12,9 @@ to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -51,10 +53,14 @@ def axe():
     return axe_script()
 
 
-def job_document(phase: str, fraction: float) -> str:
+def job_document(phase: str, fraction: float, started: float = 20) -> str:
+    """A job that started ``started`` seconds ago (by this machine's clock)."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=started)
     return (
         '<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0"><uws:jobId>j</uws:jobId>'
-        f"<uws:phase>{phase}</uws:phase><uws:jobInfo>"
+        f"<uws:phase>{phase}</uws:phase>"
+        f"<uws:startTime>{start.isoformat(timespec='seconds').replace('+00:00', 'Z')}"
+        "</uws:startTime><uws:jobInfo>"
         f'<progress xmlns="urn:x-uws:jobinfo" fraction="{fraction}">training</progress>'
         "</uws:jobInfo></uws:job>"
     )
@@ -96,9 +102,11 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
                               (s) => said.push(AlvoJobs.describe(s)));
         return said; }"""
     )
-    assert said[0].startswith("training · 10 % · ") and "so far" in said[0]
-    assert "left" not in said[0]  # one point: no rate yet
-    assert any("training · 50 %" in x and "left" in x for x in said)
+    # from the job's own startTime (20 s ago), not from when this page first saw it:
+    # 10 % of the expected time in 20 s is about 3 minutes left; 50 % about 20 s
+    assert said[0].startswith("training · 10 % · ") and "so far" in said[0], said[0]
+    assert re.search(r"· 2\d s so far · about (2 min 5\d|3 min \d{1,2}) s left", said[0]), said
+    assert any(re.search(r"training · 50 % · 2\d s so far · about [12]\d s left", x) for x in said)
     assert said[-1].startswith("completed in")
     page.unroute("**/scripted-job**")
     # jobs started elsewhere (alvo submit, pyvo) are listed from the UWS job lists
@@ -143,14 +151,26 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     assert page.evaluate("alvo.doc.iteration") == 0
     rows = page.evaluate("alvo.rows.map(r => [r.id, r.role, r.predicted])")
     roles = [role for _, role, _ in rows]
-    # the batch: 100 asked (queries, padded with certain rows when candidates run out),
+    # the batch: at most 100 the network is unsure of (no padding unless asked for),
     # beside a random precision sample of predicted emission (as many as there are, <= 10)
-    assert sum(role in ("query", "padding") for role in roles) == 100
+    assert rows and roles.count("query") <= 100 and "padding" not in roles
     assert roles.count("precision-sample") <= int(FAST["PRECISION_SAMPLE"])
-    assert set(roles) <= {"query", "padding", "precision-sample"}
+    assert set(roles) <= {"query", "precision-sample"}
+    said = page.locator("#composition").inner_text()  # and the page says what it is
+    assert f"{roles.count('query')} the network is unsure of (query)" in said
+    if roles.count("query") < 100:
+        assert "uncertain candidates left" in page.locator("#converged").inner_text()
     page.screenshot(path=str(artifacts / "newcomer-3-first-batch.png"))
     checked["labelling page"] = violations(page, axe)
-    for _ in rows:  # the newcomer agrees with the network: one key per row
+    for step, _ in enumerate(rows):  # the newcomer agrees with the network: one key per row
+        if step == len(rows) // 2:  # a reload half way: back on the first unlabelled row
+            page.wait_for_function("alvo.queue.length === 0")
+            page.reload()
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.evaluate("[alvo.cursor, alvo.rows[alvo.view[alvo.cursor]].mine]") == [
+                step,
+                None,
+            ]
         predicted = page.evaluate("alvo.rows[alvo.view[alvo.cursor]].predicted")
         page.keyboard.press(KEYS[predicted])
     page.wait_for_function("alvo.queue.length === 0")
@@ -168,9 +188,11 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     page.locator("#iterate").click()
     page.wait_for_selector("#job-state[data-phase='COMPLETED']", timeout=240_000)
     page.wait_for_function("alvo.doc.iteration === 1")
-    second = page.evaluate("alvo.rows.map(r => [r.id, r.mine])")
+    second = page.evaluate("alvo.rows.map(r => [r.id, r.mine, r.role])")
     labelled = {sid for sid, _, _ in rows}
-    assert second and all(mine is None and sid not in labelled for sid, mine in second)
+    assert all(mine is None and sid not in labelled for sid, mine, _ in second)
+    if not any(role == "query" for _, _, role in second):  # the converged message
+        assert "no uncertain candidates left" in page.locator("#converged").inner_text()
     assert page.evaluate("[alvo.cursor, window.scrollY]") == [0, 0]  # the new batch from its top
     page.screenshot(path=str(artifacts / "newcomer-4-second-batch.png"))
 

@@ -10,7 +10,9 @@ written there too (goal: under one second).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 
 import httpx
 import pytest
@@ -64,6 +66,8 @@ def test_batch_page_is_interactive_fast_and_readable(served, browser, artifacts)
     print(f"\noracle batch page of 130 spectra, time to interactive (ms, cold then warm): {tti}")
     page = open_page(context, f"{url}/oracle/be")
     page.screenshot(path=str(artifacts / "oracle-batch.png"))
+    first = page.locator("article.row .meta").first.inner_text()
+    assert re.search(r"EW\(Hα\) −?\d+\.\d ± \d+\.\d Å", first), first  # what astronomers read
     page.keyboard.press("j")
     page.keyboard.press("j")
     page.keyboard.press("z")
@@ -116,6 +120,12 @@ def test_label_a_full_batch_by_keyboard_reload_and_iterate(served, browser, arti
             page.keyboard.press("5")
             page.keyboard.press("Control+z")
             assert page.evaluate(CURRENT) == [sid, pubdid, None]
+        if step == 10:  # a reload mid-batch: the cursor comes back on the first unlabelled row
+            page.wait_for_function("alvo.queue.length === 0")
+            page.reload()
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.evaluate("alvo.cursor") == step
+            assert page.evaluate(CURRENT) == [sid, pubdid, None]
         if step == n - 8:  # the service becomes unreachable for the last labels
             page.route("**/campaigns/be/labels", lambda route: route.abort())
         page.keyboard.press(KEYS[verdict])
@@ -142,6 +152,34 @@ def test_label_a_full_batch_by_keyboard_reload_and_iterate(served, browser, arti
     assert page.locator("article .others.conflict").count() == 1
     page.screenshot(path=str(artifacts / "oracle-batch-labelled.png"))
 
+    # an iterate job started elsewhere (pyvo, alvo submit, the home page), long enough
+    # to look at: a second one is refused, naming it ...
+    long_job = {"CAMPAIGN": "be", "MODEL": "small", "EPOCHS": "500", "PATIENCE": "500"}
+    job = httpx.post(f"{url}/iterate", data={**long_job, "PHASE": "RUN"}).headers["location"]
+    second = httpx.post(f"{url}/iterate", data={"CAMPAIGN": "be", "PHASE": "RUN"})
+    assert second.status_code == 409 and second.text.startswith("ITERATION_RUNNING"), second.text
+    assert job.rsplit("/", 1)[1] in second.text
+    # ... and a tab opened now (no localStorage of that job) finds it and follows it,
+    # Start disabled, with the time since the job's own startTime
+    elsewhere = browser.new_context(viewport=VIEWPORT)
+    other = open_page(elsewhere, f"{url}/oracle/be")
+    other.wait_for_function(f"alvo.followed === {json.dumps(job)}", timeout=10_000)
+    other.wait_for_function("alvo.jobStatus && alvo.jobStatus.phase === 'EXECUTING'")
+    assert other.locator("#iterate").is_disabled()
+    other.wait_for_function("alvo.jobStatus.elapsed >= 3", timeout=30_000)
+    other.reload()  # a reload shows the same time since the job's start, not 0
+    other.wait_for_selector("body[data-ready='1']")
+    other.wait_for_function("alvo.jobStatus && alvo.jobStatus.phase === 'EXECUTING'")
+    start = re.search(r"<uws:startTime>([^<]+)<", httpx.get(job).text).group(1)
+    began = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    truth = (dt.datetime.now(dt.UTC) - began).total_seconds()
+    theirs = other.evaluate("alvo.jobStatus.elapsed")
+    assert theirs >= 3 and abs(truth - theirs) < 2.5, (truth, theirs)
+    httpx.post(f"{job}/phase", data={"PHASE": "ABORT"})
+    other.wait_for_selector("#notice.warn:has-text('ABORTED')")
+    assert not other.locator("#iterate").is_disabled()
+    elsewhere.close()
+
     # the next iteration, from the page, followed live through UWS WAIT and jobInfo
     page.locator("details.advanced summary").click()
     page.locator("details.advanced select[name=MODEL]").select_option("small")
@@ -162,6 +200,65 @@ def test_label_a_full_batch_by_keyboard_reload_and_iterate(served, browser, arti
     assert overview.locator("table.confusion").count() == 1
     overview.screenshot(path=str(artifacts / "oracle-overview.png"), full_page=True)
     assert page.errors == [] and overview.errors == []
+    context.close()
+
+
+def test_a_batch_says_what_it_is_and_what_the_oracle_can_do_when_nothing_is_uncertain(
+    served, browser
+):
+    """A campaign whose network has no uncertain candidate left: its batch is the
+    precision sample alone. The page says so, and offers a random absorption sample
+    (PADDING), a spot-check of the candidates, or stopping -- with the campaign's
+    stopping rule when the service gives one, and nothing of it when it does not."""
+    import numpy as np
+
+    from service.store.campaigns import Campaigns
+    from tests.web_world import record_iteration
+
+    url, world = served
+    campaigns = Campaigns(world.settings)
+    campaign = campaigns.create("done", "src", "pool", 100, "nothing uncertain left")
+    ids = world.sample_ids[:3] + world.query_ids[:5]
+    p = np.tile([0.97, 0.02, 0.01], (len(ids), 1))
+    roles = np.array(["precision-sample"] * 3 + ["candidate"] * 5, dtype=object)
+    record_iteration(campaigns, campaign, ids, p, roles, np.full(len(ids), "emission"), 8)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = open_page(context, f"{url}/oracle/done")
+    page.wait_for_selector("#converged")
+    said = page.locator("#composition").inner_text()
+    assert "0 the network is unsure of (query)" in said
+    assert "3 drawn at random among its predicted emission (precision sample)" in said
+    assert "no uncertain candidates left" in said and "predicts 8 spectra" in said
+    # the service's own stopping rule on this iteration (issue 25), whatever it decided
+    own = httpx.get(f"{url}/campaigns/done").json()["stopping"]
+    page.wait_for_selector("#stopping")
+    assert own["reason"] in page.locator("#stopping").inner_text()
+    # the stopping rule, when GET /campaigns/{name} carries one (issue 25's)
+    stopping = {"stop": True, "reason": "no emission star in the last 60 absorption checks",
+                "evidence": {"absorption_checked": 60, "missed_upper_95": 0.049}}  # fmt: skip
+    page.route(
+        "**/campaigns/done",
+        lambda route: route.fulfill(json={"name": "done", "stopping": stopping}),
+    )
+    page.reload()
+    page.wait_for_selector("#stopping")
+    rule = page.locator("#stopping").inner_text()
+    assert "Stopping rule: stop." in rule and "60 absorption checks" in rule
+    assert "missed upper 95: 0.049" in rule
+    # a random absorption sample of a stated size is the next iteration's PADDING
+    posted: list[str] = []
+
+    def refuse(route):
+        posted.append(route.request.post_data or "")
+        route.fulfill(status=400, body="BAD_PARAMETER: not in this test")
+
+    page.route("**/iterate", refuse)
+    page.locator("#absorption-sample").click()
+    page.wait_for_selector("#notice.warn")
+    assert posted and "PADDING=20" in posted[0] and "CAMPAIGN=done" in posted[0]
+    page.locator("#spot-check").click()
+    page.wait_for_function("alvo.filter === 'candidates' && alvo.rows.length === 5")
+    assert page.errors == []
     context.close()
 
 
@@ -221,17 +318,116 @@ def test_one_cursor_messages_in_the_header_undo_after_reload_and_narrow(served, 
     page.keyboard.press("Escape")
     assert page.locator("#notice").is_hidden()
     page.unroute("**/campaigns/be/labels")
+    page.keyboard.press("4")  # a "not sure" badge on the page for axe (it was 4.39:1)
+    page.wait_for_selector("article .verdict.not-sure")
     found = violations(page, axe_script())
     assert found == [], found
     context.close()
 
     narrow = browser.new_context(viewport={"width": 420, "height": 900})
     page = open_page(narrow, f"{url}/oracle/be")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 420  # no sideways scroll
+    # no sideways scroll once the page has laid out its rows (fails if it never fits)
+    page.wait_for_function("document.documentElement.scrollWidth <= 420", timeout=10_000)
+    header = page.locator("header.bar").bounding_box()
+    assert header is not None and header["height"] < 60, header  # one line (it was 435 px)
     page.screenshot(path=str(artifacts / "oracle-batch-420px.png"))
+    assert violations(page, axe_script()) == []
+    page.locator("#bar-more").click()  # the rest of the header, on demand
+    assert page.locator("#tools").is_visible() and page.locator("#filter").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    assert violations(page, axe_script()) == []
+    page.screenshot(path=str(artifacts / "oracle-batch-420px-open.png"))
     overview = open_page(narrow, f"{url}/oracle")
     assert overview.evaluate("document.documentElement.scrollWidth") <= 420
     home = open_page(narrow, f"{url}/")
     assert home.evaluate("document.documentElement.scrollWidth") <= 420
     home.screenshot(path=str(artifacts / "home-420px.png"), full_page=True)
     narrow.close()
+
+
+def scripted_job(phase: str, results: dict[str, str]) -> str:
+    listed = "".join(
+        f'<uws:result id="{name}" xlink:href="{href}"/>' for name, href in results.items()
+    )
+    return (
+        '<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" '
+        'xmlns:xlink="http://www.w3.org/1999/xlink"><uws:jobId>j</uws:jobId>'
+        f"<uws:phase>{phase}</uws:phase><uws:results>{listed}</uws:results></uws:job>"
+    )
+
+
+FAILURES = """<?xml version="1.0"?><VOTABLE xmlns="http://www.ivoa.net/xml/VOTable/v1.3"
+version="1.4"><RESOURCE type="results"><TABLE name="failures">
+<FIELD name="reference" datatype="char" arraysize="*"/><FIELD name="pubdid" datatype="char"
+arraysize="*"/><FIELD name="reason" datatype="char" arraysize="*"/><FIELD name="detail"
+datatype="char" arraysize="*"/><DATA><TABLEDATA>
+<TR><TD>http://a/1.fits</TD><TD>ivo://t/a?1</TD><TD>CORRUPT_FITS</TD><TD>truncated</TD></TR>
+<TR><TD>http://a/2.fits</TD><TD>ivo://t/a?2</TD><TD>NO_HALPHA_COVERAGE</TD><TD>blue arm</TD></TR>
+<TR><TD>http://a/3.fits</TD><TD>ivo://t/a?3</TD><TD>CORRUPT_FITS</TD><TD>not FITS</TD></TR>
+</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"""
+
+
+def test_no_dead_ends_for_a_browser(served, browser):
+    """Unknown paths, /tap and /uws, the UWS job lists and jobs, ingest failures: a
+    person in a browser always gets a page with a way on, clients the same answers."""
+    url, _world = served
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    # an unknown path: an HTML page with a way back for a browser, bare text for curl
+    response = page.goto(f"{url}/docs")
+    assert response.status == 404 and page.locator("h1").inner_text() == "Nothing here"
+    assert page.locator("main a[href='/']").count() >= 1
+    plain = httpx.get(f"{url}/docs")
+    assert plain.status_code == 404 and plain.text == "Not Found"
+    # /tap and /uws: landings with links that work
+    assert page.goto(f"{url}/tap").status == 200
+    assert "TAP" in page.locator("h1").inner_text()
+    page.locator("a[href='tap/tables']").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/tap/tables")
+    assert page.goto(f"{url}/uws").status == 200
+    page.locator("a[href='train']").first.click()
+    page.wait_for_selector("h1:has-text('UWS job list')")  # the XML through its XSLT
+    # a job (created, not run) opens as a table with its parameters, for a person;
+    # the same URL gives pyvo and curl the same UWS XML, which names the stylesheet
+    job = httpx.post(f"{url}/train", data={"DATASET": "src"}).headers["location"]
+    page.goto(f"{url}/train")
+    page.locator(f"a[href='{job}']").click()
+    page.wait_for_selector("h1:has-text('PENDING')")
+    assert page.locator("th:has-text('dataset') + td").inner_text() == "src"
+    document = httpx.get(job).text
+    assert '<?xml-stylesheet type="text/xsl"' in document and "<uws:job " in document
+    assert httpx.get(f"{url}/uws.xsl").headers["content-type"].startswith("text/xsl")
+    httpx.delete(job)
+    # ingest failures with their reasons stay listed on the home page after the job
+    page.route(
+        "**/scripted/ingest-*",
+        lambda route: route.fulfill(
+            content_type="text/xml",
+            body=scripted_job("COMPLETED", {"failures": f"{url}/scripted/failures.vot"}),
+        ),
+    )
+    page.route("**/scripted/failures.vot", lambda route: route.fulfill(body=FAILURES))
+    page.route(
+        "**/scripted/iterate-1",
+        lambda route: route.fulfill(content_type="text/xml", body=scripted_job("COMPLETED", {})),
+    )
+    run = {
+        "campaign": "scripted",
+        "jobs": [
+            {"step": "source", "url": f"{url}/scripted/ingest-1"},
+            {"step": "pool", "url": f"{url}/scripted/ingest-2"},
+            {"step": "iterate", "url": f"{url}/scripted/iterate-1"},
+        ],
+        "iterate": {},
+    }
+    page.goto(f"{url}/")
+    page.evaluate(f"localStorage.setItem('alvo-home:run', {json.dumps(json.dumps(run))})")
+    page.reload()
+    page.wait_for_selector("#open-batch")  # the run completed ...
+    listed = page.locator("#failures-0 summary").inner_text()  # ... and its failures stay
+    assert listed == "3 spectra left out: 2 CORRUPT_FITS, 1 NO_HALPHA_COVERAGE"
+    page.locator("#failures-0 summary").click()
+    assert page.locator("#failures-0 tbody tr").count() == 3
+    assert "truncated" in page.locator("#failures-0 tbody").inner_text()
+    context.close()

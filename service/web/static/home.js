@@ -189,7 +189,8 @@
   async function follow(run) {
     showRun(run);
     const ingests = run.jobs.slice(0, 2);
-    const done = await Promise.all(ingests.map((job, i) => AlvoJobs.follow(job.url, (s) => update(i, s))));
+    const done = await Promise.all(ingests.map((job, i) => AlvoJobs.follow(job.url, (s) => update(i, s))
+      .then(async (final) => { await showFailures(i, final); return final; })));
     const failed = done.findIndex((s) => s.phase !== "COMPLETED");
     if (failed >= 0) return stop(run, `${run.jobs[failed].step} ended ${done[failed].phase}: ${done[failed].error}`);
     if (run.jobs.length < 3) {
@@ -204,6 +205,7 @@
       localStorage.setItem(runKey, JSON.stringify(run));
       showRun(run);
       done.forEach((s, i) => update(i, s));
+      for (const [i, node] of Object.entries(shownFailures)) $(`#step-${i}`)?.append(node);
     }
     const final = await AlvoJobs.follow(run.jobs[2].url, (s) => update(2, s));
     if (final.phase !== "COMPLETED") return stop(run, `the iteration ended ${final.phase}: ${final.error}`);
@@ -214,6 +216,41 @@
     listCampaigns();
     return final;
   }
+
+  /**
+   * The spectra an ingest left out, each with its named reason (the job's `failures`
+   * VOTable), listed under its step once it has ended: they stay on the page after the
+   * job completes, with counts per reason, so a campaign smaller than asked says why.
+   */
+  async function showFailures(i, final) {
+    const href = final.results && final.results.failures;
+    const row = $(`#step-${i}`);
+    if (!href || !row) return;
+    let rows = [];
+    try {
+      const doc = new DOMParser().parseFromString(await (await fetch(href)).text(), "text/xml");
+      const names = [...doc.getElementsByTagName("FIELD")].map((f) => f.getAttribute("name"));
+      rows = [...doc.getElementsByTagName("TR")].map((tr) => Object.fromEntries(
+        [...tr.getElementsByTagName("TD")].map((td, k) => [names[k], td.textContent])));
+    } catch {
+      return;
+    }
+    if (!rows.length) return;
+    const counts = {};
+    for (const r of rows) counts[r.reason] = (counts[r.reason] || 0) + 1;
+    const summary = Object.entries(counts).map(([reason, n]) => `${n} ${reason}`).join(", ");
+    shownFailures[i] = h("details", { class: "failures", id: `failures-${i}` },
+      h("summary", {}, `${rows.length} spectra left out: ${summary}`),
+      h("table", {},
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "spectrum"), h("th", { scope: "col" }, "reason"),
+          h("th", { scope: "col" }, "detail"))),
+        h("tbody", {}, ...rows.slice(0, 200).map((r) => h("tr", {},
+          h("td", {}, r.pubdid || r.reference || ""), h("td", {}, h("code", {}, r.reason || "")),
+          h("td", {}, r.detail || ""))))),
+      rows.length > 200 ? h("p", {}, h("a", { href }, `all ${rows.length} (VOTable)`)) : "");
+    row.append(shownFailures[i]);
+  }
+  const shownFailures = {};
 
   function stop(run, message) {
     localStorage.removeItem(runKey);

@@ -1,10 +1,15 @@
 /* alvo pages: start and follow UWS 1.1 jobs from the browser (the same job lists the
  * CLI and pyvo use: POST /ingest, /iterate with PHASE=RUN; GET the job with WAIT).
  *
- * AlvoJobs.start(list, fields) -> job URL; AlvoJobs.follow(url, onStatus) -> final status.
+ * AlvoJobs.start(list, fields) -> job URL; AlvoJobs.follow(url, onStatus) -> final status;
+ * AlvoJobs.running(list, parameter, value) -> URLs of that list's QUEUED/EXECUTING jobs
+ * with that parameter (a job started in another tab, by alvo submit or pyvo).
  * Each status carries the phase, jobInfo progress (fraction, message), the time
- * since the job was seen first and, once the fraction has moved, an estimate of
- * the time left (linear in the fraction since it first moved).
+ * since the job's own startTime (so a reload or a new tab shows the same) and an
+ * estimate of the time left. alvo's jobs report a fraction of their expected *time*
+ * (service/jobs/eta.py: epochs to early stopping, earlier iterations, rows per
+ * second), so the time left is elapsed x (1 - f) / f at each report, counted down
+ * between reports; it never rises while the job is silent.
  */
 "use strict";
 
@@ -36,6 +41,15 @@ const AlvoJobs = (() => {
     const phase = doc.getElementsByTagNameNS(UWS, "phase")[0]?.textContent || "";
     const progress = doc.getElementsByTagNameNS(JOBINFO, "progress")[0];
     const fraction = progress ? Number(progress.getAttribute("fraction")) : NaN;
+    const parameters = {};
+    for (const parameter of doc.getElementsByTagNameNS(UWS, "parameter")) {
+      parameters[parameter.getAttribute("id").toLowerCase()] = parameter.textContent;
+    }
+    const when = (tag) => {
+      const text = doc.getElementsByTagNameNS(UWS, tag)[0]?.textContent || "";
+      const time = text ? Date.parse(text) : NaN;
+      return Number.isFinite(time) ? time : null;
+    };
     const results = {};
     for (const result of doc.getElementsByTagNameNS(UWS, "result")) {
       results[result.getAttribute("id")] = result.getAttributeNS("http://www.w3.org/1999/xlink", "href");
@@ -46,6 +60,10 @@ const AlvoJobs = (() => {
       message: (progress && progress.textContent) || "",
       error: doc.getElementsByTagNameNS(UWS, "message")[0]?.textContent || "",
       results,
+      parameters,
+      creationTime: when("creationTime"),
+      startTime: when("startTime"),
+      endTime: when("endTime"),
     };
   }
 
@@ -63,23 +81,34 @@ const AlvoJobs = (() => {
     const parts = [status.message || status.phase.toLowerCase()];
     if (status.fraction !== null) parts.push(`${Math.round(status.fraction * 100)} %`);
     parts.push(`${duration(status.elapsed)} so far`);
-    if (status.left !== null) parts.push(`about ${duration(status.left)} left`);
+    if (status.phase === "QUEUED") parts.push("waiting for a worker");
+    else if (status.left === null) parts.push("time left: known after the first steps");
+    else if (status.left > 0) parts.push(`about ${duration(status.left)} left`);
+    else parts.push("taking longer than estimated");
     return parts.join(" · ");
   }
 
   /**
    * Follow a job until it ends, calling onStatus at every change and every second
    * (the elapsed time counts on while the service is busy). UWS WAIT answers at once
-   * on a phase change; progress is read at least every 3 s.
+   * on a phase change; progress is read at least every 3 s. Times are the service's:
+   * the offset of its clock is read from each answer's Date header.
    */
   async function follow(url, onStatus) {
-    const seen = performance.now();
     let phase = "";
     let status = { phase: "", fraction: null, message: "", error: "", results: {}, elapsed: 0, left: null };
-    let moved = null; // [time, fraction] when the fraction first moved
+    let offset = 0; // service clock - this clock, ms
+    let estimate = null; // [time of the report, seconds left then]
+    const clock = () => Date.now() + offset;
+    const since = (s) => {
+      const from = s.startTime ?? s.creationTime;
+      const to = FINAL.includes(s.phase) && s.endTime ? s.endTime : clock();
+      return from === null ? 0 : Math.max(0, (to - from) / 1000);
+    };
+    const left = () => (estimate ? Math.max(0, estimate[1] - (clock() - estimate[0]) / 1000) : null);
     const tick = setInterval(() => {
-      status.elapsed = (performance.now() - seen) / 1000;
-      if (status.left !== null) status.left = Math.max(0, status.left - 1);
+      status.elapsed = since(status);
+      status.left = left();
       if (status.phase) onStatus(status); // nothing to say before the first answer
     }, 1000);
     try {
@@ -89,22 +118,21 @@ const AlvoJobs = (() => {
           const wait = phase && !FINAL.includes(phase) ? `?WAIT=3&PHASE=${phase}` : "";
           const response = await fetch(`${url}${wait}`, { cache: "no-store" });
           if (response.status === 404) return { ...status, phase: "ABORTED", error: "the job is gone" };
+          const date = Date.parse(response.headers.get("Date") || "");
+          if (Number.isFinite(date)) offset = date + 500 - Date.now(); // Date has whole seconds
           text = await response.text();
         } catch {
           await new Promise((resolve) => setTimeout(resolve, 2000));
           continue;
         }
-        const now = performance.now();
         const fresh = parse(text);
-        let left = null;
-        if (fresh.fraction !== null && fresh.fraction > 0) {
-          if (!moved || fresh.fraction < moved[1]) moved = [now, fresh.fraction];
-          else if (fresh.fraction > moved[1]) {
-            const rate = (fresh.fraction - moved[1]) / ((now - moved[0]) / 1000);
-            left = (1 - fresh.fraction) / rate;
-          }
+        const elapsed = since(fresh);
+        const moved = fresh.fraction !== null && fresh.fraction !== status.fraction;
+        if (fresh.phase !== "EXECUTING" || fresh.startTime === null) estimate = null;
+        else if (moved && fresh.fraction > 0 && fresh.fraction < 1) {
+          estimate = [clock(), (elapsed * (1 - fresh.fraction)) / fresh.fraction];
         }
-        status = { ...fresh, elapsed: (now - seen) / 1000, left };
+        status = { ...fresh, elapsed, left: left() };
         phase = status.phase;
         onStatus(status);
         if (FINAL.includes(phase)) return status;
@@ -114,5 +142,19 @@ const AlvoJobs = (() => {
     }
   }
 
-  return { start, follow, describe, duration, parse, FINAL };
+  /** URLs of the QUEUED and EXECUTING jobs of a list whose `parameter` is `value`, oldest first. */
+  async function running(listUrl, parameter, value) {
+    const response = await fetch(`${listUrl}?PHASE=QUEUED&PHASE=EXECUTING`, { cache: "no-store" });
+    if (!response.ok) return [];
+    const doc = new DOMParser().parseFromString(await response.text(), "text/xml");
+    const refs = [...doc.getElementsByTagNameNS(UWS, "jobref")]
+      .map((ref) => new URL(`${listUrl}/${ref.getAttribute("id")}`, location.href).href); // same origin
+    const jobs = await Promise.all(refs.map(async (href) => {
+      const job = await fetch(href, { cache: "no-store" }).then((r) => (r.ok ? r.text() : "")).catch(() => "");
+      return job && parse(job).parameters[parameter.toLowerCase()] === value ? href : null;
+    }));
+    return jobs.filter(Boolean).reverse(); // the list is newest first
+  }
+
+  return { start, follow, running, describe, duration, parse, FINAL };
 })();

@@ -58,14 +58,16 @@
       h("div", { class: "line" },
         h("a", { href: root, class: "home" }, "alvo"),
         h("span", { class: "crumb", "aria-hidden": "true" }, " › "),
-        h("a", { href: `${root}oracle` }, "overview"),
-        h("span", { class: "crumb", "aria-hidden": "true" }, " › "),
+        h("a", { href: `${root}oracle`, class: "overview-crumb" }, "overview"),
+        h("span", { class: "crumb overview-crumb", "aria-hidden": "true" }, " › "),
         h("h1", {}, campaign),
         h("label", { class: "iter" }, " iteration ", h("select", { id: "iteration", "aria-label": "iteration" })),
         h("span", { id: "count", class: "count", "aria-live": "polite" }),
         h("span", { id: "sync", class: "sync", "aria-live": "polite" }),
+        h("button", { type: "button", id: "bar-more", class: "more", "aria-expanded": "false",
+          "aria-controls": "keys tools" }, "more ▾"),
         h("span", { class: "spacer" }),
-        h("label", {}, "show ",
+        h("label", { class: "filter-label" }, "show ",
           h("select", { id: "filter", "aria-label": "filter" },
             ...[["all", "all rows"], ["todo", "not labelled yet"], ["done", "labelled"],
               ["query", "query rows"], ["precision-sample", "precision sample"],
@@ -95,7 +97,7 @@
           h("i", { class: "sw halpha" }), " Hα ",
           h("i", { class: "sw query" }), " query ",
           h("i", { class: "sw sample" }), " precision sample")),
-      h("div", { class: "line tools" },
+      h("div", { class: "line tools", id: "tools" },
         h("button", { id: "samp-connect", type: "button" }, "Connect SAMP"),
         h("button", { id: "samp-table", type: "button", disabled: true,
           title: "send the batch as a VOTable (TOPCAT, Aladin)" }, "Batch → TOPCAT"),
@@ -112,6 +114,8 @@
           h("label", {}, "model ", h("select", { name: "MODEL" }, h("option", { value: "" }, "default"),
             h("option", { value: "reference" }, "reference"), h("option", { value: "small" }, "small"))),
           h("label", {}, "epochs ", h("input", { name: "EPOCHS", type: "number", min: 1, size: 4 })),
+          h("label", { title: "when too few candidates are left: this many spectra predicted as absorption, at random" },
+            "absorption sample ", h("input", { name: "PADDING", type: "number", min: 0, size: 4 })),
           h("label", {}, "strategy ", h("select", { name: "STRATEGY" }, h("option", { value: "" }, "entropy"),
             ...["margin", "least-confidence", "random", "diverse-entropy"].map((s) => h("option", { value: s }, s))))),
         h("button", { id: "iterate", type: "button", class: "primary" }, "Start next iteration"),
@@ -121,6 +125,7 @@
       h("div", { id: "notice", class: "notice", role: "status", hidden: true },
         h("span", { id: "notice-text" }),
         h("button", { type: "button", id: "notice-close", "aria-label": "dismiss the message" }, "×"))),
+    h("section", { id: "composition", class: "composition", "aria-label": "what this batch is", hidden: true }),
     h("main", { id: "rows", class: "rows", tabindex: 0, role: "group",
       "aria-label": "batch: j/k or arrows move, keys 1-5 label the current spectrum" }),
     h("dialog", { id: "zoom", "aria-label": "zoomed spectrum" },
@@ -130,6 +135,12 @@
       h("canvas", { id: "zoom-canvas", class: "zoomplot" }),
       h("div", { id: "zoom-legend", class: "legend" }))
   );
+
+  $("#bar-more").addEventListener("click", (event) => {
+    const open = $("header.bar").classList.toggle("open");
+    event.currentTarget.setAttribute("aria-expanded", String(open));
+    event.currentTarget.textContent = open ? "less ▴" : "more ▾";
+  });
 
   // --- data ------------------------------------------------------------------------------------------
   async function load(iteration) {
@@ -146,7 +157,7 @@
     const doc = await response.json();
     const loaded = performance.now();
     const another = state.doc && state.doc.iteration !== doc.iteration;
-    if (another) state.cursor = 0; // a new batch starts at its first row
+    const opened = !state.doc || another; // a batch seen for the first time in this tab
     state.doc = doc;
     state.grid = AlvoPlot.grid(doc.grid);
     state.exemplarData = Object.fromEntries(
@@ -175,11 +186,14 @@
     state.byId = new Map(state.rows.map((row) => [row.id, row]));
     state.undo = loadUndo();
     applyQueue();
-    const select = $("#iteration");
-    select.replaceChildren(...(doc.iterations.length ? doc.iterations : [doc.iteration ?? "–"])
+    const iterations = $("#iteration");
+    iterations.replaceChildren(...(doc.iterations.length ? doc.iterations : [doc.iteration ?? "–"])
       .map((n) => h("option", { value: n, selected: n === doc.iteration ? "" : null }, String(n))));
-    render();
     if (another) window.scrollTo(0, 0);
+    if (opened) state.cursor = firstUnlabelled(); // a reload resumes where the oracle was
+    render();
+    describeBatch();
+    if (state.cursor > 0) select(state.cursor); // and shows that row
     state.timing = { batchMs: loaded - asked, renderMs: performance.now() - loaded };
   }
 
@@ -258,7 +272,10 @@
     const t1 = performance.now();
     main.innerHTML = cards.join("");
     if (!cards.length) main.append(h("p", { class: "empty" }, state.rows.length
-      ? "No row matches the filter." : "No query batch yet: start an iteration."));
+      ? "No row matches the filter."
+      : state.doc && state.doc.iteration !== null
+        ? `Iteration ${state.doc.iteration} has no spectrum to label (see above).`
+        : "No query batch yet: start an iteration."));
     const t2 = performance.now();
     drawAll();
     state.renderTiming = { cards: t1 - t0, insert: t2 - t1, draw: performance.now() - t2 };
@@ -266,6 +283,12 @@
     updateCount();
   }
 
+  /** EW(Hα) ± 1σ in Å from the native pixels (negative: emission), as astronomers read it. */
+  const ewText = (row) => {
+    const [ew, error] = (row.spectrum && row.spectrum.ew_halpha) || [null, null];
+    if (ew === null || ew === undefined) return "";
+    return `EW(Hα) ${ew < 0 ? "−" : ""}${Math.abs(ew).toFixed(1)}${error !== null ? ` ± ${error.toFixed(1)}` : ""} Å`;
+  };
   const fmt = (x, digits = 2) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
 
   /** Text for HTML: a card is built as one string (130 cards parse at once, ~5x faster
@@ -285,7 +308,7 @@
     const others = Object.entries(row.labels || {}).filter(([user]) => user !== state.doc.user);
     const meta = [`${fmt(row.ra, 5)} ${row.dec >= 0 ? "+" : ""}${fmt(row.dec, 5)}`,
       row.mag !== null ? `${fmt(row.mag, 1)} mag` : "mag –", `MJD ${row.mjd !== null ? fmt(row.mjd, 2) : "–"}`,
-      row.snr !== null ? `S/N ${fmt(row.snr, 0)}` : "", row.collection || "",
+      row.snr !== null ? `S/N ${fmt(row.snr, 0)}` : "", ewText(row), row.collection || "",
       row.pipeline_class ? `pipeline ${row.pipeline_class}` : ""].filter(Boolean).map(esc).join(" · ");
     const buttons = Object.entries(state.doc.keys).map(([key, verdict]) => tag("button", {
       type: "button", class: `vbtn ${verdict}${row.mine === verdict ? " chosen" : ""}`, "data-verdict": verdict,
@@ -527,6 +550,97 @@
     showVerdict(row);
     advance();
     updateCount();
+  }
+
+  /**
+   * What the batch is, in plain words: how many rows the network is unsure of, how many
+   * are the random precision sample or asked-for padding; when it has no uncertain
+   * candidate left, what the oracle can do (a random absorption sample, spot-check, or
+   * stop: the campaign's stopping rule with its evidence, when the service gives one).
+   */
+  const ABSORPTION_SAMPLE = 20;
+  function describeBatch() {
+    const section = $("#composition");
+    const doc = state.doc;
+    if (!doc || doc.iteration === null || doc.iteration === undefined || state.filter === "candidates") {
+      section.hidden = true;
+      return;
+    }
+    const count = (role) => state.rows.filter((r) => r.role === role).length;
+    const [query, sample, padding] = ["query", "precision-sample", "padding"].map(count);
+    const parts = [`${query} the network is unsure of (query)`];
+    if (sample) parts.push(`${sample} drawn at random among its predicted emission (precision sample)`);
+    if (padding) parts.push(`${padding} drawn at random among its predicted absorption (asked for)`);
+    const children = [h("p", {}, h("strong", {}, `Iteration ${doc.iteration}: `), `${parts.join(", ")}.`)];
+    if (query < doc.batch_size) {
+      const none = query === 0;
+      children.push(h("p", { class: "converged", id: "converged" },
+        none ? "The network has no uncertain candidates left: " : `The network has only ${query} uncertain candidates left (a batch holds ${doc.batch_size}): `,
+        `it predicts ${doc.n_candidates ?? "–"} spectra of the pool as emission, and every other one is ` +
+        "labelled or in the precision sample. What you can do:"));
+      children.push(h("ul", { class: "choices" },
+        h("li", {}, h("button", { type: "button", id: "absorption-sample" },
+          `Label ${ABSORPTION_SAMPLE} spectra it calls absorption`),
+          ` — the next iteration adds a random sample of ${ABSORPTION_SAMPLE} of them; an emission star among them is one the network misses.`),
+        h("li", {}, h("button", { type: "button", id: "spot-check" }, "Spot-check the candidates"),
+          " — the spectra it predicts as emission, most uncertain first."),
+        h("li", { id: "stop-choice" }, h("strong", {}, "Stop"),
+          state.stopping ? "" : " — if the labels so far satisfy you: the candidates are in the exports and over TAP.")));
+    }
+    if (state.stopping) children.push(stoppingRule(state.stopping));
+    section.replaceChildren(...children);
+    section.hidden = false;
+  }
+
+  /** An evidence value in words: numbers to 3 digits, lists and objects spelled out with
+   * spaces (so a phone wraps them), a missing value as a dash. */
+  function evidenceText(v) {
+    if (v === null || v === undefined) return "\u2013";
+    if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toPrecision(3);
+    if (Array.isArray(v)) return v.map(evidenceText).join(", ");
+    if (typeof v === "object") {
+      return Object.entries(v).map(([k, x]) => `${k.replace(/_/g, " ")} ${evidenceText(x)}`).join(", ");
+    }
+    return String(v);
+  }
+
+  /** The campaign's stopping rule as the service gives it (GET campaigns/{name}: "stopping"). */
+  function stoppingRule(stopping) {
+    const evidence = Object.entries(stopping.evidence || {})
+      .map(([k, v]) => h("li", {}, `${k.replace(/_/g, " ")}: ${evidenceText(v)}`));
+    return h("div", { class: `stopping ${stopping.stop ? "stop" : "go-on"}`, id: "stopping" },
+      h("p", {}, h("strong", {}, stopping.stop ? "Stopping rule: stop. " : "Stopping rule: go on. "), stopping.reason || ""),
+      evidence.length ? h("ul", { class: "evidence" }, ...evidence) : null);
+  }
+
+  async function loadStopping() {
+    try {
+      const response = await fetch(api, { cache: "no-store" });
+      const summary = response.ok ? await response.json() : {};
+      state.stopping = summary && typeof summary.stopping === "object" && summary.stopping ? summary.stopping : null;
+    } catch {
+      state.stopping = null;
+    }
+    describeBatch();
+  }
+
+  $("#composition").addEventListener("click", (event) => {
+    const button = event.target.closest("button");
+    if (!button) return;
+    if (button.id === "absorption-sample") {
+      $(".advanced [name=PADDING]").value = String(ABSORPTION_SAMPLE);
+      $("#iterate").click();
+    } else if (button.id === "spot-check") {
+      $("#filter").value = "candidates";
+      $("#filter").dispatchEvent(new Event("change"));
+    }
+  });
+
+  /** Position in the view of the first row without my verdict (0 when all have one). */
+  function firstUnlabelled() {
+    state.view = filtered();
+    const position = state.view.findIndex((i) => !state.rows[i].mine);
+    return Math.max(0, position);
   }
 
   function advance() {
@@ -821,6 +935,8 @@
     try {
       url = await AlvoJobs.start(`${root}iterate`, form);
     } catch (error) {
+      // ITERATION_RUNNING: one started elsewhere meanwhile; follow it rather than fail
+      if (error.message.includes("ITERATION_RUNNING") && await followRunning()) return;
       showNotice(`The iteration could not start: ${error.message}`, true);
       return;
     }
@@ -829,14 +945,29 @@
     follow(state.job.url);
   });
 
+  /** An iterate job of this campaign started elsewhere (home page, alvo submit, another tab):
+   * follow it, so the page shows its progress and offers no second start. */
+  async function followRunning() {
+    const [url] = await AlvoJobs.running(`${root}iterate`, "CAMPAIGN", campaign).catch(() => []);
+    if (!url || state.followed === url) return false;
+    state.job = { url };
+    localStorage.setItem(`${storeKey}:job`, JSON.stringify(state.job));
+    follow(url);
+    return true;
+  }
+
   /** Follow the iterate job (UWS WAIT and jobInfo), with the time so far and an estimate. */
   async function follow(url) {
     const bar = $("#job-progress");
     const text = $("#job-state");
+    state.followed = url;
     $("#iterate").disabled = true;
     bar.hidden = false;
+    if (!state.rows.length) $("#rows .empty")?.replaceChildren("An iteration is running: its batch appears here when it completes.");
     const final = await AlvoJobs.follow(url, (status) => {
-      bar.value = status.fraction ?? 0;
+      state.jobStatus = status;
+      if (status.fraction === null) bar.removeAttribute("value"); // indeterminate
+      else bar.value = status.fraction;
       text.textContent = AlvoJobs.describe(status);
       text.dataset.phase = status.phase;
     });
@@ -958,6 +1089,8 @@
   load(query.get("iteration")).then(() => {
     flush();
     if (state.job) follow(state.job.url);
+    else followRunning();
+    loadStopping();
     window.alvoReady = {
       sinceNavigationMs: performance.now(), scriptMs: performance.now() - started, ...state.timing,
     };

@@ -1,0 +1,127 @@
+"""How right is an iterate job's time left? Estimated vs actual at 25, 50 and 75 % of the job.
+
+Starts the service on a fresh home with the demo archive (``N`` spectra per
+collection, default 2000), ingests the labelled source and the pool through the UWS
+job lists, then runs ``ITERATIONS`` iterate jobs (default 2: the first has no
+earlier iteration to learn from, the second has) with the default network and
+early stopping (``EPOCHS`` 100, the service's patience). Every 0.5 s it reads
+the job's jobInfo fraction ``f`` and, like the page (``static/jobs.js``), takes
+the time left as ``elapsed x (1 - f) / f`` at each new fraction, counted down
+until the next. After the job it compares, at 25/50/75 % of its actual duration,
+that estimate with the actual time left (error = estimated / actual - 1; goal
+within 30 %). Also prints what the page of before would have said: the fraction of
+epochs to the cap, extrapolated linearly since it first moved.
+
+    .venv/bin/python benchmarks/bench_eta.py [N] [ITERATIONS]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from xml.etree import ElementTree
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from service.archive.generate import ensure_demo_archive  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from tests.vo_fixture import free_port, live_server  # noqa: E402
+
+UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
+JOBINFO = "{urn:x-uws:jobinfo}"
+
+
+def wait(client: httpx.Client, url: str) -> list[tuple[float, float | None, str]]:
+    """Poll a job to its end; returns (seconds since its startTime, fraction, message)."""
+    seen: list[tuple[float, float | None, str]] = []
+    start = None
+    while True:
+        doc = ElementTree.fromstring(client.get(url).content)
+        phase = doc.findtext(f"{UWS}phase")
+        started = doc.findtext(f"{UWS}startTime")
+        if started and start is None:
+            start = dt.datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()
+        progress = doc.find(f".//{JOBINFO}progress")
+        if start is not None and progress is not None:
+            raw = progress.get("fraction")
+            seen.append((time.time() - start, float(raw) if raw else None, progress.text or ""))
+        if phase in ("COMPLETED", "ERROR", "ABORTED"):
+            if phase != "COMPLETED":
+                raise SystemExit(f"{url}: {phase} {doc.findtext(f'.//{UWS}message')}")
+            ended = doc.findtext(f"{UWS}endTime") or ""
+            total = dt.datetime.fromisoformat(ended.replace("Z", "+00:00")).timestamp() - start
+            seen.append((total, 1.0, "end"))
+            return seen
+        time.sleep(0.5)
+
+
+def estimate_at(seen: list[tuple[float, float | None, str]], t: float) -> float | None:
+    """The page's time left at ``t``: elapsed x (1 - f) / f at the last new fraction,
+    counted down since."""
+    last = None
+    previous = None
+    for when, fraction, _ in seen:
+        if when > t:
+            break
+        if fraction is not None and fraction != previous and 0 < fraction < 1:
+            last = (when, when * (1 - fraction) / fraction)
+        previous = fraction
+    return None if last is None else max(0.0, last[1] - (t - last[0]))
+
+
+def main() -> None:
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    home = Path(tempfile.mkdtemp(prefix="bench-eta-"))
+    ensure_demo_archive(home, size)
+    port = free_port()
+    settings = Settings(home=home, port=port, demo_archive_size=size, simbad="off")
+    from service.app import create_app
+
+    print(f"load before: {os.getloadavg()}")
+    with live_server(create_app(settings), port, lifespan="on") as url:
+        client = httpx.Client(timeout=60)
+        for dataset, ssa, extra in (
+            ("demo-source", "ondrejov", {"LABELS": f"{url}/archive/ondrejov/labels.csv"}),
+            ("demo-pool", "lamost", {}),
+        ):
+            domain = "source" if dataset.endswith("source") else "target"
+            data = {"DATASET": dataset, "DOMAIN": domain, "SSA": f"{url}/ssa/{ssa}", **extra}
+            job = client.post(f"{url}/ingest", data={**data, "PHASE": "RUN"}).headers["location"]
+            wait(client, job if job.startswith("http") else f"{url}{job}")
+        for number in range(iterations):
+            data = {"CAMPAIGN": "demo", "PHASE": "RUN"}
+            if number == 0:
+                data |= {"SOURCE": "demo-source", "TARGET": "demo-pool"}
+            job = client.post(f"{url}/iterate", data=data).headers["location"]
+            seen = wait(client, job if job.startswith("http") else f"{url}{job}")
+            total = seen[-1][0]
+            if os.environ.get("VERBOSE"):
+                shown = None
+                for when, fraction, message in seen:
+                    if (fraction, message) != shown:
+                        print(f"  {when:6.1f} s  {fraction}  {message[:90]}")
+                    shown = (fraction, message)
+            epochs = [m for _, _, m in seen if m.startswith("training: epoch")]
+            print(f"\niteration {number}: {total:.1f} s; last epoch seen: {epochs[-1][:60]!r}")
+            for share in (0.25, 0.5, 0.75):
+                t = share * total
+                guess, actual = estimate_at(seen, t), total - t
+                error = "no estimate" if guess is None else f"{guess / actual - 1:+.0%}"
+                shown = "–" if guess is None else f"{guess:.1f} s"
+                print(
+                    f"  at {share:.0%} ({t:.1f} s): estimated {shown}, "
+                    f"actual {actual:.1f} s: {error}"
+                )
+        print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
