@@ -362,8 +362,8 @@ def test_header_positions_no_sky_has_are_null_and_flagged_over_tap(tmp_path):
 # Five-way: the four-way join of the issue (~3.6e8 rows) counted within the 4-s limit
 # on a quiet machine, so it could not show that the limit stops it.
 CROSS_JOIN = (
-    "SELECT COUNT(*) FROM TAP_SCHEMA.columns AS a, TAP_SCHEMA.columns AS b, "
-    "TAP_SCHEMA.columns AS c, TAP_SCHEMA.columns AS d, TAP_SCHEMA.columns AS e"
+    "SELECT COUNT(*) FROM TAP_SCHEMA.columns AS t1, TAP_SCHEMA.columns AS t2, "
+    "TAP_SCHEMA.columns AS t3, TAP_SCHEMA.columns AS t4, TAP_SCHEMA.columns AS t5"
 )
 
 
