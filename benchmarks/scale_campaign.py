@@ -365,7 +365,18 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
     campaigns.create("scale", "source", "pool", batch_size=100)
     training = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
                            noise_augment=args.noise_augment)  # fmt: skip
-    request = IterateRequest("scale", None, None, "entropy", None, 30, training, "tabledata", False)
+    request = IterateRequest(
+        campaign="scale",
+        source=None,
+        target=None,
+        strategy="entropy",
+        batch=None,
+        precision_sample=30,
+        padding=100,  # a full batch for the simulated oracle, as the oracle asks on the page
+        training=training,
+        serialization="tabledata",
+        broadcast=False,
+    )
     answers: dict[str, Any] = {"candidates": []}
     for number in range(args.iterations):
         with steps.step(f"iterate_{number}", len(dataset.features)) as record:

@@ -249,6 +249,11 @@ class JobStore:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def holds_jobs(self) -> bool:
+        """Whether this database has the job tables (a job's code run outside a UWS
+        service, as the benchmarks run it, may find a database without them)."""
+        return sa.inspect(self.engine).has_table(schema.job.name)
+
     def get(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(schema.job).where(schema.job.c.id == job_id)).first()

@@ -23,10 +23,11 @@ from uws.store import JobStore
 
 
 def job_started(database_url: str, job_id: str) -> float | None:
-    """The job's UWS startTime (POSIX seconds), as the service recorded it."""
+    """The job's UWS startTime (POSIX seconds), as the service recorded it; None for
+    work run outside a UWS service (a benchmark's iteration), which counts from now."""
     store = JobStore(database_url)
     try:
-        record = store.get(job_id)
+        record = store.get(job_id) if store.holds_jobs() else None
     finally:
         store.close()
     start = record.start_time if record is not None else None
