@@ -1,11 +1,11 @@
 """An import-linter contract that import-linter lacks: no import circle between modules.
 
-``acyclic_siblings`` (import-linter's own) looks at packages taken whole; a circle
-between two files of one folder, or between a package's ``__init__`` and one of
-its modules (a module that imports a name its own package re-exports), slips
-through it. This contract takes every module alone and reports each strongly
-connected group of direct imports, with one import that closes each circle, so
-the reader sees where to cut.
+``acyclic_siblings`` (import-linter's own) compares siblings, each taken whole with
+what lies below it; a circle between a package's ``__init__`` and one of its own
+modules (a module that imports a name its package re-exports) is no circle between
+siblings and slips through it. This contract takes every module alone and reports
+each strongly connected group of direct imports with the imports inside it, so the
+reader sees where to cut.
 """
 
 from __future__ import annotations
