@@ -347,6 +347,20 @@ class Datasets:
         with self.engine.connect() as conn:
             return {int(row): int(sid) for row, sid in conn.execute(query)}
 
+    def at_rows(
+        self, dataset: Dataset, rows: Sequence[int], columns: Sequence[str]
+    ) -> dict[int, dict[str, Any]]:
+        """``{feature row: {column: value}}`` of these rows of ``dataset`` (indexed lookup)."""
+        table = schema.spectrum
+        query = sa.select(table.c.row_index, *(table.c[name] for name in columns)).where(
+            table.c.dataset_id == dataset.dataset_id,
+            table.c.row_index.in_([int(r) for r in rows]),
+        )
+        with self.engine.connect() as conn:
+            return {
+                int(r.row_index): {c: r._mapping[c] for c in columns} for r in conn.execute(query)
+            }
+
     def record_simbad_ids(self, identifiers: Iterable[tuple[int, str]]) -> None:
         """Store the SIMBAD main identifier found for each ``(spectrum_id, identifier)``."""
         table = schema.spectrum

@@ -43,6 +43,8 @@ from service.vocabulary import CLASSES, ROLES, TARGET_CLASSES, VERDICTS
 #: The ADQL schema the result tables are published under (``alvo.prediction``).
 SCHEMA = "alvo"
 
+#: Longest free-text comment a label keeps (characters); longer is COMMENT_TOO_LONG.
+MAX_COMMENT = 1000
 LABEL_SOURCES = ("page", "votable", "csv", "samp", "api", "ingest")
 DOMAINS = ("source", "target")
 
@@ -287,6 +289,18 @@ label = sa.Table(
     ),
     col("iteration", sa.Integer, "Iteration whose query batch asked for it", "meta.number"),
     col("source", sa.String(16), "How the verdict came: " + " | ".join(LABEL_SOURCES), "meta.code"),
+    col(
+        "comment",
+        sa.String(MAX_COMMENT),
+        f"The oracle's free-text note on the spectrum (at most {MAX_COMMENT} characters)",
+        "meta.note",
+    ),
+    col(
+        "flag",
+        sa.Boolean,
+        "True when the oracle flagged the spectrum for a second look",
+        "meta.code.qual",
+    ),
     sa.Index("ix_label_spectrum", "campaign_id", "spectrum_id"),
     comment="Oracle verdicts on spectra, one row per verdict given.",
 )

@@ -6,8 +6,10 @@
                                     ``stopping`` (the stopping rule on the latest iteration)
 ``/campaigns/{name}/candidates``     GET an iteration's candidates or query batch (VOTable)
 ``/campaigns/{name}/labels``         GET export (``FORMAT=votable|csv|json``), POST verdicts
-                                      (JSON ``{"labels": [{"pubdid"|"spectrum_id", "label"}]}``,
-                                      or a VOTable/CSV body or ``file`` upload with ``label``)
+                                      (JSON ``{"labels": [{"pubdid"|"spectrum_id", "label",
+                                      "comment"?, "flag"?}]}``, or a VOTable/CSV body or
+                                      ``file`` upload with ``label`` and optional ``comment``,
+                                      ``flag`` columns)
 
 Labels are attributed to the caller as the UWS job lists know them (the same
 authenticator), so two people labelling one campaign never overwrite each
@@ -206,6 +208,7 @@ class CampaignAPI:
             {
                 "stored": outcome.stored,
                 "unchanged": outcome.unchanged,
+                "noted": outcome.noted,
                 "unknown": outcome.unknown,
                 "conflicts": outcome.conflicts,
             }
@@ -261,6 +264,10 @@ def _labels_votable(rows: list[dict[str, Any]]) -> bytes:
         elif column.name == "iteration":
             data[column.name] = np.ma.masked_array(
                 [x or 0 for x in values], mask=[x is None for x in values], dtype=np.int32
+            )
+        elif column.name == "flag":
+            data[column.name] = np.ma.masked_array(
+                [bool(x) for x in values], mask=[x is None for x in values], dtype=bool
             )
         else:
             data[column.name] = np.array(values, dtype=object)
@@ -321,6 +328,11 @@ def _json_verdict(item: Any, number: int, user: str, source: str) -> Verdict:
     spectrum_id = item.get("spectrum_id")
     pubdid = item.get("pubdid", item.get("spectrum"))
     iteration = item.get("iteration")
+    comment, flag = item.get("comment"), item.get("flag")
+    if comment is not None and not isinstance(comment, str):
+        raise bad("'comment' must be text (a note on the spectrum)")
+    if flag is not None and not isinstance(flag, bool):
+        raise bad("'flag' must be true or false (needs a second look)")
     for name, value in (("spectrum_id", spectrum_id), ("iteration", iteration)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31
@@ -337,6 +349,8 @@ def _json_verdict(item: Any, number: int, user: str, source: str) -> Verdict:
         user=user,
         source=source,
         iteration=iteration,
+        comment=comment,
+        flag=flag,
     )
 
 
@@ -345,4 +359,14 @@ def _table_verdicts(body: bytes, user: str) -> list[Verdict]:
     whatever it is instead is BAD_LABEL_FILE."""
     source = "votable" if b"<VOTABLE" in body[:4000].upper() else "csv"
     rows = parse_labels(body)
-    return [Verdict(label=x.label, pubdid=x.spectrum, user=user, source=source) for x in rows]
+    return [
+        Verdict(
+            label=x.label,
+            pubdid=x.spectrum,
+            user=user,
+            source=source,
+            comment=x.comment,
+            flag=x.flag,
+        )
+        for x in rows
+    ]

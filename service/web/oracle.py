@@ -29,6 +29,7 @@ from service.store import archive_roots
 from service.store.archive_roots import Roots
 from service.store.campaigns import Campaign, Campaigns
 from service.store.candidates import candidate_rows
+from service.store.schema import MAX_COMMENT
 from service.store.stars import spectra_near, verdicts_on_same_stars
 from service.vocabulary import (
     ABSORPTION,
@@ -112,6 +113,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
         "n_candidates": this.get("n_candidates"),
         "roles": list(request.roles),
         "keys": KEYS,
+        "max_comment": MAX_COMMENT,
         "classes": list(CLASSES),
         "window": list(WINDOW),
         "grid": [*FEATURE_WINDOW, FEATURE_PIXELS],
@@ -131,6 +133,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
         return document
     ids = [int(row["spectrum_id"]) for row in rows]
     votes = _votes(campaigns, campaign, ids)
+    notes = campaigns.notes(campaign, ids, request.user)
     history = _history(campaigns, campaign, ids)
     positions = [r["ra"] for r in rows], [r["dec"] for r in rows]
     names = [(row["designation"], row["object"]) for row in rows]
@@ -172,6 +175,8 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "entropy": row["entropy"],
                 "hou": row["hou_verdict"],
                 "mine": by_user.get(request.user),
+                "comment": notes.get(sid, {}).get("comment") or "",
+                "flag": bool(notes.get(sid, {}).get("flag")),
                 "labels": by_user,
                 "history": history.get(sid, []),
                 "neighbours": neighbours.get(sid, []),

@@ -13,6 +13,9 @@
 ``/campaigns/{name}/performance``         confusion matrices per iteration
 ``/campaigns/{name}/labels/undo``         POST ``{"spectrum_id"}``: take back the
                                           caller's latest verdict on it
+``/campaigns/{name}/guide``               the labelling guide: typical labelled source
+                                          spectra per class and the conventions
+                                          (:mod:`service.web.guide`)
 
 The batch as a VOTable for SAMP (same rows, same order) is the API's
 ``/campaigns/{name}/candidates?ROLE=query&ITERATION=N``.
@@ -42,11 +45,14 @@ from service.settings import Settings
 from service.store.campaigns import Campaigns
 from service.store.ownership import refusal
 from service.vocabulary import BATCH_ROLES, CANDIDATE, ROLES
-from service.web import oracle
+from service.web import guide, oracle
 from service.web.api import _guarded
 from service.web.home import home_html
 
 STATIC = Path(__file__).with_name("static")
+#: The labelling page's parts beside label.js: the comment and flag per row, the overview
+#: grid, the labelling guide.
+LABEL_MODULES = ("notes.js", "grid.js", "guide.js")
 Owner = Callable[[Request], str | None]
 
 
@@ -63,6 +69,7 @@ def routes(settings: Settings, owner: Owner | None = None) -> list[BaseRoute]:
         Route("/campaigns/{name}/batch", _guarded(pages.batch), methods=["GET"]),
         Route("/campaigns/{name}/performance", _guarded(pages.performance), methods=["GET"]),
         Route("/campaigns/{name}/labels/undo", _guarded(pages.undo), methods=["POST"]),
+        *guide.routes(settings),
     ]
 
 
@@ -73,6 +80,7 @@ def _shell(
     data: dict[str, str],
     preload: str = "",
     content: str = "",
+    modules: tuple[str, ...] = (),
 ) -> HTMLResponse:
     """The HTML a page starts as; ``data`` goes into ``data-*`` attributes of ``<body>``.
 
@@ -80,7 +88,8 @@ def _shell(
     work behind a proxy that serves the service under a path prefix. ``preload``
     is the URL of the data the page's script fetches first: the browser starts
     it while the scripts load (the script must ask for exactly this URL).
-    ``content`` is HTML that works before (and without) the script.
+    ``content`` is HTML that works before (and without) the script. ``modules`` are
+    the page's own parts in files of their own, loaded before ``script`` (which calls them).
     """
     data = {"root": root, **data}
     early = (
@@ -89,6 +98,7 @@ def _shell(
         else ""
     )
     attributes = " ".join(f'data-{k}="{html.escape(v)}"' for k, v in data.items())
+    parts = "".join(f'<script src="{root}oracle-static/{m}"></script>\n' for m in modules)
     return HTMLResponse(
         f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -104,7 +114,7 @@ def _shell(
 <script src="{root}oracle-static/plot.js"></script>
 <script src="{root}oracle-static/samp.js"></script>
 <script src="{root}oracle-static/jobs.js"></script>
-<script src="{root}oracle-static/{script}"></script>
+{parts}<script src="{root}oracle-static/{script}"></script>
 </body></html>""",
         headers={"Cache-Control": "no-store"},
     )
@@ -185,7 +195,14 @@ class OraclePages:
         batch = f"../campaigns/{quote(name, safe='')}/batch"
         if iteration.isdecimal():
             batch += f"?ITERATION={iteration}"
-        return _shell(f"alvo: label {name}", "label.js", "../", {"campaign": name}, batch)
+        return _shell(
+            f"alvo: label {name}",
+            "label.js",
+            "../",
+            {"campaign": name},
+            batch,
+            modules=LABEL_MODULES,
+        )
 
     async def batch(self, request: Request) -> Response:
         query = _upper(request)
