@@ -212,6 +212,21 @@ def test_a_comment_and_a_flag_travel_with_the_label(client):
     assert found == [note, note, "cosmic ray, 6571 A"]
 
 
+def test_a_votable_from_topcat_brings_comments_and_flags(client):
+    """TOPCAT (a file upload or a table sent back over SAMP) writes a boolean flag column."""
+    _create(client)
+    table = Table({"pubdid": ["ivo://t/pool?0", "ivo://t/pool?1"], "label": ["bad", "not-sure"],
+                   "comment": ["sky residual", ""], "flag": [False, True]})  # fmt: skip
+    body = io.BytesIO()
+    table.write(body, format="votable")
+    client.post("/campaigns/be/labels", content=body.getvalue(), headers={"content-type": VOTABLE})
+    exported = client.get("/campaigns/be/labels").json()["labels"]
+    assert [(x["comment"], x["flag"], x["source"]) for x in exported] == [
+        ("sky residual", False, "votable"),
+        (None, True, "votable"),
+    ]
+
+
 def test_a_comment_too_long_is_refused_with_its_reason(client):
     _create(client)
     long = {"labels": [{"pubdid": "ivo://t/pool?0", "label": "bad", "comment": "x" * 1001}]}
