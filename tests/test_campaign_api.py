@@ -210,6 +210,11 @@ def test_a_comment_and_a_flag_travel_with_the_label(client):
         "QUERY": "SELECT comment FROM alvo.label WHERE flag = 1 ORDER BY label_id"})  # fmt: skip
     found = [row["comment"] for row in csv.DictReader(io.StringIO(tap.text))]
     assert found == [note, note, "cosmic ray, 6571 A"]
+    described = client.get("/tap/sync", params={"REQUEST": "doQuery", "LANG": "ADQL",
+        "FORMAT": "csv", "QUERY": "SELECT column_name, ucd, description FROM TAP_SCHEMA.columns "
+        "WHERE table_name = 'alvo.label' AND column_name IN ('comment', 'flag')"})  # fmt: skip
+    ucds = {r["column_name"]: r["ucd"] for r in csv.DictReader(io.StringIO(described.text))}
+    assert ucds == {"comment": "meta.note", "flag": "meta.code.qual"}
 
 
 def test_a_votable_from_topcat_brings_comments_and_flags(client):
