@@ -9,6 +9,7 @@
 
 window.AlvoGrid = (() => {
   let page = null;
+  let built = false; // the cells of the loaded batch exist (a verdict recolours its own)
   const ROLE = { query: "query", "precision-sample": "precision sample", padding: "padding", candidate: "candidate" };
   const W = 96;
   const H = 40;
@@ -86,10 +87,13 @@ window.AlvoGrid = (() => {
     const dialog = $("#grid");
     if (dialog.open) { dialog.close(); return; }
     if (!page.state.rows.length) { page.showNotice("No batch to show yet."); return; }
-    const list = rows();
-    const cells = list.map(cell);
-    $("#grid-cells").replaceChildren(...cells);
-    cells.forEach((node, i) => draw(node.querySelector("canvas"), list[i]));
+    if (!built) {
+      const list = rows();
+      const cells = list.map(cell);
+      $("#grid-cells").replaceChildren(...cells);
+      cells.forEach((node, i) => draw(node.querySelector("canvas"), list[i]));
+      built = true;
+    }
     dialog.showModal();
     const current = page.rowAt(page.state.cursor);
     const focus = (current && document.getElementById(`cell-${current.id}`)) || $("#grid-cells button");
@@ -137,6 +141,7 @@ window.AlvoGrid = (() => {
   }
 
   function loaded() {
+    built = false; // another batch (or the candidates view): cells made on the next open
     if (page.$("#grid").open) page.$("#grid").close();
   }
 

@@ -13,6 +13,7 @@ window.AlvoGuide = (() => {
   let page = null;
   let doc = null;
   let loading = null;
+  let rendered = false;
   const shownKey = () => `${page.storeKey}:guide`;
   const VIEW = { lo: 6500, hi: 6640 };
 
@@ -72,14 +73,14 @@ window.AlvoGuide = (() => {
     return { figure, draw: () => AlvoPlot.spectrum(canvas, data, VIEW, { size: [250, 104] }) };
   }
 
-  function render(row) {
+  function render() {
     const { h, $ } = page;
     const grids = (doc.wavelengths || []).map(AlvoPlot.floats);
     const drawings = [];
     const classes = Object.entries(doc.classes || {}).map(([label, items]) => {
       const drawn = items.map((item) => exemplar(item, grids));
       drawings.push(...drawn);
-      return h("section", { class: `guide-class${row && row.predicted === label ? " predicted" : ""}` },
+      return h("section", { class: "guide-class", "data-class": label },
         h("h3", {}, h("span", { class: `pclass ${label}` }, label), ` (${items.length})`),
         h("div", { class: "guide-exs" }, ...drawn.map((d) => d.figure)));
     });
@@ -92,6 +93,14 @@ window.AlvoGuide = (() => {
         h("dt", { id: `convention-${c.id}` }, c.case, " → ", h("span", { class: `pclass ${c.label}` }, c.label)),
         h("dd", {}, c.rule)])));
     drawings.forEach((d) => d.draw());
+    rendered = true;
+  }
+
+  /** The class predicted for the zoomed row is marked in the guide. */
+  function mark(row) {
+    for (const section of document.querySelectorAll("#guide .guide-class")) {
+      section.classList.toggle("predicted", !!row && section.dataset.class === row.predicted);
+    }
   }
 
   async function show(on, row) {
@@ -102,7 +111,8 @@ window.AlvoGuide = (() => {
     if (!on) return;
     try {
       await fetchGuide();
-      render(row || null);
+      if (!rendered) render(); // drawn once: the exemplars do not change with the row
+      mark(row || null);
     } catch (error) {
       $("#guide-body").textContent = `The guide could not be loaded: ${error.message}`;
     }
