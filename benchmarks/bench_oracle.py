@@ -147,7 +147,11 @@ def browser_timings() -> dict[str, float]:
                 page.wait_for_selector("#guide dl.conventions")
         paints = page.evaluate("keyPaints")
     own = [paints[n] for n in extra]
+    by_key: dict[str, list[float]] = {}
+    for n in extra:
+        by_key.setdefault(keys[n], []).append(paints[n])
     return {
+        "by_key": {k: (statistics.median(v), max(v), len(v)) for k, v in by_key.items()},
         "tti_ms": statistics.median(loads[1:]),
         "key_paint_p50_ms": percentile(paints, 0.5),
         "key_paint_p90_ms": percentile(paints, 0.9),
@@ -188,7 +192,10 @@ def main() -> None:
         own_p90, own_max = got["grid_guide_flag_p90_ms"], got["grid_guide_flag_max_ms"]
         print(
             f"  of which grid (g), guide (h) and flag (f) keys: {got['grid_guide_flag_keys']}, "
-            f"p90 {own_p90:.0f} ms, max {own_max:.0f} ms"
+            f"p90 {own_p90:.0f} ms, max {own_max:.0f} ms; "
+            + ", ".join(
+                f"{k} median {m:.0f} max {x:.0f} ms ({n})" for k, (m, x, n) in got["by_key"].items()
+            )
         )
         print(f"load average (1 min) before / after: {before:.1f} / {os.getloadavg()[0]:.1f}")
 
