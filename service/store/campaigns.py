@@ -22,7 +22,7 @@ from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
 from service.store.datasets import Dataset, Datasets
-from service.store.ownership import may_label
+from service.store.ownership import may_label, refusal
 from service.vocabulary import BATCH_ROLES, CLASSES, TARGET_CLASSES, VERDICTS
 from uws.store import retrying
 
@@ -93,8 +93,12 @@ class Campaigns:
         owner: str | None = None,
         oracles: Sequence[str] = (),
     ) -> Campaign:
-        """A new campaign on two datasets (anyone's: datasets are shared read-only)."""
+        """A new campaign on two datasets (anyone's: datasets are shared read-only, except
+        private ones, which only their owner and readers may build on)."""
         source_set, target_set = self.datasets.require(source), self.datasets.require(target)
+        for dataset in (source_set, target_set):
+            if not dataset.may_read(owner):
+                raise refusal("dataset", dataset.name, dataset.owner, "ask its owner to invite you")
         if self.get(name) is not None:
             raise AlvoError(Reason.NAME_IN_USE, f"a campaign named {name!r} exists already")
         with self.engine.begin() as conn:

@@ -187,6 +187,20 @@ dataset = sa.Table(
         "User who created the dataset and may add to it (null: anyone)",
         "meta.id;meta.curation",
     ),
+    # --- added by revision 0010 (issue 24), so at the end
+    col(
+        "private",
+        sa.Boolean,
+        "True: the dataset's rows, and those of campaigns, labels and predictions built on "
+        "it, are shown over TAP only to its owner and readers",
+        "meta.code",
+    ),
+    col(
+        "readers",
+        sa.Text,
+        "Users the owner invited to read a private dataset, comma-separated",
+        "meta.id;meta.curation",
+    ),
     comment="Named sets of ingested spectra, each with a feature store next to the tables.",
 )
 

@@ -33,8 +33,9 @@ from service.jobs.params import NAME
 from service.learn.stability import latest_stopping
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.store import schema
+from service.store import privacy, schema
 from service.store.campaigns import VERDICT_COLUMNS, Campaigns, LabelOutcome, Verdict
+from service.store.datasets import Datasets
 from service.store.ownership import parse_oracles, refusal
 from service.vo.label_tables import parse_labels
 from service.vocabulary import PRECISION_SAMPLE, QUERY
@@ -102,7 +103,27 @@ class CampaignAPI:
             Route("/campaigns/{name}", _guarded(self.summary), methods=["GET"]),
             Route("/campaigns/{name}/labels", _guarded(self.labels), methods=["GET", "POST"]),
             Route("/campaigns/{name}/candidates", _guarded(self.candidates), methods=["GET"]),
+            Route("/datasets/{name}/readers", _guarded(self.share), methods=["POST"]),
         ]
+
+    async def share(self, request: Request) -> Response:
+        """``{"readers": ["ben"]}``: make the caller's dataset private and invite readers
+        (docs/security.md, *Private datasets*); answers the readers now invited."""
+        data = await _payload(request)
+        readers = parse_oracles(data.get("readers", ()))
+        name, user = request.path_params["name"], self.owner(request)
+        if not user:  # the operator shares with `alvo dataset share`
+            raise AlvoError(
+                Reason.SIGN_IN_REQUIRED,
+                "private datasets need ALVO_AUTH=header and a signed-in owner",
+            )
+        engine = Datasets(self.settings).engine
+
+        def share() -> tuple[str, ...]:
+            return privacy.share(engine, name, user, readers)
+
+        invited = await anyio.to_thread.run_sync(share)
+        return JSONResponse({"dataset": name, "private": True, "readers": list(invited)})
 
     async def list_or_create(self, request: Request) -> Response:
         if request.method == "GET":
