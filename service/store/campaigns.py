@@ -11,6 +11,7 @@ over TAP.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from service.settings import Settings
 from service.store import schema
 from service.store.datasets import Dataset, Datasets
 from service.store.ownership import may_label, refusal
+from service.store.privacy import hidden_from
 from service.vocabulary import BATCH_ROLES, CLASSES, TARGET_CLASSES, VERDICTS
 from uws.store import retrying
 
@@ -81,6 +83,17 @@ class Campaigns:
         self.settings = settings
         self.datasets = Datasets(settings)
         self.engine = self.datasets.engine
+        #: campaigns this view does not show (built on private datasets; see seen_by)
+        self.hidden: frozenset[int] = frozenset()
+
+    def seen_by(self, user: str | None) -> Campaigns:
+        """These campaigns as ``user`` (None: anonymous) may see them: one built on a
+        private dataset they may not read is not there (``get`` None, ``require``
+        UNKNOWN_CAMPAIGN, not in ``names``), as over TAP (:mod:`service.store.privacy`)."""
+        view = copy.copy(self)
+        with self.engine.connect() as conn:
+            view.hidden = frozenset(hidden_from(conn, user).campaigns)
+        return view
 
     # --- campaigns ------------------------------------------------------------------------------
     def create(
@@ -120,7 +133,7 @@ class Campaigns:
         table = schema.campaign
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(table).where(table.c.name == name)).first()
-            if row is None:
+            if row is None or row.campaign_id in self.hidden:
                 return None
             ids = (row.source_dataset_id, row.target_dataset_id)
             names = dict(
@@ -154,8 +167,10 @@ class Campaigns:
         return found
 
     def names(self) -> list[str]:
+        c = schema.campaign.c
         with self.engine.connect() as conn:
-            return list(conn.scalars(sa.select(schema.campaign.c.name).order_by("name")))
+            rows = conn.execute(sa.select(c.campaign_id, c.name).order_by(c.name)).all()
+        return [str(row.name) for row in rows if row.campaign_id not in self.hidden]
 
     # --- labels ---------------------------------------------------------------------------------
     def add_labels(self, campaign: Campaign, verdicts: Iterable[Verdict]) -> LabelOutcome:

@@ -170,3 +170,24 @@ def test_strangers_may_not_build_on_a_private_dataset(tmp_path):
         refused = client.post("/campaigns", json=campaign, headers=ben)
         assert refused.status_code == 403 and refused.json()["reason"] == "NOT_YOURS"
         assert client.post("/campaigns", json=campaign, headers=carl).status_code == 201
+
+
+def test_campaigns_on_a_private_dataset_are_not_there_for_strangers(tmp_path):
+    """The campaign API, the labelling page and the MOC hide them as TAP does: 404."""
+    from starlette.testclient import TestClient
+
+    from service.app import create_app
+
+    settings = Settings(home=tmp_path, auth="header", demo_archive_size=0)
+    fill(settings)
+    with TestClient(create_app(settings)) as client:
+        for user, reader in (({}, False), ({HEADER: "ben"}, False), ({HEADER: "carl"}, True)):
+            names = client.get("/campaigns", headers=user).json()["campaigns"]
+            assert names == (["open-be", "secret-be"] if reader else ["open-be"]), user
+            for path in ("/campaigns/secret-be", "/campaigns/secret-be/labels",
+                         "/oracle/secret-be", "/campaigns/secret-be/moc"):  # fmt: skip
+                status = client.get(path, headers=user).status_code
+                assert status == (200 if reader else 404), (user, path, status)
+        label = {"labels": [{"pubdid": "ivo://t/secret?0", "label": "bad"}]}
+        refused = client.post("/campaigns/secret-be/labels", json=label, headers={HEADER: "ben"})
+        assert refused.status_code == 404
