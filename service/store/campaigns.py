@@ -11,6 +11,7 @@ over TAP.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -22,7 +23,8 @@ from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
 from service.store.datasets import Dataset, Datasets
-from service.store.ownership import may_label
+from service.store.ownership import may_label, refusal
+from service.store.privacy import hidden_from
 from service.vocabulary import BATCH_ROLES, CLASSES, TARGET_CLASSES, VERDICTS
 from uws.store import retrying
 
@@ -99,6 +101,17 @@ class Campaigns:
         self.settings = settings
         self.datasets = Datasets(settings)
         self.engine = self.datasets.engine
+        #: campaigns this view does not show (built on private datasets; see seen_by)
+        self.hidden: frozenset[int] = frozenset()
+
+    def seen_by(self, user: str | None) -> Campaigns:
+        """These campaigns as ``user`` (None: anonymous) may see them: one built on a
+        private dataset they may not read is not there (``get`` None, ``require``
+        UNKNOWN_CAMPAIGN, not in ``names``), as over TAP (:mod:`service.store.privacy`)."""
+        view = copy.copy(self)
+        with self.engine.connect() as conn:
+            view.hidden = frozenset(hidden_from(conn, user).campaigns)
+        return view
 
     # --- campaigns ------------------------------------------------------------------------------
     def create(
@@ -111,8 +124,12 @@ class Campaigns:
         owner: str | None = None,
         oracles: Sequence[str] = (),
     ) -> Campaign:
-        """A new campaign on two datasets (anyone's: datasets are shared read-only)."""
+        """A new campaign on two datasets (anyone's: datasets are shared read-only, except
+        private ones, which only their owner and readers may build on)."""
         source_set, target_set = self.datasets.require(source), self.datasets.require(target)
+        for dataset in (source_set, target_set):
+            if not dataset.may_read(owner):
+                raise refusal("dataset", dataset.name, dataset.owner, "ask its owner to invite you")
         if self.get(name) is not None:
             raise AlvoError(Reason.NAME_IN_USE, f"a campaign named {name!r} exists already")
         with self.engine.begin() as conn:
@@ -134,7 +151,7 @@ class Campaigns:
         table = schema.campaign
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(table).where(table.c.name == name)).first()
-            if row is None:
+            if row is None or row.campaign_id in self.hidden:
                 return None
             ids = (row.source_dataset_id, row.target_dataset_id)
             names = dict(
@@ -168,8 +185,10 @@ class Campaigns:
         return found
 
     def names(self) -> list[str]:
+        c = schema.campaign.c
         with self.engine.connect() as conn:
-            return list(conn.scalars(sa.select(schema.campaign.c.name).order_by("name")))
+            rows = conn.execute(sa.select(c.campaign_id, c.name).order_by(c.name)).all()
+        return [str(row.name) for row in rows if row.campaign_id not in self.hidden]
 
     # --- labels ---------------------------------------------------------------------------------
     def add_labels(self, campaign: Campaign, verdicts: Iterable[Verdict]) -> LabelOutcome:

@@ -189,6 +189,20 @@ dataset = sa.Table(
         "User who created the dataset and may add to it (null: anyone)",
         "meta.id;meta.curation",
     ),
+    # --- added by revision 0010 (issue 24), so at the end
+    col(
+        "private",
+        sa.Boolean,
+        "True: the dataset's rows, and those of campaigns, labels and predictions built on "
+        "it, are shown over TAP only to its owner and readers",
+        "meta.code",
+    ),
+    col(
+        "readers",
+        sa.Text,
+        "Users the owner invited to read a private dataset, comma-separated",
+        "meta.id;meta.curation",
+    ),
     comment="Named sets of ingested spectra, each with a feature store next to the tables.",
 )
 
@@ -845,11 +859,20 @@ def _copy_in(conn: sa.Connection, table: sa.Table, names: list[str], columns: li
     target = f"{table.schema}.{table.name}" if table.schema else table.name
     quoted = ", ".join(f'"{name}"' for name in names)
     count = 0
+    statement = f"COPY {target} ({quoted}) FROM STDIN"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor, cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
-        for row in zip(*columns, strict=True):
-            copy.write_row(row)
-            count += 1
+    try:
+        with cursor, cursor.copy(statement) as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+                count += 1
+    except conn.dialect.loaded_dbapi.Error as error:
+        # wrapped as SQLAlchemy wraps its own statements' errors, so a full disk (53100),
+        # a lock or a database restart met by COPY is recognised like any other
+        # (uws.store.is_disk_full / is_busy / is_unavailable)
+        raise sa.exc.DBAPIError.instance(
+            statement, None, error, conn.dialect.loaded_dbapi.Error
+        ) from error
     return count
 
 

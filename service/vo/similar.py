@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from service.http.access import caller
 from service.learn.similar import SimilarityIndex
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
@@ -55,9 +56,10 @@ def routes(settings: Settings) -> list[BaseRoute]:
         fmt = dali.response_format(params)
         campaign, iteration = params.get("CAMPAIGN"), params.get("ITERATION")
         number = _iteration(iteration)
+        user = caller(request)
 
         def answer() -> bytes:
-            return similar_document(settings, ids, k, campaign, number, fmt.serialization)
+            return similar_document(settings, ids, k, campaign, number, fmt.serialization, user)
 
         return dali.votable_response(await run_in_threadpool(answer), fmt)
 
@@ -91,9 +93,11 @@ def similar_document(
     campaign_name: str | None = None,
     iteration: int | None = None,
     serialization: str = "tabledata",
+    user: str | None = None,
 ) -> bytes:
-    """The neighbours of each ID as ``votable_templates/similar.xml``."""
-    campaigns = Campaigns(settings)
+    """The neighbours of each ID as ``votable_templates/similar.xml``, among the
+    campaigns ``user`` may see (:meth:`Campaigns.seen_by`)."""
+    campaigns = Campaigns(settings).seen_by(user)
     campaign, number, path = _index_of(settings, campaigns, ids[0], campaign_name, iteration)
     index = _load(str(path), path.stat().st_mtime_ns)
     rows_of = campaigns.datasets.rows_of(campaign.target, ids)

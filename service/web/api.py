@@ -35,8 +35,9 @@ from service.jobs.params import NAME
 from service.learn.stability import latest_stopping
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.store import schema
+from service.store import privacy, schema
 from service.store.campaigns import VERDICT_COLUMNS, Campaigns, LabelOutcome, Verdict
+from service.store.datasets import Datasets
 from service.store.ownership import parse_oracles, refusal
 from service.vo.label_tables import parse_labels
 from service.vocabulary import PRECISION_SAMPLE, QUERY
@@ -98,17 +99,41 @@ class CampaignAPI:
     def campaigns(self) -> Campaigns:
         return Campaigns(self.settings)
 
+    def seen_by(self, request: Request) -> Campaigns:
+        """The campaigns the caller may see (not those on others' private datasets)."""
+        return Campaigns(self.settings).seen_by(self.owner(request))
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/campaigns", _guarded(self.list_or_create), methods=["GET", "POST"]),
             Route("/campaigns/{name}", _guarded(self.summary), methods=["GET"]),
             Route("/campaigns/{name}/labels", _guarded(self.labels), methods=["GET", "POST"]),
             Route("/campaigns/{name}/candidates", _guarded(self.candidates), methods=["GET"]),
+            Route("/datasets/{name}/readers", _guarded(self.share), methods=["POST"]),
         ]
+
+    async def share(self, request: Request) -> Response:
+        """``{"readers": ["ben"]}``: make the caller's dataset private and invite readers
+        (docs/security.md, *Private datasets*); answers the readers now invited."""
+        data = await _payload(request)
+        readers = parse_oracles(data.get("readers", ()))
+        name, user = request.path_params["name"], self.owner(request)
+        if not user:  # the operator shares with `alvo dataset share`
+            raise AlvoError(
+                Reason.SIGN_IN_REQUIRED,
+                "private datasets need ALVO_AUTH=header and a signed-in owner",
+            )
+        engine = Datasets(self.settings).engine
+
+        def share() -> tuple[str, ...]:
+            return privacy.share(engine, name, user, readers)
+
+        invited = await anyio.to_thread.run_sync(share)
+        return JSONResponse({"dataset": name, "private": True, "readers": list(invited)})
 
     async def list_or_create(self, request: Request) -> Response:
         if request.method == "GET":
-            names = await anyio.to_thread.run_sync(self.campaigns.names)
+            names = await anyio.to_thread.run_sync(lambda: self.seen_by(request).names())
             return JSONResponse({"campaigns": names})
         data = await _payload(request)
         name = _identifier(data, "name")
@@ -127,10 +152,10 @@ class CampaignAPI:
 
     async def summary(self, request: Request) -> Response:
         name = request.path_params["name"]
-        return JSONResponse(await anyio.to_thread.run_sync(self._summary, name))
+        return JSONResponse(await anyio.to_thread.run_sync(self._summary, name, request))
 
-    def _summary(self, name: str) -> dict[str, Any]:
-        campaigns = self.campaigns
+    def _summary(self, name: str, request: Request) -> dict[str, Any]:
+        campaigns = self.seen_by(request)
         campaign = campaigns.require(name)
         verdicts = campaigns.pool_verdicts(campaign)
         counts: dict[str, int] = {}
@@ -172,8 +197,9 @@ class CampaignAPI:
         name = request.path_params["name"]
 
         def build() -> bytes:
-            campaign = self.campaigns.require(name)
-            last = self.campaigns.last_iteration(campaign)
+            campaigns = self.seen_by(request)
+            campaign = campaigns.require(name)
+            last = campaigns.last_iteration(campaign)
             iteration = last if number is None else number
             if iteration is None or (last is not None and iteration > last):
                 raise AlvoError(
@@ -192,13 +218,13 @@ class CampaignAPI:
         if request.method == "GET":
             fmt = request.query_params.get("FORMAT", request.query_params.get("format"))
             fmt = fmt or _accepted_format(request.headers.get("accept", ""))
-            body, media = await anyio.to_thread.run_sync(self._export, name, fmt.lower())
+            body, media = await anyio.to_thread.run_sync(self._export, name, fmt.lower(), request)
             return Response(body, media_type=media)
         user = self.owner(request)
         verdicts = await _verdicts(request, user or "", self.settings.max_label_bytes)
 
         def store() -> LabelOutcome:
-            campaign = self.campaigns.require(name)
+            campaign = self.seen_by(request).require(name)
             if not campaign.may_label(user):
                 raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")
             return self.campaigns.add_labels(campaign, verdicts)
@@ -214,8 +240,8 @@ class CampaignAPI:
             }
         )
 
-    def _export(self, name: str, fmt: str) -> tuple[bytes, str]:
-        campaigns = self.campaigns
+    def _export(self, name: str, fmt: str, request: Request) -> tuple[bytes, str]:
+        campaigns = self.seen_by(request)
         rows = campaigns.verdict_rows(campaigns.require(name))
         for row in rows:
             row["labelled"] = row["labelled"].isoformat() + "Z" if row["labelled"] else None

@@ -94,7 +94,7 @@ class BatchRequest:
 
 def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     """The labelling page's document for one iteration's batch (or its candidates)."""
-    campaigns = Campaigns(settings)
+    campaigns = Campaigns(settings).seen_by(request.user or None)
     campaign = campaigns.require(request.campaign)
     number = request.iteration
     if number is None:

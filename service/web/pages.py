@@ -177,7 +177,10 @@ class OraclePages:
 
     async def labelling(self, request: Request) -> Response:
         name = request.path_params["name"]
-        known = await anyio.to_thread.run_sync(lambda: Campaigns(self.settings).get(name))
+        user = self.owner(request)
+        known = await anyio.to_thread.run_sync(
+            lambda: Campaigns(self.settings).seen_by(user).get(name)
+        )
         if known is None:  # a real 404, not an empty page that fails later in the browser
             return HTMLResponse(
                 f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -229,8 +232,10 @@ class OraclePages:
     async def performance(self, request: Request) -> Response:
         name = request.path_params["name"]
 
+        user = self.owner(request)
+
         def build() -> dict[str, Any]:
-            campaigns = Campaigns(self.settings)
+            campaigns = Campaigns(self.settings).seen_by(user)
             return oracle.performance(campaigns, campaigns.require(name))
 
         return JSONResponse(await anyio.to_thread.run_sync(build))
@@ -244,7 +249,7 @@ class OraclePages:
         user = self.owner(request) or ""
 
         def undo() -> str | None:
-            campaigns = Campaigns(self.settings)
+            campaigns = Campaigns(self.settings).seen_by(user or None)
             campaign = campaigns.require(name)
             if not campaign.may_label(user or None):  # service.store.ownership
                 raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")
