@@ -1,7 +1,7 @@
 """A comment and a flag with each label: ``label.comment``, ``label.flag``.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07
 
 The oracle's free-text note on a spectrum (the convention applied, what made
@@ -17,7 +17,7 @@ from alembic import op
 from service.store.migrations.ops import add_column
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
