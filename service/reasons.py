@@ -221,6 +221,12 @@ class Reason(enum.Enum):
         "details (by job ID for a job). Please report it with the request that caused it.",
         500,
     )
+    DEAD_PIXELS = (
+        "A run of identical flux values (a dead or saturated detector stretch, a pipeline "
+        "fill value) in the H-alpha window is wider than adaptation bridges (6 A): the "
+        "classifier would read the flat stretch as a line. Shorter runs and cosmic-ray "
+        "spikes are masked and the spectrum kept, flagged in spectrum.quality_flag."
+    )
 
     @property
     def code(self) -> str:
