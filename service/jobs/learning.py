@@ -129,8 +129,8 @@ def fit_classifier(
 
     def first_batch_seconds() -> float | None:
         """Seconds per batch of the first epoch from its 2nd batch on (the 1st builds
-        the graph), None before."""
-        if len(batch_ends) < 3:
+        the graph), None before the 2nd has ended."""
+        if len(batch_ends) < 2:
             return None
         return (batch_ends[-1] - batch_ends[0]) / (len(batch_ends) - 1)
 
