@@ -227,6 +227,12 @@ class Reason(enum.Enum):
         "link it.",
         413,
     )
+    DEAD_PIXELS = (
+        "A run of identical flux values (a dead or saturated detector stretch, a pipeline "
+        "fill value) in the H-alpha window is wider than adaptation bridges (6 A): the "
+        "classifier would read the flat stretch as a line. Shorter runs and cosmic-ray "
+        "spikes are masked and the spectrum kept, flagged in spectrum.quality_flag."
+    )
 
     @property
     def code(self) -> str:

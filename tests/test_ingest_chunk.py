@@ -13,6 +13,7 @@ import pytest
 
 from service.adapt import AdaptConfig, adapt
 from service.jobs.ingest.chunk import FLOAT_COLUMNS, ROW_COLUMNS, TEXT_COLUMNS
+from service.jobs.ingest.served import screen_spectrum
 from service.jobs.ingest.tree import file_url, read_chunk
 from service.reasons import Reason, SpectrumError
 from service.spectra import read_spectrum
@@ -50,6 +51,8 @@ def test_read_chunk_gives_the_full_readers_values(tree) -> None:
     config = AdaptConfig()
     for row, relative in enumerate(good):
         full = read_spectrum(root / relative)
+        flag = screen_spectrum(full, config)  # what the served door does before adapting
+        assert (chunk.columns["quality_flag"][row] or "") == flag
         np.testing.assert_allclose(
             chunk.features[row], adapt([full], config).features[0], rtol=1e-5, atol=1e-5
         )
@@ -68,7 +71,9 @@ def test_read_chunk_gives_the_full_readers_values(tree) -> None:
         relative = failure.reference
         assert failure.reason.name in Reason.__members__
         try:
-            batch = adapt([read_spectrum(root / relative)], config)
+            spectrum = read_spectrum(root / relative)
+            screen_spectrum(spectrum, config)
+            batch = adapt([spectrum], config)
         except SpectrumError:
             continue
         assert batch.failures and np.isnan(batch.features[0]).all(), relative

@@ -65,6 +65,18 @@ NOISE_AUGMENT = 1.0
 #: halved it and lost no accuracy (docs/performance.md, "Iteration turnaround").
 TRAIN_BATCH_SIZE = 256
 PATIENCE = 3
+#: Before a campaign's first training ended (no earlier one to go by): the epoch a
+#: training's validation loss is expected to stop improving at. Measured on the demo
+#: campaign with the defaults above (benchmarks/bench_eta.py, docs/oracle-page.md,
+#: *Time left*): best epoch 7-8 of 10-11 run. A run that improves past it is
+#: expected to stop ``PATIENCE`` epochs after its latest best, never at the cap.
+FIRST_BEST_EPOCH = 8
+#: After a first training's last epoch, saving the model, loading it again and
+#: embedding a sample of the pool for the similarity axes, before classification
+#: starts: about this many epochs' time (same benchmark, load 15-18: 20 s after 10 s
+#: epochs, 15.8 s after 6.8 s, 13.1 s after 8.5 s). Later iterations measure it: the
+#: previous one's remaining seconds.
+AFTER_FIT_EPOCHS = 2.0
 
 
 def training_config(params: Any) -> Any:
@@ -102,31 +114,57 @@ def fit_classifier(
     loss, the cap at most), or, when more, what is left of ``prior_epochs`` (the
     epochs the campaign's previous training ran: epochs, not seconds, so a machine
     busier or idler than then changes only the seconds per epoch). Without a
-    previous training, an epoch that improved the loss expects as many epochs again
-    as it took, plus the patience. Never the whole way to the epoch cap.
+    previous training, what is left of :data:`FIRST_BEST_EPOCH` + patience, plus
+    :data:`AFTER_FIT_EPOCHS` for saving and reloading the model. During the first
+    epoch, its batches so far give the seconds per epoch. Never the whole way to
+    the epoch cap.
     """
     losses: list[float] = []
     ends: list[float] = []
+    batch_ends: list[float] = []
+    #: epochs the whole training is expected to run: the previous one's, else the prior
+    expected = prior_epochs if prior_epochs is not None else FIRST_BEST_EPOCH + config.patience
+    #: a first training has no earlier iteration whose remaining seconds hold this
+    after = AFTER_FIT_EPOCHS if prior_epochs is None else 0.0
+
+    def first_batch_seconds() -> float | None:
+        """Seconds per batch of the first epoch from its 2nd batch on (the 1st builds
+        the graph), None before the 2nd has ended."""
+        if len(batch_ends) < 2:
+            return None
+        return (batch_ends[-1] - batch_ends[0]) / (len(batch_ends) - 1)
+
+    def on_first_batches(done: int, batches: int) -> None:
+        """Time left while the first epoch runs, from the rows per second so far."""
+        assert stage is not None
+        batch_ends.append(stage.elapsed())
+        per_batch = first_batch_seconds()
+        if per_batch is None or done >= batches:
+            return
+        more = max(1, min(expected, config.epochs)) - 1
+        left = per_batch * (batches - done) + per_batch * batches * (more + after)
+        stage.seconds_left(left, f"training: epoch 1, batch {done} of {batches}")
 
     def on_epoch(epoch: int, epochs: int, logs: Any) -> None:
         assert stage is not None  # passed to training only with a stage
         ends.append(stage.elapsed())
         durations = np.diff([0.0, *ends])
         per_epoch = float(np.mean(durations[1:]) if len(durations) > 1 else durations[0])
+        per_batch = first_batch_seconds()
+        if len(durations) == 1 and per_batch is not None:
+            # the 1st epoch built the graph in its 1st batch: count that one as a typical
+            # batch (the rest, validation included, is what every epoch costs)
+            per_epoch = min(per_epoch, ends[0] - batch_ends[0] + per_batch)
         if "val_loss" in logs:
             losses.append(float(logs["val_loss"]))
             best = int(np.argmin(losses)) + 1
             more = epochs_left(losses, config.patience, epochs)  # if it improves no more
-            if prior_epochs is not None:
-                more = max(more, min(prior_epochs, epochs) - epoch)
-            elif best == epoch:
-                # no earlier training to go by, and the loss still improves: expect it
-                # to improve about as long again (Copernican), then the patience
-                more = max(more, min(2 * best + config.patience, epochs) - epoch)
+            # the previous training's epochs, or the measured prior for a first one
+            more = max(more, min(expected, epochs) - epoch)
             why = f"best validation loss at epoch {best}; stops {config.patience} epochs after it"
         else:
             more, why = epochs - epoch, "no validation set: runs every epoch"
-        left = per_epoch * more
+        left = per_epoch * (more + after)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in logs.items() if "loss" in k)
         stage.seconds_left(left, f"training: epoch {epoch} ({shown}; {why}, at most {epochs})")
 
@@ -144,6 +182,7 @@ def fit_classifier(
         extra_provenance=provenance,
         on_epoch=on_epoch if stage is not None else None,
         initial=initial,
+        on_first_batches=on_first_batches if stage is not None else None,
     )
 
 

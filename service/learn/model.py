@@ -267,6 +267,7 @@ class SpectrumClassifier:
         extra_provenance: Mapping[str, Any] | None = None,
         on_epoch: Callable[[int, int, Mapping[str, float]], None] | None = None,
         initial: SpectrumClassifier | None = None,
+        on_first_batches: Callable[[int, int], None] | None = None,
     ) -> SpectrumClassifier:
         """Train a network: from scratch (as the original did each iteration), or with
         ``config.warm_start`` from ``initial``'s weights when its shape matches.
@@ -274,7 +275,9 @@ class SpectrumClassifier:
         x : (n, m) float32 adapted features; y : (n,) int class index into ``classes``
         Reproducible for a given ``config.seed`` (Python, numpy and TF seeds set,
         TF deterministic ops on). ``on_epoch(epoch, max_epochs, logs)`` is called
-        after each epoch, so a job can report live progress while a long fit runs.
+        after each epoch, so a job can report live progress while a long fit runs;
+        ``on_first_batches(done, batches)`` after each batch of the first epoch (its
+        speed, before any epoch has ended).
         """
         import keras
         import tensorflow as tf
@@ -308,6 +311,20 @@ class SpectrumClassifier:
             )
             callbacks.append(
                 keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True)
+            )
+        if on_first_batches is not None:
+            batches = -(-len(x_fit) // config.batch_size)
+            seen = {"epoch": 0}
+
+            def first_batches(batch: int, logs: Any) -> None:
+                if seen["epoch"] == 0:
+                    on_first_batches(batch + 1, batches)
+
+            callbacks.append(
+                keras.callbacks.LambdaCallback(
+                    on_train_batch_end=first_batches,
+                    on_epoch_end=lambda epoch, logs: seen.update(epoch=epoch + 1),
+                )
             )
         if on_epoch is not None:
             callbacks.append(

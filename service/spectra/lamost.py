@@ -98,6 +98,7 @@ def meta(header: Mapping[str, Any], extra: bool = True) -> SpectrumMeta:
             if key in header
         }
         more.update({f"sn_{band}": _snr(header, f"SN_{band.upper()}") for band in "ugriz"})
+    more["magnitude"] = magnitude(header)  # a spectrum column: bulk ingest needs it too
     identity = obsid or spectrum_name(header)
     return SpectrumMeta(
         pubdid=f"{PUBDID_PREFIX}{identity}" if identity else "",
@@ -117,6 +118,22 @@ def meta(header: Mapping[str, Any], extra: bool = True) -> SpectrumMeta:
 
 #: What the LAMOST pipeline writes in SN_* when it could not measure the S/N.
 SNR_FILL = 99.0
+#: Bands whose magnitude the page shows, best first: H-alpha lies in r (V next door).
+MAGNITUDE_BANDS = "rvgi"
+
+
+def magnitude(header: Mapping[str, Any]) -> float:
+    """The object's input-catalogue magnitude: ``MAG1``..``MAG7`` in the bands
+    ``MAGTYPE`` spells letter by letter (``ugrizjh``, ``ugrijhk``, ``V``...); r, else V,
+    g, i. NaN when none is given: LAMOST fills unknown ones with 99 (and sometimes 0)."""
+    bands = kw.string(header, "MAGTYPE").lower()
+    for band in MAGNITUDE_BANDS:
+        at = bands.find(band)
+        if 0 <= at < 7:
+            value = kw.number(header, f"MAG{at + 1}")
+            if np.isfinite(value) and 0.0 < value < SNR_FILL - 1:
+                return value
+    return float("nan")
 
 
 def _snr(header: Mapping[str, Any], key: str) -> float:

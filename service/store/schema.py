@@ -263,6 +263,15 @@ spectrum = sa.Table(
         "[-90, 90] or RA outside [0, 360)); NULL when the position is as read",
         "meta.code.qual;pos",
     ),
+    col(  # migration 0012 added it
+        "quality_flag",
+        sa.String(32),
+        "Detector defects found at ingest in the H-alpha window, comma-separated: "
+        "dead-run (a run of >= 4 identical or missing pixels, masked and interpolated "
+        "over) | cosmic-ray (a 1-2 pixel spike, masked and interpolated over); NULL when "
+        "clean or ingested before the check",
+        "meta.code.qual",
+    ),
     sa.UniqueConstraint("dataset_id", "row_index"),
     sa.Index("ix_spectrum_dec_ra", "dec", "ra"),
     sa.Index("ix_spectrum_pubdid", "pubdid"),

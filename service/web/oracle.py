@@ -52,7 +52,9 @@ from service.vocabulary import (
 #: vector (6519-6732 Å); the page opens on 6500-6640 Å, the H-alpha region.
 WINDOW = (6500.0, 6740.0)
 #: ``spectrum`` columns each row of the page shows beyond the candidate row's.
-PAGE_COLUMNS = ("row_index", "object", "magnitude", "mjd", "pipeline_class", "collection")
+PAGE_COLUMNS = (
+    "row_index", "object", "magnitude", "mjd", "pipeline_class", "collection", "quality_flag",
+)  # fmt: skip
 #: Most candidate rows one request returns (the page asks for them on demand).
 MAX_CANDIDATES = 500
 #: arcsec: neighbours closer than this may contaminate the spectrum (LAMOST fibres
@@ -166,6 +168,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "pipeline_class": row["pipeline_class"],
                 "simbad": row["simbad_id"],
                 "collection": row["collection"],
+                "quality_flag": row["quality_flag"],  # dead-run / cosmic-ray, found at ingest
                 "flux_unit": flux_unit(row["collection"] or ""),
                 "access_url": public["access_url"],
                 "datalink_url": public["datalink_url"],
@@ -345,6 +348,7 @@ def _views(stamps: tuple[tuple[str, int, int], ...]) -> SpectrumViews:
     from service.spectra import read_halpha_windows
     from service.spectra.checks import AIR_INDEX_HALPHA, window_in_medium
     from service.spectra.lines import halpha_equivalent_width
+    from service.web.quality import defect_marks
 
     missing = {"error": "not in the fetch cache"}
     native: list[dict[str, Any]] = [missing for _ in stamps]
@@ -364,6 +368,10 @@ def _views(stamps: tuple[tuple[str, int, int], ...]) -> SpectrumViews:
         if cut.stop - cut.start > 1:
             native_grids.append(encode(group.wavelength[cut] * to_vacuum))
             sigma = _sigma(group.ivar[:, cut], group.mask[:, cut])
+            marks, dead = defect_marks(
+                group.wavelength[cut] * to_vacuum, flux[:, cut], group.mask[:, cut]
+            )
+            sigma = np.where(dead, np.nan, sigma)  # no ±1σ band across a dead run
             ew, ew_error = halpha_equivalent_width(
                 group.wavelength[cut] * to_vacuum, flux[:, cut], sigma
             )
@@ -383,6 +391,8 @@ def _views(stamps: tuple[tuple[str, int, int], ...]) -> SpectrumViews:
                 "sigma": encode(sigma[k]),
                 # EW(Hα) and its 1σ error, Å (negative: emission); None where unmeasurable
                 "ew_halpha": [_finite(ew[k]), _finite(ew_error[k])],
+                # dead runs [[Å, Å]...] and spikes [Å...] found as at ingest (web/quality.py)
+                "defects": marks[k],
             }
     return SpectrumViews(native, native_grids, overview, overview_grids)
 

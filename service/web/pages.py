@@ -112,6 +112,7 @@ def _shell(
 <noscript>This page draws the spectra in your browser: please enable JavaScript.</noscript>
 {content}
 <script src="{root}oracle-static/plot.js"></script>
+<script src="{root}oracle-static/quality.js"></script>
 <script src="{root}oracle-static/samp.js"></script>
 <script src="{root}oracle-static/jobs.js"></script>
 {parts}<script src="{root}oracle-static/{script}"></script>

@@ -30,7 +30,7 @@ from service.spectra.spectrum import SpectrumMeta
 #: ``spectrum`` columns an ingest fills, through either door.
 ROW_COLUMNS = (
     "pubdid", "obsid", "designation", "object", "ra", "dec", "mjd", "snr", "pipeline_class",
-    "access_url", "datalink_id", "datalink_url", "collection", "magnitude",
+    "access_url", "datalink_id", "datalink_url", "collection", "magnitude", "quality_flag",
 )  # fmt: skip
 #: The numeric ones: float64 arrays, NaN where the file has no value (NULL in SQL).
 FLOAT_COLUMNS = ("ra", "dec", "mjd", "snr", "magnitude")
@@ -62,7 +62,8 @@ class Chunk:
     """One chunk's good spectra (features, ``spectrum`` columns, labels) and its failures.
 
     features : (n, 140) float32, adapted (``service.adapt``)
-    columns : :data:`ROW_COLUMNS` -> (n,) float64 array or list of n str
+    columns : :data:`ROW_COLUMNS` -> (n,) float64 array or list of n str (``quality_flag``:
+        an object array, None where clean)
     labels : n verdicts, '' where none (a labelled source set has them)
     resolving_powers : (n,) λ/Δλ of each spectrum as read (``DOMAIN=auto`` looks at it)
     """
@@ -81,6 +82,7 @@ def describe(
     resolving_powers: np.ndarray,
     failures: list[Failure],
     labels: Mapping[str, str] | None = None,
+    flags: Sequence[str] | None = None,
 ) -> Chunk:
     """The chunk of the spectra read from ``references``, with what their files say.
 
@@ -88,7 +90,8 @@ def describe(
     Ondrejov DS_IDPUB, LAMOST OBSID) otherwise; DataLink gets that DID when the
     archive has a DataLink service. A position the file lacks is the archive's.
     A spectrum's label is its reference's (an uploaded table's ``label``
-    column), else the one ``labels`` gives its DID.
+    column), else the one ``labels`` gives its DID. ``flags`` are the spectra's
+    ``quality_flag`` (:mod:`service.spectra.defects`; '' clean, stored NULL).
     """
     labels = labels or {}
     columns: dict[str, np.ndarray | list[str]] = {}
@@ -110,6 +113,7 @@ def describe(
         p if r.datalink else "" for r, p in zip(references, pubdids, strict=True)
     ]
     columns["datalink_url"] = [r.datalink for r in references]
+    columns["quality_flag"] = np.array([f or None for f in (flags or [""] * len(metas))], object)
     chosen = [
         r.label or labels.get(p) or labels.get(m.pubdid) or ""
         for r, p, m in zip(references, pubdids, metas, strict=True)

@@ -69,6 +69,8 @@ from service.spectra.access import (
     references_from_votable,
     ssa_listing,
 )
+from service.spectra.defects import screen
+from service.spectra.spectrum import Spectrum
 from service.store.datasets import Datasets
 from service.vo import dali, templates
 from service.vo.label_tables import parse_labels
@@ -251,7 +253,8 @@ def fetch_chunk(
 ) -> Chunk:
     """Fetch, read and adapt a chunk of references (pure apart from the disk cache)."""
     fetched = Fetcher(Path(cache_dir), policy).fetch_all([r.access_url for r in references])
-    spectra, kept, failures = [], [], []
+    config = AdaptConfig()
+    spectra, kept, failures, flags = [], [], [], []
     for reference, result in zip(references, fetched, strict=True):
         if result.error is not None:
             failures.append(Failure.of(reference.access_url, reference.pubdid, result.error))
@@ -259,12 +262,13 @@ def fetch_chunk(
         assert result.path is not None
         try:
             spectrum = read_spectrum(result.path)
+            flags.append(screen_spectrum(spectrum, config))
         except AlvoError as error:
             failures.append(Failure.of(reference.access_url, reference.pubdid, error))
             continue
         spectra.append(spectrum)
         kept.append(reference)
-    batch = adapt(spectra, AdaptConfig())
+    batch = adapt(spectra, config)
     good = [i for i in range(len(spectra)) if i not in batch.failures]
     for i, adapt_error in batch.failures.items():
         failures.append(Failure.of(kept[i].access_url, kept[i].pubdid, adapt_error))
@@ -275,7 +279,27 @@ def fetch_chunk(
         np.array([spectra[i].resolving_power for i in good], dtype=np.float64),
         failures,
         labels,
+        [flags[i] for i in good],
     )
+
+
+def screen_spectrum(spectrum: Spectrum, config: AdaptConfig) -> str:
+    """Mask a spectrum's dead runs and cosmic-ray spikes in the H-alpha window (in
+    place) and return its ``quality_flag``; raise ``DEAD_PIXELS`` for a dead run too
+    wide to bridge (:mod:`service.spectra.defects`). One spectrum at a time: a served
+    ingest's spectra come on grids of their own."""
+    assert spectrum.mask is not None
+    found = screen(
+        spectrum.wavelength,
+        spectrum.flux[None, :],
+        spectrum.mask[None, :],
+        spectrum.medium,
+        config.max_gap_angstrom,
+    )
+    if found.refused:
+        raise found.refused[0]
+    spectrum.mask = found.mask[0]
+    return found.flags[0]
 
 
 # --- the runner ---------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from service.jobs.ingest.chunk import Chunk, Failure, describe
 from service.settings import Settings
 from service.spectra.access import SpectrumReference
 from service.spectra.bulk import read_halpha_windows
+from service.spectra.defects import screen
 from service.spectra.files import archive_files
 from service.spectra.spectrum import SpectrumMeta
 from service.store.archive_roots import register
@@ -146,14 +147,22 @@ def read_chunk(relatives: Sequence[str], root: str) -> Chunk:
     features = np.full((len(relatives), config.n), np.nan, dtype=np.float32)
     resolving_powers = np.full(len(relatives), np.nan)
     failed = dict(windows.failures)
+    flags = [""] * len(relatives)
     for group in windows.groups:
+        found = screen(
+            group.wavelength, group.flux, group.mask, group.medium, config.max_gap_angstrom
+        )
+        for j, error in found.refused.items():
+            failed[int(group.index[j])] = error
+        for j, flag in enumerate(found.flags):
+            flags[int(group.index[j])] = flag
         batch = adapt_array(
-            group.wavelength, group.flux, group.mask, group.medium, group.resolving_power, config
+            group.wavelength, group.flux, found.mask, group.medium, group.resolving_power, config
         )
         features[group.index] = batch.features
         resolving_powers[group.index] = group.resolving_power
         for j, error in batch.failures.items():
-            failed[int(group.index[j])] = error
+            failed.setdefault(int(group.index[j]), error)  # DEAD_PIXELS names it best
     good = [i for i in range(len(relatives)) if i not in failed]
     empty = SpectrumMeta()  # a file read without header metadata: its URL names it
     metas = [windows.meta.get(i, empty) for i in good]
@@ -163,4 +172,11 @@ def read_chunk(relatives: Sequence[str], root: str) -> Chunk:
         for meta, url in zip(metas, urls, strict=True)
     ]
     failures = [Failure.of(relatives[i], "", error) for i, error in sorted(failed.items())]
-    return describe(features[good], metas, references, resolving_powers[good], failures)
+    return describe(
+        features[good],
+        metas,
+        references,
+        resolving_powers[good],
+        failures,
+        flags=[flags[i] for i in good],
+    )

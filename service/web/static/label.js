@@ -91,6 +91,7 @@
         h("span", {}, h("kbd", {}, "z"), " zoom"),
         h("span", {}, h("kbd", {}, "e"), " exemplars"),
         h("span", {}, h("kbd", {}, "w"), " wide window"),
+        AlvoQuality.controls(() => { drawAll(); drawZoom(); }),
         h("span", {}, h("kbd", {}, "s"), " to SAMP (spectrum + position)"),
         h("span", {}, h("kbd", {}, "/"), " search"),
         h("span", { class: "legend" },
@@ -99,6 +100,8 @@
           h("i", { class: "sw adapted" }), " adapted 140 px (z) ",
           h("i", { class: "sw twin" }), " same star, other spectrum ",
           h("i", { class: "sw halpha" }), " Hα ",
+          h("i", { class: "sw dead" }), " dead pixels ",
+          h("i", { class: "sw spike" }), " cosmic ray ",
           h("i", { class: "sw query" }), " query ",
           h("i", { class: "sw sample" }), " precision sample")),
       h("div", { class: "line tools", id: "tools" },
@@ -316,6 +319,7 @@
     const meta = [`${fmt(row.ra, 5)} ${row.dec >= 0 ? "+" : ""}${fmt(row.dec, 5)}`,
       row.mag !== null ? `${fmt(row.mag, 1)} mag` : "mag –", `MJD ${row.mjd !== null ? fmt(row.mjd, 2) : "–"}`,
       row.snr !== null ? `S/N ${fmt(row.snr, 0)}` : "", ewText(row), row.collection || "",
+      row.quality_flag ? `⚠ ${row.quality_flag.replace(",", ", ")}` : "",
       row.pipeline_class ? `pipeline ${row.pipeline_class}` : ""].filter(Boolean).map(esc).join(" · ");
     const buttons = Object.entries(state.doc.keys).map(([key, verdict]) => tag("button", {
       type: "button", class: `vbtn ${verdict}${row.mine === verdict ? " chosen" : ""}`, "data-verdict": verdict,
@@ -380,20 +384,11 @@
   function describePlot(row) {
     const parts = [`Spectrum of ${row.designation || row.pubdid} around H-alpha`];
     state.decode(row);
-    const level = AlvoPlot.median(row.wavelengthData, row.fluxData, 6500, 6740);
-    if (Number.isFinite(level) && level) {
-      let peak = -Infinity;
-      let dip = Infinity;
-      for (let i = 0; i < row.wavelengthData.length; i++) {
-        const x = row.wavelengthData[i];
-        const y = row.fluxData[i];
-        if (Math.abs(x - AlvoPlot.HALPHA) > 10 || !Number.isFinite(y)) continue;
-        peak = Math.max(peak, y / level);
-        dip = Math.min(dip, y / level);
-      }
-      if (peak > 1.1) parts.push(`H-alpha peaks at ${peak.toFixed(2)} times the continuum`);
-      else if (dip < 0.9) parts.push(`H-alpha absorbs to ${dip.toFixed(2)} of the continuum`);
-      else if (Number.isFinite(peak)) parts.push("no strong H-alpha feature");
+    if (row.fluxData.length) {
+      // from EW(Hα) and its error, not from the highest pixel: noise is no peak
+      parts.push(AlvoQuality.describeHalpha(row.spectrum));
+      const marks = AlvoQuality.describeDefects(row.spectrum);
+      if (marks) parts.push(marks);
     } else {
       parts.push(`no native spectrum (${row.spectrum.error || "missing"})`);
     }
@@ -408,10 +403,12 @@
 
   function plotData(row, exemplars) {
     state.decode(row);
+    const shown = AlvoQuality.shown(row, row.fluxData, row.sigmaData); // smoothing, key b
     return {
       wavelength: row.wavelengthData,
-      flux: row.fluxData,
-      sigma: row.sigmaData,
+      flux: shown.flux,
+      sigma: shown.sigma,
+      defects: row.spectrum.defects,
       adapted: row.adaptedData,
       grid: state.grid,
       error: row.spectrum.error,
@@ -882,6 +879,7 @@
       case "z": case "Enter": if (rowAt(state.cursor)) zoom(rowAt(state.cursor)); break;
       case "e": state.exemplars = !state.exemplars; drawAll(); break;
       case "w": state.wide = !state.wide; drawAll(); break;
+      case "o": AlvoQuality.cycle(); break;
       default: return;
     }
     event.preventDefault();

@@ -165,7 +165,8 @@ const AlvoPlot = (() => {
    * Draw one spectrum.
    * data: {wavelength, flux, sigma (Float32Array|null), adapted, grid, error, unit,
    *        exemplars ({class: Float32Array}|null), twins ([{wavelength, flux, name}]),
-   *        overview ({wavelength, flux}|null), lines ({name: Å})}
+   *        overview ({wavelength, flux}|null), lines ({name: Å}),
+   *        defects ({dead: [[Å, Å]], spikes: [Å]}|null: shaded and marked, quality.js)}
    * view: {lo, hi} Å of the detail; options: {big: bool, size: [w, h] CSS px if known}.
    * Small plots have the wide overview on the left; the big (zoom) plot is the detail alone.
    */
@@ -209,6 +210,7 @@ const AlvoPlot = (() => {
     for (const [name, at] of Object.entries(lines)) {
       if (at > view.lo && at < view.hi) marker(ctx, sx(at), box.t, box.b, name, at === HALPHA, big);
     }
+    if (data.defects && typeof AlvoQuality !== "undefined") AlvoQuality.drawDefects(ctx, data.defects, sx, box, view);
     if (nr && data.sigma && data.sigma.length) band(ctx, data.wavelength, data.flux, data.sigma, sx, upper(nr), view);
     if (vr) {
       const sy = lower(vr);
