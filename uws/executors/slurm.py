@@ -36,7 +36,12 @@ class SlurmWorkers:
 
     def cluster(self) -> Any:
         """A started ``SLURMCluster`` with :attr:`jobs` worker jobs submitted."""
-        from dask_jobqueue import SLURMCluster
+        try:
+            from dask_jobqueue import SLURMCluster
+        except ImportError as missing:
+            raise RuntimeError(
+                "SLURM workers need dask-jobqueue: pip install 'alvo[slurm]' (or dask-jobqueue)"
+            ) from missing
 
         cluster = SLURMCluster(
             cores=self.cores,
