@@ -2,17 +2,22 @@
 
     .venv/bin/python benchmarks/bench_ingest_tree.py --files 20000 [--tree DIR]
         [--rounds 2] [--chunk 1024 --chunk 2048] [--reference old_ingest_tree.py ...]
+        [--prefill 300000]
 
 Generates a LAMOST DR2 tree of ``--files`` files (or reuses ``--tree``, the folder
 holding ``archive/lamost`` from an earlier run, so rounds and sessions compare on
 the same files), then per round, interleaved: the bare reader
 (``read_halpha_windows``, one process, 4 000 files), ``ingest_tree`` with 2 workers
 into a fresh home for each ``--chunk``, and, with ``--reference``, another copy of
-``service/ingest_tree.py`` (e.g. ``git show main:service/ingest_tree.py``) the same
-way: before/after on one machine at one load. Prints spectra/s, the ratio to
+``service/jobs/ingest/tree.py`` (e.g. ``git show main:service/jobs/ingest/tree.py``)
+the same way, in reverse order every other round: before/after on one machine at
+one load. Prints spectra/s, the ratio to
 2 x the bare reader, and the load average (the machine is shared; compare ratios),
 and the CPU seconds all processes spent per file (this process and its workers):
 ``2 / cpu`` is what two free cores would sustain, the number a busy machine hides.
+``--prefill N`` ingests into a copy of a home whose dataset holds N spectra already
+(synthetic rows, made once): the main process's append into a large SQLite table is
+slower, the case the appender thread takes off the readers' path.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--chunk", type=int, action="append", help="files per chunk (repeatable)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--prefill", type=int, default=0, help="spectra already in the dataset")
     parser.add_argument("--reference", type=Path, action="append", default=[],
                         help="another ingest_tree.py to compare (repeatable)")  # fmt: skip
     args = parser.parse_args()
@@ -62,6 +68,7 @@ def main() -> None:
         module = _load(path)
         variants[path.stem] = (module.ingest_tree, module.CHUNK)
     sample = [root / r for r in itertools.islice(archive_files(root), 4000)]
+    filled = _prefilled(work / "prefilled", args.prefill) if args.prefill else None
     _warm_imports(root)  # what every variant imports once, so the first one pays no more
     try:
         for round_ in range(args.rounds):
@@ -71,8 +78,11 @@ def main() -> None:
             bare_cpu = 1e6 * (time.process_time() - cpu) / len(sample)
             print(f"round {round_}: bare reader {bare:.0f} files/s/process, {bare_cpu:.0f} µs "
                   f"CPU/file, load {_load_avg()}")  # fmt: skip
-            for name, (function, chunk) in variants.items():
+            order = list(variants.items())
+            for name, (function, chunk) in order if round_ % 2 == 0 else order[::-1]:
                 home = work / f"home-{round_}-{len(name)}-{chunk}"
+                if filled is not None:
+                    shutil.copytree(filled, home)
                 started, cpu = time.perf_counter(), _cpu_seconds()
                 summary = function(Settings(home=home), root, "pool", workers=args.workers,
                                    chunk=chunk)  # fmt: skip
@@ -85,6 +95,31 @@ def main() -> None:
                 shutil.rmtree(home)
     finally:
         shutil.rmtree(work)
+
+
+def _prefilled(home: Path, n: int) -> Path:
+    """A home whose target dataset ``pool`` holds ``n`` synthetic spectra."""
+    import numpy as np
+
+    from service.settings import Settings
+    from service.store.datasets import Datasets
+
+    started = time.perf_counter()
+    home.mkdir(parents=True)
+    datasets = Datasets(Settings(home=home))
+    dataset = datasets.open_or_create("pool", "target")
+    rng = np.random.default_rng(0)
+    for first in range(0, n, 50_000):
+        ids = range(first, min(n, first + 50_000))
+        rows = {
+            "pubdid": [f"ivo://bench/prefill?{i}" for i in ids],
+            "access_url": [f"file:///prefill/{i}.fits" for i in ids],
+            "ra": rng.uniform(0, 360, len(ids)).tolist(),
+            "dec": rng.uniform(-10, 60, len(ids)).tolist(),
+        }
+        datasets.append(dataset, rng.normal(size=(len(ids), 140)).astype(np.float32), rows)
+    print(f"prefilled {n} spectra in {time.perf_counter() - started:.1f} s")
+    return home
 
 
 def _load(path: Path):

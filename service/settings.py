@@ -49,12 +49,21 @@ class Settings:
         "SQLAlchemy URL, e.g. postgresql+psycopg://user@host/alvo",
         shown="SQLite under --home",
     )
-    executor: str = setting("local", "job executor", choices=("local", "dask"))
+    executor: str = setting(
+        "local",
+        "job executor: processes here, a Dask cluster, or Dask workers as SLURM batch jobs",
+        choices=("local", "dask", "slurm"),
+    )
     dask_scheduler: str = setting(
         "",
         "tcp://host:8786 for --executor dask",
         shown="none: an in-process cluster of --workers threads",
     )
+    slurm_jobs: int = setting(1, "SLURM jobs, one Dask worker each, for --executor slurm")
+    slurm_cores: int = setting(2, "CPUs of each SLURM worker job (its Dask threads)")
+    slurm_memory: str = setting("4GiB", "memory of each SLURM worker job (sbatch --mem)")
+    slurm_partition: str = setting("", "SLURM partition of the worker jobs", shown="the default")
+    slurm_walltime: str = setting("24:00:00", "time limit of each SLURM worker job")
     base_url: str = setting("", "public URL when behind a proxy", shown="http://HOST:PORT")
     auth: str = setting(
         "anonymous",

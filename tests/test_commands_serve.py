@@ -82,6 +82,6 @@ def test_options_are_typed_and_checked_as_their_settings() -> None:
     parser = build_parser()
     settings = settings_of(parser.parse_args(["serve", "--workers", "5", "--auth", "header"]))
     assert settings.workers == 5 and settings.auth == "header"
-    for wrong in (["--port", "eighty"], ["--executor", "slurm"]):
+    for wrong in (["--port", "eighty"], ["--executor", "pbs"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["serve", *wrong])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from service.adapt import AdaptConfig, adapt
 from service.jobs.ingest.chunk import FLOAT_COLUMNS, ROW_COLUMNS, TEXT_COLUMNS
 from service.jobs.ingest.served import screen_spectrum
-from service.jobs.ingest.tree import file_url, read_chunk
+from service.jobs.ingest.tree import Appender, file_url, read_chunk
 from service.reasons import Reason, SpectrumError
 from service.spectra import read_spectrum
 
@@ -77,3 +78,28 @@ def test_read_chunk_gives_the_full_readers_values(tree) -> None:
         except SpectrumError:
             continue
         assert batch.failures and np.isnan(batch.features[0]).all(), relative
+
+
+def test_the_append_overlaps_the_next_chunk() -> None:
+    """A tree ingest hands a chunk to its appender and sends the workers the next one
+    while the first is still being stored (the append is off the readers' path)."""
+    release, stored = threading.Event(), []
+
+    def store(chunk) -> None:  # type: ignore[no-untyped-def]
+        assert release.wait(10)
+        stored.append(chunk)
+
+    with Appender(store, depth=2) as appender:
+        appender.put("first")
+        appender.put("second")  # returns although "first" is not stored yet
+        assert stored == []
+        release.set()
+    assert stored == ["first", "second"]  # in order, all of them, by the end
+
+
+def test_an_append_that_fails_fails_the_ingest() -> None:
+    def store(chunk) -> None:  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"), Appender(store) as appender:
+        appender.put("first")

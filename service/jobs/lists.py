@@ -27,6 +27,7 @@ from service.store.datasets import Datasets
 from service.store.ownership import may_change, refusal
 from uws.auth import HeaderAuthenticator, anonymous
 from uws.executors import make_executor
+from uws.executors.slurm import SlurmWorkers
 from uws.joblist import JobList
 from uws.models import ForbiddenError, JobParameters, Phase
 from uws.service import UWSService
@@ -176,7 +177,16 @@ def _one_iteration_at_a_time(settings: Settings) -> Callable[[JobParams], None]:
 
 def uws_service(settings: Settings, extra: Iterable[JobList] = ()) -> UWSService:
     """The job service of an app: every job list, on the settings' database and executor."""
-    executor = make_executor(settings.executor, settings.workers, settings.dask_scheduler)
+    slurm = SlurmWorkers(
+        jobs=settings.slurm_jobs,
+        cores=settings.slurm_cores,
+        memory=settings.slurm_memory,
+        partition=settings.slurm_partition,
+        walltime=settings.slurm_walltime,
+        log_directory=str(settings.home / "slurm"),
+        job_name="alvo-worker",
+    )
+    executor = make_executor(settings.executor, settings.workers, settings.dask_scheduler, slurm)
     authenticator = (
         HeaderAuthenticator(settings.auth_header) if settings.auth == "header" else anonymous
     )

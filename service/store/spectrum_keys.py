@@ -18,6 +18,7 @@ dataset's lock, knows exactly what is there.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -87,6 +88,7 @@ class SpectrumKeys:
         self._sorted = np.zeros(0, dtype=np.int64)
         self._recent = np.zeros(0, dtype=np.int64)
         self._next_row = 0  # spectra from this row_index on have not been looked at
+        self._lock = threading.Lock()  # a tree ingest adds from its writer thread
         with engine.connect() as conn:
             self.refresh(conn)
 
@@ -108,14 +110,17 @@ class SpectrumKeys:
     def add(self, hashes: np.ndarray, next_row: int) -> None:
         """Remember ``hashes`` (:func:`hashes_of` DIDs and URLs) as held, and the rows
         before ``next_row`` as looked at."""
-        self._next_row = max(self._next_row, next_row)
-        if not len(new := hashes[hashes >= 0]):
-            return
-        self._recent = np.union1d(self._recent, new)
-        if len(self._recent) > max(RECENT, len(self._sorted) // 8):
-            self._sorted = np.union1d(self._sorted, self._recent)
-            self._recent = self._recent[:0]
+        with self._lock:
+            self._next_row = max(self._next_row, next_row)
+            if not len(new := hashes[hashes >= 0]):
+                return
+            self._recent = np.union1d(self._recent, new)
+            if len(self._recent) > max(RECENT, len(self._sorted) // 8):
+                self._sorted = np.union1d(self._sorted, self._recent)
+                self._recent = self._recent[:0]
 
     def holds(self, hashes: np.ndarray) -> np.ndarray:
         """Which of ``hashes`` (:func:`hashes_of` DIDs, URLs) the dataset has: (n,) bool."""
-        return (among(hashes, self._sorted) | among(hashes, self._recent)) & (hashes >= 0)
+        with self._lock:
+            held, recent = self._sorted, self._recent
+        return (among(hashes, held) | among(hashes, recent)) & (hashes >= 0)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the peer tests drive (STILTS, JSAMP, TOPCAT,
-# Aladin, Xvfb, Chromium (+ npm, for axe-core), PostgreSQL + pgSphere, GAVO DaCHS) when they are
+# Aladin, Xvfb, Chromium (+ npm, for axe-core), PostgreSQL + pgSphere, GAVO DaCHS, a
+# single-node SLURM with munge: tests/peers/slurm.py) when they are
 # missing. Needs root and apt-get; elsewhere it says so and the tests that need
 # a missing tool skip with that reason. It never fails the build by itself:
 # a package that cannot be installed shows up as a named skip in pytest.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-packages=(stilts jsamp topcat aladin xvfb imagemagick chromium npm postgresql-15 postgresql-15-pgsphere)
+packages=(stilts jsamp topcat aladin xvfb imagemagick chromium npm postgresql-15 postgresql-15-pgsphere slurm-wlm munge)
 # npm also comes inside other nodejs builds (NodeSource's conflicts with Debian's npm):
 # a command already on PATH is as good as the package.
 installed() {

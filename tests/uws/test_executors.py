@@ -164,3 +164,33 @@ def test_still_running_recognises_live_job_processes_only(one_slot, tmp_path: Pa
     assert not running.still_running("x", "local:elsewhere:123")
     assert not running.still_running("x", "dask:tcp://10.0.0.1:8786")
     assert not running.still_running("x", None)
+
+
+def test_a_dask_worker_that_leaves_mid_job_is_reported_lost(tmp_path: Path) -> None:
+    """The worker running a job goes (here: killed, its nanny starts a new one; on SLURM:
+    its batch job cancelled). The job is lost at once and not run again on the new
+    worker -- the scheduler alone would retry the task, or wait for a worker forever."""
+    from distributed import Client, LocalCluster
+
+    from uws.executors.dask import DaskExecutor
+
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        running = DaskExecutor(client=client)
+        sink = RecordingSink()
+        running.start(sink)
+        try:
+            running.submit(order(tmp_path, "doomed", task="sleep", seconds="60"))
+            sink.wait_for("progress", "doomed")
+            client.restart_workers(list(client.scheduler_info()["workers"]))  # kill, respawn
+            reason = sink.wait_for("lost", "doomed", timeout=30)[2]
+            assert "left the cluster" in reason
+            assert not running.owns("doomed")
+            started = [e for e in sink.events if e[0] == "started"]
+            assert len(started) == 1  # never started again on the fresh worker
+        finally:
+            running.close()

@@ -12,6 +12,7 @@ Two implementations share the :class:`Executor` interface:
   each job is one task (which may fan out with ``distributed.worker_client``).
   Abort cancels the future and sets a distributed Event that the job's
   ``progress()`` checks, so a running task stops at its next progress report.
+  Its workers may be SLURM batch jobs (:mod:`uws.executors.slurm`, kind ``slurm``).
 
 Executors never touch the job store: they call the :class:`ExecutionSink`
 (implemented by :class:`uws.service.UWSService`) from their own threads, and the
@@ -21,13 +22,21 @@ matters (a job aborted a moment ago ignores its worker's late "completed").
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from uws.executors.base import ExecutionSink, Executor
+
+if TYPE_CHECKING:
+    from uws.executors.slurm import SlurmWorkers
 
 __all__ = ["ExecutionSink", "Executor", "make_executor"]
 
 
-def make_executor(kind: str, workers: int = 2, address: str = "") -> Executor:
-    """``local`` (process per job) or ``dask`` (``address`` of a scheduler, or a LocalCluster)."""
+def make_executor(
+    kind: str, workers: int = 2, address: str = "", slurm: SlurmWorkers | None = None
+) -> Executor:
+    """``local`` (process per job), ``dask`` (``address`` of a scheduler, or a LocalCluster)
+    or ``slurm`` (Dask workers as SLURM batch jobs, ``slurm`` says which)."""
     if kind == "local":
         from uws.executors.local import LocalExecutor
 
@@ -36,4 +45,9 @@ def make_executor(kind: str, workers: int = 2, address: str = "") -> Executor:
         from uws.executors.dask import DaskExecutor
 
         return DaskExecutor(address=address or None, workers=workers)
-    raise ValueError(f"unknown executor {kind!r}: use 'local' or 'dask'")
+    if kind == "slurm":
+        from uws.executors.dask import DaskExecutor
+        from uws.executors.slurm import SlurmWorkers
+
+        return DaskExecutor(workers=workers, cluster=(slurm or SlurmWorkers()).cluster)
+    raise ValueError(f"unknown executor {kind!r}: use 'local', 'dask' or 'slurm'")

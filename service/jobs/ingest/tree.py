@@ -14,7 +14,8 @@ tree in sorted order and, chunk by chunk:
    (``service.adapt.adapt_array``), in ``workers`` processes forked from a fork
    server (:func:`service.jobs.fanout.processes`), each handing back a
    :class:`~service.jobs.ingest.chunk.Chunk`;
-3. gives the chunk to the writer both doors share,
+3. gives the chunk to the writer both doors share (in a thread of its own,
+   :class:`Appender`, so the main thread sends the workers their next chunk first),
    :meth:`service.store.datasets.Datasets.append`: under the dataset's lock it
    drops spectra whose DID the dataset holds, appends the features to the
    feature store and bulk-inserts the ``spectrum`` rows (COPY on PostgreSQL, one
@@ -28,7 +29,7 @@ archive root (:mod:`service.store.archive_roots`): the service reads its files i
 for the labelling page and serves them to clients over HTTP. Memory: one chunk of
 windows per worker.
 CPU: a file costs ~1.1-1.4 bare reads in all; the main process stays ~95 % idle, so
-``workers`` = cores (docs/performance.md).
+``workers`` = cores (docs/performance.md); its appends overlap the reading.
 
 The worker's part, :func:`read_chunk`, joins ``file://`` URLs as strings under
 a root resolved once (``Path.resolve`` per file cost ~90 µs of ``lstat``
@@ -39,6 +40,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -105,12 +108,17 @@ def ingest_tree(
                 if new:
                     yield new
 
-        window = 2 * max(1, workers)
-        for result in map_chunks(read_chunk, fresh_chunks(), base, window=window, pool=pool):
+        def store(result: Chunk) -> None:  # in the appender's thread
+            nonlocal added
             added += len(datasets.append(dataset, result.features, result.columns, known=known))
             reasons.update(failure.reason.name for failure in result.failures)
             if progress is not None:
                 progress(seen, added)
+
+        window = 2 * max(1, workers)
+        with Appender(store) as appender:
+            for result in map_chunks(read_chunk, fresh_chunks(), base, window=window, pool=pool):
+                appender.put(result)  # back to the workers at once: the next chunk goes out
     if reasons:
         datasets.count_failures(dataset, sum(reasons.values()))
     return {
@@ -123,6 +131,50 @@ def ingest_tree(
         "failed": dict(reasons),
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+class Appender:
+    """Stores chunks in order in a thread of its own, at most ``depth`` waiting.
+
+    The main thread hands each chunk over and goes straight back to the workers,
+    submitting the next chunk, instead of appending first: the serial append (feature
+    store + SQL, ~10 µs a file, much more into a large SQLite dataset) is no longer on
+    the readers' critical path. SQLite, the file write and numpy release the GIL for
+    most of it. The first error ``store`` raises is raised again by the next
+    :meth:`put` or at the end; later chunks are dropped, as a run killed there would.
+    """
+
+    def __init__(self, store: Callable[[Chunk], None], depth: int = 2) -> None:
+        self._store = store
+        self._queue: queue.Queue[Chunk | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ingest-append", daemon=True)
+
+    def __enter__(self) -> Appender:
+        self._thread.start()
+        return self
+
+    def put(self, chunk: Chunk) -> None:
+        self._raise()
+        self._queue.put(chunk)
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if kind is None:
+            self._raise()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._store(chunk)
+                except BaseException as error:
+                    self._error = error
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 def file_url(root: str, relative: str) -> str:
