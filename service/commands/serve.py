@@ -64,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"demo archive: {settings.demo_archive_size} spectra per collection (made once)")
         ensure_demo_archive(settings.home, settings.demo_archive_size, workers=settings.workers)
+        from service.archive.skyimage import ensure_demo_sky
+
+        if ensure_demo_sky(settings.home) is None:  # made once; about a minute the first time
+            print("demo sky: no Hipsgen (Debian's aladin and java): the sky panel uses --hips")
     app = create_app(settings)
     print(f"alvo serving on {settings.public_url}/  (data in {settings.home.resolve()})")
     # uws's serve releases blocked WAITs on SIGTERM, so a restart never hangs on them

@@ -73,6 +73,7 @@ def _shell(
     data: dict[str, str],
     preload: str = "",
     content: str = "",
+    extras: tuple[str, ...] = (),
 ) -> HTMLResponse:
     """The HTML a page starts as; ``data`` goes into ``data-*`` attributes of ``<body>``.
 
@@ -80,7 +81,8 @@ def _shell(
     work behind a proxy that serves the service under a path prefix. ``preload``
     is the URL of the data the page's script fetches first: the browser starts
     it while the scripts load (the script must ask for exactly this URL).
-    ``content`` is HTML that works before (and without) the script.
+    ``content`` is HTML that works before (and without) the script; ``extras``
+    are scripts of static/ it needs, loaded before it.
     """
     data = {"root": root, **data}
     early = (
@@ -104,6 +106,7 @@ def _shell(
 <script src="{root}oracle-static/plot.js"></script>
 <script src="{root}oracle-static/samp.js"></script>
 <script src="{root}oracle-static/jobs.js"></script>
+{"".join(f'<script src="{root}oracle-static/{extra}"></script>' for extra in extras)}
 <script src="{root}oracle-static/{script}"></script>
 </body></html>""",
         headers={"Cache-Control": "no-store"},
@@ -185,7 +188,9 @@ class OraclePages:
         batch = f"../campaigns/{quote(name, safe='')}/batch"
         if iteration.isdecimal():
             batch += f"?ITERATION={iteration}"
-        return _shell(f"alvo: label {name}", "label.js", "../", {"campaign": name}, batch)
+        return _shell(
+            f"alvo: label {name}", "label.js", "../", {"campaign": name}, batch, extras=("sky.js",)
+        )
 
     async def batch(self, request: Request) -> Response:
         query = _upper(request)

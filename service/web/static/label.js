@@ -136,6 +136,9 @@
       h("div", { id: "zoom-legend", class: "legend" }))
   );
 
+  const sky = typeof AlvoSky === "undefined" ? null : AlvoSky; // static/sky.js: the sky panel
+  if (sky) sky.mount(root);
+
   $("#bar-more").addEventListener("click", (event) => {
     const open = $("header.bar").classList.toggle("open");
     event.currentTarget.setAttribute("aria-expanded", String(open));
@@ -500,6 +503,7 @@
       $("#rows").setAttribute("aria-activedescendant", id);
       if (scroll) node.scrollIntoView({ block: "nearest" });
     }
+    if (sky) sky.show(rowAt(position));
   }
 
   /**
