@@ -221,6 +221,13 @@ class Reason(enum.Enum):
         "details (by job ID for a job). Please report it with the request that caused it.",
         500,
     )
+    SKY_TOOL_FAILED = (
+        "A build step of the sky panel failed: fetching Aladin Lite with npm (offline, or "
+        "not the pinned file) or making the demo archive's sky with Hipsgen (Debian's "
+        "aladin and java). The page works without it and says so; the detail says what "
+        "the tool answered.",
+        503,
+    )
 
     @property
     def code(self) -> str:

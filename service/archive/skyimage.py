@@ -26,6 +26,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from service.archive.catalogue import catalogue_path, load_catalogue
+from service.reasons import AlvoError, Reason
 
 #: Aladin's jar in Debian's ``aladin`` package (its ``aladin`` script runs it; the
 #: script passes ``$*`` unquoted, so arguments with spaces need the jar itself).
@@ -157,7 +158,7 @@ def make_hips(image: Path, out: Path, timeout_s: float = 600) -> Path:
     and renamed into place, so a crash leaves no half HiPS."""
     command = hipsgen_command()
     if command is None:
-        raise FileNotFoundError("Hipsgen needs java and Debian's aladin (/usr/share/java)")
+        raise AlvoError(Reason.SKY_TOOL_FAILED, "Hipsgen needs java and Debian's aladin")
     building = out.with_name(out.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     done = subprocess.run(
@@ -167,7 +168,9 @@ def make_hips(image: Path, out: Path, timeout_s: float = 600) -> Path:
         capture_output=True, text=True, timeout=timeout_s, check=False,
     )  # fmt: skip
     if done.returncode or not (building / "properties").is_file():
-        raise RuntimeError(f"Hipsgen failed: {(done.stdout + done.stderr)[-500:]}")
+        raise AlvoError(
+            Reason.SKY_TOOL_FAILED, f"Hipsgen failed: {(done.stdout + done.stderr)[-500:]}"
+        )
     shutil.rmtree(building / "HpxFinder", ignore_errors=True)  # index of the input only
     shutil.rmtree(out, ignore_errors=True)
     os.replace(building, out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import subprocess
 import sys
 
 from service.settings import Settings, env_name
@@ -65,9 +66,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"demo archive: {settings.demo_archive_size} spectra per collection (made once)")
         ensure_demo_archive(settings.home, settings.demo_archive_size, workers=settings.workers)
         from service.archive.skyimage import ensure_demo_sky
+        from service.reasons import AlvoError
 
-        if ensure_demo_sky(settings.home) is None:  # made once; about a minute the first time
-            print("demo sky: no Hipsgen (Debian's aladin and java): the sky panel uses --hips")
+        print("demo sky: a HiPS of the demo field for the sky panel (made once, ~1 min)")
+        try:
+            if ensure_demo_sky(settings.home) is None:
+                print("demo sky: no Hipsgen (Debian's aladin and java): the panel uses --hips")
+        except (AlvoError, OSError, subprocess.TimeoutExpired) as error:  # serve on without
+            print(f"demo sky: not made ({error}): the sky panel uses --hips", file=sys.stderr)
     app = create_app(settings)
     print(f"alvo serving on {settings.public_url}/  (data in {settings.home.resolve()})")
     # uws's serve releases blocked WAITs on SIGTERM, so a restart never hangs on them

@@ -21,7 +21,6 @@ panel probes it first and, unreachable, says so and draws no image: the page wor
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import shutil
@@ -84,7 +83,7 @@ def install_aladin_lite(target: Path | None = None, timeout_s: float = 300) -> P
         return script
     npm = shutil.which("npm")
     if npm is None:
-        raise FileNotFoundError("npm is not installed: cannot fetch aladin-lite")
+        raise AlvoError(Reason.SKY_TOOL_FAILED, "npm is not installed: cannot fetch aladin-lite")
     package = script.parent.parent  # .../package
     with tempfile.TemporaryDirectory() as work:
         done = subprocess.run(
@@ -93,7 +92,10 @@ def install_aladin_lite(target: Path | None = None, timeout_s: float = 300) -> P
         )  # fmt: skip
         tarballs = list(Path(work).glob("aladin-lite-*.tgz"))
         if done.returncode or not tarballs:
-            raise RuntimeError(f"npm pack aladin-lite@{ALADIN_LITE_VERSION}: {done.stderr[-300:]}")
+            raise AlvoError(
+                Reason.SKY_TOOL_FAILED,
+                f"npm pack aladin-lite@{ALADIN_LITE_VERSION}: {done.stderr[-300:]}",
+            )
         wanted = ("package/dist/aladin.js", "package/LICENSE", "package/COPYING",
                   "package/COPYING.LESSER", "package/package.json")  # fmt: skip
         with tarfile.open(tarballs[0]) as archive:
@@ -107,19 +109,15 @@ def install_aladin_lite(target: Path | None = None, timeout_s: float = 300) -> P
                 out.write_bytes(source.read())
     if _sha256(script) != ALADIN_LITE_SHA256:
         script.unlink()
-        raise RuntimeError(f"aladin-lite {ALADIN_LITE_VERSION}: aladin.js is not the pinned file")
+        raise AlvoError(
+            Reason.SKY_TOOL_FAILED,
+            f"aladin-lite {ALADIN_LITE_VERSION}: aladin.js is not the pinned file",
+        )
     return script
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@functools.lru_cache(maxsize=4)
-def _coverage(moc_file: str, stamp: float) -> Any:
-    from mocpy import MOC
-
-    return MOC.from_fits(moc_file)
 
 
 def demo_sky_covers(settings: Settings, ra: float, dec: float) -> bool:
@@ -129,8 +127,10 @@ def demo_sky_covers(settings: Settings, ra: float, dec: float) -> bool:
     if not (hips / "properties").is_file() or not moc.is_file():
         return False
     import astropy.units as u
+    from mocpy import MOC
 
-    coverage = _coverage(str(moc), moc.stat().st_mtime)
+    # read each time (a few kB, ~1 ms): a cached MOC outlives mocpy at interpreter exit
+    coverage = MOC.from_fits(moc)
     return bool(coverage.contains_lonlat(ra * u.deg, dec * u.deg)[0])
 
 

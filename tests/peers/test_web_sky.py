@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from service.archive.skyimage import hipsgen_command, make_sky
+from service.reasons import AlvoError
 from tests.web_world import chromium, served_world
 
 VIEWPORT = {"width": 1440, "height": 900}
@@ -34,7 +35,7 @@ def aladin_lite_or_skip() -> None:
 
     try:
         install_aladin_lite()
-    except (OSError, RuntimeError) as error:
+    except (OSError, AlvoError) as error:
         pytest.skip(f"Aladin Lite not available: {error}")
 
 
