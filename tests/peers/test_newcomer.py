@@ -160,6 +160,13 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     assert f"{roles.count('query')} the network is unsure of (query)" in said
     if roles.count("query") < 100:
         assert "uncertain candidates left" in page.locator("#converged").inner_text()
+    # the sky panel: the current spectrum's position; here offline, so it says the survey
+    # cannot be reached (the demo sky is made by 'alvo serve', not by this test's app)
+    page.wait_for_function("document.querySelector('#sky-status').textContent !== ''")
+    assert page.locator("#sky").is_visible()
+    assert "cannot be reached" in page.locator("#sky-status").inner_text() or page.evaluate(
+        "alvoSky.drawn > 0"
+    )
     page.screenshot(path=str(artifacts / "newcomer-3-first-batch.png"))
     checked["labelling page"] = violations(page, axe)
     for step, _ in enumerate(rows):  # the newcomer agrees with the network: one key per row

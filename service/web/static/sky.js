@@ -12,6 +12,7 @@
 
 const AlvoSky = (() => {
   const PROBE_MS = 6000;
+  const FIELD_ARCMIN = 2; // as service/web/sky.py's FIELD_ARCMIN (the script has no /sky)
   const state = { root: "../", panel: null, aladin: null, A: null, survey: null, overlays: [],
     probes: new Map(), pending: null, shown: null, drawn: 0 };
   window.alvoSky = state; // for the tests and people poking at the page
@@ -166,5 +167,12 @@ const AlvoSky = (() => {
     }
   }
 
-  return { mount, show };
+  /** The Aladin (desktop) script sent with the s key beside coord.pointAt.sky: the
+   * field in view. (Aladin 12 moves on a script of coordinates too, but then faults
+   * instead of answering the call: coord.pointAt.sky moves it.) */
+  function aladinScript(row) {
+    return `zoom ${2 * FIELD_ARCMIN}arcmin`;
+  }
+
+  return { mount, show, aladinScript };
 })();
