@@ -205,7 +205,7 @@ class OraclePages:
             "../",
             {"campaign": name},
             batch,
-            modules=LABEL_MODULES,
+            modules=(*LABEL_MODULES, "sky.js"),
         )
 
     async def batch(self, request: Request) -> Response:

@@ -169,6 +169,13 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
         "no uncertain candidates left" in converged
     )
     assert page.locator("#absorption-sample").is_visible()
+    # the sky panel: the current spectrum's position; here offline, so it says the survey
+    # cannot be reached (the demo sky is made by 'alvo serve', not by this test's app)
+    page.wait_for_function("document.querySelector('#sky-status').textContent !== ''")
+    assert page.locator("#sky").is_visible()
+    assert "cannot be reached" in page.locator("#sky-status").inner_text() or page.evaluate(
+        "alvoSky.drawn > 0"
+    )
     page.screenshot(path=str(artifacts / "newcomer-3-first-batch.png"))
     checked["labelling page"] = violations(page, axe)
     for step, _ in enumerate(rows):  # the newcomer agrees with the network: one key per row

@@ -108,6 +108,8 @@
         h("button", { id: "samp-connect", type: "button" }, "Connect SAMP"),
         h("button", { id: "samp-table", type: "button", disabled: true,
           title: "send the batch as a VOTable (TOPCAT, Aladin)" }, "Batch → TOPCAT"),
+        h("button", { id: "samp-moc", type: "button", disabled: true,
+          title: "send the pool's footprint as a MOC (Aladin draws it over the sky)" }, "Footprint → Aladin"),
         h("span", { id: "samp-status", class: "muted" }),
         h("span", { class: "spacer" }),
         h("span", { class: "muted" }, "labels: "),
@@ -142,6 +144,9 @@
       h("canvas", { id: "zoom-canvas", class: "zoomplot" }),
       h("div", { id: "zoom-legend", class: "legend" }))
   );
+
+  const sky = typeof AlvoSky === "undefined" ? null : AlvoSky; // static/sky.js: the sky panel
+  if (sky) sky.mount(root);
 
   $("#bar-more").addEventListener("click", (event) => {
     const open = $("header.bar").classList.toggle("open");
@@ -505,6 +510,7 @@
       $("#rows").setAttribute("aria-activedescendant", id);
       if (scroll) node.scrollIntoView({ block: "nearest" });
     }
+    if (sky) sky.show(rowAt(position));
   }
 
   /**
@@ -1017,6 +1023,7 @@
     const on = sampOn();
     $("#samp-connect").textContent = on ? "Disconnect SAMP" : "Connect SAMP";
     $("#samp-table").disabled = !on;
+    $("#samp-moc").disabled = !on;
     for (const button of document.querySelectorAll("button.samp")) button.disabled = !on;
     $("#samp-status").textContent = on ? "connected to the SAMP hub" : "";
   }
@@ -1051,6 +1058,31 @@
     }
     await sendSpectrum(row);
     await sendPosition(row);
+    if (sky) await sampCallAll("script.aladin.send", { script: sky.aladinScript(row) }, "zoom");
+  }
+
+  /** The pool's footprint: Aladin loads it by script (it takes no coverage.load.moc.fits);
+   * other tools that take MOCs get coverage.load.moc.fits. */
+  $("#samp-moc").addEventListener("click", async () => {
+    const url = new URL(`${api}/moc`, location.href).href;
+    await sampCallAll("script.aladin.send", { script: `load ${url}` }, "footprint");
+    await sampCallAll("coverage.load.moc.fits", { url, name: `${campaign} pool footprint` }, "footprint");
+  });
+
+  /** A message sent as a call to every subscriber; each reply is shown (and kept in
+   * alvo.sampReplies with ``what`` it was for): "Aladin: coord.pointAt.sky done". */
+  async function sampCallAll(mtype, params, what = mtype) {
+    try {
+      const to = await state.samp.callAll(mtype, params, (name, response) => {
+        const status = response["samp.status"];
+        (state.sampReplies = state.sampReplies || []).push({ name, mtype, what, status });
+        const why = (response["samp.error"] || {})["samp.errortxt"] || status;
+        $("#samp-status").textContent = `${name}: ${mtype} ${status === "samp.ok" ? "done" : `refused (${why})`}`;
+      });
+      $("#samp-status").textContent = to.length ? `sent ${mtype}` : `nothing takes ${mtype}: start Aladin`;
+    } catch (error) {
+      $("#samp-status").textContent = `SAMP: ${error.message || error}`;
+    }
   }
 
   $("#samp-table").addEventListener("click", () => sampSend("table.load.votable", {
@@ -1068,8 +1100,9 @@
     });
   }
 
+  /** A call, not a notification: Aladin's reply shows (it moves there). */
   function sendPosition(row) {
-    return sampSend("coord.pointAt.sky", { ra: String(row.ra), dec: String(row.dec) });
+    return sampCallAll("coord.pointAt.sky", { ra: String(row.ra), dec: String(row.dec) });
   }
 
   async function sampSend(mtype, params) {
