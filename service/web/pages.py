@@ -9,10 +9,14 @@
 ``/oracle/static/...``                    hand-written JS/CSS (no build step, no CDN)
 ``/campaigns/{name}/batch``               one JSON document with every row of a batch
                                           (``ITERATION``, ``ROLE=query,precision-sample``
-                                          or ``candidate``, ``LIMIT``)
+                                          or ``candidate``, ``LIMIT``); ``ROLE=surprise``:
+                                          the iteration's ranked surprises; ``ROLE=similar
+                                          &OF=<id>&K=10``: a spectrum's nearest neighbours
 ``/campaigns/{name}/performance``         confusion matrices per iteration
-``/campaigns/{name}/labels/undo``         POST ``{"spectrum_id"}``: take back the
-                                          caller's latest verdict on it
+``/campaigns/{name}/labels/undo``         POST ``{"spectrum_id", "relevance"?}``: take
+                                          back the caller's latest verdict on it (its
+                                          latest interesting/boring answer with
+                                          ``"relevance": true``)
 
 The batch as a VOTable for SAMP (same rows, same order) is the API's
 ``/campaigns/{name}/candidates?ROLE=query&ITERATION=N``.
@@ -41,7 +45,7 @@ from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store.campaigns import Campaigns
 from service.store.ownership import refusal
-from service.vocabulary import BATCH_ROLES, CANDIDATE, ROLES
+from service.vocabulary import BATCH_ROLES, CANDIDATE, PAGE_ROLES, ROLES, SIMILAR
 from service.web import oracle
 from service.web.api import _guarded
 from service.web.home import home_html
@@ -104,6 +108,7 @@ def _shell(
 <script src="{root}oracle-static/plot.js"></script>
 <script src="{root}oracle-static/samp.js"></script>
 <script src="{root}oracle-static/jobs.js"></script>
+<script src="{root}oracle-static/surprises.js"></script>
 <script src="{root}oracle-static/{script}"></script>
 </body></html>""",
         headers={"Cache-Control": "no-store"},
@@ -190,9 +195,18 @@ class OraclePages:
     async def batch(self, request: Request) -> Response:
         query = _upper(request)
         roles = tuple(r for r in query.get("ROLE", ",".join(BATCH_ROLES)).split(",") if r)
-        if any(role not in ROLES for role in roles):
+        if any(role not in (*ROLES, *PAGE_ROLES) for role in roles):
             raise AlvoError(
-                Reason.BAD_PARAMETER, f"ROLE: a comma-separated list of {', '.join(ROLES)}"
+                Reason.BAD_PARAMETER,
+                f"ROLE: a comma-separated list of {', '.join((*ROLES, *PAGE_ROLES))}",
+            )
+        like = query.get("OF", "")
+        if SIMILAR in roles and not like:
+            raise AlvoError(Reason.BAD_PARAMETER, "ROLE=similar: name the spectrum with OF=")
+        k_text = query.get("K", str(oracle.SIMILAR_K))
+        if not k_text.isdecimal() or not 1 <= int(k_text[:9]) <= oracle.MAX_SIMILAR_K:
+            raise AlvoError(
+                Reason.BAD_PARAMETER, f"K: a whole number from 1 to {oracle.MAX_SIMILAR_K}"
             )
         if not query.get("LIMIT", "1").isdecimal() or len(query.get("LIMIT", "")) > 9:
             raise AlvoError(Reason.BAD_PARAMETER, "LIMIT must be a whole number of spectra")
@@ -205,6 +219,8 @@ class OraclePages:
             roles=roles,
             limit=limit,
             user=self.owner(request) or "",
+            like=like or None,
+            k=int(k_text),
         )
         document = await anyio.to_thread.run_sync(oracle.batch, self.settings, wanted)
         return JSONResponse(document, headers={"Cache-Control": "no-store"})
@@ -225,13 +241,14 @@ class OraclePages:
         if isinstance(spectrum_id, bool) or not isinstance(spectrum_id, int):
             raise AlvoError(Reason.BAD_PARAMETER, 'send {"spectrum_id": <id>}')
         user = self.owner(request) or ""
+        relevance = data.get("relevance") is True
 
         def undo() -> str | None:
             campaigns = Campaigns(self.settings)
             campaign = campaigns.require(name)
             if not campaign.may_label(user or None):  # service.store.ownership
                 raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")
-            return campaigns.undo_verdict(campaign, spectrum_id, user)
+            return campaigns.undo_verdict(campaign, spectrum_id, user, relevance)
 
         now = await anyio.to_thread.run_sync(undo)
         return JSONResponse({"spectrum_id": spectrum_id, "label": now})
