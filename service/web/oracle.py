@@ -191,6 +191,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "relevances": answers,
                 "surprise": _finite(row.get("surprise")),
                 "surprise_rank": row.get("surprise_rank"),
+                "like": row.get("like"),  # role similar: the spectrum it is like
                 "history": history.get(sid, []),
                 "neighbours": neighbours.get(sid, []),
                 "twins": twins.get(sid, []),
