@@ -26,7 +26,9 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``RESPONSEFORMAT``  VOTable serialization of the tables: TABLEDATA (default) or BINARY2
 ``SURPRISES``     how many of the most surprising pool spectra the ``surprises`` result
                   lists (default 100; 0: none): an anomaly score on the network's
-                  embedding, stored per spectrum (``prediction.surprise``)
+                  embedding, stored per spectrum (``prediction.surprise``), re-ranked by
+                  the oracle's interesting/boring answers (``prediction.surprise_rank``;
+                  the page's surprises view shows them in that order)
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``

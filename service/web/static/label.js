@@ -215,6 +215,7 @@
     }
     AlvoSurprises.remember(storeKey, state.doc.iteration, like);
     const added = AlvoSurprises.merge(state, doc, AlvoPlot.floats);
+    state.lastSimilar = { like, added: added.length, onPage: doc.rows.length - added.length };
     applyQueue();
     const current = rowAt(state.cursor);
     render();
@@ -222,8 +223,9 @@
     const first = added.length ? state.view.indexOf(added[0].index) : -1;
     if (first >= 0) select(first);
     else if (current) select(state.view.indexOf(current.index));
-    showNotice(added.length ? `${added.length} spectra like ${like} added at the end (role similar).`
-      : `The spectra most like ${like} are on the page already.`);
+    const onPage = state.lastSimilar.onPage ? ` ${state.lastSimilar.onPage} more are on the page already.` : "";
+    showNotice(added.length ? `${added.length} spectra like ${like} added at the end (role similar).${onPage}`
+      : `The ${doc.rows.length} spectra most like ${like} are on the page already.`);
   }
 
   function loadQueue() {
