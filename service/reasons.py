@@ -221,6 +221,12 @@ class Reason(enum.Enum):
         "details (by job ID for a job). Please report it with the request that caused it.",
         500,
     )
+    COMMENT_TOO_LONG = (
+        "A label's comment is longer than the label table keeps (MAX_COMMENT "
+        "characters, docs/labelling.md); shorten it, or put the long text elsewhere and "
+        "link it.",
+        413,
+    )
 
     @property
     def code(self) -> str:

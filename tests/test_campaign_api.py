@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import numpy as np
@@ -70,7 +71,7 @@ def test_labels_are_attributed_and_conflicts_reported(client):
         json={"source": "page", "labels": [{"pubdid": "ivo://t/pool?1", "label": "single-peak"}]},
         headers=ana,
     ).json()
-    assert first == {"stored": 1, "unchanged": 0, "unknown": [], "conflicts": []}
+    assert first == {"stored": 1, "unchanged": 0, "noted": 0, "unknown": [], "conflicts": []}
     second = client.post(
         "/campaigns/be/labels",
         json={"labels": [{"pubdid": "ivo://t/pool?1", "label": "absorption"}]},
@@ -167,3 +168,75 @@ def test_labels_export_follows_the_accept_header(client):
 
 
 VOTABLE = "application/x-votable+xml"
+
+
+def test_a_comment_and_a_flag_travel_with_the_label(client):
+    """Issue 23: no place to write a comment or flag a spectrum; now each verdict carries
+    both, in every way labels come in (JSON, CSV, VOTable) and go out (exports, TAP)."""
+    _create(client)
+    note = "emission core inside the absorption: single-peak by convention"
+    sent = {"source": "page", "labels": [
+        {"pubdid": "ivo://t/pool?0", "label": "single-peak", "comment": note, "flag": True},
+        {"pubdid": "ivo://t/pool?1", "label": "absorption"}]}  # fmt: skip
+    assert client.post("/campaigns/be/labels", json=sent).json()["stored"] == 2
+    # the same verdict with another comment is a note on it, not a second verdict
+    again = {"labels": [{"pubdid": "ivo://t/pool?1", "label": "absorption", "comment": "shell?"}]}
+    outcome = client.post("/campaigns/be/labels", json=again).json()
+    assert (outcome["stored"], outcome["noted"], outcome["unchanged"]) == (0, 1, 0)
+    # a verdict that says nothing of them keeps the user's comment and flag
+    changed = {"labels": [{"pubdid": "ivo://t/pool?0", "label": "double-peak"}]}
+    assert client.post("/campaigns/be/labels", json=changed).json()["stored"] == 1
+    exported = client.get("/campaigns/be/labels?FORMAT=json").json()["labels"]
+    assert [(x["label"], x["comment"], x["flag"]) for x in exported] == [
+        ("single-peak", note, True),
+        ("absorption", "shell?", False),
+        ("double-peak", note, True),
+    ]
+    votable = client.get("/campaigns/be/labels?FORMAT=votable").content
+    assert votable_problems(votable) == []
+    back = parse_single_table(io.BytesIO(votable))
+    assert back.get_field_by_id("comment").ucd == "meta.note"
+    assert list(back.to_table()["flag"]) == [True, False, True]
+    csv_text = client.get("/campaigns/be/labels?FORMAT=csv").text
+    assert csv_text.splitlines()[0].endswith(",comment,flag") and note in csv_text
+    # a CSV (or VOTable, or SAMP) table with comment and flag columns
+    upload = b'pubdid,label,comment,flag\nivo://t/pool?2,bad,"cosmic ray, 6571 A",yes\n'
+    client.post("/campaigns/be/labels", content=upload, headers={"content-type": "text/csv"})
+    assert (
+        client.get("/campaigns/be/labels").json()["labels"][-1]["comment"] == "cosmic ray, 6571 A"
+    )
+    # queryable over TAP, as the schema describes them
+    tap = client.get("/tap/sync", params={"REQUEST": "doQuery", "LANG": "ADQL", "FORMAT": "csv",
+        "QUERY": "SELECT comment FROM alvo.label WHERE flag = 1 ORDER BY label_id"})  # fmt: skip
+    found = [row["comment"] for row in csv.DictReader(io.StringIO(tap.text))]
+    assert found == [note, note, "cosmic ray, 6571 A"]
+    described = client.get("/tap/sync", params={"REQUEST": "doQuery", "LANG": "ADQL",
+        "FORMAT": "csv", "QUERY": "SELECT column_name, ucd, description FROM TAP_SCHEMA.columns "
+        "WHERE table_name = 'alvo.label' AND column_name IN ('comment', 'flag')"})  # fmt: skip
+    ucds = {r["column_name"]: r["ucd"] for r in csv.DictReader(io.StringIO(described.text))}
+    assert ucds == {"comment": "meta.note", "flag": "meta.code.qual"}
+
+
+def test_a_votable_from_topcat_brings_comments_and_flags(client):
+    """TOPCAT (a file upload or a table sent back over SAMP) writes a boolean flag column."""
+    _create(client)
+    table = Table({"pubdid": ["ivo://t/pool?0", "ivo://t/pool?1"], "label": ["bad", "not-sure"],
+                   "comment": ["sky residual", ""], "flag": [False, True]})  # fmt: skip
+    body = io.BytesIO()
+    table.write(body, format="votable")
+    client.post("/campaigns/be/labels", content=body.getvalue(), headers={"content-type": VOTABLE})
+    exported = client.get("/campaigns/be/labels").json()["labels"]
+    assert [(x["comment"], x["flag"], x["source"]) for x in exported] == [
+        ("sky residual", False, "votable"),
+        (None, True, "votable"),
+    ]
+
+
+def test_a_comment_too_long_is_refused_with_its_reason(client):
+    _create(client)
+    long = {"labels": [{"pubdid": "ivo://t/pool?0", "label": "bad", "comment": "x" * 1001}]}
+    refused = client.post("/campaigns/be/labels", json=long)
+    assert refused.status_code == 413 and refused.json()["reason"] == "COMMENT_TOO_LONG"
+    flag = {"labels": [{"pubdid": "ivo://t/pool?0", "label": "bad", "flag": "maybe"}]}
+    assert client.post("/campaigns/be/labels", json=flag).status_code == 400
+    assert client.get("/campaigns/be/labels").json()["labels"] == []

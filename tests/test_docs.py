@@ -36,3 +36,16 @@ def test_every_job_result_is_documented() -> None:
     assert {"failures", "training-curve", "learning-curve", "candidates", "page"} <= written
     missing = sorted(r for r in written if f"`{r}`" not in page)
     assert not missing, f"docs/jobs.md does not describe the results {missing}"
+
+
+def test_the_labelling_conventions_are_the_pages_word_for_word() -> None:
+    """One source for the hard cases (issue 23): the guide on the page loads
+    static/conventions.json; docs/labelling.md must say exactly the same."""
+    import json
+
+    page = (ROOT / "docs" / "labelling.md").read_text()
+    data = json.loads((ROOT / "service" / "web" / "static" / "conventions.json").read_text())
+    assert len(data["conventions"]) >= 4 and data["about"] in page
+    for convention in data["conventions"]:
+        assert f"### {convention['case']} → `{convention['label']}`" in page
+        assert convention["rule"] in page, convention["id"]

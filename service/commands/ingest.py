@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -38,8 +39,10 @@ def run_tree(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from service.jobs.ingest.tree import ingest_tree
+    from service.reasons import Reason
     from service.settings import Settings
     from service.spectra.files import archive_files
+    from uws.store import is_disk_full
 
     if not args.path.is_dir():
         print(f"{args.path} is not a folder: give the root of the archive tree")
@@ -52,8 +55,20 @@ def run_tree(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
             bar.set_postfix(added=added)
 
-        summary = ingest_tree(
-            settings, args.path, args.dataset, args.domain, args.workers, args.chunk, progress
-        )
+        try:
+            summary = ingest_tree(
+                settings, args.path, args.dataset, args.domain, args.workers, args.chunk, progress
+            )
+        except Exception as error:
+            if not is_disk_full(error):
+                raise
+            bar.close()
+            print(
+                f"{Reason.DISK_FULL.code}: the disk under ALVO_HOME or the database is full; "
+                f"every chunk stored before is intact ({bar.n} files read). Free space and run "
+                "the same command again: it resumes where it stopped.",
+                file=sys.stderr,
+            )
+            return 1
     print(json.dumps(summary, indent=1))
     return 0

@@ -96,7 +96,12 @@ def listen_command(args: argparse.Namespace) -> int:
     def post(labels: list[samp.OracleLabel]) -> None:
         payload = {
             "source": "samp",
-            "labels": [{"spectrum": x.spectrum, "label": x.label} for x in labels],
+            "labels": [
+                {"spectrum": x.spectrum, "label": x.label}
+                | ({} if x.comment is None else {"comment": x.comment})
+                | ({} if x.flag is None else {"flag": x.flag})
+                for x in labels
+            ],
         }
         response = httpx.post(endpoint, json=payload, timeout=30)
         response.raise_for_status()

@@ -21,6 +21,13 @@ from service.reasons import Reason
 READ_ONLY_POSTS = ("/tap/sync", "/ssa/", "/datalink/")
 
 
+def caller(request: Request) -> str | None:
+    """The user the authenticating proxy named for ``request`` (None: anonymous, or
+    ``auth=anonymous``), through the application's UWS service's authenticator."""
+    uws = getattr(request.app.state, "uws", None)
+    return uws.authenticator(request) if uws is not None else None
+
+
 class AnonymousReadOnly:
     """ASGI middleware: 401 for a write by a caller ``identify`` names no one."""
 

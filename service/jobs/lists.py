@@ -53,6 +53,7 @@ def job_lists(settings: Settings) -> list[JobList]:
                 existing_datasets(settings, "DATASET"),
                 labelled_dataset(settings, "DATASET"),
             ),
+            authorize=authorize["train"],
             max_execution_duration=24 * 3600,
             description="Train a CNN on a labelled dataset; confusion matrix on a held-out part.",
         ),
@@ -64,6 +65,7 @@ def job_lists(settings: Settings) -> list[JobList]:
                 existing_datasets(settings, "DATASET"),
                 existing_model(settings),
             ),
+            authorize=authorize["classify"],
             max_execution_duration=24 * 3600,
             description="Classify a dataset with a trained model; candidate list as VOTable.",
         ),
@@ -98,7 +100,19 @@ def _authorizers(settings: Settings) -> dict[str, Callable[[str | None, JobParam
                 str(refusal("dataset", name, dataset.owner, "ingest into a DATASET of your own"))
             )
 
+    def readable(owner: str | None, parameters: JobParameters, *names: str) -> None:
+        """A private dataset not the job owner's may not be trained on or searched."""
+        datasets = Datasets(settings)
+        for key in names:
+            for name in parameters.getall(key):
+                dataset = datasets.get(name)
+                if dataset is not None and not dataset.may_read(owner):
+                    raise ForbiddenError(
+                        str(refusal("dataset", name, dataset.owner, "ask its owner to invite you"))
+                    )
+
     def iterate(owner: str | None, parameters: JobParameters) -> None:
+        readable(owner, parameters, "SOURCE", "TARGET")
         name = parameters.get("CAMPAIGN") or ""
         campaign = Campaigns(settings).get(name) if name else None
         if campaign is not None and not may_change(campaign.owner, owner):
@@ -106,7 +120,12 @@ def _authorizers(settings: Settings) -> dict[str, Callable[[str | None, JobParam
                 str(refusal("campaign", name, campaign.owner, "only its owner runs iterations"))
             )
 
-    return {"ingest": ingest, "iterate": iterate}
+    return {
+        "ingest": ingest,
+        "iterate": iterate,
+        "train": lambda owner, parameters: readable(owner, parameters, "DATASET"),
+        "classify": lambda owner, parameters: readable(owner, parameters, "DATASET"),
+    }
 
 
 def _campaign_or_its_datasets(settings: Settings) -> Callable[[JobParams], None]:

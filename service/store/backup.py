@@ -73,6 +73,8 @@ LABEL_COLUMNS: tuple[sa.Column[Any], ...] = (
     _l.labelled,
     _l.iteration,
     _l.source,
+    _l.comment,
+    _l.flag,
 )
 #: One row per interesting/boring answer, oldest first.
 RELEVANCE_COLUMNS: tuple[sa.Column[Any], ...] = (
@@ -83,6 +85,8 @@ RELEVANCE_COLUMNS: tuple[sa.Column[Any], ...] = (
     _r.answered,
     _r.iteration,
 )
+#: Columns a backup written before they existed lacks (restored as null).
+OPTIONAL_COLUMNS = frozenset({"comment", "flag"})
 _NOT_BACKED_UP = {"iteration_id", "campaign_id", "prediction_id", "spectrum_id", "model_id"}
 #: Each iteration's row (its numbers, strategy, counts, metrics, timings).
 ITERATION_COLUMNS: tuple[sa.Column[Any], ...] = tuple(
@@ -301,6 +305,7 @@ def _restore_labels(
                 "spectrum_id": sid,
                 "campaign_id": campaign.campaign_id,
                 **{k: row[k] for k in ("label", "labelled", "iteration", "source")},
+                **{k: row.get(k) for k in ("comment", "flag")},
                 "oracle_user": row["oracle_user"] or "",  # a file's empty cell is null
             }
         )

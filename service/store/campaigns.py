@@ -11,6 +11,7 @@ over TAP.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -22,7 +23,8 @@ from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store import schema
 from service.store.datasets import Dataset, Datasets
-from service.store.ownership import may_label
+from service.store.ownership import may_label, refusal
+from service.store.privacy import hidden_from
 from service.vocabulary import (
     BATCH_ROLES,
     CLASSES,
@@ -45,6 +47,8 @@ VERDICT_COLUMNS = (
     schema.label.c.labelled,
     schema.label.c.iteration,
     schema.label.c.source,
+    schema.label.c.comment,
+    schema.label.c.flag,
 )
 
 
@@ -73,6 +77,10 @@ class Verdict:
     user: str = ""
     source: str = "api"
     iteration: int | None = None
+    # the oracle's note and "needs a second look" flag; None: keep what the user's
+    # latest verdict on the spectrum had
+    comment: str | None = None
+    flag: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +89,18 @@ class LabelOutcome:
     unknown: list[str]  # identifiers that match no spectrum of the campaign's pool
     conflicts: list[dict[str, Any]]  # spectra on which users now disagree
     unchanged: int = 0  # verdicts identical to the user's latest on the spectrum: not stored
+    noted: int = 0  # same verdict, a new comment or flag: written into the latest row
+
+
+@dataclasses.dataclass
+class _Latest:
+    """A user's latest verdict on a spectrum (``label_id`` None: not stored yet)."""
+
+    label_id: int | None
+    label: str
+    comment: str | None
+    flag: bool | None
+    row: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class Campaigns:
@@ -88,6 +108,17 @@ class Campaigns:
         self.settings = settings
         self.datasets = Datasets(settings)
         self.engine = self.datasets.engine
+        #: campaigns this view does not show (built on private datasets; see seen_by)
+        self.hidden: frozenset[int] = frozenset()
+
+    def seen_by(self, user: str | None) -> Campaigns:
+        """These campaigns as ``user`` (None: anonymous) may see them: one built on a
+        private dataset they may not read is not there (``get`` None, ``require``
+        UNKNOWN_CAMPAIGN, not in ``names``), as over TAP (:mod:`service.store.privacy`)."""
+        view = copy.copy(self)
+        with self.engine.connect() as conn:
+            view.hidden = frozenset(hidden_from(conn, user).campaigns)
+        return view
 
     # --- campaigns ------------------------------------------------------------------------------
     def create(
@@ -100,8 +131,12 @@ class Campaigns:
         owner: str | None = None,
         oracles: Sequence[str] = (),
     ) -> Campaign:
-        """A new campaign on two datasets (anyone's: datasets are shared read-only)."""
+        """A new campaign on two datasets (anyone's: datasets are shared read-only, except
+        private ones, which only their owner and readers may build on)."""
         source_set, target_set = self.datasets.require(source), self.datasets.require(target)
+        for dataset in (source_set, target_set):
+            if not dataset.may_read(owner):
+                raise refusal("dataset", dataset.name, dataset.owner, "ask its owner to invite you")
         if self.get(name) is not None:
             raise AlvoError(Reason.NAME_IN_USE, f"a campaign named {name!r} exists already")
         with self.engine.begin() as conn:
@@ -123,7 +158,7 @@ class Campaigns:
         table = schema.campaign
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(table).where(table.c.name == name)).first()
-            if row is None:
+            if row is None or row.campaign_id in self.hidden:
                 return None
             ids = (row.source_dataset_id, row.target_dataset_id)
             names = dict(
@@ -157,8 +192,10 @@ class Campaigns:
         return found
 
     def names(self) -> list[str]:
+        c = schema.campaign.c
         with self.engine.connect() as conn:
-            return list(conn.scalars(sa.select(schema.campaign.c.name).order_by("name")))
+            rows = conn.execute(sa.select(c.campaign_id, c.name).order_by(c.name)).all()
+        return [str(row.name) for row in rows if row.campaign_id not in self.hidden]
 
     # --- labels ---------------------------------------------------------------------------------
     def add_labels(self, campaign: Campaign, verdicts: Iterable[Verdict]) -> LabelOutcome:
@@ -167,6 +204,10 @@ class Campaigns:
         Idempotent: a verdict equal to the same user's latest one on the spectrum is
         not stored again (``unchanged``), so a table sent twice over SAMP or uploaded
         twice adds nothing; a changed verdict is a new row (the history is kept).
+        A comment or flag that changes while the verdict stays is written into the
+        user's latest row (it is a note on that verdict, not a new one; undo still
+        takes back exactly the last verdict); a verdict that says no comment or flag
+        keeps the user's latest ones on the spectrum.
         """
         verdicts = list(verdicts)
         words = (*VERDICTS, *RELEVANCE_VERDICTS)
@@ -174,6 +215,12 @@ class Campaigns:
             if verdict.label not in words:
                 raise AlvoError(
                     Reason.BAD_LABEL, f"{verdict.label!r} is not one of {', '.join(words)}"
+                )
+            if verdict.comment is not None and len(verdict.comment) > schema.MAX_COMMENT:
+                raise AlvoError(
+                    Reason.COMMENT_TOO_LONG,
+                    f"the comment on {verdict.pubdid or verdict.spectrum_id} has "
+                    f"{len(verdict.comment)} characters; at most {schema.MAX_COMMENT} are kept",
                 )
         spectrum = schema.spectrum
         datasets = (campaign.target.dataset_id, campaign.source.dataset_id)
@@ -208,37 +255,58 @@ class Campaigns:
             sids = sorted({sid for sid, _ in resolved})
             latest = self._latest_verdicts(conn, campaign, sids)
             asked_in = self._batch_iterations(conn, campaign, sids)
-            rows = []
+            rows: list[dict[str, Any]] = []
+            notes: dict[int, dict[str, Any]] = {}  # label_id -> the note written into it
+            noted = 0
             for sid, verdict in resolved:
                 key = (sid, verdict.user)
-                if latest.get(key) == verdict.label:
-                    continue  # the same verdict again (a table sent twice): one row
-                latest[key] = verdict.label
-                rows.append(
-                    {
-                        "spectrum_id": sid,
-                        "campaign_id": campaign.campaign_id,
-                        "label": verdict.label,
-                        "oracle_user": verdict.user,
-                        "labelled": schema.utcnow(),
-                        "iteration": (
-                            verdict.iteration
-                            if verdict.iteration is not None
-                            else asked_in.get(sid)
-                        ),
-                        "source": verdict.source,
-                    }
+                before = latest.get(key)
+                comment = (
+                    verdict.comment
+                    if verdict.comment is not None
+                    else (before.comment if before else None)
                 )
+                comment = comment or None  # '' clears it
+                flag = bool(verdict.flag if verdict.flag is not None else before and before.flag)
+                if before and before.label == verdict.label:
+                    if (before.comment, bool(before.flag)) != (comment, flag):
+                        if before.label_id is None:  # the row is in this request
+                            before.row.update(comment=comment, flag=flag)
+                        else:
+                            notes[before.label_id] = {"comment": comment, "flag": flag}
+                        latest[key] = dataclasses.replace(before, comment=comment, flag=flag)
+                        noted += 1
+                    continue  # the same verdict again (a table sent twice): one row
+                row = {
+                    "spectrum_id": sid,
+                    "campaign_id": campaign.campaign_id,
+                    "label": verdict.label,
+                    "oracle_user": verdict.user,
+                    "labelled": schema.utcnow(),
+                    "iteration": (
+                        verdict.iteration if verdict.iteration is not None else asked_in.get(sid)
+                    ),
+                    "source": verdict.source,
+                    "comment": comment,
+                    "flag": flag,
+                }
+                latest[key] = _Latest(None, verdict.label, comment, flag, row)
+                rows.append(row)
             if rows:
                 conn.execute(schema.label.insert(), rows)
                 self._count_answered(conn, campaign)
+            for label_id, note in notes.items():
+                conn.execute(
+                    schema.label.update().where(schema.label.c.label_id == label_id).values(**note)
+                )
         touched = {row["spectrum_id"] for row in rows}
         conflicts = [c for c in self.conflicts(campaign) if c["spectrum_id"] in touched]
         return LabelOutcome(
             stored=len(rows) + relevance_rows,
             unknown=unknown,
             conflicts=conflicts,
-            unchanged=len(resolved) + len(answers) - len(rows) - relevance_rows,
+            unchanged=len(resolved) + len(answers) - len(rows) - noted - relevance_rows,
+            noted=noted,
         )
 
     def _relevance_rows(
@@ -312,18 +380,39 @@ class Campaigns:
     @staticmethod
     def _latest_verdicts(
         conn: sa.Connection, campaign: Campaign, sids: Sequence[int]
-    ) -> dict[tuple[int, str], str]:
-        """``{(spectrum_id, user): verdict}``: each user's latest verdict on these spectra."""
+    ) -> dict[tuple[int, str], _Latest]:
+        """``{(spectrum_id, user): latest}``: each user's latest verdict on these spectra,
+        with its comment and flag."""
         label = schema.label
-        latest: dict[tuple[int, str], str] = {}
-        for sid, user, verdict in conn.execute(
-            sa.select(label.c.spectrum_id, label.c.oracle_user, label.c.label)
+        latest: dict[tuple[int, str], _Latest] = {}
+        for row in conn.execute(
+            sa.select(
+                label.c.label_id,
+                label.c.spectrum_id,
+                label.c.oracle_user,
+                label.c.label,
+                label.c.comment,
+                label.c.flag,
+            )
             .where(label.c.campaign_id == campaign.campaign_id)
             .where(label.c.spectrum_id.in_(sids))
             .order_by(label.c.label_id)
         ):
-            latest[(int(sid), str(user or ""))] = str(verdict)
+            latest[(int(row.spectrum_id), str(row.oracle_user or ""))] = _Latest(
+                int(row.label_id), str(row.label), row.comment, row.flag
+            )
         return latest
+
+    def notes(self, campaign: Campaign, ids: Sequence[int], user: str) -> dict[int, dict[str, Any]]:
+        """``{spectrum_id: {"comment", "flag"}}``: the note on ``user``'s latest verdict on
+        each of these spectra, where it has one."""
+        with self.engine.connect() as conn:
+            latest = self._latest_verdicts(conn, campaign, ids)
+        return {
+            sid: {"comment": found.comment, "flag": bool(found.flag)}
+            for (sid, who), found in latest.items()
+            if who == user and (found.comment or found.flag)
+        }
 
     @staticmethod
     def _batch_iterations(

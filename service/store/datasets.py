@@ -30,10 +30,10 @@ import sqlalchemy as sa
 
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.store import schema
+from service.store import privacy, schema
 from service.store.engine import engine_for
 from service.store.features import FeatureStore
-from service.store.ownership import may_change, refusal
+from service.store.ownership import may_change, may_read, refusal
 from service.store.spectrum_keys import SpectrumKeys, hashes_of, repeats
 from service.vocabulary import CLASSES, FEATURE_PIXELS, POSITION_OUT_OF_RANGE
 
@@ -49,6 +49,12 @@ class Dataset:
     collection: str
     feature_path: Path
     owner: str | None = None  # who may add to it (None: anyone); see service.store.ownership
+    private: bool = False  # rows over TAP for owner and readers only (service.store.privacy)
+    readers: tuple[str, ...] = ()  # whom the owner invited to read it, when private
+
+    def may_read(self, user: str | None) -> bool:
+        """Whether ``user`` may see, train on or search this dataset."""
+        return may_read(self.owner, self.private, self.readers, user)
 
     @property
     def features(self) -> FeatureStore:
@@ -90,13 +96,26 @@ class Datasets:
             return list(conn.scalars(sa.select(schema.dataset.c.name).order_by("name")))
 
     def open_or_create(
-        self, name: str, domain: str, collection: str = "", owner: str | None = None
+        self,
+        name: str,
+        domain: str,
+        collection: str = "",
+        owner: str | None = None,
+        private: bool = False,
     ) -> Dataset:
         """The dataset ``name`` to add to; created empty (owned by ``owner``) if new.
 
         A second ingest appends to it -- if ``owner`` may change it
         (``PermissionError`` otherwise, see :mod:`service.store.ownership`).
+        ``private``: its rows are shown over TAP only to ``owner`` and the readers
+        it invites (:mod:`service.store.privacy`); a dataset never becomes public again.
         """
+        if private and owner is None:
+            raise AlvoError(
+                Reason.BAD_PARAMETER,
+                "PRIVATE needs a signed-in user (ALVO_AUTH=header): an anonymous dataset "
+                "could be read by no one",
+            )
         existing = self.get(name)
         if existing is not None:
             if not may_change(existing.owner, owner):
@@ -107,6 +126,9 @@ class Datasets:
                     f"dataset {name!r} is a {existing.domain} dataset, not {domain}; "
                     "use another DATASET name",
                 )
+            if private and not existing.private:
+                privacy.share(self.engine, name, owner)
+                return self.require(name)
             return existing
         path = (self.settings.home / "datasets" / name / "features.npy").resolve()
         FeatureStore.create(path, FEATURE_PIXELS)
@@ -123,6 +145,7 @@ class Datasets:
                     n_failed=0,
                     created=schema.utcnow(),
                     owner=owner,
+                    private=private,
                 )
             )
         return self.require(name)
@@ -347,6 +370,20 @@ class Datasets:
         with self.engine.connect() as conn:
             return {int(row): int(sid) for row, sid in conn.execute(query)}
 
+    def at_rows(
+        self, dataset: Dataset, rows: Sequence[int], columns: Sequence[str]
+    ) -> dict[int, dict[str, Any]]:
+        """``{feature row: {column: value}}`` of these rows of ``dataset`` (indexed lookup)."""
+        table = schema.spectrum
+        query = sa.select(table.c.row_index, *(table.c[name] for name in columns)).where(
+            table.c.dataset_id == dataset.dataset_id,
+            table.c.row_index.in_([int(r) for r in rows]),
+        )
+        with self.engine.connect() as conn:
+            return {
+                int(r.row_index): {c: r._mapping[c] for c in columns} for r in conn.execute(query)
+            }
+
     def record_simbad_ids(self, identifiers: Iterable[tuple[int, str]]) -> None:
         """Store the SIMBAD main identifier found for each ``(spectrum_id, identifier)``."""
         table = schema.spectrum
@@ -471,4 +508,6 @@ def _dataset(row: Any, home: Path) -> Dataset:
         collection=str(row.collection or ""),
         feature_path=stored if stored.is_absolute() else Path(home).resolve() / stored,
         owner=row.owner,
+        private=bool(row.private),
+        readers=privacy.readers_of(row.readers),
     )

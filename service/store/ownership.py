@@ -9,6 +9,10 @@ proxy names owns what they create:
 * a **campaign** is shared read-only too; its owner runs its iterations, and
   labels come from the owner and the *oracles* the owner named (``*``: every
   signed-in user);
+* a **private** dataset (``PRIVATE=yes`` at ingest, ``POST /datasets/{name}/readers``,
+  ``alvo dataset share``) is not shared at all: its rows, and those of the campaigns,
+  labels and predictions built on it, appear over TAP only to its owner and the
+  *readers* the owner invited (:mod:`service.store.privacy`);
 * anything created anonymously (before ``auth=header`` was switched on) has no
   owner and stays open to every signed-in user.
 
@@ -30,6 +34,13 @@ EVERYONE = "*"
 def may_change(owner: str | None, user: str | None) -> bool:
     """Whether ``user`` may change a thing ``owner`` created (None: made anonymously)."""
     return owner is None or owner == user
+
+
+def may_read(owner: str | None, private: bool, readers: Sequence[str], user: str | None) -> bool:
+    """Whether ``user`` may see the rows of a dataset (everyone, unless it is private)."""
+    if not private:
+        return True
+    return user is not None and (user == owner or user in readers)
 
 
 def may_label(owner: str | None, oracles: Sequence[str], user: str | None) -> bool:

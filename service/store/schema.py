@@ -43,6 +43,8 @@ from service.vocabulary import CLASSES, RELEVANCE_VERDICTS, ROLES, TARGET_CLASSE
 #: The ADQL schema the result tables are published under (``alvo.prediction``).
 SCHEMA = "alvo"
 
+#: Longest free-text comment a label keeps (characters); longer is COMMENT_TOO_LONG.
+MAX_COMMENT = 1000
 LABEL_SOURCES = ("page", "votable", "csv", "samp", "api", "ingest")
 DOMAINS = ("source", "target")
 
@@ -187,6 +189,20 @@ dataset = sa.Table(
         "User who created the dataset and may add to it (null: anyone)",
         "meta.id;meta.curation",
     ),
+    # --- added by revision 0010 (issue 24), so at the end
+    col(
+        "private",
+        sa.Boolean,
+        "True: the dataset's rows, and those of campaigns, labels and predictions built on "
+        "it, are shown over TAP only to its owner and readers",
+        "meta.code",
+    ),
+    col(
+        "readers",
+        sa.Text,
+        "Users the owner invited to read a private dataset, comma-separated",
+        "meta.id;meta.curation",
+    ),
     comment="Named sets of ingested spectra, each with a feature store next to the tables.",
 )
 
@@ -287,6 +303,18 @@ label = sa.Table(
     ),
     col("iteration", sa.Integer, "Iteration whose query batch asked for it", "meta.number"),
     col("source", sa.String(16), "How the verdict came: " + " | ".join(LABEL_SOURCES), "meta.code"),
+    col(
+        "comment",
+        sa.String(MAX_COMMENT),
+        f"The oracle's free-text note on the spectrum (at most {MAX_COMMENT} characters)",
+        "meta.note",
+    ),
+    col(
+        "flag",
+        sa.Boolean,
+        "True when the oracle flagged the spectrum for a second look",
+        "meta.code.qual",
+    ),
     sa.Index("ix_label_spectrum", "campaign_id", "spectrum_id"),
     comment="Oracle verdicts on spectra, one row per verdict given.",
 )
@@ -880,11 +908,20 @@ def _copy_in(conn: sa.Connection, table: sa.Table, names: list[str], columns: li
     target = f"{table.schema}.{table.name}" if table.schema else table.name
     quoted = ", ".join(f'"{name}"' for name in names)
     count = 0
+    statement = f"COPY {target} ({quoted}) FROM STDIN"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor, cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
-        for row in zip(*columns, strict=True):
-            copy.write_row(row)
-            count += 1
+    try:
+        with cursor, cursor.copy(statement) as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+                count += 1
+    except conn.dialect.loaded_dbapi.Error as error:
+        # wrapped as SQLAlchemy wraps its own statements' errors, so a full disk (53100),
+        # a lock or a database restart met by COPY is recognised like any other
+        # (uws.store.is_disk_full / is_busy / is_unavailable)
+        raise sa.exc.DBAPIError.instance(
+            statement, None, error, conn.dialect.loaded_dbapi.Error
+        ) from error
     return count
 
 

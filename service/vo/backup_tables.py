@@ -114,7 +114,13 @@ def table_rows(data: bytes, columns: Sequence[Any]) -> list[dict[str, Any]]:
     try:
         table = parse_single_table(io.BytesIO(data), verify="ignore").to_table()
         metas = {c.name: column_meta(c) for c in columns}
-        values = {k: [_value(x, m) for x in table[m.name]] for k, m in metas.items()}
+        absent = {k for k, m in metas.items() if m.name not in table.colnames}
+        if absent - store.OPTIONAL_COLUMNS:  # columns every backup has: unreadable without
+            raise KeyError(", ".join(sorted(absent - store.OPTIONAL_COLUMNS)))
+        values = {
+            k: [None] * len(table) if k in absent else [_value(x, m) for x in table[m.name]]
+            for k, m in metas.items()
+        }
     except (ValueError, KeyError, VOTableSpecError, etree.LxmlError) as error:
         raise AlvoError(
             Reason.BAD_BACKUP,

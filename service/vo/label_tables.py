@@ -3,9 +3,10 @@
 One parser for every way labels arrive (the ``LABELS`` of an ingest, an upload
 to a campaign, a table sent back over SAMP), so the same names and the same
 errors apply everywhere: a row needs an identifier column and a ``label``
-column; unknown verdicts are refused naming the row (and the verdict, when it is
-a short word: no error echoes the content of a file). Every way a file can be
-wrong is ``BAD_LABEL_FILE`` with what to do about it, never a parser's own text.
+column, and may have a ``comment`` and a ``flag`` (true: needs a second look);
+unknown verdicts are refused naming the row (and the verdict, when it is a short
+word: no error echoes the content of a file). Every way a file can be wrong is
+``BAD_LABEL_FILE`` with what to do about it, never a parser's own text.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from service.vocabulary import ABSORPTION, DOUBLE_PEAK, NOT_SURE, SINGLE_PEAK, V
 #: Columns that identify a spectrum, most specific first (case-insensitive).
 ID_COLUMNS = ("pubdid", "ssa_pubdid", "obs_publisher_did", "pub_did", "obsid", "spectrum_id", "id")
 LABEL_COLUMNS = ("label", "verdict", "class")
+#: Optional columns: the oracle's note and the "needs a second look" flag.
+COMMENT_COLUMNS = ("comment", "note", "notes")
+FLAG_COLUMNS = ("flag", "flagged")
+#: How a flag cell may say yes or no (VOTable booleans arrive as True/False).
+_YES, _NO = {"true", "t", "yes", "y", "1"}, {"false", "f", "no", "n", "0", ""}
 #: The class codes of the Ondrejov label file (0 emission, 1 absorption, 2 unknown, 3 double).
 ONDREJOV_CODES = {"0": SINGLE_PEAK, "1": ABSORPTION, "2": NOT_SURE, "3": DOUBLE_PEAK}
 
@@ -30,6 +36,8 @@ ONDREJOV_CODES = {"0": SINGLE_PEAK, "1": ABSORPTION, "2": NOT_SURE, "3": DOUBLE_
 class OracleLabel:
     spectrum: str  # the identifier found in the table (pubdid, obsid...)
     label: str
+    comment: str | None = None  # None: the table has no comment column
+    flag: bool | None = None  # None: the table has no flag column
 
 
 def parse_labels(data: bytes) -> list[OracleLabel]:
@@ -52,6 +60,8 @@ def parse_labels(data: bytes) -> list[OracleLabel]:
     id_column = next((columns[c] for c in ID_COLUMNS if c in columns), None)
     if id_column is None:
         raise bad_file(f"the table has no identifier column: add one of {', '.join(ID_COLUMNS)}")
+    comment_column = next((columns[c] for c in COMMENT_COLUMNS if c in columns), None)
+    flag_column = next((columns[c] for c in FLAG_COLUMNS if c in columns), None)
     labels = []
     for number, row in enumerate(rows):
         label = _text(row[label_column]).lower()
@@ -62,7 +72,21 @@ def parse_labels(data: bytes) -> list[OracleLabel]:
             raise bad_file(
                 f"row {number}: label {_quoted(label)}is not one of {', '.join(VERDICTS)}"
             )
-        labels.append(OracleLabel(spectrum=_text(row[id_column]), label=label))
+        flag = None
+        if flag_column is not None:
+            word = _text(row[flag_column]).lower()
+            if word not in _YES | _NO:
+                raise bad_file(f"row {number}: flag {_quoted(word)}is not true or false")
+            flag = word in _YES if word else None
+        labels.append(
+            OracleLabel(
+                spectrum=_text(row[id_column]),
+                label=label,
+                # an empty cell says nothing: the user's latest comment stays
+                comment=(_text(row[comment_column]) or None) if comment_column else None,
+                flag=flag,
+            )
+        )
     return labels
 
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from service.http.access import caller
 from service.http.errors import json_errors
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
@@ -66,8 +67,10 @@ def routes(settings: Settings) -> list[BaseRoute]:
         if not text.isdecimal() or int(text[:3]) > MAX_ORDER:
             raise AlvoError(Reason.BAD_PARAMETER, f"MOCORDER: a whole number 0..{MAX_ORDER}")
 
+        user = caller(request)
+
         def build() -> bytes:
-            campaigns = Campaigns(settings)
+            campaigns = Campaigns(settings).seen_by(user)
             campaign = campaigns.require(name)
             where = campaigns.datasets.spectra(campaign.target, ["ra", "dec"])
             ra = np.array([np.nan if v is None else v for v in where["ra"]], float)

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from service.http.access import caller
 from service.learn.similar import SimilarityIndex
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
@@ -55,9 +56,10 @@ def routes(settings: Settings) -> list[BaseRoute]:
         fmt = dali.response_format(params)
         campaign, iteration = params.get("CAMPAIGN"), params.get("ITERATION")
         number = _iteration(iteration)
+        user = caller(request)
 
         def answer() -> bytes:
-            return similar_document(settings, ids, k, campaign, number, fmt.serialization)
+            return similar_document(settings, ids, k, campaign, number, fmt.serialization, user)
 
         return dali.votable_response(await run_in_threadpool(answer), fmt)
 
@@ -91,9 +93,11 @@ def similar_document(
     campaign_name: str | None = None,
     iteration: int | None = None,
     serialization: str = "tabledata",
+    user: str | None = None,
 ) -> bytes:
-    """The neighbours of each ID as ``votable_templates/similar.xml``."""
-    campaign, number, found = neighbours_of(settings, ids, k, campaign_name, iteration)
+    """The neighbours of each ID as ``votable_templates/similar.xml``, among the
+    campaigns ``user`` may see (:meth:`Campaigns.seen_by`)."""
+    campaign, number, found = neighbours_of(settings, ids, k, campaign_name, iteration, user)
     engine = engine_for(settings.sqlalchemy_url)
     described = spectrum_rows(engine, campaign.campaign_id, number, [f[2] for f in found])
     table = [{**described[sid], "query_id": q, "rank": r, "distance": d} for q, r, sid, d in found]
@@ -107,11 +111,13 @@ def neighbours_of(
     k: int,
     campaign_name: str | None = None,
     iteration: int | None = None,
+    user: str | None = None,
 ) -> tuple[Campaign, int, list[tuple[str, int, int, float]]]:
     """(campaign, iteration of the index, ``[(ID, rank, spectrum_id, distance)]``): the ``k``
     nearest pool spectra of each ID (a publisher DID or spectrum_id of the pool), nearest
-    first; what ``/similar`` and the oracle page's key ``m`` answer from."""
-    campaigns = Campaigns(settings)
+    first, among the campaigns ``user`` may see; what ``/similar`` and the oracle page's
+    key ``m`` answer from."""
+    campaigns = Campaigns(settings).seen_by(user)
     campaign, number, path = _index_of(settings, campaigns, ids[0], campaign_name, iteration)
     index = _load(str(path), path.stat().st_mtime_ns)
     rows_of = campaigns.datasets.rows_of(campaign.target, ids)

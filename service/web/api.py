@@ -6,8 +6,10 @@
                                     ``stopping`` (the stopping rule on the latest iteration)
 ``/campaigns/{name}/candidates``     GET an iteration's candidates or query batch (VOTable)
 ``/campaigns/{name}/labels``         GET export (``FORMAT=votable|csv|json``), POST verdicts
-                                      (JSON ``{"labels": [{"pubdid"|"spectrum_id", "label"}]}``,
-                                      or a VOTable/CSV body or ``file`` upload with ``label``)
+                                      (JSON ``{"labels": [{"pubdid"|"spectrum_id", "label",
+                                      "comment"?, "flag"?}]}``, or a VOTable/CSV body or
+                                      ``file`` upload with ``label`` and optional ``comment``,
+                                      ``flag`` columns)
 
 Labels are attributed to the caller as the UWS job lists know them (the same
 authenticator), so two people labelling one campaign never overwrite each
@@ -33,8 +35,9 @@ from service.jobs.params import NAME
 from service.learn.stability import latest_stopping
 from service.reasons import AlvoError, Reason
 from service.settings import Settings
-from service.store import schema
+from service.store import privacy, schema
 from service.store.campaigns import VERDICT_COLUMNS, Campaigns, LabelOutcome, Verdict
+from service.store.datasets import Datasets
 from service.store.ownership import parse_oracles, refusal
 from service.vo.label_tables import parse_labels
 from service.vocabulary import PRECISION_SAMPLE, QUERY
@@ -96,17 +99,41 @@ class CampaignAPI:
     def campaigns(self) -> Campaigns:
         return Campaigns(self.settings)
 
+    def seen_by(self, request: Request) -> Campaigns:
+        """The campaigns the caller may see (not those on others' private datasets)."""
+        return Campaigns(self.settings).seen_by(self.owner(request))
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/campaigns", _guarded(self.list_or_create), methods=["GET", "POST"]),
             Route("/campaigns/{name}", _guarded(self.summary), methods=["GET"]),
             Route("/campaigns/{name}/labels", _guarded(self.labels), methods=["GET", "POST"]),
             Route("/campaigns/{name}/candidates", _guarded(self.candidates), methods=["GET"]),
+            Route("/datasets/{name}/readers", _guarded(self.share), methods=["POST"]),
         ]
+
+    async def share(self, request: Request) -> Response:
+        """``{"readers": ["ben"]}``: make the caller's dataset private and invite readers
+        (docs/security.md, *Private datasets*); answers the readers now invited."""
+        data = await _payload(request)
+        readers = parse_oracles(data.get("readers", ()))
+        name, user = request.path_params["name"], self.owner(request)
+        if not user:  # the operator shares with `alvo dataset share`
+            raise AlvoError(
+                Reason.SIGN_IN_REQUIRED,
+                "private datasets need ALVO_AUTH=header and a signed-in owner",
+            )
+        engine = Datasets(self.settings).engine
+
+        def share() -> tuple[str, ...]:
+            return privacy.share(engine, name, user, readers)
+
+        invited = await anyio.to_thread.run_sync(share)
+        return JSONResponse({"dataset": name, "private": True, "readers": list(invited)})
 
     async def list_or_create(self, request: Request) -> Response:
         if request.method == "GET":
-            names = await anyio.to_thread.run_sync(self.campaigns.names)
+            names = await anyio.to_thread.run_sync(lambda: self.seen_by(request).names())
             return JSONResponse({"campaigns": names})
         data = await _payload(request)
         name = _identifier(data, "name")
@@ -125,10 +152,10 @@ class CampaignAPI:
 
     async def summary(self, request: Request) -> Response:
         name = request.path_params["name"]
-        return JSONResponse(await anyio.to_thread.run_sync(self._summary, name))
+        return JSONResponse(await anyio.to_thread.run_sync(self._summary, name, request))
 
-    def _summary(self, name: str) -> dict[str, Any]:
-        campaigns = self.campaigns
+    def _summary(self, name: str, request: Request) -> dict[str, Any]:
+        campaigns = self.seen_by(request)
         campaign = campaigns.require(name)
         verdicts = campaigns.pool_verdicts(campaign)
         counts: dict[str, int] = {}
@@ -170,8 +197,9 @@ class CampaignAPI:
         name = request.path_params["name"]
 
         def build() -> bytes:
-            campaign = self.campaigns.require(name)
-            last = self.campaigns.last_iteration(campaign)
+            campaigns = self.seen_by(request)
+            campaign = campaigns.require(name)
+            last = campaigns.last_iteration(campaign)
             iteration = last if number is None else number
             if iteration is None or (last is not None and iteration > last):
                 raise AlvoError(
@@ -190,13 +218,13 @@ class CampaignAPI:
         if request.method == "GET":
             fmt = request.query_params.get("FORMAT", request.query_params.get("format"))
             fmt = fmt or _accepted_format(request.headers.get("accept", ""))
-            body, media = await anyio.to_thread.run_sync(self._export, name, fmt.lower())
+            body, media = await anyio.to_thread.run_sync(self._export, name, fmt.lower(), request)
             return Response(body, media_type=media)
         user = self.owner(request)
         verdicts = await _verdicts(request, user or "", self.settings.max_label_bytes)
 
         def store() -> LabelOutcome:
-            campaign = self.campaigns.require(name)
+            campaign = self.seen_by(request).require(name)
             if not campaign.may_label(user):
                 raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")
             return self.campaigns.add_labels(campaign, verdicts)
@@ -206,13 +234,14 @@ class CampaignAPI:
             {
                 "stored": outcome.stored,
                 "unchanged": outcome.unchanged,
+                "noted": outcome.noted,
                 "unknown": outcome.unknown,
                 "conflicts": outcome.conflicts,
             }
         )
 
-    def _export(self, name: str, fmt: str) -> tuple[bytes, str]:
-        campaigns = self.campaigns
+    def _export(self, name: str, fmt: str, request: Request) -> tuple[bytes, str]:
+        campaigns = self.seen_by(request)
         rows = campaigns.verdict_rows(campaigns.require(name))
         for row in rows:
             row["labelled"] = row["labelled"].isoformat() + "Z" if row["labelled"] else None
@@ -261,6 +290,10 @@ def _labels_votable(rows: list[dict[str, Any]]) -> bytes:
         elif column.name == "iteration":
             data[column.name] = np.ma.masked_array(
                 [x or 0 for x in values], mask=[x is None for x in values], dtype=np.int32
+            )
+        elif column.name == "flag":
+            data[column.name] = np.ma.masked_array(
+                [bool(x) for x in values], mask=[x is None for x in values], dtype=bool
             )
         else:
             data[column.name] = np.array(values, dtype=object)
@@ -321,6 +354,11 @@ def _json_verdict(item: Any, number: int, user: str, source: str) -> Verdict:
     spectrum_id = item.get("spectrum_id")
     pubdid = item.get("pubdid", item.get("spectrum"))
     iteration = item.get("iteration")
+    comment, flag = item.get("comment"), item.get("flag")
+    if comment is not None and not isinstance(comment, str):
+        raise bad("'comment' must be text (a note on the spectrum)")
+    if flag is not None and not isinstance(flag, bool):
+        raise bad("'flag' must be true or false (needs a second look)")
     for name, value in (("spectrum_id", spectrum_id), ("iteration", iteration)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31
@@ -337,6 +375,8 @@ def _json_verdict(item: Any, number: int, user: str, source: str) -> Verdict:
         user=user,
         source=source,
         iteration=iteration,
+        comment=comment,
+        flag=flag,
     )
 
 
@@ -345,4 +385,14 @@ def _table_verdicts(body: bytes, user: str) -> list[Verdict]:
     whatever it is instead is BAD_LABEL_FILE."""
     source = "votable" if b"<VOTABLE" in body[:4000].upper() else "csv"
     rows = parse_labels(body)
-    return [Verdict(label=x.label, pubdid=x.spectrum, user=user, source=source) for x in rows]
+    return [
+        Verdict(
+            label=x.label,
+            pubdid=x.spectrum,
+            user=user,
+            source=source,
+            comment=x.comment,
+            flag=x.flag,
+        )
+        for x in rows
+    ]

@@ -29,6 +29,7 @@ from service.store import archive_roots
 from service.store.archive_roots import Roots
 from service.store.campaigns import Campaign, Campaigns
 from service.store.candidates import candidate_rows, spectrum_rows, surprise_rows
+from service.store.schema import MAX_COMMENT
 from service.store.stars import spectra_near, verdicts_on_same_stars
 from service.vocabulary import (
     ABSORPTION,
@@ -105,7 +106,7 @@ class BatchRequest:
 
 def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     """The labelling page's document for one iteration's batch (or its candidates)."""
-    campaigns = Campaigns(settings)
+    campaigns = Campaigns(settings).seen_by(request.user or None)
     campaign = campaigns.require(request.campaign)
     number = request.iteration
     if number is None:
@@ -125,6 +126,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
         "roles": list(request.roles),
         "keys": KEYS,
         "relevance_keys": RELEVANCE_KEYS,
+        "max_comment": MAX_COMMENT,
         "classes": list(CLASSES),
         "window": list(WINDOW),
         "grid": [*FEATURE_WINDOW, FEATURE_PIXELS],
@@ -143,6 +145,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     ids = [int(row["spectrum_id"]) for row in rows]
     votes = _votes(campaigns, campaign, ids)
     relevance = _relevance(campaigns, campaign, ids)
+    notes = campaigns.notes(campaign, ids, request.user)
     history = _history(campaigns, campaign, ids)
     positions = [r["ra"] for r in rows], [r["dec"] for r in rows]
     names = [(row["designation"], row["object"]) for row in rows]
@@ -185,6 +188,8 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "entropy": row["entropy"],
                 "hou": row["hou_verdict"],
                 "mine": by_user.get(request.user),
+                "comment": notes.get(sid, {}).get("comment") or "",
+                "flag": bool(notes.get(sid, {}).get("flag")),
                 "labels": by_user,
                 # interesting/boring: mine and everybody's (a label kind of its own)
                 "relevance": answers.get(request.user),
@@ -230,7 +235,9 @@ def _rows(
     if SIMILAR in request.roles:
         from service.vo.similar import neighbours_of  # hnswlib: only when asked
 
-        _, _, found = neighbours_of(settings, [request.like or ""], request.k, campaign.name)
+        _, _, found = neighbours_of(
+            settings, [request.like or ""], request.k, campaign.name, None, request.user or None
+        )
         described = spectrum_rows(engine, cid, number, [f[2] for f in found], PAGE_COLUMNS)
         rows = []
         for like, rank, sid, distance in found:

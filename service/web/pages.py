@@ -17,6 +17,9 @@
                                           back the caller's latest verdict on it (its
                                           latest interesting/boring answer with
                                           ``"relevance": true``)
+``/campaigns/{name}/guide``               the labelling guide: typical labelled source
+                                          spectra per class and the conventions
+                                          (:mod:`service.web.guide`)
 
 The batch as a VOTable for SAMP (same rows, same order) is the API's
 ``/campaigns/{name}/candidates?ROLE=query&ITERATION=N``.
@@ -46,11 +49,14 @@ from service.settings import Settings
 from service.store.campaigns import Campaigns
 from service.store.ownership import refusal
 from service.vocabulary import BATCH_ROLES, CANDIDATE, PAGE_ROLES, ROLES, SIMILAR
-from service.web import oracle
+from service.web import guide, oracle
 from service.web.api import _guarded
 from service.web.home import home_html
 
 STATIC = Path(__file__).with_name("static")
+#: The labelling page's parts beside label.js: the comment and flag per row, the overview
+#: grid, the labelling guide, the surprises view and "more like this".
+LABEL_MODULES = ("notes.js", "grid.js", "guide.js", "surprises.js")
 Owner = Callable[[Request], str | None]
 
 
@@ -67,6 +73,7 @@ def routes(settings: Settings, owner: Owner | None = None) -> list[BaseRoute]:
         Route("/campaigns/{name}/batch", _guarded(pages.batch), methods=["GET"]),
         Route("/campaigns/{name}/performance", _guarded(pages.performance), methods=["GET"]),
         Route("/campaigns/{name}/labels/undo", _guarded(pages.undo), methods=["POST"]),
+        *guide.routes(settings),
     ]
 
 
@@ -77,6 +84,7 @@ def _shell(
     data: dict[str, str],
     preload: str = "",
     content: str = "",
+    modules: tuple[str, ...] = (),
 ) -> HTMLResponse:
     """The HTML a page starts as; ``data`` goes into ``data-*`` attributes of ``<body>``.
 
@@ -84,7 +92,8 @@ def _shell(
     work behind a proxy that serves the service under a path prefix. ``preload``
     is the URL of the data the page's script fetches first: the browser starts
     it while the scripts load (the script must ask for exactly this URL).
-    ``content`` is HTML that works before (and without) the script.
+    ``content`` is HTML that works before (and without) the script. ``modules`` are
+    the page's own parts in files of their own, loaded before ``script`` (which calls them).
     """
     data = {"root": root, **data}
     early = (
@@ -93,6 +102,7 @@ def _shell(
         else ""
     )
     attributes = " ".join(f'data-{k}="{html.escape(v)}"' for k, v in data.items())
+    parts = "".join(f'<script src="{root}oracle-static/{m}"></script>\n' for m in modules)
     return HTMLResponse(
         f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -108,8 +118,7 @@ def _shell(
 <script src="{root}oracle-static/plot.js"></script>
 <script src="{root}oracle-static/samp.js"></script>
 <script src="{root}oracle-static/jobs.js"></script>
-<script src="{root}oracle-static/surprises.js"></script>
-<script src="{root}oracle-static/{script}"></script>
+{parts}<script src="{root}oracle-static/{script}"></script>
 </body></html>""",
         headers={"Cache-Control": "no-store"},
     )
@@ -172,7 +181,10 @@ class OraclePages:
 
     async def labelling(self, request: Request) -> Response:
         name = request.path_params["name"]
-        known = await anyio.to_thread.run_sync(lambda: Campaigns(self.settings).get(name))
+        user = self.owner(request)
+        known = await anyio.to_thread.run_sync(
+            lambda: Campaigns(self.settings).seen_by(user).get(name)
+        )
         if known is None:  # a real 404, not an empty page that fails later in the browser
             return HTMLResponse(
                 f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -190,7 +202,14 @@ class OraclePages:
         batch = f"../campaigns/{quote(name, safe='')}/batch"
         if iteration.isdecimal():
             batch += f"?ITERATION={iteration}"
-        return _shell(f"alvo: label {name}", "label.js", "../", {"campaign": name}, batch)
+        return _shell(
+            f"alvo: label {name}",
+            "label.js",
+            "../",
+            {"campaign": name},
+            batch,
+            modules=LABEL_MODULES,
+        )
 
     async def batch(self, request: Request) -> Response:
         query = _upper(request)
@@ -228,8 +247,10 @@ class OraclePages:
     async def performance(self, request: Request) -> Response:
         name = request.path_params["name"]
 
+        user = self.owner(request)
+
         def build() -> dict[str, Any]:
-            campaigns = Campaigns(self.settings)
+            campaigns = Campaigns(self.settings).seen_by(user)
             return oracle.performance(campaigns, campaigns.require(name))
 
         return JSONResponse(await anyio.to_thread.run_sync(build))
@@ -244,7 +265,7 @@ class OraclePages:
         relevance = data.get("relevance") is True
 
         def undo() -> str | None:
-            campaigns = Campaigns(self.settings)
+            campaigns = Campaigns(self.settings).seen_by(user or None)
             campaign = campaigns.require(name)
             if not campaign.may_label(user or None):  # service.store.ownership
                 raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")

@@ -13,7 +13,9 @@ label reaches the service in -- JSON from the labelling page, JSON marked ``samp
 (a table TOPCAT sent over SAMP, relayed by the page), CSV and VOTable files;
 ``clients`` threads take POSTs off the plan while the service is up; a controller
 thread lets it run a seeded random moment, SIGKILLs it, starts it again on the same
-port, ``rounds`` times. The storm ends by itself when the rounds or the plan run
+port, ``rounds`` times. Each start is ``alvo serve`` forked from a parent that imported
+it once (:mod:`tests.durability.preimported`): a restart costs the service's start, not
+Python's imports. The storm ends by itself when the rounds or the plan run
 out or ``seconds`` pass, whichever comes first.
 """
 
@@ -38,7 +40,8 @@ from service.store.campaigns import Campaigns
 from service.store.datasets import Datasets
 from service.store.engine import ENGINES
 from service.vocabulary import VERDICTS
-from tests.security.processes import ServiceProcess, alvo_serve, free_port
+from tests.durability.preimported import PreImportedService
+from tests.security.processes import free_port
 
 CAMPAIGN = "storm"
 FORMATS = ("json", "samp", "csv", "votable")
@@ -150,7 +153,7 @@ class Storm:
         self.done = threading.Event()
         self._next = 0
         self._lock = threading.Lock()
-        self.service: ServiceProcess | None = None
+        self.service: PreImportedService | None = None
         self.startups: list[float] = []  # seconds each start took to answer
 
     @property
@@ -185,8 +188,9 @@ class Storm:
                     post.outcome, post.detail = f"error {answer.status_code}", answer.text[:200]
 
     def _start(self) -> None:
+        if self.service is None:
+            self.service = PreImportedService(self.home, self.port, **self.settings)
         started = time.monotonic()
-        self.service = alvo_serve(self.home, self.port, **self.settings)
         self.service.start("/availability", timeout=60)
         self.startups.append(time.monotonic() - started)
         self.up.set()

@@ -96,7 +96,10 @@ def _campaign(settings: Settings) -> None:
     add = campaigns.add_labels
     add(campaign, [Verdict("single-peak", pubdid=f"{pool}{i}", user="alice") for i in range(5)])
     add(campaign, [Verdict("absorption", pubdid=f"{pool}1", user="alice", source="page")])
-    add(campaign, [Verdict("double-peak", pubdid=f"{pool}2", user="bob", source="samp")])
+    # a comment and a flag (issue 23) are backed up and restored with their verdict
+    note = Verdict("double-peak", pubdid=f"{pool}2", user="bob", source="samp",
+                   comment="V>R shoulder, unresolved", flag=True)  # fmt: skip
+    add(campaign, [note])
     add(campaign, [Verdict("bad", pubdid=f"{pool}7", user="carol", source="csv")])
     add(campaign, [Verdict("not-sure", pubdid=f"{pool}8", user="carol")])
     campaigns.undo_verdict(campaign, int(sids[f"{pool}8"]), "carol")
@@ -137,6 +140,7 @@ def test_export_import_restores_the_campaign_exactly_once(tmp_path, database, mo
     before = read_backup(old, "drill")
     assert len(before.labels) == 9 and len(before.batches) == 5  # what the drill made
     assert len(before.relevance) == 2  # interesting/boring: kept apart, backed up too
+    assert [r["comment"] for r in before.labels if r["flag"]] == ["V>R shoulder, unresolved"]
 
     archive = tmp_path / "drill.tar.gz"
     monkeypatch.setenv("ALVO_DATABASE_URL", old.database_url)

@@ -12,18 +12,25 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from service.app import create_app
 from service.jobs.runner import job_runner
-from service.store.engine import ENGINES
+from service.settings import Settings
+from service.store import schema
+from service.store.datasets import Datasets
+from service.store.engine import ENGINES, engine_for
 from tests.durability.storm import CAMPAIGN, build_home, pubdid
+from tests.peers.postgres import postgres  # noqa: F401  (the session fixture)
 from uws.runner import UWSJobError
 
 pytestmark = pytest.mark.durability
@@ -48,8 +55,19 @@ def small_filesystem(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def fill(folder: Path) -> Path:
-    """Write a ballast file until the file system says it is full; return it."""
+def fill(folder: Path, piece: int | None = None) -> Any:
+    """Write ballast until the file system says it is full: one file (returned), or
+    files of ``piece`` bytes each (their list: deleting some frees that much)."""
+    if piece is not None:
+        pieces = []
+        while True:
+            path = folder / f"ballast-{len(pieces)}"
+            pieces.append(path)
+            try:
+                path.write_bytes(b"\0" * piece)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC
+                return pieces
     ballast = folder / "ballast"
     block = b"\0" * (256 * 1024)
     with ballast.open("wb") as out:
@@ -112,3 +130,138 @@ def test_a_job_that_meets_a_full_disk_ends_as_disk_full(tmp_path: Path) -> None:
 
         with pytest.raises(UWSJobError, match=r"^DISK_FULL: "):
             write_results(None, workdir, None)  # type: ignore[arg-type]
+
+
+N_FILES = 1200  # LAMOST-like FITS files of the simulator (~87 kB each, outside the tmpfs)
+
+
+def spectra_state(settings: Settings) -> tuple[int, int, int, int]:
+    """(dataset n_spectra, spectrum rows, distinct keys, feature-store rows) of 'tree'."""
+    dataset = Datasets(settings).require("tree")
+    s = schema.spectrum.c
+    with engine_for(settings.sqlalchemy_url).connect() as conn:
+        rows, keys, top = conn.execute(
+            sa.select(sa.func.count(), sa.func.count(sa.distinct(s.access_url)),
+                      sa.func.max(s.row_index)).where(s.dataset_id == dataset.dataset_id)
+        ).one()  # fmt: skip
+        n = conn.scalar(
+            sa.select(schema.dataset.c.n_spectra).where(schema.dataset.c.name == "tree")
+        )
+    assert top is None or top < len(dataset.features)  # every row has its features
+    return int(n), int(rows), int(keys), len(dataset.features)
+
+
+def test_a_long_ingest_meets_a_full_disk_stops_by_name_and_resumes(tmp_path: Path, capsys) -> None:
+    from service.archive.generate import generate_archive
+    from service.cli import main
+
+    generate_archive(tmp_path / "make", "lamost", N_FILES, seed=7)
+    root = tmp_path / "make" / "archive" / "lamost"
+    (root / "catalogue.fits").unlink()
+    with small_filesystem(tmp_path / "home", "8m") as home:
+        settings = build_home(home, pool_size=20)
+        with TestClient(create_app(settings)) as client:
+            assert post(client, 0, 10, "absorption") in (200, 201)
+            before = labels_of(client)
+        ballast = fill(home, piece=64 * 1024)
+        for piece in ballast[:6]:  # ~380 kB free: a few chunks of 100 spectra fit
+            piece.unlink()
+        tree = ["ingest", "tree", str(root), "--dataset", "tree", "--home", str(home),
+                "--workers", "1", "--chunk", "100"]  # fmt: skip
+        assert main(tree) == 1
+        assert "DISK_FULL: " in capsys.readouterr().err
+        n, rows, keys, _ = spectra_state(settings)
+        assert 0 < n < N_FILES and n == rows == keys
+        stored_before = n
+        with TestClient(create_app(settings)) as client:  # the service answers, labels intact
+            assert labels_of(client) == before
+        for piece in ballast[6:]:
+            piece.unlink()
+        capsys.readouterr()
+        assert main(tree) == 0
+        summary = json.loads(capsys.readouterr().out)
+        n, rows, keys, _ = spectra_state(settings)
+        assert summary["skipped"] == stored_before  # nothing stored before is read again
+        failed = sum(summary["failed"].values())  # the simulator's few unreadable files
+        assert n == rows == keys == stored_before + summary["added"] == N_FILES - failed
+        with TestClient(create_app(settings)) as client:
+            assert labels_of(client) == before
+
+
+@pytest.mark.peers
+def test_a_prediction_write_on_a_full_postgresql_tablespace_ends_as_disk_full(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL's ``disk_full`` (53100) while a pool's predictions are written.
+
+    The ``prediction`` table (and its indexes) is moved to a tablespace on a 4 MiB tmpfs
+    (the rest of the database, its WAL included, stays on the cluster's disk), the tmpfs
+    is filled, and a pool's predictions are written through the job wrapper: the job
+    ends ``DISK_FULL``, the transaction stored nothing (no ``prediction_file`` row, no
+    prediction), the labels are intact and the service answers; after space is freed
+    the same write succeeds.
+    """
+    import pwd
+    import tempfile
+
+    import numpy as np
+
+    from service.store import predictions
+    from service.store.campaigns import Campaigns, Verdict
+
+    cluster = request.getfixturevalue("postgres")
+    url = cluster.create_database("disk_full_predictions")
+    pool = 6000
+    settings = build_home(tmp_path / "home", pool, url)
+    campaigns = Campaigns(settings)
+    campaign = campaigns.require(CAMPAIGN)
+    campaigns.add_labels(campaign, [Verdict("absorption", pubdid=pubdid(i)) for i in range(20)])
+    engine = engine_for(url)
+    mount = Path(tempfile.mkdtemp(prefix="alvo-tablespace-"))  # /tmp: postgres can reach it
+    mount.chmod(0o755)
+    name = f"alvo_small_{os.getpid()}"
+    with small_filesystem(mount, "4m"):
+        space = mount / "tablespace"
+        space.mkdir()
+        user = pwd.getpwnam("postgres")
+        os.chown(space, user.pw_uid, user.pw_gid)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f"CREATE TABLESPACE {name} LOCATION '{space}'"))
+            conn.execute(sa.text(f"ALTER TABLE prediction SET TABLESPACE {name}"))
+            for index in sa.inspect(conn).get_indexes("prediction"):
+                conn.execute(sa.text(f'ALTER INDEX "{index["name"]}" SET TABLESPACE {name}'))
+        ballast = fill(mount)
+        with engine.connect() as conn:
+            sids = np.array(conn.execute(sa.select(schema.spectrum.c.spectrum_id)).scalars().all())
+        rng = np.random.default_rng(0)
+        p = rng.dirichlet([1, 1, 1], len(sids))
+        roles = np.array(["query"] * 10 + [""] * (len(sids) - 10), object)
+        table = predictions.columns(
+            sids, p, -(p * np.log(p)).sum(1), np.zeros(len(sids), bool), roles,
+            np.zeros(len(sids), bool),
+        )  # fmt: skip
+        scoring = predictions.Scoring(campaign.campaign_id, 0, None, "job1")
+
+        @job_runner
+        def write_predictions(job: object, folder: Path, progress: object) -> dict[str, object]:
+            predictions.record(engine, tmp_path / "home" / "predictions", table, scoring)
+            return {}
+
+        def count(table: sa.Table) -> int:
+            with engine.connect() as conn:
+                return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+        with pytest.raises(UWSJobError, match=r"^DISK_FULL: "):
+            write_predictions(None, tmp_path, None)  # type: ignore[arg-type]
+        assert count(schema.prediction) == 0 and count(schema.prediction_file) == 0
+        with TestClient(create_app(settings)) as client:  # answers; labels intact
+            assert len(labels_of(client)) == 20
+        ballast.unlink()
+        write_predictions(None, tmp_path, None)  # type: ignore[arg-type]
+        assert count(schema.prediction) == len(sids) and count(schema.prediction_file) == 1
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("ALTER TABLE prediction SET TABLESPACE pg_default"))
+            for index in sa.inspect(conn).get_indexes("prediction"):
+                conn.execute(sa.text(f'ALTER INDEX "{index["name"]}" SET TABLESPACE pg_default'))
+            conn.execute(sa.text(f"DROP TABLESPACE {name}"))
+        engine.dispose()

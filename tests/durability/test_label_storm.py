@@ -5,7 +5,10 @@ SAMP-relayed JSON, CSV and VOTable while the service is SIGKILLed at seeded rand
 moments and restarted, at least 20 times. Afterwards every label of an acknowledged
 POST is stored exactly once with its verdict, and a POST that got an error or no
 answer is wholly stored or not at all. Each database's storm stops by itself after
-its 20 kills or 75 s, whichever comes first (~40 s on a quiet machine).
+its 20 kills or 90 s, whichever comes first; it must reach the 20 kills. Restarts are
+``alvo serve`` forked from a pre-imported parent (tests/durability/preimported.py):
+~0.4 s each instead of the 6-17 s a cold start takes on a loaded machine, of which
+~75 % is Python importing the service's modules.
 """
 
 from __future__ import annotations
@@ -24,10 +27,8 @@ pytestmark = [
 ]
 
 ROUNDS = 20
-#: The storm's time bound; a machine so loaded that a restart takes ~7 s instead of
-#: ~1.6 s reaches it first, and then at least ``FEWEST`` kills must have happened.
-SECONDS = 75.0
-FEWEST = 8
+#: The storm's time bound: 20 kills take ~30 s at a load average of 16 on 2 cores.
+SECONDS = 90.0
 POOL = 6000
 SEED = 24
 
@@ -48,9 +49,7 @@ def storm(tmp_path, database_url: str, settings: dict[str, str]):  # type: ignor
 
 
 def check(result) -> None:  # type: ignore[no-untyped-def]
-    assert result.rounds >= ROUNDS or (result.seconds >= SECONDS and result.rounds >= FEWEST), (
-        result.line()
-    )
+    assert result.rounds >= ROUNDS, result.line()
     assert result.posts["acknowledged"] > 0, result.line()
     assert result.posts["no answer"] > 0, "no kill met a POST in flight: " + result.line()
     assert not result.errors, result.errors

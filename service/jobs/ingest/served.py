@@ -17,6 +17,10 @@ Parameters (case-insensitive; UWS ``/ingest``):
     A VOTable of references (access URL and/or publisher DID columns, as an
     SSA response or TOPCAT table has them); a ``label`` column makes it a
     labelled set. DIDs without URLs need ``DATALINK``.
+``PRIVATE``
+    ``yes``: the dataset is private (``ALVO_AUTH=header`` only): its rows, and those of
+    campaigns built on it, are shown over TAP only to its owner and invited readers
+    (``POST /datasets/{name}/readers``; :mod:`service.store.privacy`). Default ``no``.
 ``LABELS``
     http(s) URL of a CSV or VOTable with ``pubdid`` and ``label`` columns (like
     the Ondrejov labels), or ``LABELS=labels`` with ``UPLOAD=labels,param:labels``.
@@ -90,6 +94,7 @@ class IngestRequest:
     references_upload: str | None
     labels: str | None
     chunk: int
+    private: bool = False
 
     @classmethod
     def from_params(cls, params: JobParams, uploads: Mapping[str, str]) -> IngestRequest:
@@ -116,6 +121,7 @@ class IngestRequest:
             references_upload=next((uploads[n] for n in REFERENCE_UPLOADS if n in uploads), None),
             labels=uploads.get("labels") or params.get("LABELS"),
             chunk=params.integer("CHUNK", 500, 1, 100_000),
+            private=params.flag("PRIVATE"),
         )
         uploaded = {spec.split(",")[0].strip().lower() for spec in params.getlist("UPLOAD")}
         labels = params.get("LABELS")
@@ -308,7 +314,9 @@ def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
                 )
                 domain = "source" if median_r >= SOURCE_MIN_R else "target"
             # another's dataset, or another domain: refused by name (job_runner)
-            dataset = datasets.open_or_create(request.dataset, domain, owner=job.owner)
+            dataset = datasets.open_or_create(
+                request.dataset, domain, owner=job.owner, private=request.private
+            )
         if dataset is not None:
             added += len(
                 datasets.append(

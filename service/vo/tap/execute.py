@@ -101,9 +101,11 @@ def execute(
     uploads: Mapping[str, bytes],
     limits: TapLimits,
     timeout_s: float | None = None,
+    user: str | None = None,
 ) -> Document:
     """Run one doQuery request; ``uploads`` maps each UPLOAD table name to its bytes;
-    ``timeout_s`` is the caller's time limit (default: ``limits.timeout_s``)."""
+    ``timeout_s`` is the caller's time limit (default: ``limits.timeout_s``); ``user``
+    the caller (None: anonymous), who sees no rows of private datasets not theirs."""
     check_parameters(params)
     kind, detail = _format(params)
     maxrec = dali.maxrec(params, limits.default_maxrec, limits.max_maxrec)
@@ -118,7 +120,7 @@ def execute(
                 f"UPLOAD {name}: {len(data)} bytes; at most {limits.max_upload_bytes}",
             )
         tables[name] = upload.read_upload(name, data)
-    result = db.run(params.get("QUERY") or "", maxrec, tables, timeout_s)
+    result = db.run(params.get("QUERY") or "", maxrec, tables, timeout_s, user)
     if kind == "csv":
         return Document(output.csv_bytes(result), output.CSV_MEDIA_TYPE)
     return Document(output.votable(result, detail), dali.VOTABLE_MEDIA_TYPE)
@@ -152,7 +154,7 @@ def run_async(job: Any, workdir: Path, progress: Any) -> dict[str, Any]:
                 uploads[name] = path.read_bytes()
         db.ensure_ready()  # the first TAP request may be an async one
         progress(0.1, "querying")
-        document = execute(db, params, uploads, limits)
+        document = execute(db, params, uploads, limits, user=job.owner)
     except AlvoError as error:
         raise UWSJobError(str(error)) from None
     finally:

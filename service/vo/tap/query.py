@@ -13,7 +13,11 @@ order:
    PostgreSQL: the query runs in a transaction that is ``READ ONLY``, under
    ``SET LOCAL ROLE alvo_tap`` (a NOLOGIN role that may only SELECT the
    published tables) and with ``statement_timeout``;
-3. at most ``maxrec + 1`` rows are fetched (a server-side cursor on PostgreSQL),
+3. rows of private datasets the caller may not read (:mod:`service.store.privacy`)
+   are filtered out below the query: every published table it names is replaced by
+   a common table expression of its visible rows (:func:`visible_rows`), so a join,
+   a subquery, an upload join, ``TOP`` or ``COUNT`` all see the same filtered tables;
+4. at most ``maxrec + 1`` rows are fetched (a server-side cursor on PostgreSQL),
    so a huge result costs no memory; the extra row only tells of overflow.
 """
 
@@ -35,6 +39,8 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from service.reasons import AlvoError, Reason
+from service.store import schema
+from service.store.privacy import Hidden, hidden_from
 from service.store.schema import ColumnMeta, column_meta
 from service.vo.tap import adql, sphere, tap_schema
 from service.vo.tap.upload import UploadTable, create_temporary
@@ -193,23 +199,39 @@ class TapDatabase:
         maxrec: int,
         uploads: Mapping[str, UploadTable] | None = None,
         timeout_s: float | None = None,
+        user: str | None = None,
     ) -> QueryResult:
-        """Run ``query``; each statement stops after ``timeout_s`` (default: the database's)."""
+        """Run ``query`` as ``user`` (None: anonymous; private datasets' rows not theirs
+        are left out); each statement stops after ``timeout_s`` (default: the database's)."""
         timeout = self.timeout_s if timeout_s is None else min(timeout_s, self.timeout_s)
         key = next(self._count)
         self.running[key] = (time.monotonic(), timeout)
         try:
-            return self._run(query, maxrec, dict(uploads or {}), timeout)
+            return self._run(query, maxrec, dict(uploads or {}), timeout, user)
         finally:
             self.running.pop(key, None)
 
     def _run(
-        self, query: str, maxrec: int, uploads: dict[str, UploadTable], timeout: float
+        self,
+        query: str,
+        maxrec: int,
+        uploads: dict[str, UploadTable],
+        timeout: float,
+        user: str | None,
     ) -> QueryResult:
+        with self._engine.connect() as conn:
+            hidden = hidden_from(conn, user)
         names = dict(self.sql_names)
+        if hidden:
+            names.update({a: _VISIBLE + s for a, s in names.items() if s in _ROW_FILTERS})
         for upload in uploads.values():
             names[upload.adql_name.lower()] = upload.sql_name
         translation = adql.translate(query, names, self.dialect)
+        if hidden:
+            used = {self.sql_names[t] for t in translation.tables if t in self.sql_names}
+            translation = dataclasses.replace(
+                translation, sql=visible_rows(used, hidden) + translation.sql
+            )
         LOG.info("TAP query %r -> %s", query, translation.sql)
         with self._engine.connect() as conn:
             try:
@@ -241,6 +263,8 @@ class TapDatabase:
         create_temporary(conn, uploads)
         raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
         readable = {self.sql_names[t].lower() for t in translation.tables if t in self.sql_names}
+        readable |= {"spectrum"} if readable & {"label", "relevance", "prediction"} else set()
+        readable |= {_VISIBLE + name for name in readable}  # a filter used twice is materialised
         readable |= {u.sql_name for u in uploads.values()}
         deadline = time.monotonic() + timeout
 
@@ -339,6 +363,42 @@ class TapDatabase:
 
     def dispose(self) -> None:
         self._engine.dispose()
+
+
+#: Prefix of the common table expression that stands for a table's visible rows.
+_VISIBLE = "alvo_visible_"
+_D, _C = "{datasets}", "{campaigns}"
+_BY_CAMPAIGN = f"(campaign_id IS NULL OR campaign_id NOT IN ({_C}))"
+_BY_SPECTRUM = f"spectrum_id NOT IN (SELECT spectrum_id FROM spectrum WHERE dataset_id IN ({_D}))"
+#: Which rows of each published table belong to hidden datasets or campaigns.
+_ROW_FILTERS = {
+    schema.dataset.name: f"dataset_id NOT IN ({_D})",
+    schema.spectrum.name: f"dataset_id NOT IN ({_D})",
+    schema.campaign.name: f"campaign_id NOT IN ({_C})",
+    schema.label.name: f"{_BY_CAMPAIGN} AND {_BY_SPECTRUM}",
+    schema.relevance.name: f"{_BY_CAMPAIGN} AND {_BY_SPECTRUM}",
+    schema.prediction.name: f"{_BY_CAMPAIGN} AND {_BY_SPECTRUM}",
+    schema.model.name: _BY_CAMPAIGN,
+    schema.prediction_file.name: _BY_CAMPAIGN,
+    schema.iteration.name: _BY_CAMPAIGN,
+}
+assert set(_ROW_FILTERS) == {t.name for t in schema.PUBLISHED}, "a published table unfiltered"
+
+
+def visible_rows(tables: set[str], hidden: Hidden) -> str:
+    """``WITH alvo_visible_spectrum AS (SELECT * FROM spectrum WHERE ...), ...`` for the
+    ``tables`` a query reads; the ids are integers from the database, written inline."""
+
+    def ids(values: tuple[int, ...]) -> str:
+        return ", ".join(str(int(v)) for v in values) or "-1"  # ids are positive
+
+    parts = []
+    for table in sorted(tables & set(_ROW_FILTERS)):
+        where = _ROW_FILTERS[table].format(
+            datasets=ids(hidden.datasets), campaigns=ids(hidden.campaigns)
+        )
+        parts.append(f"{_VISIBLE}{table} AS (SELECT * FROM {table} WHERE {where})")
+    return f"WITH {', '.join(parts)} " if parts else ""
 
 
 #: ADQL's ROUND(x, n) and TRUNCATE(x, n) on doubles, which PostgreSQL only has for numeric.

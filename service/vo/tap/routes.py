@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from service.http.access import caller
 from service.http.bodies import read_form
 from service.reasons import Reason
 from service.settings import Settings
@@ -83,8 +84,7 @@ def _signed_in(request: Request, settings: Settings) -> bool:
     """Whether the caller gets the signed-in time limit: everyone without ``auth=header``."""
     if settings.auth != "header":
         return True
-    uws = getattr(request.app.state, "uws", None)
-    return uws is not None and uws.authenticator(request) is not None
+    return caller(request) is not None
 
 
 def database(settings: Settings) -> TapDatabase:
@@ -110,7 +110,8 @@ def routes(
         params, uploads = await _params_and_uploads(request, settings, limits.max_upload_bytes)
         await run_in_threadpool(db.ensure_ready)
         timeout = limits.timeout_s if _signed_in(request, settings) else limits.anonymous_timeout_s
-        document = await run_in_threadpool(tap.execute, db, params, uploads, limits, timeout)
+        user = caller(request)
+        document = await run_in_threadpool(tap.execute, db, params, uploads, limits, timeout, user)
         return Response(document.body, media_type=document.media_type)
 
     async def availability(request: Request) -> Response:

@@ -38,6 +38,10 @@
     job: JSON.parse(localStorage.getItem(`${storeKey}:job`) || "null"),
   };
   window.alvo = state; // for people poking at the page (and the tests)
+  /** The page's own modules (notes.js, grid.js, guide.js, loaded before this file): each
+   * may answer a hook; ``key`` returns true when it took the key press. */
+  const modules = () => [window.AlvoNotes, window.AlvoGrid, window.AlvoGuide].filter(Boolean);
+  const hook = (name, ...args) => modules().some((m) => typeof m[name] === "function" && m[name](...args));
 
   // --- layout ------------------------------------------------------------------------------------
   const $ = (sel, node = document) => node.querySelector(sel);
@@ -191,6 +195,7 @@
     state.byId = new Map(state.rows.map((row) => [row.id, row]));
     state.undo = loadUndo();
     applyQueue();
+    hook("loaded");
     const iterations = $("#iteration");
     iterations.replaceChildren(...(doc.iterations.length ? doc.iterations : [doc.iteration ?? "–"])
       .map((n) => h("option", { value: n, selected: n === doc.iteration ? "" : null }, String(n))));
@@ -263,7 +268,9 @@
   function applyQueue() {
     for (const op of state.queue) {
       const row = state.byId.get(op.spectrum_id);
-      if (row) row[op.field || "mine"] = op.kind === "label" ? op.label : op.previous;
+      if (!row) continue;
+      row[op.field || "mine"] = op.kind === "label" ? op.label : op.previous;
+      if (op.comment !== undefined) Object.assign(row, { comment: op.comment, flag: op.flag });
     }
   }
 
@@ -382,7 +389,8 @@
       tag("div", { class: "actions" }, buttons +
         tag("button", { type: "button", class: "samp", "data-action": "samp", disabled: !sampOn(),
           title: "send the spectrum to SPLAT-VO and point Aladin at it (s)" }, "SAMP →") +
-        tag("button", { type: "button", "data-action": "zoom", "aria-label": `zoom on ${name} (z)` }, "zoom") + link)));
+        tag("button", { type: "button", "data-action": "zoom", "aria-label": `zoom on ${name} (z)` }, "zoom") + link) +
+      (window.AlvoNotes ? AlvoNotes.html(row, { esc, tag, name }) : "")));
   }
 
   function card(row) {
@@ -585,8 +593,10 @@
     saveUndo();
     row[field] = verdict;
     enqueue({ kind: "label", spectrum_id: row.id, label: verdict, iteration: state.doc.iteration,
-      previous: state.undo[state.undo.length - 1].previous, field });
+      previous: state.undo[state.undo.length - 1].previous, field,
+      ...(field === "mine" ? { comment: row.comment || "", flag: !!row.flag } : {}) });
     showVerdict(row);
+    hook("labelled", row);
     advance();
     updateCount();
   }
@@ -702,13 +712,14 @@
     const field = last.field || "mine";
     row[field] = last.previous;
     const tail = state.queue[state.queue.length - 1];
-    if (tail && tail.kind === "label" && tail.spectrum_id === last.id && !tail.sent) {
+    if (tail && tail.kind === "label" && !tail.note && tail.spectrum_id === last.id && !tail.sent) {
       state.queue.pop(); // never reached the service: just forget it
       saveQueue();
     } else {
       enqueue({ kind: "undo", spectrum_id: last.id, previous: last.previous, field });
     }
     showVerdict(row);
+    hook("undone", row);
     const position = state.view.indexOf(row.index);
     if (position >= 0) select(position);
     updateCount();
@@ -736,7 +747,8 @@
         saveQueue();
         const reply = head.kind === "label"
           ? await post(`${api}/labels`, { source: "page", labels: ops.map((op) => ({
-            spectrum_id: op.spectrum_id, label: op.label, iteration: op.iteration })) })
+            spectrum_id: op.spectrum_id, label: op.label, iteration: op.iteration,
+            ...(op.comment !== undefined ? { comment: op.comment, flag: op.flag } : {}) })) })
           : await post(`${api}/labels/undo`, { spectrum_id: head.spectrum_id,
             relevance: head.field === "relevance" });
         state.queue.splice(0, count);
@@ -787,7 +799,7 @@
       const row = state.byId.get(op.spectrum_id);
       if (!row) continue;
       const field = op.field || "mine";
-      if (op.kind === "label" && row[field] === op.label) row[field] = op.previous || null;
+      if (op.kind === "label" && !op.note && row[field] === op.label) row[field] = op.previous || null;
       state.undo = state.undo.filter((u) => u.id !== op.spectrum_id);
       names.push(row.designation || row.pubdid);
       refreshCard(row);
@@ -837,6 +849,7 @@
     const dialog = $("#zoom");
     if (!dialog.open) dialog.showModal();
     drawZoom();
+    hook("zoomed", row);
   }
 
   function drawZoom() {
@@ -882,6 +895,7 @@
       return;
     }
     if ((event.key === "Enter" || event.key === " ") && target.closest && target.closest("button, a, summary")) return;
+    if (hook("key", event)) { event.preventDefault(); return; }
     const dialog = $("#zoom");
     if (dialog.open) {
       if (event.key === "r") { zoomState.view = { ...NARROW }; drawZoom(); }
@@ -1130,6 +1144,9 @@
 
   // --- start -------------------------------------------------------------------------------------
   window.addEventListener("resize", () => { drawAll(); drawZoom(); });
+  // what the modules may use of this page
+  hook("init", { state, api, campaign, root, h, $, rowAt, select, render, enqueue, showNotice, storeKey, zoom,
+    zoomedRow: () => zoomState.row, focusRows: () => $("#rows").focus({ preventScroll: true }) });
   load(query.get("iteration")).then(() => {
     flush();
     if (state.job) follow(state.job.url);

@@ -1,7 +1,7 @@
 """Relevance: the oracle's interesting/boring answers on surprises, and their ranking.
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-07
 
 ``relevance``: one row per answer (a label kind of its own, never trained on);
@@ -17,7 +17,7 @@ from alembic import op
 from service.store.migrations.ops import add_column, create_index, create_table
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
