@@ -368,3 +368,50 @@ def test_more_like_this_from_the_iterations_index(service, capsys):
     assert main(["similar", "ivo://t/pool?3", "--k", "3", "--service", base]) == 0
     printed = capsys.readouterr().out
     assert printed.count("ivo://t/pool?") >= 6  # three rows: the query_id and each pubdid
+
+
+def test_relevance_answers_rerank_the_next_surprises_and_are_never_trained_on(service):
+    """Issue 22: the oracle answers interesting/boring on the page's surprises view; the
+    answers stay out of the training set, and the next iteration's surprises are re-ranked
+    by them (answered ones left out; the order stored as prediction.surprise_rank)."""
+    from service.store.campaigns import Campaigns
+
+    base, settings, _ = service
+    if httpx.get(f"{base}/campaigns/be").status_code == 404:  # run alone: one iteration first
+        iterate(base, SOURCE="src", TARGET="pool")
+    view = httpx.get(f"{base}/campaigns/be/batch", params={"ROLE": "surprise", "LIMIT": "30"})
+    rows, number = view.json()["rows"], view.json()["iteration"]
+    assert [r["surprise_rank"] for r in rows] == list(range(1, 31))  # the iterate job's order
+    assert {r["role"] for r in rows} == {"surprise"}
+    assert np.all(np.diff([r["surprise"] for r in rows]) <= 1e-6)  # no answers yet: by score
+    campaigns = Campaigns(settings)
+    campaign = campaigns.require("be")
+    before = campaigns.training_set(campaign)
+    liked, dull = rows[0], rows[1:21]
+    answers = [{"spectrum_id": liked["id"], "label": "interesting", "iteration": number}]
+    answers += [{"spectrum_id": r["id"], "label": "boring", "iteration": number} for r in dull]
+    stored = httpx.post(f"{base}/campaigns/be/labels", json={"labels": answers}).json()
+    assert stored["stored"] == 21 and stored["conflicts"] == []
+    for was, now in zip(before, campaigns.training_set(campaign), strict=True):
+        np.testing.assert_array_equal(was, now)  # what the next model trains on: unchanged
+    again = httpx.get(f"{base}/campaigns/be/batch", params={"ROLE": "surprise", "LIMIT": "1"})
+    assert again.json()["rows"][0]["relevance"] == "interesting"
+
+    following = iterate(base, SURPRISES="40")
+    surprises = table(following.results["surprises"][0])
+    answered = {liked["id"], *(r["id"] for r in dull)}
+    assert not answered & {int(i) for i in surprises["spectrum_id"]}  # not asked again
+    relevance = np.asarray(surprises["relevance"])
+    assert relevance.max() > 0.5 or relevance.min() < 0.5  # the answers moved something
+    with engine_for(settings.sqlalchemy_url).connect() as conn:
+        ranked = (
+            conn.execute(
+                sa.select(schema.prediction.c.spectrum_id)
+                .where(schema.prediction.c.iteration == number + 1)
+                .where(schema.prediction.c.surprise_rank.is_not(None))
+                .order_by(schema.prediction.c.surprise_rank)
+            )
+            .scalars()
+            .all()
+        )
+    assert ranked == [int(i) for i in surprises["spectrum_id"]]

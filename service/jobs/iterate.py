@@ -26,7 +26,9 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``RESPONSEFORMAT``  VOTable serialization of the tables: TABLEDATA (default) or BINARY2
 ``SURPRISES``     how many of the most surprising pool spectra the ``surprises`` result
                   lists (default 100; 0: none): an anomaly score on the network's
-                  embedding, stored per spectrum (``prediction.surprise``)
+                  embedding, stored per spectrum (``prediction.surprise``), re-ranked by
+                  the oracle's interesting/boring answers (``prediction.surprise_rank``;
+                  the page's surprises view shows them in that order)
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
@@ -83,7 +85,13 @@ from service.learn.similar import Projection, SimilarityIndex, fit_projection, s
 from service.learn.stability import candidate_agreement, churn, stopping_rule, uncertain
 from service.learn.step import score_batch, select_batch
 from service.learn.surprise import DEFAULT_METHOD as SURPRISE_METHOD
-from service.learn.surprise import class_centres, nearest_class, surprise_scores
+from service.learn.surprise import (
+    class_centres,
+    nearest_class,
+    relevance_model,
+    rerank,
+    surprise_scores,
+)
 from service.net.simbad import BATCH as SIMBAD_BATCH
 from service.net.simbad import simbad_identify
 from service.reasons import AlvoError, Reason
@@ -189,6 +197,9 @@ class Iteration:
     pool_priors: list[float] | None = None
     projection: Projection | None = None  # the pool's embedding axes, for the similarity index
     surprise: np.ndarray | None = None  # (n,) anomaly score of each pool row
+    relevance: np.ndarray | None = None  # (n,) estimated relevance (0.5: nothing known)
+    surprise_rank: np.ndarray | None = None  # (n,) place in the surprises list (NaN: not in it)
+    top_surprises: np.ndarray = np.zeros(0, np.int64)  # pool rows of the list, in its order
     centres: np.ndarray | None = None  # (classes, k) class centres in the projected embedding
     embedding: np.ndarray | None = None  # (n, k) the pool's projected embedding
 
@@ -442,7 +453,10 @@ class Iteration:
         scoring = Scoring(
             self.campaign.campaign_id, self.number, self.model_id, job_id, self.precision
         )
-        write_predictions(self.settings, ids, predictions, roles, labelled, scoring, self.surprise)
+        write_predictions(
+            self.settings, ids, predictions, roles, labelled, scoring, self.surprise,
+            self.surprise_rank,
+        )  # fmt: skip
         self.campaigns.record_iteration(
             self.campaign,
             self.number,
@@ -467,22 +481,36 @@ class Iteration:
         self.surprise = surprise_scores(predictions.embedding, SURPRISE_METHOD, seed)
         self.centres = class_centres(predictions.embedding, predictions.probabilities)
         self.embedding = predictions.embedding
+        # the oracle's interesting/boring answers so far re-rank the list (Astronomaly-style)
+        answered, relevance = self.campaigns.pool_relevance(self.campaign)
+        estimate, trust = relevance_model(self.embedding, answered, relevance)
+        self.relevance = (0.5 + trust * (estimate - 0.5)).astype(np.float32)
+        ranking = rerank(self.surprise, estimate, trust) if len(answered) else self.surprise
+        self.surprise_rank = np.full(len(self.surprise), np.nan)
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+        listed = np.isfinite(ranking) & (ids[: len(ranking)] >= 0)
+        listed[answered] = False  # answered already: not asked again
+        scores = np.where(listed, ranking, -np.inf)
+        n = min(self.request.surprises, int(listed.sum()))
+        top = np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, np.int64)
+        self.top_surprises = top[np.argsort(-scores[top], kind="stable")]
+        self.surprise_rank[self.top_surprises] = np.arange(1, n + 1)
         self.timings["surprise"] = time.perf_counter() - started
 
     def surprises(self) -> list[dict[str, Any]]:
-        """The ``SURPRISES`` most surprising pool rows, most surprising first, with why."""
+        """The ``SURPRISES`` pool rows to look at, in order (the anomaly score re-ranked by
+        the oracle's relevance answers, answered ones left out), with why."""
         if self.surprise is None or self.centres is None or self.embedding is None:
             return []
+        assert self.relevance is not None
         ids = self.campaigns.spectrum_ids(self.campaign.target)
-        scores = np.where(np.isfinite(self.surprise) & (ids >= 0), self.surprise, -np.inf)
-        n = min(self.request.surprises, int(np.isfinite(scores).sum()))
-        top = np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, np.int64)
-        top = top[np.argsort(-scores[top])]
+        top = self.top_surprises
         nearest, distance = nearest_class(self.embedding[top], self.centres)
         return [
             {
                 "spectrum_id": int(ids[r]),
-                "surprise": float(scores[r]),
+                "surprise": float(self.surprise[r]),
+                "relevance": float(self.relevance[r]),
                 "nearest_class": CLASSES[int(c)],
                 "class_distance": float(d),
             }

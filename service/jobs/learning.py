@@ -395,6 +395,7 @@ def write_predictions(
     labelled: np.ndarray,
     scoring: Scoring,
     surprise: np.ndarray | None = None,
+    surprise_rank: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Record a pool's predictions (see :mod:`service.store.predictions`): the whole pool in a
     Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.store.predictions.record`
@@ -407,6 +408,7 @@ def write_predictions(
         roles,
         labelled,
         surprise,
+        surprise_rank,
     )
     engine = engine_for(settings.sqlalchemy_url)
     return prediction_store.record(engine, settings.home / "predictions", table, scoring)

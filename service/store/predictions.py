@@ -59,9 +59,10 @@ def columns(
     roles: np.ndarray,
     labelled: np.ndarray,
     surprise: np.ndarray | None = None,
+    surprise_rank: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The prediction columns of every finite row with a spectrum id, as arrays
-    (``surprise`` NaN -> null; absent: null in every row)."""
+    (``surprise`` and ``surprise_rank`` NaN -> null; absent: null in every row)."""
     keep = np.isfinite(probabilities).all(axis=1) & (spectrum_ids >= 0)
     predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
     classes = np.asarray(CLASSES, dtype=object)
@@ -77,16 +78,18 @@ def columns(
         "role": np.where(kept_roles == "", None, kept_roles),
         "labelled": np.asarray(labelled, dtype=bool)[keep],
         "surprise": _nullable(surprise, keep),
+        "surprise_rank": _nullable(surprise_rank, keep, int),
     }
 
 
-def _nullable(values: np.ndarray | None, keep: np.ndarray) -> np.ndarray:
-    """Floats of the kept rows as an object array, None where NaN or not given."""
+def _nullable(values: np.ndarray | None, keep: np.ndarray, kind: type = float) -> np.ndarray:
+    """Numbers (``kind``) of the kept rows as an object array, None where NaN or not given."""
     if values is None:
         return np.full(int(keep.sum()), None, dtype=object)
     kept = np.asarray(values, dtype=np.float64)[keep]
-    out = kept.astype(object)
-    out[~np.isfinite(kept)] = None
+    out = np.full(len(kept), None, dtype=object)
+    finite = np.isfinite(kept)
+    out[finite] = kept[finite].astype(np.int64 if kind is int else np.float64).astype(object)
     return out
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.store import migrations
-from service.vocabulary import CLASSES, ROLES, TARGET_CLASSES, VERDICTS
+from service.vocabulary import CLASSES, RELEVANCE_VERDICTS, ROLES, TARGET_CLASSES, VERDICTS
 
 #: The ADQL schema the result tables are published under (``alvo.prediction``).
 SCHEMA = "alvo"
@@ -328,6 +328,38 @@ label = sa.Table(
     comment="Oracle verdicts on spectra, one row per verdict given.",
 )
 
+#: The oracle's answers on surprises: a label kind of its own, apart from ``label`` so
+#: that nothing that reads the training verdicts can mix them in (docs/discovery.md).
+relevance = sa.Table(
+    "relevance",
+    metadata,
+    _id("relevance_id", "relevance answer"),
+    _ref("spectrum_id", "spectrum.spectrum_id", "spectrum judged"),
+    _ref("campaign_id", "campaign.campaign_id", "campaign"),
+    col(
+        "verdict",
+        sa.String(16),
+        "Oracle's answer on a surprise: " + " | ".join(RELEVANCE_VERDICTS),
+        "meta.code",
+        nullable=False,
+        principal=True,
+    ),
+    col("oracle_user", sa.String(128), "Who answered", "meta.id;meta.curation"),
+    col(
+        "answered",
+        sa.DateTime,
+        "When the answer was given (UTC)",
+        "time.processing",
+        xtype="timestamp",
+    ),
+    col("iteration", sa.Integer, "Iteration whose surprises were shown", "meta.number"),
+    sa.Index("ix_relevance_spectrum", "campaign_id", "spectrum_id"),
+    comment=(
+        "Oracle answers on surprises (interesting or boring), one row per answer; never"
+        " trained on, they re-rank the next iteration's surprises."
+    ),
+)
+
 model = sa.Table(
     "model",
     metadata,
@@ -411,6 +443,13 @@ prediction = sa.Table(
         "Anomaly score: how unlike the rest of the pool the spectrum is in the network's"
         " embedding (IsolationForest; higher is more surprising; null: not scored)",
         "stat.value",
+    ),
+    col(
+        "surprise_rank",
+        sa.Integer,
+        "Rank among the iteration's surprises, the oracle's relevance answers taken into"
+        " account (1: shown first; null: outside the iteration's SURPRISES)",
+        "meta.number",
     ),
     sa.Index("ix_prediction_entropy", "campaign_id", "iteration", "entropy"),
     # predicted-class counts of an iteration read this index alone, not the 4 M-row table
@@ -644,7 +683,17 @@ archive_root = sa.Table(
 )  # fmt: skip
 
 #: The tables published over TAP, in the order TAP_SCHEMA lists them.
-PUBLISHED = (campaign, dataset, spectrum, label, model, prediction, prediction_file, iteration)
+PUBLISHED = (
+    campaign,
+    dataset,
+    spectrum,
+    label,
+    relevance,
+    model,
+    prediction,
+    prediction_file,
+    iteration,
+)
 
 
 @dataclasses.dataclass(frozen=True)

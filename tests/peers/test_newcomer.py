@@ -9,7 +9,8 @@ row with the keyboard (reloading half way: the cursor comes back on the first
 unlabelled row), is told that few uncertain candidates are left, opens the
 overview grid and jumps from it to a row, writes a comment that a pyvo ADQL query
 then finds in ``alvo.label``, starts the next iteration from the labelling page and
-gets the second batch. axe-core checks every page on the way. Screenshots go
+gets the second batch, opens its surprises, answers one interesting and asks for
+more like one (key m). axe-core checks every page on the way. Screenshots go
 to ``test-artifacts/``.
 """
 
@@ -245,6 +246,21 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     assert ("no uncertain candidates left" if not queried else f"only {queried}") in converged
     assert page.evaluate("[alvo.cursor, window.scrollY]") == [0, 0]  # the new batch from its top
     page.screenshot(path=str(artifacts / "newcomer-4-second-batch.png"))
+    # issue 22: the surprises view, an interesting answer, more like this (m)
+    page.locator("#filter").select_option("surprises")
+    page.wait_for_function("alvo.rows.length > 0 && alvo.rows.every(r => r.role === 'surprise')")
+    page.wait_for_function("document.activeElement !== document.querySelector('#filter')")
+    surprise = page.evaluate("alvo.rows[alvo.view[alvo.cursor]].id")
+    page.keyboard.press("i")
+    page.wait_for_selector(f"#row-{surprise} .relevance.interesting")
+    page.wait_for_selector("#sync.saved")
+    page.keyboard.press("m")  # on the next surprise: its 10 nearest, the new ones appended
+    page.wait_for_function("alvo.lastSimilar !== undefined")
+    found = page.evaluate("alvo.lastSimilar")
+    assert found["added"] + found["onPage"] == 10, found  # (a small pool: many are surprises)
+    assert page.locator("article.row .badge.similar").count() == found["added"]
+    page.screenshot(path=str(artifacts / "newcomer-4b-surprises.png"))
+    checked["labelling page, surprises and more like this"] = violations(page, axe)
 
     ready(page, f"{url}/oracle")
     page.screenshot(path=str(artifacts / "newcomer-5-overview.png"), full_page=True)
