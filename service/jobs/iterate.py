@@ -29,6 +29,10 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   embedding, stored per spectrum (``prediction.surprise``)
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
+``CASCADE``       auto (default: on for pools of at least 100 000 spectra), on, off: a
+                  cheap gate in front of the reference net decides which spectra it
+                  must score; its audit falls back to scoring every spectrum when the
+                  gate cannot be trusted on this pool (:mod:`service.learn.cascade`)
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
 ``NOISE_AUGMENT``  noisy training copies, sigma up to this many z-units (default 1.0;
                   0 trains as the original did) -- see docs/learning.md, "Domain gap"
@@ -57,8 +61,11 @@ import numpy as np
 
 from service.jobs.eta import Stages, job_started
 from service.jobs.learning import (
+    CASCADE_CHOICES,
     Predictions,
+    cascade_wanted,
     classify,
+    classify_cascade,
     fit_classifier,
     load_model,
     record_model,
@@ -130,6 +137,7 @@ class IterateRequest:
     exploit: float = 0.0
     label_shift: bool = False
     surprises: int = 100
+    cascade: str = "auto"
 
     @classmethod
     def from_params(cls, params: JobParams) -> IterateRequest:
@@ -147,6 +155,7 @@ class IterateRequest:
             exploit=params.number("EXPLOIT", EXPLOIT, 0.0, 1.0),
             label_shift=params.flag("LABEL_SHIFT"),
             surprises=params.integer("SURPRISES", 100, 0, 100_000),
+            cascade=params.choice("CASCADE", CASCADE_CHOICES, "auto"),
         )
 
 
@@ -191,6 +200,9 @@ class Iteration:
     surprise: np.ndarray | None = None  # (n,) anomaly score of each pool row
     centres: np.ndarray | None = None  # (classes, k) class centres in the projected embedding
     embedding: np.ndarray | None = None  # (n, k) the pool's projected embedding
+    labelled: tuple[np.ndarray, np.ndarray] | None = None  # training (features, classes)
+    cascade: dict[str, Any] | None = None  # what the cascade did (None: not run)
+    cascade_note = ""
 
     def __init__(
         self,
@@ -223,7 +235,7 @@ class Iteration:
         self.score_previous()
         model_path, n_labels = self.train()
         predictions = self.classify(model_path)
-        self.stages.begin("rest", "selecting the query batch")
+        self.stages.begin("rest", f"selecting the query batch{self.cascade_note}")
         roles = self.choose_batch(predictions, model_path)
         self.stages.begin("rest", "scoring surprises")
         self.score_surprises(predictions)
@@ -319,6 +331,7 @@ class Iteration:
         """Train on every label so far; returns the saved model's path and the number
         of oracle labels of the pool it used."""
         features, y, target_rows = self.campaigns.training_set(self.campaign, CLASSES)
+        self.labelled = (features, y)  # the cascade's gate learns from the same labels
         started = time.perf_counter()
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
         folder = self.settings.home / "models" / self.campaign.name
@@ -345,13 +358,35 @@ class Iteration:
         projection = fit_projection(load_model(model_path).embed(sample)) if len(sample) else None
         self.projection = projection
         stage = self.stages.begin("classify", f"classifying {len(pool.features)} spectra")
-        predictions = classify(
-            model_path,
-            pool.feature_path,
-            stage.fraction,
-            precision=precision,
-            projection=projection,
-        )
+        if cascade_wanted(self.request.cascade, len(pool.features)) and self.labelled:
+            predictions = classify_cascade(
+                model_path,
+                pool.feature_path,
+                self.labelled,
+                stage.fraction,
+                precision=precision,
+                projection=projection,
+                seed=self.request.training.seed + self.number,
+            )
+            self.cascade = predictions.cascade
+            assert self.cascade is not None
+            audit = self.cascade["audit"]
+            said = (
+                f"cascade: the gate scored {self.cascade['scored_by_gate']} spectra, "
+                f"the reference net {self.cascade['scored_by_reference']}"
+                if self.cascade["used"]
+                else f"cascade audit failed ({audit['reason']}): the reference net "
+                f"scored all {len(pool.features)} spectra"
+            )
+            self.cascade_note = f"; {said}"  # jobInfo says it while the job goes on
+        else:
+            predictions = classify(
+                model_path,
+                pool.feature_path,
+                stage.fraction,
+                precision=precision,
+                projection=projection,
+            )
         self.precision = predictions.arithmetic
         self.timings["classify"] = predictions.seconds
         if self.request.label_shift:  # the pool's priors by EM; what is chosen and recorded
@@ -577,6 +612,7 @@ class Iteration:
             "pool": len(probabilities),
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
             "arithmetic": self.precision,
+            "cascade": self.cascade or "off",
             "simbad": self.simbad,
             "similar": "indexed" if self.projection is not None else "not indexed",
         }

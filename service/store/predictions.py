@@ -33,7 +33,13 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.store import schema
-from service.vocabulary import CLASSES, HOU_EMISSION, HOU_NONE, TARGET_CLASSES
+from service.vocabulary import (
+    CLASSES,
+    HOU_EMISSION,
+    HOU_NONE,
+    SCORED_BY_REFERENCE,
+    TARGET_CLASSES,
+)
 from uws.store import retrying
 
 #: Rows per SQL bulk insert and per Parquet row group.
@@ -59,9 +65,11 @@ def columns(
     roles: np.ndarray,
     labelled: np.ndarray,
     surprise: np.ndarray | None = None,
+    scored_by: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The prediction columns of every finite row with a spectrum id, as arrays
-    (``surprise`` NaN -> null; absent: null in every row)."""
+    (``surprise`` NaN -> null; absent: null in every row; ``scored_by`` absent: every
+    row by the reference net)."""
     keep = np.isfinite(probabilities).all(axis=1) & (spectrum_ids >= 0)
     predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
     classes = np.asarray(CLASSES, dtype=object)
@@ -77,6 +85,11 @@ def columns(
         "role": np.where(kept_roles == "", None, kept_roles),
         "labelled": np.asarray(labelled, dtype=bool)[keep],
         "surprise": _nullable(surprise, keep),
+        "scored_by": (
+            np.full(int(keep.sum()), SCORED_BY_REFERENCE, dtype=object)
+            if scored_by is None
+            else np.asarray(scored_by, dtype=object)[keep]
+        ),
     }
 
 
@@ -96,7 +109,7 @@ def write_file(path: Path, table: dict[str, np.ndarray], scoring: Scoring) -> Pa
     import pyarrow.parquet as pq
 
     arrays = {name: pa.array(values) for name, values in table.items()}
-    for name in ("predicted_class", "hou_verdict", "role"):
+    for name in ("predicted_class", "hou_verdict", "role", "scored_by"):
         arrays[name] = arrays[name].dictionary_encode()
     keys = {
         "campaign_id": "" if scoring.campaign_id is None else str(scoring.campaign_id),

@@ -38,7 +38,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.store import migrations
-from service.vocabulary import CLASSES, ROLES, TARGET_CLASSES, VERDICTS
+from service.vocabulary import CLASSES, ROLES, SCORERS, TARGET_CLASSES, VERDICTS
 
 #: The ADQL schema the result tables are published under (``alvo.prediction``).
 SCHEMA = "alvo"
@@ -374,6 +374,14 @@ prediction = sa.Table(
         "Anomaly score: how unlike the rest of the pool the spectrum is in the network's"
         " embedding (IsolationForest; higher is more surprising; null: not scored)",
         "stat.value",
+    ),
+    col(
+        "scored_by",
+        sa.String(16),
+        "Who scored the spectrum: " + " | ".join(SCORERS) + " (gate: the cascade's cheap"
+        " model was sure of absorption and the reference CNN was skipped; null: scored"
+        " before the cascade existed, by the reference CNN)",
+        "meta.code",
     ),
     sa.Index("ix_prediction_entropy", "campaign_id", "iteration", "entropy"),
     # predicted-class counts of an iteration read this index alone, not the 4 M-row table
