@@ -68,10 +68,12 @@ from service.jobs.learning import (
     classify_cascade,
     fit_classifier,
     load_model,
+    prediction_table,
     record_model,
     scoring_precision,
     start_job,
     training_config,
+    write_batch,
     write_predictions,
 )
 from service.jobs.params import JobParams
@@ -237,10 +239,12 @@ class Iteration:
         predictions = self.classify(model_path)
         self.stages.begin("rest", f"selecting the query batch{self.cascade_note}")
         roles = self.choose_batch(predictions, model_path)
-        self.stages.begin("rest", "scoring surprises")
+        self.stages.begin("rest", "recording the query batch")
+        self.record_batch(predictions, roles, n_labels, started)
+        self.stages.begin("rest", "query batch ready for the oracle; scoring surprises")
         self.score_surprises(predictions)
-        self.stages.begin("rest", "recording predictions")
-        self.record(predictions, roles, n_labels, started)
+        self.stages.begin("rest", "query batch ready; recording the pool's predictions")
+        self.record(predictions, roles)
         self.stages.begin("rest", "indexing the pool for 'more like this'")
         self.index_similar(predictions)
         self.stages.begin("rest", "identifying candidates in SIMBAD")
@@ -467,17 +471,27 @@ class Iteration:
         self.stopping = decision.to_dict()
         return out
 
-    def record(
-        self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
-    ) -> None:
-        ids = self.campaigns.spectrum_ids(self.campaign.target)
-        labelled = np.zeros(len(ids), dtype=bool)
-        labelled[list(self.campaigns.pool_verdicts(self.campaign))] = True
+    def scoring(self) -> Scoring:
         job_id = self.workdir.name  # a UWS job's directory is named after the job
-        scoring = Scoring(
+        return Scoring(
             self.campaign.campaign_id, self.number, self.model_id, job_id, self.precision
         )
-        write_predictions(self.settings, ids, predictions, roles, labelled, scoring, self.surprise)
+
+    def labelled_rows(self, n: int) -> np.ndarray:
+        labelled = np.zeros(n, dtype=bool)
+        labelled[list(self.campaigns.pool_verdicts(self.campaign))] = True
+        return labelled
+
+    def record_batch(
+        self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
+    ) -> None:
+        """The query batch, precision sample and candidates first, and the iteration's row:
+        the labelling page can show the batch while the whole pool is still being
+        recorded (:func:`service.store.predictions.record_selected`)."""
+        clock = time.perf_counter()
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+        table = prediction_table(ids, predictions, roles, self.labelled_rows(len(ids)))
+        write_batch(self.settings, table, self.scoring())
         self.campaigns.record_iteration(
             self.campaign,
             self.number,
@@ -490,6 +504,22 @@ class Iteration:
             started=started,
             finished=schema.utcnow(),
         )
+        self.timings["record-batch"] = time.perf_counter() - clock
+
+    def record(self, predictions: Predictions, roles: np.ndarray) -> None:
+        """The whole pool: a Parquet file, then every row in SQL in bulk, replacing the
+        batch's rows in one transaction; jobInfo counts the rows."""
+        clock = time.perf_counter()
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+
+        def progress(done: int, total: int) -> None:
+            self.stages.begin("rest", f"query batch ready; recorded {done} of {total} predictions")
+
+        write_predictions(
+            self.settings, ids, predictions, roles, self.labelled_rows(len(ids)),
+            self.scoring(), self.surprise, progress,
+        )  # fmt: skip
+        self.timings["record-pool"] = time.perf_counter() - clock
 
     def score_surprises(self, predictions: Predictions) -> None:
         """Each pool spectrum's anomaly score on the projected embedding

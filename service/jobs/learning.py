@@ -498,19 +498,15 @@ def _classify_indexed(
     return probabilities.astype(np.float32), hou_rule(features, AdaptConfig().grid()), projected
 
 
-def write_predictions(
-    settings: Settings,
+def prediction_table(
     spectrum_ids: np.ndarray,
     predictions: Predictions,
     roles: np.ndarray,
     labelled: np.ndarray,
-    scoring: Scoring,
     surprise: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """Record a pool's predictions (see :mod:`service.store.predictions`): the whole pool in a
-    Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.store.predictions.record`
-    returns."""
-    table = prediction_store.columns(
+) -> dict[str, np.ndarray]:
+    """The prediction columns of a scored pool (:func:`service.store.predictions.columns`)."""
+    return prediction_store.columns(
         spectrum_ids,
         predictions.probabilities,
         predictions.entropy,
@@ -520,8 +516,31 @@ def write_predictions(
         surprise,
         predictions.scored_by,
     )
+
+
+def write_batch(settings: Settings, table: dict[str, np.ndarray], scoring: Scoring) -> int:
+    """The selected and labelled rows of an iteration, before the whole pool
+    (:func:`service.store.predictions.record_selected`): the oracle can start."""
     engine = engine_for(settings.sqlalchemy_url)
-    return prediction_store.record(engine, settings.home / "predictions", table, scoring)
+    return prediction_store.record_selected(engine, table, scoring)
+
+
+def write_predictions(
+    settings: Settings,
+    spectrum_ids: np.ndarray,
+    predictions: Predictions,
+    roles: np.ndarray,
+    labelled: np.ndarray,
+    scoring: Scoring,
+    surprise: np.ndarray | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Record a pool's predictions (see :mod:`service.store.predictions`): the whole pool in a
+    Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.store.predictions.record`
+    returns; ``progress(done, total)`` after each chunk of SQL rows."""
+    table = prediction_table(spectrum_ids, predictions, roles, labelled, surprise)
+    engine = engine_for(settings.sqlalchemy_url)
+    return prediction_store.record(engine, settings.home / "predictions", table, scoring, progress)
 
 
 def scoring_precision(settings: Settings, n_rows: int | None = None) -> str:
