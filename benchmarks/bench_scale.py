@@ -188,7 +188,7 @@ def stage_pool(args: argparse.Namespace) -> dict:
     """
     from scale_campaign import hwm_mib, scoring_floor
 
-    from service.jobs.learning import classify, classify_cascade, scoring_precision
+    from service.jobs.learning import classify, classify_cascade, load_model, scoring_precision
     from service.learn import configure_threads
     from service.settings import Settings
     from service.store.features import FeatureStore
@@ -221,6 +221,8 @@ def stage_pool(args: argparse.Namespace) -> dict:
         "store_gib": round(store.path.stat().st_size / 2**30, 2), "tile_s": round(tiled_s, 1),
         "load_before": round(os.getloadavg()[0], 1),
     }  # fmt: skip
+    if precision != "int8":  # load and trace once, so the first method does not pay it
+        load_model(args.model).scorer(precision)(np.asarray(source[:512], np.float32))
     outputs = {}
     for method in args.methods.split(","):
         reset_peak_rss()

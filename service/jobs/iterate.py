@@ -29,10 +29,10 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   embedding, stored per spectrum (``prediction.surprise``)
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
-``CASCADE``       auto (default: on for pools of at least 100 000 spectra), on, off: a
-                  cheap gate in front of the reference net decides which spectra it
-                  must score; its audit falls back to scoring every spectrum when the
-                  gate cannot be trusted on this pool (:mod:`service.learn.cascade`)
+``CASCADE``       on: a cheap gate in front of the reference net decides which spectra
+                  it must score; its audit falls back to scoring every spectrum when the
+                  gate cannot be trusted on this pool (:mod:`service.learn.cascade`);
+                  off (default, by measurement: docs/performance.md, "The cascade")
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
 ``NOISE_AUGMENT``  noisy training copies, sigma up to this many z-units (default 1.0;
                   0 trains as the original did) -- see docs/learning.md, "Domain gap"
@@ -139,7 +139,7 @@ class IterateRequest:
     exploit: float = 0.0
     label_shift: bool = False
     surprises: int = 100
-    cascade: str = "auto"
+    cascade: str = "off"
 
     @classmethod
     def from_params(cls, params: JobParams) -> IterateRequest:
@@ -157,7 +157,7 @@ class IterateRequest:
             exploit=params.number("EXPLOIT", EXPLOIT, 0.0, 1.0),
             label_shift=params.flag("LABEL_SHIFT"),
             surprises=params.integer("SURPRISES", 100, 0, 100_000),
-            cascade=params.choice("CASCADE", CASCADE_CHOICES, "auto"),
+            cascade=params.choice("CASCADE", CASCADE_CHOICES, "off"),
         )
 
 
