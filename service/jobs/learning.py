@@ -369,9 +369,9 @@ CASCADE_CHOICES = ("off", "on")
 
 
 def cascade_wanted(choice: str, n_rows: int) -> bool:
-    """Whether a pool of ``n_rows`` goes through the cascade under ``CASCADE=choice``
-    (a pool too small for the audit and distillation samples never does)."""
-    return choice == "on" and n_rows >= 8
+    """Whether a pool of ``n_rows`` goes through the cascade under ``CASCADE=choice`` (a
+    pool too small for its samples does, and its audit fails: "no finite audit rows")."""
+    return choice == "on"
 
 
 def classify_cascade(
