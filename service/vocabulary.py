@@ -117,6 +117,13 @@ PAGE_ROLES: Final[tuple[str, ...]] = (SURPRISE, SIMILAR)
 HOU_EMISSION: Final = "emission"
 HOU_NONE: Final = "none"
 
+# --- who scored a prediction row (``prediction.scored_by``; service.learn.cascade) ----
+#: the cheap gate alone (it was sure of absorption; the reference net was skipped)
+SCORED_BY_GATE: Final = "gate"
+#: the reference net (every row when the cascade is off or its audit failed)
+SCORED_BY_REFERENCE: Final = "reference"
+SCORERS: Final[tuple[str, ...]] = (SCORED_BY_GATE, SCORED_BY_REFERENCE)
+
 # --- the feature grid ---------------------------------------------------------------------------
 #: First and last wavelength of the feature vector, Å in vacuum.
 #: ``spectrum.position_flag`` of a spectrum whose header gave a position no sky has

@@ -415,3 +415,41 @@ def test_relevance_answers_rerank_the_next_surprises_and_are_never_trained_on(se
             .all()
         )
     assert ranked == [int(i) for i in surprises["spectrum_id"]]
+
+
+def test_cascade_in_an_iteration_and_scored_by_over_tap(service):
+    """CASCADE=on: the summary says what the cascade did (used, or the audit's reason for
+    scoring everything with the reference net) and ``alvo.prediction.scored_by`` counts
+    agree with it over TAP."""
+    base, _, pool_kinds = service
+    params = [("CAMPAIGN", "cascade"), ("SOURCE", "src"), ("TARGET", "pool"),
+              ("MODEL", "small"), ("EPOCHS", "4"), ("BATCH", "20"), ("CASCADE", "on")]  # fmt: skip
+    status = follow(submit(f"{base}/iterate", params), lambda s: None)
+    assert status.phase == "COMPLETED", status.error
+    summary = httpx.get(status.results["summary"][0]).json()
+    cascade = summary["cascade"]
+    assert cascade["scored_by_gate"] + cascade["scored_by_reference"] == len(pool_kinds)
+    assert cascade["used"] == (cascade["audit"]["reason"] == "passed")
+    assert cascade["gate_flops"] < 34e6 / 30
+    query = (
+        "SELECT p.scored_by, COUNT(*) AS n FROM alvo.prediction AS p "
+        "JOIN alvo.campaign AS c ON p.campaign_id = c.campaign_id "
+        "WHERE c.name = 'cascade' GROUP BY p.scored_by"
+    )
+    tap = httpx.get(f"{base}/tap/sync", params={"LANG": "ADQL", "QUERY": query})
+    assert tap.status_code == 200, tap.text
+    counts = parse_single_table(io.BytesIO(tap.content)).to_table()
+    by = {str(k): int(n) for k, n in zip(counts["scored_by"], counts["n"], strict=True)}
+    assert by.get("reference", 0) == cascade["scored_by_reference"]
+    assert by.get("gate", 0) == cascade["scored_by_gate"]
+    # the column is described in TAP_SCHEMA, so a TAP user can learn what "gate" means
+    described = httpx.get(
+        f"{base}/tap/sync",
+        params={
+            "LANG": "ADQL",
+            "QUERY": "SELECT description FROM TAP_SCHEMA.columns "
+            "WHERE table_name = 'alvo.prediction' AND column_name = 'scored_by'",
+        },
+    )
+    text = parse_single_table(io.BytesIO(described.content)).to_table()["description"]
+    assert "gate" in str(text[0]) and "reference" in str(text[0])

@@ -31,6 +31,10 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   the page's surprises view shows them in that order)
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
+``CASCADE``       on: a cheap gate in front of the reference net decides which spectra
+                  it must score; its audit falls back to scoring every spectrum when the
+                  gate cannot be trusted on this pool (:mod:`service.learn.cascade`);
+                  off (default, by measurement: docs/performance.md, "The cascade")
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
 ``NOISE_AUGMENT``  noisy training copies, sigma up to this many z-units (default 1.0;
                   0 trains as the original did) -- see docs/learning.md, "Domain gap"
@@ -59,14 +63,19 @@ import numpy as np
 
 from service.jobs.eta import Stages, job_started
 from service.jobs.learning import (
+    CASCADE_CHOICES,
     Predictions,
+    cascade_wanted,
     classify,
+    classify_cascade,
     fit_classifier,
     load_model,
+    prediction_table,
     record_model,
     scoring_precision,
     start_job,
     training_config,
+    write_batch,
     write_predictions,
 )
 from service.jobs.params import JobParams
@@ -138,6 +147,7 @@ class IterateRequest:
     exploit: float = 0.0
     label_shift: bool = False
     surprises: int = 100
+    cascade: str = "off"
 
     @classmethod
     def from_params(cls, params: JobParams) -> IterateRequest:
@@ -155,6 +165,7 @@ class IterateRequest:
             exploit=params.number("EXPLOIT", EXPLOIT, 0.0, 1.0),
             label_shift=params.flag("LABEL_SHIFT"),
             surprises=params.integer("SURPRISES", 100, 0, 100_000),
+            cascade=params.choice("CASCADE", CASCADE_CHOICES, "off"),
         )
 
 
@@ -202,6 +213,9 @@ class Iteration:
     top_surprises: np.ndarray = np.zeros(0, np.int64)  # pool rows of the list, in its order
     centres: np.ndarray | None = None  # (classes, k) class centres in the projected embedding
     embedding: np.ndarray | None = None  # (n, k) the pool's projected embedding
+    labelled: tuple[np.ndarray, np.ndarray] | None = None  # training (features, classes)
+    cascade: dict[str, Any] | None = None  # what the cascade did (None: not run)
+    cascade_note = ""
 
     def __init__(
         self,
@@ -234,12 +248,14 @@ class Iteration:
         self.score_previous()
         model_path, n_labels = self.train()
         predictions = self.classify(model_path)
-        self.stages.begin("rest", "selecting the query batch")
+        self.stages.begin("rest", f"selecting the query batch{self.cascade_note}")
         roles = self.choose_batch(predictions, model_path)
-        self.stages.begin("rest", "scoring surprises")
+        self.stages.begin("rest", "recording the query batch")
+        self.record_batch(predictions, roles, n_labels, started)
+        self.stages.begin("rest", "query batch ready for the oracle; scoring surprises")
         self.score_surprises(predictions)
-        self.stages.begin("rest", "recording predictions")
-        self.record(predictions, roles, n_labels, started)
+        self.stages.begin("rest", "query batch ready; recording the pool's predictions")
+        self.record(predictions, roles)
         self.stages.begin("rest", "indexing the pool for 'more like this'")
         self.index_similar(predictions)
         self.stages.begin("rest", "identifying candidates in SIMBAD")
@@ -330,6 +346,7 @@ class Iteration:
         """Train on every label so far; returns the saved model's path and the number
         of oracle labels of the pool it used."""
         features, y, target_rows = self.campaigns.training_set(self.campaign, CLASSES)
+        self.labelled = (features, y)  # the cascade's gate learns from the same labels
         started = time.perf_counter()
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
         folder = self.settings.home / "models" / self.campaign.name
@@ -356,13 +373,35 @@ class Iteration:
         projection = fit_projection(load_model(model_path).embed(sample)) if len(sample) else None
         self.projection = projection
         stage = self.stages.begin("classify", f"classifying {len(pool.features)} spectra")
-        predictions = classify(
-            model_path,
-            pool.feature_path,
-            stage.fraction,
-            precision=precision,
-            projection=projection,
-        )
+        if cascade_wanted(self.request.cascade, len(pool.features)) and self.labelled:
+            predictions = classify_cascade(
+                model_path,
+                pool.feature_path,
+                self.labelled,
+                stage.fraction,
+                precision=precision,
+                projection=projection,
+                seed=self.request.training.seed + self.number,
+            )
+            self.cascade = predictions.cascade
+            assert self.cascade is not None
+            audit = self.cascade["audit"]
+            said = (
+                f"cascade: the gate scored {self.cascade['scored_by_gate']} spectra, "
+                f"the reference net {self.cascade['scored_by_reference']}"
+                if self.cascade["used"]
+                else f"cascade audit failed ({audit['reason']}): the reference net "
+                f"scored all {len(pool.features)} spectra"
+            )
+            self.cascade_note = f"; {said}"  # jobInfo says it while the job goes on
+        else:
+            predictions = classify(
+                model_path,
+                pool.feature_path,
+                stage.fraction,
+                precision=precision,
+                projection=projection,
+            )
         self.precision = predictions.arithmetic
         self.timings["classify"] = predictions.seconds
         if self.request.label_shift:  # the pool's priors by EM; what is chosen and recorded
@@ -443,20 +482,27 @@ class Iteration:
         self.stopping = decision.to_dict()
         return out
 
-    def record(
-        self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
-    ) -> None:
-        ids = self.campaigns.spectrum_ids(self.campaign.target)
-        labelled = np.zeros(len(ids), dtype=bool)
-        labelled[list(self.campaigns.pool_verdicts(self.campaign))] = True
+    def scoring(self) -> Scoring:
         job_id = self.workdir.name  # a UWS job's directory is named after the job
-        scoring = Scoring(
+        return Scoring(
             self.campaign.campaign_id, self.number, self.model_id, job_id, self.precision
         )
-        write_predictions(
-            self.settings, ids, predictions, roles, labelled, scoring, self.surprise,
-            self.surprise_rank,
-        )  # fmt: skip
+
+    def labelled_rows(self, n: int) -> np.ndarray:
+        labelled = np.zeros(n, dtype=bool)
+        labelled[list(self.campaigns.pool_verdicts(self.campaign))] = True
+        return labelled
+
+    def record_batch(
+        self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
+    ) -> None:
+        """The query batch, precision sample and candidates first, and the iteration's row:
+        the labelling page can show the batch while the whole pool is still being
+        recorded (:func:`service.store.predictions.record_selected`)."""
+        clock = time.perf_counter()
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+        table = prediction_table(ids, predictions, roles, self.labelled_rows(len(ids)))
+        write_batch(self.settings, table, self.scoring())
         self.campaigns.record_iteration(
             self.campaign,
             self.number,
@@ -469,6 +515,22 @@ class Iteration:
             started=started,
             finished=schema.utcnow(),
         )
+        self.timings["record-batch"] = time.perf_counter() - clock
+
+    def record(self, predictions: Predictions, roles: np.ndarray) -> None:
+        """The whole pool: a Parquet file, then every row in SQL in bulk, replacing the
+        batch's rows in one transaction; jobInfo counts the rows."""
+        clock = time.perf_counter()
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+
+        def progress(done: int, total: int) -> None:
+            self.stages.begin("rest", f"query batch ready; recorded {done} of {total} predictions")
+
+        write_predictions(
+            self.settings, ids, predictions, roles, self.labelled_rows(len(ids)),
+            self.scoring(), self.surprise, self.surprise_rank, progress,
+        )  # fmt: skip
+        self.timings["record-pool"] = time.perf_counter() - clock
 
     def score_surprises(self, predictions: Predictions) -> None:
         """Each pool spectrum's anomaly score on the projected embedding
@@ -605,6 +667,7 @@ class Iteration:
             "pool": len(probabilities),
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
             "arithmetic": self.precision,
+            "cascade": self.cascade or "off",
             "simbad": self.simbad,
             "similar": "indexed" if self.projection is not None else "not indexed",
         }

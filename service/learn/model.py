@@ -388,6 +388,11 @@ class SpectrumClassifier:
             self._scorers[key] = scoring.make_scorer(self.network, precision, calibration)
         return self._scorers[key]
 
+    def forget_scorer(self, precision: str) -> None:
+        """Drop the cached ``precision`` scorer (after int8's check, fp32's is not needed)."""
+        for key in [k for k in self._scorers if k.startswith(precision)]:
+            del self._scorers[key]
+
     def score(
         self,
         x: np.ndarray,

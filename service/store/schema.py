@@ -38,7 +38,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.store import migrations
-from service.vocabulary import CLASSES, RELEVANCE_VERDICTS, ROLES, TARGET_CLASSES, VERDICTS
+from service.vocabulary import (
+    CLASSES,
+    RELEVANCE_VERDICTS,
+    ROLES,
+    SCORERS,
+    TARGET_CLASSES,
+    VERDICTS,
+)
 
 #: The ADQL schema the result tables are published under (``alvo.prediction``).
 SCHEMA = "alvo"
@@ -450,6 +457,14 @@ prediction = sa.Table(
         "Rank among the iteration's surprises, the oracle's relevance answers taken into"
         " account (1: shown first; null: outside the iteration's SURPRISES)",
         "meta.number",
+    ),
+    col(
+        "scored_by",
+        sa.String(16),
+        "Who scored the spectrum: " + " | ".join(SCORERS) + " (gate: the cascade's cheap"
+        " model was sure of absorption and the reference CNN was skipped; null: scored"
+        " before the cascade existed, by the reference CNN)",
+        "meta.code",
     ),
     sa.Index("ix_prediction_entropy", "campaign_id", "iteration", "entropy"),
     # predicted-class counts of an iteration read this index alone, not the 4 M-row table
