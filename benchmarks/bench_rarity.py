@@ -35,6 +35,8 @@ def main() -> int:
     parser.add_argument("--strategies", default="entropy,random")
     parser.add_argument("--exploit", default="0,0.5")
     parser.add_argument("--label-shift", default="off", choices=["off", "on", "both"])
+    parser.add_argument("--oracle-weight", default="1")
+    parser.add_argument("--warm-start", action="store_true")
     parser.add_argument("--variant", default="small")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=4)
@@ -48,6 +50,7 @@ def main() -> int:
             "benchmark", "active-learning", "--problem", "archive",
             "--strategies", args.strategies, "--exploit", args.exploit,
             "--label-shift", args.label_shift, "--iterations", str(args.iterations),
+            "--oracle-weight", args.oracle_weight, *(["--warm-start"] if args.warm_start else []),
             "--seeds", str(args.seeds), "--variant", args.variant,
             "--epochs", str(args.epochs), "--patience", str(args.patience),
             "--noise-augment", "1.0", "--n-source", str(args.n_source),

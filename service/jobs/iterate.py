@@ -76,7 +76,7 @@ from service.jobs.results import (
 )
 from service.jobs.runner import job_runner
 from service.learn import STRATEGIES
-from service.learn.precision import stratified_precision
+from service.learn.precision import catalogue_precision, oracle_catalogue, stratified_precision
 from service.learn.query import emission_probability
 from service.learn.shift import em_priors
 from service.learn.similar import Projection, SimilarityIndex, fit_projection, sample_rows
@@ -304,16 +304,28 @@ class Iteration:
         judged = [v for v in known if v in CLASSES]
         sample = [v for r, v in zip(role, verdict, strict=True) if r == PRECISION_SAMPLE]
         sample_judged = [v for v in sample if v in CLASSES]
+        open_candidates = int(row["n_candidates"]) - len(known)
+        hits = sum(v in TARGET_CLASSES for v in sample_judged)
         value, lower = stratified_precision(
             sum(v in TARGET_CLASSES for v in judged),
             len(judged),
-            int(row["n_candidates"]) - len(known),
-            sum(v in TARGET_CLASSES for v in sample_judged),
+            open_candidates,
+            hits,
             len(sample_judged),
         )
-        if not np.isfinite(value):
-            return {}
-        return {"precision_estimate": value, "precision_estimate_lower": lower}
+        out = {}
+        if np.isfinite(value):
+            out = {"precision_estimate": value, "precision_estimate_lower": lower}
+        stars = self.campaigns.labelled_at(self.campaign, previous)  # verdicts win there
+        value, lower = catalogue_precision(
+            sum(verdicts.get(s) in TARGET_CLASSES for s in stars),
+            open_candidates,
+            hits,
+            len(sample_judged),
+        )
+        if np.isfinite(value):
+            out |= {"catalogue_estimate": value, "catalogue_estimate_lower": lower}
+        return out
 
     def train(self) -> tuple[Path, int]:
         """Train on every label so far; returns the saved model's path and the number
@@ -324,9 +336,11 @@ class Iteration:
         folder = self.settings.home / "models" / self.campaign.name
         previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
         stage = self.stages.begin("train", f"training on {len(y)} labelled spectra")
+        oracle = np.arange(len(y)) >= len(y) - len(target_rows)  # pool labels come last
         classifier = fit_classifier(
-            features, y, self.request.training, provenance, stage, previous, self.prior_epochs
-        )
+            features, y, self.request.training, provenance, stage, previous, self.prior_epochs,
+            oracle,
+        )  # fmt: skip
         self.timings["train"] = time.perf_counter() - started
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
@@ -414,6 +428,7 @@ class Iteration:
         absorbed = np.array([r for r, v in verdicts.items() if v == ABSORPTION], dtype=np.int64)
         candidate = predictions.candidates()
         out["n_flipped"] = int(candidate[absorbed].sum()) if absorbed.size else 0
+        out["n_catalogue"] = int(self.catalogue(candidate, verdicts).sum())
         open_rows = np.ones(len(current), bool)
         open_rows[np.asarray(self.campaigns.judged_pool_rows(self.campaign), dtype=np.int64)] = (
             False
@@ -431,6 +446,17 @@ class Iteration:
         out["stop"], out["stop_reason"] = decision.stop, decision.reason
         self.stopping = decision.to_dict()
         return out
+
+    @staticmethod
+    def catalogue(candidate: np.ndarray, verdicts: dict[int, str]) -> np.ndarray:
+        """(n,) bool, the campaign's emission catalogue: the oracle's class verdict where
+        it gave one, the network's prediction elsewhere (:func:`oracle_catalogue`)."""
+        labelled = np.zeros(len(candidate), dtype=bool)
+        emission = np.zeros(len(candidate), dtype=bool)
+        for row, verdict in verdicts.items():
+            if verdict in CLASSES:
+                labelled[row], emission[row] = True, verdict in TARGET_CLASSES
+        return oracle_catalogue(candidate, labelled, emission)
 
     def record(
         self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
@@ -572,6 +598,7 @@ class Iteration:
             "churn": self.stability["churn"],
             "candidate_agreement": self.stability["candidate_agreement"],
             "flipped": self.stability["n_flipped"],
+            "catalogue": self.stability["n_catalogue"],
             "uncertain": self.stability["n_uncertain"],
             "stopping": self.stopping,
             "pool": len(probabilities),

@@ -34,9 +34,14 @@ from service.learn.metrics import (
     precision_recall,
 )
 from service.learn.model import SpectrumClassifier, TrainConfig
-from service.learn.precision import clopper_pearson_lower, stratified_precision
+from service.learn.precision import (
+    catalogue_precision,
+    clopper_pearson_lower,
+    oracle_catalogue,
+    stratified_precision,
+)
 from service.learn.query import emission_probability
-from service.learn.shift import em_priors, reweight
+from service.learn.shift import em_priors, expected_count_candidates, reweight
 from service.learn.stability import (
     StoppingRule,
     candidate_agreement,
@@ -143,6 +148,16 @@ class IterationResult:
     stop: bool = False  # the stopping rule's decision after this iteration
     stop_reason: str = ""
     pool_priors: str = ""  # EM-estimated pool class priors (label shift on), "a/b/c"
+    # --- the catalogue: the oracle's verdict where it gave one, the network elsewhere
+    catalogue_precision: float = float("nan")
+    catalogue_recall: float = float("nan")
+    catalogue_estimate: float = float("nan")  # its stratified estimate (labelled: exact)
+    catalogue_estimate_lower: float = float("nan")
+    # --- other operating points of the same model on the pool (iteration-0 threshold)
+    shift_precision: float = float("nan")  # argmax after EM re-weighting to the pool priors
+    shift_recall: float = float("nan")
+    prior_precision: float = float("nan")  # the K most likely, K from the EM priors
+    prior_recall: float = float("nan")
 
     def row(self, classes: Sequence[str]) -> dict[str, Any]:
         """Flat dict for a CSV row."""
@@ -211,6 +226,7 @@ def run_active_learning(
         trained = labelled[codes != NOT_TRAINED]
         x = np.concatenate([problem.source_x, np.asarray(problem.target_x[trained])])
         y = np.concatenate([problem.source_y, codes[codes != NOT_TRAINED]])
+        is_oracle = np.r_[np.zeros(len(problem.source_y), bool), np.ones(trained.size, bool)]
         train = dataclasses.replace(
             config.train, seed=config.train.seed + 1000 * config.seed + iteration
         )
@@ -222,10 +238,14 @@ def run_active_learning(
             adapt_config=problem.adapt_config,
             adapt_fingerprint=problem.adapt_fingerprint,
             initial=model,
+            oracle=is_oracle,
         )
         p_test = model.predict_proba(test_x)
         p_all = model.predict_proba(problem.target_x[pool])  # the whole pool, labelled too
         priors = ""
+        raw_priors = _train_priors(y, len(classes), train.balancing)
+        shifted, _ = em_priors(p_all, raw_priors)
+        by_count, _ = expected_count_candidates(p_all, positive, raw_priors)
         if config.label_shift:
             p_all, pool_priors = em_priors(p_all, _train_priors(y, len(classes), train.balancing))
             p_test = reweight(p_test, pool_priors, _train_priors(y, len(classes), train.balancing))
@@ -258,7 +278,15 @@ def run_active_learning(
         pool_p, pool_r = binary_precision_recall(
             pool_emission[pool_truth != NOT_TRAINED], pool_candidate[pool_truth != NOT_TRAINED]
         )
+        trainable = pool_truth != NOT_TRAINED
+        shift_p, shift_r = binary_precision_recall(
+            pool_emission[trainable], np.isin(shifted.argmax(axis=1), positive)[trainable]
+        )
+        prior_p, prior_r = binary_precision_recall(pool_emission[trainable], by_count[trainable])
+        catalogue = oracle_catalogue(pool_candidate, known, pool_emission)
+        cat_p, cat_r = binary_precision_recall(pool_emission[trainable], catalogue[trainable])
         estimate = (float("nan"), float("nan"))
+        cat_estimate = (float("nan"), float("nan"))
         # every iteration draws its batch: the last one's sample still estimates its precision
         if pool.size:
             unlabelled = np.setdiff1d(pool, labelled, assume_unique=True)
@@ -285,6 +313,9 @@ def run_active_learning(
                 step.n_open_candidates,
                 confirmed,
                 sample,
+            )
+            cat_estimate = catalogue_precision(
+                int(np.sum(known & pool_emission)), step.n_open_candidates, confirmed, sample
             )
             if iteration < config.iterations:
                 oracle(unlabelled[query])
@@ -324,6 +355,14 @@ def run_active_learning(
             stop=stopping.stop,
             stop_reason=stopping.reason,
             pool_priors=priors,
+            catalogue_precision=cat_p,
+            catalogue_recall=cat_r,
+            catalogue_estimate=cat_estimate[0],
+            catalogue_estimate_lower=cat_estimate[1],
+            shift_precision=shift_p,
+            shift_recall=shift_r,
+            prior_precision=prior_p,
+            prior_recall=prior_r,
         )
         results.append(result)
         if progress is not None:

@@ -164,6 +164,11 @@ class TrainConfig:
     warm_start : start from the weights of the ``initial`` classifier given to
         :meth:`SpectrumClassifier.train` (the previous iteration's) instead of a
         fresh initialisation; the original trained from scratch every iteration
+    oracle_weight : each training row marked as an oracle label (``oracle=`` of
+        :meth:`SpectrumClassifier.train`) enters the fit this many times (after the
+        validation split, so validation stays honest): a few hundred target labels
+        beside thousands of source spectra are otherwise outvoted, and a spectrum the
+        oracle called absorption is predicted emission again (issue 25, ``flipped``)
     """
 
     variant: str = "reference"
@@ -175,10 +180,13 @@ class TrainConfig:
     seed: int = 0
     noise_augment: float = 0.0
     warm_start: bool = False
+    oracle_weight: int = 1
 
     def __post_init__(self) -> None:
         if not self.noise_augment >= 0:
             raise AlvoError(Reason.BAD_PARAMETER, "noise_augment must be >= 0")
+        if not 1 <= self.oracle_weight <= 1000:
+            raise AlvoError(Reason.BAD_PARAMETER, "oracle_weight must be 1..1000")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -267,6 +275,7 @@ class SpectrumClassifier:
         extra_provenance: Mapping[str, Any] | None = None,
         on_epoch: Callable[[int, int, Mapping[str, float]], None] | None = None,
         initial: SpectrumClassifier | None = None,
+        oracle: np.ndarray | None = None,
     ) -> SpectrumClassifier:
         """Train a network: from scratch (as the original did each iteration), or with
         ``config.warm_start`` from ``initial``'s weights when its shape matches.
@@ -275,6 +284,8 @@ class SpectrumClassifier:
         Reproducible for a given ``config.seed`` (Python, numpy and TF seeds set,
         TF deterministic ops on). ``on_epoch(epoch, max_epochs, logs)`` is called
         after each epoch, so a job can report live progress while a long fit runs.
+        ``oracle`` : (n,) bool, the rows that are oracle labels (weighted by
+        ``config.oracle_weight``); None: none are.
         """
         import keras
         import tensorflow as tf
@@ -289,6 +300,9 @@ class SpectrumClassifier:
         tf.config.experimental.enable_op_determinism()
         rng = np.random.default_rng(config.seed)
         train_rows, val_rows = _validation_split(y, config.validation_fraction, rng)
+        if oracle is not None and config.oracle_weight > 1:
+            extra = train_rows[np.asarray(oracle, dtype=bool)[train_rows]]
+            train_rows = np.concatenate([train_rows, np.repeat(extra, config.oracle_weight - 1)])
         x_fit, y_fit, class_weight = balance(
             x[train_rows], y[train_rows], config.balancing, config.seed
         )
