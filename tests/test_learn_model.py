@@ -185,3 +185,15 @@ def test_oracle_weight_makes_the_network_keep_the_oracles_verdicts() -> None:
     assert flipped[0] >= 5 and flipped[1] <= 1, flipped
     with pytest.raises(AlvoError, match="oracle_weight"):
         TrainConfig(oracle_weight=0)
+
+
+def test_mc_dropout_passes_scatter_around_the_deterministic_prediction(
+    trained: SpectrumClassifier,
+) -> None:
+    x, _ = _data(40, seed=3)
+    passes = trained.mc_dropout(x, 50, np.random.default_rng(0))
+    assert passes.shape == (50, 40, 3) and np.allclose(passes.sum(axis=2), 1, atol=1e-5)
+    assert passes.std(axis=0).max() > 1e-3  # dropout is on: the passes differ
+    # the passes' mean is less confident than the deterministic net, but agrees with it
+    agree = passes.mean(axis=0).argmax(axis=1) == trained.predict_proba(x).argmax(axis=1)
+    assert agree.mean() >= 0.9

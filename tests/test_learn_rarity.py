@@ -198,3 +198,20 @@ def test_the_em_count_threshold_cuts_where_the_pool_priors_say_the_stars_end():
     assert np.mean(chosen[stars]) > 0.6
     with_nan = expected_count_candidates(np.r_[p[:100], [[np.nan] * 3]], (0, 1))[0]
     assert not with_nan[-1]
+
+
+def test_a_bald_batch_runs_monte_carlo_dropout_on_its_shortlist_only():
+    rng = np.random.default_rng(4)
+    p = _probabilities(2000, rng)
+    calls: list[int] = []
+
+    def mc(rows: np.ndarray) -> np.ndarray:
+        calls.append(len(rows))
+        noisy = p[rows][None] * rng.uniform(0.5, 1.5, (6, len(rows), 3))
+        return noisy / noisy.sum(axis=2, keepdims=True)
+
+    with pytest.raises(ValueError, match="Monte-Carlo"):
+        select_batch(p, np.arange(10), 20, 5, rng, "bald")
+    step = select_batch(p, np.arange(10), 20, 5, rng, "bald", exploit=0.5, mc=mc)
+    assert step.rows(QUERY, PADDING).size == 20 and step.n_exploit == 10
+    assert calls and max(calls) <= 10 * 10  # the shortlist of the exploration part, not 2000

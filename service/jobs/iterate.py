@@ -11,7 +11,8 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   datasets are given and it does not exist yet
 ``STRATEGY``      entropy (default), margin, least-confidence, random, diverse-entropy,
                   random-pool (at random among all open spectra, not only candidates),
-                  exploit (most likely emission first)
+                  exploit (most likely emission first), bald (BALD on Monte-Carlo dropout
+                  passes of an entropy shortlist)
 ``EXPLOIT``       fraction of the batch given to the most likely emission stars
                   (p(single) + p(double)) before the strategy picks the rest (default
                   0.5, chosen by the rare-regime benchmark: docs/learning.md; 0: the original)
@@ -382,6 +383,12 @@ class Iteration:
         def embed(rows: np.ndarray) -> np.ndarray:
             return np.asarray(load_model(model_path).embed(np.asarray(features[rows])))
 
+        def mc(rows: np.ndarray) -> np.ndarray:  # STRATEGY=bald: on its shortlist only
+            rng = np.random.default_rng(self.request.training.seed + self.number)
+            return np.asarray(
+                load_model(model_path).mc_dropout(np.asarray(features[rows]), 20, rng)
+            )
+
         step = select_batch(
             predictions.probabilities,
             self.campaigns.judged_pool_rows(self.campaign),
@@ -393,6 +400,7 @@ class Iteration:
             embed=embed,
             exploit=self.request.exploit,
             padding=self.request.padding,
+            mc=mc,
         )
         self.step = step
         self.stability = self.measure_stability(predictions)

@@ -177,6 +177,22 @@ def _embed_rows(
     return model.embed(np.asarray(target_x[unlabelled[rows]]))
 
 
+def _mc_rows(
+    model: SpectrumClassifier,
+    target_x: np.ndarray,
+    unlabelled: np.ndarray,
+    seed: int,
+    rows: np.ndarray,
+) -> np.ndarray:
+    """(T, len(rows), k) Monte-Carlo dropout passes of the pool rows ``unlabelled[rows]``."""
+    x = np.asarray(target_x[unlabelled[rows]])
+    return model.mc_dropout(x, MC_PASSES, np.random.default_rng(seed))
+
+
+#: Monte-Carlo dropout passes per spectrum for ``bald``.
+MC_PASSES = 20
+
+
 def _train_priors(y: np.ndarray, k: int, balancing: str) -> np.ndarray:
     """Class priors the network was trained under: uniform when balanced, else the counts."""
     if balancing in ("smote", "class-weight"):
@@ -301,6 +317,9 @@ def run_active_learning(
                 positive,
                 embed=functools.partial(_embed_rows, model, problem.target_x, unlabelled),
                 exploit=config.exploit,
+                mc=functools.partial(
+                    _mc_rows, model, problem.target_x, unlabelled, config.seed * 1000 + iteration
+                ),
             )
             query, check = step.rows(QUERY, PADDING), step.rows(PRECISION_SAMPLE)
             verdicts = training_targets(oracle(unlabelled[check]), classes, extra)

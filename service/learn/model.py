@@ -430,6 +430,42 @@ class SpectrumClassifier:
         """(n, d) penultimate-layer activations (the ``embedding`` layer), streamed likewise."""
         return self.score(x, batch_size, precision)[1]
 
+    def mc_dropout(
+        self, x: np.ndarray, passes: int = 20, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """(passes, n, k) class probabilities of (n, m) features with dropout on
+        (Monte-Carlo dropout, Gal & Ghahramani 2016): samples of the network's posterior.
+
+        Only the dense head is random: the convolutions and the first dense layer run
+        once (inference mode, so batch normalisation keeps its running statistics),
+        then each pass draws new dropout masks in numpy for the two dropout layers and
+        applies the remaining two dense layers. ``passes`` forward passes thus cost
+        little more than one; meant for a shortlist (a few thousand rows), not a pool.
+        """
+        import keras
+
+        rng = np.random.default_rng() if rng is None else rng
+        drops = [layer for layer in self.network.layers if isinstance(layer, keras.layers.Dropout)]
+        if len(drops) != 2:
+            raise AlvoError(Reason.BAD_PARAMETER, "MC dropout needs the two-dropout dense head")
+        head = keras.Model(self.network.inputs, drops[0].input)
+        h1 = np.asarray(head.predict(np.asarray(x, np.float32)[:, :, None], verbose=0), np.float64)
+        w2, b2 = (np.asarray(w, np.float64) for w in self.network.get_layer("embedding").weights)
+        w3, b3 = (
+            np.asarray(w, np.float64) for w in self.network.get_layer("probabilities").weights
+        )
+        keep = [1.0 - float(d.rate) for d in drops]
+        out = np.empty((passes, len(h1), w3.shape[1]), dtype=np.float32)
+        for t in range(passes):
+            a = h1 * (rng.random(h1.shape) < keep[0]) / keep[0]
+            h2 = np.maximum(a @ w2 + b2, 0.0)
+            h2 = h2 * (rng.random(h2.shape) < keep[1]) / keep[1]
+            logits = h2 @ w3 + b3
+            logits -= logits.max(axis=1, keepdims=True)
+            e = np.exp(logits)
+            out[t] = e / e.sum(axis=1, keepdims=True)
+        return out
+
     # ------------------------------------------------------------------- files
     def metadata(self) -> dict[str, Any]:
         return {
