@@ -307,6 +307,13 @@ def rare_summary(results: Sequence[IterationResult], goal: float = 0.95) -> str:
                 f"{ms([r.catalogue_estimate for r in at])} recall "
                 f"{ms([r.catalogue_recall for r in at])}"
             )
+            matrices = [r.pool_confusion for r in at if r.pool_confusion is not None]
+            if matrices:
+                total = np.sum(matrices, axis=0)
+                cells = " | ".join(
+                    " / ".join(str(int(v)) for v in total[i]) for i in range(len(total))
+                )
+                lines.append(f"    pool confusion (truth rows x predicted, seeds summed): {cells}")
     return "\n".join(lines)
 
 

@@ -158,6 +158,9 @@ class IterationResult:
     shift_recall: float = float("nan")
     prior_precision: float = float("nan")  # the K most likely, K from the EM priors
     prior_recall: float = float("nan")
+    # --- the pool's confusion (truth x prediction, the network's own classes): the pool
+    # holds far more emission stars than the test set, so single vs double is measurable
+    pool_confusion: np.ndarray | None = None
 
     def row(self, classes: Sequence[str]) -> dict[str, Any]:
         """Flat dict for a CSV row."""
@@ -167,6 +170,8 @@ class IterationResult:
             out[f"recall_{name}"] = float(self.recall[i])
             for j, predicted in enumerate(classes):  # test-set confusion: truth x prediction
                 out[f"confusion_{name}_as_{predicted}"] = int(self.confusion[i, j])
+                if self.pool_confusion is not None:
+                    out[f"pool_{name}_as_{predicted}"] = int(self.pool_confusion[i, j])
         return out
 
 
@@ -382,6 +387,9 @@ def run_active_learning(
             shift_recall=shift_r,
             prior_precision=prior_p,
             prior_recall=prior_r,
+            pool_confusion=confusion_matrix(
+                pool_truth[trainable], pool_class[trainable], len(classes)
+            ),
         )
         results.append(result)
         if progress is not None:
