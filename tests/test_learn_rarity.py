@@ -13,7 +13,11 @@ from service.learn.precision import (
     stratified_precision,
 )
 from service.learn.query import STRATEGIES, exploit_sampling
-from service.learn.shift import em_priors, expected_count_candidates
+from service.learn.shift import (
+    em_priors,
+    expected_count_candidates,
+    recall_target_candidates,
+)
 from service.learn.stability import (
     StoppingRule,
     candidate_agreement,
@@ -198,6 +202,10 @@ def test_the_em_count_threshold_cuts_where_the_pool_priors_say_the_stars_end():
     assert np.mean(chosen[stars]) > 0.6
     with_nan = expected_count_candidates(np.r_[p[:100], [[np.nan] * 3]], (0, 1))[0]
     assert not with_nan[-1]
+    # the cut for an EM-expected recall of 95 %: more stars, at a lower precision
+    wide, j = recall_target_candidates(p, (0, 1), 0.95)
+    assert wide.sum() == j > k and np.mean(wide[stars]) > 0.9 > np.mean(chosen[stars])
+    assert precision(wide) > precision(argmax) * 0.9  # never worse than argmax by much
 
 
 def test_a_bald_batch_runs_monte_carlo_dropout_on_its_shortlist_only():

@@ -125,7 +125,8 @@ def test_two_iterations_with_oracle_labels_in_between(service):
         for pubdid in query["pubdid"]
     ]
     # and calls three confident candidates outside the batch absorption (a cautious
-    # oracle): the network, one label against its source set, keeps calling them emission
+    # oracle): the network, one label each against its source set (ORACLE_WEIGHT=1
+    # below), keeps calling them emission
     outside = candidates[~np.isin(candidates["pubdid"], query["pubdid"])]
     doubted = outside["pubdid"][np.argsort(-np.asarray(outside["entropy"]))[-3:]]
     labels += [{"pubdid": p, "label": "absorption", "iteration": 0} for p in doubted]
@@ -139,6 +140,7 @@ def test_two_iterations_with_oracle_labels_in_between(service):
         TRAIN_BATCH_SIZE="128",
         EXPLOIT="0.25",
         LABEL_SHIFT="true",
+        ORACLE_WEIGHT="1",
     )
     summary = httpx.get(second.results["summary"][0]).json()
     assert summary["iteration"] == 1

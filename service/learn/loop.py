@@ -41,7 +41,12 @@ from service.learn.precision import (
     stratified_precision,
 )
 from service.learn.query import emission_probability
-from service.learn.shift import em_priors, expected_count_candidates, reweight
+from service.learn.shift import (
+    em_priors,
+    expected_count_candidates,
+    recall_target_candidates,
+    reweight,
+)
 from service.learn.stability import (
     StoppingRule,
     candidate_agreement,
@@ -158,6 +163,9 @@ class IterationResult:
     shift_recall: float = float("nan")
     prior_precision: float = float("nan")  # the K most likely, K from the EM priors
     prior_recall: float = float("nan")
+    target_precision: float = float("nan")  # the top j whose EM-expected recall is 95 %
+    target_recall: float = float("nan")
+    ranking_precision_at_95: float = float("nan")  # best any threshold on p(emission) can do
     # --- the pool's confusion (truth x prediction, the network's own classes): the pool
     # holds far more emission stars than the test set, so single vs double is measurable
     pool_confusion: np.ndarray | None = None
@@ -267,6 +275,7 @@ def run_active_learning(
         raw_priors = _train_priors(y, len(classes), train.balancing)
         shifted, _ = em_priors(p_all, raw_priors)
         by_count, _ = expected_count_candidates(p_all, positive, raw_priors)
+        by_recall, _ = recall_target_candidates(p_all, positive, 0.95, raw_priors)
         if config.label_shift:
             p_all, pool_priors = em_priors(p_all, _train_priors(y, len(classes), train.balancing))
             p_test = reweight(p_test, pool_priors, _train_priors(y, len(classes), train.balancing))
@@ -304,6 +313,10 @@ def run_active_learning(
             pool_emission[trainable], np.isin(shifted.argmax(axis=1), positive)[trainable]
         )
         prior_p, prior_r = binary_precision_recall(pool_emission[trainable], by_count[trainable])
+        target_p, target_r = binary_precision_recall(pool_emission[trainable], by_recall[trainable])
+        ranked, _ = precision_at_recall(
+            pool_emission[trainable], emission_probability(p_all[trainable], positive), 0.95
+        )
         catalogue = oracle_catalogue(pool_candidate, known, pool_emission)
         cat_p, cat_r = binary_precision_recall(pool_emission[trainable], catalogue[trainable])
         estimate = (float("nan"), float("nan"))
@@ -387,6 +400,9 @@ def run_active_learning(
             shift_recall=shift_r,
             prior_precision=prior_p,
             prior_recall=prior_r,
+            target_precision=target_p,
+            target_recall=target_r,
+            ranking_precision_at_95=ranked,
             pool_confusion=confusion_matrix(
                 pool_truth[trainable], pool_class[trainable], len(classes)
             ),
