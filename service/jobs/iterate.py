@@ -30,7 +30,8 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   embedding, stored per spectrum (``prediction.surprise``)
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
-``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
+``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``,
+``ORACLE_WEIGHT`` (copies of each oracle label in training; default 10, 1: the original)
 ``NOISE_AUGMENT``  noisy training copies, sigma up to this many z-units (default 1.0;
                   0 trains as the original did) -- see docs/learning.md, "Domain gap"
 
@@ -43,7 +44,9 @@ and the stratified precision estimate of its whole predicted-emission set
 After classifying it measures stability against the previous iteration (churn,
 candidate agreement, labelled-absorption spectra predicted emission) and applies
 the stopping rule (:mod:`service.learn.stability`); all go into the iteration's row
-and the summary.
+and the summary, with the size of the campaign's emission catalogue (``n_catalogue``:
+the oracle's verdicts where given, the predictions elsewhere) and, once its sample is
+labelled, that catalogue's stratified precision (``catalogue_estimate``).
 """
 
 from __future__ import annotations
