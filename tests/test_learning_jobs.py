@@ -124,6 +124,12 @@ def test_two_iterations_with_oracle_labels_in_between(service):
         {"pubdid": pubdid, "label": CLASSES[pool_kinds[int(pubdid.split("?")[1])]], "iteration": 0}
         for pubdid in query["pubdid"]
     ]
+    # and calls three confident candidates outside the batch absorption (a cautious
+    # oracle): the network, one label each against its source set (ORACLE_WEIGHT=1
+    # below), keeps calling them emission
+    outside = candidates[~np.isin(candidates["pubdid"], query["pubdid"])]
+    doubted = outside["pubdid"][np.argsort(-np.asarray(outside["entropy"]))[-3:]]
+    labels += [{"pubdid": p, "label": "absorption", "iteration": 0} for p in doubted]
     stored = httpx.post(f"{base}/campaigns/be/labels", json={"labels": labels}).json()
     assert stored["stored"] == len(labels)
 
@@ -134,6 +140,7 @@ def test_two_iterations_with_oracle_labels_in_between(service):
         TRAIN_BATCH_SIZE="128",
         EXPLOIT="0.25",
         LABEL_SHIFT="true",
+        ORACLE_WEIGHT="1",
     )
     summary = httpx.get(second.results["summary"][0]).json()
     assert summary["iteration"] == 1
@@ -164,7 +171,7 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     assert list(metrics["iteration"]) == [0, 1]
     assert list(metrics["strategy"]) == ["entropy", "diverse-entropy"]
     assert list(metrics["n_labels"]) == [0, len(labels)]  # what each model was trained on
-    assert list(metrics["n_answered"]) == [len(labels), 0]  # what each batch got since
+    assert list(metrics["n_answered"]) == [len(query), 0]  # what each batch got since
     assert not np.ma.is_masked(metrics["n_candidates"][0]) and metrics["n_candidates"][0] > 0
     for timing in ("train_seconds", "classify_seconds"):  # every row, not only the latest
         assert not np.ma.getmaskarray(metrics[timing]).any()
@@ -180,6 +187,13 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     assert metrics["precision_estimate"][0] == pytest.approx(truly.mean())
     assert 0 <= metrics["churn"][1] <= 1 and np.ma.is_masked(metrics["churn"][0])
     assert summary["churn"] == pytest.approx(float(metrics["churn"][1]))
+    # issue 25: the catalogue takes the oracle's verdict where it gave one
+    listed = set(table(second.results["candidates"][0])["pubdid"])
+    asked = {label["pubdid"] for label in labels}
+    stars = {label["pubdid"] for label in labels if label["label"] in CLASSES[:2]}
+    assert summary["catalogue"] == len(listed - asked) + len(stars) == metrics["n_catalogue"][1]
+    assert summary["catalogue"] < len(listed)  # the doubted ones are out of it
+    assert metrics["catalogue_estimate"][0] == pytest.approx(truly.mean())  # none labelled yet
     assert set(summary["stopping"]) == {"stop", "reason", "evidence"}
     # issue 25: n_answered is a TAP column; precision_absorption (always empty) is gone
     tap = httpx.get(
@@ -192,13 +206,13 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     )
     assert tap.status_code == 200, tap.text
     over_tap = parse_single_table(io.BytesIO(tap.content)).to_table()
-    assert list(over_tap["n_answered"]) == [len(labels), 0]
+    assert list(over_tap["n_answered"]) == [len(query), 0]
     assert int(over_tap["n_flipped"][1]) >= 0
     assert "precision_absorption" not in schema.iteration.c
     # the page's overview reads the same counts (issue 14: "oracle labels 0" after 100)
     campaign = httpx.get(f"{base}/campaigns/be").json()
     overview = campaign["iterations"]
-    assert [it["n_answered"] for it in overview] == [len(labels), 0]
+    assert [it["n_answered"] for it in overview] == [len(query), 0]
     assert set(campaign["stopping"]) == {"stop", "reason", "evidence"}  # the page reads it
     assert campaign["stopping"]["stop"] is False  # two iterations: too early to say
     # a label that does not say its iteration (SAMP, files) is filed under its batch's

@@ -11,7 +11,8 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   datasets are given and it does not exist yet
 ``STRATEGY``      entropy (default), margin, least-confidence, random, diverse-entropy,
                   random-pool (at random among all open spectra, not only candidates),
-                  exploit (most likely emission first)
+                  exploit (most likely emission first), bald (BALD on Monte-Carlo dropout
+                  passes of an entropy shortlist)
 ``EXPLOIT``       fraction of the batch given to the most likely emission stars
                   (p(single) + p(double)) before the strategy picks the rest (default
                   0.5, chosen by the rare-regime benchmark: docs/learning.md; 0: the original)
@@ -35,7 +36,8 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   it must score; its audit falls back to scoring every spectrum when the
                   gate cannot be trusted on this pool (:mod:`service.learn.cascade`);
                   off (default, by measurement: docs/performance.md, "The cascade")
-``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
+``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``,
+``ORACLE_WEIGHT`` (copies of each oracle label in training; default 10, 1: the original)
 ``NOISE_AUGMENT``  noisy training copies, sigma up to this many z-units (default 1.0;
                   0 trains as the original did) -- see docs/learning.md, "Domain gap"
 
@@ -48,7 +50,9 @@ and the stratified precision estimate of its whole predicted-emission set
 After classifying it measures stability against the previous iteration (churn,
 candidate agreement, labelled-absorption spectra predicted emission) and applies
 the stopping rule (:mod:`service.learn.stability`); all go into the iteration's row
-and the summary.
+and the summary, with the size of the campaign's emission catalogue (``n_catalogue``:
+the oracle's verdicts where given, the predictions elsewhere) and, once its sample is
+labelled, that catalogue's stratified precision (``catalogue_estimate``).
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ from service.jobs.results import (
 )
 from service.jobs.runner import job_runner
 from service.learn import STRATEGIES
-from service.learn.precision import stratified_precision
+from service.learn.precision import catalogue_precision, oracle_catalogue, stratified_precision
 from service.learn.query import emission_probability
 from service.learn.shift import em_priors
 from service.learn.similar import Projection, SimilarityIndex, fit_projection, sample_rows
@@ -331,16 +335,28 @@ class Iteration:
         judged = [v for v in known if v in CLASSES]
         sample = [v for r, v in zip(role, verdict, strict=True) if r == PRECISION_SAMPLE]
         sample_judged = [v for v in sample if v in CLASSES]
+        open_candidates = int(row["n_candidates"]) - len(known)
+        hits = sum(v in TARGET_CLASSES for v in sample_judged)
         value, lower = stratified_precision(
             sum(v in TARGET_CLASSES for v in judged),
             len(judged),
-            int(row["n_candidates"]) - len(known),
-            sum(v in TARGET_CLASSES for v in sample_judged),
+            open_candidates,
+            hits,
             len(sample_judged),
         )
-        if not np.isfinite(value):
-            return {}
-        return {"precision_estimate": value, "precision_estimate_lower": lower}
+        out = {}
+        if np.isfinite(value):
+            out = {"precision_estimate": value, "precision_estimate_lower": lower}
+        stars = self.campaigns.labelled_at(self.campaign, previous)  # verdicts win there
+        value, lower = catalogue_precision(
+            sum(verdicts.get(s) in TARGET_CLASSES for s in stars),
+            open_candidates,
+            hits,
+            len(sample_judged),
+        )
+        if np.isfinite(value):
+            out |= {"catalogue_estimate": value, "catalogue_estimate_lower": lower}
+        return out
 
     def train(self) -> tuple[Path, int]:
         """Train on every label so far; returns the saved model's path and the number
@@ -352,9 +368,11 @@ class Iteration:
         folder = self.settings.home / "models" / self.campaign.name
         previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
         stage = self.stages.begin("train", f"training on {len(y)} labelled spectra")
+        oracle = np.arange(len(y)) >= len(y) - len(target_rows)  # pool labels come last
         classifier = fit_classifier(
-            features, y, self.request.training, provenance, stage, previous, self.prior_epochs
-        )
+            features, y, self.request.training, provenance, stage, previous, self.prior_epochs,
+            oracle,
+        )  # fmt: skip
         self.timings["train"] = time.perf_counter() - started
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
@@ -418,6 +436,12 @@ class Iteration:
         def embed(rows: np.ndarray) -> np.ndarray:
             return np.asarray(load_model(model_path).embed(np.asarray(features[rows])))
 
+        def mc(rows: np.ndarray) -> np.ndarray:  # STRATEGY=bald: on its shortlist only
+            rng = np.random.default_rng(self.request.training.seed + self.number)
+            return np.asarray(
+                load_model(model_path).mc_dropout(np.asarray(features[rows]), 20, rng)
+            )
+
         step = select_batch(
             predictions.probabilities,
             self.campaigns.judged_pool_rows(self.campaign),
@@ -429,6 +453,7 @@ class Iteration:
             embed=embed,
             exploit=self.request.exploit,
             padding=self.request.padding,
+            mc=mc,
         )
         self.step = step
         self.stability = self.measure_stability(predictions)
@@ -464,6 +489,7 @@ class Iteration:
         absorbed = np.array([r for r, v in verdicts.items() if v == ABSORPTION], dtype=np.int64)
         candidate = predictions.candidates()
         out["n_flipped"] = int(candidate[absorbed].sum()) if absorbed.size else 0
+        out["n_catalogue"] = int(self.catalogue(candidate, verdicts).sum())
         open_rows = np.ones(len(current), bool)
         open_rows[np.asarray(self.campaigns.judged_pool_rows(self.campaign), dtype=np.int64)] = (
             False
@@ -481,6 +507,17 @@ class Iteration:
         out["stop"], out["stop_reason"] = decision.stop, decision.reason
         self.stopping = decision.to_dict()
         return out
+
+    @staticmethod
+    def catalogue(candidate: np.ndarray, verdicts: dict[int, str]) -> np.ndarray:
+        """(n,) bool, the campaign's emission catalogue: the oracle's class verdict where
+        it gave one, the network's prediction elsewhere (:func:`oracle_catalogue`)."""
+        labelled = np.zeros(len(candidate), dtype=bool)
+        emission = np.zeros(len(candidate), dtype=bool)
+        for row, verdict in verdicts.items():
+            if verdict in CLASSES:
+                labelled[row], emission[row] = True, verdict in TARGET_CLASSES
+        return oracle_catalogue(candidate, labelled, emission)
 
     def scoring(self) -> Scoring:
         job_id = self.workdir.name  # a UWS job's directory is named after the job
@@ -662,6 +699,7 @@ class Iteration:
             "churn": self.stability["churn"],
             "candidate_agreement": self.stability["candidate_agreement"],
             "flipped": self.stability["n_flipped"],
+            "catalogue": self.stability["n_catalogue"],
             "uncertain": self.stability["n_uncertain"],
             "stopping": self.stopping,
             "pool": len(probabilities),

@@ -155,6 +155,8 @@ METRIC_FLOATS = (
     "precision_double_peak_lower",
     "precision_estimate",
     "precision_estimate_lower",
+    "catalogue_estimate",
+    "catalogue_estimate_lower",
     "churn",
     "candidate_agreement",
     "train_seconds",
@@ -168,6 +170,7 @@ METRIC_INTS = (
     "n_sample_judged",
     "n_flipped",
     "n_uncertain",
+    "n_catalogue",
 )
 
 

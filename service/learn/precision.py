@@ -70,6 +70,43 @@ def stratified_precision(
     return (labelled_hits + n_u * p_u) / total, (labelled_hits + n_u * lower_u) / total
 
 
+def oracle_catalogue(
+    candidate: np.ndarray, labelled: np.ndarray, verdict_emission: np.ndarray
+) -> np.ndarray:
+    """(n,) bool: the emission catalogue a campaign publishes -- the oracle's verdict
+    where it gave a class, the network's prediction elsewhere.
+
+    candidate : (n,) bool, predicted emission; labelled : (n,) bool, the oracle gave a
+    class verdict (``not-sure``/``bad`` rows are not labelled here); verdict_emission :
+    (n,) bool, that verdict was an emission class (ignored where not labelled).
+    Why: at 1 % rarity nearly every false positive left after a few iterations is a
+    spectrum the oracle had already called absorption (issue 25, ``flipped``); an
+    astronomer publishes the verdict, not the network's second opinion.
+    """
+    labelled = np.asarray(labelled, dtype=bool)
+    return np.where(labelled, np.asarray(verdict_emission, bool), np.asarray(candidate, bool))
+
+
+def catalogue_precision(
+    labelled_emission: int,
+    open_candidates: int,
+    sample_hits: int,
+    sample_judged: int,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """:func:`stratified_precision` of :func:`oracle_catalogue`: its labelled stratum
+    (``labelled_emission`` spectra the oracle called emission) is right by definition,
+    its open stratum (``open_candidates``) is estimated by the precision sample."""
+    return stratified_precision(
+        labelled_emission,
+        labelled_emission,
+        open_candidates,
+        sample_hits,
+        sample_judged,
+        confidence,
+    )
+
+
 def clopper_pearson_lower(successes: int, trials: int, confidence: float = 0.95) -> float:
     """One-sided exact lower bound of a binomial proportion (0 when no successes)."""
     if trials <= 0:

@@ -41,6 +41,7 @@ import numpy as np
 from service.learn.precision import precision_sample as draw_sample
 from service.learn.query import (
     NEEDS_EMBEDDINGS,
+    NEEDS_SAMPLES,
     UNRESTRICTED,
     entropy,
     exploit_sampling,
@@ -150,6 +151,7 @@ def select_batch(
     embed: Callable[[np.ndarray], np.ndarray] | None = None,
     exploit: float = 0.0,
     padding: int | None = None,
+    mc: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Batch:
     """Roles and scores of one active-learning step.
 
@@ -164,6 +166,9 @@ def select_batch(
         among the open spectra, before the strategy picks the rest
     padding : None: fill the batch to ``batch`` with predicted absorption by the
         strategy (the benchmarked protocol); N: at most N of them, at random
+    mc : ``mc(rows) -> (T, len(rows), k)`` Monte-Carlo dropout passes of those pool
+        rows, needed by the strategies in :data:`service.learn.query.NEEDS_SAMPLES`
+        (``bald``), which call it on their entropy shortlist only
     """
     probabilities = np.asarray(probabilities)
     n = len(probabilities)
@@ -192,6 +197,9 @@ def select_batch(
     if embedded and embed is None:
         raise ValueError(f"strategy {strategy!r} needs the network's embeddings (embed=...)")
     embeddings = LazyEmbeddings(embed, rest) if embedded and embed is not None else None
+    if strategy in NEEDS_SAMPLES and mc is None:
+        raise ValueError(f"strategy {strategy!r} needs Monte-Carlo dropout passes (mc=...)")
+    samples = LazyEmbeddings(mc, rest) if mc is not None else None  # same laziness
     explore = batch - likely.size
     picked = rest[
         select_query(
@@ -201,6 +209,7 @@ def select_batch(
             strategy,
             None if strategy in UNRESTRICTED else among,
             embeddings=embeddings,  # type: ignore[arg-type]  # lazy: computed for the shortlist only
+            samples=samples,  # type: ignore[arg-type]
         )
     ]  # candidates first, then the rest: see select_query
     picked = np.r_[likely, picked].astype(np.int64)

@@ -665,6 +665,21 @@ class Campaigns:
         with self.engine.connect() as conn:
             return [(int(n), int(sid), str(p), str(r)) for n, sid, p, r in conn.execute(query)]
 
+    def labelled_at(self, campaign: Campaign, iteration: int) -> list[int]:
+        """Spectrum ids the oracle had labelled before ``iteration`` (whatever its model
+        predicted): the labelled stratum of the catalogue, where verdicts win."""
+        prediction = schema.prediction
+        with self.engine.connect() as conn:
+            return [
+                int(sid)
+                for sid in conn.scalars(
+                    sa.select(prediction.c.spectrum_id)
+                    .where(prediction.c.campaign_id == campaign.campaign_id)
+                    .where(prediction.c.iteration == iteration)
+                    .where(prediction.c.labelled == sa.true())
+                )
+            ]
+
     def labelled_candidates(self, campaign: Campaign, iteration: int) -> list[int]:
         """Spectrum ids the oracle had labelled before ``iteration`` that its model predicted
         as emission (the labelled stratum of its candidate set)."""

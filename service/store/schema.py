@@ -679,6 +679,30 @@ iteration = sa.Table(
         "meta.code",
     ),
     col("stop_reason", sa.Text, "Why the stopping rule decided so", "meta.note"),
+    # --- added by revision 0015 (issue 25): the catalogue, where the oracle's verdicts win
+    col(
+        "n_catalogue",
+        sa.Integer,
+        "Pool spectra in the campaign's emission catalogue after this iteration: the oracle's "
+        "verdict where it gave a class, this iteration's prediction elsewhere",
+        "meta.number",
+    ),
+    col(
+        "catalogue_estimate",
+        sa.Float,
+        "Estimated emission precision of that catalogue: its labelled spectra are right by "
+        "their verdicts, its unlabelled ones are estimated by the precision sample "
+        "(stratified; empty until the sample is labelled)",
+        "stat.fit.goodness",
+        "",
+    ),
+    col(
+        "catalogue_estimate_lower",
+        sa.Float,
+        "One-sided 95% lower bound of catalogue_estimate (Clopper-Pearson on the sampled stratum)",
+        "stat.fit.goodness;stat.min",
+        "",
+    ),
     sa.UniqueConstraint("campaign_id", "number"),
     comment="Metrics of each active-learning iteration.",
 )
