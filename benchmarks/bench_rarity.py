@@ -13,7 +13,8 @@ rule's decision. The CSVs (with the test-set confusion per iteration) go to
 
     .venv/bin/python benchmarks/bench_rarity.py [--fractions 0.003,0.01,0.03]
         [--problem archive|benchmarks.line_models:rare_1pc] [--oracle-weight 1,10]
-        [--pool 10000] [--seeds 3] [--iterations 3] [--exploit 0,0.5] [-o OUT]
+        [--pool 10000] [--seeds 3] [--iterations 3] [--exploit 0,0.5]
+        [--candidates argmax|auto|recall-target] [-o OUT]
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def main() -> int:
     parser.add_argument("--exploit", default="0,0.5")
     parser.add_argument("--label-shift", default="off", choices=["off", "on", "both"])
     parser.add_argument("--oracle-weight", default="1")
+    parser.add_argument(
+        "--candidates", default="argmax", choices=["argmax", "auto", "recall-target"]
+    )
     parser.add_argument("--warm-start", action="store_true")
     parser.add_argument("--variant", default="small")
     parser.add_argument("--epochs", type=int, default=20)
@@ -57,7 +61,8 @@ def main() -> int:
             "benchmark", "active-learning", "--problem", args.problem,
             "--strategies", args.strategies, "--exploit", args.exploit,
             "--label-shift", args.label_shift, "--iterations", str(args.iterations),
-            "--oracle-weight", args.oracle_weight, *(["--warm-start"] if args.warm_start else []),
+            "--oracle-weight", args.oracle_weight, "--candidates", args.candidates,
+            *(["--warm-start"] if args.warm_start else []),
             "--seeds", str(args.seeds), "--variant", args.variant,
             "--epochs", str(args.epochs), "--patience", str(args.patience),
             "--noise-augment", "1.0", "--n-source", str(args.n_source),

@@ -98,6 +98,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="re-weight probabilities to the pool's EM-estimated class priors (Saerens 2002)",
     )
     al.add_argument(
+        "--candidates",
+        default="argmax",
+        choices=["argmax", "auto", "recall-target"],
+        help="the candidate rule of the iterate job's CANDIDATES: what the batch is drawn "
+        "among and the network's pool precision/recall count ('argmax': the seed's)",
+    )
+    al.add_argument(
         "--oracle-weight",
         default="1",
         help="comma-separated: each oracle label enters training this many times "
@@ -217,8 +224,10 @@ def active_learning_command(args: argparse.Namespace) -> int:
                         precision_sample=args.sample, test_size=args.test_size,
                         train=dataclasses.replace(train, oracle_weight=weight),
                         seed=seed, exploit=fraction, label_shift=shift,
+                        candidates=args.candidates,
                     )  # fmt: skip
                     name = variant_name(strategy, fraction, shift, weight)
+                    name += "" if args.candidates == "argmax" else f"+{args.candidates}"
 
                     def advance(r: IterationResult) -> None:
                         r.strategy = name  # noqa: B023 (called before the next variant)

@@ -16,6 +16,13 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``EXPLOIT``       fraction of the batch given to the most likely emission stars
                   (p(single) + p(double)) before the strategy picks the rest (default
                   0.5, chosen by the rare-regime benchmark: docs/learning.md; 0: the original)
+``CANDIDATES``    how the candidate set (the spectra decided emission) is cut: auto
+                  (default: recall-target while the campaign has no oracle label of the
+                  pool, argmax from then on), argmax (the seed's: most probable class),
+                  recall-target (the top j by EM-corrected p(single) + p(double), j where
+                  the expected recall reaches 95 %; :mod:`service.learn.shift`). The query
+                  restriction, precision sample, padding, ``n_candidates``, the recorded
+                  ``predicted_class`` and the catalogue all follow it
 ``LABEL_SHIFT``   true: re-weight the pool's probabilities to its class priors as
                   estimated by EM (Saerens et al. 2002) before choosing and recording
 ``BATCH``         spectra for the oracle (default: the campaign's, 100)
@@ -93,7 +100,13 @@ from service.jobs.runner import job_runner
 from service.learn import STRATEGIES
 from service.learn.precision import catalogue_precision, oracle_catalogue, stratified_precision
 from service.learn.query import emission_probability
-from service.learn.shift import em_priors
+from service.learn.shift import (
+    CANDIDATE_RULES,
+    CandidateCut,
+    decide_candidates,
+    em_priors,
+    train_priors,
+)
 from service.learn.similar import Projection, SimilarityIndex, fit_projection, sample_rows
 from service.learn.stability import candidate_agreement, churn, stopping_rule, uncertain
 from service.learn.step import score_batch, select_batch
@@ -152,6 +165,7 @@ class IterateRequest:
     label_shift: bool = False
     surprises: int = 100
     cascade: str = "off"
+    candidates: str = "auto"
 
     @classmethod
     def from_params(cls, params: JobParams) -> IterateRequest:
@@ -170,6 +184,7 @@ class IterateRequest:
             label_shift=params.flag("LABEL_SHIFT"),
             surprises=params.integer("SURPRISES", 100, 0, 100_000),
             cascade=params.choice("CASCADE", CASCADE_CHOICES, "off"),
+            candidates=params.choice("CANDIDATES", CANDIDATE_RULES, "auto"),
         )
 
 
@@ -220,6 +235,8 @@ class Iteration:
     labelled: tuple[np.ndarray, np.ndarray] | None = None  # training (features, classes)
     cascade: dict[str, Any] | None = None  # what the cascade did (None: not run)
     cascade_note = ""
+    n_labels = 0  # oracle class labels of the pool the model was trained on
+    cut: CandidateCut | None = None  # the candidate decision (CANDIDATES)
 
     def __init__(
         self,
@@ -252,7 +269,9 @@ class Iteration:
         self.score_previous()
         model_path, n_labels = self.train()
         predictions = self.classify(model_path)
-        self.stages.begin("rest", f"selecting the query batch{self.cascade_note}")
+        self.stages.begin(
+            "rest", f"selecting the query batch{self.cascade_note}; {self.candidate_note()}"
+        )
         roles = self.choose_batch(predictions, model_path)
         self.stages.begin("rest", "recording the query batch")
         self.record_batch(predictions, roles, n_labels, started)
@@ -264,7 +283,7 @@ class Iteration:
         self.index_similar(predictions)
         self.stages.begin("rest", "identifying candidates in SIMBAD")
         self.crossmatch(roles)
-        self.stages.begin("rest", "writing results")
+        self.stages.begin("rest", f"writing results; {self.candidate_note()}")
         return self.results(predictions.probabilities, roles)
 
     def plan(self) -> list[tuple[str, float | None]]:
@@ -379,6 +398,7 @@ class Iteration:
         self.model_id = record_model(
             self.settings, classifier, path, self.campaign.campaign_id, self.number
         )
+        self.n_labels = len(target_rows)
         return path, len(target_rows)
 
     def classify(self, model_path: Path) -> Predictions:
@@ -422,11 +442,37 @@ class Iteration:
             )
         self.precision = predictions.arithmetic
         self.timings["classify"] = predictions.seconds
+        raw = predictions.probabilities
         if self.request.label_shift:  # the pool's priors by EM; what is chosen and recorded
             adjusted, priors = em_priors(predictions.probabilities)
             predictions = dataclasses.replace(predictions, probabilities=adjusted)
             self.pool_priors = [round(float(v), 5) for v in priors]
-        return predictions
+        return self.decide(predictions, raw)
+
+    def decide(self, predictions: Predictions, raw: np.ndarray) -> Predictions:
+        """The candidate set under ``CANDIDATES`` (:func:`service.learn.shift.candidate_cut`),
+        and each row's class under it: what every later step takes as "predicted".
+
+        The recall-targeted cut re-weights the network's own posteriors (``raw``, under
+        the priors it was trained with) by EM itself; argmax takes the probabilities the
+        job records (re-weighted when ``LABEL_SHIFT``), as before."""
+        among = [CLASSES.index(c) for c in TARGET_CLASSES]
+        y = self.labelled[1] if self.labelled else np.zeros(0, np.int64)
+        priors = train_priors(y, len(CLASSES), self.request.training.balancing)
+        self.cut, decided = decide_candidates(
+            raw, predictions.probabilities, self.request.candidates, self.n_labels, among, priors
+        )
+        return dataclasses.replace(predictions, decided=decided)
+
+    def candidate_note(self) -> str:
+        """The candidate rule and its cut, in words (jobInfo)."""
+        if self.cut is None:
+            return "candidates: not decided yet"
+        said = f"candidates: {self.cut.rule} ({int(self.cut.candidate.sum())} spectra"
+        if self.cut.j is not None and self.cut.expected_recall is not None:
+            said += f", the top {self.cut.j}, expected recall {self.cut.expected_recall:.3f}"
+        why = "" if self.request.candidates != "auto" else f", auto at {self.n_labels} pool labels"
+        return f"{said}{why})"
 
     def choose_batch(self, predictions: Predictions, model_path: Path) -> Any:
         """The shared active-learning step (:func:`service.learn.step.select_batch`) on
@@ -454,6 +500,7 @@ class Iteration:
             exploit=self.request.exploit,
             padding=self.request.padding,
             mc=mc,
+            candidate=predictions.candidates(),
         )
         self.step = step
         self.stability = self.measure_stability(predictions)
@@ -696,6 +743,11 @@ class Iteration:
             "candidates": self.step.n_candidates,
             "exploit": self.step.n_exploit,
             "label_shift": self.pool_priors,
+            "candidate_rule": {
+                **(self.cut.to_dict() if self.cut else {}),
+                "requested": self.request.candidates,
+                "pool_labels": self.n_labels,
+            },
             "churn": self.stability["churn"],
             "candidate_agreement": self.stability["candidate_agreement"],
             "flipped": self.stability["n_flipped"],

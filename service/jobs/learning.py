@@ -251,6 +251,9 @@ class Predictions:
     scored_by: np.ndarray | None = None
     #: the cascade's audit, counts and seconds (:func:`classify_cascade`); None: not run
     cascade: dict[str, Any] | None = None
+    #: (n,) class index per row under the job's candidate rule
+    #: (:func:`service.learn.shift.decided_classes`); None: argmax, the seed's
+    decided: np.ndarray | None = None
 
     @property
     def finite(self) -> np.ndarray:
@@ -258,6 +261,9 @@ class Predictions:
 
     @property
     def predicted(self) -> np.ndarray:
+        """(n,) class index: the candidate rule's decision, else argmax."""
+        if self.decided is not None:
+            return self.decided
         return np.argmax(np.nan_to_num(self.probabilities, nan=-1.0), axis=1)
 
     @property
@@ -265,7 +271,8 @@ class Predictions:
         return np.asarray(shannon_entropy(np.nan_to_num(self.probabilities, nan=1 / 3)))
 
     def candidates(self) -> np.ndarray:
-        """Rows predicted as an emission class (the original's positives)."""
+        """Rows predicted as an emission class (the original's positives; under a candidate
+        rule, its candidate set)."""
         among = [CLASSES.index(c) for c in TARGET_CLASSES]
         return np.isin(self.predicted, among) & self.finite
 
@@ -568,6 +575,7 @@ def prediction_table(
         surprise,
         surprise_rank,
         predictions.scored_by,
+        predictions.predicted,
     )
 
 

@@ -42,10 +42,12 @@ from service.learn.precision import (
 )
 from service.learn.query import emission_probability
 from service.learn.shift import (
+    decide_candidates,
     em_priors,
     expected_count_candidates,
     recall_target_candidates,
     reweight,
+    train_priors,
 )
 from service.learn.stability import (
     StoppingRule,
@@ -113,6 +115,8 @@ class ActiveLearningConfig:
     seed: int = 0
     exploit: float = 0.0  # fraction of the batch given to the most likely emission stars
     label_shift: bool = False  # re-weight probabilities to the pool's EM-estimated priors
+    #: the candidate rule (:data:`service.learn.shift.CANDIDATE_RULES`); argmax: the seed's
+    candidates: str = "argmax"
     stopping: StoppingRule = dataclasses.field(default_factory=StoppingRule)
 
 
@@ -206,14 +210,6 @@ def _mc_rows(
 MC_PASSES = 20
 
 
-def _train_priors(y: np.ndarray, k: int, balancing: str) -> np.ndarray:
-    """Class priors the network was trained under: uniform when balanced, else the counts."""
-    if balancing in ("smote", "class-weight"):
-        return np.full(k, 1.0 / k)
-    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=k).astype(np.float64) + 1.0
-    return counts / counts.sum()
-
-
 def split_target(n: int, test_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(pool rows, test rows) of n target spectra, test rows drawn at random."""
     order = rng.permutation(n)
@@ -271,17 +267,21 @@ def run_active_learning(
         )
         p_test = model.predict_proba(test_x)
         p_all = model.predict_proba(problem.target_x[pool])  # the whole pool, labelled too
+        raw_all = p_all
         priors = ""
-        raw_priors = _train_priors(y, len(classes), train.balancing)
+        raw_priors = train_priors(y, len(classes), train.balancing)
         shifted, _ = em_priors(p_all, raw_priors)
         by_count, _ = expected_count_candidates(p_all, positive, raw_priors)
         by_recall, _ = recall_target_candidates(p_all, positive, 0.95, raw_priors)
         if config.label_shift:
-            p_all, pool_priors = em_priors(p_all, _train_priors(y, len(classes), train.balancing))
-            p_test = reweight(p_test, pool_priors, _train_priors(y, len(classes), train.balancing))
+            p_all, pool_priors = em_priors(p_all, train_priors(y, len(classes), train.balancing))
+            p_test = reweight(p_test, pool_priors, train_priors(y, len(classes), train.balancing))
             priors = "/".join(f"{v:.4f}" for v in pool_priors)
-        pool_class = p_all.argmax(axis=1)
-        pool_candidate = np.isin(pool_class, positive)
+        # the served job's decision (CANDIDATES): argmax unless config.candidates says
+        cut, pool_class = decide_candidates(
+            raw_all, p_all, config.candidates, int(trained.size), positive, raw_priors
+        )
+        pool_candidate = cut.candidate
         is_labelled = np.isin(pool, labelled)
         confusion = confusion_matrix(test_y, p_test.argmax(axis=1), len(classes))
         precision, recall = precision_recall(confusion)
@@ -335,6 +335,7 @@ def run_active_learning(
                 positive,
                 embed=functools.partial(_embed_rows, model, problem.target_x, unlabelled),
                 exploit=config.exploit,
+                candidate=pool_candidate[~is_labelled],
                 mc=functools.partial(
                     _mc_rows, model, problem.target_x, unlabelled, config.seed * 1000 + iteration
                 ),

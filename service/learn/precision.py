@@ -24,10 +24,13 @@ def precision_sample(
     rng: np.random.Generator,
     positive: Sequence[int] | np.ndarray,
     exclude: np.ndarray | None = None,
+    inside: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Up to n random rows predicted as one of the ``positive`` classes, not in ``exclude``."""
-    predicted = np.argmax(probabilities, axis=1)
-    candidates = np.flatnonzero(np.isin(predicted, np.asarray(positive)))
+    """Up to n random rows predicted as one of the ``positive`` classes, not in ``exclude``;
+    ``inside`` ((m,) bool): the candidate set, instead of argmax over ``positive``."""
+    if inside is None:
+        inside = np.isin(np.argmax(probabilities, axis=1), np.asarray(positive))
+    candidates = np.flatnonzero(inside)
     if exclude is not None and len(exclude):
         candidates = np.setdiff1d(candidates, exclude, assume_unique=False)
     return rng.choice(candidates, size=min(int(n), candidates.size), replace=False).astype(np.int64)

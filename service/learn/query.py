@@ -230,12 +230,15 @@ def select_query(
     among: Sequence[int] | np.ndarray | None = None,
     embeddings: np.ndarray | None = None,
     samples: np.ndarray | None = None,
+    inside: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rows of ``probabilities`` for the oracle, restricted to predicted ``among`` classes.
 
     among : class indices; only spectra whose argmax is one of them are candidates
         (None: all). If fewer than n are, the batch is topped up by the same
         strategy over the remaining spectra so the oracle always gets n.
+    inside : (m,) bool, the candidate set when ``among`` is given, instead of argmax
+        over it (:func:`service.learn.shift.candidate_cut`)
     """
     func = get_strategy(strategy)
     extra = {"embeddings": embeddings} if strategy in NEEDS_EMBEDDINGS else {}
@@ -245,8 +248,9 @@ def select_query(
     if among is None:
         groups = [rows]
     else:
-        predicted = np.argmax(probabilities, axis=1)
-        inside = np.isin(predicted, np.asarray(among))
+        if inside is None:
+            inside = np.isin(np.argmax(probabilities, axis=1), np.asarray(among))
+        inside = np.asarray(inside, dtype=bool)
         groups = [rows[inside], rows[~inside]]
     chosen: list[np.ndarray] = []
     left = min(int(n), len(rows))

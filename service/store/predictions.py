@@ -67,12 +67,15 @@ def columns(
     surprise: np.ndarray | None = None,
     surprise_rank: np.ndarray | None = None,
     scored_by: np.ndarray | None = None,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The prediction columns of every finite row with a spectrum id, as arrays
     (``surprise`` and ``surprise_rank`` NaN -> null; absent: null in every row;
-    ``scored_by`` absent: every row by the reference net)."""
+    ``scored_by`` absent: every row by the reference net; ``predicted``: the class index
+    the job decided per row, absent: argmax)."""
     keep = np.isfinite(probabilities).all(axis=1) & (spectrum_ids >= 0)
-    predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
+    if predicted is None:
+        predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
     classes = np.asarray(CLASSES, dtype=object)
     kept_roles = np.asarray(roles, dtype=object)[keep]
     return {
