@@ -665,36 +665,28 @@ class Campaigns:
         with self.engine.connect() as conn:
             return [(int(n), int(sid), str(p), str(r)) for n, sid, p, r in conn.execute(query)]
 
-    def labelled_at(self, campaign: Campaign, iteration: int) -> list[int]:
+    def labelled_at(
+        self, campaign: Campaign, iteration: int, predicted: Sequence[str] | None = None
+    ) -> list[int]:
         """Spectrum ids the oracle had labelled before ``iteration`` (whatever its model
-        predicted): the labelled stratum of the catalogue, where verdicts win."""
-        prediction = schema.prediction
+        predicted): the labelled stratum of the catalogue, where verdicts win. With
+        ``predicted``, only those the model put in one of these classes."""
+        c = schema.prediction.c
+        query = (
+            sa.select(c.spectrum_id)
+            .where(c.campaign_id == campaign.campaign_id)
+            .where(c.iteration == iteration)
+            .where(c.labelled == sa.true())
+        )
+        if predicted is not None:
+            query = query.where(c.predicted_class.in_(list(predicted)))
         with self.engine.connect() as conn:
-            return [
-                int(sid)
-                for sid in conn.scalars(
-                    sa.select(prediction.c.spectrum_id)
-                    .where(prediction.c.campaign_id == campaign.campaign_id)
-                    .where(prediction.c.iteration == iteration)
-                    .where(prediction.c.labelled == sa.true())
-                )
-            ]
+            return [int(sid) for sid in conn.scalars(query)]
 
     def labelled_candidates(self, campaign: Campaign, iteration: int) -> list[int]:
         """Spectrum ids the oracle had labelled before ``iteration`` that its model predicted
         as emission (the labelled stratum of its candidate set)."""
-        prediction = schema.prediction
-        with self.engine.connect() as conn:
-            return [
-                int(sid)
-                for sid in conn.scalars(
-                    sa.select(prediction.c.spectrum_id)
-                    .where(prediction.c.campaign_id == campaign.campaign_id)
-                    .where(prediction.c.iteration == iteration)
-                    .where(prediction.c.labelled == sa.true())
-                    .where(prediction.c.predicted_class.in_(TARGET_CLASSES))
-                )
-            ]
+        return self.labelled_at(campaign, iteration, TARGET_CLASSES)
 
     def prediction_file(self, campaign: Campaign, iteration: int) -> str | None:
         """Path (relative to the home) of the Parquet file of an iteration's whole pool."""

@@ -11,10 +11,8 @@ of the campaign's MOC URL: Aladin answers ``samp.ok`` and turns to the service.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import pytest
 
 from service.archive.skyimage import ALADIN_JAR
 from service.vo import samp
-from tests.peers.samp_desktop_scenario import wait_for
+from tests.peers.samp_desktop_scenario import end_process_groups, wait_for
 from tests.peers.test_web_samp import AcceptingDialog
 from tests.vo_fixture import free_port, live_server
 from tests.web_world import build_world, chromium
@@ -87,14 +85,7 @@ def desktop(tmp_path_factory, artifacts):
             wait_for(takes_scripts, 150, "Aladin registering and taking scripts")
         yield f"http://localhost:{hub._web_port}/"
     finally:
-        for proc in reversed(procs):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        end_process_groups(procs)
         dialog.running = False
         hub.stop()
         patch.undo()
