@@ -162,3 +162,16 @@ def test_tree_ingest_stores_the_flags_and_tap_publishes_them(real_data, tmp_path
         assert float(mag) == pytest.approx(header[f"MAG{band + 1}"]), header["MAGTYPE"]
     meta = parse_single_table(io.BytesIO(column.content)).to_table()
     assert str(meta["ucd"][0]) == "meta.code.qual" and "cosmic-ray" in str(meta["description"][0])
+
+
+def test_a_noise_free_model_is_not_stuck_but_the_same_with_noise_and_a_dead_run_is() -> None:
+    """A template's flat continuum repeats one value by construction (a theory
+    service's spectra, a test's): not a detector fault. An observed spectrum has
+    noise, so the same stretch of identical values in it is."""
+    x = np.arange(140, dtype=np.float64)
+    model = 100.0 * (1.0 + 2.0 * np.exp(-0.5 * ((x - 70.0) / 3.0) ** 2))
+    assert not find_defects(model).dead.any()
+    noisy = model + np.random.default_rng(3).normal(0.0, 1.0, x.size)
+    noisy[20:40] = noisy[20]  # a stuck read-out of 20 pixels
+    assert find_defects(noisy).dead[0, 20:40].all()
+    assert find_defects(np.full(140, 100.0)).dead.all()  # wholly constant: dead through

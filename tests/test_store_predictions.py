@@ -26,7 +26,7 @@ def pool(n: int, seed: int) -> dict[str, np.ndarray]:
     labelled[10] = True
     scored_by = np.where(p[:, 2] > 0.9, "gate", "reference").astype(object)
     ids = np.arange(1, n + 1, dtype=np.int64)
-    return store.columns(ids, p, entropy, np.zeros(n, bool), roles, labelled, None, scored_by)
+    return store.columns(ids, p, entropy, np.zeros(n, bool), roles, labelled, scored_by=scored_by)
 
 
 def counts(engine: sa.Engine) -> dict[str | None, int]:

@@ -573,9 +573,9 @@ def prediction_table(
         roles,
         labelled,
         surprise,
-        surprise_rank,
-        predictions.scored_by,
-        predictions.predicted,
+        surprise_rank=surprise_rank,
+        scored_by=predictions.scored_by,
+        predicted=predictions.predicted,
     )
 
 

@@ -164,8 +164,27 @@ def find_defects(flux: np.ndarray, masked: np.ndarray | None = None) -> PixelDef
         return PixelDefects(empty, empty, empty)
     dead = _long_runs(flux, finite)
     stuck = dead & finite & (flux != 0.0)
+    model = _noise_free(flux, finite)[:, None]  # a model's flat continuum is not stuck
+    dead &= ~(model & stuck)
+    stuck &= ~model
     spikes = _spikes(flux, finite, masked | dead)
     return PixelDefects(dead, stuck, spikes)
+
+
+def _noise_free(flux: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """(k,) bool: rows with no noise at all but not constant -- a model or template
+    spectrum (a theory service's, a test's), whose flat continuum repeats one value
+    by construction. Its identical runs say nothing of a detector; an observed
+    spectrum always has noise, so this never excuses a stuck stretch in one (and a
+    wholly constant row, which is dead through and through, stays dead)."""
+    with np.errstate(invalid="ignore"):
+        low = np.where(finite, flux, np.inf).min(axis=1)
+        high = np.where(finite, flux, -np.inf).max(axis=1)
+        second = np.abs(2.0 * flux[:, 1:-1] - flux[:, :-2] - flux[:, 2:])
+        usable = finite[:, 1:-1] & finite[:, :-2] & finite[:, 2:]
+        noisy = (usable & (second > 0)).sum(axis=1)
+    # noise moves (nearly) every second difference; a model moves only its lines'
+    return (high > low) & (noisy < 0.5 * usable.sum(axis=1))
 
 
 def _long_runs(flux: np.ndarray, finite: np.ndarray) -> np.ndarray:

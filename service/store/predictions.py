@@ -65,6 +65,7 @@ def columns(
     roles: np.ndarray,
     labelled: np.ndarray,
     surprise: np.ndarray | None = None,
+    *,
     surprise_rank: np.ndarray | None = None,
     scored_by: np.ndarray | None = None,
     predicted: np.ndarray | None = None,

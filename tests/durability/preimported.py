@@ -98,10 +98,13 @@ class PreImportedService:
         return self
 
     def kill9(self) -> None:
-        """SIGKILL the service and wait until it is gone (the zygote reaps it)."""
+        """SIGKILL the service with its helpers (its fork server and job processes, which
+        inherit its listening socket: left alive they keep the port from the next start)
+        and wait until none of them runs (the zygote reaps the service)."""
         assert self.pid is not None
-        os.kill(self.pid, signal.SIGKILL)
-        wait_until(lambda: not _alive(self.pid), 30, "the killed service to be gone")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        wait_until(lambda: not _group_alive(self.pid), 30, "the killed service to be gone")
 
     def stop(self) -> None:
         """Stop the service (SIGTERM, as an operator would) and the zygote."""
@@ -131,3 +134,13 @@ def _alive(pid: int | None) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def _group_alive(pgid: int | None) -> bool:
+    """Whether any process of group ``pgid`` runs (zombies do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                return True
+    return False
