@@ -6,9 +6,10 @@ setting below trains
 
 * iteration 0: on the source set alone (where noise copies matter most: the
   domain gap to LAMOST), and
-* iteration 1: on the source set plus ``--labels`` LAMOST-like spectra the oracle
-  labelled (drawn with 30 % emission, as a batch of candidates is); the ``warm``
-  settings start from their own iteration-0 net,
+* iterations 1, 2, ...: on the source set plus ``--labels`` more LAMOST-like
+  spectra per iteration that the oracle labelled (drawn with 30 % emission, as a
+  batch of candidates is); the ``warm`` settings start from their own previous
+  net (at iteration 1: their base setting's iteration-0 net),
 
 and is judged on ``--test-n`` held-out simulated LAMOST spectra with 5 % emission
 (error, emission precision and recall: single- or double-peak against absorption).
@@ -49,7 +50,8 @@ SETTINGS: dict[str, TrainConfig] = {
         BEFORE, noise_draw="per-epoch", schedule="one-cycle", epochs=4, learning_rate=3e-3
     ),
 }
-#: Iteration 1 only: warm-started from the same setting's iteration-0 net.
+#: From iteration 1 on: warm-started from the setting's own previous net (the named
+#: base setting's at iteration 1).
 WARM: dict[str, tuple[str, TrainConfig]] = {
     "warm one-cycle 3": (
         "one-cycle 6",
@@ -122,7 +124,7 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=130)
     parser.add_argument("--test-n", type=int, default=4000)
     parser.add_argument("--only", nargs="+", help="settings to run (default: all)")
-    parser.add_argument("--iterations", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--iterations", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--output", type=Path, help="write the runs as JSON here")
     args = parser.parse_args()
 
@@ -134,23 +136,24 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     for seed in args.seeds:
         xs, ys = simulated("ondrejov", args.source_n, 100 + seed, 0.4)
-        xl, yl = simulated("lamost", args.labels, 300 + seed, 0.3)
         test = simulated("lamost", args.test_n, 200 + seed, 0.05)
         order = names[seed % len(names) :] + names[: seed % len(names)]
-        first: dict[str, SpectrumClassifier] = {}
-        print(f"seed {seed}: {len(ys)} source, {len(yl)} labels, {len(test[1])} test", flush=True)
-        if 0 in args.iterations or warm:
-            for name in order:
-                config = dataclasses.replace(SETTINGS[name], seed=seed)
-                first[name], row = train(f"it 0 {name}", config, xs, ys, test)
-                runs.append({"seed": seed, "iteration": 0, "setting": name, **row})
-        if 1 in args.iterations:
-            x1, y1 = np.concatenate([xs, xl]), np.concatenate([ys, yl])
-            for name in order + list(warm):
+        models: dict[str, SpectrumClassifier] = {}  # each setting's latest net
+        print(f"seed {seed}: {len(ys)} source, {len(test[1])} test", flush=True)
+        x, y = xs, ys
+        for iteration in range(max(args.iterations) + 1):
+            if iteration:  # the oracle's next batch: candidate-rich LAMOST spectra
+                xl, yl = simulated("lamost", args.labels, 300 + 10 * seed + iteration, 0.3)
+                x, y = np.concatenate([x, xl]), np.concatenate([y, yl])
+            chosen = order + (list(warm) if iteration else [])
+            for name in chosen:
                 base, config = warm[name] if name in warm else (name, SETTINGS[name])
                 config = dataclasses.replace(config, seed=seed)
-                _, row = train(f"it 1 {name}", config, x1, y1, test, first.get(base))
-                runs.append({"seed": seed, "iteration": 1, "setting": name, **row})
+                initial = models.get(name, models.get(base))  # warm: its own latest net
+                label = f"it {iteration} {name}"
+                models[name], row = train(label, config, x, y, test, initial)
+                if iteration in args.iterations:
+                    runs.append({"seed": seed, "iteration": iteration, "setting": name, **row})
     print("\n| iteration | setting | seconds (mean) | ratio to before | epochs | error | "
           "precision / recall |\n|---|---|---|---|---|---|---|")  # fmt: skip
     for iteration in sorted({r["iteration"] for r in runs}):

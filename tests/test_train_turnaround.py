@@ -14,7 +14,7 @@ from service.jobs.learning import (
 )
 from service.jobs.params import JobParams
 from service.learn import configure_threads
-from service.learn.model import NoisyEpochs, SpectrumClassifier, TrainConfig
+from service.learn.model import SpectrumClassifier, TrainConfig, noise_layer
 from service.reasons import AlvoError
 
 configure_threads(2, 1)
@@ -32,36 +32,32 @@ def _data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return (x + rng.normal(0, 0.2, (n, 140))).astype(np.float32), y
 
 
-def test_noise_per_epoch_is_drawn_afresh_with_the_stored_copies_levels() -> None:
-    x, y = _data(2000)
-    epochs = NoisyEpochs(x, y, 1.0, 512, np.random.default_rng(0))
-    assert len(epochs) == 4 and epochs.epochs_drawn == 0
-    first_x, _ = epochs.batch(0)  # an epoch's first batch draws its noise
-    assert epochs.epochs_drawn == 1 and first_x.shape == (512, 140, 1)
-    epoch_x, epoch_y = epochs.epoch_x.copy(), epochs.epoch_y
-    assert sorted(epoch_y) == sorted(y) and not np.array_equal(epoch_y, y)  # all, reordered
-    assert len(epochs.batch(3)[0]) == 2000 - 3 * 512 and epochs.epochs_drawn == 1
-    epochs.batch(0)
-    assert epochs.epochs_drawn == 2 and not np.allclose(epochs.epoch_x, epoch_x)
-    # the noise levels of a stored copy (sigma ~ U(0, 1))
-    rows = np.random.default_rng(0).permutation(2000)  # the first draw's order
-    residual = (epoch_x[:, :, 0] - x[rows]).std(axis=1)
+def test_noise_is_drawn_afresh_at_each_step_at_the_stored_copies_levels() -> None:
+    x, _ = _data(2000)
+    layer = noise_layer(1.0, seed=0)
+    first = np.asarray(layer(x[:, :, None], training=True))[:, :, 0]
+    second = np.asarray(layer(x[:, :, None], training=True))[:, :, 0]
+    assert not np.allclose(first, second)  # a new draw every time
+    residual = (first - x).std(axis=1)  # per spectrum: its sigma ~ U(0, 1)
     assert 0.4 < residual.mean() < 0.6 and residual.max() < 1.2 and residual.min() < 0.1
+    np.testing.assert_array_equal(np.asarray(layer(x[:, :, None]))[:, :, 0], x)  # inference
 
 
-def test_per_epoch_noise_trains_half_the_steps_and_draws_every_epoch() -> None:
+def test_per_epoch_noise_trains_half_the_steps_reproducibly() -> None:
     x, y = _data(600)
     base = TrainConfig(variant="small", epochs=3, patience=10, noise_augment=1.0, batch_size=64)
     stored = SpectrumClassifier.train(x, y, base, **KEYS).provenance
-    fresh = SpectrumClassifier.train(
-        x, y, TrainConfig(**{**base.to_dict(), "noise_draw": "per-epoch"}), **KEYS
-    ).provenance
+    config = TrainConfig(**{**base.to_dict(), "noise_draw": "per-epoch"})
+    trained = SpectrumClassifier.train(x, y, config, **KEYS)
+    fresh = trained.provenance
     rows = 600 - stored["n_validation"]  # balanced classes: SMOTE adds a few rows at most
     assert stored["steps_per_epoch"] >= -(-2 * rows // 64)
     assert fresh["steps_per_epoch"] == -(-stored["steps_per_epoch"] // 2)  # the same rows, once
-    assert stored["noise_draws"] == 1
-    assert fresh["noise_draws"] == fresh["epochs_run"]  # a draw per epoch
     assert fresh["train"]["noise_draw"] == "per-epoch"
+    # what is saved is the network alone: the noise is for training only
+    assert "training_noise" not in [layer.name for layer in trained.network.layers]
+    again = SpectrumClassifier.train(x, y, config, **KEYS)
+    np.testing.assert_array_equal(trained.predict_proba(x[:50]), again.predict_proba(x[:50]))
     with pytest.raises(AlvoError, match="noise_draw"):
         TrainConfig(noise_draw="twice")
 

@@ -253,65 +253,45 @@ def augment_noise(
     return np.concatenate([x, noisy]), np.concatenate([y, y])
 
 
-class NoisyEpochs:
-    """Batches of (x + noise, y) whose noise is drawn afresh at every epoch's start.
+def noise_layer(sigma_max: float, seed: int) -> Any:
+    """A Keras layer that, in training only, adds N(0, s) noise to each spectrum it
+    is given, s ~ U(0, ``sigma_max``) drawn per spectrum and per step: every epoch
+    shows each spectrum with noise drawn afresh, at the noise levels of a stored copy
+    (:func:`augment_noise`). At inference it passes its input through.
 
-    Row i of an epoch gets N(0, s_i) noise with s_i ~ U(0, sigma_max), as a stored
-    copy does (:func:`augment_noise`), in a new random order; reproducible from
-    ``rng``. :func:`_noisy_dataset` feeds it to Keras.
+    In the graph, not in the input pipeline: a ``tf.data`` generator makes TensorFlow
+    set glibc's M_TRIM_THRESHOLD once per process ("Memory patch applied"), which
+    freezes malloc's mmap threshold and slowed every later training in the process
+    (docs/performance.md, *Iteration turnaround*).
     """
+    import keras
 
-    def __init__(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        sigma_max: float,
-        batch_size: int,
-        rng: np.random.Generator,
-    ) -> None:
-        self.x, self.y = x, y
-        self.sigma_max, self.batch_size, self.rng = sigma_max, batch_size, rng
-        self.epochs_drawn = 0
+    class SpectrumNoise(keras.layers.Layer):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(name="training_noise")
+            self.seeds = keras.random.SeedGenerator(seed)
 
-    def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)
+        def call(self, x: Any, training: bool = False) -> Any:
+            if not training:
+                return x
+            shape = keras.ops.shape(x)
+            sigma = keras.random.uniform((shape[0], 1, 1), 0.0, sigma_max, seed=self.seeds)
+            return x + sigma * keras.random.normal(shape, seed=self.seeds)
 
-    def draw(self) -> None:
-        order = self.rng.permutation(len(self.x))
-        sigma = self.rng.uniform(0.0, self.sigma_max, (len(order), 1)).astype(np.float32)
-        noise = sigma * self.rng.standard_normal((len(order), self.x.shape[1]), dtype=np.float32)
-        self.epoch_x = (self.x[order] + noise)[:, :, None]
-        self.epoch_y = self.y[order]
-        self.epochs_drawn += 1
-
-    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Batch ``index`` of the current epoch; batch 0 starts a new epoch (a new draw)."""
-        if index == 0:
-            self.draw()
-        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return self.epoch_x[rows], self.epoch_y[rows]
+    return SpectrumNoise()
 
 
-def _noisy_dataset(epochs: NoisyEpochs) -> Any:
-    """``epochs`` as a ``tf.data`` pipeline of batch indices mapped through numpy.
+def _noisy_trainer(network: Any, sigma_max: float, seed: int) -> Any:
+    """``network`` behind a :func:`noise_layer`, compiled with its own optimizer (so
+    its state and the schedule's step are the network's); saved is ``network`` alone."""
+    import keras
 
-    Not a ``keras.utils.PyDataset`` or generator: TensorFlow's generator dataset sets
-    glibc's M_TRIM_THRESHOLD once per process ("Memory patch applied"), which freezes
-    malloc's mmap threshold, and every later training and scoring in that process then
-    ran ~1.3x slower (docs/performance.md, *Iteration turnaround*). Keras iterates the
-    dataset anew each epoch, so batch 0 comes first in every epoch.
-    """
-    import tensorflow as tf
-
-    width, k = epochs.x.shape[1], epochs.y.shape[1]
-
-    def batch(index: Any) -> tuple[Any, Any]:
-        x, y = tf.numpy_function(
-            lambda i: epochs.batch(int(i)), [index], (tf.float32, tf.float32), stateful=True
-        )
-        return tf.ensure_shape(x, [None, width, 1]), tf.ensure_shape(y, [None, k])
-
-    return tf.data.Dataset.range(len(epochs)).map(batch)
+    inputs = keras.Input(network.input_shape[1:], name="features")
+    trainer = keras.Model(inputs, network(noise_layer(sigma_max, seed)(inputs)), name="trainer")
+    trainer.compile(
+        optimizer=network.optimizer, loss="categorical_crossentropy", metrics=["accuracy"]
+    )
+    return trainer
 
 
 def _versions() -> dict[str, str]:
@@ -447,41 +427,26 @@ class SpectrumClassifier:
                 )
             )
         started = time.perf_counter()
-        targets = keras.utils.to_categorical(y_fit, len(classes))
-        noisy = None
-        if per_epoch:
-            noisy = NoisyEpochs(
-                x_fit, targets.astype(np.float32), config.noise_augment, config.batch_size, rng
-            )
-            history = network.fit(
-                _noisy_dataset(noisy),
-                epochs=config.epochs,
-                validation_data=validation,
-                class_weight=class_weight,
-                callbacks=callbacks,
-                shuffle=False,  # each epoch's draw has its own order
-                verbose=0,
-            )
-        else:
-            history = network.fit(
-                x_fit[:, :, None],
-                targets,
-                batch_size=config.batch_size,
-                epochs=config.epochs,
-                validation_data=validation,
-                class_weight=class_weight,
-                callbacks=callbacks,
-                shuffle=True,
-                verbose=0,
-            )
+        trainer = network
+        if per_epoch:  # the network behind a noise layer: fresh noise at every step
+            trainer = _noisy_trainer(network, config.noise_augment, config.seed)
+        history = trainer.fit(
+            x_fit[:, :, None],
+            keras.utils.to_categorical(y_fit, len(classes)),
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_data=validation,
+            class_weight=class_weight,
+            callbacks=callbacks,
+            shuffle=True,
+            verbose=0,
+        )
         seconds = time.perf_counter() - started
         counts = np.bincount(y, minlength=len(classes))
         provenance = {
             "train": config.to_dict(),
             "epochs_run": len(history.history["loss"]),
             "steps_per_epoch": steps,
-            # how often noise was drawn: once (stored), or afresh at every epoch's end
-            "noise_draws": noisy.epochs_drawn if noisy else int(config.noise_augment > 0),
             "seconds": round(seconds, 3),
             "n_per_class": {c: int(n) for c, n in zip(classes, counts, strict=True)},
             "n_validation": int(val_rows.size),
