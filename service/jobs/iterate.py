@@ -30,7 +30,7 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
-``LR_SCHEDULE``, ``LEARNING_RATE``  one-cycle over ``EPOCHS`` (default 6) or constant
+``LR_SCHEDULE``, ``LEARNING_RATE``  one-cycle over ``EPOCHS`` (default 4) or constant
                   with early stopping -- see docs/jobs.md
 ``NOISE_AUGMENT``  noisy training spectra, sigma up to this many z-units (default 1.0;
                   0 trains as the original did) -- see docs/learning.md, "Domain gap"

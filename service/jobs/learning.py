@@ -74,7 +74,7 @@ PATIENCE = 3
 NOISE_DRAW = "per-epoch"
 LR_SCHEDULE = "one-cycle"
 LEARNING_RATE = 3e-3
-ONE_CYCLE_EPOCHS = 6
+ONE_CYCLE_EPOCHS = 4
 #: Before a campaign's first training ended (no earlier one to go by): the epoch a
 #: training's validation loss is expected to stop improving at. Measured on the demo
 #: campaign with the defaults above (benchmarks/bench_eta.py, docs/oracle-page.md,
