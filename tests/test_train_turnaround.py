@@ -58,6 +58,10 @@ def test_per_epoch_noise_trains_half_the_steps_reproducibly() -> None:
     assert "training_noise" not in [layer.name for layer in trained.network.layers]
     again = SpectrumClassifier.train(x, y, config, **KEYS)
     np.testing.assert_array_equal(trained.predict_proba(x[:50]), again.predict_proba(x[:50]))
+    # the noise is really applied in training: drowned in sigma up to 20, nothing is learnt
+    loud = TrainConfig(**{**config.to_dict(), "noise_augment": 20.0})
+    drowned = SpectrumClassifier.train(x, y, loud, **KEYS).provenance["history"]["loss"]
+    assert drowned[-1] > 1.09 and fresh["history"]["loss"][-1] < 1.0, (drowned, fresh["history"])
     with pytest.raises(AlvoError, match="noise_draw"):
         TrainConfig(noise_draw="twice")
 
