@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck pytest debian-test-deps bench clean
+.PHONY: run test lint typecheck pytest debian-test-deps aladin-lite bench clean
 
 # The editable install maps each package it found at install time: a package
 # added or removed later must reinstall, or an old mapping shadows it. The list
@@ -24,8 +24,14 @@ $(STAMP): pyproject.toml requirements/constraints.txt $(PACKAGE_LIST)
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[test,postgres]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) aladin-lite
 	$(BIN)/alvo serve
+
+# Aladin Lite for the labelling page's sky panel (npm, pinned in service/web/sky.py),
+# into ~/.cache/alvo; offline, the panel says it is missing and the page works on.
+aladin-lite: $(STAMP)
+	@$(BIN)/python -c "from service.web.sky import install_aladin_lite as i; print('aladin-lite:', i())" \
+	  || echo "aladin-lite: not fetched (no npm or offline): the sky panel will say so"
 
 debian-test-deps:
 	bash tests/peers/install-debian-deps.sh
@@ -41,7 +47,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: $(STAMP) debian-test-deps lint typecheck pytest
+test: $(STAMP) debian-test-deps aladin-lite lint typecheck pytest
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -12,7 +12,9 @@ rule's decision. The CSVs (with the test-set confusion per iteration) go to
 ``OUT/fraction-F/``; docs/learning.md, *The rare regime*, reports a run.
 
     .venv/bin/python benchmarks/bench_rarity.py [--fractions 0.003,0.01,0.03]
-        [--pool 10000] [--seeds 3] [--iterations 3] [--exploit 0,0.5] [-o OUT]
+        [--problem archive|benchmarks.line_models:rare_1pc] [--oracle-weight 1,10]
+        [--pool 10000] [--seeds 3] [--iterations 3] [--exploit 0,0.5]
+        [--candidates argmax|auto|recall-target] [-o OUT]
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from service.cli import build_parser
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fractions", default="0.01")
+    parser.add_argument(
+        "--problem",
+        default="archive",
+        help="'archive', or module:function (e.g. benchmarks.line_models:rare_1pc, whose "
+        "function sets the emission fraction itself)",
+    )
     parser.add_argument("--pool", type=int, default=10_000, help="pool spectra (test extra)")
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--n-source", type=int, default=3000)
@@ -35,6 +43,11 @@ def main() -> int:
     parser.add_argument("--strategies", default="entropy,random")
     parser.add_argument("--exploit", default="0,0.5")
     parser.add_argument("--label-shift", default="off", choices=["off", "on", "both"])
+    parser.add_argument("--oracle-weight", default="1")
+    parser.add_argument(
+        "--candidates", default="argmax", choices=["argmax", "auto", "recall-target"]
+    )
+    parser.add_argument("--warm-start", action="store_true")
     parser.add_argument("--variant", default="small")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=4)
@@ -45,9 +58,11 @@ def main() -> int:
     for fraction in (float(f) for f in args.fractions.split(",")):
         started = time.perf_counter()
         argv = [
-            "benchmark", "active-learning", "--problem", "archive",
+            "benchmark", "active-learning", "--problem", args.problem,
             "--strategies", args.strategies, "--exploit", args.exploit,
             "--label-shift", args.label_shift, "--iterations", str(args.iterations),
+            "--oracle-weight", args.oracle_weight, "--candidates", args.candidates,
+            *(["--warm-start"] if args.warm_start else []),
             "--seeds", str(args.seeds), "--variant", args.variant,
             "--epochs", str(args.epochs), "--patience", str(args.patience),
             "--noise-augment", "1.0", "--n-source", str(args.n_source),

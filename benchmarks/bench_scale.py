@@ -11,8 +11,9 @@ Stages (each in its own process, so peak RSS is per stage):
              (the "bare-model floor") in the same run; the 4.1 M time extrapolated.
 ``storage``  4.1 M synthetic predictions recorded twice (two iterations) through
              ``service.store.predictions`` on SQLite (or ``--database postgresql``), as the
-             service does it (indexes rebuilt around the load) and with the indexes
-             kept, interleaved: wall time, peak RSS, bytes on disk, rows in SQL,
+             service does it (the selected rows first: ``batch_first_s``, when the oracle
+             can start; then the pool, indexes rebuilt around the load) and with the
+             indexes kept, interleaved: wall time, peak RSS, bytes on disk, rows in SQL,
              against the floor of writing the same columns with ``numpy.savez``;
              then TAP's ADQL over them (top-100 entropy, class counts);
 ``campaign`` a whole campaign (``benchmarks/scale_campaign.py``): ``--files`` LAMOST
@@ -23,8 +24,10 @@ Stages (each in its own process, so peak RSS is per stage):
              the bare reader / bare network measured in the same run. On each of
              ``--backends`` (sqlite-local, postgres-dask, ...) with the answers compared;
 ``pool``     ``classify`` over a feature store of ``--pool-n`` rows (``--features``
-             tiled, e.g. the campaign's 1 M-row pool to 4.1 M) with ``--model``:
-             seconds, rate, peak RSS, ratio to the bare network in the same run;
+             tiled, e.g. the campaign's 1 M-row pool to 4.1 M) with ``--model``, and
+             the cascade (``--methods cascade,full``) over the same rows: seconds,
+             rate, peak RSS of each, the cascade's argmax agreement, emission recall
+             lost, precision/recall delta (with ``--truth``), top-100 entropy overlap;
 ``turnaround`` one iteration's training from scratch or warm-started from the
              previous iteration, batch 64 or 256, patience 10 or 3 (``--turn-n``
              simulated labels): seconds, epochs, accuracy, emission precision/recall.
@@ -172,16 +175,20 @@ def stage_scoring(args: argparse.Namespace) -> dict:
 
 
 def stage_pool(args: argparse.Namespace) -> dict:
-    """``classify`` over a whole feature store (memory map, chunks) at ``--pool-n`` rows.
+    """``classify`` over a whole feature store (memory map, chunks) at ``--pool-n`` rows,
+    and the cascade (``classify_cascade``) over the same rows, side by side.
 
     The store is ``--features`` tiled up to ``--pool-n`` rows (real adapted features,
     e.g. the campaign stage's 1 M-row pool, repeated to LAMOST DR2's 4.1 M); scored
     in the arithmetic "auto" picks here, against the bare network on 20 000 of the
-    rows in memory, in the same run.
+    rows in memory, in the same run. The cascade's gate learns from ``--labelled``
+    (features and classes, .npy; default: 3 000 simulated spectra) plus its own
+    distillation sample of the pool. Each method's peak RSS is measured from a reset
+    high-water mark (``/proc/self/clear_refs``); ``--methods`` picks and orders them.
     """
-    from scale_campaign import scoring_floor
+    from scale_campaign import hwm_mib, scoring_floor
 
-    from service.jobs.learning import classify, scoring_precision
+    from service.jobs.learning import classify, classify_cascade, load_model, scoring_precision
     from service.learn import configure_threads
     from service.settings import Settings
     from service.store.features import FeatureStore
@@ -190,6 +197,7 @@ def stage_pool(args: argparse.Namespace) -> dict:
     if not (args.model and args.features):
         raise SystemExit("the pool stage needs --model M.keras and --features X.npy")
     source = np.load(args.features, mmap_mode="r")
+    truth_source = np.load(args.truth) if args.truth else None
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-pool-"))
     store = FeatureStore.create(folder / "pool.npy", source.shape[1])
     started = time.perf_counter()
@@ -200,23 +208,89 @@ def stage_pool(args: argparse.Namespace) -> dict:
                 break
             store.append(np.asarray(source[start : start + take]))
     tiled_s = time.perf_counter() - started
+    truth = None
+    if truth_source is not None:
+        truth = np.resize(truth_source, len(store))  # tiled like the features
+    if args.labelled:
+        labelled = (np.load(f"{args.labelled}_x.npy"), np.load(f"{args.labelled}_y.npy"))
+    else:
+        labelled = simulated(3000, 77, 0.4)
     precision = scoring_precision(Settings(), len(store))
-    rss_before = peak_rss_mib()
-    started = time.perf_counter()
-    predictions = classify(args.model, store.path, precision=precision)
-    seconds = time.perf_counter() - started
-    floor = scoring_floor(Path(args.model), np.asarray(source[:20_000]), predictions.arithmetic)
-    result = {
-        "rows": len(store), "store_gib": round(store.path.stat().st_size / 2**30, 2),
-        "tile_s": round(tiled_s, 1), "arithmetic": predictions.arithmetic,
-        "int8_agreement": predictions.int8_agreement, "seconds": round(seconds, 1),
-        "per_s": round(len(store) / seconds), "bare_network_per_s": round(floor),
-        "ratio_to_bare_network": round(len(store) / seconds / floor, 2),
-        "candidates": int(predictions.candidates().sum()),
-        "peak_rss_mib_before_scoring": round(rss_before),
+    result: dict = {
+        "rows": len(store), "distinct_rows": len(source),
+        "store_gib": round(store.path.stat().st_size / 2**30, 2), "tile_s": round(tiled_s, 1),
+        "load_before": round(os.getloadavg()[0], 1),
     }  # fmt: skip
+    if precision != "int8":  # load and trace once, so the first method does not pay it
+        load_model(args.model).scorer(precision)(np.asarray(source[:512], np.float32))
+    outputs = {}
+    for method in args.methods.split(","):
+        reset_peak_rss()
+        rss_before = hwm_mib()
+        started = time.perf_counter()
+        if method == "cascade":
+            out = classify_cascade(
+                args.model, store.path, labelled, precision=precision, seed=args.cascade_seed
+            )
+        else:
+            out = classify(args.model, store.path, precision=precision)
+        seconds = time.perf_counter() - started
+        outputs[method] = out
+        result[method] = {
+            "seconds": round(seconds, 1), "per_s": round(len(store) / seconds),
+            "arithmetic": out.arithmetic, "int8_agreement": out.int8_agreement,
+            "candidates": int(out.candidates().sum()),
+            "peak_rss_mib": round(hwm_mib()), "rss_before_mib": round(rss_before),
+            "load_after": round(os.getloadavg()[0], 1),
+        }  # fmt: skip
+        if out.cascade is not None:
+            result[method]["cascade"] = out.cascade
+        if truth is not None:
+            precision_, recall = emission_scores(out.predicted, truth)
+            result[method].update(precision=round(float(precision_), 5),
+                                  recall=round(float(recall), 5))  # fmt: skip
+        print(method, result[method], flush=True)
+    if {"full", "cascade"} <= set(outputs):
+        result["cascade_vs_full"] = compare_scorings(outputs["full"], outputs["cascade"])
+        if truth is not None:
+            delta = {k: result["cascade"][k] - result["full"][k] for k in ("recall", "precision")}
+            result["cascade_vs_full"].update(
+                {f"{k}_delta_pt": round(100 * v, 3) for k, v in delta.items()}
+            )
+        result["speedup"] = round(result["full"]["seconds"] / result["cascade"]["seconds"], 2)
+    arithmetic = next(iter(outputs.values())).arithmetic
+    floor = scoring_floor(Path(args.model), np.asarray(source[:20_000]), arithmetic)
+    result["bare_network_per_s"] = round(floor)
     shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+def reset_peak_rss() -> None:
+    """Reset this process's VmHWM (Linux >= 4.0), so the next peak is one method's own."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def compare_scorings(full, cascade) -> dict:  # type: ignore[no-untyped-def]
+    """The cascade's answers against full reference scoring of the same rows: argmax
+    agreement, emission recall lost (full's emission rows the cascade calls absorption),
+    the candidate sets, the top-100 entropy batch among candidates (what the query
+    batch is drawn from) and the precision sample's population (the candidates)."""
+    a, b = full.predicted, cascade.predicted
+    emission_a, emission_b = full.candidates(), cascade.candidates()
+
+    def top(predictions, candidates, k=100):  # type: ignore[no-untyped-def]
+        return set(np.argsort(-np.where(candidates, predictions.entropy, -1.0))[:k].tolist())
+
+    both = int((emission_a & emission_b).sum())
+    return {
+        "argmax_agreement": round(float((a == b).mean()), 6),
+        "emission_recall_lost_pt": round(100 * float((emission_a & ~emission_b).sum())
+                                         / max(1, int(emission_a.sum())), 4),
+        "candidates_full": int(emission_a.sum()), "candidates_cascade": int(emission_b.sum()),
+        "candidate_jaccard": round(both / max(1, int((emission_a | emission_b).sum())), 6),
+        "top100_entropy_same": len(top(full, emission_a) & top(cascade, emission_b)),
+    }  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- storage
@@ -314,17 +388,17 @@ def stage_storage(args: argparse.Namespace) -> dict:
                     schema.REBUILD_SHARE = float("inf")
                 else:  # rebuilt on PostgreSQL too, to measure it
                     schema.REBUILD_DIALECTS = frozenset({"sqlite", "postgresql"})
+                scoring = store.Scoring(1, number, None, f"j{number}")
                 started = time.perf_counter()
-                done = store.record(
-                    engines[variant],
-                    folder / variant / "predictions",
-                    table,
-                    store.Scoring(1, number, None, f"j{number}"),
-                )
+                batch_rows = store.record_selected(engines[variant], table, scoring)
+                batch_s = time.perf_counter() - started  # the oracle can label from here
+                done = store.record(engines[variant], folder / variant / "predictions",
+                                    table, scoring)  # fmt: skip
                 seconds = time.perf_counter() - started
                 schema.REBUILD_SHARE, schema.REBUILD_DIALECTS = share, dialects
                 result["iterations"].append({
                     "iteration": number, "variant": variant, "seconds": round(seconds, 1),
+                    "batch_first_s": round(batch_s, 1), "batch_rows": batch_rows,
                     "floor_npz_s": round(floor, 1), "ratio": round(seconds / floor, 1),
                     "sql_rows": done["sql_rows"], "deleted": done["deleted"],
                     "parquet_mib": round(disk_mib(done["path"]), 1),
@@ -455,6 +529,17 @@ def main() -> None:
     parser.add_argument("--train-seed", type=int, help="seed of the trained net's data, weights")
     parser.add_argument("--features", help="(n, 140) float32 .npy to score")
     parser.add_argument("--truth", help="(n,) class index .npy for --features")
+    parser.add_argument(
+        "--methods",
+        default="cascade,full",
+        help="pool stage: cascade and/or full (reference net on every row), in this order",
+    )
+    parser.add_argument(
+        "--labelled",
+        help="pool stage: PREFIX of PREFIX_x.npy / PREFIX_y.npy, the labels the cascade's gate "
+        "learns from (default: 3 000 simulated spectra)",
+    )
+    parser.add_argument("--cascade-seed", type=int, default=0, help="pool stage: audit/sample seed")
     parser.add_argument("--turn-n", type=int, default=2400, help="labels of the turnaround stage")
     parser.add_argument("--variant", default="reference", help="network of the turnaround stage")
     campaign = parser.add_argument_group("campaign stage")

@@ -15,7 +15,16 @@ and the planted spectra's recall in the top 100 / top 500 is measured for:
 * random order (the reference).
 
 Prints a table of mean (min-max) recall over the seeds and, per score, the ratio to
-random. Run: .venv/bin/python benchmarks/bench_surprise.py [SEEDS=3]
+random.
+
+Then one round of **relevance answers** (alvo's re-ranking, :func:`service.learn.surprise.rerank`):
+for each planted kind in turn a simulated oracle answers on the top 100 surprises,
+``interesting`` for that kind and ``boring`` for everything else; the next 100 surprises
+(the answered ones left out, as the iterate job lists them) are taken by the plain
+anomaly order (ranks 101-200: what the oracle would see next without answers) and by the
+re-ranked order. Printed: that kind's recall in those next 100, and in all 200 shown.
+
+Run: .venv/bin/python benchmarks/bench_surprise.py [SEEDS=3]
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from service.adapt import AdaptConfig  # noqa: E402
 from service.learn import TrainConfig, configure_threads, entropy  # noqa: E402
 from service.learn.model import SpectrumClassifier  # noqa: E402
 from service.learn.similar import fit_projection, sample_rows  # noqa: E402
-from service.learn.surprise import surprise_scores  # noqa: E402
+from service.learn.surprise import relevance_model, rerank, surprise_scores  # noqa: E402
 
 HALPHA = 6564.6
 PLANTED = ("p-cygni", "absorption-binary", "flat-or-bad", "redshifted-galaxy")
@@ -124,6 +133,30 @@ def one_seed(seed: int, n_pool: int = 5000, n_each: int = 12) -> dict[str, tuple
                 recall(order, kind_truth, 100),
                 recall(order, kind_truth, 500),
             )
+    out.update(relevance_round(projected, scores["isolation-forest, embedding"], n_pool, n_each))
+    return out
+
+
+def relevance_round(
+    x: np.ndarray, anomaly: np.ndarray, n_pool: int, n_each: int, shown: int = 100
+) -> dict[str, tuple[float, float]]:
+    """Per planted kind: (recall in the next ``shown``, recall in all 2 x ``shown`` seen)
+    without answers (plain anomaly order) and with one round of answers (re-ranked)."""
+    out = {}
+    first = np.argsort(-anomaly)[:shown]
+    for k, kind in enumerate(PLANTED):
+        truth = np.zeros(len(x), bool)
+        truth[n_pool + k * n_each : n_pool + (k + 1) * n_each] = True
+        answers = truth[first].astype(np.float32)  # interesting: the kind; boring: the rest
+        estimate, trust = relevance_model(x, first, answers)
+        combined = rerank(anomaly, estimate, trust)
+        seen = np.zeros(len(x), bool)
+        seen[first] = True
+        for name, score in (("plain", anomaly), ("re-ranked", combined)):
+            order = [r for r in np.argsort(-score) if not seen[r]][:shown]
+            nxt = float(truth[order].sum() / truth.sum())
+            both = float((truth[order].sum() + truth[first].sum()) / truth.sum())
+            out[f"  relevance: {kind}, next {shown} {name}"] = (nxt, both)
     return out
 
 

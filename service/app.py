@@ -18,6 +18,7 @@ from service.vo import archive_links, datalink, moc, similar, ssa, vosi
 from service.vo import published_labels as labels
 from service.vo.tap import routes as tap_routes
 from service.web import pages as oracle_pages
+from service.web import sky
 from service.web.api import CampaignAPI
 
 
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     jobs = uws_service(settings, extra=[tap_routes.async_job_list(settings)])
     routes += jobs.routes()
     routes += CampaignAPI(settings, owner=jobs.authenticator).routes()
-    routes += oracle_pages.routes(settings, owner=jobs.authenticator)
+    routes += oracle_pages.routes(settings, owner=jobs.authenticator) + sky.routes(settings)
     origins = trusted_origins(settings.public_url, settings.host, settings.port)
     middleware = [Middleware(SameOriginWrites, origins=origins)]
     if settings.auth == "header":  # a shared service: anonymous callers only read

@@ -233,6 +233,13 @@ class Reason(enum.Enum):
         "classifier would read the flat stretch as a line. Shorter runs and cosmic-ray "
         "spikes are masked and the spectrum kept, flagged in spectrum.quality_flag."
     )
+    SKY_TOOL_FAILED = (
+        "A build step of the sky panel failed: fetching Aladin Lite with npm (offline, or "
+        "not the pinned file) or making the demo archive's sky with Hipsgen (Debian's "
+        "aladin and java). The page works without it and says so; the detail says what "
+        "the tool answered.",
+        503,
+    )
 
     @property
     def code(self) -> str:

@@ -139,6 +139,18 @@ class Settings:
         "pools under 20 000 spectra in fp32; int8 is checked against fp32 on each pool and "
         "falls back below 99.9% agreement; a precision the CPU lacks falls back to fp32",
     )
+    hips: str = setting(
+        "CDS/P/DSS2/color",
+        "the sky survey under the labelling page's sky panel: a HiPS identifier (found "
+        "through the CDS MocServer) or a HiPS URL; the demo archive's spectra are shown on "
+        "its own local sky; 'off': no panel",
+    )
+    aladin_lite: str = setting(
+        "",
+        "path of Aladin Lite's aladin.js (npm aladin-lite, the version service.web.sky pins), "
+        "which the service serves to the sky panel",
+        shown="the copy 'make aladin-lite' leaves in ~/.cache/alvo",
+    )
     cpu_flags: str = setting(
         "",
         "CPU flags to assume, space- or comma-separated, e.g. 'avx2': how the tests "

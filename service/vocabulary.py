@@ -44,6 +44,17 @@ selection (``role`` column; NULL: not selected):
 
 The first three make up the **batch** the oracle labels, in that order.
 
+**Relevance** -- what the oracle may answer about a *surprise* (a spectrum the anomaly
+score ranks high, docs/discovery.md): ``interesting`` (worth a closer look: a P Cygni
+profile, a binary, an odd object) or ``boring`` (an artefact or nothing new). Kept as
+their own label kind (the ``relevance`` table), never trained on: the classes are what
+the network learns, relevance is what re-ranks the next iteration's surprises.
+
+**Page roles** -- why a row is on the oracle's page beyond the iteration's selection
+(never stored in ``prediction.role``): ``surprise`` (among the iteration's top-ranked
+surprises) and ``similar`` (a nearest neighbour, in the network's embedding, of a
+spectrum the oracle asked "more like this" about, key ``m``).
+
 **The Hou et al. (2016) rule's verdict** (``hou_verdict`` column): ``emission``
 when the rule-based LAMOST search would call the adapted spectrum an H-alpha
 emitter, ``none`` otherwise -- a second opinion beside the network's.
@@ -81,6 +92,12 @@ EXTRA_VERDICTS: Final[tuple[str, ...]] = (NOT_SURE, BAD)
 #: Every verdict an oracle may give, in the order of the page's keys 1-5.
 VERDICTS: Final[tuple[str, ...]] = (*CLASSES, *EXTRA_VERDICTS)
 
+INTERESTING: Final = "interesting"
+BORING: Final = "boring"
+#: The oracle's answers on a surprise, in the order of the page's keys i, b (kept apart
+#: from the verdicts above: never trained on).
+RELEVANCE_VERDICTS: Final[tuple[str, ...]] = (INTERESTING, BORING)
+
 # --- roles of a pool spectrum in one iteration --------------------------------------------------
 QUERY: Final = "query"
 PRECISION_SAMPLE: Final = "precision-sample"
@@ -91,9 +108,21 @@ BATCH_ROLES: Final[tuple[str, ...]] = (QUERY, PRECISION_SAMPLE, PADDING)
 #: Every value of the ``prediction.role`` column (NULL aside).
 ROLES: Final[tuple[str, ...]] = (*BATCH_ROLES, CANDIDATE)
 
+SURPRISE: Final = "surprise"
+SIMILAR: Final = "similar"
+#: Roles of rows the oracle's page shows beyond the iteration's selection.
+PAGE_ROLES: Final[tuple[str, ...]] = (SURPRISE, SIMILAR)
+
 # --- the Hou et al. (2016) rule ------------------------------------------------------------------
 HOU_EMISSION: Final = "emission"
 HOU_NONE: Final = "none"
+
+# --- who scored a prediction row (``prediction.scored_by``; service.learn.cascade) ----
+#: the cheap gate alone (it was sure of absorption; the reference net was skipped)
+SCORED_BY_GATE: Final = "gate"
+#: the reference net (every row when the cascade is off or its audit failed)
+SCORED_BY_REFERENCE: Final = "reference"
+SCORERS: Final[tuple[str, ...]] = (SCORED_BY_GATE, SCORED_BY_REFERENCE)
 
 # --- the feature grid ---------------------------------------------------------------------------
 #: First and last wavelength of the feature vector, Å in vacuum.

@@ -114,3 +114,24 @@ def test_benchmark_command_writes_csv_and_pngs(tmp_path, capsys) -> None:
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main([*argv[:4], "--strategies", "greedy"]) == 2
     assert "query strategy 'greedy'" in capsys.readouterr().err
+
+
+def test_the_benchmarked_loop_takes_the_served_jobs_candidate_rule() -> None:
+    """--candidates auto: iteration 0's pool candidates are the recall-targeted cut (the
+    set the benchmark also scores as target_precision/recall), iteration 1's argmax."""
+    configure_threads(2, 1)
+    train = TrainConfig(variant="small", epochs=2, patience=1, batch_size=64)
+    problem = standin_problem(300, 1600, 0)
+    config = ActiveLearningConfig(
+        iterations=1, test_size=400, train=train, seed=0, candidates="auto"
+    )
+    first, _ = run_active_learning(problem, config)
+    assert (first.pool_precision, first.pool_recall) == (
+        first.target_precision,
+        first.target_recall,
+    )
+    argmax = ActiveLearningConfig(iterations=0, test_size=400, train=train, seed=0)
+    (seed_path,) = run_active_learning(problem, argmax)  # the same first model: argmax's set
+    assert seed_path.pool_precision != first.pool_precision or (
+        seed_path.pool_recall != first.pool_recall
+    )

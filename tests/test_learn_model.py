@@ -169,3 +169,39 @@ def test_learning_jobs_report_epochs_and_an_honest_time_left() -> None:
     assert FIRST_BEST_EPOCH + AFTER_FIT_EPOCHS < 100
     assert epochs[-1][0] is not None and epochs[-1][0] > 0.5  # little left when it stops
     assert len(epochs) < 100
+
+
+def test_oracle_weight_makes_the_network_keep_the_oracles_verdicts() -> None:
+    """Issue 25's ``flipped``: ten weak emission-like bumps the oracle labelled absorption,
+    beside 600 source spectra whose bumps are emission. Counted once, the network calls
+    most of them emission again; each counted 30 times, it keeps the verdicts."""
+    x, y = _data()
+    rng = np.random.default_rng(1)
+    bump = np.exp(-0.5 * ((np.arange(140) - 30) / 2.0) ** 2)
+    weak = (0.4 * bump + rng.normal(0, 0.2, (10, 140))).astype(np.float32)
+    features, labels = np.r_[x, weak], np.r_[y, np.full(10, 2)]
+    oracle = np.r_[np.zeros(len(y), bool), np.ones(10, bool)]
+    flipped = []
+    for weight in (1, 30):
+        config = TrainConfig(variant="small", epochs=6, seed=7, oracle_weight=weight)
+        model = SpectrumClassifier.train(
+            features, labels, config, adapt_config=ADAPT, adapt_fingerprint=FINGERPRINT,
+            oracle=oracle,
+        )  # fmt: skip
+        flipped.append(int(np.sum(model.predict_proba(weak).argmax(axis=1) != 2)))
+        assert np.mean(model.predict_proba(x).argmax(axis=1) == y) > 0.95  # still learns
+    assert flipped[0] >= 5 and flipped[1] <= 1, flipped
+    with pytest.raises(AlvoError, match="oracle_weight"):
+        TrainConfig(oracle_weight=0)
+
+
+def test_mc_dropout_passes_scatter_around_the_deterministic_prediction(
+    trained: SpectrumClassifier,
+) -> None:
+    x, _ = _data(40, seed=3)
+    passes = trained.mc_dropout(x, 50, np.random.default_rng(0))
+    assert passes.shape == (50, 40, 3) and np.allclose(passes.sum(axis=2), 1, atol=1e-5)
+    assert passes.std(axis=0).max() > 1e-3  # dropout is on: the passes differ
+    # the passes' mean is less confident than the deterministic net, but agrees with it
+    agree = passes.mean(axis=0).argmax(axis=1) == trained.predict_proba(x).argmax(axis=1)
+    assert agree.mean() >= 0.9

@@ -8,7 +8,15 @@ import pytest
 from service.learn.labels import NOT_TRAINED, training_targets, verdict_codes
 from service.learn.metrics import confusion_matrix, error_rate, precision_at_recall
 from service.learn.precision import clopper_pearson_lower, precision_sample, wald_lower
-from service.learn.query import STRATEGIES, entropy, select_query
+from service.learn.query import (
+    NEEDS_SAMPLES,
+    STRATEGIES,
+    bald_sampling,
+    entropy,
+    mc_bald_sampling,
+    mutual_information,
+    select_query,
+)
 from service.reasons import AlvoError
 
 RNG = np.random.default_rng
@@ -18,6 +26,12 @@ def _probabilities(n: int, seed: int = 0) -> np.ndarray:
     return RNG(seed).dirichlet([1.0, 1.0, 1.0], size=n)
 
 
+def _passes(p: np.ndarray, t: int = 8, seed: int = 0) -> np.ndarray:
+    """(t, m, k) noisy copies of p: stand-in Monte-Carlo dropout passes."""
+    noisy = p[None] * RNG(seed).uniform(0.5, 1.5, (t, *p.shape))
+    return noisy / noisy.sum(axis=2, keepdims=True)
+
+
 def test_entropy_is_natural_log() -> None:
     p = np.array([[1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
     assert entropy(p) == pytest.approx([np.log(3), 0.0, np.log(2)])
@@ -25,7 +39,8 @@ def test_entropy_is_natural_log() -> None:
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_strategies_return_distinct_rows(name: str) -> None:
-    picked = STRATEGIES[name](_probabilities(500), 40, RNG(1))
+    extra = {"samples": _passes(_probabilities(500))} if name in NEEDS_SAMPLES else {}
+    picked = STRATEGIES[name](_probabilities(500), 40, RNG(1), **extra)
     assert picked.shape == (40,) and np.unique(picked).size == 40
     assert picked.min() >= 0 and picked.max() < 500
 
@@ -108,3 +123,37 @@ def test_metrics() -> None:
     positive = np.array([True, False, True, True, False])
     assert precision_at_recall(positive, score, 2 / 3)[0] == pytest.approx(2 / 3)
     assert precision_at_recall(positive, score, 1.0)[0] == pytest.approx(3 / 4)
+
+
+def test_bald_has_the_strategy_shape_and_prefers_disagreement_to_ambiguity() -> None:
+    """(T, m, k) samples in, at most n distinct indices out. Row 3's passes disagree
+    (half say single-peak, half absorption); row 5's all say 50/50. Their mean
+    predictions, hence their entropies, are equal: only BALD tells them apart."""
+    samples = np.tile([0.9, 0.05, 0.05], (10, 20, 1))
+    samples[:, 3] = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]] * 5
+    samples[:, 5] = [0.5, 0.0, 0.5]
+    assert entropy(samples[:, 3].mean(axis=0, keepdims=True)) == pytest.approx(
+        entropy(samples[:, 5].mean(axis=0, keepdims=True))
+    )
+    info = mutual_information(samples)
+    assert info.shape == (20,) and info[3] == pytest.approx(np.log(2)) and info[5] == 0
+    assert bald_sampling(samples, 1, RNG(0)).tolist() == [3]
+    picked = bald_sampling(samples, 7, RNG(0))
+    assert picked.shape == (7,) and np.unique(picked).size == 7 and picked[0] == 3
+
+
+def test_mc_bald_samples_only_its_entropy_shortlist() -> None:
+    from service.learn.step import LazyEmbeddings
+
+    p = _probabilities(1000)
+    asked: list[int] = []
+
+    def mc(rows: np.ndarray) -> np.ndarray:
+        asked.append(len(rows))
+        return _passes(p[rows])
+
+    picked = mc_bald_sampling(p, 10, RNG(0), LazyEmbeddings(mc, np.arange(1000)), 5)  # type: ignore[arg-type]
+    assert asked == [50] and picked.size == 10
+    assert set(picked) <= set(np.argsort(-entropy(p))[:50])
+    with pytest.raises(ValueError, match="samples"):
+        mc_bald_sampling(p, 10, RNG(0))

@@ -14,7 +14,13 @@ from service.adapt import AdaptConfig
 from service.learn import TrainConfig
 from service.learn.model import SpectrumClassifier
 from service.learn.similar import fit_projection
-from service.learn.surprise import class_centres, nearest_class, surprise_scores
+from service.learn.surprise import (
+    class_centres,
+    nearest_class,
+    relevance_model,
+    rerank,
+    surprise_scores,
+)
 from service.vocabulary import CLASSES
 
 
@@ -46,3 +52,36 @@ def test_isolation_forest_on_the_embedding_ranks_planted_spectra_first():
     assert set(nearest) <= set(range(len(CLASSES))) and np.all(distance > 0)
     bulk = nearest_class(projected[order[-100:]], centres)[1]
     assert np.median(distance) > np.median(bulk)  # surprises lie far from every class
+
+
+def test_relevance_answers_bring_the_interesting_kind_forward():
+    """One round of answers on the top surprises (one kind interesting, the rest boring)
+    lifts that kind's unanswered members into the next list, pushes the boring kind back,
+    and leaves the order alone where nobody answered."""
+    rng = np.random.default_rng(3)
+    bulk = rng.normal(0, 1, (3000, 8))
+    loud = rng.normal(0, 1, (20, 8)) + 8 * np.eye(8)[0]  # far out: boring
+    quiet = rng.normal(0, 1, (20, 8)) + 5 * np.eye(8)[1]  # less far: interesting
+    x = np.concatenate([bulk, loud, quiet]).astype(np.float32)
+    kind = np.repeat([0, 1, 2], [3000, 20, 20])
+    anomaly = surprise_scores(x, "isolation-forest", seed=0)
+    first = np.argsort(-anomaly)[:50]
+    assert 0 < (kind[first] == 2).sum() <= 5  # the loud ones and the bulk's tail come first
+    answers = (kind[first] == 2).astype(np.float32)
+    estimate, trust = relevance_model(x, first, answers)
+    assert estimate[kind == 2].mean() > estimate[kind == 1].mean() + 0.3
+    combined = rerank(anomaly, estimate, trust)
+    seen = np.isin(np.arange(len(x)), first)
+
+    def next_list(score: np.ndarray) -> np.ndarray:
+        return np.array([r for r in np.argsort(-score) if not seen[r]][:50])
+
+    plain, again = next_list(anomaly), next_list(combined)
+    unseen_quiet = int(((kind == 2) & ~seen).sum())
+    assert (kind[again] == 2).sum() >= 0.8 * unseen_quiet  # the interesting ones come next
+    assert (kind[again] == 2).sum() >= 2 * (kind[plain] == 2).sum()
+    assert (kind[again] == 1).sum() < (kind[plain] == 1).sum()
+    # no answers: the anomaly order itself
+    unanswered = rerank(anomaly, *relevance_model(x, np.zeros(0, int), np.zeros(0)))
+    np.testing.assert_array_equal(np.argsort(-unanswered, kind="stable")[:100],
+                                  np.argsort(-anomaly, kind="stable")[:100])  # fmt: skip

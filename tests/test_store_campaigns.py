@@ -101,3 +101,38 @@ def test_unknown_verdict_is_refused(settings):
     campaign = campaigns.create("c3", "src", "pool")
     with pytest.raises(AlvoError, match="not one of"):
         campaigns.add_labels(campaign, [Verdict("emission", pubdid="ivo://t/pool?0")])
+
+
+def test_relevance_answers_are_kept_apart_from_the_training_verdicts(settings):
+    """interesting/boring (issue 22) are stored in their own table: the class verdicts,
+    the training set and the pool the oracle is asked about do not see them."""
+    datasets = Datasets(settings)
+    _fill(datasets, "src", "source", 2, ["single-peak", "absorption"])
+    _fill(datasets, "pool", "target", 5)
+    campaigns = Campaigns(settings)
+    campaign = campaigns.create("c1", "src", "pool", batch_size=2)
+    campaigns.add_labels(campaign, [Verdict("double-peak", pubdid="ivo://t/pool?3", user="ana")])
+    before = campaigns.training_set(campaign)
+    outcome = campaigns.add_labels(
+        campaign,
+        [
+            Verdict("interesting", pubdid="ivo://t/pool?3", user="ana", iteration=0),
+            Verdict("boring", pubdid="ivo://t/pool?1", user="ana", iteration=0),
+            Verdict("interesting", pubdid="ivo://t/pool?1", user="ben", iteration=0),
+            Verdict("boring", pubdid="ivo://t/pool?1", user="ana"),  # the same again: no row
+        ],
+    )
+    assert (outcome.stored, outcome.unchanged, outcome.unknown) == (3, 1, [])
+    after = campaigns.training_set(campaign)
+    for was, now in zip(before, after, strict=True):
+        np.testing.assert_array_equal(was, now)
+    assert campaigns.labels(campaign) == {campaigns.spectrum_ids(campaign.target)[3]: "double-peak"}
+    assert list(campaigns.judged_pool_rows(campaign)) == [3]  # still asked about by class
+    assert campaigns.conflicts(campaign) == []
+    rows, relevance = campaigns.pool_relevance(campaign)
+    assert list(rows) == [1, 3] and list(relevance) == [0.5, 1.0]  # ana boring, ben interesting
+    sid = int(campaigns.spectrum_ids(campaign.target)[1])
+    assert campaigns.undo_verdict(campaign, sid, "ana", relevance=True) is None
+    assert sorted(campaigns.relevance_per_user(campaign))[0][2] == "interesting"  # ben's
+    with pytest.raises(AlvoError, match="interesting, boring"):
+        campaigns.add_labels(campaign, [Verdict("weird", pubdid="ivo://t/pool?1")])

@@ -14,11 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from service import vocabulary
-from service.vocabulary import CLASSES, FEATURE_WINDOW, ROLES, VERDICTS
+from service.vocabulary import (
+    CLASSES,
+    FEATURE_WINDOW,
+    RELEVANCE_VERDICTS,
+    ROLES,
+    VERDICTS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / "service" / "vocabulary.py"
-WORDS = frozenset({*CLASSES, *VERDICTS, *ROLES})
+#: The page roles (``surprise``, ``similar``) are left out: the same words name a column,
+#: a command and an endpoint, and they are never stored as values.
+WORDS = frozenset({*CLASSES, *VERDICTS, *ROLES, *RELEVANCE_VERDICTS})
 #: A word as an SQL/ADQL string literal inside a longer string.
 QUOTED = re.compile("'(" + "|".join(re.escape(w) for w in sorted(WORDS)) + ")'")
 #: The names the vocabulary defines.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import functools
 import importlib
 import os
@@ -96,6 +97,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["off", "on", "both"],
         help="re-weight probabilities to the pool's EM-estimated class priors (Saerens 2002)",
     )
+    al.add_argument(
+        "--candidates",
+        default="argmax",
+        choices=["argmax", "auto", "recall-target"],
+        help="the candidate rule of the iterate job's CANDIDATES: what the batch is drawn "
+        "among and the network's pool precision/recall count ('argmax': the seed's)",
+    )
+    al.add_argument(
+        "--oracle-weight",
+        default="1",
+        help="comma-separated: each oracle label enters training this many times "
+        "(each is run as its own variant, '+wN'; 1: the original)",
+    )
     al.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     al.add_argument("-o", "--out", type=Path, default=Path("benchmark-active-learning"))
     al.set_defaults(func=active_learning_command)
@@ -172,11 +186,13 @@ def active_learning_command(args: argparse.Namespace) -> int:
     strategies = [s for s in args.strategies.split(",") if s]
     exploits = [float(f) for f in str(args.exploit).split(",") if f]
     shifts = {"off": [False], "on": [True], "both": [False, True]}[args.label_shift]
+    weights = [int(w) for w in str(args.oracle_weight).split(",") if w]
     variants = [
-        (strategy, fraction, shift)
+        (strategy, fraction, shift, weight)
         for strategy in strategies
         for fraction in exploits
         for shift in shifts
+        for weight in weights
         if not (strategy == "exploit" and fraction > 0)
     ]
     train = TrainConfig(
@@ -202,13 +218,16 @@ def active_learning_command(args: argparse.Namespace) -> int:
             for seed in range(args.seeds):
                 problem = make_problem(args.n_source, args.n_target, seed)
                 classes = problem.classes
-                for strategy, fraction, shift in variants:
+                for strategy, fraction, shift, weight in variants:
                     config = ActiveLearningConfig(
                         strategy=strategy, iterations=args.iterations, batch=args.batch,
-                        precision_sample=args.sample, test_size=args.test_size, train=train,
+                        precision_sample=args.sample, test_size=args.test_size,
+                        train=dataclasses.replace(train, oracle_weight=weight),
                         seed=seed, exploit=fraction, label_shift=shift,
+                        candidates=args.candidates,
                     )  # fmt: skip
-                    name = variant_name(strategy, fraction, shift)
+                    name = variant_name(strategy, fraction, shift, weight)
+                    name += "" if args.candidates == "argmax" else f"+{args.candidates}"
 
                     def advance(r: IterationResult) -> None:
                         r.strategy = name  # noqa: B023 (called before the next variant)
@@ -229,10 +248,14 @@ def active_learning_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def variant_name(strategy: str, exploit: float, label_shift: bool) -> str:
-    """``entropy``, ``entropy+exploit0.5``, ``entropy+shift`` ...: one curve's name."""
+def variant_name(strategy: str, exploit: float, label_shift: bool, oracle_weight: int = 1) -> str:
+    """``entropy``, ``entropy+exploit0.5``, ``entropy+shift``, ``entropy+w5`` ...: one
+    curve's name."""
     return (
-        strategy + (f"+exploit{exploit:g}" if exploit else "") + ("+shift" if label_shift else "")
+        strategy
+        + (f"+exploit{exploit:g}" if exploit else "")
+        + ("+shift" if label_shift else "")
+        + (f"+w{oracle_weight}" if oracle_weight != 1 else "")
     )
 
 
@@ -254,18 +277,29 @@ def rare_summary(results: Sequence[IterationResult], goal: float = 0.95) -> str:
         runs = [sorted((r for r in mine if r.seed == s), key=lambda r: r.iteration) for s in seeds]
         first = [run[0] for run in runs]
         shown = [r.emission_shown / max(r.pool_emission, 1) for r in first]
-        reach = []
+        reach, reach_catalogue = [], []
         for run in runs:
             hits = [
                 r.labels_used for r in run if r.pool_precision >= goal and r.pool_recall >= goal
             ]
             reach.append(float(hits[0]) if hits else float("nan"))
+            hits = [
+                r.labels_used
+                for r in run
+                if r.catalogue_precision >= goal and r.catalogue_recall >= goal
+            ]
+            reach_catalogue.append(float(hits[0]) if hits else float("nan"))
         lines.append(
             f"{name}: {len(runs)} seeds, pool emission {ms([r.pool_emission for r in first])}; "
             f"shown in the first {first[0].labels_used + 130 if first else 130} answers "
             f"{ms(shown)}; iteration 0 precision {ms([r.pool_precision for r in first])} "
             f"recall {ms([r.pool_recall for r in first])}; labels to {goal:.0%}/{goal:.0%}: "
-            f"{ms(reach)} ({sum(np.isfinite(reach))} of {len(runs)} seeds reached it)"
+            f"{ms(reach)} ({sum(np.isfinite(reach))} of {len(runs)} seeds reached it); "
+            f"the catalogue (oracle verdicts first): {ms(reach_catalogue)} "
+            f"({sum(np.isfinite(reach_catalogue))} of {len(runs)}); iteration 0 threshold "
+            f"EM argmax {ms([r.shift_precision for r in first])} / "
+            f"{ms([r.shift_recall for r in first])}, EM count "
+            f"{ms([r.prior_precision for r in first])} / {ms([r.prior_recall for r in first])}"
         )
         for it in range(max(len(run) for run in runs)):
             at = [run[it] for run in runs if len(run) > it]
@@ -277,8 +311,18 @@ def rare_summary(results: Sequence[IterationResult], goal: float = 0.95) -> str:
                 f"{ms([r.pool_recall for r in at])} churn {ms([r.churn for r in at])} "
                 f"flipped {ms([r.flipped for r in at])} uncertain {ms([r.n_uncertain for r in at])}"
                 f" stop {sum(r.stop for r in at)}/{len(at)} shown "
-                f"{ms([r.emission_shown for r in at])}"
+                f"{ms([r.emission_shown for r in at])}; catalogue precision "
+                f"{ms([r.catalogue_precision for r in at])} estimate "
+                f"{ms([r.catalogue_estimate for r in at])} recall "
+                f"{ms([r.catalogue_recall for r in at])}"
             )
+            matrices = [r.pool_confusion for r in at if r.pool_confusion is not None]
+            if matrices:
+                total = np.sum(matrices, axis=0)
+                cells = " | ".join(
+                    " / ".join(str(int(v)) for v in total[i]) for i in range(len(total))
+                )
+                lines.append(f"    pool confusion (truth rows x predicted, seeds summed): {cells}")
     return "\n".join(lines)
 
 

@@ -91,5 +91,10 @@ def run_import(args: argparse.Namespace) -> int:
     print(
         f"campaign {outcome.campaign!r} ({state}): {outcome.labels_added} labels added, "
         f"{outcome.labels_present} already present, {outcome.iterations_added} iterations added"
+        + (
+            f", {outcome.answers_added} interesting/boring answers added"
+            if outcome.answers_added
+            else ""
+        )
     )
     return 0

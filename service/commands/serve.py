@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import subprocess
 import sys
+import threading
+from pathlib import Path
 
 from service.settings import Settings, env_name
 
@@ -64,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"demo archive: {settings.demo_archive_size} spectra per collection (made once)")
         ensure_demo_archive(settings.home, settings.demo_archive_size, workers=settings.workers)
+        print("demo sky: a HiPS of the demo field for the sky panel (made once, ~1 min, ")
+        print("           in the background: until it is there the panel uses --hips)")
+        threading.Thread(target=_make_demo_sky, args=(settings.home,), daemon=True).start()
     app = create_app(settings)
     print(f"alvo serving on {settings.public_url}/  (data in {settings.home.resolve()})")
     # uws's serve releases blocked WAITs on SIGTERM, so a restart never hangs on them
@@ -80,3 +86,18 @@ def run(args: argparse.Namespace) -> int:
         h11_max_incomplete_event_size=settings.max_head_bytes,
     )
     return 0
+
+
+def _make_demo_sky(home: Path) -> None:
+    """Hipsgen takes about a minute: the service answers meanwhile (the sky panel looks
+    for the finished HiPS at each request, and Hipsgen renames it into place whole)."""
+    from service.archive.skyimage import ensure_demo_sky
+    from service.reasons import AlvoError
+
+    try:
+        if ensure_demo_sky(home) is None:
+            print("demo sky: no Hipsgen (Debian's aladin and java): the panel uses --hips")
+        else:
+            print("demo sky: ready")
+    except (AlvoError, OSError, subprocess.TimeoutExpired) as error:  # serve on without
+        print(f"demo sky: not made ({error}): the sky panel uses --hips", file=sys.stderr)

@@ -11,10 +11,18 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   datasets are given and it does not exist yet
 ``STRATEGY``      entropy (default), margin, least-confidence, random, diverse-entropy,
                   random-pool (at random among all open spectra, not only candidates),
-                  exploit (most likely emission first)
+                  exploit (most likely emission first), bald (BALD on Monte-Carlo dropout
+                  passes of an entropy shortlist)
 ``EXPLOIT``       fraction of the batch given to the most likely emission stars
                   (p(single) + p(double)) before the strategy picks the rest (default
                   0.5, chosen by the rare-regime benchmark: docs/learning.md; 0: the original)
+``CANDIDATES``    how the candidate set (the spectra decided emission) is cut: auto
+                  (default: recall-target while the campaign has no oracle label of the
+                  pool, argmax from then on), argmax (the seed's: most probable class),
+                  recall-target (the top j by EM-corrected p(single) + p(double), j where
+                  the expected recall reaches 95 %; :mod:`service.learn.shift`). The query
+                  restriction, precision sample, padding, ``n_candidates``, the recorded
+                  ``predicted_class`` and the catalogue all follow it
 ``LABEL_SHIFT``   true: re-weight the pool's probabilities to its class priors as
                   estimated by EM (Saerens et al. 2002) before choosing and recording
 ``BATCH``         spectra for the oracle (default: the campaign's, 100)
@@ -26,10 +34,17 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``RESPONSEFORMAT``  VOTable serialization of the tables: TABLEDATA (default) or BINARY2
 ``SURPRISES``     how many of the most surprising pool spectra the ``surprises`` result
                   lists (default 100; 0: none): an anomaly score on the network's
-                  embedding, stored per spectrum (``prediction.surprise``)
+                  embedding, stored per spectrum (``prediction.surprise``), re-ranked by
+                  the oracle's interesting/boring answers (``prediction.surprise_rank``;
+                  the page's surprises view shows them in that order)
 ``BROADCAST``     true: send the query batch and candidates to SAMP clients (TOPCAT,
                   Aladin) when done -- for a service on the astronomer's own desktop
-``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``
+``CASCADE``       on: a cheap gate in front of the reference net decides which spectra
+                  it must score; its audit falls back to scoring every spectrum when the
+                  gate cannot be trusted on this pool (:mod:`service.learn.cascade`);
+                  off (default, by measurement: docs/performance.md, "The cascade")
+``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``,
+``ORACLE_WEIGHT`` (copies of each oracle label in training; default 10, 1: the original)
 ``LR_SCHEDULE``, ``LEARNING_RATE``  one-cycle over ``EPOCHS`` (default 4) or constant
                   with early stopping -- see docs/jobs.md
 ``NOISE_AUGMENT``  noisy training spectra, sigma up to this many z-units (default 1.0;
@@ -45,7 +60,9 @@ and the stratified precision estimate of its whole predicted-emission set
 After classifying it measures stability against the previous iteration (churn,
 candidate agreement, labelled-absorption spectra predicted emission) and applies
 the stopping rule (:mod:`service.learn.stability`); all go into the iteration's row
-and the summary.
+and the summary, with the size of the campaign's emission catalogue (``n_catalogue``:
+the oracle's verdicts where given, the predictions elsewhere) and, once its sample is
+labelled, that catalogue's stratified precision (``catalogue_estimate``).
 """
 
 from __future__ import annotations
@@ -60,14 +77,19 @@ import numpy as np
 
 from service.jobs.eta import Stages, job_started
 from service.jobs.learning import (
+    CASCADE_CHOICES,
     Predictions,
+    cascade_wanted,
     classify,
+    classify_cascade,
     fit_classifier,
     load_model,
+    prediction_table,
     record_model,
     scoring_precision,
     start_job,
     training_config,
+    write_batch,
     write_predictions,
 )
 from service.jobs.params import JobParams
@@ -79,14 +101,26 @@ from service.jobs.results import (
 )
 from service.jobs.runner import job_runner
 from service.learn import STRATEGIES
-from service.learn.precision import stratified_precision
+from service.learn.precision import catalogue_precision, oracle_catalogue, stratified_precision
 from service.learn.query import emission_probability
-from service.learn.shift import em_priors
+from service.learn.shift import (
+    CANDIDATE_RULES,
+    CandidateCut,
+    decide_candidates,
+    em_priors,
+    train_priors,
+)
 from service.learn.similar import Projection, SimilarityIndex, fit_projection, sample_rows
 from service.learn.stability import candidate_agreement, churn, stopping_rule, uncertain
 from service.learn.step import score_batch, select_batch
 from service.learn.surprise import DEFAULT_METHOD as SURPRISE_METHOD
-from service.learn.surprise import class_centres, nearest_class, surprise_scores
+from service.learn.surprise import (
+    class_centres,
+    nearest_class,
+    relevance_model,
+    rerank,
+    surprise_scores,
+)
 from service.net.simbad import BATCH as SIMBAD_BATCH
 from service.net.simbad import simbad_identify
 from service.reasons import AlvoError, Reason
@@ -133,6 +167,8 @@ class IterateRequest:
     exploit: float = 0.0
     label_shift: bool = False
     surprises: int = 100
+    cascade: str = "off"
+    candidates: str = "auto"
 
     @classmethod
     def from_params(cls, params: JobParams) -> IterateRequest:
@@ -150,6 +186,8 @@ class IterateRequest:
             exploit=params.number("EXPLOIT", EXPLOIT, 0.0, 1.0),
             label_shift=params.flag("LABEL_SHIFT"),
             surprises=params.integer("SURPRISES", 100, 0, 100_000),
+            cascade=params.choice("CASCADE", CASCADE_CHOICES, "off"),
+            candidates=params.choice("CANDIDATES", CANDIDATE_RULES, "auto"),
         )
 
 
@@ -192,8 +230,16 @@ class Iteration:
     pool_priors: list[float] | None = None
     projection: Projection | None = None  # the pool's embedding axes, for the similarity index
     surprise: np.ndarray | None = None  # (n,) anomaly score of each pool row
+    relevance: np.ndarray | None = None  # (n,) estimated relevance (0.5: nothing known)
+    surprise_rank: np.ndarray | None = None  # (n,) place in the surprises list (NaN: not in it)
+    top_surprises: np.ndarray = np.zeros(0, np.int64)  # pool rows of the list, in its order
     centres: np.ndarray | None = None  # (classes, k) class centres in the projected embedding
     embedding: np.ndarray | None = None  # (n, k) the pool's projected embedding
+    labelled: tuple[np.ndarray, np.ndarray] | None = None  # training (features, classes)
+    cascade: dict[str, Any] | None = None  # what the cascade did (None: not run)
+    cascade_note = ""
+    n_labels = 0  # oracle class labels of the pool the model was trained on
+    cut: CandidateCut | None = None  # the candidate decision (CANDIDATES)
 
     def __init__(
         self,
@@ -226,17 +272,21 @@ class Iteration:
         self.score_previous()
         model_path, n_labels = self.train()
         predictions = self.classify(model_path)
-        self.stages.begin("rest", "selecting the query batch")
+        self.stages.begin(
+            "rest", f"selecting the query batch{self.cascade_note}; {self.candidate_note()}"
+        )
         roles = self.choose_batch(predictions, model_path)
-        self.stages.begin("rest", "scoring surprises")
+        self.stages.begin("rest", "recording the query batch")
+        self.record_batch(predictions, roles, n_labels, started)
+        self.stages.begin("rest", "query batch ready for the oracle; scoring surprises")
         self.score_surprises(predictions)
-        self.stages.begin("rest", "recording predictions")
-        self.record(predictions, roles, n_labels, started)
+        self.stages.begin("rest", "query batch ready; recording the pool's predictions")
+        self.record(predictions, roles)
         self.stages.begin("rest", "indexing the pool for 'more like this'")
         self.index_similar(predictions)
         self.stages.begin("rest", "identifying candidates in SIMBAD")
         self.crossmatch(roles)
-        self.stages.begin("rest", "writing results")
+        self.stages.begin("rest", f"writing results; {self.candidate_note()}")
         return self.results(predictions.probabilities, roles)
 
     def plan(self) -> list[tuple[str, float | None]]:
@@ -307,35 +357,51 @@ class Iteration:
         judged = [v for v in known if v in CLASSES]
         sample = [v for r, v in zip(role, verdict, strict=True) if r == PRECISION_SAMPLE]
         sample_judged = [v for v in sample if v in CLASSES]
+        open_candidates = int(row["n_candidates"]) - len(known)
+        hits = sum(v in TARGET_CLASSES for v in sample_judged)
         value, lower = stratified_precision(
             sum(v in TARGET_CLASSES for v in judged),
             len(judged),
-            int(row["n_candidates"]) - len(known),
-            sum(v in TARGET_CLASSES for v in sample_judged),
+            open_candidates,
+            hits,
             len(sample_judged),
         )
-        if not np.isfinite(value):
-            return {}
-        return {"precision_estimate": value, "precision_estimate_lower": lower}
+        out = {}
+        if np.isfinite(value):
+            out = {"precision_estimate": value, "precision_estimate_lower": lower}
+        stars = self.campaigns.labelled_at(self.campaign, previous)  # verdicts win there
+        value, lower = catalogue_precision(
+            sum(verdicts.get(s) in TARGET_CLASSES for s in stars),
+            open_candidates,
+            hits,
+            len(sample_judged),
+        )
+        if np.isfinite(value):
+            out |= {"catalogue_estimate": value, "catalogue_estimate_lower": lower}
+        return out
 
     def train(self) -> tuple[Path, int]:
         """Train on every label so far; returns the saved model's path and the number
         of oracle labels of the pool it used."""
         features, y, target_rows = self.campaigns.training_set(self.campaign, CLASSES)
+        self.labelled = (features, y)  # the cascade's gate learns from the same labels
         started = time.perf_counter()
         provenance = {"campaign": self.campaign.name, "iteration": self.number}
         folder = self.settings.home / "models" / self.campaign.name
         previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
         stage = self.stages.begin("train", f"training on {len(y)} labelled spectra")
+        oracle = np.arange(len(y)) >= len(y) - len(target_rows)  # pool labels come last
         classifier = fit_classifier(
-            features, y, self.request.training, provenance, stage, previous, self.prior_epochs
-        )
+            features, y, self.request.training, provenance, stage, previous, self.prior_epochs,
+            oracle,
+        )  # fmt: skip
         self.timings["train"] = time.perf_counter() - started
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
         self.model_id = record_model(
             self.settings, classifier, path, self.campaign.campaign_id, self.number
         )
+        self.n_labels = len(target_rows)
         return path, len(target_rows)
 
     def classify(self, model_path: Path) -> Predictions:
@@ -348,20 +414,68 @@ class Iteration:
         projection = fit_projection(load_model(model_path).embed(sample)) if len(sample) else None
         self.projection = projection
         stage = self.stages.begin("classify", f"classifying {len(pool.features)} spectra")
-        predictions = classify(
-            model_path,
-            pool.feature_path,
-            stage.fraction,
-            precision=precision,
-            projection=projection,
-        )
+        if cascade_wanted(self.request.cascade, len(pool.features)) and self.labelled:
+            predictions = classify_cascade(
+                model_path,
+                pool.feature_path,
+                self.labelled,
+                stage.fraction,
+                precision=precision,
+                projection=projection,
+                seed=self.request.training.seed + self.number,
+            )
+            self.cascade = predictions.cascade
+            assert self.cascade is not None
+            audit = self.cascade["audit"]
+            said = (
+                f"cascade: the gate scored {self.cascade['scored_by_gate']} spectra, "
+                f"the reference net {self.cascade['scored_by_reference']}"
+                if self.cascade["used"]
+                else f"cascade audit failed ({audit['reason']}): the reference net "
+                f"scored all {len(pool.features)} spectra"
+            )
+            self.cascade_note = f"; {said}"  # jobInfo says it while the job goes on
+        else:
+            predictions = classify(
+                model_path,
+                pool.feature_path,
+                stage.fraction,
+                precision=precision,
+                projection=projection,
+            )
         self.precision = predictions.arithmetic
         self.timings["classify"] = predictions.seconds
+        raw = predictions.probabilities
         if self.request.label_shift:  # the pool's priors by EM; what is chosen and recorded
             adjusted, priors = em_priors(predictions.probabilities)
             predictions = dataclasses.replace(predictions, probabilities=adjusted)
             self.pool_priors = [round(float(v), 5) for v in priors]
-        return predictions
+        return self.decide(predictions, raw)
+
+    def decide(self, predictions: Predictions, raw: np.ndarray) -> Predictions:
+        """The candidate set under ``CANDIDATES`` (:func:`service.learn.shift.candidate_cut`),
+        and each row's class under it: what every later step takes as "predicted".
+
+        The recall-targeted cut re-weights the network's own posteriors (``raw``, under
+        the priors it was trained with) by EM itself; argmax takes the probabilities the
+        job records (re-weighted when ``LABEL_SHIFT``), as before."""
+        among = [CLASSES.index(c) for c in TARGET_CLASSES]
+        y = self.labelled[1] if self.labelled else np.zeros(0, np.int64)
+        priors = train_priors(y, len(CLASSES), self.request.training.balancing)
+        self.cut, decided = decide_candidates(
+            raw, predictions.probabilities, self.request.candidates, self.n_labels, among, priors
+        )
+        return dataclasses.replace(predictions, decided=decided)
+
+    def candidate_note(self) -> str:
+        """The candidate rule and its cut, in words (jobInfo)."""
+        if self.cut is None:
+            return "candidates: not decided yet"
+        said = f"candidates: {self.cut.rule} ({int(self.cut.candidate.sum())} spectra"
+        if self.cut.j is not None and self.cut.expected_recall is not None:
+            said += f", the top {self.cut.j}, expected recall {self.cut.expected_recall:.3f}"
+        why = "" if self.request.candidates != "auto" else f", auto at {self.n_labels} pool labels"
+        return f"{said}{why})"
 
     def choose_batch(self, predictions: Predictions, model_path: Path) -> Any:
         """The shared active-learning step (:func:`service.learn.step.select_batch`) on
@@ -370,6 +484,12 @@ class Iteration:
 
         def embed(rows: np.ndarray) -> np.ndarray:
             return np.asarray(load_model(model_path).embed(np.asarray(features[rows])))
+
+        def mc(rows: np.ndarray) -> np.ndarray:  # STRATEGY=bald: on its shortlist only
+            rng = np.random.default_rng(self.request.training.seed + self.number)
+            return np.asarray(
+                load_model(model_path).mc_dropout(np.asarray(features[rows]), 20, rng)
+            )
 
         step = select_batch(
             predictions.probabilities,
@@ -382,6 +502,8 @@ class Iteration:
             embed=embed,
             exploit=self.request.exploit,
             padding=self.request.padding,
+            mc=mc,
+            candidate=predictions.candidates(),
         )
         self.step = step
         self.stability = self.measure_stability(predictions)
@@ -417,6 +539,7 @@ class Iteration:
         absorbed = np.array([r for r, v in verdicts.items() if v == ABSORPTION], dtype=np.int64)
         candidate = predictions.candidates()
         out["n_flipped"] = int(candidate[absorbed].sum()) if absorbed.size else 0
+        out["n_catalogue"] = int(self.catalogue(candidate, verdicts).sum())
         open_rows = np.ones(len(current), bool)
         open_rows[np.asarray(self.campaigns.judged_pool_rows(self.campaign), dtype=np.int64)] = (
             False
@@ -435,17 +558,38 @@ class Iteration:
         self.stopping = decision.to_dict()
         return out
 
-    def record(
-        self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
-    ) -> None:
-        ids = self.campaigns.spectrum_ids(self.campaign.target)
-        labelled = np.zeros(len(ids), dtype=bool)
-        labelled[list(self.campaigns.pool_verdicts(self.campaign))] = True
+    @staticmethod
+    def catalogue(candidate: np.ndarray, verdicts: dict[int, str]) -> np.ndarray:
+        """(n,) bool, the campaign's emission catalogue: the oracle's class verdict where
+        it gave one, the network's prediction elsewhere (:func:`oracle_catalogue`)."""
+        labelled = np.zeros(len(candidate), dtype=bool)
+        emission = np.zeros(len(candidate), dtype=bool)
+        for row, verdict in verdicts.items():
+            if verdict in CLASSES:
+                labelled[row], emission[row] = True, verdict in TARGET_CLASSES
+        return oracle_catalogue(candidate, labelled, emission)
+
+    def scoring(self) -> Scoring:
         job_id = self.workdir.name  # a UWS job's directory is named after the job
-        scoring = Scoring(
+        return Scoring(
             self.campaign.campaign_id, self.number, self.model_id, job_id, self.precision
         )
-        write_predictions(self.settings, ids, predictions, roles, labelled, scoring, self.surprise)
+
+    def labelled_rows(self, n: int) -> np.ndarray:
+        labelled = np.zeros(n, dtype=bool)
+        labelled[list(self.campaigns.pool_verdicts(self.campaign))] = True
+        return labelled
+
+    def record_batch(
+        self, predictions: Predictions, roles: np.ndarray, n_labels: int, started: Any
+    ) -> None:
+        """The query batch, precision sample and candidates first, and the iteration's row:
+        the labelling page can show the batch while the whole pool is still being
+        recorded (:func:`service.store.predictions.record_selected`)."""
+        clock = time.perf_counter()
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+        table = prediction_table(ids, predictions, roles, self.labelled_rows(len(ids)))
+        write_batch(self.settings, table, self.scoring())
         self.campaigns.record_iteration(
             self.campaign,
             self.number,
@@ -458,6 +602,22 @@ class Iteration:
             started=started,
             finished=schema.utcnow(),
         )
+        self.timings["record-batch"] = time.perf_counter() - clock
+
+    def record(self, predictions: Predictions, roles: np.ndarray) -> None:
+        """The whole pool: a Parquet file, then every row in SQL in bulk, replacing the
+        batch's rows in one transaction; jobInfo counts the rows."""
+        clock = time.perf_counter()
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+
+        def progress(done: int, total: int) -> None:
+            self.stages.begin("rest", f"query batch ready; recorded {done} of {total} predictions")
+
+        write_predictions(
+            self.settings, ids, predictions, roles, self.labelled_rows(len(ids)),
+            self.scoring(), self.surprise, self.surprise_rank, progress,
+        )  # fmt: skip
+        self.timings["record-pool"] = time.perf_counter() - clock
 
     def score_surprises(self, predictions: Predictions) -> None:
         """Each pool spectrum's anomaly score on the projected embedding
@@ -470,22 +630,36 @@ class Iteration:
         self.surprise = surprise_scores(predictions.embedding, SURPRISE_METHOD, seed)
         self.centres = class_centres(predictions.embedding, predictions.probabilities)
         self.embedding = predictions.embedding
+        # the oracle's interesting/boring answers so far re-rank the list (Astronomaly-style)
+        answered, relevance = self.campaigns.pool_relevance(self.campaign)
+        estimate, trust = relevance_model(self.embedding, answered, relevance)
+        self.relevance = (0.5 + trust * (estimate - 0.5)).astype(np.float32)
+        ranking = rerank(self.surprise, estimate, trust) if len(answered) else self.surprise
+        self.surprise_rank = np.full(len(self.surprise), np.nan)
+        ids = self.campaigns.spectrum_ids(self.campaign.target)
+        listed = np.isfinite(ranking) & (ids[: len(ranking)] >= 0)
+        listed[answered] = False  # answered already: not asked again
+        scores = np.where(listed, ranking, -np.inf)
+        n = min(self.request.surprises, int(listed.sum()))
+        top = np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, np.int64)
+        self.top_surprises = top[np.argsort(-scores[top], kind="stable")]
+        self.surprise_rank[self.top_surprises] = np.arange(1, n + 1)
         self.timings["surprise"] = time.perf_counter() - started
 
     def surprises(self) -> list[dict[str, Any]]:
-        """The ``SURPRISES`` most surprising pool rows, most surprising first, with why."""
+        """The ``SURPRISES`` pool rows to look at, in order (the anomaly score re-ranked by
+        the oracle's relevance answers, answered ones left out), with why."""
         if self.surprise is None or self.centres is None or self.embedding is None:
             return []
+        assert self.relevance is not None
         ids = self.campaigns.spectrum_ids(self.campaign.target)
-        scores = np.where(np.isfinite(self.surprise) & (ids >= 0), self.surprise, -np.inf)
-        n = min(self.request.surprises, int(np.isfinite(scores).sum()))
-        top = np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, np.int64)
-        top = top[np.argsort(-scores[top])]
+        top = self.top_surprises
         nearest, distance = nearest_class(self.embedding[top], self.centres)
         return [
             {
                 "spectrum_id": int(ids[r]),
-                "surprise": float(scores[r]),
+                "surprise": float(self.surprise[r]),
+                "relevance": float(self.relevance[r]),
                 "nearest_class": CLASSES[int(c)],
                 "class_distance": float(d),
             }
@@ -572,14 +746,21 @@ class Iteration:
             "candidates": self.step.n_candidates,
             "exploit": self.step.n_exploit,
             "label_shift": self.pool_priors,
+            "candidate_rule": {
+                **(self.cut.to_dict() if self.cut else {}),
+                "requested": self.request.candidates,
+                "pool_labels": self.n_labels,
+            },
             "churn": self.stability["churn"],
             "candidate_agreement": self.stability["candidate_agreement"],
             "flipped": self.stability["n_flipped"],
+            "catalogue": self.stability["n_catalogue"],
             "uncertain": self.stability["n_uncertain"],
             "stopping": self.stopping,
             "pool": len(probabilities),
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
             "arithmetic": self.precision,
+            "cascade": self.cascade or "off",
             "simbad": self.simbad,
             "similar": "indexed" if self.projection is not None else "not indexed",
         }

@@ -28,6 +28,7 @@ from service.learn import (
     hou_rule,
 )
 from service.learn import entropy as shannon_entropy
+from service.learn.cascade import Gate, audit, sample_sizes
 from service.learn.model import CALIBRATION_ROWS, NOISE_DRAWS, SCHEDULES, finite_rows
 from service.learn.scoring import INT8_AGREEMENT, agreement
 from service.learn.similar import Projection
@@ -38,7 +39,13 @@ from service.store import predictions as prediction_store
 from service.store.engine import engine_for
 from service.store.features import FeatureStore
 from service.store.predictions import Scoring
-from service.vocabulary import CLASSES, TARGET_CLASSES
+from service.vocabulary import (
+    ABSORPTION,
+    CLASSES,
+    SCORED_BY_GATE,
+    SCORED_BY_REFERENCE,
+    TARGET_CLASSES,
+)
 from uws.runner import Progress, RunnerJob
 
 log = logging.getLogger(__name__)
@@ -87,12 +94,18 @@ FIRST_BEST_EPOCH = 8
 #: epochs, 15.8 s after 6.8 s, 13.1 s after 8.5 s). Later iterations measure it: the
 #: previous one's remaining seconds.
 AFTER_FIT_EPOCHS = 2.0
+#: Copies of each oracle label in an ``iterate`` training set (``ORACLE_WEIGHT``; 1: the
+#: original). A few hundred target labels beside thousands of source spectra are
+#: outvoted otherwise: at 1 % rarity the network kept predicting 13-16 spectra the oracle
+#: had labelled absorption as emission; with 10 copies 3-5, and its own precision at 259
+#: labels rose from 0.81 to 0.93 (docs/learning.md, "The rare regime", 3 seeds).
+ORACLE_WEIGHT = 10
 
 
 def training_config(params: Any) -> Any:
     """``MODEL``, ``EPOCHS``, ``PATIENCE``, ``BALANCE``, ``SEED``, ``NOISE_AUGMENT``,
     ``NOISE_DRAW``, ``LR_SCHEDULE``, ``LEARNING_RATE``, ``TRAIN_BATCH_SIZE``,
-    ``WARM_START`` as a learn TrainConfig.
+    ``WARM_START``, ``ORACLE_WEIGHT`` as a learn TrainConfig.
 
     ``EPOCHS`` defaults to the one-cycle schedule's length (:data:`ONE_CYCLE_EPOCHS`)
     under that schedule, else to 100, an upper limit for early stopping."""
@@ -111,6 +124,7 @@ def training_config(params: Any) -> Any:
         noise_augment=params.number("NOISE_AUGMENT", NOISE_AUGMENT, 0.0, 10.0),
         batch_size=params.integer("TRAIN_BATCH_SIZE", TRAIN_BATCH_SIZE, 8, 4096),
         warm_start=params.flag("WARM_START"),
+        oracle_weight=params.integer("ORACLE_WEIGHT", ORACLE_WEIGHT, 1, 1000),
     )
 
 
@@ -122,11 +136,13 @@ def fit_classifier(
     stage: Stage | None = None,
     initial_path: Path | None = None,
     prior_epochs: int | None = None,
+    oracle: np.ndarray | None = None,
 ) -> Any:
     """A CNN trained on features made with the service's adaptation (recorded in the model).
 
     ``initial_path``: a model to warm-start from when ``config.warm_start`` (the
-    previous iteration's); ignored when missing or of another shape.
+    previous iteration's); ignored when missing or of another shape. ``oracle``: (n,)
+    bool, the rows that are oracle labels (``config.oracle_weight`` copies each).
 
     With ``stage``, each epoch reports the training's time left (:mod:`service.jobs.eta`):
     the seconds per epoch so far times the epochs early stopping may still run
@@ -209,6 +225,7 @@ def fit_classifier(
         on_epoch=on_epoch if stage is not None else None,
         initial=initial,
         on_first_batches=on_first_batches if stage is not None else None,
+        oracle=oracle,
     )
 
 
@@ -256,6 +273,13 @@ class Predictions:
     int8_agreement: float | None = None  # int8's argmax agreement with fp32 on a check sample
     #: (n, k) float32 projected network embedding (:mod:`service.learn.similar`), if asked
     embedding: np.ndarray | None = None
+    #: (n,) who scored each row (gate | reference) under the cascade; None: the reference
+    scored_by: np.ndarray | None = None
+    #: the cascade's audit, counts and seconds (:func:`classify_cascade`); None: not run
+    cascade: dict[str, Any] | None = None
+    #: (n,) class index per row under the job's candidate rule
+    #: (:func:`service.learn.shift.decided_classes`); None: argmax, the seed's
+    decided: np.ndarray | None = None
 
     @property
     def finite(self) -> np.ndarray:
@@ -263,6 +287,9 @@ class Predictions:
 
     @property
     def predicted(self) -> np.ndarray:
+        """(n,) class index: the candidate rule's decision, else argmax."""
+        if self.decided is not None:
+            return self.decided
         return np.argmax(np.nan_to_num(self.probabilities, nan=-1.0), axis=1)
 
     @property
@@ -270,7 +297,8 @@ class Predictions:
         return np.asarray(shannon_entropy(np.nan_to_num(self.probabilities, nan=1 / 3)))
 
     def candidates(self) -> np.ndarray:
-        """Rows predicted as an emission class (the original's positives)."""
+        """Rows predicted as an emission class (the original's positives; under a candidate
+        rule, its candidate set)."""
         among = [CLASSES.index(c) for c in TARGET_CLASSES]
         return np.isin(self.predicted, among) & self.finite
 
@@ -386,6 +414,7 @@ def checked_precision(
     rows = rows[np.isfinite(rows).all(axis=1)]
     model = load_model(model_path)
     share = agreement(model.scorer("fp32"), model.scorer("int8", finite_rows(store)), rows)
+    model.forget_scorer("fp32")  # its traced graph and buffers: ~0.5 GiB the pool never uses
     passed = share >= INT8_AGREEMENT or round((1 - share) * len(rows)) <= 1
     if not passed:
         log.warning("int8 agreed with float32 on %.3f%% of %d rows of %s: scoring in float32",
@@ -413,6 +442,176 @@ def _classify_rows(
     return probabilities.astype(np.float32), hou_rule(features, AdaptConfig().grid()), projected
 
 
+#: ``CASCADE``: off (the default) or on. Measured on 100 000-200 000 simulated LAMOST
+#: spectra, a gate that keeps full scoring's answers (recall lost <= 0.1 pt, the top-100
+#: entropy batch >= 98 the same) takes only 30-65 % of the pool off the reference net,
+#: while its own training and samples cost ~1/3 of the full scoring time at 200 000 rows:
+#: not yet worth being on by default (docs/performance.md, "The cascade").
+CASCADE_CHOICES = ("off", "on")
+
+
+def cascade_wanted(choice: str, n_rows: int) -> bool:
+    """Whether a pool of ``n_rows`` goes through the cascade under ``CASCADE=choice`` (a
+    pool too small for its samples does, and its audit fails: "no finite audit rows")."""
+    return choice == "on"
+
+
+def classify_cascade(
+    model_path: str | Path,
+    feature_path: str | Path,
+    labelled: tuple[np.ndarray, np.ndarray],
+    progress: Progress | None = None,
+    span: tuple[float, float] = (0.0, 1.0),
+    chunk: int = CLASSIFY_CHUNK,
+    precision: str = "fp32",
+    projection: Projection | None = None,
+    seed: int = 0,
+    gate: Gate | None = None,
+) -> Predictions:
+    """:func:`classify` with a cheap gate in front of the reference net
+    (:mod:`service.learn.cascade`).
+
+    ``labelled``: the iteration's training features and class indices. The reference net
+    scores a random distillation sample and a random audit sample first; the gate is
+    trained on the labels plus the distillation sample's probabilities (unless a trained
+    ``gate`` is given), scores every row, and the audit chooses its threshold. If the
+    audit passes, rows at or above it keep the gate's probabilities (``scored_by`` gate,
+    no embedding); else every row is scored by the reference net and the audit's
+    reason is kept in ``Predictions.cascade``.
+    """
+    started = time.perf_counter()
+    store = FeatureStore(feature_path).array()
+    n = len(store)
+    precision, int8_share = checked_precision(model_path, feature_path, precision)
+    absorption = CLASSES.index(ABSORPTION)
+    rng = np.random.default_rng(seed)
+    n_distil, n_audit = sample_sizes(n)
+    order = rng.permutation(n)
+    distil, audit_rows = np.sort(order[:n_distil]), np.sort(order[n_distil : n_distil + n_audit])
+    first = np.sort(order[: n_distil + n_audit])
+    probabilities = np.full((n, len(CLASSES)), np.nan, dtype=np.float32)
+    hou = np.zeros(n, dtype=bool)
+    embedding = None
+    if projection is not None:
+        embedding = np.full((n, projection.axes.shape[1]), np.nan, dtype=np.float32)
+    scored = np.zeros(n, dtype=bool)
+    times: dict[str, float] = {}
+
+    def reference(rows: np.ndarray, share: tuple[float, float]) -> None:
+        parts = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
+        results = map_chunks(
+            _classify_indexed, parts, str(model_path), str(feature_path), precision, projection
+        )
+        for done, (part, (p, h, e)) in enumerate(zip(parts, results, strict=True), 1):
+            probabilities[part], hou[part] = p, h
+            if embedding is not None:
+                embedding[part] = e
+            scored[part] = True
+            if progress is not None:
+                fraction = share[0] + (share[1] - share[0]) * done / len(parts)
+                said = f"reference net: {int(scored.sum())} of {n} spectra ({precision})"
+                progress(span[0] + (span[1] - span[0]) * fraction, said)
+
+    clock = time.perf_counter()
+    reference(first, (0.0, 0.1))
+    times["reference_samples"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    if gate is None:
+        x_labelled, y_labelled = labelled
+        targets = np.eye(len(CLASSES), dtype=np.float32)[np.asarray(y_labelled, np.int64)]
+        gate = Gate.fit(
+            np.concatenate([np.asarray(x_labelled, np.float32), np.asarray(store[distil])]),
+            np.concatenate([targets, probabilities[distil]]),
+            absorption,
+            seed=seed,
+        )
+    times["gate_train"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    odds = np.empty(n, np.float32)
+    gate_p = np.empty((n, len(CLASSES)), np.float32)
+    gate_hou = np.zeros(n, dtype=bool)
+    for start in range(0, n, chunk):
+        rows = np.asarray(store[start : start + chunk], dtype=np.float32)
+        gate_p[start : start + len(rows)], odds[start : start + len(rows)] = gate.score(
+            rows, absorption
+        )
+        gate_hou[start : start + len(rows)] = hou_rule(rows, AdaptConfig().grid())
+    times["gate_score"] = time.perf_counter() - clock
+    audited = np.asarray(store[audit_rows])
+    decision = audit(gate, audited, probabilities[audit_rows], absorption, seed)
+    skip = (odds >= decision.threshold) & ~scored if decision.passed else np.zeros(n, bool)
+    if not decision.passed:
+        log.warning("cascade audit failed on %s (%s): the reference net scores every row",
+                    feature_path, decision.reason)  # fmt: skip
+    clock = time.perf_counter()
+    reference(np.flatnonzero(~skip & ~scored), (0.1, 1.0))
+    times["reference_rest"] = time.perf_counter() - clock
+    probabilities[skip], hou[skip] = gate_p[skip], gate_hou[skip]
+    scored_by = np.where(skip, SCORED_BY_GATE, SCORED_BY_REFERENCE).astype(object)
+    summary = {
+        "used": decision.passed,
+        "audit": decision.to_dict(),
+        "gate_flops": gate.flops,
+        "distillation_rows": int(n_distil),
+        "scored_by_gate": int(skip.sum()),
+        "scored_by_reference": int(n - skip.sum()),
+        "seconds": {k: round(v, 2) for k, v in times.items()},
+    }
+    seconds = time.perf_counter() - started
+    return Predictions(
+        probabilities, hou, seconds, precision, int8_share, embedding, scored_by, summary
+    )
+
+
+def _classify_indexed(
+    rows: np.ndarray,
+    model_path: str,
+    feature_path: str,
+    precision: str = "fp32",
+    projection: Projection | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`_classify_rows` for the (sorted) pool rows ``rows``."""
+    configure_threads()
+    store = FeatureStore(feature_path).array()
+    features = np.asarray(store[rows], dtype=np.float32)
+    calibration = finite_rows(store) if precision == "int8" else None
+    probabilities, embedding = load_model(model_path).score(
+        features, precision=precision, calibration=calibration
+    )
+    projected = projection(embedding) if projection is not None else None
+    return probabilities.astype(np.float32), hou_rule(features, AdaptConfig().grid()), projected
+
+
+def prediction_table(
+    spectrum_ids: np.ndarray,
+    predictions: Predictions,
+    roles: np.ndarray,
+    labelled: np.ndarray,
+    surprise: np.ndarray | None = None,
+    surprise_rank: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The prediction columns of a scored pool (:func:`service.store.predictions.columns`)."""
+    return prediction_store.columns(
+        spectrum_ids,
+        predictions.probabilities,
+        predictions.entropy,
+        predictions.hou,
+        roles,
+        labelled,
+        surprise,
+        surprise_rank,
+        predictions.scored_by,
+        predictions.predicted,
+    )
+
+
+def write_batch(settings: Settings, table: dict[str, np.ndarray], scoring: Scoring) -> int:
+    """The selected and labelled rows of an iteration, before the whole pool
+    (:func:`service.store.predictions.record_selected`): the oracle can start."""
+    engine = engine_for(settings.sqlalchemy_url)
+    return prediction_store.record_selected(engine, table, scoring)
+
+
 def write_predictions(
     settings: Settings,
     spectrum_ids: np.ndarray,
@@ -421,21 +620,15 @@ def write_predictions(
     labelled: np.ndarray,
     scoring: Scoring,
     surprise: np.ndarray | None = None,
+    surprise_rank: np.ndarray | None = None,
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Record a pool's predictions (see :mod:`service.store.predictions`): the whole pool in a
     Parquet file, the rows TAP needs in SQL. Returns what :func:`~service.store.predictions.record`
-    returns."""
-    table = prediction_store.columns(
-        spectrum_ids,
-        predictions.probabilities,
-        predictions.entropy,
-        predictions.hou,
-        roles,
-        labelled,
-        surprise,
-    )
+    returns; ``progress(done, total)`` after each chunk of SQL rows."""
+    table = prediction_table(spectrum_ids, predictions, roles, labelled, surprise, surprise_rank)
     engine = engine_for(settings.sqlalchemy_url)
-    return prediction_store.record(engine, settings.home / "predictions", table, scoring)
+    return prediction_store.record(engine, settings.home / "predictions", table, scoring, progress)
 
 
 def scoring_precision(settings: Settings, n_rows: int | None = None) -> str:

@@ -99,8 +99,8 @@ def surprises_votable(
     serialization: str = "tabledata",
 ) -> bytes:
     """The most surprising pool spectra (``votable_templates/surprises.xml``); ``ranked``
-    holds, most surprising first, ``spectrum_id``, ``surprise``, ``nearest_class`` and
-    ``class_distance`` of each; the rest comes from the store."""
+    holds, in the order to look at them, ``spectrum_id``, ``surprise``, ``relevance``,
+    ``nearest_class`` and ``class_distance`` of each; the rest comes from the store."""
     engine = engine_for(settings.sqlalchemy_url)
     described = spectrum_rows(
         engine, campaign.campaign_id, iteration, [r["spectrum_id"] for r in ranked]
@@ -119,7 +119,7 @@ def surprises_votable(
         return np.array([np.nan if v is None else v for v in values], dtype=dtype)
 
     text = ("nearest_class", "pubdid", "obsid", "designation", "predicted_class", "label")
-    floats: tuple[str, ...] = ("surprise", "class_distance", "snr", "entropy")
+    floats: tuple[str, ...] = ("surprise", "relevance", "class_distance", "snr", "entropy")
     floats += ("p_single_peak", "p_double_peak", "p_absorption")
     document.fill(
         "surprises",
@@ -155,6 +155,8 @@ METRIC_FLOATS = (
     "precision_double_peak_lower",
     "precision_estimate",
     "precision_estimate_lower",
+    "catalogue_estimate",
+    "catalogue_estimate_lower",
     "churn",
     "candidate_agreement",
     "train_seconds",
@@ -168,6 +170,7 @@ METRIC_INTS = (
     "n_sample_judged",
     "n_flipped",
     "n_uncertain",
+    "n_catalogue",
 )
 
 

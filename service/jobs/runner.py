@@ -35,7 +35,11 @@ def job_runner(work: Runner) -> Runner:
             raise UWSJobError(str(error)) from error
         except Exception as error:  # an outage or a full disk has a name; anything else is a bug
             if is_disk_full(error):
-                detail = "no space left for the job's files or the database; free some, run again"
+                what = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+                detail = (
+                    "no space left for the job's files or the database; free some, run again "
+                    f"({what})"
+                )
                 raise UWSJobError(str(AlvoError(Reason.DISK_FULL, detail))) from error
             for outage, reason in ((is_unavailable, Reason.DATABASE_UNAVAILABLE),
                                    (is_busy, Reason.DATABASE_BUSY)):  # fmt: skip

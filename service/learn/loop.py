@@ -34,9 +34,21 @@ from service.learn.metrics import (
     precision_recall,
 )
 from service.learn.model import SpectrumClassifier, TrainConfig
-from service.learn.precision import clopper_pearson_lower, stratified_precision
+from service.learn.precision import (
+    catalogue_precision,
+    clopper_pearson_lower,
+    oracle_catalogue,
+    stratified_precision,
+)
 from service.learn.query import emission_probability
-from service.learn.shift import em_priors, reweight
+from service.learn.shift import (
+    decide_candidates,
+    em_priors,
+    expected_count_candidates,
+    recall_target_candidates,
+    reweight,
+    train_priors,
+)
 from service.learn.stability import (
     StoppingRule,
     candidate_agreement,
@@ -103,6 +115,8 @@ class ActiveLearningConfig:
     seed: int = 0
     exploit: float = 0.0  # fraction of the batch given to the most likely emission stars
     label_shift: bool = False  # re-weight probabilities to the pool's EM-estimated priors
+    #: the candidate rule (:data:`service.learn.shift.CANDIDATE_RULES`); argmax: the seed's
+    candidates: str = "argmax"
     stopping: StoppingRule = dataclasses.field(default_factory=StoppingRule)
 
 
@@ -143,6 +157,22 @@ class IterationResult:
     stop: bool = False  # the stopping rule's decision after this iteration
     stop_reason: str = ""
     pool_priors: str = ""  # EM-estimated pool class priors (label shift on), "a/b/c"
+    # --- the catalogue: the oracle's verdict where it gave one, the network elsewhere
+    catalogue_precision: float = float("nan")
+    catalogue_recall: float = float("nan")
+    catalogue_estimate: float = float("nan")  # its stratified estimate (labelled: exact)
+    catalogue_estimate_lower: float = float("nan")
+    # --- other operating points of the same model on the pool (iteration-0 threshold)
+    shift_precision: float = float("nan")  # argmax after EM re-weighting to the pool priors
+    shift_recall: float = float("nan")
+    prior_precision: float = float("nan")  # the K most likely, K from the EM priors
+    prior_recall: float = float("nan")
+    target_precision: float = float("nan")  # the top j whose EM-expected recall is 95 %
+    target_recall: float = float("nan")
+    ranking_precision_at_95: float = float("nan")  # best any threshold on p(emission) can do
+    # --- the pool's confusion (truth x prediction, the network's own classes): the pool
+    # holds far more emission stars than the test set, so single vs double is measurable
+    pool_confusion: np.ndarray | None = None
 
     def row(self, classes: Sequence[str]) -> dict[str, Any]:
         """Flat dict for a CSV row."""
@@ -152,6 +182,8 @@ class IterationResult:
             out[f"recall_{name}"] = float(self.recall[i])
             for j, predicted in enumerate(classes):  # test-set confusion: truth x prediction
                 out[f"confusion_{name}_as_{predicted}"] = int(self.confusion[i, j])
+                if self.pool_confusion is not None:
+                    out[f"pool_{name}_as_{predicted}"] = int(self.pool_confusion[i, j])
         return out
 
 
@@ -162,12 +194,20 @@ def _embed_rows(
     return model.embed(np.asarray(target_x[unlabelled[rows]]))
 
 
-def _train_priors(y: np.ndarray, k: int, balancing: str) -> np.ndarray:
-    """Class priors the network was trained under: uniform when balanced, else the counts."""
-    if balancing in ("smote", "class-weight"):
-        return np.full(k, 1.0 / k)
-    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=k).astype(np.float64) + 1.0
-    return counts / counts.sum()
+def _mc_rows(
+    model: SpectrumClassifier,
+    target_x: np.ndarray,
+    unlabelled: np.ndarray,
+    seed: int,
+    rows: np.ndarray,
+) -> np.ndarray:
+    """(T, len(rows), k) Monte-Carlo dropout passes of the pool rows ``unlabelled[rows]``."""
+    x = np.asarray(target_x[unlabelled[rows]])
+    return model.mc_dropout(x, MC_PASSES, np.random.default_rng(seed))
+
+
+#: Monte-Carlo dropout passes per spectrum for ``bald``.
+MC_PASSES = 20
 
 
 def split_target(n: int, test_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -211,6 +251,7 @@ def run_active_learning(
         trained = labelled[codes != NOT_TRAINED]
         x = np.concatenate([problem.source_x, np.asarray(problem.target_x[trained])])
         y = np.concatenate([problem.source_y, codes[codes != NOT_TRAINED]])
+        is_oracle = np.r_[np.zeros(len(problem.source_y), bool), np.ones(trained.size, bool)]
         train = dataclasses.replace(
             config.train, seed=config.train.seed + 1000 * config.seed + iteration
         )
@@ -222,16 +263,25 @@ def run_active_learning(
             adapt_config=problem.adapt_config,
             adapt_fingerprint=problem.adapt_fingerprint,
             initial=model,
+            oracle=is_oracle,
         )
         p_test = model.predict_proba(test_x)
         p_all = model.predict_proba(problem.target_x[pool])  # the whole pool, labelled too
+        raw_all = p_all
         priors = ""
+        raw_priors = train_priors(y, len(classes), train.balancing)
+        shifted, _ = em_priors(p_all, raw_priors)
+        by_count, _ = expected_count_candidates(p_all, positive, raw_priors)
+        by_recall, _ = recall_target_candidates(p_all, positive, 0.95, raw_priors)
         if config.label_shift:
-            p_all, pool_priors = em_priors(p_all, _train_priors(y, len(classes), train.balancing))
-            p_test = reweight(p_test, pool_priors, _train_priors(y, len(classes), train.balancing))
+            p_all, pool_priors = em_priors(p_all, train_priors(y, len(classes), train.balancing))
+            p_test = reweight(p_test, pool_priors, train_priors(y, len(classes), train.balancing))
             priors = "/".join(f"{v:.4f}" for v in pool_priors)
-        pool_class = p_all.argmax(axis=1)
-        pool_candidate = np.isin(pool_class, positive)
+        # the served job's decision (CANDIDATES): argmax unless config.candidates says
+        cut, pool_class = decide_candidates(
+            raw_all, p_all, config.candidates, int(trained.size), positive, raw_priors
+        )
+        pool_candidate = cut.candidate
         is_labelled = np.isin(pool, labelled)
         confusion = confusion_matrix(test_y, p_test.argmax(axis=1), len(classes))
         precision, recall = precision_recall(confusion)
@@ -258,7 +308,19 @@ def run_active_learning(
         pool_p, pool_r = binary_precision_recall(
             pool_emission[pool_truth != NOT_TRAINED], pool_candidate[pool_truth != NOT_TRAINED]
         )
+        trainable = pool_truth != NOT_TRAINED
+        shift_p, shift_r = binary_precision_recall(
+            pool_emission[trainable], np.isin(shifted.argmax(axis=1), positive)[trainable]
+        )
+        prior_p, prior_r = binary_precision_recall(pool_emission[trainable], by_count[trainable])
+        target_p, target_r = binary_precision_recall(pool_emission[trainable], by_recall[trainable])
+        ranked, _ = precision_at_recall(
+            pool_emission[trainable], emission_probability(p_all[trainable], positive), 0.95
+        )
+        catalogue = oracle_catalogue(pool_candidate, known, pool_emission)
+        cat_p, cat_r = binary_precision_recall(pool_emission[trainable], catalogue[trainable])
         estimate = (float("nan"), float("nan"))
+        cat_estimate = (float("nan"), float("nan"))
         # every iteration draws its batch: the last one's sample still estimates its precision
         if pool.size:
             unlabelled = np.setdiff1d(pool, labelled, assume_unique=True)
@@ -273,6 +335,10 @@ def run_active_learning(
                 positive,
                 embed=functools.partial(_embed_rows, model, problem.target_x, unlabelled),
                 exploit=config.exploit,
+                candidate=pool_candidate[~is_labelled],
+                mc=functools.partial(
+                    _mc_rows, model, problem.target_x, unlabelled, config.seed * 1000 + iteration
+                ),
             )
             query, check = step.rows(QUERY, PADDING), step.rows(PRECISION_SAMPLE)
             verdicts = training_targets(oracle(unlabelled[check]), classes, extra)
@@ -285,6 +351,9 @@ def run_active_learning(
                 step.n_open_candidates,
                 confirmed,
                 sample,
+            )
+            cat_estimate = catalogue_precision(
+                int(np.sum(known & pool_emission)), step.n_open_candidates, confirmed, sample
             )
             if iteration < config.iterations:
                 oracle(unlabelled[query])
@@ -324,6 +393,20 @@ def run_active_learning(
             stop=stopping.stop,
             stop_reason=stopping.reason,
             pool_priors=priors,
+            catalogue_precision=cat_p,
+            catalogue_recall=cat_r,
+            catalogue_estimate=cat_estimate[0],
+            catalogue_estimate_lower=cat_estimate[1],
+            shift_precision=shift_p,
+            shift_recall=shift_r,
+            prior_precision=prior_p,
+            prior_recall=prior_r,
+            target_precision=target_p,
+            target_recall=target_r,
+            ranking_precision_at_95=ranked,
+            pool_confusion=confusion_matrix(
+                pool_truth[trainable], pool_class[trainable], len(classes)
+            ),
         )
         results.append(result)
         if progress is not None:

@@ -199,6 +199,11 @@ class TrainConfig:
     warm_start : start from the weights of the ``initial`` classifier given to
         :meth:`SpectrumClassifier.train` (the previous iteration's) instead of a
         fresh initialisation; the original trained from scratch every iteration
+    oracle_weight : each training row marked as an oracle label (``oracle=`` of
+        :meth:`SpectrumClassifier.train`) enters the fit this many times (after the
+        validation split, so validation stays honest): a few hundred target labels
+        beside thousands of source spectra are otherwise outvoted, and a spectrum the
+        oracle called absorption is predicted emission again (issue 25, ``flipped``)
     """
 
     variant: str = "reference"
@@ -210,6 +215,7 @@ class TrainConfig:
     seed: int = 0
     noise_augment: float = 0.0
     warm_start: bool = False
+    oracle_weight: int = 1
     noise_draw: str = "stored"
     schedule: str = "constant"
     learning_rate: float = 1e-3
@@ -217,6 +223,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.noise_augment >= 0:
             raise AlvoError(Reason.BAD_PARAMETER, "noise_augment must be >= 0")
+        if not 1 <= self.oracle_weight <= 1000:
+            raise AlvoError(Reason.BAD_PARAMETER, "oracle_weight must be 1..1000")
         if self.noise_draw not in NOISE_DRAWS:
             raise AlvoError(
                 Reason.BAD_PARAMETER, f"noise_draw {self.noise_draw!r} not in {NOISE_DRAWS}"
@@ -355,6 +363,7 @@ class SpectrumClassifier:
         on_epoch: Callable[[int, int, Mapping[str, float]], None] | None = None,
         initial: SpectrumClassifier | None = None,
         on_first_batches: Callable[[int, int], None] | None = None,
+        oracle: np.ndarray | None = None,
     ) -> SpectrumClassifier:
         """Train a network: from scratch (as the original did each iteration), or with
         ``config.warm_start`` from ``initial``'s weights when its shape matches.
@@ -365,6 +374,8 @@ class SpectrumClassifier:
         after each epoch, so a job can report live progress while a long fit runs;
         ``on_first_batches(done, batches)`` after each batch of the first epoch (its
         speed, before any epoch has ended).
+        ``oracle`` : (n,) bool, the rows that are oracle labels (weighted by
+        ``config.oracle_weight``); None: none are.
         """
         import keras
         import tensorflow as tf
@@ -379,6 +390,9 @@ class SpectrumClassifier:
         tf.config.experimental.enable_op_determinism()
         rng = np.random.default_rng(config.seed)
         train_rows, val_rows = _validation_split(y, config.validation_fraction, rng)
+        if oracle is not None and config.oracle_weight > 1:
+            extra = train_rows[np.asarray(oracle, dtype=bool)[train_rows]]
+            train_rows = np.concatenate([train_rows, np.repeat(extra, config.oracle_weight - 1)])
         x_fit, y_fit, class_weight = balance(
             x[train_rows], y[train_rows], config.balancing, config.seed
         )
@@ -486,6 +500,11 @@ class SpectrumClassifier:
             self._scorers[key] = scoring.make_scorer(self.network, precision, calibration)
         return self._scorers[key]
 
+    def forget_scorer(self, precision: str) -> None:
+        """Drop the cached ``precision`` scorer (after int8's check, fp32's is not needed)."""
+        for key in [k for k in self._scorers if k.startswith(precision)]:
+            del self._scorers[key]
+
     def score(
         self,
         x: np.ndarray,
@@ -530,6 +549,42 @@ class SpectrumClassifier:
     ) -> np.ndarray:
         """(n, d) penultimate-layer activations (the ``embedding`` layer), streamed likewise."""
         return self.score(x, batch_size, precision)[1]
+
+    def mc_dropout(
+        self, x: np.ndarray, passes: int = 20, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """(passes, n, k) class probabilities of (n, m) features with dropout on
+        (Monte-Carlo dropout, Gal & Ghahramani 2016): samples of the network's posterior.
+
+        Only the dense head is random: the convolutions and the first dense layer run
+        once (inference mode, so batch normalisation keeps its running statistics),
+        then each pass draws new dropout masks in numpy for the two dropout layers and
+        applies the remaining two dense layers. ``passes`` forward passes thus cost
+        little more than one; meant for a shortlist (a few thousand rows), not a pool.
+        """
+        import keras
+
+        rng = np.random.default_rng() if rng is None else rng
+        drops = [layer for layer in self.network.layers if isinstance(layer, keras.layers.Dropout)]
+        if len(drops) != 2:
+            raise AlvoError(Reason.BAD_PARAMETER, "MC dropout needs the two-dropout dense head")
+        head = keras.Model(self.network.inputs, drops[0].input)
+        h1 = np.asarray(head.predict(np.asarray(x, np.float32)[:, :, None], verbose=0), np.float64)
+        w2, b2 = (np.asarray(w, np.float64) for w in self.network.get_layer("embedding").weights)
+        w3, b3 = (
+            np.asarray(w, np.float64) for w in self.network.get_layer("probabilities").weights
+        )
+        keep = [1.0 - float(d.rate) for d in drops]
+        out = np.empty((passes, len(h1), w3.shape[1]), dtype=np.float32)
+        for t in range(passes):
+            a = h1 * (rng.random(h1.shape) < keep[0]) / keep[0]
+            h2 = np.maximum(a @ w2 + b2, 0.0)
+            h2 = h2 * (rng.random(h2.shape) < keep[1]) / keep[1]
+            logits = h2 @ w3 + b3
+            logits -= logits.max(axis=1, keepdims=True)
+            e = np.exp(logits)
+            out[t] = e / e.sum(axis=1, keepdims=True)
+        return out
 
     # ------------------------------------------------------------------- files
     def metadata(self) -> dict[str, Any]:

@@ -24,10 +24,13 @@ def precision_sample(
     rng: np.random.Generator,
     positive: Sequence[int] | np.ndarray,
     exclude: np.ndarray | None = None,
+    inside: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Up to n random rows predicted as one of the ``positive`` classes, not in ``exclude``."""
-    predicted = np.argmax(probabilities, axis=1)
-    candidates = np.flatnonzero(np.isin(predicted, np.asarray(positive)))
+    """Up to n random rows predicted as one of the ``positive`` classes, not in ``exclude``;
+    ``inside`` ((m,) bool): the candidate set, instead of argmax over ``positive``."""
+    if inside is None:
+        inside = np.isin(np.argmax(probabilities, axis=1), np.asarray(positive))
+    candidates = np.flatnonzero(inside)
     if exclude is not None and len(exclude):
         candidates = np.setdiff1d(candidates, exclude, assume_unique=False)
     return rng.choice(candidates, size=min(int(n), candidates.size), replace=False).astype(np.int64)
@@ -68,6 +71,43 @@ def stratified_precision(
     lower_u = clopper_pearson_lower(sample_hits, sample_judged, confidence)
     total = n_l + n_u
     return (labelled_hits + n_u * p_u) / total, (labelled_hits + n_u * lower_u) / total
+
+
+def oracle_catalogue(
+    candidate: np.ndarray, labelled: np.ndarray, verdict_emission: np.ndarray
+) -> np.ndarray:
+    """(n,) bool: the emission catalogue a campaign publishes -- the oracle's verdict
+    where it gave a class, the network's prediction elsewhere.
+
+    candidate : (n,) bool, predicted emission; labelled : (n,) bool, the oracle gave a
+    class verdict (``not-sure``/``bad`` rows are not labelled here); verdict_emission :
+    (n,) bool, that verdict was an emission class (ignored where not labelled).
+    Why: at 1 % rarity nearly every false positive left after a few iterations is a
+    spectrum the oracle had already called absorption (issue 25, ``flipped``); an
+    astronomer publishes the verdict, not the network's second opinion.
+    """
+    labelled = np.asarray(labelled, dtype=bool)
+    return np.where(labelled, np.asarray(verdict_emission, bool), np.asarray(candidate, bool))
+
+
+def catalogue_precision(
+    labelled_emission: int,
+    open_candidates: int,
+    sample_hits: int,
+    sample_judged: int,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """:func:`stratified_precision` of :func:`oracle_catalogue`: its labelled stratum
+    (``labelled_emission`` spectra the oracle called emission) is right by definition,
+    its open stratum (``open_candidates``) is estimated by the precision sample."""
+    return stratified_precision(
+        labelled_emission,
+        labelled_emission,
+        open_candidates,
+        sample_hits,
+        sample_judged,
+        confidence,
+    )
 
 
 def clopper_pearson_lower(successes: int, trials: int, confidence: float = 0.95) -> float:

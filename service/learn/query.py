@@ -144,6 +144,55 @@ def diverse_entropy_sampling(
     return chosen.astype(np.int64)
 
 
+def mutual_information(samples: np.ndarray) -> np.ndarray:
+    """(m,) BALD score of (T, m, k) posterior samples (e.g. Monte-Carlo dropout passes):
+    entropy of the mean prediction minus the mean entropy of each pass, in nats.
+
+    High where the passes *disagree* (the network's weights are unsure), low where every
+    pass says the same -- also when they all say 50/50: such a spectrum is ambiguous
+    in itself and its label teaches the weights little (Houlsby et al. 2011).
+    """
+    s = np.asarray(samples, dtype=np.float64)
+    return entropy(s.mean(axis=0)) - np.mean([entropy(p) for p in s], axis=0)
+
+
+def bald_sampling(samples: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The n spectra with the highest mutual information between their label and the
+    network's weights (BALD), from (T, m, k) samples; the shape of every strategy with
+    samples in place of probabilities."""
+    return _top(mutual_information(samples), n, rng)
+
+
+def mc_bald_sampling(
+    probabilities: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    samples: np.ndarray | None = None,
+    shortlist_factor: int = 10,
+) -> np.ndarray:
+    """BALD on an entropy shortlist: Monte-Carlo dropout only where it can matter.
+
+    probabilities : (m, k) the deterministic pool predictions
+    samples : a (T, m, k) array, or a lazy view indexed by rows (``samples[rows]`` ->
+        the (T, len(rows), k) MC-dropout passes of those rows, computed on demand:
+        :class:`service.learn.step.LazyEmbeddings`); None refuses
+    The ``shortlist_factor * n`` most uncertain spectra by entropy are sampled (a
+    spectrum every pass calls absorption with p ~ 1 has no mutual information to
+    find), then the n with the highest BALD score are taken.
+    """
+    if samples is None:
+        raise ValueError("strategy 'bald' needs Monte-Carlo samples (samples=...)")
+    n = min(int(n), len(probabilities))
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    shortlist = _top(entropy(probabilities), shortlist_factor * n, rng)
+    if isinstance(samples, np.ndarray):  # (T, m, k) already drawn for every row
+        drawn = samples[:, shortlist]
+    else:  # lazy, indexed by rows: the passes are computed for the shortlist only
+        drawn = np.asarray(samples[shortlist])
+    return shortlist[bald_sampling(drawn, n, rng)].astype(np.int64)
+
+
 STRATEGIES: dict[str, Callable[..., np.ndarray]] = {
     "entropy": entropy_sampling,
     "margin": margin_sampling,
@@ -152,12 +201,15 @@ STRATEGIES: dict[str, Callable[..., np.ndarray]] = {
     "diverse-entropy": diverse_entropy_sampling,
     "exploit": exploit_sampling,
     "random-pool": random_sampling,
+    "bald": mc_bald_sampling,
 }
 #: Strategies that choose among the whole open pool, not only the predicted candidates
 #: (``random-pool``: the baseline of an oracle labelling spectra at random).
 UNRESTRICTED = frozenset({"random-pool"})
 #: Strategies that also take ``embeddings=`` (the loop computes them only for these).
 NEEDS_EMBEDDINGS = frozenset({"diverse-entropy"})
+#: Strategies that also take ``samples=`` (Monte-Carlo dropout passes, lazily).
+NEEDS_SAMPLES = frozenset({"bald"})
 
 
 def get_strategy(name: str) -> Callable[..., np.ndarray]:
@@ -177,21 +229,28 @@ def select_query(
     strategy: str = "entropy",
     among: Sequence[int] | np.ndarray | None = None,
     embeddings: np.ndarray | None = None,
+    samples: np.ndarray | None = None,
+    inside: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rows of ``probabilities`` for the oracle, restricted to predicted ``among`` classes.
 
     among : class indices; only spectra whose argmax is one of them are candidates
         (None: all). If fewer than n are, the batch is topped up by the same
         strategy over the remaining spectra so the oracle always gets n.
+    inside : (m,) bool, the candidate set when ``among`` is given, instead of argmax
+        over it (:func:`service.learn.shift.candidate_cut`)
     """
     func = get_strategy(strategy)
     extra = {"embeddings": embeddings} if strategy in NEEDS_EMBEDDINGS else {}
+    if strategy in NEEDS_SAMPLES:
+        extra = {"samples": samples}
     rows = np.arange(len(probabilities))
     if among is None:
         groups = [rows]
     else:
-        predicted = np.argmax(probabilities, axis=1)
-        inside = np.isin(predicted, np.asarray(among))
+        if inside is None:
+            inside = np.isin(np.argmax(probabilities, axis=1), np.asarray(among))
+        inside = np.asarray(inside, dtype=bool)
         groups = [rows[inside], rows[~inside]]
     chosen: list[np.ndarray] = []
     left = min(int(n), len(rows))

@@ -41,12 +41,14 @@ import numpy as np
 from service.learn.precision import precision_sample as draw_sample
 from service.learn.query import (
     NEEDS_EMBEDDINGS,
+    NEEDS_SAMPLES,
     UNRESTRICTED,
     entropy,
     exploit_sampling,
     get_strategy,
     select_query,
 )
+from service.learn.shift import argmax_candidates
 from service.vocabulary import CANDIDATE, PADDING, PRECISION_SAMPLE, QUERY
 
 
@@ -150,6 +152,8 @@ def select_batch(
     embed: Callable[[np.ndarray], np.ndarray] | None = None,
     exploit: float = 0.0,
     padding: int | None = None,
+    mc: Callable[[np.ndarray], np.ndarray] | None = None,
+    candidate: np.ndarray | None = None,
 ) -> Batch:
     """Roles and scores of one active-learning step.
 
@@ -164,6 +168,12 @@ def select_batch(
         among the open spectra, before the strategy picks the rest
     padding : None: fill the batch to ``batch`` with predicted absorption by the
         strategy (the benchmarked protocol); N: at most N of them, at random
+    mc : ``mc(rows) -> (T, len(rows), k)`` Monte-Carlo dropout passes of those pool
+        rows, needed by the strategies in :data:`service.learn.query.NEEDS_SAMPLES`
+        (``bald``), which call it on their entropy shortlist only
+    candidate : (n,) bool, the candidate set (:func:`service.learn.shift.candidate_cut`);
+        None: argmax over ``among``, the seed's. The precision sample, the query's
+        restriction, padding and ``n_candidates`` all follow it
     """
     probabilities = np.asarray(probabilities)
     n = len(probabilities)
@@ -176,12 +186,16 @@ def select_batch(
         done[np.asarray(labelled, dtype=np.int64)] = True
     score = np.full(n, np.nan)
     score[usable] = entropy(probabilities[usable])
-    predicted = np.argmax(np.where(usable[:, None], probabilities, -1.0), axis=1)
-    candidate = usable & np.isin(predicted, np.asarray(among))
+    if candidate is None:
+        candidate = argmax_candidates(probabilities, among)
+    candidate = usable & np.asarray(candidate, dtype=bool)
     open_rows = np.flatnonzero(usable & ~done)
     open_candidates = open_rows[candidate[open_rows]]
 
-    sample = np.sort(open_rows[draw_sample(probabilities[open_rows], precision_sample, rng, among)])
+    drawn = draw_sample(
+        probabilities[open_rows], precision_sample, rng, among, inside=candidate[open_rows]
+    )
+    sample = np.sort(open_rows[drawn])
     rest = np.setdiff1d(open_rows, sample, assume_unique=True)
     if not 0.0 <= exploit <= 1.0:
         raise ValueError(f"exploit must be a fraction in [0, 1], not {exploit}")
@@ -192,6 +206,9 @@ def select_batch(
     if embedded and embed is None:
         raise ValueError(f"strategy {strategy!r} needs the network's embeddings (embed=...)")
     embeddings = LazyEmbeddings(embed, rest) if embedded and embed is not None else None
+    if strategy in NEEDS_SAMPLES and mc is None:
+        raise ValueError(f"strategy {strategy!r} needs Monte-Carlo dropout passes (mc=...)")
+    samples = LazyEmbeddings(mc, rest) if mc is not None else None  # same laziness
     explore = batch - likely.size
     picked = rest[
         select_query(
@@ -201,6 +218,8 @@ def select_batch(
             strategy,
             None if strategy in UNRESTRICTED else among,
             embeddings=embeddings,  # type: ignore[arg-type]  # lazy: computed for the shortlist only
+            samples=samples,  # type: ignore[arg-type]
+            inside=candidate[rest],
         )
     ]  # candidates first, then the rest: see select_query
     picked = np.r_[likely, picked].astype(np.int64)

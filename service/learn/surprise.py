@@ -13,6 +13,11 @@ were measured against each other on a pool with planted out-of-class spectra
 ``reconstruction``    the squared error of the row rebuilt from the pool's first
                       principal components (what a linear autoencoder cannot explain)
 
+Once the oracle has answered on some surprises (``interesting`` / ``boring``), the next
+iteration re-ranks them as Astronomaly does (Lochner & Bassett 2021): a model of the
+oracle's *relevance* on the same embedding, combined with the anomaly score
+(:func:`relevance_model`, :func:`rerank`).
+
 Arrays in, arrays out; NaN rows (no features) get NaN.
 """
 
@@ -82,3 +87,67 @@ def nearest_class(x: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.nd
     distances = np.where(np.isfinite(distances), distances, np.inf)
     nearest = np.argmin(distances, axis=1)
     return nearest, distances[np.arange(len(x)), nearest].astype(np.float32)
+
+
+#: Answered spectra each pool row's relevance is estimated from.
+RELEVANCE_NEIGHBOURS = 10
+
+
+def relevance_model(
+    x: np.ndarray, answered: np.ndarray, relevance: np.ndarray, k: int = RELEVANCE_NEIGHBOURS
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) estimated relevance in [0, 1] of every row of ``x`` and (n,) how much that
+    estimate is to be trusted, in [0, 1].
+
+    The estimate is the inverse-distance weighted mean of the answers (1 interesting,
+    0 boring) of the ``k`` nearest answered rows in the embedding (a kNN regression of
+    relevance). The trust falls with the distance to the nearest answered row, as a
+    Gaussian of scale ``d0``: the median distance from an answered row to its ``k``-th
+    nearest pool row (the embedding's local spacing there), so a row among the answered
+    ones is judged by them and a row in a region nobody looked at keeps its anomaly rank.
+
+    x : (n, d) projected embedding; answered : (m,) row indices into x; relevance : (m,)
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.asarray(x, np.float32)
+    finite = np.isfinite(x).all(axis=1)
+    estimate = np.full(len(x), 0.5, np.float32)
+    trust = np.zeros(len(x), np.float32)
+    answered = np.asarray(answered, np.int64)
+    keep = finite[answered] if len(answered) else np.zeros(0, bool)
+    answered, relevance = answered[keep], np.asarray(relevance, np.float32)[keep]
+    if not len(answered):
+        return estimate, trust
+    rows = np.flatnonzero(finite)
+    pool_index = NearestNeighbors(n_neighbors=min(k + 1, len(rows))).fit(x[rows])
+    spacing = pool_index.kneighbors(x[answered])[0][:, -1]
+    d0 = max(float(np.median(spacing)), 1e-6)
+    index = NearestNeighbors(n_neighbors=min(k, len(answered))).fit(x[answered])
+    for start in range(0, len(rows), 200_000):  # bounded memory on a 4 M pool
+        part = rows[start : start + 200_000]
+        distance, nearest = index.kneighbors(x[part])
+        weight = 1.0 / np.maximum(distance, 1e-6 * d0)
+        estimate[part] = (weight * relevance[nearest]).sum(axis=1) / weight.sum(axis=1)
+        trust[part] = np.exp(-0.5 * (distance[:, 0] / d0) ** 2)
+    return estimate, trust
+
+
+def rerank(anomaly: np.ndarray, estimate: np.ndarray, trust: np.ndarray) -> np.ndarray:
+    """(n,) the score the surprises are listed by once the oracle has answered.
+
+    ``a * 2 * (0.5 + trust * (estimate - 0.5))`` with ``a`` the anomaly score's percentile
+    in the pool (0-1, so the two scales meet): untouched where nobody answered nearby,
+    up to twice the anomaly rank next to interesting answers, down to zero next to boring
+    ones (Astronomaly's idea: relevance learnt from the oracle, weighted by how close the
+    row is to what the oracle saw). NaN anomaly scores stay NaN.
+    """
+    anomaly = np.asarray(anomaly, np.float64)
+    finite = np.isfinite(anomaly)
+    percentile = np.full(len(anomaly), np.nan)
+    order = np.argsort(anomaly[finite], kind="stable")
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(1, len(order) + 1)
+    percentile[finite] = ranks / max(len(order), 1)
+    factor = 2.0 * (0.5 + np.asarray(trust) * (np.asarray(estimate) - 0.5))
+    return (percentile * factor).astype(np.float32)

@@ -11,6 +11,8 @@ features, models and predictions follow from the spectra and the labels. A backu
   check the service holds the same spectra before it files a label on one;
 * ``labels``: every verdict, oldest first (spectrum by dataset and publisher DID,
   verdict, user, time, iteration, how it came);
+* ``relevance``: every interesting/boring answer on a surprise, oldest first (a label
+  kind of its own, :data:`service.store.schema.relevance`);
 * ``iterations`` and ``batches``: each iteration's row and the spectra its batch put
   before the oracle (so iteration numbers and metrics go on where they stopped).
 
@@ -33,13 +35,14 @@ from service.store import schema
 from service.store.campaigns import Campaign, Campaigns
 from service.vocabulary import BATCH_ROLES
 
-_c, _d, _s, _l, _i, _p = (
+_c, _d, _s, _l, _i, _p, _r = (
     schema.campaign.c,
     schema.dataset.c,
     schema.spectrum.c,
     schema.label.c,
     schema.iteration.c,
     schema.prediction.c,
+    schema.relevance.c,
 )
 
 #: The campaign's row as backed up (its datasets by their ids in ``spectra``).
@@ -73,6 +76,15 @@ LABEL_COLUMNS: tuple[sa.Column[Any], ...] = (
     _l.comment,
     _l.flag,
 )
+#: One row per interesting/boring answer, oldest first.
+RELEVANCE_COLUMNS: tuple[sa.Column[Any], ...] = (
+    _s.dataset_id,
+    _s.pubdid,
+    _r.verdict,
+    _r.oracle_user,
+    _r.answered,
+    _r.iteration,
+)
 #: Columns a backup written before they existed lacks (restored as null).
 OPTIONAL_COLUMNS = frozenset({"comment", "flag"})
 _NOT_BACKED_UP = {"iteration_id", "campaign_id", "prediction_id", "spectrum_id", "model_id"}
@@ -97,6 +109,7 @@ class CampaignBackup:
     labels: list[dict[str, Any]]
     iterations: list[dict[str, Any]]
     batches: list[dict[str, Any]]
+    relevance: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def dataset_names(self) -> dict[int, str]:
         """``{dataset_id in the backup: dataset name}``."""
@@ -110,6 +123,7 @@ class RestoreOutcome:
     labels_added: int
     labels_present: int  # of the backup's labels, those already stored
     iterations_added: int
+    answers_added: int = 0  # interesting/boring answers
 
 
 def read_backup(settings: Settings, name: str) -> CampaignBackup:
@@ -138,6 +152,12 @@ def read_backup(settings: Settings, name: str) -> CampaignBackup:
             .where(_i.campaign_id == campaign.campaign_id)
             .order_by(_i.number)
         )
+        relevance = conn.execute(
+            sa.select(*RELEVANCE_COLUMNS)
+            .join(schema.spectrum, _s.spectrum_id == _r.spectrum_id)
+            .where(_r.campaign_id == campaign.campaign_id)
+            .order_by(_r.relevance_id)
+        )
         batches = conn.execute(
             sa.select(*BATCH_COLUMNS)
             .join(schema.spectrum, _s.spectrum_id == _p.spectrum_id)
@@ -151,6 +171,7 @@ def read_backup(settings: Settings, name: str) -> CampaignBackup:
             labels=[dict(r._mapping) for r in labels],
             iterations=[dict(r._mapping) for r in iterations],
             batches=[dict(r._mapping) for r in batches],
+            relevance=[dict(r._mapping) for r in relevance],
         )
 
 
@@ -195,7 +216,10 @@ def restore(settings: Settings, backup: CampaignBackup) -> RestoreOutcome:
     with campaigns.engine.begin() as conn:
         labels_added, present = _restore_labels(conn, campaign, backup, spectrum_ids)
         iterations_added = _restore_iterations(conn, campaign, backup, spectrum_ids)
-    return RestoreOutcome(campaign.name, created, labels_added, present, iterations_added)
+        answers_added = _restore_relevance(conn, campaign, backup, spectrum_ids)
+    return RestoreOutcome(
+        campaign.name, created, labels_added, present, iterations_added, answers_added
+    )
 
 
 def _match_spectra(
@@ -288,6 +312,45 @@ def _restore_labels(
     if rows:
         conn.execute(schema.label.insert(), rows)
     return len(rows), len(backup.labels) - len(rows)
+
+
+def _restore_relevance(
+    conn: sa.Connection,
+    campaign: Campaign,
+    backup: CampaignBackup,
+    spectrum_ids: dict[tuple[int, str], int],
+) -> int:
+    """Insert the backup's interesting/boring answers this campaign lacks, in their order."""
+    columns = ("verdict", "oracle_user", "answered", "iteration")
+
+    def key(sid: int, row: dict[str, Any]) -> tuple[Any, ...]:
+        return (sid, *(row[c] or "" if c == "oracle_user" else row[c] for c in columns))
+
+    stored = {
+        key(int(r.spectrum_id), dict(r._mapping))
+        for r in conn.execute(
+            sa.select(_r.spectrum_id, *(_r[c] for c in columns)).where(
+                _r.campaign_id == campaign.campaign_id
+            )
+        )
+    }
+    rows = []
+    for row in backup.relevance:
+        sid = spectrum_ids[(int(row["dataset_id"]), str(row["pubdid"]))]
+        if key(sid, row) in stored:
+            continue
+        stored.add(key(sid, row))
+        rows.append(
+            {
+                "spectrum_id": sid,
+                "campaign_id": campaign.campaign_id,
+                **{c: row[c] for c in columns},
+                "oracle_user": row["oracle_user"] or "",
+            }
+        )
+    if rows:
+        conn.execute(schema.relevance.insert(), rows)
+    return len(rows)
 
 
 def _restore_iterations(

@@ -25,7 +25,14 @@ from service.store import schema
 from service.store.datasets import Dataset, Datasets
 from service.store.ownership import may_label, refusal
 from service.store.privacy import hidden_from
-from service.vocabulary import BATCH_ROLES, CLASSES, TARGET_CLASSES, VERDICTS
+from service.vocabulary import (
+    BATCH_ROLES,
+    CLASSES,
+    INTERESTING,
+    RELEVANCE_VERDICTS,
+    TARGET_CLASSES,
+    VERDICTS,
+)
 from uws.store import retrying
 
 #: What a campaign's verdicts are exported with (``/campaigns/{name}/labels``): the
@@ -203,10 +210,11 @@ class Campaigns:
         keeps the user's latest ones on the spectrum.
         """
         verdicts = list(verdicts)
+        words = (*VERDICTS, *RELEVANCE_VERDICTS)
         for verdict in verdicts:
-            if verdict.label not in VERDICTS:
+            if verdict.label not in words:
                 raise AlvoError(
-                    Reason.BAD_LABEL, f"{verdict.label!r} is not one of {', '.join(VERDICTS)}"
+                    Reason.BAD_LABEL, f"{verdict.label!r} is not one of {', '.join(words)}"
                 )
             if verdict.comment is not None and len(verdict.comment) > schema.MAX_COMMENT:
                 raise AlvoError(
@@ -241,6 +249,9 @@ class Campaigns:
                     unknown.append(str(verdict.pubdid or verdict.spectrum_id))
                 else:
                     resolved.append((int(sid), verdict))
+            answers = [(sid, v) for sid, v in resolved if v.label in RELEVANCE_VERDICTS]
+            relevance_rows = self._relevance_rows(conn, campaign, answers)
+            resolved = [(sid, v) for sid, v in resolved if v.label not in RELEVANCE_VERDICTS]
             sids = sorted({sid for sid, _ in resolved})
             latest = self._latest_verdicts(conn, campaign, sids)
             asked_in = self._batch_iterations(conn, campaign, sids)
@@ -291,12 +302,80 @@ class Campaigns:
         touched = {row["spectrum_id"] for row in rows}
         conflicts = [c for c in self.conflicts(campaign) if c["spectrum_id"] in touched]
         return LabelOutcome(
-            stored=len(rows),
+            stored=len(rows) + relevance_rows,
             unknown=unknown,
             conflicts=conflicts,
-            unchanged=len(resolved) - len(rows) - noted,
+            unchanged=len(resolved) + len(answers) - len(rows) - noted - relevance_rows,
             noted=noted,
         )
+
+    def _relevance_rows(
+        self, conn: sa.Connection, campaign: Campaign, answers: list[tuple[int, Verdict]]
+    ) -> int:
+        """Store interesting/boring answers in ``relevance`` (never in ``label``: they must
+        not reach the training set); the same answer again from the same user adds no row."""
+        if not answers:
+            return 0
+        table = schema.relevance
+        latest: dict[tuple[int, str], str] = {}
+        for sid, user, verdict in conn.execute(
+            sa.select(table.c.spectrum_id, table.c.oracle_user, table.c.verdict)
+            .where(table.c.campaign_id == campaign.campaign_id)
+            .where(table.c.spectrum_id.in_(sorted({sid for sid, _ in answers})))
+            .order_by(table.c.relevance_id)
+        ):
+            latest[(int(sid), str(user or ""))] = str(verdict)
+        rows = []
+        for sid, answer in answers:
+            if latest.get((sid, answer.user)) == answer.label:
+                continue
+            latest[(sid, answer.user)] = answer.label
+            rows.append(
+                {
+                    "spectrum_id": sid,
+                    "campaign_id": campaign.campaign_id,
+                    "verdict": answer.label,
+                    "oracle_user": answer.user,
+                    "answered": schema.utcnow(),
+                    "iteration": answer.iteration,
+                }
+            )
+        if rows:
+            conn.execute(table.insert(), rows)
+        return len(rows)
+
+    def relevance_per_user(self, campaign: Campaign) -> list[tuple[int, str, str]]:
+        """(spectrum_id, user, answer): each user's latest interesting/boring answer."""
+        table = schema.relevance
+        latest: dict[tuple[int, str], str] = {}
+        with self.engine.connect() as conn:
+            for sid, user, verdict in conn.execute(
+                sa.select(table.c.spectrum_id, table.c.oracle_user, table.c.verdict)
+                .where(table.c.campaign_id == campaign.campaign_id)
+                .order_by(table.c.relevance_id)
+            ):
+                latest[(int(sid), str(user or ""))] = str(verdict)
+        return [(sid, user, verdict) for (sid, user), verdict in latest.items()]
+
+    def pool_relevance(self, campaign: Campaign) -> tuple[np.ndarray, np.ndarray]:
+        """(pool row indices, relevance in [0, 1]) of every surprise anyone answered on:
+        the share of its users' latest answers that say interesting."""
+        votes: dict[int, list[float]] = {}
+        for sid, _, verdict in self.relevance_per_user(campaign):
+            votes.setdefault(sid, []).append(1.0 if verdict == INTERESTING else 0.0)
+        if not votes:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        spectrum = schema.spectrum
+        with self.engine.connect() as conn:
+            pairs = conn.execute(
+                sa.select(spectrum.c.spectrum_id, spectrum.c.row_index)
+                .where(spectrum.c.dataset_id == campaign.target.dataset_id)
+                .where(spectrum.c.spectrum_id.in_(list(votes)))
+            ).all()
+        pairs = sorted(pairs, key=lambda pair: int(pair[1]))
+        rows = np.array([int(row) for _, row in pairs], np.int64)
+        relevance = np.array([np.mean(votes[int(sid)]) for sid, _ in pairs], np.float32)
+        return rows, relevance
 
     @staticmethod
     def _latest_verdicts(
@@ -385,27 +464,31 @@ class Campaigns:
             if len(set(by_user.values())) > 1
         ]
 
-    def undo_verdict(self, campaign: Campaign, spectrum_id: int, user: str) -> str | None:
+    def undo_verdict(
+        self, campaign: Campaign, spectrum_id: int, user: str, relevance: bool = False
+    ) -> str | None:
         """Delete ``user``'s latest verdict on a spectrum; return the one now in effect (or None).
 
         Verdicts are append-only otherwise; undo removes exactly the row the
         user's last key press added, so an earlier verdict of theirs comes back.
+        ``relevance``: the latest interesting/boring answer instead.
         """
-        label = schema.label
+        table = schema.relevance if relevance else schema.label
+        key, word = table.c[0], table.c.verdict if relevance else table.c.label
         mine = (
-            sa.select(label.c.label_id, label.c.label)
-            .where(label.c.campaign_id == campaign.campaign_id)
-            .where(label.c.spectrum_id == spectrum_id)
-            .where(label.c.oracle_user == user)
-            .order_by(label.c.label_id.desc())
+            sa.select(key, word)
+            .where(table.c.campaign_id == campaign.campaign_id)
+            .where(table.c.spectrum_id == spectrum_id)
+            .where(table.c.oracle_user == user)
+            .order_by(key.desc())
             .limit(2)
         )
         with self.engine.begin() as conn:
             latest = conn.execute(mine).all()
             if not latest:
                 return None
-            conn.execute(label.delete().where(label.c.label_id == latest[0].label_id))
-        return str(latest[1].label) if len(latest) > 1 else None
+            conn.execute(table.delete().where(key == latest[0][0]))
+        return str(latest[1][1]) if len(latest) > 1 else None
 
     def verdict_rows(self, campaign: Campaign) -> list[dict[str, Any]]:
         """Every verdict given in the campaign, oldest first, as dicts of
@@ -582,21 +665,28 @@ class Campaigns:
         with self.engine.connect() as conn:
             return [(int(n), int(sid), str(p), str(r)) for n, sid, p, r in conn.execute(query)]
 
+    def labelled_at(
+        self, campaign: Campaign, iteration: int, predicted: Sequence[str] | None = None
+    ) -> list[int]:
+        """Spectrum ids the oracle had labelled before ``iteration`` (whatever its model
+        predicted): the labelled stratum of the catalogue, where verdicts win. With
+        ``predicted``, only those the model put in one of these classes."""
+        c = schema.prediction.c
+        query = (
+            sa.select(c.spectrum_id)
+            .where(c.campaign_id == campaign.campaign_id)
+            .where(c.iteration == iteration)
+            .where(c.labelled == sa.true())
+        )
+        if predicted is not None:
+            query = query.where(c.predicted_class.in_(list(predicted)))
+        with self.engine.connect() as conn:
+            return [int(sid) for sid in conn.scalars(query)]
+
     def labelled_candidates(self, campaign: Campaign, iteration: int) -> list[int]:
         """Spectrum ids the oracle had labelled before ``iteration`` that its model predicted
         as emission (the labelled stratum of its candidate set)."""
-        prediction = schema.prediction
-        with self.engine.connect() as conn:
-            return [
-                int(sid)
-                for sid in conn.scalars(
-                    sa.select(prediction.c.spectrum_id)
-                    .where(prediction.c.campaign_id == campaign.campaign_id)
-                    .where(prediction.c.iteration == iteration)
-                    .where(prediction.c.labelled == sa.true())
-                    .where(prediction.c.predicted_class.in_(TARGET_CLASSES))
-                )
-            ]
+        return self.labelled_at(campaign, iteration, TARGET_CLASSES)
 
     def prediction_file(self, campaign: Campaign, iteration: int) -> str | None:
         """Path (relative to the home) of the Parquet file of an iteration's whole pool."""

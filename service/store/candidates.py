@@ -46,6 +46,8 @@ PREDICTION_COLUMNS = (
     "role",
     "iteration",
 )
+#: ``prediction`` columns of the surprises.
+SURPRISE_COLUMNS = ("surprise", "surprise_rank")
 #: The order of the list: the query batch first, in the order the oracle is asked.
 ROLE_ORDER = {role: rank for rank, role in enumerate(ROLES)}
 
@@ -96,14 +98,66 @@ def candidate_rows(
     return rows
 
 
+def surprise_rows(
+    engine: sa.Engine,
+    campaign_id: int,
+    iteration: int,
+    limit: int,
+    more: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The first ``limit`` of iteration ``iteration``'s surprises, in the order the iterate
+    job ranked them (``prediction.surprise_rank``: the anomaly score re-ranked by the
+    oracle's relevance answers), as :func:`candidate_rows` gives rows, with ``surprise``
+    and ``surprise_rank``; ``role`` stays what the iteration selected the spectrum as."""
+    prediction, spectrum = schema.prediction, schema.spectrum
+    wanted = [*SPECTRUM_COLUMNS, *(name for name in more if name not in SPECTRUM_COLUMNS)]
+    query = (
+        sa.select(
+            *(spectrum.c[name] for name in wanted),
+            *(prediction.c[name] for name in (*PREDICTION_COLUMNS, *SURPRISE_COLUMNS)),
+        )
+        .join(spectrum, spectrum.c.spectrum_id == prediction.c.spectrum_id)
+        .where(prediction.c.campaign_id == campaign_id)
+        .where(prediction.c.iteration == iteration)
+        .where(prediction.c.surprise_rank.is_not(None))
+        .order_by(prediction.c.surprise_rank)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+        latest = _latest_labels(conn, campaign_id, [int(r["spectrum_id"]) for r in rows])
+    for row in rows:
+        row["label"] = latest.get(int(row["spectrum_id"]))
+    return rows
+
+
+def _latest_labels(conn: sa.Connection, campaign_id: int, ids: Sequence[int]) -> dict[int, str]:
+    label = schema.label
+    latest: dict[int, str] = {}
+    for sid, verdict in conn.execute(
+        sa.select(label.c.spectrum_id, label.c.label)
+        .where(label.c.campaign_id == campaign_id)
+        .where(label.c.spectrum_id.in_(list(ids)))
+        .order_by(label.c.label_id)
+    ):
+        latest[int(sid)] = str(verdict)
+    return latest
+
+
 def spectrum_rows(
-    engine: sa.Engine, campaign_id: int, iteration: int, spectrum_ids: Sequence[int]
+    engine: sa.Engine,
+    campaign_id: int,
+    iteration: int,
+    spectrum_ids: Sequence[int],
+    more: Sequence[str] = (),
 ) -> dict[int, dict[str, Any]]:
     """``{spectrum_id: row}`` of these spectra as :func:`candidate_rows` gives them (their
     prediction of iteration ``iteration`` where one is stored, else None in those columns;
-    ``label`` the campaign's latest verdict), whatever their role."""
+    ``label`` the campaign's latest verdict), whatever their role, with the ``spectrum``
+    columns named in ``more`` and the surprise columns."""
     prediction, spectrum, label = schema.prediction, schema.spectrum, schema.label
     ids = [int(i) for i in spectrum_ids]
+    wanted = [*SPECTRUM_COLUMNS, *(name for name in more if name not in SPECTRUM_COLUMNS)]
     joined = spectrum.outerjoin(
         prediction,
         sa.and_(
@@ -114,8 +168,8 @@ def spectrum_rows(
     )
     query = (
         sa.select(
-            *(spectrum.c[name] for name in SPECTRUM_COLUMNS),
-            *(prediction.c[name] for name in PREDICTION_COLUMNS),
+            *(spectrum.c[name] for name in wanted),
+            *(prediction.c[name] for name in (*PREDICTION_COLUMNS, *SURPRISE_COLUMNS)),
         )
         .select_from(joined)
         .where(spectrum.c.spectrum_id.in_(ids))

@@ -33,7 +33,13 @@ import numpy as np
 import sqlalchemy as sa
 
 from service.store import schema
-from service.vocabulary import CLASSES, HOU_EMISSION, HOU_NONE, TARGET_CLASSES
+from service.vocabulary import (
+    CLASSES,
+    HOU_EMISSION,
+    HOU_NONE,
+    SCORED_BY_REFERENCE,
+    TARGET_CLASSES,
+)
 from uws.store import retrying
 
 #: Rows per SQL bulk insert and per Parquet row group.
@@ -59,11 +65,17 @@ def columns(
     roles: np.ndarray,
     labelled: np.ndarray,
     surprise: np.ndarray | None = None,
+    surprise_rank: np.ndarray | None = None,
+    scored_by: np.ndarray | None = None,
+    predicted: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The prediction columns of every finite row with a spectrum id, as arrays
-    (``surprise`` NaN -> null; absent: null in every row)."""
+    (``surprise`` and ``surprise_rank`` NaN -> null; absent: null in every row;
+    ``scored_by`` absent: every row by the reference net; ``predicted``: the class index
+    the job decided per row, absent: argmax)."""
     keep = np.isfinite(probabilities).all(axis=1) & (spectrum_ids >= 0)
-    predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
+    if predicted is None:
+        predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
     classes = np.asarray(CLASSES, dtype=object)
     kept_roles = np.asarray(roles, dtype=object)[keep]
     return {
@@ -77,16 +89,23 @@ def columns(
         "role": np.where(kept_roles == "", None, kept_roles),
         "labelled": np.asarray(labelled, dtype=bool)[keep],
         "surprise": _nullable(surprise, keep),
+        "surprise_rank": _nullable(surprise_rank, keep, int),
+        "scored_by": (
+            np.full(int(keep.sum()), SCORED_BY_REFERENCE, dtype=object)
+            if scored_by is None
+            else np.asarray(scored_by, dtype=object)[keep]
+        ),
     }
 
 
-def _nullable(values: np.ndarray | None, keep: np.ndarray) -> np.ndarray:
-    """Floats of the kept rows as an object array, None where NaN or not given."""
+def _nullable(values: np.ndarray | None, keep: np.ndarray, kind: type = float) -> np.ndarray:
+    """Numbers (``kind``) of the kept rows as an object array, None where NaN or not given."""
     if values is None:
         return np.full(int(keep.sum()), None, dtype=object)
     kept = np.asarray(values, dtype=np.float64)[keep]
-    out = kept.astype(object)
-    out[~np.isfinite(kept)] = None
+    out = np.full(len(kept), None, dtype=object)
+    finite = np.isfinite(kept)
+    out[finite] = kept[finite].astype(np.int64 if kind is int else np.float64).astype(object)
     return out
 
 
@@ -96,7 +115,7 @@ def write_file(path: Path, table: dict[str, np.ndarray], scoring: Scoring) -> Pa
     import pyarrow.parquet as pq
 
     arrays = {name: pa.array(values) for name, values in table.items()}
-    for name in ("predicted_class", "hou_verdict", "role"):
+    for name in ("predicted_class", "hou_verdict", "role", "scored_by"):
         arrays[name] = arrays[name].dictionary_encode()
     keys = {
         "campaign_id": "" if scoring.campaign_id is None else str(scoring.campaign_id),
@@ -128,11 +147,60 @@ def read_file(path: str | Path, names: list[str] | None = None) -> dict[str, np.
     return out
 
 
+def record_selected(engine: sa.Engine, table: dict[str, np.ndarray], scoring: Scoring) -> int:
+    """The rows the oracle needs first -- selected (query, precision-sample, padding,
+    candidate) or labelled -- of a campaign iteration, in one small transaction.
+
+    Why first: the labelling page and the ``query`` result read these rows; the whole pool
+    (Parquet, then 4 M SQL rows) takes minutes at LAMOST size and the oracle need not
+    wait for it. :func:`record` replaces them with the full iteration afterwards, in
+    its own transaction, so a reader sees the batch first and then the whole pool,
+    never a mixture. Returns the rows written.
+    """
+    if scoring.campaign_id is None or scoring.iteration is None:
+        return 0
+    selected = np.flatnonzero((table["role"] != None) | table["labelled"])  # noqa: E711
+    keys = _keys(scoring)
+
+    def write() -> None:
+        with engine.begin() as conn:
+            _forget_this_iteration(conn, scoring)  # a job run again replaces its rows
+            for start in range(0, len(selected), CHUNK):
+                rows = selected[start : start + CHUNK]
+                part: dict[str, Any] = {k: v[rows] for k, v in table.items()}
+                part.update({k: [v] * len(rows) for k, v in keys.items()})
+                schema.bulk_insert(conn, schema.prediction, part)
+
+    retrying(write, f"campaign {scoring.campaign_id} iteration {scoring.iteration} batch")
+    return len(selected)
+
+
+def _keys(scoring: Scoring) -> dict[str, Any]:
+    return {
+        "campaign_id": scoring.campaign_id,
+        "iteration": scoring.iteration,
+        "model_id": scoring.model_id,
+        "job_id": scoring.job_id,
+    }
+
+
+def _forget_this_iteration(conn: sa.Connection, scoring: Scoring) -> int:
+    """Delete the rows of this very iteration (those :func:`record_selected` wrote)."""
+    p = schema.prediction
+    result = conn.execute(
+        sa.delete(p)
+        .where(p.c.campaign_id == scoring.campaign_id)
+        .where(p.c.iteration == scoring.iteration)
+    )
+    return int(result.rowcount or 0)
+
+
 def record(
     engine: sa.Engine,
     folder: Path,
     table: dict[str, np.ndarray],
     scoring: Scoring,
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Write the file, its ``prediction_file`` row and the SQL rows TAP needs.
 
@@ -141,7 +209,9 @@ def record(
     over TAP, and a server's file paths are nobody's business.
 
     Returns ``{"path", "sql_rows", "deleted"}``: the file, the rows inserted and the
-    earlier iterations' unselected rows removed.
+    earlier iterations' unselected rows removed. Rows :func:`record_selected` wrote for
+    this iteration are replaced. ``progress(done, total)`` is called after each
+    :data:`CHUNK` of SQL rows (the job's jobInfo).
     """
     name = (
         f"campaign-{scoring.campaign_id}-iteration-{scoring.iteration}"
@@ -151,12 +221,7 @@ def record(
     path = write_file(folder / f"{name}.parquet", table, scoring)
     selected = (table["role"] != None) | table["labelled"]  # noqa: E711 (elementwise)
     sql_rows = np.ones(len(selected), bool) if scoring.campaign_id is not None else selected
-    keys = {
-        "campaign_id": scoring.campaign_id,
-        "iteration": scoring.iteration,
-        "model_id": scoring.model_id,
-        "job_id": scoring.job_id,
-    }
+    keys = _keys(scoring)
     chosen = np.flatnonzero(sql_rows)
 
     def write() -> int:  # one transaction: a try that met a lock or an outage stored nothing
@@ -173,14 +238,18 @@ def record(
                 )
             )
             with schema.bulk_load(conn, schema.prediction, len(chosen)):
-                deleted = (
-                    _forget_unselected(conn, scoring) if scoring.campaign_id is not None else 0
-                )
+                deleted = 0
+                if scoring.campaign_id is not None:
+                    deleted = _forget_unselected(conn, scoring)
+                    if scoring.iteration is not None:
+                        _forget_this_iteration(conn, scoring)
                 for start in range(0, len(chosen), CHUNK):
                     rows = chosen[start : start + CHUNK]
                     part: dict[str, Any] = {k: v[rows] for k, v in table.items()}
                     part.update({k: [v] * len(rows) for k, v in keys.items()})
                     schema.bulk_insert(conn, schema.prediction, part)
+                    if progress is not None:
+                        progress(start + len(rows), len(chosen))
         return deleted
 
     deleted = retrying(write, f"predictions {name}")

@@ -38,7 +38,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from service.store import migrations
-from service.vocabulary import CLASSES, ROLES, TARGET_CLASSES, VERDICTS
+from service.vocabulary import (
+    CLASSES,
+    RELEVANCE_VERDICTS,
+    ROLES,
+    SCORERS,
+    TARGET_CLASSES,
+    VERDICTS,
+)
 
 #: The ADQL schema the result tables are published under (``alvo.prediction``).
 SCHEMA = "alvo"
@@ -328,6 +335,38 @@ label = sa.Table(
     comment="Oracle verdicts on spectra, one row per verdict given.",
 )
 
+#: The oracle's answers on surprises: a label kind of its own, apart from ``label`` so
+#: that nothing that reads the training verdicts can mix them in (docs/discovery.md).
+relevance = sa.Table(
+    "relevance",
+    metadata,
+    _id("relevance_id", "relevance answer"),
+    _ref("spectrum_id", "spectrum.spectrum_id", "spectrum judged"),
+    _ref("campaign_id", "campaign.campaign_id", "campaign"),
+    col(
+        "verdict",
+        sa.String(16),
+        "Oracle's answer on a surprise: " + " | ".join(RELEVANCE_VERDICTS),
+        "meta.code",
+        nullable=False,
+        principal=True,
+    ),
+    col("oracle_user", sa.String(128), "Who answered", "meta.id;meta.curation"),
+    col(
+        "answered",
+        sa.DateTime,
+        "When the answer was given (UTC)",
+        "time.processing",
+        xtype="timestamp",
+    ),
+    col("iteration", sa.Integer, "Iteration whose surprises were shown", "meta.number"),
+    sa.Index("ix_relevance_spectrum", "campaign_id", "spectrum_id"),
+    comment=(
+        "Oracle answers on surprises (interesting or boring), one row per answer; never"
+        " trained on, they re-rank the next iteration's surprises."
+    ),
+)
+
 model = sa.Table(
     "model",
     metadata,
@@ -411,6 +450,21 @@ prediction = sa.Table(
         "Anomaly score: how unlike the rest of the pool the spectrum is in the network's"
         " embedding (IsolationForest; higher is more surprising; null: not scored)",
         "stat.value",
+    ),
+    col(
+        "surprise_rank",
+        sa.Integer,
+        "Rank among the iteration's surprises, the oracle's relevance answers taken into"
+        " account (1: shown first; null: outside the iteration's SURPRISES)",
+        "meta.number",
+    ),
+    col(
+        "scored_by",
+        sa.String(16),
+        "Who scored the spectrum: " + " | ".join(SCORERS) + " (gate: the cascade's cheap"
+        " model was sure of absorption and the reference CNN was skipped; null: scored"
+        " before the cascade existed, by the reference CNN)",
+        "meta.code",
     ),
     sa.Index("ix_prediction_entropy", "campaign_id", "iteration", "entropy"),
     # predicted-class counts of an iteration read this index alone, not the 4 M-row table
@@ -625,6 +679,30 @@ iteration = sa.Table(
         "meta.code",
     ),
     col("stop_reason", sa.Text, "Why the stopping rule decided so", "meta.note"),
+    # --- added by revision 0015 (issue 25): the catalogue, where the oracle's verdicts win
+    col(
+        "n_catalogue",
+        sa.Integer,
+        "Pool spectra in the campaign's emission catalogue after this iteration: the oracle's "
+        "verdict where it gave a class, this iteration's prediction elsewhere",
+        "meta.number",
+    ),
+    col(
+        "catalogue_estimate",
+        sa.Float,
+        "Estimated emission precision of that catalogue: its labelled spectra are right by "
+        "their verdicts, its unlabelled ones are estimated by the precision sample "
+        "(stratified; empty until the sample is labelled)",
+        "stat.fit.goodness",
+        "",
+    ),
+    col(
+        "catalogue_estimate_lower",
+        sa.Float,
+        "One-sided 95% lower bound of catalogue_estimate (Clopper-Pearson on the sampled stratum)",
+        "stat.fit.goodness;stat.min",
+        "",
+    ),
     sa.UniqueConstraint("campaign_id", "number"),
     comment="Metrics of each active-learning iteration.",
 )
@@ -644,7 +722,17 @@ archive_root = sa.Table(
 )  # fmt: skip
 
 #: The tables published over TAP, in the order TAP_SCHEMA lists them.
-PUBLISHED = (campaign, dataset, spectrum, label, model, prediction, prediction_file, iteration)
+PUBLISHED = (
+    campaign,
+    dataset,
+    spectrum,
+    label,
+    relevance,
+    model,
+    prediction,
+    prediction_file,
+    iteration,
+)
 
 
 @dataclasses.dataclass(frozen=True)

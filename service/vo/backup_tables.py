@@ -1,10 +1,12 @@
-"""A campaign backup as a file: a gzipped tar of five VOTables.
+"""A campaign backup as a file: a gzipped tar of six VOTables.
 
-``campaign.xml`` (one row), ``spectra.xml``, ``labels.xml``, ``iterations.xml`` and
-``batches.xml``, each a VOTable 1.4 whose FIELDs are the result tables' own columns
-(:mod:`service.store.backup` names them; the metadata comes from the schema, as TAP's
-does), so each table opens in TOPCAT and passes ``stilts votlint``. Times are ISO 8601
-``timestamp`` strings to the microsecond, so a restore stores them exactly.
+``campaign.xml`` (one row), ``spectra.xml``, ``labels.xml``, ``iterations.xml``,
+``batches.xml`` and ``relevance.xml`` (the interesting/boring answers; absent from
+backups made before they existed: read as none), each a VOTable 1.4 whose FIELDs are
+the result tables' own columns (:mod:`service.store.backup` names them; the metadata
+comes from the schema, as TAP's does), so each table opens in TOPCAT and passes
+``stilts votlint``. Times are ISO 8601 ``timestamp`` strings to the microsecond, so a
+restore stores them exactly.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ TABLES: dict[str, tuple[str, tuple[Any, ...]]] = {
     "labels.xml": ("labels", store.LABEL_COLUMNS),
     "iterations.xml": ("iterations", store.ITERATION_COLUMNS),
     "batches.xml": ("batches", store.BATCH_COLUMNS),
+    "relevance.xml": ("relevance", store.RELEVANCE_COLUMNS),
 }
+#: Files a backup made by an earlier alvo may lack (read as no rows).
+OPTIONAL = {"relevance.xml"}
 _NUMPY = {"int": np.int32, "long": np.int64, "double": np.float64, "boolean": np.bool_}
 
 
@@ -56,6 +61,9 @@ def read_backup(data: bytes) -> store.CampaignBackup:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
             for filename, (attribute, columns) in TABLES.items():
+                if filename in OPTIONAL and filename not in tar.getnames():
+                    tables[attribute] = []
+                    continue
                 member = tar.extractfile(filename)
                 if member is None:
                     raise KeyError(filename)
@@ -72,6 +80,7 @@ def read_backup(data: bytes) -> store.CampaignBackup:
         labels=tables["labels"],
         iterations=tables["iterations"],
         batches=tables["batches"],
+        relevance=tables["relevance"],
     )
 
 

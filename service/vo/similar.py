@@ -97,6 +97,26 @@ def similar_document(
 ) -> bytes:
     """The neighbours of each ID as ``votable_templates/similar.xml``, among the
     campaigns ``user`` may see (:meth:`Campaigns.seen_by`)."""
+    campaign, number, found = neighbours_of(settings, ids, k, campaign_name, iteration, user)
+    engine = engine_for(settings.sqlalchemy_url)
+    described = spectrum_rows(engine, campaign.campaign_id, number, [f[2] for f in found])
+    table = [{**described[sid], "query_id": q, "rank": r, "distance": d} for q, r, sid, d in found]
+    table = archive_roots.load(settings).served_rows(table, settings.public_url)
+    return _votable(table, campaign.name, number, k, serialization)
+
+
+def neighbours_of(
+    settings: Settings,
+    ids: list[str],
+    k: int,
+    campaign_name: str | None = None,
+    iteration: int | None = None,
+    user: str | None = None,
+) -> tuple[Campaign, int, list[tuple[str, int, int, float]]]:
+    """(campaign, iteration of the index, ``[(ID, rank, spectrum_id, distance)]``): the ``k``
+    nearest pool spectra of each ID (a publisher DID or spectrum_id of the pool), nearest
+    first, among the campaigns ``user`` may see; what ``/similar`` and the oracle page's
+    key ``m`` answer from."""
     campaigns = Campaigns(settings).seen_by(user)
     campaign, number, path = _index_of(settings, campaigns, ids[0], campaign_name, iteration)
     index = _load(str(path), path.stat().st_mtime_ns)
@@ -117,12 +137,8 @@ def similar_document(
         for rank, (r, d) in enumerate(zip(rows, distances, strict=True), 1):
             near.append((identifier, rank, int(r), float(d)))
     pool_ids = campaigns.datasets.ids_at_rows(campaign.target, [n[2] for n in near])
-    found = [(q, rank, pool_ids[r], d) for q, rank, r, d in near if r in pool_ids]
-    engine = engine_for(settings.sqlalchemy_url)
-    described = spectrum_rows(engine, campaign.campaign_id, number, [f[2] for f in found])
-    table = [{**described[sid], "query_id": q, "rank": r, "distance": d} for q, r, sid, d in found]
-    table = archive_roots.load(settings).served_rows(table, settings.public_url)
-    return _votable(table, campaign.name, number, k, serialization)
+    found = [(q, rank, int(pool_ids[r]), d) for q, rank, r, d in near if r in pool_ids]
+    return campaign, number, found
 
 
 def _index_of(

@@ -28,23 +28,27 @@ from service.settings import Settings
 from service.store import archive_roots
 from service.store.archive_roots import Roots
 from service.store.campaigns import Campaign, Campaigns
-from service.store.candidates import candidate_rows
+from service.store.candidates import candidate_rows, spectrum_rows, surprise_rows
 from service.store.schema import MAX_COMMENT
 from service.store.stars import spectra_near, verdicts_on_same_stars
 from service.vocabulary import (
     ABSORPTION,
     BAD,
     BATCH_ROLES,
+    BORING,
     CANDIDATE,
     CLASSES,
     DOUBLE_PEAK,
     FEATURE_PIXELS,
     FEATURE_WINDOW,
+    INTERESTING,
     NOT_SURE,
     PADDING,
     PRECISION_SAMPLE,
     QUERY,
+    SIMILAR,
     SINGLE_PEAK,
+    SURPRISE,
     VERDICTS,
 )
 
@@ -78,6 +82,12 @@ ROLE_REASONS = {
 }
 #: The key that gives each verdict on the page.
 KEYS = {"1": SINGLE_PEAK, "2": DOUBLE_PEAK, "3": ABSORPTION, "4": NOT_SURE, "5": BAD}
+#: The keys of the relevance answers (kept apart from the verdicts: never trained on).
+RELEVANCE_KEYS = {"i": INTERESTING, "b": BORING}
+#: Most surprises the page's surprises view shows.
+MAX_SURPRISES = 500
+#: Neighbours key ``m`` asks for by default, and at most.
+SIMILAR_K, MAX_SIMILAR_K = 10, 100
 
 
 def encode(values: np.ndarray) -> str:
@@ -92,6 +102,8 @@ class BatchRequest:
     roles: Sequence[str] = BATCH_ROLES
     limit: int | None = None
     user: str = ""
+    like: str | None = None  # role similar: the spectrum (publisher DID or spectrum_id)
+    k: int = SIMILAR_K  # role similar: how many neighbours
 
 
 def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
@@ -115,6 +127,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
         "n_candidates": this.get("n_candidates"),
         "roles": list(request.roles),
         "keys": KEYS,
+        "relevance_keys": RELEVANCE_KEYS,
         "max_comment": MAX_COMMENT,
         "classes": list(CLASSES),
         "window": list(WINDOW),
@@ -126,15 +139,14 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     }
     if number is None:
         return document
-    rows = candidate_rows(
-        campaigns.engine, campaign.campaign_id, number, list(request.roles), PAGE_COLUMNS
-    )
+    rows = _rows(settings, campaigns, campaign, number, request)
     if request.limit is not None:
         rows = rows[: request.limit]
     if not rows:
         return document
     ids = [int(row["spectrum_id"]) for row in rows]
     votes = _votes(campaigns, campaign, ids)
+    relevance = _relevance(campaigns, campaign, ids)
     notes = campaigns.notes(campaign, ids, request.user)
     history = _history(campaigns, campaign, ids)
     positions = [r["ra"] for r in rows], [r["dec"] for r in rows]
@@ -154,6 +166,7 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
     for i, (row, public) in enumerate(zip(rows, roots.served_rows(rows, base), strict=True)):
         sid = ids[i]
         by_user = votes.get(sid, {})
+        answers = relevance.get(sid, {})
         document["rows"].append(
             {
                 "id": sid,
@@ -181,6 +194,12 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
                 "comment": notes.get(sid, {}).get("comment") or "",
                 "flag": bool(notes.get(sid, {}).get("flag")),
                 "labels": by_user,
+                # interesting/boring: mine and everybody's (a label kind of its own)
+                "relevance": answers.get(request.user),
+                "relevances": answers,
+                "surprise": _finite(row.get("surprise")),
+                "surprise_rank": row.get("surprise_rank"),
+                "like": row.get("like"),  # role similar: the spectrum it is like
                 "history": history.get(sid, []),
                 "neighbours": neighbours.get(sid, []),
                 "twins": twins.get(sid, []),
@@ -191,6 +210,63 @@ def batch(settings: Settings, request: BatchRequest) -> dict[str, Any]:
             }
         )
     return document
+
+
+def _rows(
+    settings: Settings,
+    campaigns: Campaigns,
+    campaign: Campaign,
+    number: int,
+    request: BatchRequest,
+) -> list[dict[str, Any]]:
+    """The rows the request asks for: the iteration's selection by role, its surprises
+    (role ``surprise``, in their ranked order) or a spectrum's nearest neighbours in the
+    network's embedding (role ``similar``, nearest first; the "more like this" index)."""
+    engine, cid = campaigns.engine, campaign.campaign_id
+    if SURPRISE in request.roles:
+        rows = surprise_rows(engine, cid, number, request.limit or MAX_SURPRISES, PAGE_COLUMNS)
+        for row in rows:
+            row["role"], row["reason"] = (
+                SURPRISE,
+                (
+                    f"surprise #{row['surprise_rank']}: unlike the rest of the pool in the "
+                    f"network's embedding (anomaly score {row['surprise']:.3f}); "
+                    "i: interesting, b: boring re-ranks the next iteration's surprises"
+                ),
+            )
+        return rows
+    if SIMILAR in request.roles:
+        from service.vo.similar import neighbours_of  # hnswlib: only when asked
+
+        _, _, found = neighbours_of(
+            settings, [request.like or ""], request.k, campaign.name, None, request.user or None
+        )
+        described = spectrum_rows(engine, cid, number, [f[2] for f in found], PAGE_COLUMNS)
+        rows = []
+        for like, rank, sid, distance in found:
+            rows.append(
+                {
+                    **described[sid],
+                    "role": SIMILAR,
+                    "like": like,
+                    "reason": f"more like {like}: its neighbour #{rank} in the network's "
+                    f"embedding (distance {distance:.2f})",
+                }
+            )
+        return rows
+    return candidate_rows(engine, cid, number, list(request.roles), PAGE_COLUMNS)
+
+
+def _relevance(
+    campaigns: Campaigns, campaign: Campaign, ids: list[int]
+) -> dict[int, dict[str, str]]:
+    """``{spectrum_id: {user: latest interesting/boring answer}}`` in this campaign."""
+    wanted = set(ids)
+    answers: dict[int, dict[str, str]] = {}
+    for sid, user, verdict in campaigns.relevance_per_user(campaign):
+        if sid in wanted:
+            answers.setdefault(sid, {})[user] = verdict
+    return answers
 
 
 def flux_unit(collection: str) -> str:

@@ -9,10 +9,14 @@
 ``/oracle/static/...``                    hand-written JS/CSS (no build step, no CDN)
 ``/campaigns/{name}/batch``               one JSON document with every row of a batch
                                           (``ITERATION``, ``ROLE=query,precision-sample``
-                                          or ``candidate``, ``LIMIT``)
+                                          or ``candidate``, ``LIMIT``); ``ROLE=surprise``:
+                                          the iteration's ranked surprises; ``ROLE=similar
+                                          &OF=<id>&K=10``: a spectrum's nearest neighbours
 ``/campaigns/{name}/performance``         confusion matrices per iteration
-``/campaigns/{name}/labels/undo``         POST ``{"spectrum_id"}``: take back the
-                                          caller's latest verdict on it
+``/campaigns/{name}/labels/undo``         POST ``{"spectrum_id", "relevance"?}``: take
+                                          back the caller's latest verdict on it (its
+                                          latest interesting/boring answer with
+                                          ``"relevance": true``)
 ``/campaigns/{name}/guide``               the labelling guide: typical labelled source
                                           spectra per class and the conventions
                                           (:mod:`service.web.guide`)
@@ -44,15 +48,15 @@ from service.reasons import AlvoError, Reason
 from service.settings import Settings
 from service.store.campaigns import Campaigns
 from service.store.ownership import refusal
-from service.vocabulary import BATCH_ROLES, CANDIDATE, ROLES
+from service.vocabulary import BATCH_ROLES, CANDIDATE, PAGE_ROLES, ROLES, SIMILAR
 from service.web import guide, oracle
 from service.web.api import _guarded
 from service.web.home import home_html
 
 STATIC = Path(__file__).with_name("static")
 #: The labelling page's parts beside label.js: the comment and flag per row, the overview
-#: grid, the labelling guide.
-LABEL_MODULES = ("notes.js", "grid.js", "guide.js")
+#: grid, the labelling guide, the surprises view and "more like this".
+LABEL_MODULES = ("notes.js", "grid.js", "guide.js", "surprises.js")
 Owner = Callable[[Request], str | None]
 
 
@@ -205,15 +209,24 @@ class OraclePages:
             "../",
             {"campaign": name},
             batch,
-            modules=LABEL_MODULES,
+            modules=(*LABEL_MODULES, "sky.js"),
         )
 
     async def batch(self, request: Request) -> Response:
         query = _upper(request)
         roles = tuple(r for r in query.get("ROLE", ",".join(BATCH_ROLES)).split(",") if r)
-        if any(role not in ROLES for role in roles):
+        if any(role not in (*ROLES, *PAGE_ROLES) for role in roles):
             raise AlvoError(
-                Reason.BAD_PARAMETER, f"ROLE: a comma-separated list of {', '.join(ROLES)}"
+                Reason.BAD_PARAMETER,
+                f"ROLE: a comma-separated list of {', '.join((*ROLES, *PAGE_ROLES))}",
+            )
+        like = query.get("OF", "")
+        if SIMILAR in roles and not like:
+            raise AlvoError(Reason.BAD_PARAMETER, "ROLE=similar: name the spectrum with OF=")
+        k_text = query.get("K", str(oracle.SIMILAR_K))
+        if not k_text.isdecimal() or not 1 <= int(k_text[:9]) <= oracle.MAX_SIMILAR_K:
+            raise AlvoError(
+                Reason.BAD_PARAMETER, f"K: a whole number from 1 to {oracle.MAX_SIMILAR_K}"
             )
         if not query.get("LIMIT", "1").isdecimal() or len(query.get("LIMIT", "")) > 9:
             raise AlvoError(Reason.BAD_PARAMETER, "LIMIT must be a whole number of spectra")
@@ -226,6 +239,8 @@ class OraclePages:
             roles=roles,
             limit=limit,
             user=self.owner(request) or "",
+            like=like or None,
+            k=int(k_text),
         )
         document = await anyio.to_thread.run_sync(oracle.batch, self.settings, wanted)
         return JSONResponse(document, headers={"Cache-Control": "no-store"})
@@ -248,13 +263,14 @@ class OraclePages:
         if isinstance(spectrum_id, bool) or not isinstance(spectrum_id, int):
             raise AlvoError(Reason.BAD_PARAMETER, 'send {"spectrum_id": <id>}')
         user = self.owner(request) or ""
+        relevance = data.get("relevance") is True
 
         def undo() -> str | None:
             campaigns = Campaigns(self.settings).seen_by(user or None)
             campaign = campaigns.require(name)
             if not campaign.may_label(user or None):  # service.store.ownership
                 raise refusal("campaign", name, campaign.owner, "ask its owner to invite you")
-            return campaigns.undo_verdict(campaign, spectrum_id, user)
+            return campaigns.undo_verdict(campaign, spectrum_id, user, relevance)
 
         now = await anyio.to_thread.run_sync(undo)
         return JSONResponse({"spectrum_id": spectrum_id, "label": now})

@@ -104,6 +104,8 @@ def _campaign(settings: Settings) -> None:
     add(campaign, [Verdict("not-sure", pubdid=f"{pool}8", user="carol")])
     campaigns.undo_verdict(campaign, int(sids[f"{pool}8"]), "carol")
     add(campaign, [Verdict("absorption", pubdid=f"{src}0", user="", source="votable")])
+    add(campaign, [Verdict("interesting", pubdid=f"{pool}3", user="alice", iteration=0),
+                   Verdict("boring", pubdid=f"{pool}9", user="bob")])  # fmt: skip
 
 
 def _comparable(backup: CampaignBackup) -> dict[str, Any]:
@@ -122,6 +124,7 @@ def _comparable(backup: CampaignBackup) -> dict[str, Any]:
         "labels": by_name(backup.labels),
         "iterations": backup.iterations,
         "batches": by_name(backup.batches),
+        "relevance": by_name(backup.relevance),
     }
 
 
@@ -136,6 +139,7 @@ def test_export_import_restores_the_campaign_exactly_once(tmp_path, database, mo
     _campaign(old)
     before = read_backup(old, "drill")
     assert len(before.labels) == 9 and len(before.batches) == 5  # what the drill made
+    assert len(before.relevance) == 2  # interesting/boring: kept apart, backed up too
     assert [r["comment"] for r in before.labels if r["flag"]] == ["V>R shoulder, unresolved"]
 
     archive = tmp_path / "drill.tar.gz"
@@ -150,7 +154,7 @@ def test_export_import_restores_the_campaign_exactly_once(tmp_path, database, mo
     for _ in range(2):  # importing twice adds nothing
         assert main(["campaign", "import", str(archive), "--home", str(new.home)]) == 0
     printed = capsys.readouterr().out
-    assert "9 labels added, 0 already present, 1 iterations added" in printed
+    assert "9 labels added, 0 already present, 1 iterations added, 2 interesting" in printed
     assert "0 labels added, 9 already present, 0 iterations added" in printed
 
     after = read_backup(new, "drill")

@@ -265,3 +265,34 @@ def test_a_prediction_write_on_a_full_postgresql_tablespace_ends_as_disk_full(
                 conn.execute(sa.text(f'ALTER INDEX "{index["name"]}" SET TABLESPACE pg_default'))
             conn.execute(sa.text(f"DROP TABLESPACE {name}"))
         engine.dispose()
+
+
+def test_a_training_that_cannot_save_its_model_ends_as_disk_full_and_resumes(
+    tmp_path: Path,
+) -> None:
+    """The iterate job trains, then saves its model under ``models/``: with that folder
+    on a full file system it ends as ``DISK_FULL`` (not INTERNAL_ERROR from Keras'
+    own exception), the labels and datasets stay as they were, nothing of the
+    iteration is stored, and the same job succeeds once space is freed."""
+    from service.jobs import iterate
+    from tests.durability.test_restore_iterate import PARAMS, batch, ingest, labels
+    from uws.models import JobParameters
+    from uws.runner import RunnerJob
+
+    settings, _ = ingest(tmp_path / "home")
+    before = labels(settings), len(Datasets(settings).require("pool").features)
+    parameters = JobParameters(tuple({**PARAMS, "SOURCE": "src", "TARGET": "pool"}.items()))
+    job = RunnerJob("iterate-full", None, "iterate", parameters, {})
+    workdir = settings.home / "jobs" / "iterate-full"
+    workdir.mkdir(parents=True)
+    with small_filesystem(settings.home / "models" / "be", "16m") as models:
+        ballast = fill(models)
+        with pytest.raises(UWSJobError, match=r"^DISK_FULL: .*\(.*\)$") as failed:
+            iterate.run(job, workdir, lambda fraction, message="": None)
+        assert "No space left" in str(failed.value)  # the operator sees what ran out
+        assert (labels(settings), len(Datasets(settings).require("pool").features)) == before
+        assert batch(settings, 0) == []  # nothing of the failed iteration half-stored
+        ballast.unlink()
+        iterate.run(job, workdir, lambda fraction, message="": None)
+        assert len(batch(settings, 0)) == int(PARAMS["BATCH"])
+        assert (models / "iteration-0.keras").is_file()

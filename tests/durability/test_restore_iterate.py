@@ -25,8 +25,8 @@ from service.store import schema
 from service.store.campaigns import Campaigns, Verdict
 from service.store.datasets import Datasets
 from service.store.engine import engine_for
-from service.vocabulary import QUERY
-from tests.test_learning_jobs import CLASSES, profiles
+from service.vocabulary import CLASSES, QUERY
+from tests.test_learning_jobs import profiles
 from uws.models import JobParameters
 from uws.runner import RunnerJob
 

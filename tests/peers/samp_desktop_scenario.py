@@ -145,16 +145,21 @@ def main(votable: Path, out: Path) -> dict:
                     ["import", "-window", "root", str(out / "topcat.png")], env=env, timeout=30
                 )
     finally:
-        # The topcat script does not exec java: end each process group, not just its leader.
-        for proc in reversed(procs):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        end_process_groups(procs)
     return report
+
+
+def end_process_groups(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each process's group, newest first, then wait (kill after 10 s): the
+    topcat and aladin scripts do not exec java, so ending the leader is not enough."""
+    for proc in reversed(procs):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ row with the keyboard (reloading half way: the cursor comes back on the first
 unlabelled row), is told that few uncertain candidates are left, opens the
 overview grid and jumps from it to a row, writes a comment that a pyvo ADQL query
 then finds in ``alvo.label``, starts the next iteration from the labelling page and
-gets the second batch. axe-core checks every page on the way. Screenshots go
+gets the second batch, opens its surprises, answers one interesting and asks for
+more like one (key m). axe-core checks every page on the way. Screenshots go
 to ``test-artifacts/``.
 """
 
@@ -161,14 +162,20 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     assert set(roles) <= {"query", "precision-sample"}
     said = page.locator("#composition").inner_text()  # and the page says what it is
     assert f"{roles.count('query')} the network is unsure of (query)" in said
-    # the demo pool of 300 holds far fewer than 100 uncertain candidates: the page says
-    # so plainly, with what the oracle can do (issue 23: "101 spectra to label", no word)
-    assert roles.count("query") < 100
-    converged = page.locator("#converged").inner_text()
-    assert f"only {roles.count('query')} uncertain candidates left" in converged or (
-        "no uncertain candidates left" in converged
+    # CANDIDATES=auto: with no label of the pool yet, the candidates are the recall-targeted
+    # cut (docs/learning.md), wide on the demo's 3-epoch network, so the batch takes every
+    # open candidate up to 100; the page's "only N uncertain candidates left" (issue 23)
+    # is checked on the second batch below, where argmax leaves fewer than 100
+    n_candidates = page.evaluate("alvo.doc.n_candidates")
+    expected = min(100, n_candidates - roles.count("precision-sample"))
+    assert roles.count("query") == expected, (n_candidates, roles.count("query"))
+    # the sky panel: the current spectrum's position; here offline, so it says the survey
+    # cannot be reached (the demo sky is made by 'alvo serve', not by this test's app)
+    page.wait_for_function("document.querySelector('#sky-status').textContent !== ''")
+    assert page.locator("#sky").is_visible()
+    assert "cannot be reached" in page.locator("#sky-status").inner_text() or page.evaluate(
+        "alvoSky.drawn > 0"
     )
-    assert page.locator("#absorption-sample").is_visible()
     page.screenshot(path=str(artifacts / "newcomer-3-first-batch.png"))
     checked["labelling page"] = violations(page, axe)
     for step, _ in enumerate(rows):  # the newcomer agrees with the network: one key per row
@@ -236,8 +243,24 @@ def test_newcomer_reaches_a_second_batch_from_the_browser(service, browser, axe,
     assert queried < 100  # the demo pool ran short of uncertain candidates before
     converged = page.locator("#converged").inner_text()  # still said, with the new count
     assert ("no uncertain candidates left" if not queried else f"only {queried}") in converged
+    assert page.locator("#absorption-sample").is_visible()  # with what the oracle can do
     assert page.evaluate("[alvo.cursor, window.scrollY]") == [0, 0]  # the new batch from its top
     page.screenshot(path=str(artifacts / "newcomer-4-second-batch.png"))
+    # issue 22: the surprises view, an interesting answer, more like this (m)
+    page.locator("#filter").select_option("surprises")
+    page.wait_for_function("alvo.rows.length > 0 && alvo.rows.every(r => r.role === 'surprise')")
+    page.wait_for_function("document.activeElement !== document.querySelector('#filter')")
+    surprise = page.evaluate("alvo.rows[alvo.view[alvo.cursor]].id")
+    page.keyboard.press("i")
+    page.wait_for_selector(f"#row-{surprise} .relevance.interesting")
+    page.wait_for_selector("#sync.saved")
+    page.keyboard.press("m")  # on the next surprise: its 10 nearest, the new ones appended
+    page.wait_for_function("alvo.lastSimilar !== undefined")
+    found = page.evaluate("alvo.lastSimilar")
+    assert found["added"] + found["onPage"] == 10, found  # (a small pool: many are surprises)
+    assert page.locator("article.row .badge.similar").count() == found["added"]
+    page.screenshot(path=str(artifacts / "newcomer-4b-surprises.png"))
+    checked["labelling page, surprises and more like this"] = violations(page, axe)
 
     ready(page, f"{url}/oracle")
     page.screenshot(path=str(artifacts / "newcomer-5-overview.png"), full_page=True)

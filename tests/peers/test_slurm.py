@@ -19,8 +19,9 @@ from astropy.io.votable import parse_single_table
 from service.net.uws_client import follow, job_status, submit
 from service.settings import Settings
 from service.store.datasets import Datasets
+from service.vocabulary import CLASSES
 from tests.peers.slurm import SlurmCluster, slurm  # noqa: F401  (the session fixture)
-from tests.test_learning_jobs import CLASSES, profiles
+from tests.test_learning_jobs import profiles
 from tests.vo_fixture import free_port, live_server
 
 pytest.importorskip("dask_jobqueue", reason="dask-jobqueue (the test extra) is not installed")

@@ -82,8 +82,14 @@ def receiver(hub):
     def on_notification(private_key, sender_id, mtype, params, extra):
         client.received.append((mtype, params, sender_id))
 
+    def on_call(private_key, sender_id, msg_id, mtype, params, extra):
+        # the page sends coord.pointAt.sky as a call, to show Aladin's answer
+        client.received.append((mtype, params, sender_id))
+        client.reply(msg_id, {"samp.status": "samp.ok", "samp.result": {}})
+
     for mtype in MTYPES:
         client.bind_receive_notification(mtype, on_notification)
+        client.bind_receive_call(mtype, on_call)
     yield client
     client.disconnect()
 

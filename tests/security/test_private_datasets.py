@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from astropy.table import Table
 
 from service.settings import Settings
-from service.store.campaigns import Campaigns
+from service.store.campaigns import Campaigns, Verdict
 from service.store.datasets import Datasets
 from service.store.privacy import share
 from tests.peers.postgres import postgres  # noqa: F401  (the fixture)
@@ -40,6 +40,11 @@ def fill(settings: Settings) -> None:
     campaigns = Campaigns(settings)
     campaigns.create("open-be", "open", "open", 10, "", "ana", ())
     campaigns.create("secret-be", "open", "secret", 10, "", "ana", ())
+    for name, n in N.items():  # an interesting/boring answer on each pool spectrum
+        answers = [
+            Verdict("interesting", pubdid=f"ivo://t/{name}?{i}", user="ana") for i in range(n)
+        ]
+        campaigns.add_labels(campaigns.require(f"{name}-be"), answers)
 
 
 def tap_as(url: str, user: str | None) -> pyvo.dal.TAPService:
@@ -60,6 +65,7 @@ QUERIES = {  # query -> result column; what a stranger and a reader see
     "SELECT s.pubdid FROM alvo.spectrum AS s JOIN alvo.label AS l "
     "ON l.spectrum_id = s.spectrum_id ORDER BY s.pubdid": "pubdid",
     "SELECT COUNT(*) AS n FROM alvo.label": "n",
+    "SELECT COUNT(*) AS n FROM alvo.relevance": "n",
     "SELECT name FROM alvo.campaign ORDER BY name": "name",
     "SELECT d.name FROM alvo.dataset AS d WHERE d.dataset_id IN "
     "(SELECT c.target_dataset_id FROM alvo.campaign AS c) ORDER BY d.name": "name",

@@ -263,7 +263,7 @@ class TapDatabase:
         create_temporary(conn, uploads)
         raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
         readable = {self.sql_names[t].lower() for t in translation.tables if t in self.sql_names}
-        readable |= {"spectrum"} if readable & {"label", "prediction"} else set()  # row filters
+        readable |= {"spectrum"} if readable & {"label", "relevance", "prediction"} else set()
         readable |= {_VISIBLE + name for name in readable}  # a filter used twice is materialised
         readable |= {u.sql_name for u in uploads.values()}
         deadline = time.monotonic() + timeout
@@ -376,6 +376,7 @@ _ROW_FILTERS = {
     schema.spectrum.name: f"dataset_id NOT IN ({_D})",
     schema.campaign.name: f"campaign_id NOT IN ({_C})",
     schema.label.name: f"{_BY_CAMPAIGN} AND {_BY_SPECTRUM}",
+    schema.relevance.name: f"{_BY_CAMPAIGN} AND {_BY_SPECTRUM}",
     schema.prediction.name: f"{_BY_CAMPAIGN} AND {_BY_SPECTRUM}",
     schema.model.name: _BY_CAMPAIGN,
     schema.prediction_file.name: _BY_CAMPAIGN,

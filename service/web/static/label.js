@@ -17,7 +17,9 @@
   const started = performance.now();
   const NARROW = { lo: 6500, hi: 6640 };
   const WIDE = { lo: 6500, hi: 6740 };
-  const ROLE_NAMES = { query: "query", "precision-sample": "precision sample", padding: "padding", candidate: "candidate" };
+  const ROLE_NAMES = { query: "query", "precision-sample": "precision sample", padding: "padding", candidate: "candidate",
+    surprise: "surprise", similar: "similar" };
+  const SERVER_VIEWS = { candidates: "candidate", surprises: "surprise" }; // filters the service answers
 
   const state = {
     doc: null,
@@ -77,7 +79,8 @@
               ["query", "query rows"], ["precision-sample", "precision sample"],
               ["padding", "padding (no candidate left)"],
               ["conflicts", "conflicts"], ["pred-single-peak", "predicted single-peak"],
-              ["pred-double-peak", "predicted double-peak"], ["candidates", "candidates (top 500)"]]
+              ["pred-double-peak", "predicted double-peak"], ["candidates", "candidates (top 500)"],
+              ["surprises", "surprises (most unusual first)"]]
               .map(([v, t]) => h("option", { value: v }, t)))),
         h("input", { id: "search", type: "search", placeholder: "designation / SIMBAD", "aria-label": "search (Esc leaves)" })),
       h("div", { class: "line keys", id: "keys" },
@@ -86,6 +89,8 @@
         h("span", {}, h("kbd", {}, "3"), " absorption"),
         h("span", {}, h("kbd", {}, "4"), " not sure"),
         h("span", {}, h("kbd", {}, "5"), " bad"),
+        h("span", {}, h("kbd", {}, "i"), "/", h("kbd", {}, "b"), " interesting / boring"),
+        h("span", {}, h("kbd", {}, "m"), " more like this"),
         h("span", {}, h("kbd", {}, "u"), "/", h("kbd", {}, "Ctrl-Z"), " undo"),
         h("span", {}, h("kbd", {}, "j"), h("kbd", {}, "k"), " next / previous"),
         h("span", {}, h("kbd", {}, "z"), " zoom"),
@@ -108,6 +113,8 @@
         h("button", { id: "samp-connect", type: "button" }, "Connect SAMP"),
         h("button", { id: "samp-table", type: "button", disabled: true,
           title: "send the batch as a VOTable (TOPCAT, Aladin)" }, "Batch → TOPCAT"),
+        h("button", { id: "samp-moc", type: "button", disabled: true,
+          title: "send the pool's footprint as a MOC (Aladin draws it over the sky)" }, "Footprint → Aladin"),
         h("span", { id: "samp-status", class: "muted" }),
         h("span", { class: "spacer" }),
         h("span", { class: "muted" }, "labels: "),
@@ -143,6 +150,9 @@
       h("div", { id: "zoom-legend", class: "legend" }))
   );
 
+  const sky = typeof AlvoSky === "undefined" ? null : AlvoSky; // static/sky.js: the sky panel
+  if (sky) sky.mount(root);
+
   $("#bar-more").addEventListener("click", (event) => {
     const open = $("header.bar").classList.toggle("open");
     event.currentTarget.setAttribute("aria-expanded", String(open));
@@ -153,7 +163,7 @@
   async function load(iteration) {
     const params = new URLSearchParams();
     if (iteration !== null && iteration !== undefined && iteration !== "") params.set("ITERATION", iteration);
-    if (state.filter === "candidates") params.set("ROLE", "candidate");
+    if (SERVER_VIEWS[state.filter]) params.set("ROLE", SERVER_VIEWS[state.filter]);
     const asked = performance.now();
     // exactly the URL the page preloads (pages.py), so the first load reuses that request
     const response = await fetch(`${api}/batch${params.size ? `?${params}` : ""}`);
@@ -169,10 +179,10 @@
     state.grid = AlvoPlot.grid(doc.grid);
     state.exemplarData = Object.fromEntries(
       Object.entries(doc.exemplars).map(([k, v]) => [k, AlvoPlot.floats(v.mean)]));
-    const grids = (doc.wavelengths || []).map(AlvoPlot.floats);
-    const wideGrids = (doc.overview_wavelengths || []).map(AlvoPlot.floats);
+    state.grids = (doc.wavelengths || []).map(AlvoPlot.floats); // extra batches (m) add theirs
+    state.wideGrids = (doc.overview_wavelengths || []).map(AlvoPlot.floats);
     const native = (spectrum) => ({
-      wavelength: grids[spectrum.grid] || new Float32Array(0),
+      wavelength: state.grids[spectrum.grid] || new Float32Array(0),
       flux: AlvoPlot.floats(spectrum.flux),
       sigma: AlvoPlot.floats(spectrum.sigma),
     });
@@ -184,7 +194,7 @@
         adaptedData: AlvoPlot.floats(row.adapted),
         wavelengthData: own.wavelength, fluxData: own.flux, sigmaData: own.sigma,
         overviewData: row.overview && row.overview.flux
-          ? { wavelength: wideGrids[row.overview.grid], flux: AlvoPlot.floats(row.overview.flux) } : null,
+          ? { wavelength: state.wideGrids[row.overview.grid], flux: AlvoPlot.floats(row.overview.flux) } : null,
         twinData: (row.twins || []).filter((t) => t.spectrum && t.spectrum.flux)
           .map((t) => ({ ...native(t.spectrum), name: twinName(t) })),
       });
@@ -203,6 +213,32 @@
     describeBatch();
     if (state.cursor > 0) select(state.cursor); // and shows that row
     state.timing = { batchMs: loaded - asked, renderMs: performance.now() - loaded };
+    for (const like of AlvoSurprises.asked(storeKey, doc.iteration)) await moreLikeThis(like, false);
+  }
+
+  /** Key m: the spectrum's nearest neighbours join the page as an extra batch (role similar). */
+  async function moreLikeThis(like, fresh = true) {
+    if (!like || !state.doc) return;
+    let doc;
+    try {
+      doc = await AlvoSurprises.neighbours(api, like, state.doc.iteration);
+    } catch (error) {
+      if (fresh) showNotice(`No neighbours for ${like}: ${error.message}`, true);
+      return;
+    }
+    AlvoSurprises.remember(storeKey, state.doc.iteration, like);
+    const added = AlvoSurprises.merge(state, doc, AlvoPlot.floats);
+    state.lastSimilar = { like, added: added.length, onPage: doc.rows.length - added.length };
+    applyQueue();
+    const current = rowAt(state.cursor);
+    render();
+    if (!fresh) return;
+    const first = added.length ? state.view.indexOf(added[0].index) : -1;
+    if (first >= 0) select(first);
+    else if (current) select(state.view.indexOf(current.index));
+    const onPage = state.lastSimilar.onPage ? ` ${state.lastSimilar.onPage} more are on the page already.` : "";
+    showNotice(added.length ? `${added.length} spectra like ${like} added at the end (role similar).${onPage}`
+      : `The ${doc.rows.length} spectra most like ${like} are on the page already.`);
   }
 
   function loadQueue() {
@@ -241,7 +277,7 @@
     for (const op of state.queue) {
       const row = state.byId.get(op.spectrum_id);
       if (!row) continue;
-      row.mine = op.kind === "label" ? op.label : op.previous;
+      row[op.field || "mine"] = op.kind === "label" ? op.label : op.previous;
       if (op.comment !== undefined) Object.assign(row, { comment: op.comment, flag: op.flag });
     }
   }
@@ -252,9 +288,10 @@
     return state.rows.filter((row) => {
       if (text && !`${row.designation || ""} ${row.simbad || ""} ${row.object || ""} ${row.pubdid}`
         .toLowerCase().includes(text)) return false;
+      if (row.role === "similar") return true; // an extra batch asked for (m): always shown
       switch (state.filter) {
-        case "todo": return !row.mine;
-        case "done": return !!row.mine;
+        case "todo": return !AlvoSurprises.judged(row, state.filter);
+        case "done": return AlvoSurprises.judged(row, state.filter);
         case "query": return row.role === "query";
         case "precision-sample": return row.role === "precision-sample";
         case "padding": return row.role === "padding";
@@ -283,6 +320,8 @@
     main.innerHTML = cards.join("");
     if (!cards.length) main.append(h("p", { class: "empty" }, state.rows.length
       ? "No row matches the filter."
+      : state.doc && state.doc.iteration !== null && state.filter === "surprises"
+        ? `Iteration ${state.doc.iteration} has no ranked surprises (an iterate job ranks them: SURPRISES).`
       : state.doc && state.doc.iteration !== null
         ? `Iteration ${state.doc.iteration} has no spectrum to label (see above).`
         : "No query batch yet: start an iteration."));
@@ -324,7 +363,8 @@
     const buttons = Object.entries(state.doc.keys).map(([key, verdict]) => tag("button", {
       type: "button", class: `vbtn ${verdict}${row.mine === verdict ? " chosen" : ""}`, "data-verdict": verdict,
       title: `label it ${verdict} (key ${key})`, "aria-pressed": row.mine === verdict ? "true" : "false",
-    }, `<kbd>${key}</kbd> ${esc(verdict.replace("-", " "))}`)).join("");
+    }, `<kbd>${key}</kbd> ${esc(verdict.replace("-", " "))}`)).join("") +
+      AlvoSurprises.buttons(state.doc, row, tag, esc);
     const link = row.datalink_url
       ? tag("a", { href: row.datalink_url, target: "_blank", rel: "noopener", title: "DataLink: the file, previews, cutouts" }, "DataLink")
       : row.access_url ? tag("a", { href: row.access_url, target: "_blank", rel: "noopener" }, "file") : "";
@@ -339,7 +379,8 @@
       tag("div", { class: "head" },
         tag("h2", { class: "desig", id: `name-${row.id}`, title: row.pubdid }, esc(name)) +
         tag("span", { class: `badge ${row.role}`, title: row.reason || "" }, esc(ROLE_NAMES[row.role] || row.role)) +
-        tag("span", { class: `verdict ${row.mine || "none"}` }, esc(row.mine || "not labelled"))) +
+        tag("span", { class: `verdict ${row.mine || "none"}` }, esc(row.mine || "not labelled")) +
+        AlvoSurprises.badge(row, tag, esc)) +
       (row.reason ? line("reason", row.reason) : "") +
       tag("div", { class: "pred" }, tag("span", { class: `pclass ${row.predicted}` }, esc(row.predicted)) +
         tag("span", { class: "entropy", title: "entropy of the class probabilities (nat)" }, ` H ${fmt(row.entropy)}`) +
@@ -377,6 +418,7 @@
     if (!button) return;
     if (button.dataset.verdict) label(button.dataset.verdict);
     else if (button.dataset.action === "zoom") zoom(row);
+    else if (button.dataset.action === "similar") moreLikeThis(row.pubdid);
     else if (button.dataset.action === "samp") { sendSpectrum(row); sendPosition(row); }
   }
 
@@ -470,7 +512,7 @@
   function updateCount() {
     const queried = state.rows.filter((r) => r.role !== "candidate");
     const batch = queried.length ? queried : state.rows; // the candidates view has only those
-    const done = batch.filter((r) => r.mine).length;
+    const done = batch.filter((r) => AlvoSurprises.judged(r, state.filter)).length;
     $("#count").textContent = state.rows.length
       ? `${done} / ${batch.length} labelled${done === batch.length && batch.length ? " ✓" : ""}` : "";
     const pending = state.queue.length;
@@ -505,6 +547,7 @@
       $("#rows").setAttribute("aria-activedescendant", id);
       if (scroll) node.scrollIntoView({ block: "nearest" });
     }
+    if (sky) sky.show(rowAt(position));
   }
 
   /**
@@ -517,7 +560,8 @@
     const badge = $(".verdict", node);
     badge.className = `verdict ${row.mine || "none"}`;
     badge.textContent = row.mine || "not labelled";
-    for (const button of node.querySelectorAll(".vbtn")) {
+    AlvoSurprises.show(node, row);
+    for (const button of node.querySelectorAll(".vbtn:not(.rel)")) {
       const chosen = button.classList.contains(row.mine);
       button.classList.toggle("chosen", chosen);
       button.setAttribute("aria-pressed", chosen ? "true" : "false");
@@ -547,11 +591,13 @@
   function label(verdict) {
     const row = rowAt(state.cursor);
     if (!row) return;
-    state.undo.push({ id: row.id, previous: row.mine || null, position: state.cursor });
+    const field = AlvoSurprises.field(state.doc, verdict); // interesting/boring: kept apart
+    state.undo.push({ id: row.id, previous: row[field] || null, position: state.cursor, field });
     saveUndo();
-    row.mine = verdict;
+    row[field] = verdict;
     enqueue({ kind: "label", spectrum_id: row.id, label: verdict, iteration: state.doc.iteration,
-      previous: state.undo[state.undo.length - 1].previous, comment: row.comment || "", flag: !!row.flag });
+      previous: state.undo[state.undo.length - 1].previous, field,
+      ...(field === "mine" ? { comment: row.comment || "", flag: !!row.flag } : {}) });
     showVerdict(row);
     hook("labelled", row);
     advance();
@@ -568,7 +614,7 @@
   function describeBatch() {
     const section = $("#composition");
     const doc = state.doc;
-    if (!doc || doc.iteration === null || doc.iteration === undefined || state.filter === "candidates") {
+    if (!doc || doc.iteration === null || doc.iteration === undefined || SERVER_VIEWS[state.filter]) {
       section.hidden = true;
       return;
     }
@@ -645,7 +691,7 @@
   /** Position in the view of the first row without my verdict (0 when all have one). */
   function firstUnlabelled() {
     state.view = filtered();
-    const position = state.view.findIndex((i) => !state.rows[i].mine);
+    const position = state.view.findIndex((i) => !AlvoSurprises.judged(state.rows[i], state.filter));
     return Math.max(0, position);
   }
 
@@ -653,7 +699,7 @@
     const n = state.view.length;
     for (let step = 1; step <= n; step++) {
       const position = (state.cursor + step) % n;
-      if (!rowAt(position).mine) {
+      if (!AlvoSurprises.judged(rowAt(position), state.filter)) {
         select(position);
         return;
       }
@@ -666,13 +712,14 @@
     if (!last) return;
     saveUndo();
     const row = state.byId.get(last.id);
-    row.mine = last.previous;
+    const field = last.field || "mine";
+    row[field] = last.previous;
     const tail = state.queue[state.queue.length - 1];
     if (tail && tail.kind === "label" && !tail.note && tail.spectrum_id === last.id && !tail.sent) {
       state.queue.pop(); // never reached the service: just forget it
       saveQueue();
     } else {
-      enqueue({ kind: "undo", spectrum_id: last.id, previous: last.previous });
+      enqueue({ kind: "undo", spectrum_id: last.id, previous: last.previous, field });
     }
     showVerdict(row);
     hook("undone", row);
@@ -705,7 +752,8 @@
           ? await post(`${api}/labels`, { source: "page", labels: ops.map((op) => ({
             spectrum_id: op.spectrum_id, label: op.label, iteration: op.iteration,
             ...(op.comment !== undefined ? { comment: op.comment, flag: op.flag } : {}) })) })
-          : await post(`${api}/labels/undo`, { spectrum_id: head.spectrum_id });
+          : await post(`${api}/labels/undo`, { spectrum_id: head.spectrum_id,
+            relevance: head.field === "relevance" });
         state.queue.splice(0, count);
         saveQueue();
         if (reply.refused) refused(ops, reply.error);
@@ -753,7 +801,8 @@
     for (const op of ops) {
       const row = state.byId.get(op.spectrum_id);
       if (!row) continue;
-      if (op.kind === "label" && !op.note && row.mine === op.label) row.mine = op.previous || null;
+      const field = op.field || "mine";
+      if (op.kind === "label" && !op.note && row[field] === op.label) row[field] = op.previous || null;
       state.undo = state.undo.filter((u) => u.id !== op.spectrum_id);
       names.push(row.designation || row.pubdid);
       refreshCard(row);
@@ -856,6 +905,7 @@
       if (event.key === "e") { zoomState.exemplars = !zoomState.exemplars; drawZoom(); }
       if (event.key === "z") dialog.close();
       if (state.doc.keys[event.key]) { dialog.close(); label(state.doc.keys[event.key]); }
+      else if ((state.doc.relevance_keys || {})[event.key]) { dialog.close(); label(state.doc.relevance_keys[event.key]); }
       return;
     }
     if (event.altKey || event.metaKey) return;
@@ -863,7 +913,7 @@
       if (event.key === "z") { event.preventDefault(); undo(); }
       return;
     }
-    const verdict = state.doc && state.doc.keys[event.key];
+    const verdict = state.doc && (state.doc.keys[event.key] || (state.doc.relevance_keys || {})[event.key]);
     if (verdict) {
       event.preventDefault();
       label(verdict);
@@ -874,6 +924,7 @@
       case "/": $("#search").focus(); break;
       case "s": sampHandOff(); break;
       case "u": undo(); break;
+      case "m": if (rowAt(state.cursor)) moreLikeThis(rowAt(state.cursor).pubdid); break;
       case "j": case "ArrowDown": select(state.cursor + 1); break;
       case "k": case "ArrowUp": select(state.cursor - 1); break;
       case "z": case "Enter": if (rowAt(state.cursor)) zoom(rowAt(state.cursor)); break;
@@ -902,7 +953,7 @@
     const before = state.filter;
     state.filter = event.target.value;
     state.cursor = 0;
-    if ((before === "candidates") !== (state.filter === "candidates")) await load($("#iteration").value);
+    if (SERVER_VIEWS[before] !== SERVER_VIEWS[state.filter]) await load($("#iteration").value);
     else render();
     event.target.blur();
   });
@@ -1017,6 +1068,7 @@
     const on = sampOn();
     $("#samp-connect").textContent = on ? "Disconnect SAMP" : "Connect SAMP";
     $("#samp-table").disabled = !on;
+    $("#samp-moc").disabled = !on;
     for (const button of document.querySelectorAll("button.samp")) button.disabled = !on;
     $("#samp-status").textContent = on ? "connected to the SAMP hub" : "";
   }
@@ -1051,6 +1103,31 @@
     }
     await sendSpectrum(row);
     await sendPosition(row);
+    if (sky) await sampCallAll("script.aladin.send", { script: sky.aladinScript(row) }, "zoom");
+  }
+
+  /** The pool's footprint: Aladin loads it by script (it takes no coverage.load.moc.fits);
+   * other tools that take MOCs get coverage.load.moc.fits. */
+  $("#samp-moc").addEventListener("click", async () => {
+    const url = new URL(`${api}/moc`, location.href).href;
+    await sampCallAll("script.aladin.send", { script: `load ${url}` }, "footprint");
+    await sampCallAll("coverage.load.moc.fits", { url, name: `${campaign} pool footprint` }, "footprint");
+  });
+
+  /** A message sent as a call to every subscriber; each reply is shown (and kept in
+   * alvo.sampReplies with ``what`` it was for): "Aladin: coord.pointAt.sky done". */
+  async function sampCallAll(mtype, params, what = mtype) {
+    try {
+      const to = await state.samp.callAll(mtype, params, (name, response) => {
+        const status = response["samp.status"];
+        (state.sampReplies = state.sampReplies || []).push({ name, mtype, what, status });
+        const why = (response["samp.error"] || {})["samp.errortxt"] || status;
+        $("#samp-status").textContent = `${name}: ${mtype} ${status === "samp.ok" ? "done" : `refused (${why})`}`;
+      });
+      $("#samp-status").textContent = to.length ? `sent ${mtype}` : `nothing takes ${mtype}: start Aladin`;
+    } catch (error) {
+      $("#samp-status").textContent = `SAMP: ${error.message || error}`;
+    }
   }
 
   $("#samp-table").addEventListener("click", () => sampSend("table.load.votable", {
@@ -1068,8 +1145,9 @@
     });
   }
 
+  /** A call, not a notification: Aladin's reply shows (it moves there). */
   function sendPosition(row) {
-    return sampSend("coord.pointAt.sky", { ra: String(row.ra), dec: String(row.dec) });
+    return sampCallAll("coord.pointAt.sky", { ra: String(row.ra), dec: String(row.dec) });
   }
 
   async function sampSend(mtype, params) {

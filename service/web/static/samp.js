@@ -126,6 +126,10 @@ const AlvoSamp = (() => {
       if (method === "receiveNotification") {
         const [sender, message] = params;
         this.handle(sender, message);
+      } else if (method === "receiveResponse") {
+        const [responder, tag, response] = params;
+        const waiting = this.waiting && this.waiting.get(tag);
+        if (waiting) waiting(responder, response);
       } else if (method === "receiveCall") {
         const [sender, msgId, message] = params;
         let response = { "samp.status": "samp.ok", "samp.result": {} };
@@ -141,6 +145,28 @@ const AlvoSamp = (() => {
     handle(sender, message) {
       const handler = this.handlers[message["samp.mtype"]];
       if (handler) handler(message["samp.params"] || {}, sender);
+    }
+
+    /**
+     * Send a message to every client subscribed to its mtype as a call: each one's
+     * reply goes to onReply(responder-name, response) as it comes (SAMP responses
+     * arrive through pullCallbacks). Resolves to the ids of the clients it went to.
+     */
+    async callAll(mtype, params, onReply) {
+      if (!this.key) throw new SampError("not connected to a SAMP hub");
+      this.waiting = this.waiting || new Map();
+      const tag = `alvo-${mtype}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+      this.waiting.set(tag, async (responder, response) => {
+        let name = responder;
+        try {
+          const meta = await this.call("samp.webhub.getMetadata", [this.key, responder]);
+          name = meta["samp.name"] || responder;
+        } catch (error) { /* the responder left: its id will do */ }
+        onReply(name, response);
+      });
+      const sent = await this.call("samp.webhub.callAll",
+        [this.key, tag, { "samp.mtype": mtype, "samp.params": params }]);
+      return Object.keys(sent || {});
     }
 
     /** Broadcast a message to every client subscribed to its mtype. */
