@@ -559,7 +559,27 @@ def main() -> None:
     campaign.add_argument("--source-n", type=int, default=2000, help="labelled source spectra")
     from service.jobs import learning as job_defaults  # what an iterate job trains with
 
-    campaign.add_argument("--epochs", type=int, default=100)
+    campaign.add_argument(
+        "--epochs",
+        type=int,
+        help="default: the service's (the one-cycle schedule's length, else 100 with "
+        "early stopping)",
+    )
+    campaign.add_argument(
+        "--noise-draw",
+        default=job_defaults.NOISE_DRAW,
+        help="stored | per-epoch; default: the service's %(default)s (before: stored)",
+    )
+    campaign.add_argument(
+        "--schedule",
+        default=job_defaults.LR_SCHEDULE,
+        help="constant | one-cycle; default: the service's %(default)s (before: constant)",
+    )
+    campaign.add_argument(
+        "--learning-rate",
+        type=float,
+        help="Adam's (peak) rate; default: the service's for the schedule",
+    )
     campaign.add_argument(
         "--patience",
         type=int,

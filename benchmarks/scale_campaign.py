@@ -363,8 +363,16 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
         record["rows"] = source_set(datasets, args.source_n, seed=3)
     campaigns = Campaigns(settings)
     campaigns.create("scale", "source", "pool", batch_size=100)
-    training = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
-                           noise_augment=args.noise_augment)  # fmt: skip
+    from service.jobs import learning as job_defaults
+
+    constant = args.schedule == "constant"
+    training = TrainConfig(
+        epochs=args.epochs or (100 if constant else job_defaults.ONE_CYCLE_EPOCHS),
+        patience=args.patience, batch_size=args.batch_size, noise_augment=args.noise_augment,
+        noise_draw=args.noise_draw, schedule=args.schedule,
+        learning_rate=args.learning_rate or (1e-3 if constant else job_defaults.LEARNING_RATE),
+        oracle_weight=job_defaults.ORACLE_WEIGHT,  # as an iterate job trains
+    )  # fmt: skip
     request = IterateRequest(
         campaign="scale",
         source=None,
@@ -388,6 +396,10 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
                           candidates=summary["candidates"], query=summary["query"],
                           padding=summary["padding"],
                           job_rss_mib=done["rss_mib"])  # fmt: skip
+            model = home / "models" / "scale" / f"iteration-{number}.keras.json"
+            if model.exists():  # what the training ran: epochs and its seconds
+                trained = json.loads(model.read_text())["provenance"]
+                record.update(epochs=trained["epochs_run"], fit_s=trained["seconds"])
         answers["candidates"].append(summary["candidates"])
         with steps.step(f"oracle_{number}") as record:
             record["labels"] = answer_batch(

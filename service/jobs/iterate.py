@@ -45,8 +45,11 @@ Parameters (case-insensitive; UWS ``/iterate``):
                   off (default, by measurement: docs/performance.md, "The cascade")
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``,
 ``ORACLE_WEIGHT`` (copies of each oracle label in training; default 10, 1: the original)
-``NOISE_AUGMENT``  noisy training copies, sigma up to this many z-units (default 1.0;
+``LR_SCHEDULE``, ``LEARNING_RATE``  one-cycle over ``EPOCHS`` (default 4) or constant
+                  with early stopping -- see docs/jobs.md
+``NOISE_AUGMENT``  noisy training spectra, sigma up to this many z-units (default 1.0;
                   0 trains as the original did) -- see docs/learning.md, "Domain gap"
+``NOISE_DRAW``    per-epoch (default: fresh noise each epoch) or stored (one noisy copy)
 
 Before training it scores the *previous* iteration against the labels the
 oracle has since given: the error of its query batch and the precision (with

@@ -2,10 +2,11 @@
 
 Parameters: ``DATASET`` (a labelled dataset, e.g. the adapted Ondrejov set),
 ``MODEL`` (network variant, default ``reference``), ``EPOCHS``, ``PATIENCE``,
+``LR_SCHEDULE`` (one-cycle | constant), ``LEARNING_RATE``,
 ``BALANCE`` (smote | class-weight | none), ``SEED``, ``TEST_FRACTION`` (0.2),
-``NOISE_AUGMENT`` (default 1.0: a noisy copy of each training spectrum, noise
-sigma up to that many z-units, so a high-SNR source set prepares the network for
-a noisy survey; 0 trains as the original did).
+``NOISE_AUGMENT`` (default 1.0: noisy training spectra, noise sigma up to that
+many z-units, so a high-SNR source set prepares the network for a noisy survey;
+0 trains as the original did), ``NOISE_DRAW`` (per-epoch | stored): see docs/jobs.md.
 Results: the model file (``.keras`` + metadata sidecar, usable by ``classify``
 as ``MODEL_ID``), the test confusion matrix as VOTable and PNG, the training
 curve as PNG, and a JSON summary.

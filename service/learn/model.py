@@ -134,19 +134,42 @@ def build_network(
     n_pixels: int = FEATURE_PIXELS,
     n_classes: int = len(CLASSES),
     seed: int = 0,
+    learning_rate: Any = 1e-3,
 ) -> Any:
-    """A compiled Keras model (Adam 1e-3, categorical cross-entropy) of the named variant."""
+    """A compiled Keras model (Adam, categorical cross-entropy) of the named variant.
+
+    ``learning_rate``: a number (the original's 1e-3) or a Keras schedule
+    (:func:`one_cycle`)."""
     import keras
 
     if variant not in VARIANTS:
         raise AlvoError(Reason.BAD_PARAMETER, f"network {variant!r} not one of {sorted(VARIANTS)}")
     network = VARIANTS[variant](n_pixels, n_classes, seed)
     network.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
     return network
+
+
+#: How noisy training spectra are drawn (:class:`TrainConfig`): the first is the default.
+NOISE_DRAWS: tuple[str, ...] = ("stored", "per-epoch")
+#: Learning-rate schedules (:class:`TrainConfig`): the first is the original's.
+SCHEDULES: tuple[str, ...] = ("constant", "one-cycle")
+#: Share of a one-cycle schedule's steps spent warming up from a tenth of the peak.
+WARMUP_FRACTION = 0.2
+
+
+def one_cycle(peak: float, steps: int) -> Any:
+    """Linear warm-up from ``peak / 10`` to ``peak`` over :data:`WARMUP_FRACTION` of
+    ``steps``, then cosine decay to ``peak / 100`` over the rest (a Keras schedule)."""
+    import keras
+
+    warmup = max(1, round(WARMUP_FRACTION * steps))
+    return keras.optimizers.schedules.CosineDecay(
+        peak / 10, max(1, steps - warmup), alpha=0.01, warmup_target=peak, warmup_steps=warmup
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +184,18 @@ class TrainConfig:
         noise of a per-copy standard deviation drawn uniformly from 0..noise_augment
         (feature units, i.e. z-score units by default): a high-SNR source set then
         also shows the network the noisy spectra the target survey is full of
+    noise_draw : how the noisy spectra are drawn, when ``noise_augment`` > 0:
+        "stored" (one noisy copy of every spectrum drawn once and stored beside it,
+        so each epoch runs over twice the rows) or "per-epoch" (each epoch shows
+        every spectrum once, with noise drawn afresh for that epoch: the same
+        distribution of noise levels at half the steps per epoch, and a new draw
+        every epoch instead of the same copy again)
+    schedule : "constant" (Adam at ``learning_rate`` until early stopping: the
+        original) or "one-cycle" (a warm-up to ``learning_rate`` over the first
+        :data:`WARMUP_FRACTION` of the steps, then a cosine decay towards zero, over
+        exactly ``epochs`` epochs; no early stopping, the epoch of lowest validation
+        loss is kept)
+    learning_rate : Adam's rate: constant, or the peak of the one-cycle schedule
     warm_start : start from the weights of the ``initial`` classifier given to
         :meth:`SpectrumClassifier.train` (the previous iteration's) instead of a
         fresh initialisation; the original trained from scratch every iteration
@@ -181,12 +216,23 @@ class TrainConfig:
     noise_augment: float = 0.0
     warm_start: bool = False
     oracle_weight: int = 1
+    noise_draw: str = "stored"
+    schedule: str = "constant"
+    learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
         if not self.noise_augment >= 0:
             raise AlvoError(Reason.BAD_PARAMETER, "noise_augment must be >= 0")
         if not 1 <= self.oracle_weight <= 1000:
             raise AlvoError(Reason.BAD_PARAMETER, "oracle_weight must be 1..1000")
+        if self.noise_draw not in NOISE_DRAWS:
+            raise AlvoError(
+                Reason.BAD_PARAMETER, f"noise_draw {self.noise_draw!r} not in {NOISE_DRAWS}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise AlvoError(Reason.BAD_PARAMETER, f"schedule {self.schedule!r} not in {SCHEDULES}")
+        if not 0 < self.learning_rate < 1:
+            raise AlvoError(Reason.BAD_PARAMETER, "learning_rate must be in (0, 1)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -213,6 +259,47 @@ def augment_noise(
     sigma = rng.uniform(0.0, sigma_max, (len(x), 1)).astype(np.float32)
     noisy = x + sigma * rng.standard_normal(x.shape, dtype=np.float32)
     return np.concatenate([x, noisy]), np.concatenate([y, y])
+
+
+def noise_layer(sigma_max: float, seed: int) -> Any:
+    """A Keras layer that, in training only, adds N(0, s) noise to each spectrum it
+    is given, s ~ U(0, ``sigma_max``) drawn per spectrum and per step: every epoch
+    shows each spectrum with noise drawn afresh, at the noise levels of a stored copy
+    (:func:`augment_noise`). At inference it passes its input through.
+
+    In the graph, not in the input pipeline: a ``tf.data`` generator makes TensorFlow
+    set glibc's M_TRIM_THRESHOLD once per process ("Memory patch applied"), which
+    freezes malloc's mmap threshold and slowed every later training in the process
+    (docs/performance.md, *Iteration turnaround*).
+    """
+    import keras
+
+    class SpectrumNoise(keras.layers.Layer):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(name="training_noise")
+            self.seeds = keras.random.SeedGenerator(seed)
+
+        def call(self, x: Any, training: bool = False) -> Any:
+            if not training:
+                return x
+            shape = keras.ops.shape(x)
+            sigma = keras.random.uniform((shape[0], 1, 1), 0.0, sigma_max, seed=self.seeds)
+            return x + sigma * keras.random.normal(shape, seed=self.seeds)
+
+    return SpectrumNoise()
+
+
+def _noisy_trainer(network: Any, sigma_max: float, seed: int) -> Any:
+    """``network`` behind a :func:`noise_layer`, compiled with its own optimizer (so
+    its state and the schedule's step are the network's); saved is ``network`` alone."""
+    import keras
+
+    inputs = keras.Input(network.input_shape[1:], name="features")
+    trainer = keras.Model(inputs, network(noise_layer(sigma_max, seed)(inputs)), name="trainer")
+    trainer.compile(
+        optimizer=network.optimizer, loss="categorical_crossentropy", metrics=["accuracy"]
+    )
+    return trainer
 
 
 def _versions() -> dict[str, str]:
@@ -309,9 +396,14 @@ class SpectrumClassifier:
         x_fit, y_fit, class_weight = balance(
             x[train_rows], y[train_rows], config.balancing, config.seed
         )
-        if config.noise_augment > 0:
+        per_epoch = config.noise_augment > 0 and config.noise_draw == "per-epoch"
+        if config.noise_augment > 0 and not per_epoch:
             x_fit, y_fit = augment_noise(x_fit, y_fit, config.noise_augment, rng)
-        network = build_network(config.variant, x.shape[1], len(classes), config.seed)
+        steps = -(-len(x_fit) // config.batch_size)
+        rate: Any = config.learning_rate
+        if config.schedule == "one-cycle":
+            rate = one_cycle(config.learning_rate, steps * config.epochs)
+        network = build_network(config.variant, x.shape[1], len(classes), config.seed, rate)
         warm = config.warm_start and initial is not None and _same_shapes(network, initial)
         if warm:
             assert initial is not None
@@ -323,11 +415,13 @@ class SpectrumClassifier:
                 x[val_rows, :, None],
                 keras.utils.to_categorical(y[val_rows], len(classes)),
             )
+            # one-cycle runs its whole schedule; either way the best epoch's weights stay
+            patience = config.epochs if config.schedule == "one-cycle" else config.patience
             callbacks.append(
-                keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True)
+                keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
             )
         if on_first_batches is not None:
-            batches = -(-len(x_fit) // config.batch_size)
+            batches = steps
             seen = {"epoch": 0}
 
             def first_batches(batch: int, logs: Any) -> None:
@@ -347,7 +441,10 @@ class SpectrumClassifier:
                 )
             )
         started = time.perf_counter()
-        history = network.fit(
+        trainer = network
+        if per_epoch:  # the network behind a noise layer: fresh noise at every step
+            trainer = _noisy_trainer(network, config.noise_augment, config.seed)
+        history = trainer.fit(
             x_fit[:, :, None],
             keras.utils.to_categorical(y_fit, len(classes)),
             batch_size=config.batch_size,
@@ -363,6 +460,7 @@ class SpectrumClassifier:
         provenance = {
             "train": config.to_dict(),
             "epochs_run": len(history.history["loss"]),
+            "steps_per_epoch": steps,
             "seconds": round(seconds, 3),
             "n_per_class": {c: int(n) for c, n in zip(classes, counts, strict=True)},
             "n_validation": int(val_rows.size),
