@@ -16,6 +16,7 @@ scale_campaign = pytest.importorskip("scale_campaign")
 
 
 def test_a_tiny_campaign_runs_end_to_end_and_its_oracle_answers(tmp_path, monkeypatch) -> None:
+    from service.jobs import learning as job_defaults
     from service.learn import configure_threads
 
     configure_threads()
@@ -23,7 +24,8 @@ def test_a_tiny_campaign_runs_end_to_end_and_its_oracle_answers(tmp_path, monkey
     args = argparse.Namespace(
         files=400, shard=200, keep_files=False, iterations=2, source_n=300, epochs=2,
         patience=1, batch_size=64, noise_augment=0.0, precision="auto", floor_n=400,
-        backends="sqlite-local",
+        backends="sqlite-local", noise_draw=job_defaults.NOISE_DRAW,
+        schedule=job_defaults.LR_SCHEDULE, learning_rate=None,  # as an iterate job trains
     )  # fmt: skip
     result = scale_campaign.stage_campaign(args)
     steps = result["backends"]["sqlite-local"]["steps"]
