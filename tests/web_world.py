@@ -245,3 +245,14 @@ def served_world(home: Path, **world: Any) -> Iterator[tuple[str, World]]:
     built = build_world(home, port, **world)
     with live_server(create_app(built.settings), port, lifespan="on") as url:
         yield url, built
+
+
+def open_page(context: Any, url: str) -> Any:
+    """A new page of ``context`` at ``url``, once its script says it is ready; the page's
+    script errors collect in ``page.errors`` (a test asserts there are none)."""
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    return page

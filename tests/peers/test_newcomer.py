@@ -26,7 +26,6 @@ from service.archive.generate import ensure_demo_archive
 from service.settings import Settings
 from tests.peers.axe import axe_script, violations
 from tests.vo_fixture import free_port, live_server
-from tests.web_world import chromium
 
 #: spectra per demo collection: enough for a 100-spectrum batch, quick to make
 DEMO_SIZE = 300
@@ -44,12 +43,6 @@ def service(tmp_path_factory):
     settings = Settings(home=home, port=port, demo_archive_size=DEMO_SIZE, simbad="off")
     with live_server(create_app(settings), port, lifespan="on") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

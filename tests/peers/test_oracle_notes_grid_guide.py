@@ -15,7 +15,7 @@ import pytest
 
 from service.web.guide import CONVENTIONS
 from tests.peers.axe import axe_script, violations
-from tests.web_world import chromium, served_world
+from tests.web_world import open_page, served_world
 
 CURRENT = "(r => [r.id, r.mine, r.comment, r.flag])(alvo.rows[alvo.view[alvo.cursor]])"
 
@@ -26,21 +26,6 @@ def served(tmp_path_factory):
         tmp_path_factory.mktemp("oracle-notes"), n_pool=120, batch=40, sample=10
     ) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-def open_page(context, url: str):
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.goto(url)
-    page.wait_for_selector("body[data-ready='1']")
-    return page
 
 
 def exported(url: str) -> list[dict]:

@@ -17,7 +17,7 @@ import pytest
 
 from service.store.campaigns import Campaigns
 from tests.surprise_world import add_surprises
-from tests.web_world import chromium, served_world
+from tests.web_world import served_world
 
 #: [spectrum id, role, my class verdict, my relevance answer] of the current row
 CURRENT = "(r => [r.id, r.role, r.mine, r.relevance])(alvo.rows[alvo.view[alvo.cursor]])"
@@ -27,12 +27,6 @@ CURRENT = "(r => [r.id, r.role, r.mine, r.relevance])(alvo.rows[alvo.view[alvo.c
 def served(tmp_path_factory):
     with served_world(tmp_path_factory.mktemp("surprises-browser")) as (url, world):
         yield url, world, add_surprises(world)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def eventually(check, seconds: float = 10.0):

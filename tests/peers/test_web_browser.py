@@ -17,7 +17,7 @@ import re
 import httpx
 import pytest
 
-from tests.web_world import chromium, served_world
+from tests.web_world import open_page, served_world
 
 KEYS = {"single-peak": "1", "double-peak": "2", "absorption": "3", "not-sure": "4", "bad": "5"}
 CLASSES = ("single-peak", "double-peak", "absorption")
@@ -30,22 +30,6 @@ CURRENT = "(r => [r.id, r.pubdid, r.mine])(alvo.rows[alvo.view[alvo.cursor]])"
 def served(tmp_path_factory):
     with served_world(tmp_path_factory.mktemp("oracle-browser")) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-def open_page(context, url: str):
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.errors = errors
-    page.goto(url)
-    page.wait_for_selector("body[data-ready='1']")
-    return page
 
 
 def test_batch_page_is_interactive_fast_and_readable(served, browser, artifacts):

@@ -15,16 +15,10 @@ from astropy.io import fits
 
 from service.web.oracle import spectrum_views
 from tests.test_spectra_defects import _dead_across_halpha, _planted_lamost, _spike
-from tests.web_world import chromium, served_world
+from tests.web_world import served_world
 
 STATIC = Path(__file__).resolve().parents[2] / "service" / "web" / "static"
 HALPHA = 6564.61
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def _scripts_page(browser):  # type: ignore[no-untyped-def]

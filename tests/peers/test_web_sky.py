@@ -20,7 +20,7 @@ import pytest
 
 from service.archive.skyimage import hipsgen_command, make_sky
 from service.reasons import AlvoError
-from tests.web_world import chromium, served_world
+from tests.web_world import served_world
 
 VIEWPORT = {"width": 1440, "height": 900}
 #: Bright spots (stars) the drawn demo sky must add to the view beyond the overlays'
@@ -52,12 +52,6 @@ def sky_world(tmp_path_factory):
                  np.array([12.0]), margin_deg=0.1)  # fmt: skip
         world.hipsgen_s = time.monotonic() - started
         yield url, world, target
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def offline_page(browser, url: str, withhold: str | None = None):
