@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from service.adapt import AdaptConfig
-from service.jobs.learning import classify, classify_cascade
+from service.jobs.learning import (
+    CASCADE,
+    CASCADE_MIN_ROWS,
+    cascade_wanted,
+    classify,
+    classify_cascade,
+)
 from service.learn import TrainConfig
 from service.learn.cascade import Gate, audit, sample_sizes
 from service.learn.model import SpectrumClassifier
@@ -94,3 +100,11 @@ def test_a_pool_the_gate_has_not_seen_falls_back_to_the_reference_net(trained):
     assert fallback.scored_by is not None and set(fallback.scored_by) == {SCORED_BY_REFERENCE}
     full = classify(path, bright.path)
     np.testing.assert_allclose(fallback.probabilities, full.probabilities, atol=1e-5)
+
+
+def test_auto_puts_the_cascade_in_front_of_large_pools_only():
+    # a demo pool is scored whole (the gate's samples would be most of it); a survey's is not
+    assert CASCADE == "auto"
+    assert not cascade_wanted(CASCADE, CASCADE_MIN_ROWS - 1)
+    assert cascade_wanted(CASCADE, CASCADE_MIN_ROWS)
+    assert cascade_wanted("on", 1000) and not cascade_wanted("off", 10 * CASCADE_MIN_ROWS)
