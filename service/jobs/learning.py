@@ -432,9 +432,9 @@ def _classify_rows(
     """One chunk: CNN probabilities, the Hou rule's verdicts and (with a projection) the
     projected embedding for rows start..stop."""
     configure_threads()  # a fresh Dask worker has not limited TF's threads yet
-    store = FeatureStore(feature_path).array()
-    features = np.asarray(store[rows[0] : rows[1]])
-    calibration = finite_rows(store) if precision == "int8" else None
+    store = FeatureStore(feature_path)
+    features = store.read(rows[0], rows[1])
+    calibration = finite_rows(store.array()) if precision == "int8" else None
     probabilities, embedding = load_model(model_path).score(
         features, precision=precision, calibration=calibration
     )
@@ -442,18 +442,22 @@ def _classify_rows(
     return probabilities.astype(np.float32), hou_rule(features, AdaptConfig().grid()), projected
 
 
-#: ``CASCADE``: off (the default) or on. Measured on 100 000-200 000 simulated LAMOST
-#: spectra, a gate that keeps full scoring's answers (recall lost <= 0.1 pt, the top-100
-#: entropy batch >= 98 the same) takes only 30-65 % of the pool off the reference net,
-#: while its own training and samples cost ~1/3 of the full scoring time at 200 000 rows:
-#: not yet worth being on by default (docs/performance.md, "The cascade").
-CASCADE_CHOICES = ("off", "on")
+#: ``CASCADE``: auto (the default), off or on. auto: on for pools of at least
+#: :data:`CASCADE_MIN_ROWS`, where the gate's fixed costs (its training, ~80 000 sample
+#: rows through the reference net) are a small part of what it saves: at 300 000
+#: simulated LAMOST spectra the cascade took 2.7x less time than full scoring with the
+#: same answers; a demo pool of a few thousand is scored whole (docs/performance.md,
+#: "The cascade").
+CASCADE_CHOICES = ("auto", "off", "on")
+CASCADE = "auto"
+CASCADE_MIN_ROWS = 250_000
 
 
 def cascade_wanted(choice: str, n_rows: int) -> bool:
     """Whether a pool of ``n_rows`` goes through the cascade under ``CASCADE=choice`` (a
-    pool too small for its samples does, and its audit fails: "no finite audit rows")."""
-    return choice == "on"
+    pool too small for its samples does under "on", and its audit fails: "no finite audit
+    rows")."""
+    return choice == "on" or (choice == "auto" and n_rows >= CASCADE_MIN_ROWS)
 
 
 def classify_cascade(
@@ -480,7 +484,7 @@ def classify_cascade(
     reason is kept in ``Predictions.cascade``.
     """
     started = time.perf_counter()
-    store = FeatureStore(feature_path).array()
+    store = FeatureStore(feature_path)
     n = len(store)
     precision, int8_share = checked_precision(model_path, feature_path, precision)
     absorption = CLASSES.index(ABSORPTION)
@@ -520,7 +524,7 @@ def classify_cascade(
         x_labelled, y_labelled = labelled
         targets = np.eye(len(CLASSES), dtype=np.float32)[np.asarray(y_labelled, np.int64)]
         gate = Gate.fit(
-            np.concatenate([np.asarray(x_labelled, np.float32), np.asarray(store[distil])]),
+            np.concatenate([np.asarray(x_labelled, np.float32), _gather(store, distil)]),
             np.concatenate([targets, probabilities[distil]]),
             absorption,
             seed=seed,
@@ -531,13 +535,13 @@ def classify_cascade(
     gate_p = np.empty((n, len(CLASSES)), np.float32)
     gate_hou = np.zeros(n, dtype=bool)
     for start in range(0, n, chunk):
-        rows = np.asarray(store[start : start + chunk], dtype=np.float32)
+        rows = store.read(start, start + chunk)
         gate_p[start : start + len(rows)], odds[start : start + len(rows)] = gate.score(
             rows, absorption
         )
         gate_hou[start : start + len(rows)] = hou_rule(rows, AdaptConfig().grid())
     times["gate_score"] = time.perf_counter() - clock
-    audited = np.asarray(store[audit_rows])
+    audited = _gather(store, audit_rows)
     decision = audit(gate, audited, probabilities[audit_rows], absorption, seed)
     skip = (odds >= decision.threshold) & ~scored if decision.passed else np.zeros(n, bool)
     if not decision.passed:
@@ -547,7 +551,8 @@ def classify_cascade(
     reference(np.flatnonzero(~skip & ~scored), (0.1, 1.0))
     times["reference_rest"] = time.perf_counter() - clock
     probabilities[skip], hou[skip] = gate_p[skip], gate_hou[skip]
-    scored_by = np.where(skip, SCORED_BY_GATE, SCORED_BY_REFERENCE).astype(object)
+    # two shared str objects, not 4.1 M new ones (astype(object) of a str array makes those)
+    scored_by = np.array([SCORED_BY_REFERENCE, SCORED_BY_GATE], dtype=object)[skip.astype(np.intp)]
     summary = {
         "used": decision.passed,
         "audit": decision.to_dict(),
@@ -563,6 +568,16 @@ def classify_cascade(
     )
 
 
+def _gather(store: FeatureStore, rows: np.ndarray) -> np.ndarray:
+    """The (sorted) rows of ``store``, through a memory map that ends with the call (its
+    pages leave the process's resident memory with it: :meth:`FeatureStore.read`)."""
+    mapped = store.array()
+    try:
+        return np.asarray(mapped[rows], dtype=np.float32)
+    finally:
+        del mapped
+
+
 def _classify_indexed(
     rows: np.ndarray,
     model_path: str,
@@ -572,9 +587,9 @@ def _classify_indexed(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`_classify_rows` for the (sorted) pool rows ``rows``."""
     configure_threads()
-    store = FeatureStore(feature_path).array()
-    features = np.asarray(store[rows], dtype=np.float32)
-    calibration = finite_rows(store) if precision == "int8" else None
+    store = FeatureStore(feature_path)
+    features = _gather(store, rows)
+    calibration = finite_rows(store.array()) if precision == "int8" else None
     probabilities, embedding = load_model(model_path).score(
         features, precision=precision, calibration=calibration
     )

@@ -74,3 +74,20 @@ class FeatureStore:
     def array(self) -> np.ndarray:
         """The whole store, memory-mapped read-only."""
         return np.load(self.path, mmap_mode="r")
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop as a fresh array, read (not mapped) from the file.
+
+        Why: the pages of a memory map a process has read count in its resident
+        memory until it unmaps them, so a scan of a whole 4.1 M-row pool through
+        :meth:`array` holds 2.3 GB more resident at its end; read this way they stay in
+        the kernel's page cache, which it can drop.
+        """
+        n, width = self.shape
+        start, stop = max(0, start), min(stop, n)
+        if stop <= start:
+            return np.empty((0, width), DTYPE)
+        with self.path.open("rb") as handle:
+            handle.seek(HEADER_BYTES + start * width * DTYPE.itemsize)
+            rows = np.fromfile(handle, dtype=DTYPE, count=(stop - start) * width)
+        return rows.reshape(stop - start, width)
