@@ -42,7 +42,8 @@ Parameters (case-insensitive; UWS ``/iterate``):
 ``CASCADE``       on: a cheap gate in front of the reference net decides which spectra
                   it must score; its audit falls back to scoring every spectrum when the
                   gate cannot be trusted on this pool (:mod:`service.learn.cascade`);
-                  off (default, by measurement: docs/performance.md, "The cascade")
+                  auto (default): on for pools of 250 000 spectra or more; off
+                  (docs/performance.md, "The cascade")
 ``EPOCHS``, ``PATIENCE``, ``BALANCE`` (smote | class-weight | none), ``SEED``,
 ``ORACLE_WEIGHT`` (copies of each oracle label in training; default 10, 1: the original)
 ``LR_SCHEDULE``, ``LEARNING_RATE``  one-cycle over ``EPOCHS`` (default 4) or constant
@@ -77,6 +78,7 @@ import numpy as np
 
 from service.jobs.eta import Stages, job_started
 from service.jobs.learning import (
+    CASCADE,
     CASCADE_CHOICES,
     Predictions,
     cascade_wanted,
@@ -167,7 +169,7 @@ class IterateRequest:
     exploit: float = 0.0
     label_shift: bool = False
     surprises: int = 100
-    cascade: str = "off"
+    cascade: str = CASCADE
     candidates: str = "auto"
 
     @classmethod
@@ -186,7 +188,7 @@ class IterateRequest:
             exploit=params.number("EXPLOIT", EXPLOIT, 0.0, 1.0),
             label_shift=params.flag("LABEL_SHIFT"),
             surprises=params.integer("SURPRISES", 100, 0, 100_000),
-            cascade=params.choice("CASCADE", CASCADE_CHOICES, "off"),
+            cascade=params.choice("CASCADE", CASCADE_CHOICES, CASCADE),
             candidates=params.choice("CANDIDATES", CANDIDATE_RULES, "auto"),
         )
 
