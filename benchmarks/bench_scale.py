@@ -112,8 +112,9 @@ def trained_model(args: argparse.Namespace, folder: Path) -> Path:
 
 
 def emission_scores(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """(precision, recall) of 'emission' (single- or double-peak) against the truth."""
-    said, true = predicted < 2, truth < 2
+    """(precision, recall) of 'emission' (single- or double-peak) against the truth (class
+    indices; -1: no class, e.g. an artefact the oracle would not call a star)."""
+    said, true = predicted < 2, (truth >= 0) & (truth < 2)
     hits = np.sum(said & true)
     return hits / max(1, said.sum()), hits / max(1, true.sum())
 
@@ -599,6 +600,12 @@ def main() -> None:
         help="default: the service's %(default)s (the original: 0)",
     )
     campaign.add_argument("--precision", default="auto", help="ALVO_SCORING_PRECISION")
+    campaign.add_argument(
+        "--cascade",
+        default=job_defaults.CASCADE,
+        choices=job_defaults.CASCADE_CHOICES,
+        help="the iterate jobs' CASCADE (default: the service's %(default)s)",
+    )
     campaign.add_argument("--floor-n", type=int, default=20_000,
                           help="pool rows the bare network is timed on")  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

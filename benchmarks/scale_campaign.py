@@ -384,6 +384,7 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
         training=training,
         serialization="tabledata",
         broadcast=False,
+        cascade=args.cascade,
     )
     answers: dict[str, Any] = {"candidates": []}
     for number in range(args.iterations):
@@ -393,6 +394,7 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
             )
             summary = json.loads(done["summary"])
             record.update(seconds_inside=summary["seconds"], arithmetic=summary["arithmetic"],
+                          cascade=summary["cascade"],
                           candidates=summary["candidates"], query=summary["query"],
                           padding=summary["padding"],
                           job_rss_mib=done["rss_mib"])  # fmt: skip
