@@ -75,9 +75,10 @@ from typing import Any
 
 import numpy as np
 
-from service.jobs.eta import Stages, job_started
+from service.jobs.eta import Rates, Stages, TrainTimes, job_started, read_rates, record_rates
 from service.jobs.learning import (
     CASCADE_CHOICES,
+    FIRST_BEST_EPOCH,
     Predictions,
     cascade_wanted,
     classify,
@@ -191,12 +192,18 @@ class IterateRequest:
         )
 
 
-#: Before a campaign's first iteration: seconds per pool spectrum to classify (model
-#: loading included) and, after it, to select, record and publish the batch (plus a
-#: fixed part). Measured on the demo campaign (2 000 spectra, `benchmarks/bench_eta.py`,
-#: docs/oracle-page.md, *Time left*); later iterations use the previous one's times.
+#: Before a campaign's first iteration, on a service that has measured no iterate job
+#: yet (:func:`service.jobs.eta.read_rates`): seconds per pool spectrum to classify
+#: (model loading included) and, after it, to select, record and publish the batch
+#: (plus a fixed part); between the fit and the classification, the seconds to save,
+#: record and load the model again, beside embedding the pool's sample at the
+#: classification's rate. Measured on the demo campaign (2 000 spectra,
+#: `benchmarks/bench_eta.py`, docs/oracle-page.md, *Time left*): a few seconds, so a
+#: machine faster or slower than that one changes the estimate by seconds. Later
+#: iterations use the previous one's times, a first one the service's measured rates.
 CLASSIFY_SECONDS, CLASSIFY_PER_ROW = 0.5, 2.5e-4
 REST_SECONDS, REST_PER_ROW = 2.0, 2e-4
+AFTER_FIT_SECONDS = 3.0
 
 
 @job_runner
@@ -260,6 +267,9 @@ class Iteration:
         self.number = 0 if last is None else last + 1
         self.timings: dict[str, float] = {}
         self.simbad = "not attempted"
+        self.rows = 0  # training rows per epoch (oracle labels with their weight)
+        self.train_times = TrainTimes()
+        self.rates: Rates | None = None  # the service's, where this job estimates from them
         #: previous iteration's query batch: oracle verdict (rows) x prediction (columns)
         self.confusion: np.ndarray | None = None
 
@@ -287,12 +297,16 @@ class Iteration:
         self.stages.begin("rest", "identifying candidates in SIMBAD")
         self.crossmatch(roles)
         self.stages.begin("rest", f"writing results; {self.candidate_note()}")
-        return self.results(predictions.probabilities, roles)
+        results = self.results(predictions.probabilities, roles)
+        self.record_rates()
+        return results
 
     def plan(self) -> list[tuple[str, float | None]]:
         """Each stage's expected seconds (:mod:`service.jobs.eta`): the previous
-        iteration's where the campaign had one, else unknown until this one's
-        training has shown its speed (see :meth:`classify`)."""
+        iteration's where the campaign had one; else the rates this service measured in
+        its earlier iterate jobs (any campaign's) times this job's work: training rows
+        x epochs, the pool's rows; on a service with none, the training's time is
+        unknown until its first batches have shown its speed (see :meth:`train`)."""
         earlier = self.campaigns.iterations(self.campaign)
         last = earlier[-1] if earlier else {}
         #: epochs the previous training ran (its model's provenance)
@@ -308,11 +322,71 @@ class Iteration:
             total = (last["finished"] - last["started"]).total_seconds()
             rest = max(0.0, total - train - classify)
         pool = len(self.campaign.target.features)
+        sample = len(sample_rows(pool))
+        score = 1.0
+        after_fit = 0.0 if rest is not None else None  # the previous iteration's rest holds it
+        self.rates = rates = read_rates(self.settings.home) if not train else None
+        if rates is not None:
+            score = rates.prepare
+            train = rates.training_seconds(self.training_rows(), self.expected_epochs())
+            after_fit = rates.after_fit_seconds(sample)
+            classify, rest = rates.classify_row * pool, rates.rest_row * pool
         if classify is None:
             classify = CLASSIFY_SECONDS + CLASSIFY_PER_ROW * pool
         if rest is None:
             rest = REST_SECONDS + REST_PER_ROW * pool
-        return [("score", 1.0), ("train", train), ("classify", classify), ("rest", rest)]
+        if after_fit is None:
+            after_fit = AFTER_FIT_SECONDS + CLASSIFY_PER_ROW * sample
+        return [
+            ("score", score),
+            ("train", train or None),
+            ("after-fit", after_fit),
+            ("classify", classify),
+            ("rest", rest),
+        ]
+
+    def training_rows(self) -> int:
+        """Rows a training sees per epoch, before balancing: the labelled source spectra
+        and the oracle's pool labels, each ``ORACLE_WEIGHT`` times."""
+        source = self.campaigns.datasets.source_labels(self.campaign.source)
+        pool = self.campaigns.pool_labels(self.campaign, CLASSES)[0]
+        weight = self.request.training.oracle_weight
+        return sum(v in CLASSES for v in source.values()) + weight * len(pool)
+
+    def expected_epochs(self) -> int:
+        """Epochs a first training is expected to run: every one asked for under the
+        one-cycle schedule (no early stopping), else the measured best epoch plus the
+        patience (:data:`~service.jobs.learning.FIRST_BEST_EPOCH`), the cap at most."""
+        config = self.request.training
+        if config.schedule == "one-cycle":
+            return int(config.epochs)
+        return int(min(FIRST_BEST_EPOCH + config.patience, config.epochs))
+
+    def record_rates(self) -> None:
+        """This job's rates per unit of work (:class:`~service.jobs.eta.Rates`), for the
+        time estimates of later campaigns' first iterations."""
+        began, times = self.stages.began, self.train_times
+        pool = len(self.campaign.target.features)
+        stages = ("score", "train", "after-fit", "classify", "rest")
+        ratio, setup = times.epoch_ratio, times.measured_setup()
+        if setup is None or times.per_epoch is None or ratio is None:
+            return  # a training of one epoch: no rate per epoch to keep
+        if not self.rows or not pool:
+            return
+        if any(name not in began for name in stages):
+            return
+        classify_row = (began["rest"] - began["classify"]) / pool
+        after = began["classify"] - began["after-fit"] - classify_row * len(sample_rows(pool))
+        rates = Rates(
+            prepare=max(0.0, began["train"] - began["score"]),
+            setup=setup,
+            row_epoch=times.per_epoch / self.rows,
+            epoch_ratio=ratio,
+            after_fit=max(0.0, after),
+            classify_row=max(0.0, classify_row),
+            rest_row=max(0.0, (self.stages.clock() - began["rest"]) / pool),
+        )
+        record_rates(self.settings.home, rates)
 
     # --- steps ----------------------------------------------------------------------------------
     def score_previous(self) -> None:
@@ -391,11 +465,14 @@ class Iteration:
         previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
         stage = self.stages.begin("train", f"training on {len(y)} labelled spectra")
         oracle = np.arange(len(y)) >= len(y) - len(target_rows)  # pool labels come last
+        self.rows = len(y) + (self.request.training.oracle_weight - 1) * len(target_rows)
+        self.train_times = TrainTimes()
         classifier = fit_classifier(
             features, y, self.request.training, provenance, stage, previous, self.prior_epochs,
-            oracle,
+            oracle, self.train_times, self.rates.epoch_ratio if self.rates else 1.0,
         )  # fmt: skip
         self.timings["train"] = time.perf_counter() - started
+        self.stages.begin("after-fit", "saving the model; embedding a sample of the pool")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
         self.model_id = record_model(
