@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -147,7 +148,11 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         for row in table:
             print("| " + " | ".join(row) + " |")
+        kept = json.loads((home / RATES_FILE).read_text())["jobs"] if rates_recorded(home) else []
+        for job in kept:  # what each job measured (service/jobs/eta.py, Rates)
+            print("rates:", {k: float(f"{v:.3g}") for k, v in job.items() if k != "recorded"})
         print(f"load after: {os.getloadavg()}")
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

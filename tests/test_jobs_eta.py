@@ -109,7 +109,10 @@ def test_a_first_iteration_estimates_from_the_services_rates_from_its_first_mome
             JobParams([("CAMPAIGN", target), ("EPOCHS", str(epochs))])
         )
         job = Iteration(settings, campaigns, campaign, request, tmp_path / "job", lambda *a: None)
+        plans.append(job)
         return dict(job.plan())
+
+    plans: list[Iteration] = []
 
     assert plan("pool")["train"] is None  # a fresh service: the training's speed is unknown
     record_rates(tmp_path, Rates(**RATES))
@@ -128,3 +131,10 @@ def test_a_first_iteration_estimates_from_the_services_rates_from_its_first_mome
     stages = Stages(lambda f, m="": reports.append(f), list(small.items()), clock, started=0.0)
     stages.begin("score")
     assert reports[-1] == pytest.approx(1.0 / (1.0 + sum(small.values())), abs=1e-4)
+    # once its own training runs at half the recorded speed (a busier machine), the
+    # stages it has not reached yet take twice their planned seconds
+    job = plans[1]
+    job.stages, job.rows = stages, 300
+    job.rescale(per_epoch=2 * RATES["row_epoch"] * 300)
+    assert stages.estimate("after-fit") == pytest.approx(2 * small["after-fit"])
+    assert stages.estimate("rest") == pytest.approx(2 * small["rest"])

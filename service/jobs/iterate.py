@@ -101,7 +101,7 @@ from service.jobs.results import (
     surprises_votable,
 )
 from service.jobs.runner import job_runner
-from service.learn import STRATEGIES
+from service.learn import STRATEGIES, configure_threads
 from service.learn.precision import catalogue_precision, oracle_catalogue, stratified_precision
 from service.learn.query import emission_probability
 from service.learn.shift import (
@@ -193,22 +193,25 @@ class IterateRequest:
 
 
 #: Before a campaign's first iteration, on a service that has measured no iterate job
-#: yet (:func:`service.jobs.eta.read_rates`): seconds per pool spectrum to classify
-#: (model loading included) and, after it, to select, record and publish the batch
-#: (plus a fixed part); between the fit and the classification, the seconds to save,
-#: record and load the model again, beside embedding the pool's sample at the
-#: classification's rate. Measured on the demo campaign (2 000 spectra,
-#: `benchmarks/bench_eta.py`, docs/oracle-page.md, *Time left*): a few seconds, so a
-#: machine faster or slower than that one changes the estimate by seconds. Later
-#: iterations use the previous one's times, a first one the service's measured rates.
-CLASSIFY_SECONDS, CLASSIFY_PER_ROW = 0.5, 2.5e-4
-REST_SECONDS, REST_PER_ROW = 2.0, 2e-4
-AFTER_FIT_SECONDS = 3.0
+#: yet (:func:`service.jobs.eta.read_rates`): the rates of the steps after the training
+#: (saving and reloading the model, classifying the pool, choosing and recording the
+#: batch), measured on the demo campaign (2 000 spectra; `benchmarks/bench_eta.py` on a
+#: 2-core machine, load 2-4, docs/oracle-page.md, *Time left*); and the row-epoch rate
+#: they were measured beside: once the job's first training batches have run, they are
+#: scaled by its own training speed against that one (:meth:`Iteration.rescale`). The
+#: training itself is not guessed: its seconds per row vary 3x with this machine's load
+#: alone. SIMBAD's lookup (``ALVO_SIMBAD=on``) is not in those offline rates: it adds
+#: :data:`SIMBAD_SECONDS` (the earlier default, not measured again).
+DEFAULT_RATES = Rates(
+    prepare=2.0, setup=1.9, row_epoch=9e-4, epoch_ratio=1.3, after_fit=1.5,
+    classify_row=1.8e-4, rest_row=2e-4,
+)  # fmt: skip
+SIMBAD_SECONDS = 2.0
 
 
 @job_runner
 def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
-    settings, request = start_job(job, workdir, IterateRequest)
+    settings, request = start_job(job, workdir, IterateRequest, threads=False)
     campaigns = Campaigns(settings)
     campaign = campaigns.get(request.campaign)
     if campaign is None:
@@ -224,7 +227,10 @@ def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
         )  # fmt: skip
     if not may_change(campaign.owner, job.owner):
         raise refusal("campaign", campaign.name, campaign.owner, "only its owner iterates")
-    return Iteration(settings, campaigns, campaign, request, workdir, progress).run()
+    iteration = Iteration(settings, campaigns, campaign, request, workdir, progress)
+    iteration.begin()  # a first time left, before TensorFlow's import (seconds when busy)
+    configure_threads()
+    return iteration.run()
 
 
 class Iteration:
@@ -269,16 +275,24 @@ class Iteration:
         self.simbad = "not attempted"
         self.rows = 0  # training rows per epoch (oracle labels with their weight)
         self.train_times = TrainTimes()
-        self.rates: Rates | None = None  # the service's, where this job estimates from them
+        self.rates: Rates | None = None  # the service's (:meth:`plan`)
+        self.planned: Rates | None = None  # what the later stages were planned from
+        self.unscaled: dict[str, float | None] = {}
         #: previous iteration's query batch: oracle verdict (rows) x prediction (columns)
         self.confusion: np.ndarray | None = None
 
-    def run(self) -> dict[str, Any]:
-        started = schema.utcnow()
+    def begin(self) -> None:
+        """The job's stages and their expected seconds (:meth:`plan`); the first report."""
+        self.started = schema.utcnow()
         job_id = self.workdir.name  # a UWS job's directory is named after the job
         begun = job_started(self.settings.sqlalchemy_url, job_id)
         self.stages = Stages(self.progress, self.plan(), started=begun)
         self.stages.begin("score", "scoring the previous iteration against new labels")
+
+    def run(self) -> dict[str, Any]:
+        if not hasattr(self, "stages"):
+            self.begin()
+        started = self.started
         self.score_previous()
         model_path, n_labels = self.train()
         predictions = self.classify(model_path)
@@ -323,20 +337,22 @@ class Iteration:
             rest = max(0.0, total - train - classify)
         pool = len(self.campaign.target.features)
         sample = len(sample_rows(pool))
-        score = 1.0
-        after_fit = 0.0 if rest is not None else None  # the previous iteration's rest holds it
-        self.rates = rates = read_rates(self.settings.home) if not train else None
-        if rates is not None:
-            score = rates.prepare
-            train = rates.training_seconds(self.training_rows(), self.expected_epochs())
-            after_fit = rates.after_fit_seconds(sample)
-            classify, rest = rates.classify_row * pool, rates.rest_row * pool
-        if classify is None:
-            classify = CLASSIFY_SECONDS + CLASSIFY_PER_ROW * pool
-        if rest is None:
-            rest = REST_SECONDS + REST_PER_ROW * pool
-        if after_fit is None:
-            after_fit = AFTER_FIT_SECONDS + CLASSIFY_PER_ROW * sample
+        #: the service's measured rates: a first iteration's every stage; any training's
+        #: later epochs from its first (the epoch ratio)
+        self.rates = rates = read_rates(self.settings.home)
+        score, after_fit = 1.0, 0.0  # the previous iteration's rest holds the after-fit
+        self.planned = None
+        if not (train and classify and rest is not None):
+            # a first iteration: the service's rates (else the defaults) x this job's work
+            base = self.planned = rates or DEFAULT_RATES
+            train = None  # the defaults do not guess the training
+            if rates is not None:
+                score = rates.prepare
+                train = rates.training_seconds(self.training_rows(), self.expected_epochs())
+            simbad = SIMBAD_SECONDS if rates is None and self.settings.simbad == "on" else 0.0
+            after_fit = base.after_fit_seconds(sample)
+            classify, rest = base.classify_row * pool, base.rest_row * pool + simbad
+        self.unscaled = {"after-fit": after_fit, "classify": classify, "rest": rest}
         return [
             ("score", score),
             ("train", train or None),
@@ -344,6 +360,19 @@ class Iteration:
             ("classify", classify),
             ("rest", rest),
         ]
+
+    def rescale(self, per_epoch: float) -> None:
+        """Once this training's speed is measured (``per_epoch``: a later epoch's
+        seconds), the stages after it that were planned from rates, scaled by it against
+        theirs: a machine busier than when they were measured is slower at every step.
+        At most 4x either way."""
+        if self.planned is None or not self.rows or self.planned.row_epoch <= 0:
+            return
+        factor = per_epoch / (self.planned.row_epoch * self.rows)
+        factor = min(4.0, max(0.25, factor))
+        for name, seconds in self.unscaled.items():
+            if seconds is not None:
+                self.stages.set(name, seconds * factor)
 
     def training_rows(self) -> int:
         """Rows a training sees per epoch, before balancing: the labelled source spectra
@@ -469,7 +498,7 @@ class Iteration:
         self.train_times = TrainTimes()
         classifier = fit_classifier(
             features, y, self.request.training, provenance, stage, previous, self.prior_epochs,
-            oracle, self.train_times, self.rates.epoch_ratio if self.rates else 1.0,
+            oracle, self.train_times, (self.rates or DEFAULT_RATES).epoch_ratio, self.rescale,
         )  # fmt: skip
         self.timings["train"] = time.perf_counter() - started
         self.stages.begin("after-fit", "saving the model; embedding a sample of the pool")

@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +52,18 @@ from uws.runner import Progress, RunnerJob
 log = logging.getLogger(__name__)
 
 
-def start_job(job: RunnerJob, workdir: Path, request_type: Any) -> tuple[Settings, Any]:
-    """``(settings, request)`` for a learning job's runner, with TensorFlow's threads set.
+def start_job(
+    job: RunnerJob, workdir: Path, request_type: Any, threads: bool = True
+) -> tuple[Settings, Any]:
+    """``(settings, request)`` for a learning job's runner, with TensorFlow's threads set
+    (``threads=False``: the runner sets them itself, before TensorFlow runs anything;
+    importing it takes seconds a first time estimate need not wait for).
 
     The request is parsed again in the worker (it was validated at creation), so
     a runner always works from the same typed object the validator accepted.
     """
-    configure_threads()
+    if threads:
+        configure_threads()
     return Settings.for_job(workdir), request_type.from_params(JobParams(job.parameters.pairs()))
 
 
@@ -133,6 +139,7 @@ def fit_classifier(
     oracle: np.ndarray | None = None,
     times: TrainTimes | None = None,
     epoch_ratio: float = 1.0,
+    on_speed: Callable[[float], None] | None = None,
 ) -> Any:
     """A CNN trained on features made with the service's adaptation (recorded in the model).
 
@@ -153,7 +160,9 @@ def fit_classifier(
     filled with the speed measured (:class:`~service.jobs.eta.TrainTimes`).
     ``epoch_ratio``: a later epoch's seconds over the first's, as the service measured
     it before (:class:`~service.jobs.eta.Rates`); until this training has run a
-    second epoch, its first epoch's speed times this is a later epoch's.
+    second epoch, its first epoch's speed times this is a later epoch's. ``on_speed``:
+    called with that estimate of a later epoch's seconds before each report (a job
+    scales the stages it has not measured yet by it).
     """
     losses: list[float] = []
     ends: list[float] = []
@@ -180,6 +189,8 @@ def fit_classifier(
             return
         more = max(1, min(expected, config.epochs)) - 1
         left = per_batch * (batches - done) + per_batch * batches * epoch_ratio * more
+        if on_speed is not None:
+            on_speed(per_batch * batches * epoch_ratio)
         if times is not None:
             times.setup = batch_ends[0] - per_batch  # the graph built in the 1st batch
         stage.seconds_left(left, f"training: epoch 1, batch {done} of {batches}")
@@ -214,6 +225,8 @@ def fit_classifier(
         else:
             more, why = epochs - epoch, "no validation set: runs every epoch"
         left = per_epoch * more
+        if on_speed is not None:
+            on_speed(per_epoch)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in logs.items() if "loss" in k)
         stage.seconds_left(left, f"training: epoch {epoch} ({shown}; {why}, at most {epochs})")
 
