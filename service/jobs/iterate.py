@@ -196,14 +196,15 @@ class IterateRequest:
 #: yet (:func:`service.jobs.eta.read_rates`): the rates of the steps after the training
 #: (saving and reloading the model, classifying the pool, choosing and recording the
 #: batch), measured on the demo campaign (2 000 spectra; `benchmarks/bench_eta.py` on a
-#: 2-core machine, load 2-4, docs/oracle-page.md, *Time left*); and the row-epoch rate
+#: 2-core machine, load 2-5, docs/oracle-page.md, *Time left*; the steps after the fit,
+#: a fresh service's first job's: 0.4-8.4 s, median 3.5 s); and the row-epoch rate
 #: they were measured beside: once the job's first training batches have run, they are
 #: scaled by its own training speed against that one (:meth:`Iteration.rescale`). The
 #: training itself is not guessed: its seconds per row vary 3x with this machine's load
 #: alone. SIMBAD's lookup (``ALVO_SIMBAD=on``) is not in those offline rates: it adds
 #: :data:`SIMBAD_SECONDS` (the earlier default, not measured again).
 DEFAULT_RATES = Rates(
-    prepare=2.0, setup=1.9, row_epoch=9e-4, epoch_ratio=1.3, after_fit=1.5,
+    prepare=2.0, setup=1.9, row_epoch=9e-4, epoch_ratio=1.3, after_fit=3.5,
     classify_row=1.8e-4, rest_row=2e-4,
 )  # fmt: skip
 SIMBAD_SECONDS = 2.0
