@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
-from service.jobs.eta import Stages, epochs_left
+from service.jobs.eta import (
+    RATES_FILE,
+    RATES_KEPT,
+    Rates,
+    Stages,
+    epochs_left,
+    read_rates,
+    record_rates,
+)
+from service.jobs.iterate import IterateRequest, Iteration
+from service.jobs.params import JobParams
+from service.settings import Settings
+from service.store.campaigns import Campaigns
+from service.store.datasets import Datasets
 
 
 def test_epochs_left_counts_patience_from_the_best_epoch_not_to_the_cap():
@@ -38,3 +54,87 @@ def test_fraction_is_elapsed_over_elapsed_plus_left_and_none_when_unknown():
     assert reports[-1][0] == pytest.approx(20 / 50)
     stage.seconds_left(5.0, "b knows better")
     assert reports[-1][0] == pytest.approx(20 / 25)
+
+
+RATES = dict(
+    prepare=0.1, setup=2.0, row_epoch=1e-3, epoch_ratio=1.5, after_fit=3.0,
+    classify_row=2e-4, rest_row=2e-4,
+)  # fmt: skip
+
+
+def test_rates_one_job_records_are_read_by_the_next_as_medians(tmp_path):
+    assert read_rates(tmp_path) is None  # a fresh service: nothing measured
+    record_rates(tmp_path, Rates(**RATES))
+    assert read_rates(tmp_path) == Rates(**RATES)
+    # a stalled job among several moves the median little; only the last few are kept
+    record_rates(tmp_path, Rates(**{**RATES, "after_fit": 30.0}))
+    record_rates(tmp_path, Rates(**{**RATES, "after_fit": 4.0}))
+    assert read_rates(tmp_path).after_fit == 4.0
+    for _ in range(RATES_KEPT):
+        record_rates(tmp_path, Rates(**{**RATES, "after_fit": 5.0}))
+    assert read_rates(tmp_path).after_fit == 5.0
+    assert len(json.loads((tmp_path / RATES_FILE).read_text())["jobs"]) == RATES_KEPT
+    (tmp_path / RATES_FILE).write_text("{half a fi")
+    assert read_rates(tmp_path) is None  # unreadable: no estimate, never a failed job
+
+
+def test_a_first_iteration_estimates_from_the_services_rates_from_its_first_moment(tmp_path):
+    """Issue 23: a campaign's first iterate job had no time left until its first
+    training batches had run (a quarter of the job). With the rates an earlier job of
+    the service recorded, its plan knows every stage's seconds at once, scaled by its
+    own work: training rows x epochs, the pool's size for the steps after the fit."""
+    settings = Settings(home=tmp_path, port=1, demo_archive_size=0, simbad="off")
+    rng = np.random.default_rng(0)
+    datasets = Datasets(settings)
+    for name, domain, n in (
+        ("src", "source", 300),
+        ("pool", "target", 500),
+        ("big", "target", 5000),
+    ):
+        rows = {"pubdid": [f"ivo://t/{name}?{i}" for i in range(n)]}
+        labels = [
+            ("single-peak", "absorption")[i % 2] if domain == "source" else "" for i in range(n)
+        ]
+        datasets.append(
+            datasets.open_or_create(name, domain),
+            rng.normal(size=(n, 140)).astype(np.float32),
+            rows,
+            labels,
+        )
+    campaigns = Campaigns(settings)
+
+    def plan(target: str, epochs: int = 4) -> dict[str, float | None]:
+        campaign = campaigns.get(target) or campaigns.create(target, "src", target)
+        request = IterateRequest.from_params(
+            JobParams([("CAMPAIGN", target), ("EPOCHS", str(epochs))])
+        )
+        job = Iteration(settings, campaigns, campaign, request, tmp_path / "job", lambda *a: None)
+        plans.append(job)
+        return dict(job.plan())
+
+    plans: list[Iteration] = []
+
+    assert plan("pool")["train"] is None  # a fresh service: the training's speed is unknown
+    record_rates(tmp_path, Rates(**RATES))
+    small, longer, big = plan("pool"), plan("pool", epochs=8), plan("big")
+    first_epoch = 1 / RATES["epoch_ratio"]
+    assert small["train"] == pytest.approx(2.0 + 1e-3 * 300 * (3 + first_epoch))
+    assert longer["train"] == pytest.approx(2.0 + 1e-3 * 300 * (7 + first_epoch))
+    # after the fit: seconds, from the pool's size (its sample embedded), not epochs
+    assert small["after-fit"] == pytest.approx(3.0 + 2e-4 * 500)
+    assert big["after-fit"] == pytest.approx(3.0 + 2e-4 * 5000)
+    assert (small["classify"], big["rest"]) == pytest.approx((2e-4 * 500, 2e-4 * 5000))
+    # so the job's first report has a fraction: the page shows a time left from the start
+    reports: list[float | None] = []
+    clock = Clock()
+    clock.now = 1.0  # the worker's start since the job's startTime
+    stages = Stages(lambda f, m="": reports.append(f), list(small.items()), clock, started=0.0)
+    stages.begin("score")
+    assert reports[-1] == pytest.approx(1.0 / (1.0 + sum(small.values())), abs=1e-4)
+    # once its own training runs at half the recorded speed (a busier machine), the
+    # stages it has not reached yet take twice their planned seconds
+    job = plans[1]
+    job.stages, job.rows = stages, 300
+    job.rescale(per_epoch=2 * RATES["row_epoch"] * 300)
+    assert stages.estimate("after-fit") == pytest.approx(2 * small["after-fit"])
+    assert stages.estimate("rest") == pytest.approx(2 * small["rest"])

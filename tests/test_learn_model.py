@@ -146,7 +146,7 @@ def test_learning_jobs_report_epochs_and_an_honest_time_left() -> None:
     after the best validation loss, at least what a first training is expected to run),
     never the whole way to the epoch cap; during the first epoch, from its batches."""
     from service.jobs.eta import Stages
-    from service.jobs.learning import AFTER_FIT_EPOCHS, FIRST_BEST_EPOCH, fit_classifier
+    from service.jobs.learning import FIRST_BEST_EPOCH, fit_classifier
 
     x, y = _data(600)
     reports: list[tuple[float | None, str]] = []
@@ -162,11 +162,11 @@ def test_learning_jobs_report_epochs_and_an_honest_time_left() -> None:
     assert reports.index(batches[0]) < reports.index(epochs[0])
     assert epochs[0][1].startswith("training: epoch 1 (loss ")
     assert "stops 2 epochs after it, at most 100" in epochs[0][1]
-    # (FIRST_BEST_EPOCH + patience - 1 + AFTER_FIT_EPOCHS) epochs' time left after the first,
+    # (FIRST_BEST_EPOCH + patience - 1) epochs' time left after the first,
     # which here built the graph in most of its time: far from 1/100, short of done
     first = epochs[0][0]
     assert first is not None and 0.02 < first < 0.99, first
-    assert FIRST_BEST_EPOCH + AFTER_FIT_EPOCHS < 100
+    assert FIRST_BEST_EPOCH < 100
     assert epochs[-1][0] is not None and epochs[-1][0] > 0.5  # little left when it stops
     assert len(epochs) < 100
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from astropy.io.votable import parse_single_table
 
 from service.adapt import AdaptConfig
+from service.jobs.eta import RATES_FILE
 from service.learn.shift import recall_target_candidates
 from service.net.uws_client import follow, submit
 from service.settings import Settings
@@ -229,6 +230,9 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     assert httpx.get(second.results["learning-curve"][0]).content[:8] == b"\x89PNG\r\n\x1a\n"
     assert httpx.get(second.results["confusion"][0]).content[:4] == b"\x89PNG"
     assert "confusion" not in first.results  # nothing to score before any label
+    # issue 23: each job kept its rates for the next campaign's first time estimate
+    rates = json.loads((settings.home / RATES_FILE).read_text())["jobs"]
+    assert len(rates) == 2 and all(job["row_epoch"] > 0 and job["setup"] > 0 for job in rates)
 
 
 def test_unknown_campaign_is_a_clear_error(service):

@@ -8,18 +8,29 @@ is not 2 % done at epoch 2. :class:`Stages` keeps, for each stage of a job, an
 estimate of its seconds -- from an earlier iteration of the campaign, from the
 rows per second so far, from the epochs early stopping may still run -- and
 reports ``f = elapsed / (elapsed + left)``. Where a stage's time cannot be known
-yet (the first training, before its first epoch), the fraction is ``None``: the
-page says the time left is not known rather than guess.
+yet, the fraction is ``None``: the page says the time left is not known rather
+than guess. A campaign's first iteration has no earlier one to go by; it takes the
+rates this service measured in its earlier jobs (:class:`Rates`, kept in the
+service's home) times its own work, and, on a service that has run none, its
+training's time is not known until its first batches have run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
+import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
 
 from uws.runner import Progress
 from uws.store import JobStore
+
+log = logging.getLogger(__name__)
 
 
 def job_started(database_url: str, job_id: str) -> float | None:
@@ -97,6 +108,8 @@ class Stages:
         #: and the seconds a worker takes to start and import are part of the job
         self.started = clock() if started is None else started
         self.current = 0
+        #: when each stage first began (its measured time: :class:`Rates`)
+        self.began: dict[str, float] = {}
 
     def estimate(self, name: str) -> float | None:
         return self.estimates[name]
@@ -108,6 +121,7 @@ class Stages:
         index = self.names.index(name)
         now = self.clock()
         stage = Stage(self, name, now)
+        self.began.setdefault(name, now)
         self.current = index
         self.report(name, self.estimates[name], message)
         return stage
@@ -124,3 +138,113 @@ class Stages:
         total = elapsed + left
         fraction = elapsed / total if total > 0 else 0.0
         self.progress(round(min(max(fraction, 0.0), 0.999), 4), message)
+
+
+@dataclasses.dataclass
+class TrainTimes:
+    """What a training measured of its own speed (filled by ``fit_classifier``): the
+    seconds from its stage's start to the end of its graph-building first batch, less
+    one typical batch (SMOTE, the input pipeline, the graph); its first epoch without
+    that build; and per epoch after the first. ``first_end``: the first epoch's end
+    (a training of one batch per epoch measures no batch: its setup is the first
+    epoch less a later one)."""
+
+    setup: float | None = None
+    first_epoch: float | None = None
+    per_epoch: float | None = None
+    first_end: float | None = None
+
+    def measured_setup(self) -> float | None:
+        if self.setup is not None:
+            return self.setup
+        if self.first_end is None or self.per_epoch is None:
+            return None
+        return max(0.0, self.first_end - self.per_epoch)
+
+    @property
+    def epoch_ratio(self) -> float | None:
+        """A later epoch's seconds over the first's (graph build left out)."""
+        if self.per_epoch is None:
+            return None
+        return self.per_epoch / self.first_epoch if self.first_epoch else 1.0
+
+
+#: The service's measured rates (:class:`Rates`), in its home: they describe the machine
+#: the service runs on, not a campaign's data, so they live beside the database rather
+#: than in it (an export or a backup restored elsewhere does not carry them).
+RATES_FILE = "eta-rates.json"
+#: Jobs whose rates are kept; an estimate takes the median of each rate over them, so
+#: one job that stalled on a busy machine moves it little.
+RATES_KEPT = 5
+
+
+@dataclasses.dataclass
+class Rates:
+    """How fast this service's iterate jobs ran, per unit of their work.
+
+    ``prepare``: seconds from the job's first step to its training (the previous
+    batch scored, the training set read); ``setup``: from the training's start to its
+    graph built (:class:`TrainTimes`); ``row_epoch``: seconds per training row (oracle
+    labels counted with their weight) per epoch after the first; ``epoch_ratio``: such
+    an epoch's seconds over the first's (graph build left out: the first epoch's
+    batches run faster than a later epoch, whose first one pays a one-off of its own,
+    so the seconds per batch a training measures in its first epoch are scaled by
+    it); ``after_fit``: seconds after the
+    fit besides embedding the pool's sample (saving the model, recording, loading it
+    again); ``classify_row``: seconds per pool row classified (the sample's embedding
+    is taken at the same rate); ``rest_row``: seconds per pool row after
+    classification (the batch chosen, the predictions recorded, the pool indexed).
+    """
+
+    prepare: float
+    setup: float
+    row_epoch: float
+    epoch_ratio: float
+    after_fit: float
+    classify_row: float
+    rest_row: float
+
+    def after_fit_seconds(self, sample_rows: int) -> float:
+        """The steps between the fit and the pool's classification, in seconds."""
+        return self.after_fit + self.classify_row * sample_rows
+
+    def training_seconds(self, rows: int, epochs: int) -> float:
+        """A training of ``epochs`` epochs over ``rows`` rows, graph build included."""
+        first = 1 / self.epoch_ratio if self.epoch_ratio > 0 else 1.0
+        return self.setup + self.row_epoch * rows * (max(epochs, 1) - 1 + first)
+
+
+def read_rates(home: Path) -> Rates | None:
+    """The median of each rate over the last jobs this service recorded
+    (:func:`record_rates`); None before its first (or when the file is unreadable:
+    an estimate is never worth failing a job)."""
+    try:
+        kept = json.loads((Path(home) / RATES_FILE).read_text())["jobs"]
+        names = [f.name for f in dataclasses.fields(Rates)]
+        values = {n: float(np.median([float(job[n]) for job in kept])) for n in names}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        if not isinstance(error, FileNotFoundError):
+            log.warning("%s: not used for time estimates (%s)", RATES_FILE, error)
+        return None
+    if not kept or not all(np.isfinite(v) and v >= 0 for v in values.values()):
+        return None
+    return Rates(**values)
+
+
+def record_rates(home: Path, rates: Rates) -> None:
+    """Add one job's measured rates to the service's (the last :data:`RATES_KEPT`),
+    written whole and renamed into place, so a reader never sees half a file."""
+    path = Path(home) / RATES_FILE
+    try:
+        kept = json.loads(path.read_text())["jobs"]
+        kept = kept if isinstance(kept, list) else []
+    except (OSError, ValueError, KeyError, TypeError):
+        kept = []
+    entry = {k: round(v, 9) for k, v in dataclasses.asdict(rates).items()}
+    kept = [*kept, {**entry, "recorded": round(time.time(), 1)}][-RATES_KEPT:]
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(json.dumps({"jobs": kept}, indent=1))
+        os.replace(partial, path)
+    except OSError as error:  # a full disk or a read-only home: the job's work is done
+        log.warning("%s: not recorded (%s)", RATES_FILE, error)

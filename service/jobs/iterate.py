@@ -76,10 +76,11 @@ from typing import Any
 
 import numpy as np
 
-from service.jobs.eta import Stages, job_started
+from service.jobs.eta import Rates, Stages, TrainTimes, job_started, read_rates, record_rates
 from service.jobs.learning import (
     CASCADE,
     CASCADE_CHOICES,
+    FIRST_BEST_EPOCH,
     Predictions,
     cascade_wanted,
     classify,
@@ -102,7 +103,7 @@ from service.jobs.results import (
     surprises_votable,
 )
 from service.jobs.runner import job_runner
-from service.learn import STRATEGIES
+from service.learn import STRATEGIES, configure_threads
 from service.learn.precision import catalogue_precision, oracle_catalogue, stratified_precision
 from service.learn.query import emission_probability
 from service.learn.shift import (
@@ -193,17 +194,27 @@ class IterateRequest:
         )
 
 
-#: Before a campaign's first iteration: seconds per pool spectrum to classify (model
-#: loading included) and, after it, to select, record and publish the batch (plus a
-#: fixed part). Measured on the demo campaign (2 000 spectra, `benchmarks/bench_eta.py`,
-#: docs/oracle-page.md, *Time left*); later iterations use the previous one's times.
-CLASSIFY_SECONDS, CLASSIFY_PER_ROW = 0.5, 2.5e-4
-REST_SECONDS, REST_PER_ROW = 2.0, 2e-4
+#: Before a campaign's first iteration, on a service that has measured no iterate job
+#: yet (:func:`service.jobs.eta.read_rates`): the rates of the steps after the training
+#: (saving and reloading the model, classifying the pool, choosing and recording the
+#: batch), measured on the demo campaign (2 000 spectra; `benchmarks/bench_eta.py` on a
+#: 2-core machine, load 2-5, docs/oracle-page.md, *Time left*; the steps after the fit,
+#: a fresh service's first job's: 0.4-8.4 s, median 3.5 s); and the row-epoch rate
+#: they were measured beside: once the job's first training batches have run, they are
+#: scaled by its own training speed against that one (:meth:`Iteration.rescale`). The
+#: training itself is not guessed: its seconds per row vary 3x with this machine's load
+#: alone. SIMBAD's lookup (``ALVO_SIMBAD=on``) is not in those offline rates: it adds
+#: :data:`SIMBAD_SECONDS` (the earlier default, not measured again).
+DEFAULT_RATES = Rates(
+    prepare=2.0, setup=1.9, row_epoch=9e-4, epoch_ratio=1.3, after_fit=3.5,
+    classify_row=1.8e-4, rest_row=2e-4,
+)  # fmt: skip
+SIMBAD_SECONDS = 2.0
 
 
 @job_runner
 def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
-    settings, request = start_job(job, workdir, IterateRequest)
+    settings, request = start_job(job, workdir, IterateRequest, threads=False)
     campaigns = Campaigns(settings)
     campaign = campaigns.get(request.campaign)
     if campaign is None:
@@ -219,7 +230,10 @@ def run(job: RunnerJob, workdir: Path, progress: Progress) -> Results:
         )  # fmt: skip
     if not may_change(campaign.owner, job.owner):
         raise refusal("campaign", campaign.name, campaign.owner, "only its owner iterates")
-    return Iteration(settings, campaigns, campaign, request, workdir, progress).run()
+    iteration = Iteration(settings, campaigns, campaign, request, workdir, progress)
+    iteration.begin()  # a first time left, before TensorFlow's import (seconds when busy)
+    configure_threads()
+    return iteration.run()
 
 
 class Iteration:
@@ -262,15 +276,26 @@ class Iteration:
         self.number = 0 if last is None else last + 1
         self.timings: dict[str, float] = {}
         self.simbad = "not attempted"
+        self.rows = 0  # training rows per epoch (oracle labels with their weight)
+        self.train_times = TrainTimes()
+        self.rates: Rates | None = None  # the service's (:meth:`plan`)
+        self.planned: Rates | None = None  # what the later stages were planned from
+        self.unscaled: dict[str, float | None] = {}
         #: previous iteration's query batch: oracle verdict (rows) x prediction (columns)
         self.confusion: np.ndarray | None = None
 
-    def run(self) -> dict[str, Any]:
-        started = schema.utcnow()
+    def begin(self) -> None:
+        """The job's stages and their expected seconds (:meth:`plan`); the first report."""
+        self.started = schema.utcnow()
         job_id = self.workdir.name  # a UWS job's directory is named after the job
         begun = job_started(self.settings.sqlalchemy_url, job_id)
         self.stages = Stages(self.progress, self.plan(), started=begun)
         self.stages.begin("score", "scoring the previous iteration against new labels")
+
+    def run(self) -> dict[str, Any]:
+        if not hasattr(self, "stages"):
+            self.begin()
+        started = self.started
         self.score_previous()
         model_path, n_labels = self.train()
         predictions = self.classify(model_path)
@@ -289,12 +314,16 @@ class Iteration:
         self.stages.begin("rest", "identifying candidates in SIMBAD")
         self.crossmatch(roles)
         self.stages.begin("rest", f"writing results; {self.candidate_note()}")
-        return self.results(predictions.probabilities, roles)
+        results = self.results(predictions.probabilities, roles)
+        self.record_rates()
+        return results
 
     def plan(self) -> list[tuple[str, float | None]]:
         """Each stage's expected seconds (:mod:`service.jobs.eta`): the previous
-        iteration's where the campaign had one, else unknown until this one's
-        training has shown its speed (see :meth:`classify`)."""
+        iteration's where the campaign had one; else the rates this service measured in
+        its earlier iterate jobs (any campaign's) times this job's work: training rows
+        x epochs, the pool's rows; on a service with none, the training's time is
+        unknown until its first batches have shown its speed (see :meth:`train`)."""
         earlier = self.campaigns.iterations(self.campaign)
         last = earlier[-1] if earlier else {}
         #: epochs the previous training ran (its model's provenance)
@@ -310,11 +339,86 @@ class Iteration:
             total = (last["finished"] - last["started"]).total_seconds()
             rest = max(0.0, total - train - classify)
         pool = len(self.campaign.target.features)
-        if classify is None:
-            classify = CLASSIFY_SECONDS + CLASSIFY_PER_ROW * pool
-        if rest is None:
-            rest = REST_SECONDS + REST_PER_ROW * pool
-        return [("score", 1.0), ("train", train), ("classify", classify), ("rest", rest)]
+        sample = len(sample_rows(pool))
+        #: the service's measured rates: a first iteration's every stage; any training's
+        #: later epochs from its first (the epoch ratio)
+        self.rates = rates = read_rates(self.settings.home)
+        score, after_fit = 1.0, 0.0  # the previous iteration's rest holds the after-fit
+        self.planned = None
+        if not (train and classify and rest is not None):
+            # a first iteration: the service's rates (else the defaults) x this job's work
+            base = self.planned = rates or DEFAULT_RATES
+            train = None  # the defaults do not guess the training
+            if rates is not None:
+                score = rates.prepare
+                train = rates.training_seconds(self.training_rows(), self.expected_epochs())
+            simbad = SIMBAD_SECONDS if rates is None and self.settings.simbad == "on" else 0.0
+            after_fit = base.after_fit_seconds(sample)
+            classify, rest = base.classify_row * pool, base.rest_row * pool + simbad
+        self.unscaled = {"after-fit": after_fit, "classify": classify, "rest": rest}
+        return [
+            ("score", score),
+            ("train", train or None),
+            ("after-fit", after_fit),
+            ("classify", classify),
+            ("rest", rest),
+        ]
+
+    def rescale(self, per_epoch: float) -> None:
+        """Once this training's speed is measured (``per_epoch``: a later epoch's
+        seconds), the stages after it that were planned from rates, scaled by it against
+        theirs: a machine busier than when they were measured is slower at every step.
+        At most 4x either way."""
+        if self.planned is None or not self.rows or self.planned.row_epoch <= 0:
+            return
+        factor = per_epoch / (self.planned.row_epoch * self.rows)
+        factor = min(4.0, max(0.25, factor))
+        for name, seconds in self.unscaled.items():
+            if seconds is not None:
+                self.stages.set(name, seconds * factor)
+
+    def training_rows(self) -> int:
+        """Rows a training sees per epoch, before balancing: the labelled source spectra
+        and the oracle's pool labels, each ``ORACLE_WEIGHT`` times."""
+        source = self.campaigns.datasets.source_labels(self.campaign.source)
+        pool = self.campaigns.pool_labels(self.campaign, CLASSES)[0]
+        weight = self.request.training.oracle_weight
+        return sum(v in CLASSES for v in source.values()) + weight * len(pool)
+
+    def expected_epochs(self) -> int:
+        """Epochs a first training is expected to run: every one asked for under the
+        one-cycle schedule (no early stopping), else the measured best epoch plus the
+        patience (:data:`~service.jobs.learning.FIRST_BEST_EPOCH`), the cap at most."""
+        config = self.request.training
+        if config.schedule == "one-cycle":
+            return int(config.epochs)
+        return int(min(FIRST_BEST_EPOCH + config.patience, config.epochs))
+
+    def record_rates(self) -> None:
+        """This job's rates per unit of work (:class:`~service.jobs.eta.Rates`), for the
+        time estimates of later campaigns' first iterations."""
+        began, times = self.stages.began, self.train_times
+        pool = len(self.campaign.target.features)
+        stages = ("score", "train", "after-fit", "classify", "rest")
+        ratio, setup = times.epoch_ratio, times.measured_setup()
+        if setup is None or times.per_epoch is None or ratio is None:
+            return  # a training of one epoch: no rate per epoch to keep
+        if not self.rows or not pool:
+            return
+        if any(name not in began for name in stages):
+            return
+        classify_row = (began["rest"] - began["classify"]) / pool
+        after = began["classify"] - began["after-fit"] - classify_row * len(sample_rows(pool))
+        rates = Rates(
+            prepare=max(0.0, began["train"] - began["score"]),
+            setup=setup,
+            row_epoch=times.per_epoch / self.rows,
+            epoch_ratio=ratio,
+            after_fit=max(0.0, after),
+            classify_row=max(0.0, classify_row),
+            rest_row=max(0.0, (self.stages.clock() - began["rest"]) / pool),
+        )
+        record_rates(self.settings.home, rates)
 
     # --- steps ----------------------------------------------------------------------------------
     def score_previous(self) -> None:
@@ -393,11 +497,14 @@ class Iteration:
         previous = folder / f"iteration-{self.number - 1}.keras"  # WARM_START's weights
         stage = self.stages.begin("train", f"training on {len(y)} labelled spectra")
         oracle = np.arange(len(y)) >= len(y) - len(target_rows)  # pool labels come last
+        self.rows = len(y) + (self.request.training.oracle_weight - 1) * len(target_rows)
+        self.train_times = TrainTimes()
         classifier = fit_classifier(
             features, y, self.request.training, provenance, stage, previous, self.prior_epochs,
-            oracle,
+            oracle, self.train_times, (self.rates or DEFAULT_RATES).epoch_ratio, self.rescale,
         )  # fmt: skip
         self.timings["train"] = time.perf_counter() - started
+        self.stages.begin("after-fit", "saving the model; embedding a sample of the pool")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"iteration-{self.number}.keras"
         self.model_id = record_model(

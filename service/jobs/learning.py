@@ -8,13 +8,14 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from service.adapt import AdaptConfig
-from service.jobs.eta import Stage, epochs_left
+from service.jobs.eta import Stage, TrainTimes, epochs_left
 from service.jobs.fanout import map_chunks
 from service.jobs.params import JobParams
 from service.learn import (
@@ -51,13 +52,18 @@ from uws.runner import Progress, RunnerJob
 log = logging.getLogger(__name__)
 
 
-def start_job(job: RunnerJob, workdir: Path, request_type: Any) -> tuple[Settings, Any]:
-    """``(settings, request)`` for a learning job's runner, with TensorFlow's threads set.
+def start_job(
+    job: RunnerJob, workdir: Path, request_type: Any, threads: bool = True
+) -> tuple[Settings, Any]:
+    """``(settings, request)`` for a learning job's runner, with TensorFlow's threads set
+    (``threads=False``: the runner sets them itself, before TensorFlow runs anything;
+    importing it takes seconds a first time estimate need not wait for).
 
     The request is parsed again in the worker (it was validated at creation), so
     a runner always works from the same typed object the validator accepted.
     """
-    configure_threads()
+    if threads:
+        configure_threads()
     return Settings.for_job(workdir), request_type.from_params(JobParams(job.parameters.pairs()))
 
 
@@ -88,12 +94,6 @@ ONE_CYCLE_EPOCHS = 4
 #: *Time left*): best epoch 7-8 of 10-11 run. A run that improves past it is
 #: expected to stop ``PATIENCE`` epochs after its latest best, never at the cap.
 FIRST_BEST_EPOCH = 8
-#: After a first training's last epoch, saving the model, loading it again and
-#: embedding a sample of the pool for the similarity axes, before classification
-#: starts: about this many epochs' time (same benchmark, load 15-18: 20 s after 10 s
-#: epochs, 15.8 s after 6.8 s, 13.1 s after 8.5 s). Later iterations measure it: the
-#: previous one's remaining seconds.
-AFTER_FIT_EPOCHS = 2.0
 #: Copies of each oracle label in an ``iterate`` training set (``ORACLE_WEIGHT``; 1: the
 #: original). A few hundred target labels beside thousands of source spectra are
 #: outvoted otherwise: at 1 % rarity the network kept predicting 13-16 spectra the oracle
@@ -137,6 +137,9 @@ def fit_classifier(
     initial_path: Path | None = None,
     prior_epochs: int | None = None,
     oracle: np.ndarray | None = None,
+    times: TrainTimes | None = None,
+    epoch_ratio: float = 1.0,
+    on_speed: Callable[[float], None] | None = None,
 ) -> Any:
     """A CNN trained on features made with the service's adaptation (recorded in the model).
 
@@ -150,10 +153,16 @@ def fit_classifier(
     loss, the cap at most), or, when more, what is left of ``prior_epochs`` (the
     epochs the campaign's previous training ran: epochs, not seconds, so a machine
     busier or idler than then changes only the seconds per epoch). Without a
-    previous training, what is left of :data:`FIRST_BEST_EPOCH` + patience, plus
-    :data:`AFTER_FIT_EPOCHS` for saving and reloading the model. During the first
-    epoch, its batches so far give the seconds per epoch. Never the whole way to
-    the epoch cap.
+    previous training, what is left of :data:`FIRST_BEST_EPOCH` + patience; under
+    the one-cycle schedule, every epoch asked for (it has no early stopping). During
+    the first epoch, its batches so far give the seconds per epoch. Never the whole
+    way to the epoch cap. What follows the fit is the job's next stages. ``times``:
+    filled with the speed measured (:class:`~service.jobs.eta.TrainTimes`).
+    ``epoch_ratio``: a later epoch's seconds over the first's, as the service measured
+    it before (:class:`~service.jobs.eta.Rates`); until this training has run a
+    second epoch, its first epoch's speed times this is a later epoch's. ``on_speed``:
+    called with that estimate of a later epoch's seconds before each report (a job
+    scales the stages it has not measured yet by it).
     """
     losses: list[float] = []
     ends: list[float] = []
@@ -163,8 +172,6 @@ def fit_classifier(
     scheduled = config.schedule == "one-cycle"  # runs every epoch it is given
     if scheduled:
         expected = config.epochs
-    #: a first training has no earlier iteration whose remaining seconds hold this
-    after = AFTER_FIT_EPOCHS if prior_epochs is None else 0.0
 
     def first_batch_seconds() -> float | None:
         """Seconds per batch of the first epoch from its 2nd batch on (the 1st builds
@@ -181,7 +188,11 @@ def fit_classifier(
         if per_batch is None or done >= batches:
             return
         more = max(1, min(expected, config.epochs)) - 1
-        left = per_batch * (batches - done) + per_batch * batches * (more + after)
+        left = per_batch * (batches - done) + per_batch * batches * epoch_ratio * more
+        if on_speed is not None:
+            on_speed(per_batch * batches * epoch_ratio)
+        if times is not None:
+            times.setup = batch_ends[0] - per_batch  # the graph built in the 1st batch
         stage.seconds_left(left, f"training: epoch 1, batch {done} of {batches}")
 
     def on_epoch(epoch: int, epochs: int, logs: Any) -> None:
@@ -194,6 +205,13 @@ def fit_classifier(
             # the 1st epoch built the graph in its 1st batch: count that one as a typical
             # batch (the rest, validation included, is what every epoch costs)
             per_epoch = min(per_epoch, ends[0] - batch_ends[0] + per_batch)
+        if times is not None and len(durations) == 1:
+            times.first_end = ends[0]
+            times.first_epoch = per_epoch if per_batch is not None else None
+        elif times is not None:
+            times.per_epoch = per_epoch
+        if len(durations) == 1:
+            per_epoch *= epoch_ratio  # what a later epoch takes
         if "val_loss" in logs:
             losses.append(float(logs["val_loss"]))
             best = int(np.argmin(losses)) + 1
@@ -206,7 +224,9 @@ def fit_classifier(
                 why = f"best validation loss at epoch {best}; one-cycle schedule of {epochs}"
         else:
             more, why = epochs - epoch, "no validation set: runs every epoch"
-        left = per_epoch * (more + after)
+        left = per_epoch * more
+        if on_speed is not None:
+            on_speed(per_epoch)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in logs.items() if "loss" in k)
         stage.seconds_left(left, f"training: epoch {epoch} ({shown}; {why}, at most {epochs})")
 
