@@ -132,6 +132,13 @@ def main() -> None:
                     f"\n{name} iteration {number} ({history}): {total:.1f} s; "
                     f"first estimate at {first if first is None else round(first, 1)} s"
                 )
+                job_url = job if job.startswith("http") else f"{url}{job}"
+                reply = client.get(f"{job_url}/results/summary", follow_redirects=True)
+                if reply.status_code == 200:  # each stage: planned, last estimated, taken
+                    stages = reply.json().get("time_left", {})
+                    print("  stages (planned / last estimate / took, s):", ", ".join(
+                        f"{k} {v.get('planned')}/{v.get('estimated')}/{v.get('took')}"
+                        for k, v in stages.items()))  # fmt: skip
                 row = [name, str(number), history, f"{total:.1f} s"]
                 for share in (0.25, 0.5, 0.75):
                     t = share * total

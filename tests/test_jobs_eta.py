@@ -138,3 +138,18 @@ def test_a_first_iteration_estimates_from_the_services_rates_from_its_first_mome
     job.rescale(per_epoch=2 * RATES["row_epoch"] * 300)
     assert stages.estimate("after-fit") == pytest.approx(2 * small["after-fit"])
     assert stages.estimate("rest") == pytest.approx(2 * small["rest"])
+
+
+def test_the_summary_accounts_each_stage_against_its_plan():
+    now = [0.0]
+    stages = Stages(lambda f, m: None, [("train", 2.0), ("rest", None)], lambda: now[0], 0.0)
+    now[0] = 1.0
+    stages.begin("train")
+    stages.set("train", 2.5)  # the job learnt its speed
+    now[0] = 4.0
+    stages.begin("rest")
+    now[0] = 6.0
+    account = stages.account()
+    assert account["start"] == {"took": 1.0}
+    assert account["train"] == {"planned": 2.0, "estimated": 2.5, "took": 3.0}
+    assert account["rest"] == {"planned": None, "estimated": None, "took": 2.0}

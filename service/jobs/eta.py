@@ -103,6 +103,8 @@ class Stages:
         self.progress = progress
         self.names = [name for name, _ in plan]
         self.estimates: dict[str, float | None] = dict(plan)
+        #: the estimates the job started with, against which :meth:`account` sets its times
+        self.planned: dict[str, float | None] = dict(plan)
         self.clock = clock
         #: the job's UWS startTime (:func:`job_started`): the page measures from it,
         #: and the seconds a worker takes to start and import are part of the job
@@ -113,6 +115,28 @@ class Stages:
 
     def estimate(self, name: str) -> float | None:
         return self.estimates[name]
+
+    def account(self) -> dict[str, dict[str, float | None]]:
+        """Each stage's seconds as planned at the job's start, as last estimated, and as
+        taken (from its beginning to the next stage's, the last one to now): the summary
+        keeps it, so a wrong time left can be traced to the stage that caused it."""
+        now = self.clock()
+        starts = [self.began.get(name) for name in self.names]
+        first = starts[0]
+        out: dict[str, dict[str, float | None]] = {
+            "start": {"took": None if first is None else round(max(0.0, first - self.started), 3)}
+        }
+        for i, name in enumerate(self.names):
+            begun = starts[i]
+            after = next((t for t in starts[i + 1 :] if t is not None), now)
+            took = None if begun is None else round(max(0.0, after - begun), 3)
+            planned, last = self.planned[name], self.estimates[name]
+            out[name] = {
+                "planned": None if planned is None else round(planned, 3),
+                "estimated": None if last is None else round(last, 3),
+                "took": took,
+            }
+        return out
 
     def set(self, name: str, seconds: float | None) -> None:
         self.estimates[name] = seconds

@@ -873,6 +873,7 @@ class Iteration:
             "stopping": self.stopping,
             "pool": len(probabilities),
             "seconds": {k: round(v, 3) for k, v in self.timings.items()},
+            "time_left": self.stages.account(),
             "arithmetic": self.precision,
             "cascade": self.cascade or "off",
             "simbad": self.simbad,
