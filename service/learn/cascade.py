@@ -88,14 +88,18 @@ RECALL_LOST = 0.001
 UNSEEN_SHARE = 0.01
 #: The cascade is used only if the gate skips at least this share of the audit.
 MIN_SKIP = 0.2
-#: Audit rows: 1 % of the pool, within these bounds; distillation rows likewise.
+#: Audit rows: 1 % of the pool, within these bounds.
 AUDIT_ROWS = (10_000, 40_000)
+#: Distillation rows: 4 % of the pool, within these bounds. On a 1 M campaign's first
+#: net 10 000 rows (1 %) let the gate skip 4.5 % of the pool (the audit then fails: full
+#: scoring), 40 000 rows 41 % (39.5 s against full scoring's 56.9 s, the same answers).
 DISTIL_ROWS = (10_000, 40_000)
+DISTIL_SHARE = 25
 
 
 def sample_sizes(pool: int) -> tuple[int, int]:
     """(distillation rows, audit rows) for a pool of ``pool`` rows (together <= pool/2)."""
-    distil = int(np.clip(pool // 100, *DISTIL_ROWS))
+    distil = int(np.clip(pool // DISTIL_SHARE, *DISTIL_ROWS))
     audit = int(np.clip(pool // 100, *AUDIT_ROWS))
     half = pool // 4
     return min(distil, half), min(audit, half)
