@@ -98,7 +98,7 @@ class Steps:
 def generate_shards(
     folder: Path, n: int, shard: int, seed: int, workers: int = 2
 ) -> Iterator[tuple[Path, dict[str, str], float]]:
-    """Write the pool shard by shard: yields (shard root, {pubdid: truth label}, seconds).
+    """Write the pool shard by shard: yields (shard root, {observation: truth label}, seconds).
 
     Rows are numbered across shards, so the pool is the same whatever the shard
     size; the caller ingests (and may delete) a shard before asking for the next.
@@ -119,9 +119,8 @@ def generate_shards(
             truth: dict[str, str] = {}
             for task in tasks:
                 columns = task.result()
-                truth.update(
-                    zip(columns["pubdid"].tolist(), columns["label"].tolist(), strict=True)
-                )
+                keys = [observation(str(d)) for d in columns["pubdid"].tolist()]
+                truth.update(zip(keys, columns["label"].tolist(), strict=True))
             yield root, truth, time.perf_counter() - started
 
 
@@ -207,6 +206,14 @@ def iterate_once(settings: Any, campaign_name: str, request: Any, workdir: Path)
     return {"outputs": sorted(outputs), "summary": summary, "rss_mib": round(peak_rss_mib())}
 
 
+def observation(pubdid: str) -> str:
+    """The observation a publisher DID names (its query part): the simulator's catalogue
+    says ``ivo://alvo.demo/lamost?N`` and the files it writes ``ivo://lamost.org/spectrum?N``,
+    so the truth is matched on N. (Keyed on the whole DID, the simulated oracle of earlier
+    runs found no spectrum and answered "not sure" to every one.)"""
+    return pubdid.rsplit("?", 1)[-1]
+
+
 def answer_batch(campaigns: Any, campaign: Any, number: int, truth: dict[str, str]) -> int:
     """The simulated oracle labels iteration ``number``'s query batch from the truth."""
     import sqlalchemy as sa
@@ -225,10 +232,14 @@ def answer_batch(campaigns: Any, campaign: Any, number: int, truth: dict[str, st
             .where(p.c.role.in_(BATCH_ROLES))
         ).all()
     verdicts = [
-        Verdict(oracle_label(truth.get(pubdid, "")), spectrum_id=int(sid), user="simulated-oracle",
+        Verdict(oracle_label(truth.get(observation(pubdid), "")), spectrum_id=int(sid),
+                user="simulated-oracle",
                 source="bench", iteration=number)
         for sid, pubdid in rows
     ]  # fmt: skip
+    known = sum(observation(str(pubdid)) in truth for _, pubdid in rows)
+    if rows and not known:
+        raise SystemExit(f"the simulated oracle knows none of the {len(rows)} batch spectra")
     return campaigns.add_labels(campaign, verdicts).stored
 
 

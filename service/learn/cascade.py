@@ -159,7 +159,8 @@ class Gate:
         import tensorflow as tf
 
         if self._forward is None:
-            self._forward = tf.function(lambda z: self.network(z, training=False))
+            forward = lambda z: self.network(z, training=False)  # noqa: E731
+            self._forward = tf.function(forward, autograph=False)  # nothing to convert
         x = np.asarray(x, np.float32)
         if not len(x):
             k = self.network.output.shape[-1] // 2
