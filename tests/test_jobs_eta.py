@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
@@ -138,6 +139,20 @@ def test_a_first_iteration_estimates_from_the_services_rates_from_its_first_mome
     job.rescale(per_epoch=2 * RATES["row_epoch"] * 300)
     assert stages.estimate("after-fit") == pytest.approx(2 * small["after-fit"])
     assert stages.estimate("rest") == pytest.approx(2 * small["rest"])
+    # a later iteration: training and classification from the previous job, whose other
+    # seconds are split by the rates among scoring, the steps after the fit and the rest
+    # (all of it put last made the time left +57-100 % long during the training)
+    started = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    campaigns.record_iteration(
+        campaigns.require("pool"), 0, started=started,
+        finished=started + dt.timedelta(seconds=20), train_seconds=6.0, classify_seconds=0.5,
+    )  # fmt: skip
+    later = plan("pool")
+    assert later["score"] == pytest.approx(RATES["prepare"])
+    assert later["after-fit"] == pytest.approx(small["after-fit"])
+    assert (later["train"], later["classify"]) == pytest.approx((6.0, 0.5))
+    assert later["rest"] == pytest.approx(20 - 6.0 - 0.5 - RATES["prepare"] - small["after-fit"])
+    assert sum(v for v in later.values() if v is not None) == pytest.approx(20.0)
 
 
 def test_the_summary_accounts_each_stage_against_its_plan():
