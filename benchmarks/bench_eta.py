@@ -44,9 +44,14 @@ UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 JOBINFO = "{urn:x-uws:jobinfo}"
 
 
-def wait(client: httpx.Client, url: str) -> list[tuple[float, float | None, str]]:
-    """Poll a job to its end; returns (seconds since its startTime, fraction, message)."""
-    seen: list[tuple[float, float | None, str]] = []
+#: One look at a job: (seconds since its startTime, fraction, message, when reported).
+Seen = tuple[float, float | None, str, float]
+
+
+def wait(client: httpx.Client, url: str) -> list[Seen]:
+    """Poll a job to its end; returns (seconds since its startTime, fraction, message,
+    seconds since its startTime when the job reported that fraction)."""
+    seen: list[Seen] = []
     start = None
     while True:
         doc = ElementTree.fromstring(client.get(url).content)
@@ -56,28 +61,33 @@ def wait(client: httpx.Client, url: str) -> list[tuple[float, float | None, str]
             start = dt.datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()
         progress = doc.find(f".//{JOBINFO}progress")
         if start is not None and progress is not None:
-            raw = progress.get("fraction")
-            seen.append((time.time() - start, float(raw) if raw else None, progress.text or ""))
+            raw, said = progress.get("fraction"), progress.get("time")
+            now = time.time() - start
+            reported = now  # as the page does: as of the job's report, not of this look
+            if said:
+                reported = dt.datetime.fromisoformat(said.replace("Z", "+00:00")).timestamp()
+                reported = min(now, reported - start)
+            seen.append((now, float(raw) if raw else None, progress.text or "", reported))
         if phase in ("COMPLETED", "ERROR", "ABORTED"):
             if phase != "COMPLETED":
                 raise SystemExit(f"{url}: {phase} {doc.findtext(f'.//{UWS}message')}")
             ended = doc.findtext(f"{UWS}endTime") or ""
             total = dt.datetime.fromisoformat(ended.replace("Z", "+00:00")).timestamp() - start
-            seen.append((total, 1.0, "end"))
+            seen.append((total, 1.0, "end", total))
             return seen
         time.sleep(0.5)
 
 
-def estimate_at(seen: list[tuple[float, float | None, str]], t: float) -> float | None:
-    """The page's time left at ``t``: elapsed x (1 - f) / f at the last new fraction,
-    counted down since."""
+def estimate_at(seen: list[Seen], t: float) -> float | None:
+    """The page's time left at ``t``: at the last new fraction seen by then, elapsed x
+    (1 - f) / f as of when the job reported it, counted down since."""
     last = None
     previous = None
-    for when, fraction, _ in seen:
+    for when, fraction, _, reported in seen:
         if when > t:
             break
         if fraction is not None and fraction != previous and 0 < fraction < 1:
-            last = (when, when * (1 - fraction) / fraction)
+            last = (reported, reported * (1 - fraction) / fraction)
         previous = fraction
     return None if last is None else max(0.0, last[1] - (t - last[0]))
 
@@ -122,11 +132,11 @@ def main() -> None:
                 total = seen[-1][0]
                 if os.environ.get("VERBOSE"):
                     shown = None
-                    for when, fraction, message in seen:
+                    for when, fraction, message, _ in seen:
                         if (fraction, message) != shown:
                             print(f"  {when:6.1f} s  {fraction}  {message[:90]}")
                         shown = (fraction, message)
-                first = next((w for w, f, _ in seen if f is not None and 0 < f < 1), None)
+                first = next((w for w, f, *_ in seen if f is not None and 0 < f < 1), None)
                 history = "previous iteration" if number else f"service rates of {recorded} jobs"
                 print(
                     f"\n{name} iteration {number} ({history}): {total:.1f} s; "

@@ -191,6 +191,8 @@ class JobRecord:
     error: ErrorInfo | None = None
     progress: float | None = None
     progress_message: str | None = None
+    #: When the job made its latest progress report (the service's clock).
+    progress_time: dt.datetime | None = None
     worker: str | None = None
     #: The job this one was run again from (``POST {job}/again``), if any.
     parent: str | None = None

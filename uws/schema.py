@@ -58,6 +58,7 @@ job = sa.Table(
     sa.Column("error_type", sa.String(16), nullable=True),
     sa.Column("progress", sa.Float, nullable=True),
     sa.Column("progress_message", sa.Text, nullable=True),
+    sa.Column("progress_time", UTCDateTime, nullable=True),  # when the job last reported
     sa.Column("worker", sa.String(255), nullable=True),
     # the job this one was run again from (no foreign key: the parent may be deleted first)
     sa.Column("parent", sa.String(32), nullable=True),

@@ -509,7 +509,10 @@ class UWSService:
 
     def on_progress(self, job_id: str, fraction: float | None, message: str) -> None:
         try:
-            self.store.update(job_id, _RUNNING, progress=fraction, progress_message=message)
+            self.store.update(
+                job_id, _RUNNING, progress=fraction, progress_message=message,
+                progress_time=dt.datetime.now(dt.UTC),
+            )  # fmt: skip
         except Exception as error:  # progress is a hint: the next one or the outcome follows
             if not (is_busy(error) or is_unavailable(error)):
                 raise

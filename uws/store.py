@@ -558,6 +558,7 @@ def _record(row: Any, params: Any, uploads: Any, results: Any) -> JobRecord:
         error=error,
         progress=row.progress,
         progress_message=row.progress_message,
+        progress_time=row.progress_time,
         worker=row.worker,
         parent=row.parent,
     )

@@ -10,6 +10,7 @@ schema (offline validation).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -48,8 +49,16 @@ class AnyParameters(Parameters, tag="parameters"):
         BaseXmlModel.__init__(self, **data)  # skip Parameters' regrouping by field name
 
 
+def iso_time(when: dt.datetime) -> str:
+    """UTC ISO 8601 to the millisecond: ``2026-12-07T13:45:01.250Z``."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class ProgressInfo(BaseXmlModel, tag="progress", ns="p", nsmap={"p": JOBINFO_NS}):
     fraction: Optional[float] = attr(default=None)
+    #: when the job reported it (ISO 8601, UTC): a client that reads it later estimates
+    #: the time left as of then, not as of its own look (static/jobs.js)
+    time: Optional[str] = attr(default=None)
     message: str = ""
 
 
@@ -107,7 +116,12 @@ def job_document(job: JobRecord, job_url: str, stylesheet: str | None = None) ->
     if job.progress is not None or job.progress_message or job.parent:
         progress = None
         if job.progress is not None or job.progress_message:
-            progress = ProgressInfo(fraction=job.progress, message=job.progress_message or "")
+            when = job.progress_time
+            progress = ProgressInfo(
+                fraction=job.progress,
+                time=None if when is None else iso_time(when),
+                message=job.progress_message or "",
+            )
         parent = None
         if job.parent:
             list_url = job_url.rsplit("/", 1)[0]

@@ -75,6 +75,8 @@ def test_phase_run_on_creation_runs_to_completion_with_results(http: httpx.Clien
     assert listed.tag == UWS_NS + "results" and len(listed) == 1
     progress = document.find(f"{UWS_NS}jobInfo/{{urn:x-uws:jobinfo}}progress")
     assert progress is not None and float(progress.get("fraction") or 0) == 1.0
+    # when the job reported it, so a client that looks later estimates as of then
+    assert start <= _utc(progress.get("time") or "") <= end + dt.timedelta(seconds=1)
     assert http.get(url + "/results/nonexistent").status_code == 404
 
 
