@@ -556,6 +556,10 @@ def main() -> None:
         help="files written, ingested and deleted at a time (disk peak)",
     )
     campaign.add_argument("--keep-files", action="store_true", help="keep every shard")
+    campaign.add_argument(
+        "--save-to",
+        help="copy each backend's trained nets and pool features here (for --stage pool)",
+    )
     campaign.add_argument("--iterations", type=int, default=2, help="iterate jobs, each answered")
     campaign.add_argument("--source-n", type=int, default=2000, help="labelled source spectra")
     from service.jobs import learning as job_defaults  # what an iterate job trains with

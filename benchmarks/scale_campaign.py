@@ -470,6 +470,10 @@ def stage_campaign(args: Any) -> dict:
         for name in backends:
             with open_backend(name, folder) as backend:
                 results[name] = run_campaign(backend, folder / name, pool, args)
+            if args.save_to:  # the trained nets and the pool's features, for the pool stage
+                saved = Path(args.save_to) / name
+                shutil.copytree(folder / name / "models", saved / "models", dirs_exist_ok=True)
+                shutil.copy2(folder / name / "datasets" / "pool" / "features.npy", saved)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     first = backends[0]
