@@ -528,8 +528,9 @@ class UWSService:
         kind = outcome[0]
         if kind == "completed":
             moved = self.store.complete(
-                job_id, _RUNNING, outcome[1], end_time=now, progress=1.0, ran_until=now
-            )
+                job_id, _RUNNING, outcome[1], end_time=now, progress=1.0, progress_time=now,
+                ran_until=now,
+            )  # fmt: skip
         elif kind == "failed":
             error = ErrorInfo(
                 message=outcome[1],
