@@ -591,11 +591,7 @@ def classify_cascade(
 def _gather(store: FeatureStore, rows: np.ndarray) -> np.ndarray:
     """The (sorted) rows of ``store``, through a memory map that ends with the call (its
     pages leave the process's resident memory with it: :meth:`FeatureStore.read`)."""
-    mapped = store.array()
-    try:
-        return np.asarray(mapped[rows], dtype=np.float32)
-    finally:
-        del mapped
+    return np.asarray(store.array()[rows], dtype=np.float32)
 
 
 def _classify_indexed(

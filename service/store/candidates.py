@@ -63,17 +63,8 @@ def candidate_rows(
     selected row, candidates included), as dicts of :data:`SPECTRUM_COLUMNS`,
     :data:`PREDICTION_COLUMNS`, the ``spectrum`` columns named in ``more``, ``label``
     (the campaign's latest verdict on the spectrum, None if none) and ``reason``."""
-    prediction, spectrum, label = schema.prediction, schema.spectrum, schema.label
-    wanted = [*SPECTRUM_COLUMNS, *(name for name in more if name not in SPECTRUM_COLUMNS)]
-    query = (
-        sa.select(
-            *(spectrum.c[name] for name in wanted),
-            *(prediction.c[name] for name in PREDICTION_COLUMNS),
-        )
-        .join(spectrum, spectrum.c.spectrum_id == prediction.c.spectrum_id)
-        .where(prediction.c.campaign_id == campaign_id)
-        .where(prediction.c.iteration == iteration)
-    )
+    prediction, label = schema.prediction, schema.label
+    query = _iteration_rows(campaign_id, iteration, more, PREDICTION_COLUMNS)
     query = query.where(prediction.c.role.in_(roles) if roles else prediction.c.role.is_not(None))
     with engine.connect() as conn:
         rows = [dict(row._mapping) for row in conn.execute(query)]
@@ -109,16 +100,9 @@ def surprise_rows(
     job ranked them (``prediction.surprise_rank``: the anomaly score re-ranked by the
     oracle's relevance answers), as :func:`candidate_rows` gives rows, with ``surprise``
     and ``surprise_rank``; ``role`` stays what the iteration selected the spectrum as."""
-    prediction, spectrum = schema.prediction, schema.spectrum
-    wanted = [*SPECTRUM_COLUMNS, *(name for name in more if name not in SPECTRUM_COLUMNS)]
+    prediction = schema.prediction
     query = (
-        sa.select(
-            *(spectrum.c[name] for name in wanted),
-            *(prediction.c[name] for name in (*PREDICTION_COLUMNS, *SURPRISE_COLUMNS)),
-        )
-        .join(spectrum, spectrum.c.spectrum_id == prediction.c.spectrum_id)
-        .where(prediction.c.campaign_id == campaign_id)
-        .where(prediction.c.iteration == iteration)
+        _iteration_rows(campaign_id, iteration, more, (*PREDICTION_COLUMNS, *SURPRISE_COLUMNS))
         .where(prediction.c.surprise_rank.is_not(None))
         .order_by(prediction.c.surprise_rank)
         .limit(limit)
@@ -129,6 +113,24 @@ def surprise_rows(
     for row in rows:
         row["label"] = latest.get(int(row["spectrum_id"]))
     return rows
+
+
+def _iteration_rows(
+    campaign_id: int, iteration: int, more: Sequence[str], columns: Sequence[str]
+) -> sa.Select[Any]:
+    """An iteration's prediction rows joined to their spectra: the spectrum columns of
+    :data:`SPECTRUM_COLUMNS` and ``more``, the prediction columns ``columns``."""
+    prediction, spectrum = schema.prediction, schema.spectrum
+    wanted = [*SPECTRUM_COLUMNS, *(name for name in more if name not in SPECTRUM_COLUMNS)]
+    return (
+        sa.select(
+            *(spectrum.c[name] for name in wanted),
+            *(prediction.c[name] for name in columns),
+        )
+        .join(spectrum, spectrum.c.spectrum_id == prediction.c.spectrum_id)
+        .where(prediction.c.campaign_id == campaign_id)
+        .where(prediction.c.iteration == iteration)
+    )
 
 
 def _latest_labels(conn: sa.Connection, campaign_id: int, ids: Sequence[int]) -> dict[int, str]:
