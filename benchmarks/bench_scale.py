@@ -527,7 +527,11 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats")
     parser.add_argument("--model", help="a trained .keras model (default: train one)")
-    parser.add_argument("--train-seed", type=int, help="seed of the trained net's data, weights")
+    parser.add_argument(
+        "--train-seed",
+        type=int,
+        help="seed of the trained net's data, weights (campaign stage: of its training)",
+    )
     parser.add_argument("--features", help="(n, 140) float32 .npy to score")
     parser.add_argument("--truth", help="(n,) class index .npy for --features")
     parser.add_argument(

@@ -383,6 +383,7 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
         noise_draw=args.noise_draw, schedule=args.schedule,
         learning_rate=args.learning_rate or (1e-3 if constant else job_defaults.LEARNING_RATE),
         oracle_weight=job_defaults.ORACLE_WEIGHT,  # as an iterate job trains
+        seed=args.train_seed or 0,
     )  # fmt: skip
     request = IterateRequest(
         campaign="scale",

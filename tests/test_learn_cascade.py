@@ -20,7 +20,18 @@ from service.jobs.learning import (
     classify_cascade,
 )
 from service.learn import TrainConfig
-from service.learn.cascade import Gate, audit, sample_sizes
+from service.learn.cascade import (
+    DISTIL_TEMPERATURE,
+    NEEDED_PER_BIN,
+    NOISE_BINS,
+    Cut,
+    Gate,
+    audit,
+    distillation_temperature,
+    noise_level,
+    sample_sizes,
+    sharpen,
+)
 from service.learn.model import SpectrumClassifier
 from service.store.features import FeatureStore
 from service.vocabulary import CLASSES, SCORED_BY_GATE, SCORED_BY_REFERENCE
@@ -108,3 +119,45 @@ def test_auto_puts_the_cascade_in_front_of_large_pools_only():
     assert not cascade_wanted(CASCADE, CASCADE_MIN_ROWS - 1)
     assert cascade_wanted(CASCADE, CASCADE_MIN_ROWS)
     assert cascade_wanted("on", 1000) and not cascade_wanted("off", 10 * CASCADE_MIN_ROWS)
+
+
+def test_noisy_spectra_do_not_set_the_quiet_ones_threshold():
+    """The needed rows the gate is surest of are noisy ones: with a threshold per noise
+    bin, the quiet rows skip at a lower cut than the noisy rows, and no needed row of
+    the audit is skipped in any bin."""
+    rng = np.random.default_rng(5)
+    n = 40_000
+    noise = rng.uniform(0, 1, n).astype(np.float32)
+    needed = rng.random(n) < 0.02  # 800 rows: NOISE_BINS bins
+    # the gate's log-odds: sure for absorption; needed rows low, the noisier the higher
+    odds = np.where(needed, -2 + 8 * noise, 10 + rng.normal(0, 1, n)).astype(np.float32)
+    reference = np.tile(np.float32([0.0, 0.0, 1.0]), (n, 1))
+    reference[needed] = [0.7, 0.0, 0.3]
+    cut = Cut.chosen(odds, noise, reference, ABSORPTION)
+    assert len(cut.thresholds) == NOISE_BINS
+    assert np.all(np.diff(cut.thresholds) > 0), cut  # noisier bins, higher cuts
+    skips = cut.skips(odds, noise)
+    assert not skips[needed].any()
+    one = Cut.chosen(odds, np.zeros(n, np.float32), reference, ABSORPTION)  # all in one bin
+    assert skips.mean() > one.skips(odds, noise).mean() + 0.1
+    few = reference.copy()
+    few[np.flatnonzero(needed)[NEEDED_PER_BIN:]] = [0.0, 0.0, 1.0]  # too few for two bins
+    assert len(Cut.chosen(odds, noise, few, ABSORPTION).thresholds) == 1
+
+
+def test_noise_level_grows_with_the_noise():
+    rng = np.random.default_rng(2)
+    quiet, loud = rng.normal(0, 0.01, (50, 140)), rng.normal(0, 0.1, (50, 140))
+    assert noise_level(loud).min() > 5 * noise_level(quiet).max()
+
+
+def test_only_an_unsure_reference_net_is_sharpened():
+    unsure = np.tile(np.float32([0.002, 0.002, 0.996]), (100, 1))  # log-odds 5.5
+    sure = np.tile(np.float32([1e-7, 1e-7, 1 - 2e-7]), (100, 1))
+    assert distillation_temperature(unsure, ABSORPTION) == DISTIL_TEMPERATURE < 1
+    assert distillation_temperature(sure, ABSORPTION) == 1.0
+    sharper = sharpen(unsure, DISTIL_TEMPERATURE)
+    assert sharper[0, ABSORPTION] > unsure[0, ABSORPTION]
+    np.testing.assert_allclose(sharper.sum(axis=1), 1, rtol=1e-6)
+    one_hot = np.eye(3, dtype=np.float32)
+    np.testing.assert_allclose(sharpen(one_hot, DISTIL_TEMPERATURE), one_hot, atol=1e-12)

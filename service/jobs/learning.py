@@ -29,7 +29,13 @@ from service.learn import (
     hou_rule,
 )
 from service.learn import entropy as shannon_entropy
-from service.learn.cascade import Gate, audit, sample_sizes
+from service.learn.cascade import (
+    Gate,
+    audit,
+    distillation_temperature,
+    noise_level,
+    sample_sizes,
+)
 from service.learn.model import CALIBRATION_ROWS, NOISE_DRAWS, SCHEDULES, finite_rows
 from service.learn.scoring import INT8_AGREEMENT, agreement
 from service.learn.similar import Projection
@@ -540,18 +546,22 @@ def classify_cascade(
     reference(first, (0.0, 0.1))
     times["reference_samples"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    temperature = None  # a given gate was trained elsewhere
     if gate is None:
         x_labelled, y_labelled = labelled
         targets = np.eye(len(CLASSES), dtype=np.float32)[np.asarray(y_labelled, np.int64)]
+        temperature = distillation_temperature(probabilities[distil], absorption)
         gate = Gate.fit(
             np.concatenate([np.asarray(x_labelled, np.float32), _gather(store, distil)]),
             np.concatenate([targets, probabilities[distil]]),
             absorption,
             seed=seed,
+            temperature=temperature,
         )
     times["gate_train"] = time.perf_counter() - clock
     clock = time.perf_counter()
     odds = np.empty(n, np.float32)
+    noise = np.empty(n, np.float32)
     gate_p = np.empty((n, len(CLASSES)), np.float32)
     gate_hou = np.zeros(n, dtype=bool)
     for start in range(0, n, chunk):
@@ -559,11 +569,12 @@ def classify_cascade(
         gate_p[start : start + len(rows)], odds[start : start + len(rows)] = gate.score(
             rows, absorption
         )
+        noise[start : start + len(rows)] = noise_level(rows)
         gate_hou[start : start + len(rows)] = hou_rule(rows, AdaptConfig().grid())
     times["gate_score"] = time.perf_counter() - clock
     audited = _gather(store, audit_rows)
     decision = audit(gate, audited, probabilities[audit_rows], absorption, seed)
-    skip = (odds >= decision.threshold) & ~scored if decision.passed else np.zeros(n, bool)
+    skip = decision.cut.skips(odds, noise) & ~scored if decision.passed else np.zeros(n, bool)
     if not decision.passed:
         log.warning("cascade audit failed on %s (%s): the reference net scores every row",
                     feature_path, decision.reason)  # fmt: skip
@@ -578,6 +589,7 @@ def classify_cascade(
         "audit": decision.to_dict(),
         "gate_flops": gate.flops,
         "distillation_rows": int(n_distil),
+        "distillation_temperature": temperature,
         "scored_by_gate": int(skip.sum()),
         "scored_by_reference": int(n - skip.sum()),
         "seconds": {k: round(v, 2) for k, v in times.items()},

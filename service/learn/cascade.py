@@ -15,19 +15,24 @@ emission-line model (three trained reference nets each), the pair skipped 87-95 
 the pool at <= 1 emission row lost in ~2 400-3 500, where the perceptron of before
 skipped 41-93 % (docs/performance.md, "The cascade"). Both are trained each iteration
 on the iteration's labels and on the reference net's own probabilities for a random
-sample of the pool (distillation), and score every pool row. Rows whose log-odds
+sample of the pool (distillation; an unsure net's sharpened:
+:func:`distillation_temperature`), and score every pool row. Rows whose log-odds
 reach a threshold keep the gate's probabilities (the mean of the two heads; "scored
 by gate"); every other row, and a random audit sample, is scored by the reference net.
 
-The threshold is chosen per pool and iteration from the audit (:func:`audit`):
+The thresholds are chosen per pool and iteration from the audit (:func:`audit`):
 
 * the rows of the audit that **need the reference net** are those it predicts as an
   emission class (p(absorption) below :data:`SURE`): the query batch, the precision
   sample and the candidates are all drawn among them, so all of them are scored by the
   reference net and the batch is the one full scoring would give;
-* the threshold is the largest gate log-odds among them plus :data:`MARGIN`: on the
-  audit no such row is skipped (argmax agreement 100 %, emission recall lost 0, no
-  uncertain row lost);
+* the needed rows the gate is surest of are noisy spectra the reference net itself
+  hesitates on (p(absorption) 0.35-0.5), so one threshold for all would be set by the
+  noisiest few. The audit is split into :data:`NOISE_BINS` by each row's
+  :func:`noise_level`, and each bin's threshold is the largest gate log-odds among its
+  needed rows plus :data:`MARGIN`: on the audit no such row is skipped (argmax
+  agreement 100 %, emission recall lost 0, no uncertain row lost), and the quiet
+  spectra, most of a pool, skip at a lower cut than the noisy ones;
 * the audit **fails**, and the whole pool is scored by the reference net, when (a) on
   a held-out half of the audit the threshold chosen on the other half skips more
   than 0.1 % of its rows that need the reference net (argmax, :data:`AGREEMENT`)
@@ -93,8 +98,32 @@ AUDIT_ROWS = (10_000, 40_000)
 #: Distillation rows: 4 % of the pool, within these bounds. On a 1 M campaign's first
 #: net 10 000 rows (1 %) let the gate skip 4.5 % of the pool (the audit then fails: full
 #: scoring), 40 000 rows 41 % (39.5 s against full scoring's 56.9 s, the same answers).
-DISTIL_ROWS = (10_000, 40_000)
+#: A campaign's early nets are less sure of absorption than a converged one (median
+#: p(absorption) 0.996, not 1.0): on three such nets (200 000-row pool, one seed)
+#: 40 000 rows skipped 0.2-49 % at one threshold, 80 000 rows 23-63 %.
+DISTIL_ROWS = (10_000, 80_000)
 DISTIL_SHARE = 25
+#: An unsure reference net's distillation probabilities are sharpened to ``p ** (1 / T)``
+#: (renormalised) before the gate learns them. Its 0.996 is a log-odds of 5.5, and a
+#: gate fitted to it squeezes the pool into a few log-odds above the needed rows, so
+#: that :data:`MARGIN` alone spans most of the pool. At T = 0.5 the same three nets
+#: skipped 43-89 % (80 000 rows, seeds 0-2) with no needed row lost. A net as sure as
+#: the bench nets :data:`MARGIN` was chosen on (median log-odds 69, its tenth percentile
+#: 11) is left as it is: sharpened, the margin would shrink to half, and on one of
+#: three seeds an emission row was skipped.
+DISTIL_TEMPERATURE = 0.5
+#: A net is unsure when the median absorption log-odds of its absorption rows among the
+#: distillation sample is below this (the campaign nets above: 5.5-10.3).
+UNSURE_LOG_ODDS = 12.0
+#: The audit's noise bins (quantiles of :func:`noise_level`), each with its own threshold.
+#: On two of the nets above (seeds 0-1, 80 000 rows, T = 0.5): one bin skipped 43-75 %,
+#: 2 bins 62-81 %, 4 bins 73-83 %, all with no needed row lost; 8 bins 81-86 % with a
+#: needed row lost in 2 of 4 runs (each bin's largest needed score is then a less
+#: extreme quantile of fewer rows).
+NOISE_BINS = 4
+#: Rows that need the reference net an audit must have per noise bin (a 40 000-row audit
+#: of a campaign's early net has 300-800; a 10 000-row one of a sharp net ~80: one bin).
+NEEDED_PER_BIN = 100
 
 
 def sample_sizes(pool: int) -> tuple[int, int]:
@@ -204,15 +233,17 @@ class Gate:
         absorption: int,
         seed: int = 0,
         epochs: int = GATE_EPOCHS,
+        temperature: float = 1.0,
     ) -> Gate:
         """Fit on (n, m) features and (n, k) target probabilities (one-hot labels and the
-        reference net's soft outputs alike): Adam on the cross-entropy of each head."""
+        reference net's soft outputs alike, sharpened by ``temperature``:
+        :func:`distillation_temperature`): Adam on the cross-entropy of each head."""
         import keras
 
         x = np.asarray(x, np.float32)
         t = np.asarray(targets, np.float32)
         keep = np.isfinite(x).all(axis=1) & np.isfinite(t).all(axis=1)
-        x, t = x[keep], t[keep]
+        x, t = x[keep], sharpen(t[keep], temperature)
         keras.utils.set_random_seed(seed)
         mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-3
         k = t.shape[1]
@@ -244,6 +275,34 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.asarray(e / e.sum(axis=1, keepdims=True), np.float32)
 
 
+def noise_level(x: np.ndarray) -> np.ndarray:
+    """(n,) mean absolute second difference of each row's pixels: its noise (white noise
+    of sigma gives ~1.95 sigma; a line adds a little). NaN rows: NaN. The median would
+    ignore lines and spikes, at 7 s instead of 1 s per 4.1 M rows, for bins that are
+    nearly the same (correlation 0.986 on a campaign pool)."""
+    x = np.asarray(x, np.float32)
+    second = x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
+    return np.asarray(np.abs(second, out=second).mean(axis=1), np.float32)
+
+
+def sharpen(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """``p ** (1 / temperature)``, renormalised per row (one-hot rows stay one-hot)."""
+    logs = np.log(np.clip(np.asarray(probabilities, np.float64), 1e-30, None)) / temperature
+    return softmax(logs).astype(np.float32)
+
+
+def distillation_temperature(reference: np.ndarray, absorption: int) -> float:
+    """:data:`DISTIL_TEMPERATURE` for a reference net that is unsure of absorption across
+    the pool (:data:`UNSURE_LOG_ODDS`), else 1 (the probabilities as they are)."""
+    reference = np.asarray(reference, np.float64)
+    reference = reference[np.isfinite(reference).all(axis=1)]
+    absorbing = reference[reference.argmax(axis=1) == absorption]
+    if not len(absorbing):
+        return 1.0
+    odds = _absorption_log_odds(np.log(np.clip(absorbing, 1e-30, None)), absorption)
+    return DISTIL_TEMPERATURE if float(np.median(odds)) < UNSURE_LOG_ODDS else 1.0
+
+
 def needs_reference(reference: np.ndarray, absorption: int) -> np.ndarray:
     """(n,) bool: rows the reference predicts as emission or is not :data:`SURE` about."""
     reference = np.asarray(reference)
@@ -263,11 +322,58 @@ def threshold(log_odds: np.ndarray, reference: np.ndarray, absorption: int) -> f
 
 
 @dataclasses.dataclass(frozen=True)
+class Cut:
+    """A threshold per noise bin: ``edges`` (bins - 1 noise levels, ascending) split rows
+    into bins, ``thresholds`` the log-odds at which a row of each bin skips."""
+
+    edges: np.ndarray
+    thresholds: np.ndarray
+
+    @classmethod
+    def chosen(
+        cls, log_odds: np.ndarray, noise: np.ndarray, reference: np.ndarray, absorption: int
+    ) -> Cut:
+        """Each bin's :func:`threshold` on the audit rows that fall in it; bins are
+        :data:`NOISE_BINS` quantiles of the rows' noise, fewer where the audit has less
+        than :data:`NEEDED_PER_BIN` rows that need the reference net for each (a bin's
+        largest score is then too mild a quantile). A bin with no needed row says
+        little of the rows it would skip: it takes the threshold of the whole audit."""
+        needed = needs_reference(reference, absorption) | ~np.isfinite(log_odds)
+        bins = int(np.clip(needed.sum() // NEEDED_PER_BIN, 1, NOISE_BINS))
+        finite = noise[np.isfinite(noise)]
+        quantiles = np.linspace(0, 1, bins + 1)[1:-1]
+        edges = np.quantile(finite, quantiles) if len(finite) else np.zeros(0)
+        cut = cls(np.asarray(edges, np.float32), np.full(bins, np.inf))
+        which = cut.bins(noise)
+        overall = threshold(log_odds, reference, absorption)
+        thresholds = [
+            threshold(log_odds[which == b], reference[which == b], absorption)
+            if needed[which == b].any()
+            else overall
+            for b in range(bins)
+        ]
+        return cls(cut.edges, np.asarray(thresholds, np.float64))
+
+    def bins(self, noise: np.ndarray) -> np.ndarray:
+        """Each row's bin (NaN noise: the noisiest)."""
+        return np.searchsorted(self.edges, np.asarray(noise), side="right")
+
+    def skips(self, log_odds: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """(n,) bool: rows whose log-odds reach their bin's threshold."""
+        return np.asarray(log_odds >= self.thresholds[self.bins(noise)])
+
+    def to_dict(self) -> dict[str, list[float | None]]:
+        finite = lambda v: round(float(v), 4) if np.isfinite(v) else None  # noqa: E731
+        return {"noise_edges": [finite(v) for v in self.edges],
+                "thresholds": [finite(v) for v in self.thresholds]}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
 class Audit:
     """What the audit decided, for the job's summary and jobInfo."""
 
     passed: bool
-    threshold: float
+    cut: Cut
     rows: int  # audit rows
     skip_share: float  # share of the audit the gate would skip at the threshold
     held_out_agreement: float  # argmax agreement on the held-out half at its threshold
@@ -276,9 +382,10 @@ class Audit:
     reason: str  # why it failed, or "passed"
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        return {k: (round(v, 6) if isinstance(v, float) and np.isfinite(v) else v)
-                for k, v in out.items()}  # fmt: skip
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "cut"}
+        out = {k: (round(v, 6) if isinstance(v, float) and np.isfinite(v) else v)
+               for k, v in out.items()}  # fmt: skip
+        return {**out, **self.cut.to_dict()}
 
 
 def audit(
@@ -296,13 +403,14 @@ def audit(
     finite = np.isfinite(features).all(axis=1) & np.isfinite(reference).all(axis=1)
     features, reference = features[finite], reference[finite]
     odds = gate.log_odds(features, absorption)
-    cut = threshold(odds, reference, absorption)
-    skip_share = float(np.mean(odds >= cut)) if len(odds) else 0.0
-    # held-out check: a threshold chosen on one half, judged on the other
+    noise = noise_level(features)
+    cut = Cut.chosen(odds, noise, reference, absorption)
+    skip_share = float(np.mean(cut.skips(odds, noise))) if len(odds) else 0.0
+    # held-out check: thresholds chosen on one half, judged on the other
     order = np.random.default_rng(seed).permutation(len(odds))
     first, second = order[: len(order) // 2], order[len(order) // 2 :]
-    half_cut = threshold(odds[first], reference[first], absorption)
-    skipped = odds[second] >= half_cut
+    half_cut = Cut.chosen(odds[first], noise[first], reference[first], absorption)
+    skipped = half_cut.skips(odds[second], noise[second])
     emission = reference[second].argmax(axis=1) != absorption
     disagree = int(np.sum(skipped & emission))
     agreement = 1 - disagree / max(1, len(second))
@@ -325,7 +433,7 @@ def audit(
         reason = "passed"
     return Audit(
         passed=reason == "passed",
-        threshold=cut,
+        cut=cut,
         rows=len(odds),
         skip_share=skip_share,
         held_out_agreement=agreement,
