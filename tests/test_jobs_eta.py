@@ -182,11 +182,6 @@ def test_a_first_iteration_estimates_from_the_services_rates_from_its_first_mome
     # the steps whose seconds vary most from job to job: the rates' medians
     assert accounted["after-fit"] == pytest.approx(small["after-fit"])
     assert accounted["rest"] == pytest.approx(small["rest"])
-    later_job = plans[-1]  # its training twice as slow as the rates': so are those steps
-    later_job.stages = Stages(lambda f, m="": None, list(accounted.items()), clock, 0.0)
-    later_job.rows = 300
-    later_job.rescale(per_epoch=2 * RATES["row_epoch"] * 300)
-    assert later_job.stages.estimate("after-fit") == pytest.approx(2 * small["after-fit"])
     # without rates (its previous job had none to record), all from the previous job
     (tmp_path / RATES_FILE).unlink()
     assert plan("pool") == pytest.approx(
