@@ -235,5 +235,12 @@ def test_a_later_iteration_plans_each_stage_and_the_finish_from_its_previous_job
     assert previous_job(url, "iterate", "CAMPAIGN", "none", tmp_path / "jobs") is None
     # the job saw it: its rates keep it, for a later campaign's first iteration
     record_rates(tmp_path, Rates(**RATES, finish=previous.finish))
-    record_rates(tmp_path, Rates(**RATES))  # a job that saw none
+    record_rates(tmp_path, Rates(**RATES))  # a job that saw none (or a record of before)
     assert read_rates(tmp_path).finish == pytest.approx(1.3)
+    assert read_rates(tmp_path).train_tail is None
+    record_rates(tmp_path, Rates(**RATES, train_tail=1.2))  # the fit's seconds after its epochs
+    rates = read_rates(tmp_path)
+    assert rates.train_tail == pytest.approx(1.2)
+    assert rates.training_seconds(300, 4) == pytest.approx(
+        Rates(**RATES).training_seconds(300, 4) + 1.2
+    )

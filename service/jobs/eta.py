@@ -219,12 +219,14 @@ class TrainTimes:
     one typical batch (SMOTE, the input pipeline, the graph); its first epoch without
     that build; and per epoch after the first. ``first_end``: the first epoch's end
     (a training of one batch per epoch measures no batch: its setup is the first
-    epoch less a later one)."""
+    epoch less a later one). ``tail``: from its last epoch's end to the fit's return
+    (Keras ends the fit in ~1 s more on two cores, after the last epoch's report)."""
 
     setup: float | None = None
     first_epoch: float | None = None
     per_epoch: float | None = None
     first_end: float | None = None
+    tail: float | None = None
 
     def measured_setup(self) -> float | None:
         if self.setup is not None:
@@ -266,6 +268,8 @@ class Rates:
     again); ``classify_row``: seconds per pool row classified (the sample's embedding
     is taken at the same rate); ``rest_row``: seconds per pool row after
     classification (the batch chosen, the predictions recorded, the pool indexed);
+    ``train_tail``: seconds from a training's last epoch to the fit's return
+    (:class:`TrainTimes`), None in a record from before it was kept;
     ``finish``: seconds from the job's results writing to its UWS completion, as the
     job measured it of its campaign's previous job (:class:`PreviousJob`; a job cannot
     see its own end), None where it had none.
@@ -278,6 +282,7 @@ class Rates:
     after_fit: float
     classify_row: float
     rest_row: float
+    train_tail: float | None = None
     finish: float | None = None
 
     def after_fit_seconds(self, sample_rows: int) -> float:
@@ -287,7 +292,8 @@ class Rates:
     def training_seconds(self, rows: int, epochs: int) -> float:
         """A training of ``epochs`` epochs over ``rows`` rows, graph build included."""
         first = 1 / self.epoch_ratio if self.epoch_ratio > 0 else 1.0
-        return self.setup + self.row_epoch * rows * (max(epochs, 1) - 1 + first)
+        epochs_seconds = self.row_epoch * rows * (max(epochs, 1) - 1 + first)
+        return self.setup + epochs_seconds + (self.train_tail or 0.0)
 
 
 def read_rates(home: Path) -> Rates | None:
@@ -296,17 +302,19 @@ def read_rates(home: Path) -> Rates | None:
     an estimate is never worth failing a job)."""
     try:
         kept = json.loads((Path(home) / RATES_FILE).read_text())["jobs"]
-        names = [f.name for f in dataclasses.fields(Rates) if f.name != "finish"]
+        optional = ("train_tail", "finish")  # not in every record: the median of those with it
+        names = [f.name for f in dataclasses.fields(Rates) if f.name not in optional]
         values = {n: float(np.median([float(job[n]) for job in kept])) for n in names}
-        finishes = [float(job["finish"]) for job in kept if job.get("finish") is not None]
+        some = {n: [float(job[n]) for job in kept if job.get(n) is not None] for n in optional}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         if not isinstance(error, FileNotFoundError):
             log.warning("%s: not used for time estimates (%s)", RATES_FILE, error)
         return None
     if not kept or not all(np.isfinite(v) and v >= 0 for v in values.values()):
         return None
-    finish = float(np.median(finishes)) if finishes else None
-    return Rates(**values, finish=finish if finish is None or finish >= 0 else None)
+    medians = {n: float(np.median(v)) if v else None for n, v in some.items()}
+    tail, finish = (v if v is None or v >= 0 else None for v in medians.values())
+    return Rates(**values, train_tail=tail, finish=finish)
 
 
 def record_rates(home: Path, rates: Rates) -> None:
