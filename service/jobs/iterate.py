@@ -209,8 +209,7 @@ class IterateRequest:
 #: 2-core machine, load 1-4, docs/oracle-page.md, *Time left*; the steps after the fit,
 #: a fresh service's first job's: 1.4-1.7 s since their one trace (3.5 s with two; the
 #: later jobs' 0.7-1.1 s); the rest without writing the results: 1.5-1.9e-4 s a
-#: row; the fit's 1.2 s after its last epoch, once measured beside a 1.5-2.6 s
-#: epoch); and the row-epoch rate
+#: row; the fit's seconds after its last epoch: 0.01-0.15 s); and the row-epoch rate
 #: they were measured beside: once the job's first training batches have run, they are
 #: scaled by its own training speed against that one (:meth:`Iteration.rescale`). The
 #: training itself is not guessed: its seconds per row vary 3x with this machine's load
@@ -218,7 +217,7 @@ class IterateRequest:
 #: :data:`SIMBAD_SECONDS` (the earlier default, not measured again).
 DEFAULT_RATES = Rates(
     prepare=2.0, setup=1.9, row_epoch=9e-4, epoch_ratio=1.3, after_fit=1.5,
-    classify_row=1.8e-4, rest_row=1.7e-4, train_tail=1.0,
+    classify_row=1.8e-4, rest_row=1.7e-4, train_tail=0.1,
 )  # fmt: skip
 SIMBAD_SECONDS = 2.0
 #: The job's last stage, from its results writing to its UWS completion, where neither the
@@ -432,8 +431,8 @@ class Iteration:
 
     def train_tail(self) -> float:
         """Seconds the fit takes after its last epoch: the service's median, else the
-        default (:data:`DEFAULT_RATES`); left out of the time left, it had made it lean
-        short by ~1 s from the last epoch on (-21...-31 % at 75 % of a 15-s job)."""
+        default (:data:`DEFAULT_RATES`): small in the demo's one-cycle jobs (0.01-0.15 s),
+        1.2 s in an early-stopped training that restored its best weights."""
         measured = self.rates.train_tail if self.rates is not None else None
         return measured if measured is not None else (DEFAULT_RATES.train_tail or 0.0)
 
