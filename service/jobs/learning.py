@@ -177,11 +177,12 @@ def fit_classifier(
         expected = config.epochs
 
     def first_batch_seconds() -> float | None:
-        """Seconds per batch of the first epoch from its 2nd batch on (the 1st builds
-        the graph), None before the 2nd has ended."""
-        if len(batch_ends) < 2:
+        """Seconds per batch of the first epoch from its 3rd batch on (the 1st builds
+        the graph, the 2nd is often slow too), None before the 4th has ended: one
+        batch's seconds had made a fresh service's first estimate +96 % long."""
+        if len(batch_ends) < 4:
             return None
-        return (batch_ends[-1] - batch_ends[0]) / (len(batch_ends) - 1)
+        return (batch_ends[-1] - batch_ends[1]) / (len(batch_ends) - 2)
 
     def on_first_batches(done: int, batches: int) -> None:
         """Time left while the first epoch runs, from the rows per second so far."""
