@@ -222,7 +222,7 @@ DEFAULT_RATES = Rates(
 SIMBAD_SECONDS = 2.0
 #: The job's last stage, from its results writing to its UWS completion, where neither the
 #: campaign's previous job nor the service's rates measured it (:class:`~service.jobs.eta.
-#: PreviousJob`): 0.08-0.13 s on the demo campaign (bench_eta.py, docs/oracle-page.md).
+#: PreviousJob`): 0.08-0.15 s on the demo campaign (bench_eta.py, docs/oracle-page.md).
 FINISH_SECONDS = 0.1
 
 
@@ -375,12 +375,12 @@ class Iteration:
             # a later iteration: each stage as long as the previous job's (its training
             # refined by its epochs, below: :meth:`train`); but the steps that vary most
             # from one job to the next -- scoring, the steps after the fit with their
-            # traced forward pass (0.4-2.3 s in one demo campaign), the rest -- by the
+            # traced forward pass (0.4-13 s at load 2-5 on two cores), the rest -- by the
             # service's median over its last jobs, the previous one among them: one
             # job's 0.6 s planned for 2.2 s had made the time left -62 % at half way
             score, train, after_fit, classify, rest = (previous.took[n] for n in stages)
             if rates is not None:  # not scaled by the training's speed: 12 demo jobs'
-                # after-fit seconds (0.4-1.9 s) did not follow their row-epoch rate
+                # after-fit seconds (0.4-6.5 s) did not follow their row-epoch rate
                 score, after_fit = rates.prepare, rates.after_fit_seconds(sample)
                 rest = rates.rest_row * pool
         elif not (train and classify and rest is not None):
