@@ -14,14 +14,17 @@ from service.jobs.eta import (
     Rates,
     Stages,
     epochs_left,
+    previous_job,
     read_rates,
     record_rates,
 )
-from service.jobs.iterate import IterateRequest, Iteration
+from service.jobs.iterate import FINISH_SECONDS, IterateRequest, Iteration
 from service.jobs.params import JobParams
 from service.settings import Settings
 from service.store.campaigns import Campaigns
 from service.store.datasets import Datasets
+from uws.models import JobParameters, JobRecord, Phase, ResultRecord
+from uws.store import JobStore
 
 
 def test_epochs_left_counts_patience_from_the_best_epoch_not_to_the_cap():
@@ -152,7 +155,38 @@ def test_a_first_iteration_estimates_from_the_services_rates_from_its_first_mome
     assert later["after-fit"] == pytest.approx(small["after-fit"])
     assert (later["train"], later["classify"]) == pytest.approx((6.0, 0.5))
     assert later["rest"] == pytest.approx(20 - 6.0 - 0.5 - RATES["prepare"] - small["after-fit"])
-    assert sum(v for v in later.values() if v is not None) == pytest.approx(20.0)
+    assert sum(v for k, v in later.items() if v is not None and k != "finish") == 20.0
+    # no previous job's end seen: the finish stage takes the rates' (none recorded here)
+    assert later["finish"] == FINISH_SECONDS
+    # where the campaign's previous UWS job kept its account, each stage is planned as
+    # long as it took there, and the finish from its last stage to its endTime
+    store = JobStore(settings.sqlalchemy_url)
+    store.migrate()
+    took = {"start": 1.0, "score": 0.7, "train": 4.0, "after-fit": 1.2, "classify": 0.3}
+    (tmp_path / "j0").mkdir()
+    (tmp_path / "j0" / "summary.json").write_text(
+        json.dumps({"time_left": {k: {"took": v} for k, v in {**took, "rest": 0.6}.items()}})
+    )
+    store.create(
+        JobRecord("j0", "iterate", None, Phase.EXECUTING, started,
+                  parameters=JobParameters([("CAMPAIGN", "pool")])),
+    )  # fmt: skip
+    store.complete(
+        "j0", {Phase.EXECUTING}, [ResultRecord("summary", "summary.json")],
+        start_time=started, end_time=started + dt.timedelta(seconds=8.5),
+    )  # fmt: skip
+    store.close()
+    accounted = plan("pool")
+    assert (accounted["train"], accounted["classify"]) == pytest.approx((4.0, 0.3))
+    assert accounted["finish"] == pytest.approx(8.5 - 1.0 - 0.7 - 4.0 - 1.2 - 0.3 - 0.6)
+    # the steps whose seconds vary most from job to job: the rates' medians
+    assert accounted["after-fit"] == pytest.approx(small["after-fit"])
+    assert accounted["rest"] == pytest.approx(small["rest"])
+    # without rates (its previous job had none to record), all from the previous job
+    (tmp_path / RATES_FILE).unlink()
+    assert plan("pool") == pytest.approx(
+        {**{k: v for k, v in took.items() if k != "start"}, "rest": 0.6, "finish": 0.7}
+    )
 
 
 def test_the_summary_accounts_each_stage_against_its_plan():
@@ -168,3 +202,45 @@ def test_the_summary_accounts_each_stage_against_its_plan():
     assert account["start"] == {"took": 1.0}
     assert account["train"] == {"planned": 2.0, "estimated": 2.5, "took": 3.0}
     assert account["rest"] == {"planned": None, "estimated": None, "took": 2.0}
+
+
+def test_a_later_iteration_plans_each_stage_and_the_finish_from_its_previous_job(tmp_path):
+    """Issue 23: the last ~0.7 s of an iterate job (its results recorded, the UWS
+    completion) belonged to no stage, so late estimates leaned short (-35 % at 75 %).
+    The previous job of the campaign says how long each of its stages took (its
+    summary's account) and, against its UWS endTime, how long its finish took."""
+    url = f"sqlite:///{tmp_path / 'alvo.sqlite'}"
+    store = JobStore(url)
+    store.migrate()
+    start = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    took = {"start": 1.0, "score": 2.0, "train": 5.0, "after-fit": 1.5, "classify": 0.5}
+    account = {k: {"took": v} for k, v in {**took, "rest": 0.4, "finish": 0.1}.items()}
+    for job_id, campaign, end in (("j1", "c", 11.7), ("j2", "other", 30.0)):
+        (tmp_path / "jobs" / job_id).mkdir(parents=True)
+        (tmp_path / "jobs" / job_id / "summary.json").write_text(json.dumps({"time_left": account}))
+        store.create(
+            JobRecord(job_id, "iterate", None, Phase.EXECUTING, start,
+                      parameters=JobParameters([("CAMPAIGN", campaign)])),
+        )  # fmt: skip
+        store.complete(
+            job_id, {Phase.EXECUTING}, [ResultRecord("summary", "summary.json")],
+            start_time=start, end_time=start + dt.timedelta(seconds=end),
+        )  # fmt: skip
+    store.close()
+    previous = previous_job(url, "iterate", "CAMPAIGN", "c", tmp_path / "jobs")
+    assert previous is not None
+    assert previous.took == {**{k: v for k, v in took.items() if k != "start"}, "rest": 0.4}
+    # its finish began at 1 + 2 + 5 + 1.5 + 0.5 + 0.4 = 10.4 s, it ended at 11.7 s
+    assert previous.finish == pytest.approx(1.3)
+    assert previous_job(url, "iterate", "CAMPAIGN", "none", tmp_path / "jobs") is None
+    # the job saw it: its rates keep it, for a later campaign's first iteration
+    record_rates(tmp_path, Rates(**RATES, finish=previous.finish))
+    record_rates(tmp_path, Rates(**RATES))  # a job that saw none (or a record of before)
+    assert read_rates(tmp_path).finish == pytest.approx(1.3)
+    assert read_rates(tmp_path).train_tail is None
+    record_rates(tmp_path, Rates(**RATES, train_tail=1.2))  # the fit's seconds after its epochs
+    rates = read_rates(tmp_path)
+    assert rates.train_tail == pytest.approx(1.2)
+    assert rates.training_seconds(300, 4) == pytest.approx(
+        Rates(**RATES).training_seconds(300, 4) + 1.2
+    )

@@ -149,6 +149,12 @@ def test_two_iterations_with_oracle_labels_in_between(service):
     )
     summary = httpx.get(second.results["summary"][0]).json()
     assert summary["iteration"] == 1
+    # issue 23: the job's last stage, from its results to its UWS completion, planned from
+    # the first job's account against its endTime; its training as the first one took
+    before = httpx.get(first.results["summary"][0]).json()["time_left"]
+    account = summary["time_left"]
+    assert before["finish"]["took"] is not None and account["finish"]["planned"] is not None
+    assert account["train"]["planned"] == pytest.approx(before["train"]["took"], abs=1e-3)
     # issue 25: a quarter of the batch (20) by emission probability; the pool's EM priors
     assert summary["exploit"] == 5 and "5 most likely emission" in summary["why"]["query"]
     # three priors rounded to 5 decimals: their sum is 1 within 3 half-units of the last

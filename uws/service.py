@@ -30,6 +30,8 @@ import datetime as dt
 import logging
 import secrets
 import shutil
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,7 +40,7 @@ import anyio.to_thread
 
 from uws import models
 from uws.broadcast import Broadcast
-from uws.events import PhaseNotifier
+from uws.events import PROGRESS_GAP, PhaseNotifier
 from uws.executors import Executor, make_executor
 from uws.joblist import JobList
 from uws.models import (
@@ -119,6 +121,9 @@ class UWSService:
         self._watchdog: asyncio.Task[None] | None = None
         self._orphan_check = orphan_check
         self._broadcast = Broadcast(self.store.engine)
+        #: per job: when its last progress notice went to other processes (PostgreSQL)
+        self._published: dict[str, float] = {}
+        self._published_lock = threading.Lock()
 
     def add(self, job_list: JobList) -> JobList:
         """Register a job list (before :meth:`routes` is called)."""
@@ -310,9 +315,14 @@ class UWSService:
         seconds: float,
         phase: Phase | None = None,
     ) -> JobRecord:
-        """UWS 1.1 blocking GET: return when the phase changes or ``seconds`` pass.
+        """UWS 1.1 blocking GET: return when the phase changes, when the job's jobInfo
+        progress (fraction or message) changes, or when ``seconds`` pass. UWS 1.1 lets
+        the server answer before the timeout: a follower (the page, ``WAIT=3`` in
+        ``static/jobs.js``) sees a new fraction as it is reported, not up to its
+        WAIT later; progress wakes come at most every
+        :data:`uws.events.PROGRESS_GAP` seconds per job.
 
-        A wake-up whose re-read shows the same phase (a late or echoed
+        A wake-up whose re-read shows the same phase and progress (a late or echoed
         notification) goes back to waiting for the time that is left.
         """
         notifier = self._notifier
@@ -323,15 +333,18 @@ class UWSService:
             job = await self.get(job_list, owner, job_id)
             if not models.should_wait(job.phase, phase) or seconds <= 0:
                 return job
-            first = job.phase
-            while job.phase == first and not notifier.closed:
+            first = (job.phase, job.progress, job.progress_message)
+            while (job.phase, job.progress, job.progress_message) == first:
+                if notifier.closed:
+                    break
                 try:
                     await asyncio.wait_for(changed.wait(), timeout=deadline - loop.time())
                 except TimeoutError:
                     break
                 changed.clear()  # before the read: a change after it sets the event again
                 job = await self.get(job_list, owner, job_id)
-        return await self.get(job_list, owner, job_id) if job.phase == first else job
+        unchanged = (job.phase, job.progress, job.progress_message) == first
+        return await self.get(job_list, owner, job_id) if unchanged else job
 
     async def run(self, job_list: JobList, owner: str | None, job_id: str) -> None:
         await self.get(job_list, owner, job_id)
@@ -517,6 +530,8 @@ class UWSService:
             if not (is_busy(error) or is_unavailable(error)):
                 raise
             log.warning("UWS job %s progress not recorded: %s", job_id, type(error).__name__)
+            return
+        self._progressed(job_id)
 
     def on_outcome(self, job_id: str, outcome: Outcome) -> None:
         """Record how the job ended; a database that is away or busy is waited for
@@ -605,6 +620,26 @@ class UWSService:
         """A phase changed: wake this process's WAITs, and other processes' (PostgreSQL)."""
         if self._notifier is not None:
             self._notifier.notify(job_id)
+        self._broadcast.publish(job_id)
+
+    def _progressed(self, job_id: str) -> None:
+        """A progress report was recorded: wake this process's WAITs on the job (at most
+        every :data:`~uws.events.PROGRESS_GAP` s), and, on PostgreSQL, other processes'
+        (at most one notice per job per gap; a report inside it reaches their WAITs with
+        the next notice or at their timeout)."""
+        if self._notifier is not None:
+            self._notifier.notify_progress(job_id)
+        if not self._broadcast.enabled:
+            return
+        now = time.monotonic()
+        with self._published_lock:
+            if now - self._published.get(job_id, -PROGRESS_GAP) < PROGRESS_GAP:
+                return
+            if len(self._published) > 256:
+                self._published = {
+                    k: t for k, t in self._published.items() if now - t < PROGRESS_GAP
+                }
+            self._published[job_id] = now
         self._broadcast.publish(job_id)
 
     def _poke(self) -> None:

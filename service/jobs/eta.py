@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from uws.models import Phase
 from uws.runner import Progress
 from uws.store import JobStore
 
@@ -43,6 +44,53 @@ def job_started(database_url: str, job_id: str) -> float | None:
         store.close()
     start = record.start_time if record is not None else None
     return start.timestamp() if start is not None else None
+
+
+@dataclasses.dataclass
+class PreviousJob:
+    """What an earlier job of the same work took (its summary's ``time_left``, see
+    :meth:`Stages.account`): each stage's seconds, and ``finish``, the seconds from its
+    last stage's beginning (writing its results) to its UWS endTime -- the results
+    recorded and the job completed after its last report, which no stage saw."""
+
+    took: dict[str, float]
+    finish: float
+
+
+def previous_job(
+    database_url: str, job_list: str, parameter: str, value: str, jobs_dir: Path
+) -> PreviousJob | None:
+    """The latest COMPLETED job of ``job_list`` with ``parameter`` = ``value`` (a
+    campaign's previous iterate job), as its UWS record and its summary's account say;
+    None where there is none, its summary is gone (a destroyed job) or it kept no account."""
+    store = JobStore(database_url)
+    try:
+        if not store.holds_jobs():  # work run outside a UWS service (a benchmark's)
+            return None
+        done = store.with_parameter(job_list, parameter, value, (Phase.COMPLETED,))
+        record = store.get(done[-1].id) if done else None
+    except Exception as error:  # an estimate is never worth failing a job
+        log.warning("previous %s job not read for time estimates (%s)", job_list, error)
+        return None
+    finally:
+        store.close()
+    if record is None or record.start_time is None or record.end_time is None:
+        return None
+    summary = next((r for r in record.results if r.id == "summary"), None)
+    if summary is None or "://" in summary.location:
+        return None
+    try:
+        account = json.loads((jobs_dir / record.id / summary.location).read_text())["time_left"]
+        took = {k: float(v["took"]) for k, v in account.items() if v.get("took") is not None}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if "start" not in took:
+        return None
+    # the last stage began when every one before it had taken its time (the account's
+    # "finish", where the job kept one, ran to the summary's writing, not to the end)
+    begun = record.start_time.timestamp() + sum(t for k, t in took.items() if k != "finish")
+    finish = max(0.0, record.end_time.timestamp() - begun)
+    return PreviousJob({k: t for k, t in took.items() if k not in ("start", "finish")}, finish)
 
 
 def epochs_left(val_losses: Sequence[float], patience: int, cap: int) -> int:
@@ -171,12 +219,15 @@ class TrainTimes:
     one typical batch (SMOTE, the input pipeline, the graph); its first epoch without
     that build; and per epoch after the first. ``first_end``: the first epoch's end
     (a training of one batch per epoch measures no batch: its setup is the first
-    epoch less a later one)."""
+    epoch less a later one). ``tail``: from its last epoch's end to the fit's return
+    (0.01-0.15 s in the demo's one-cycle iterate jobs; 1.2 s in one early-stopped
+    training that restored its best epoch's weights, on two cores)."""
 
     setup: float | None = None
     first_epoch: float | None = None
     per_epoch: float | None = None
     first_end: float | None = None
+    tail: float | None = None
 
     def measured_setup(self) -> float | None:
         if self.setup is not None:
@@ -217,7 +268,12 @@ class Rates:
     fit besides embedding the pool's sample (saving the model, recording, loading it
     again); ``classify_row``: seconds per pool row classified (the sample's embedding
     is taken at the same rate); ``rest_row``: seconds per pool row after
-    classification (the batch chosen, the predictions recorded, the pool indexed).
+    classification (the batch chosen, the predictions recorded, the pool indexed);
+    ``train_tail``: seconds from a training's last epoch to the fit's return
+    (:class:`TrainTimes`), None in a record from before it was kept;
+    ``finish``: seconds from the job's results writing to its UWS completion, as the
+    job measured it of its campaign's previous job (:class:`PreviousJob`; a job cannot
+    see its own end), None where it had none.
     """
 
     prepare: float
@@ -227,6 +283,8 @@ class Rates:
     after_fit: float
     classify_row: float
     rest_row: float
+    train_tail: float | None = None
+    finish: float | None = None
 
     def after_fit_seconds(self, sample_rows: int) -> float:
         """The steps between the fit and the pool's classification, in seconds."""
@@ -235,7 +293,8 @@ class Rates:
     def training_seconds(self, rows: int, epochs: int) -> float:
         """A training of ``epochs`` epochs over ``rows`` rows, graph build included."""
         first = 1 / self.epoch_ratio if self.epoch_ratio > 0 else 1.0
-        return self.setup + self.row_epoch * rows * (max(epochs, 1) - 1 + first)
+        epochs_seconds = self.row_epoch * rows * (max(epochs, 1) - 1 + first)
+        return self.setup + epochs_seconds + (self.train_tail or 0.0)
 
 
 def read_rates(home: Path) -> Rates | None:
@@ -244,15 +303,19 @@ def read_rates(home: Path) -> Rates | None:
     an estimate is never worth failing a job)."""
     try:
         kept = json.loads((Path(home) / RATES_FILE).read_text())["jobs"]
-        names = [f.name for f in dataclasses.fields(Rates)]
+        optional = ("train_tail", "finish")  # not in every record: the median of those with it
+        names = [f.name for f in dataclasses.fields(Rates) if f.name not in optional]
         values = {n: float(np.median([float(job[n]) for job in kept])) for n in names}
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        some = {n: [float(job[n]) for job in kept if job.get(n) is not None] for n in optional}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         if not isinstance(error, FileNotFoundError):
             log.warning("%s: not used for time estimates (%s)", RATES_FILE, error)
         return None
     if not kept or not all(np.isfinite(v) and v >= 0 for v in values.values()):
         return None
-    return Rates(**values)
+    medians = {n: float(np.median(v)) if v else None for n, v in some.items()}
+    tail, finish = (v if v is None or v >= 0 else None for v in medians.values())
+    return Rates(**values, train_tail=tail, finish=finish)
 
 
 def record_rates(home: Path, rates: Rates) -> None:
@@ -264,7 +327,7 @@ def record_rates(home: Path, rates: Rates) -> None:
         kept = kept if isinstance(kept, list) else []
     except (OSError, ValueError, KeyError, TypeError):
         kept = []
-    entry = {k: round(v, 9) for k, v in dataclasses.asdict(rates).items()}
+    entry = {k: round(v, 9) for k, v in dataclasses.asdict(rates).items() if v is not None}
     kept = [*kept, {**entry, "recorded": round(time.time(), 1)}][-RATES_KEPT:]
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     try:

@@ -76,7 +76,15 @@ from typing import Any
 
 import numpy as np
 
-from service.jobs.eta import Rates, Stages, TrainTimes, job_started, read_rates, record_rates
+from service.jobs.eta import (
+    Rates,
+    Stages,
+    TrainTimes,
+    job_started,
+    previous_job,
+    read_rates,
+    record_rates,
+)
 from service.jobs.learning import (
     CASCADE,
     CASCADE_CHOICES,
@@ -198,18 +206,24 @@ class IterateRequest:
 #: yet (:func:`service.jobs.eta.read_rates`): the rates of the steps after the training
 #: (saving and reloading the model, classifying the pool, choosing and recording the
 #: batch), measured on the demo campaign (2 000 spectra; `benchmarks/bench_eta.py` on a
-#: 2-core machine, load 2-5, docs/oracle-page.md, *Time left*; the steps after the fit,
-#: a fresh service's first job's: 0.4-8.4 s, median 3.5 s); and the row-epoch rate
+#: 2-core machine, load 1-4, docs/oracle-page.md, *Time left*; the steps after the fit,
+#: a fresh service's first job's: 1.4-1.7 s since their one trace (3.5 s with two; the
+#: later jobs' 0.7-1.1 s); the rest without writing the results: 1.5-1.9e-4 s a
+#: row; the fit's seconds after its last epoch: 0.01-0.15 s); and the row-epoch rate
 #: they were measured beside: once the job's first training batches have run, they are
 #: scaled by its own training speed against that one (:meth:`Iteration.rescale`). The
 #: training itself is not guessed: its seconds per row vary 3x with this machine's load
 #: alone. SIMBAD's lookup (``ALVO_SIMBAD=on``) is not in those offline rates: it adds
 #: :data:`SIMBAD_SECONDS` (the earlier default, not measured again).
 DEFAULT_RATES = Rates(
-    prepare=2.0, setup=1.9, row_epoch=9e-4, epoch_ratio=1.3, after_fit=3.5,
-    classify_row=1.8e-4, rest_row=2e-4,
+    prepare=2.0, setup=1.9, row_epoch=9e-4, epoch_ratio=1.3, after_fit=1.5,
+    classify_row=1.8e-4, rest_row=1.7e-4, train_tail=0.1,
 )  # fmt: skip
 SIMBAD_SECONDS = 2.0
+#: The job's last stage, from its results writing to its UWS completion, where neither the
+#: campaign's previous job nor the service's rates measured it (:class:`~service.jobs.eta.
+#: PreviousJob`): 0.08-0.15 s on the demo campaign (bench_eta.py, docs/oracle-page.md).
+FINISH_SECONDS = 0.1
 
 
 @job_runner
@@ -313,7 +327,8 @@ class Iteration:
         self.index_similar(predictions)
         self.stages.begin("rest", "identifying candidates in SIMBAD")
         self.crossmatch(roles)
-        self.stages.begin("rest", f"writing results; {self.candidate_note()}")
+        # before the results are written: from here to the UWS completion is the finish stage
+        self.stages.begin("finish", f"writing results; {self.candidate_note()}")
         results = self.results(predictions.probabilities, roles)
         self.record_rates()
         return results
@@ -338,6 +353,16 @@ class Iteration:
         if last.get("started") and last.get("finished") and train and classify:
             total = (last["finished"] - last["started"]).total_seconds()
             rest = max(0.0, total - train - classify)
+        #: the campaign's previous iterate job, stage by stage, as its summary accounts them,
+        #: and its seconds from its results writing to its UWS completion
+        previous = None
+        if earlier:
+            previous = previous_job(
+                self.settings.sqlalchemy_url, "iterate", "CAMPAIGN", self.campaign.name,
+                self.workdir.parent,
+            )  # fmt: skip
+        #: the finish this job saw of its campaign's previous one (kept with its rates)
+        self.finish_seen = previous.finish if previous is not None else None
         pool = len(self.campaign.target.features)
         sample = len(sample_rows(pool))
         #: the service's measured rates: a first iteration's every stage; any training's
@@ -345,7 +370,20 @@ class Iteration:
         self.rates = rates = read_rates(self.settings.home)
         score, after_fit = 1.0, 0.0  # the previous iteration's rest holds the after-fit
         self.planned = None
-        if not (train and classify and rest is not None):
+        stages = ("score", "train", "after-fit", "classify", "rest")
+        if previous is not None and all(name in previous.took for name in stages):
+            # a later iteration: each stage as long as the previous job's (its training
+            # refined by its epochs, below: :meth:`train`); but the steps that vary most
+            # from one job to the next -- scoring, the steps after the fit with their
+            # traced forward pass (0.4-13 s at load 2-5 on two cores), the rest -- by the
+            # service's median over its last jobs, the previous one among them: one
+            # job's 0.6 s planned for 2.2 s had made the time left -62 % at half way
+            score, train, after_fit, classify, rest = (previous.took[n] for n in stages)
+            if rates is not None:  # not scaled by the training's speed: 12 demo jobs'
+                # after-fit seconds (0.4-6.5 s) did not follow their row-epoch rate
+                score, after_fit = rates.prepare, rates.after_fit_seconds(sample)
+                rest = rates.rest_row * pool
+        elif not (train and classify and rest is not None):
             # a first iteration: the service's rates (else the defaults) x this job's work
             base = self.planned = rates or DEFAULT_RATES
             train = None  # the defaults do not guess the training
@@ -364,12 +402,18 @@ class Iteration:
             after_fit = rates.after_fit_seconds(sample)
             rest = max(rates.rest_row * pool, rest - score - after_fit)
         self.unscaled = {"after-fit": after_fit, "classify": classify, "rest": rest}
+        finish = FINISH_SECONDS
+        if rates is not None and rates.finish is not None:
+            finish = rates.finish  # the median of the finishes the last jobs saw
+        elif previous is not None:
+            finish = previous.finish
         return [
             ("score", score),
             ("train", train or None),
             ("after-fit", after_fit),
             ("classify", classify),
             ("rest", rest),
+            ("finish", finish),
         ]
 
     def rescale(self, per_epoch: float) -> None:
@@ -384,6 +428,13 @@ class Iteration:
         for name, seconds in self.unscaled.items():
             if seconds is not None:
                 self.stages.set(name, seconds * factor)
+
+    def train_tail(self) -> float:
+        """Seconds the fit takes after its last epoch: the service's median, else the
+        default (:data:`DEFAULT_RATES`): small in the demo's one-cycle jobs (0.01-0.15 s),
+        1.2 s in an early-stopped training that restored its best weights."""
+        measured = self.rates.train_tail if self.rates is not None else None
+        return measured if measured is not None else (DEFAULT_RATES.train_tail or 0.0)
 
     def training_rows(self) -> int:
         """Rows a training sees per epoch, before balancing: the labelled source spectra
@@ -407,7 +458,7 @@ class Iteration:
         time estimates of later campaigns' first iterations."""
         began, times = self.stages.began, self.train_times
         pool = len(self.campaign.target.features)
-        stages = ("score", "train", "after-fit", "classify", "rest")
+        stages = ("score", "train", "after-fit", "classify", "rest", "finish")
         ratio, setup = times.epoch_ratio, times.measured_setup()
         if setup is None or times.per_epoch is None or ratio is None:
             return  # a training of one epoch: no rate per epoch to keep
@@ -424,7 +475,9 @@ class Iteration:
             epoch_ratio=ratio,
             after_fit=max(0.0, after),
             classify_row=max(0.0, classify_row),
-            rest_row=max(0.0, (self.stages.clock() - began["rest"]) / pool),
+            rest_row=max(0.0, (began["finish"] - began["rest"]) / pool),
+            train_tail=times.tail,
+            finish=self.finish_seen,
         )
         record_rates(self.settings.home, rates)
 
@@ -510,6 +563,7 @@ class Iteration:
         classifier = fit_classifier(
             features, y, self.request.training, provenance, stage, previous, self.prior_epochs,
             oracle, self.train_times, (self.rates or DEFAULT_RATES).epoch_ratio, self.rescale,
+            self.train_tail(),
         )  # fmt: skip
         self.timings["train"] = time.perf_counter() - started
         self.stages.begin("after-fit", "saving the model; embedding a sample of the pool")

@@ -146,6 +146,7 @@ def fit_classifier(
     times: TrainTimes | None = None,
     epoch_ratio: float = 1.0,
     on_speed: Callable[[float], None] | None = None,
+    tail: float = 0.0,
 ) -> Any:
     """A CNN trained on features made with the service's adaptation (recorded in the model).
 
@@ -168,7 +169,9 @@ def fit_classifier(
     it before (:class:`~service.jobs.eta.Rates`); until this training has run a
     second epoch, its first epoch's speed times this is a later epoch's. ``on_speed``:
     called with that estimate of a later epoch's seconds before each report (a job
-    scales the stages it has not measured yet by it).
+    scales the stages it has not measured yet by it). ``tail``: the seconds the fit
+    takes after its last epoch (:attr:`~service.jobs.eta.TrainTimes.tail`, as measured
+    before), in every time left; this training's own is measured into ``times``.
     """
     losses: list[float] = []
     ends: list[float] = []
@@ -180,11 +183,12 @@ def fit_classifier(
         expected = config.epochs
 
     def first_batch_seconds() -> float | None:
-        """Seconds per batch of the first epoch from its 2nd batch on (the 1st builds
-        the graph), None before the 2nd has ended."""
-        if len(batch_ends) < 2:
+        """Seconds per batch of the first epoch from its 3rd batch on (the 1st builds
+        the graph, the 2nd is often slow too), None before the 4th has ended: one
+        batch's seconds had made a fresh service's first estimate +96 % long."""
+        if len(batch_ends) < 4:
             return None
-        return (batch_ends[-1] - batch_ends[0]) / (len(batch_ends) - 1)
+        return (batch_ends[-1] - batch_ends[1]) / (len(batch_ends) - 2)
 
     def on_first_batches(done: int, batches: int) -> None:
         """Time left while the first epoch runs, from the rows per second so far."""
@@ -194,7 +198,7 @@ def fit_classifier(
         if per_batch is None or done >= batches:
             return
         more = max(1, min(expected, config.epochs)) - 1
-        left = per_batch * (batches - done) + per_batch * batches * epoch_ratio * more
+        left = per_batch * (batches - done) + per_batch * batches * epoch_ratio * more + tail
         if on_speed is not None:
             on_speed(per_batch * batches * epoch_ratio)
         if times is not None:
@@ -230,7 +234,7 @@ def fit_classifier(
                 why = f"best validation loss at epoch {best}; one-cycle schedule of {epochs}"
         else:
             more, why = epochs - epoch, "no validation set: runs every epoch"
-        left = per_epoch * more
+        left = per_epoch * more + tail
         if on_speed is not None:
             on_speed(per_epoch)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in logs.items() if "loss" in k)
@@ -240,7 +244,7 @@ def fit_classifier(
     initial = None
     if config.warm_start and initial_path is not None and Path(initial_path).exists():
         initial = load_model(initial_path)
-    return SpectrumClassifier.train(
+    classifier = SpectrumClassifier.train(
         x,
         y,
         config,
@@ -253,6 +257,9 @@ def fit_classifier(
         on_first_batches=on_first_batches if stage is not None else None,
         oracle=oracle,
     )
+    if stage is not None and times is not None and ends:
+        times.tail = max(0.0, stage.elapsed() - ends[-1])
+    return classifier
 
 
 def record_model(

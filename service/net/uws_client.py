@@ -136,8 +136,9 @@ def again(
 def follow(job_url: str, on_change: Callable[[JobStatus], None], wait_s: int = 30) -> JobStatus:
     """Block until the job ends, calling ``on_change`` on each phase or progress change.
 
-    Uses UWS 1.1 WAIT, so the server answers the moment the phase changes;
-    progress between phase changes is seen at most ``wait_s`` late.
+    Uses UWS 1.1 WAIT, so the server answers the moment the phase changes; alvo's
+    own service answers a WAIT at a progress report too (at most every 0.5 s a job),
+    another at most ``wait_s`` late.
     """
     import httpx
 

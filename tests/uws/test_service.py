@@ -73,3 +73,52 @@ def test_an_executing_job_whose_worker_vanished_goes_to_error(tmp_path: Path) ->
     phase, message = asyncio.run(scenario())
     assert phase == Phase.ERROR
     assert "while the job was EXECUTING, and its worker is gone" in message
+
+
+def test_wait_on_an_executing_job_returns_at_its_next_progress_report(tmp_path: Path) -> None:
+    """Issue 23: WAIT with PHASE=EXECUTING returned only on a phase change, so a page
+    following a job (WAIT=3) saw a new jobInfo fraction up to 3 s late. UWS 1.1 lets
+    the server answer before the timeout: a progress report wakes the WAIT, at most
+    once per job every PROGRESS_GAP seconds (a report inside the gap at its end)."""
+
+    async def scenario() -> list[tuple[float | None, float]]:
+        service = UWSService(
+            f"sqlite:///{tmp_path / 'jobs.sqlite'}",
+            "local",
+            tmp_path / "work",
+            job_lists=job_lists(),
+            orphan_check=3600.0,  # its worker is no process: never resolved as lost here
+        )
+        demo = service.lists["demo"]
+        await service.start()
+        seen: list[tuple[float | None, float]] = []
+        try:
+            job = await service.create(demo, None, JobParameters([("task", "echo")]))
+            # as if a worker ran it (a report of the demo's own jobs would race this test)
+            service.store.update(job.id, None, phase=Phase.EXECUTING.value, worker="test")
+
+            async def report_while_waited(fraction: float, message: str, timeout: float) -> None:
+                started = time.monotonic()
+                waiting = asyncio.create_task(
+                    service.wait(demo, None, job.id, timeout, Phase.EXECUTING)
+                )
+                deadline = time.monotonic() + 10
+                while service.waiting() < 1:  # the WAIT is held before the report
+                    assert time.monotonic() < deadline, "the WAIT was never held"
+                    await asyncio.sleep(0.01)
+                await asyncio.to_thread(service.on_progress, job.id, fraction, message)
+                answer = await waiting
+                assert answer.phase == Phase.EXECUTING
+                seen.append((answer.progress, time.monotonic() - started))
+
+            await report_while_waited(0.25, "a quarter", 30.0)
+            await report_while_waited(0.5, "half", 30.0)  # inside the gap: at its end
+            await report_while_waited(0.5, "half", 1.0)  # nothing changed: WAIT goes on
+            return seen
+        finally:
+            await service.stop()
+
+    (first, after_first), (second, after_second), (same, after_same) = asyncio.run(scenario())
+    assert first == 0.25 and after_first < 5  # not the 30 s of the WAIT
+    assert second == 0.5 and after_second < 5
+    assert same == 0.5 and after_same >= 0.95

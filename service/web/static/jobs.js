@@ -93,7 +93,8 @@ const AlvoJobs = (() => {
   /**
    * Follow a job until it ends, calling onStatus at every change and every second
    * (the elapsed time counts on while the service is busy). UWS WAIT answers at once
-   * on a phase change; progress is read at least every 3 s. Times are the service's:
+   * on a phase change and, from alvo's service, at a new progress report (at most every
+   * 0.5 s a job); elsewhere progress is read at least every 3 s. Times are the service's:
    * the offset of its clock is read from each answer's Date header.
    */
   async function follow(url, onStatus) {
