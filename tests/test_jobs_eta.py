@@ -13,6 +13,7 @@ from service.jobs.eta import (
     RATES_KEPT,
     Rates,
     Stages,
+    TrainTimes,
     epochs_left,
     previous_job,
     read_rates,
@@ -244,3 +245,18 @@ def test_a_later_iteration_plans_each_stage_and_the_finish_from_its_previous_job
     assert rates.training_seconds(300, 4) == pytest.approx(
         Rates(**RATES).training_seconds(300, 4) + 1.2
     )
+
+
+def test_the_first_epochs_batches_make_a_whole_later_epoch_by_the_batch_ratio(tmp_path):
+    """A first epoch's batches leave out every epoch's validation: scaled by the first
+    epoch's whole seconds (``epoch_ratio``), a training's first estimates ran 20-30 %
+    short. Its batches alone are kept (``first_batches``), and the service's rates keep
+    a later epoch over them (``batch_ratio``), older records without it still read."""
+    times = TrainTimes(first_epoch=1.0, per_epoch=1.2, first_batches=0.8)
+    assert times.batch_ratio == pytest.approx(1.5)
+    assert times.epoch_ratio == pytest.approx(1.2)
+    assert TrainTimes(per_epoch=1.2).batch_ratio is None  # no batch measured
+    record_rates(tmp_path, Rates(**RATES))  # a record from before batch_ratio
+    record_rates(tmp_path, Rates(**RATES, batch_ratio=1.4))
+    record_rates(tmp_path, Rates(**RATES, batch_ratio=1.2))
+    assert read_rates(tmp_path).batch_ratio == pytest.approx(1.3)  # median of those with it

@@ -228,6 +228,8 @@ class TrainTimes:
     per_epoch: float | None = None
     first_end: float | None = None
     tail: float | None = None
+    #: the first epoch's batches at their steady speed (no graph build, no validation)
+    first_batches: float | None = None
 
     def measured_setup(self) -> float | None:
         if self.setup is not None:
@@ -242,6 +244,15 @@ class TrainTimes:
         if self.per_epoch is None:
             return None
         return self.per_epoch / self.first_epoch if self.first_epoch else 1.0
+
+    @property
+    def batch_ratio(self) -> float | None:
+        """A later epoch's seconds over the first epoch's batches alone: what the
+        batches a training has run in its first epoch say of a whole later epoch, its
+        validation and callbacks included."""
+        if self.per_epoch is None or not self.first_batches:
+            return None
+        return self.per_epoch / self.first_batches
 
 
 #: The service's measured rates (:class:`Rates`), in its home: they describe the machine
@@ -273,7 +284,11 @@ class Rates:
     (:class:`TrainTimes`), None in a record from before it was kept;
     ``finish``: seconds from the job's results writing to its UWS completion, as the
     job measured it of its campaign's previous job (:class:`PreviousJob`; a job cannot
-    see its own end), None where it had none.
+    see its own end), None where it had none; ``batch_ratio``: a later epoch's seconds
+    over the first epoch's batches alone (:attr:`TrainTimes.batch_ratio`: scaled by
+    ``epoch_ratio`` instead, the first epoch's batches had missed every epoch's
+    validation, and the first estimates of a training were 20-30 % short), None in a
+    record from before it was kept.
     """
 
     prepare: float
@@ -285,6 +300,7 @@ class Rates:
     rest_row: float
     train_tail: float | None = None
     finish: float | None = None
+    batch_ratio: float | None = None
 
     def after_fit_seconds(self, sample_rows: int) -> float:
         """The steps between the fit and the pool's classification, in seconds."""
@@ -303,7 +319,8 @@ def read_rates(home: Path) -> Rates | None:
     an estimate is never worth failing a job)."""
     try:
         kept = json.loads((Path(home) / RATES_FILE).read_text())["jobs"]
-        optional = ("train_tail", "finish")  # not in every record: the median of those with it
+        # not in every record: the median of those with it
+        optional = ("train_tail", "finish", "batch_ratio")
         names = [f.name for f in dataclasses.fields(Rates) if f.name not in optional]
         values = {n: float(np.median([float(job[n]) for job in kept])) for n in names}
         some = {n: [float(job[n]) for job in kept if job.get(n) is not None] for n in optional}
@@ -314,8 +331,8 @@ def read_rates(home: Path) -> Rates | None:
     if not kept or not all(np.isfinite(v) and v >= 0 for v in values.values()):
         return None
     medians = {n: float(np.median(v)) if v else None for n, v in some.items()}
-    tail, finish = (v if v is None or v >= 0 else None for v in medians.values())
-    return Rates(**values, train_tail=tail, finish=finish)
+    tail, finish, batch_ratio = (v if v is None or v >= 0 else None for v in medians.values())
+    return Rates(**values, train_tail=tail, finish=finish, batch_ratio=batch_ratio or None)
 
 
 def record_rates(home: Path, rates: Rates) -> None:

@@ -209,7 +209,8 @@ class IterateRequest:
 #: 2-core machine, load 1-4, docs/oracle-page.md, *Time left*; the steps after the fit,
 #: a fresh service's first job's: 1.4-1.7 s since their one trace (3.5 s with two; the
 #: later jobs' 0.7-1.1 s); the rest without writing the results: 1.5-1.9e-4 s a
-#: row; the fit's seconds after its last epoch: 0.01-0.15 s); and the row-epoch rate
+#: row; the fit's seconds after its last epoch: 0.01-0.15 s; a later epoch over the first
+#: epoch's batches alone: 1.19-1.38, four quiet demo jobs); and the row-epoch rate
 #: they were measured beside: once the job's first training batches have run, they are
 #: scaled by its own training speed against that one (:meth:`Iteration.rescale`). The
 #: training itself is not guessed: its seconds per row vary 3x with this machine's load
@@ -217,7 +218,7 @@ class IterateRequest:
 #: :data:`SIMBAD_SECONDS` (the earlier default, not measured again).
 DEFAULT_RATES = Rates(
     prepare=2.0, setup=1.9, row_epoch=9e-4, epoch_ratio=1.3, after_fit=1.5,
-    classify_row=1.8e-4, rest_row=1.7e-4, train_tail=0.1,
+    classify_row=1.8e-4, rest_row=1.7e-4, train_tail=0.1, batch_ratio=1.25,
 )  # fmt: skip
 SIMBAD_SECONDS = 2.0
 #: The job's last stage, from its results writing to its UWS completion, where neither the
@@ -477,6 +478,7 @@ class Iteration:
             classify_row=max(0.0, classify_row),
             rest_row=max(0.0, (began["finish"] - began["rest"]) / pool),
             train_tail=times.tail,
+            batch_ratio=times.batch_ratio,
             finish=self.finish_seen,
         )
         record_rates(self.settings.home, rates)
@@ -563,7 +565,8 @@ class Iteration:
         classifier = fit_classifier(
             features, y, self.request.training, provenance, stage, previous, self.prior_epochs,
             oracle, self.train_times, (self.rates or DEFAULT_RATES).epoch_ratio, self.rescale,
-            self.train_tail(),
+            self.train_tail(), (self.rates or DEFAULT_RATES).batch_ratio,
+            self.rates.row_epoch * self.rows if self.rates is not None else None,
         )  # fmt: skip
         self.timings["train"] = time.perf_counter() - started
         self.stages.begin("after-fit", "saving the model; embedding a sample of the pool")

@@ -147,6 +147,8 @@ def fit_classifier(
     epoch_ratio: float = 1.0,
     on_speed: Callable[[float], None] | None = None,
     tail: float = 0.0,
+    batch_ratio: float | None = None,
+    epoch_prior: float | None = None,
 ) -> Any:
     """A CNN trained on features made with the service's adaptation (recorded in the model).
 
@@ -172,6 +174,14 @@ def fit_classifier(
     scales the stages it has not measured yet by it). ``tail``: the seconds the fit
     takes after its last epoch (:attr:`~service.jobs.eta.TrainTimes.tail`, as measured
     before), in every time left; this training's own is measured into ``times``.
+    ``batch_ratio``: a later epoch's seconds over the first epoch's batches alone, as
+    the service measured it (:attr:`~service.jobs.eta.TrainTimes.batch_ratio`); during
+    the first epoch it makes whole epochs of the batches run so far (else
+    ``epoch_ratio`` does, which leaves each epoch's validation out). ``epoch_prior``:
+    a later epoch's seconds as the service's earlier jobs measured them, counted as one
+    more epoch among those this training has run after its first: epochs of one demo
+    training took 0.5-1.5 s, and one fast epoch alone had made the next estimate 40 %
+    short.
     """
     losses: list[float] = []
     ends: list[float] = []
@@ -198,18 +208,23 @@ def fit_classifier(
         if per_batch is None or done >= batches:
             return
         more = max(1, min(expected, config.epochs)) - 1
-        left = per_batch * (batches - done) + per_batch * batches * epoch_ratio * more + tail
+        steady = per_batch * batches  # the first epoch's batches, no validation
+        later = steady * (batch_ratio or epoch_ratio)  # a whole later epoch
+        # this epoch's batches left, and its validation as a later epoch's
+        left = per_batch * (batches - done) + max(0.0, later - steady) + later * more + tail
         if on_speed is not None:
-            on_speed(per_batch * batches * epoch_ratio)
+            on_speed(later)
         if times is not None:
             times.setup = batch_ends[0] - per_batch  # the graph built in the 1st batch
+            times.first_batches = steady
         stage.seconds_left(left, f"training: epoch 1, batch {done} of {batches}")
 
     def on_epoch(epoch: int, epochs: int, logs: Any) -> None:
         assert stage is not None  # passed to training only with a stage
         ends.append(stage.elapsed())
         durations = np.diff([0.0, *ends])
-        per_epoch = float(np.mean(durations[1:]) if len(durations) > 1 else durations[0])
+        later = [*durations[1:], *([epoch_prior] if epoch_prior else [])]
+        per_epoch = float(np.mean(later) if len(durations) > 1 else durations[0])
         per_batch = first_batch_seconds()
         if len(durations) == 1 and per_batch is not None:
             # the 1st epoch built the graph in its 1st batch: count that one as a typical
@@ -219,7 +234,7 @@ def fit_classifier(
             times.first_end = ends[0]
             times.first_epoch = per_epoch if per_batch is not None else None
         elif times is not None:
-            times.per_epoch = per_epoch
+            times.per_epoch = float(np.mean(durations[1:]))  # this training's own
         if len(durations) == 1:
             per_epoch *= epoch_ratio  # what a later epoch takes
         if "val_loss" in logs:
