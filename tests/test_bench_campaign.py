@@ -26,7 +26,7 @@ def test_a_tiny_campaign_runs_end_to_end_and_its_oracle_answers(tmp_path, monkey
         patience=1, batch_size=64, noise_augment=0.0, precision="auto", floor_n=400,
         backends="sqlite-local", noise_draw=job_defaults.NOISE_DRAW,
         schedule=job_defaults.LR_SCHEDULE, learning_rate=None,  # as an iterate job trains
-        cascade=job_defaults.CASCADE, save_to=None,
+        cascade=job_defaults.CASCADE, save_to=None, train_seed=None,
     )  # fmt: skip
     result = scale_campaign.stage_campaign(args)
     steps = result["backends"]["sqlite-local"]["steps"]
