@@ -233,3 +233,39 @@ def test_the_time_left_keeps_the_seconds_the_fit_takes_after_its_last_epoch() ->
     assert stage.left and all(left is not None and left >= 7.0 for left in stage.left)
     assert stage.left[-1] == pytest.approx(7.0)  # the last epoch: only the tail is left
     assert times.tail is not None and 0 <= times.tail < stage.elapsed()
+
+
+def test_first_epoch_batches_and_the_services_epoch_make_the_training_time_left() -> None:
+    """Issue 23: during the first epoch a later epoch is ``batch_ratio`` times the first
+    epoch's batches (validation included; the epoch ratio had left it out: estimates
+    20-30 % short), and after it the service's per-epoch seconds count as one more
+    epoch among the training's own (one 0.5-s epoch had made an estimate 40 % short).
+    A clock that ticks once per look makes every batch and epoch last 1 s."""
+    from service.jobs.learning import fit_classifier
+
+    class Ticking:
+        def __init__(self) -> None:
+            self.now = 0.0
+            self.reports: list[tuple[float | None, str]] = []
+
+        def elapsed(self) -> float:
+            self.now += 1.0
+            return self.now
+
+        def seconds_left(self, seconds: float | None, message: str = "") -> None:
+            self.reports.append((seconds, message))
+
+    stage = Ticking()
+    config = TrainConfig(variant="small", epochs=3, schedule="one-cycle", seed=1)
+    fit_classifier(
+        *_data(600), config, {}, stage,  # type: ignore[arg-type]
+        epoch_ratio=1.0, tail=0.5, batch_ratio=3.0, epoch_prior=5.0,
+    )  # fmt: skip
+    in_first = [(s, m) for s, m in stage.reports if m.startswith("training: epoch 1, batch")]
+    assert in_first, stage.reports
+    seconds, message = in_first[0]
+    done, batches = (int(v) for v in message.split("batch ")[1].split(" of "))
+    # its batches left, its validation (a later epoch less its batches), 2 later epochs
+    assert seconds == pytest.approx((batches - done) + 2 * batches + 2 * 3 * batches + 0.5)
+    second = next(s for s, m in stage.reports if m.startswith("training: epoch 2 ("))
+    assert second == pytest.approx((1.0 + 5.0) / 2 * 1 + 0.5)  # its 1-s epoch and the 5-s prior
