@@ -524,7 +524,7 @@ class UWSService:
         try:
             self.store.update(
                 job_id, _RUNNING, progress=fraction, progress_message=message,
-                progress_time=dt.datetime.now(dt.UTC),
+                progress_time=models.utcnow(),  # never before startTime
             )  # fmt: skip
         except Exception as error:  # progress is a hint: the next one or the outcome follows
             if not (is_busy(error) or is_unavailable(error)):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from pathlib import Path
 
+import pytest
+
+from uws import models
 from uws.example import job_lists
 from uws.models import JobParameters, Phase
 from uws.service import UWSService
@@ -122,3 +126,40 @@ def test_wait_on_an_executing_job_returns_at_its_next_progress_report(tmp_path: 
     assert first == 0.25 and after_first < 5  # not the 30 s of the WAIT
     assert second == 0.5 and after_second < 5
     assert same == 0.5 and after_same >= 0.95
+
+
+def test_progress_is_never_stamped_before_the_job_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI once saw progress time 1 ms before startTime (postgres-dask): startTime came
+    from the process's monotonic ``utcnow`` and the progress stamp from the raw wall
+    clock, which a virtual machine may step back. Here the clock steps back 1 s."""
+
+    async def scenario() -> tuple[dt.datetime | None, dt.datetime | None]:
+        service = UWSService(
+            f"sqlite:///{tmp_path / 'jobs.sqlite'}",
+            "local",
+            tmp_path / "work",
+            job_lists=job_lists(),
+            orphan_check=3600.0,
+        )
+        demo = service.lists["demo"]
+        await service.start()
+        try:
+            job = await service.create(demo, None, JobParameters([("task", "echo")]))
+            service.store.update(job.id, None, phase=Phase.QUEUED.value)
+            # the clock as last read is 1 s ahead of the wall clock from now on
+            monkeypatch.setattr(
+                models, "_last_now", dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+            )
+            assert await asyncio.to_thread(service.on_started, job.id, "test")
+            await asyncio.to_thread(service.on_progress, job.id, 0.5, "half")
+            seen = service.store.get(job.id)
+            assert seen is not None
+            return seen.start_time, seen.progress_time
+        finally:
+            await service.stop()
+
+    start, progress = asyncio.run(scenario())
+    assert start is not None and progress is not None
+    assert start <= progress
