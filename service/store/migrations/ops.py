@@ -13,6 +13,7 @@ no longer there simply gets none.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -42,11 +43,16 @@ def add_column(table: str, column: sa.Column) -> None:
 
 
 def create_index(
-    name: str, table: str, columns: Sequence[str | sa.TextClause], unique: bool = False
+    name: str,
+    table: str,
+    columns: Sequence[str | sa.TextClause],
+    unique: bool = False,
+    **dialect_options: Any,
 ) -> None:
-    """``op.create_index`` unless the table has an index of that name."""
+    """``op.create_index`` unless the table has an index of that name (``sqlite_where=``,
+    ``postgresql_where=``: a partial index)."""
     if not has_index(op.get_bind(), name):
-        op.create_index(name, table, list(columns), unique=unique)
+        op.create_index(name, table, list(columns), unique=unique, **dialect_options)
 
 
 def _comment(table: str, column: str) -> str | None:
