@@ -15,14 +15,20 @@ from uws.models import JobParameters, Phase
 from uws.service import UWSService
 
 
+def _service(tmp_path: Path, orphan_check: float = 30.0) -> UWSService:
+    """A job service on SQLite with the demo job lists, run by local processes."""
+    return UWSService(
+        f"sqlite:///{tmp_path / 'jobs.sqlite'}",
+        "local",
+        tmp_path / "work",
+        job_lists=job_lists(),
+        orphan_check=orphan_check,
+    )
+
+
 def test_wait_ignores_a_wake_up_without_a_phase_change(tmp_path: Path) -> None:
     async def scenario() -> tuple[Phase, float, Phase, float]:
-        service = UWSService(
-            f"sqlite:///{tmp_path / 'jobs.sqlite'}",
-            "local",
-            tmp_path / "work",
-            job_lists=job_lists(),
-        )
+        service = _service(tmp_path)
         demo = service.lists["demo"]
         await service.start()
         try:
@@ -53,13 +59,7 @@ def test_an_executing_job_whose_worker_vanished_goes_to_error(tmp_path: Path) ->
     """A replica that crashed leaves EXECUTING jobs behind: the survivor resolves them."""
 
     async def scenario() -> tuple[Phase, str]:
-        service = UWSService(
-            f"sqlite:///{tmp_path / 'jobs.sqlite'}",
-            "local",
-            tmp_path / "work",
-            job_lists=job_lists(),
-            orphan_check=0.2,
-        )
+        service = _service(tmp_path, orphan_check=0.2)
         demo = service.lists["demo"]
         await service.start()
         try:
@@ -86,13 +86,9 @@ def test_wait_on_an_executing_job_returns_at_its_next_progress_report(tmp_path: 
     once per job every PROGRESS_GAP seconds (a report inside the gap at its end)."""
 
     async def scenario() -> list[tuple[float | None, float]]:
-        service = UWSService(
-            f"sqlite:///{tmp_path / 'jobs.sqlite'}",
-            "local",
-            tmp_path / "work",
-            job_lists=job_lists(),
-            orphan_check=3600.0,  # its worker is no process: never resolved as lost here
-        )
+        service = _service(
+            tmp_path, orphan_check=3600.0
+        )  # its worker is no process: never resolved as lost here
         demo = service.lists["demo"]
         await service.start()
         seen: list[tuple[float | None, float]] = []
@@ -136,13 +132,7 @@ def test_progress_is_never_stamped_before_the_job_started(
     clock, which a virtual machine may step back. Here the clock steps back 1 s."""
 
     async def scenario() -> tuple[dt.datetime | None, dt.datetime | None]:
-        service = UWSService(
-            f"sqlite:///{tmp_path / 'jobs.sqlite'}",
-            "local",
-            tmp_path / "work",
-            job_lists=job_lists(),
-            orphan_check=3600.0,
-        )
+        service = _service(tmp_path, orphan_check=3600.0)
         demo = service.lists["demo"]
         await service.start()
         try:
