@@ -2,7 +2,8 @@
 
 generate the pool as LAMOST DR2 files (the simulator, in shards, in parallel) ->
 ``alvo ingest tree`` each shard (features) -> the labelled source set -> ``iterate``
-(train, classify the pool, pick the query batch, record) with a simulated oracle
+(train, classify the pool, pick the query batch, record) -> the labelling page's store
+reads of the batch (``page_reads``) -> a simulated oracle
 answering each batch from the simulator's truth -> ``classify`` with the last
 model -> TAP queries over the predictions. Every step prints wall time, peak RSS
 so far and disk, and the pool steps their ratio to a floor measured in the same
@@ -243,6 +244,21 @@ def answer_batch(campaigns: Any, campaign: Any, number: int, truth: dict[str, st
     return campaigns.add_labels(campaign, verdicts).stored
 
 
+def page_reads(campaigns: Any, campaign: Any, number: int) -> int:
+    """The store reads the labelling page makes for a batch (its rows, their labels, the
+    batches of every iteration for each row's history); the spectra's files are not
+    read (the stage deletes each shard). Returns the batch's rows."""
+    from service.store.candidates import candidate_rows
+    from service.vocabulary import BATCH_ROLES
+    from service.web.oracle import PAGE_COLUMNS
+
+    rows = candidate_rows(
+        campaigns.engine, campaign.campaign_id, number, list(BATCH_ROLES), PAGE_COLUMNS
+    )
+    campaigns.batch_predictions(campaign)
+    return len(rows)
+
+
 def classify_once(settings: Any, dataset_name: str, model_path: str, job_id: str) -> dict:
     """A ``classify`` job's work: the pool scored with a model, its candidates recorded."""
     from service.jobs.learning import classify, scoring_precision, write_predictions
@@ -415,6 +431,8 @@ def run_campaign(backend: Backend, home: Path, pool: Pool, args: Any) -> dict:
                 trained = json.loads(model.read_text())["provenance"]
                 record.update(epochs=trained["epochs_run"], fit_s=trained["seconds"])
         answers["candidates"].append(summary["candidates"])
+        with steps.step(f"page_reads_{number}") as record:
+            record["rows"] = page_reads(campaigns, campaigns.require("scale"), number)
         with steps.step(f"oracle_{number}") as record:
             record["labels"] = answer_batch(
                 campaigns, campaigns.require("scale"), number, pool.truth

@@ -38,6 +38,7 @@ def test_a_tiny_campaign_runs_end_to_end_and_its_oracle_answers(tmp_path, monkey
     for number in (0, 1):  # every batch put to the oracle was answered and stored
         batch = steps[f"iterate_{number}"]["query"] + steps[f"iterate_{number}"]["padding"]
         assert steps[f"oracle_{number}"]["labels"] >= batch > 0
+        assert steps[f"page_reads_{number}"]["rows"] >= batch  # the page reads the same batch
     answers = result["backends"]["sqlite-local"]["answers"]
     assert answers["tap_top100_entropy"] == 100 and answers["tap_class_counts"] >= 1
     assert answers["tap_queries"] == steps["iterate_0"]["query"] + steps["iterate_1"]["query"]
