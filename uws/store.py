@@ -507,9 +507,12 @@ def _fill_start(fields: dict[str, Any]) -> None:
     if ran_until is not None:
         start = schema.job.c.start_time
         fields["start_time"] = sa.func.coalesce(start, _instant(ran_until))
-        if "end_time" in fields:  # the outcome's clock reading may predate "started"
-            end = _instant(fields["end_time"])
-            fields["end_time"] = sa.case((start > end, start), else_=end)
+        # the outcome's clock reading may predate "started": Dask reports that through a
+        # queue, the outcome through the task's future, on another thread
+        for name in ("end_time", "progress_time"):
+            if name in fields:
+                when = _instant(fields[name])
+                fields[name] = sa.case((start > when, start), else_=when)
 
 
 def _owner_is(owner: str | None) -> sa.ColumnElement[bool]:

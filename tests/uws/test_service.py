@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,9 +128,9 @@ def test_wait_on_an_executing_job_returns_at_its_next_progress_report(tmp_path: 
 def test_progress_is_never_stamped_before_the_job_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """CI once saw progress time 1 ms before startTime (postgres-dask): startTime came
-    from the process's monotonic ``utcnow`` and the progress stamp from the raw wall
-    clock, which a virtual machine may step back. Here the clock steps back 1 s."""
+    """startTime comes from the process's monotonic ``utcnow``; the progress stamp came
+    from the raw wall clock, which a virtual machine may step back. Here it steps back
+    1 s between the two."""
 
     async def scenario() -> tuple[dt.datetime | None, dt.datetime | None]:
         service = _service(tmp_path, orphan_check=3600.0)
@@ -153,3 +154,42 @@ def test_progress_is_never_stamped_before_the_job_started(
     start, progress = asyncio.run(scenario())
     assert start is not None and progress is not None
     assert start <= progress
+
+
+def test_an_outcome_read_before_started_was_recorded_ends_no_earlier_than_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI saw a COMPLETED job's progress time 1 ms before its startTime, twice, on
+    postgres-dask: Dask reports "started" through a queue and the outcome through the
+    task's future, on two threads, so a fast job's outcome can read the clock before
+    "started" is recorded and be written after it. endTime was already kept >= startTime
+    for that; the final progress stamp was not. Here "started" lands, 1 s later on the
+    clock, between the outcome's reading and its write."""
+
+    async def scenario() -> tuple[dt.datetime | None, ...]:
+        service = _service(tmp_path, orphan_check=3600.0)
+        demo = service.lists["demo"]
+        await service.start()
+        try:
+            job = await service.create(demo, None, JobParameters([("task", "echo")]))
+            service.store.update(job.id, None, phase=Phase.QUEUED.value)
+            complete = service.store.complete
+
+            def started_meanwhile(*args: Any, **fields: Any) -> bool:
+                monkeypatch.setattr(
+                    models, "_last_now", dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+                )
+                assert service.on_started(job.id, "test")
+                return complete(*args, **fields)
+
+            monkeypatch.setattr(service.store, "complete", started_meanwhile)
+            await asyncio.to_thread(service.on_outcome, job.id, ("completed", []))
+            seen = service.store.get(job.id)
+            assert seen is not None and seen.phase == Phase.COMPLETED
+            return seen.start_time, seen.progress_time, seen.end_time
+        finally:
+            await service.stop()
+
+    start, progress, end = asyncio.run(scenario())
+    assert start is not None and progress is not None and end is not None
+    assert start <= progress and start <= end
