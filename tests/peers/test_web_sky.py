@@ -165,13 +165,18 @@ def test_page_works_with_the_hips_unreachable(sky_world, browser):
         timeout=30_000,
     )
     page.keyboard.press("1")
-    # the page keeps each label queued until the service has stored it; its answer can
-    # wait behind the requests of every row the j presses passed (CI once took > 20 s)
-    page.wait_for_function(
-        "id => alvo.queue.length === 0 && !alvo.sending && alvo.rows.find(r => r.id === id).mine",
-        arg=target["id"],
-        timeout=90_000,
-    )
+    # the page keeps each label queued until the service has stored it. CI once found no
+    # label stored 20 s after the key (cause not found; not seen here in 9 runs): wait for
+    # the page's own acknowledgement, and say what it still held if it never comes
+    try:
+        page.wait_for_function(
+            "id => !alvo.queue.length && !alvo.sending && alvo.rows.find(r => r.id === id).mine",
+            arg=target["id"],
+            timeout=90_000,
+        )
+    except pytest.importorskip("playwright.sync_api").TimeoutError:  # what it still waits for
+        state = "({queue: alvo.queue, sending: alvo.sending, lastError: alvo.lastError})"
+        raise AssertionError(f"label not acknowledged: {page.evaluate(state)}") from None
     labels = httpx.get(f"{url}/campaigns/be/labels", params={"FORMAT": "csv"}).text
     assert str(target["pubdid"]) in labels and str(first["pubdid"]) in labels
     assert page.evaluate("alvo.lastError") == ""
