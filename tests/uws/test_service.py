@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 
 from uws import models
 from uws.example import job_lists
-from uws.models import JobParameters, Phase
+from uws.models import JobParameters, JobRecord, Phase
 from uws.service import UWSService
 
 
@@ -125,6 +127,20 @@ def test_wait_on_an_executing_job_returns_at_its_next_progress_report(tmp_path: 
     assert same == 0.5 and after_same >= 0.95
 
 
+@contextlib.asynccontextmanager
+async def _queued_job(tmp_path: Path) -> AsyncIterator[tuple[UWSService, JobRecord]]:
+    """A started service and a job of it in QUEUED, as if handed to an executor whose
+    reports the test makes itself (the orphan check never resolves it meanwhile)."""
+    service = _service(tmp_path, orphan_check=3600.0)
+    await service.start()
+    try:
+        job = await service.create(service.lists["demo"], None, JobParameters([("task", "echo")]))
+        service.store.update(job.id, None, phase=Phase.QUEUED.value)
+        yield service, job
+    finally:
+        await service.stop()
+
+
 def test_progress_is_never_stamped_before_the_job_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,12 +149,7 @@ def test_progress_is_never_stamped_before_the_job_started(
     1 s between the two."""
 
     async def scenario() -> tuple[dt.datetime | None, dt.datetime | None]:
-        service = _service(tmp_path, orphan_check=3600.0)
-        demo = service.lists["demo"]
-        await service.start()
-        try:
-            job = await service.create(demo, None, JobParameters([("task", "echo")]))
-            service.store.update(job.id, None, phase=Phase.QUEUED.value)
+        async with _queued_job(tmp_path) as (service, job):
             # the clock as last read is 1 s ahead of the wall clock from now on
             monkeypatch.setattr(
                 models, "_last_now", dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
@@ -148,8 +159,6 @@ def test_progress_is_never_stamped_before_the_job_started(
             seen = service.store.get(job.id)
             assert seen is not None
             return seen.start_time, seen.progress_time
-        finally:
-            await service.stop()
 
     start, progress = asyncio.run(scenario())
     assert start is not None and progress is not None
@@ -167,12 +176,7 @@ def test_an_outcome_read_before_started_was_recorded_ends_no_earlier_than_the_st
     clock, between the outcome's reading and its write."""
 
     async def scenario() -> tuple[dt.datetime | None, ...]:
-        service = _service(tmp_path, orphan_check=3600.0)
-        demo = service.lists["demo"]
-        await service.start()
-        try:
-            job = await service.create(demo, None, JobParameters([("task", "echo")]))
-            service.store.update(job.id, None, phase=Phase.QUEUED.value)
+        async with _queued_job(tmp_path) as (service, job):
             complete = service.store.complete
 
             def started_meanwhile(*args: Any, **fields: Any) -> bool:
@@ -187,8 +191,6 @@ def test_an_outcome_read_before_started_was_recorded_ends_no_earlier_than_the_st
             seen = service.store.get(job.id)
             assert seen is not None and seen.phase == Phase.COMPLETED
             return seen.start_time, seen.progress_time, seen.end_time
-        finally:
-            await service.stop()
 
     start, progress, end = asyncio.run(scenario())
     assert start is not None and progress is not None and end is not None
