@@ -415,3 +415,29 @@ def test_no_dead_ends_for_a_browser(served, browser):
     assert page.locator("#failures-0 tbody tr").count() == 3
     assert "truncated" in page.locator("#failures-0 tbody").inner_text()
     context.close()
+
+
+def test_a_label_post_left_unanswered_is_sent_again(served, browser):
+    """The page sends its queued labels one POST at a time and awaited each with no
+    time limit: a request that was never answered (a proxy that holds it, a connection
+    dropped without a reset) kept every later label unsent for good. A label POST with
+    no answer within ``alvo.postTimeoutMs`` is now sent again; the service stores a
+    repeated label once ("unchanged"). Here the first POST is held forever."""
+    url, _world = served
+    context = browser.new_context(viewport=VIEWPORT)
+    page = open_page(context, f"{url}/oracle/be")
+    page.evaluate("alvo.postTimeoutMs = 1500")
+    held: list = []
+    page.route(
+        "**/campaigns/be/labels",
+        lambda route: held.append(route) if not held else route.continue_(),
+    )
+    sid, pubdid, mine = page.evaluate(CURRENT)
+    verdict = "double-peak" if mine != "double-peak" else "absorption"
+    page.keyboard.press(KEYS[verdict])
+    page.wait_for_function("alvo.queue.length === 0 && !alvo.sending", timeout=30_000)
+    assert len(held) == 1  # the first try was held, a second one went through
+    stored = httpx.get(f"{url}/campaigns/be/labels?FORMAT=json").json()["labels"]
+    mine_now = [x["label"] for x in stored if x["pubdid"] == pubdid and x["oracle_user"] == ""]
+    assert mine_now and mine_now[-1] == verdict, (sid, mine_now)
+    context.close()

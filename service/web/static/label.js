@@ -34,6 +34,9 @@
     queue: loadQueue(),
     sending: false,
     lastError: "",
+    // a label POST with no answer by then is sent again (a label sent twice is stored once:
+    // the service answers "unchanged"); an undo is not, as a second one would take back more
+    postTimeoutMs: 30000,
     samp: null,
     job: JSON.parse(localStorage.getItem(`${storeKey}:job`) || "null"),
   };
@@ -751,7 +754,8 @@
         const reply = head.kind === "label"
           ? await post(`${api}/labels`, { source: "page", labels: ops.map((op) => ({
             spectrum_id: op.spectrum_id, label: op.label, iteration: op.iteration,
-            ...(op.comment !== undefined ? { comment: op.comment, flag: op.flag } : {}) })) })
+            ...(op.comment !== undefined ? { comment: op.comment, flag: op.flag } : {}) })) },
+          state.postTimeoutMs)
           : await post(`${api}/labels/undo`, { spectrum_id: head.spectrum_id,
             relevance: head.field === "relevance" });
         state.queue.splice(0, count);
@@ -780,11 +784,24 @@
     }
   }
 
-  async function post(url, payload) {
-    const response = await fetch(url, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
-    });
-    const reply = await response.json().catch(() => ({}));
+  /** POST JSON; with ``timeoutMs``, a request unanswered by then fails (flush sends it again). */
+  async function post(url, payload, timeoutMs = 0) {
+    const controller = new AbortController();
+    const timer = timeoutMs ? setTimeout(() => controller.abort(), timeoutMs) : null;
+    let response;
+    let reply;
+    try {
+      response = await fetch(url, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
+        signal: controller.signal,
+      });
+      reply = await response.json().catch(() => ({}));
+    } catch (error) {
+      if (controller.signal.aborted) throw new Error(`no answer in ${Math.round(timeoutMs / 1000)} s`);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
     if (!response.ok) {
       if (response.status >= 400 && response.status < 500) {
         // the service refused it for good (unknown spectrum, bad verdict): drop it, say why
