@@ -337,8 +337,9 @@ class UWSService:
             while (job.phase, job.progress, job.progress_message) == first:
                 if notifier.closed:
                     break
-                try:
-                    await asyncio.wait_for(changed.wait(), timeout=deadline - loop.time())
+                try:  # asyncio.timeout, not wait_for: see _sweep_forever
+                    async with asyncio.timeout_at(deadline):
+                        await changed.wait()
                 except TimeoutError:
                     break
                 changed.clear()  # before the read: a change after it sets the event again
@@ -585,8 +586,13 @@ class UWSService:
             timeout = 3600.0
             if alarm is not None:
                 timeout = min(timeout, max(0.0, (alarm - models.utcnow()).total_seconds()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the inner
+            # result when the alarm is set in the loop turn that cancels this task (a job
+            # "started" as the service stopped), and the cancellation is lost: stop()
+            # then waited on a sweeper asleep for an hour
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._alarm.wait(), timeout=timeout + 0.01)
+                async with asyncio.timeout(timeout + 0.01):
+                    await self._alarm.wait()
 
     async def _watch_orphans(self) -> None:
         """Now and then, resolve EXECUTING jobs whose worker vanished with another

@@ -195,3 +195,31 @@ def test_an_outcome_read_before_started_was_recorded_ends_no_earlier_than_the_st
     start, progress, end = asyncio.run(scenario())
     assert start is not None and progress is not None and end is not None
     assert start <= progress and start <= end
+
+
+def test_stop_ends_the_sweeper_even_when_it_was_just_woken(tmp_path: Path) -> None:
+    """CI hung 10 min in ``service.stop()``: a job had started just before, and its
+    "started" woke the sweeper (``_poke``) as stop cancelled it. Python 3.11's
+    ``asyncio.wait_for`` returns the inner result when the inner wait completes in the
+    same loop turn as the cancellation, so the cancellation was lost and the sweeper
+    went back to sleep for an hour. Here the alarm is set and stop called at once, with
+    the sweeper parked on it: stop must return."""
+
+    async def scenario() -> None:
+        service = _service(tmp_path, orphan_check=3600.0)
+        await service.start()
+        alarm = service._alarm
+        assert alarm is not None
+        async with asyncio.timeout(30):  # the sweeper parked on its alarm
+            while not getattr(alarm, "_waiters", None):
+                await asyncio.sleep(0.01)
+        alarm.set()  # as _poke does, from a job's "started"
+        # a lost cancellation leaves stop() waiting until this timeout cancels it too,
+        # which reaches the sweeper (stop() awaits it) and which stop() then suppresses:
+        # so it is the time stop() took that tells (0.04 s here; the hour, cut to 20 s)
+        began = time.monotonic()
+        async with asyncio.timeout(20):
+            await service.stop()
+        assert time.monotonic() - began < 10, "stop() waited for a sweeper that slept on"
+
+    asyncio.run(scenario())
