@@ -401,8 +401,9 @@ model = sa.Table(
 #: A query uses one where its WHERE says the same (``role IN (...)`` implies
 #: ``role IS NOT NULL``; ``labelled`` is compared to true as SQLAlchemy writes it).
 #: Each constrains more of its queries' columns than any full index does: SQLite,
-#: with no statistics, ranks indexes by that, and a tie goes by the order the indexes
-#: were built in, which :func:`bulk_load` does not fix (tests/test_store_plans.py).
+#: before it has statistics (a new or migrated database, until :func:`bulk_load`'s
+#: ANALYZE), ranks indexes by that, and a tie goes by the order the indexes were
+#: built in, which :func:`bulk_load` does not fix (tests/test_store_plans.py).
 PREDICTION_SUBSETS = (
     ("ix_prediction_batch", ("campaign_id", "role", "iteration"), "role IS NOT NULL"),
     (
